@@ -1,0 +1,184 @@
+"""Text -> mcalc.syntax, through lark's LALR parser.
+
+The parser is lark's standalone module generated from grammar/mcalc.lark
+(`python -m mcalc.grammar_build`), so a call never imports lark itself or
+rebuilds the tables; tests keep the generated module in sync with the grammar.
+"""
+from __future__ import annotations
+
+from mcalc import _lark_parser as lk
+from mcalc.errors import McalcError
+from mcalc.syntax import Decl, Request, Syntax
+
+MAX_LENGTH = 100_000          # characters in one request
+MAX_DEPTH = 200               # nesting of the syntax tree
+
+_parser = None
+
+
+def _lark():
+    global _parser
+    if _parser is None:
+        _parser = lk.Lark_StandAlone()
+    return _parser
+
+
+def _col(tok) -> int:
+    return getattr(tok, "column", 0) or 0
+
+
+class ToSyntax(lk.Transformer):
+    """One short method per grammar alias, as in lark's calc example."""
+
+    def number(self, c):
+        return Syntax("number", text=str(c[0]), column=_col(c[0]))
+
+    def name(self, c):
+        return Syntax("name", text=str(c[0]), column=_col(c[0]))
+
+    def call(self, c):
+        return Syntax("call", tuple(c[1:]), text=str(c[0]), column=_col(c[0]))
+
+    def bracket(self, c):
+        return Syntax("list", tuple(c[1:]), column=_col(c[0]))
+
+    def _binary(op):
+        def build(self, c):
+            return Syntax(op, (c[0], c[2]), text=str(c[1]), column=_col(c[1]))
+        return build
+
+    add = _binary("add")
+    sub = _binary("sub")
+    hadamard = _binary("mul")
+    divide = _binary("div")
+    matmul = _binary("matmul")
+    power = _binary("pow")
+    compare = _binary("compare")
+    del _binary
+
+    def neg(self, c):
+        return Syntax("neg", (c[1],), text="-", column=_col(c[0]))
+
+    def pos(self, c):
+        return c[1]
+
+    def transpose(self, c):
+        return Syntax("T", (c[0],), text=str(c[1]), column=_col(c[1]))
+
+    # derivative prefixes: (names, column)
+    def d_by(self, c):
+        return ((str(c[1]),), _col(c[1]))
+
+    def d_by_stacked(self, c):
+        return (tuple(str(t) for t in c[1:]), _col(c[1]))
+
+    def d2_by(self, c):
+        return ("d2", (str(c[1]),), _col(c[1]))
+
+    # declarations
+    def scalar_type(self, c):
+        return ("scalar", ())
+
+    def vector_type(self, c):
+        return ("vector", (str(c[0]),))
+
+    def matrix_type(self, c):
+        return ("matrix", (str(c[0]), str(c[1])))
+
+    def symmetric_type(self, c):
+        return ("symmetric", (str(c[0]),))
+
+    def decl(self, c):
+        kind, dims = c[-1]
+        return Decl(tuple(str(t) for t in c[:-1]), kind, dims, _col(c[0]))
+
+    def decls(self, c):
+        return tuple(c)
+
+    def where_clause(self, c):
+        return c[0]
+
+
+def _check_size(text: str) -> None:
+    if len(text) > MAX_LENGTH:
+        raise McalcError(f"request too long ({len(text)} characters; the limit is {MAX_LENGTH})")
+    if "\x00" in text:
+        raise McalcError("NUL byte in input", text.index("\x00") + 1)
+
+
+def _check_depth(tree) -> None:
+    """Iteratively, so that deep input never reaches Python's recursion limit."""
+    stack = [(tree, 1)]
+    while stack:
+        node, depth = stack.pop()
+        if depth > MAX_DEPTH:
+            tok = next((t for t in _tokens(node)), None)
+            raise McalcError(f"expression nested too deeply (more than {MAX_DEPTH} levels)", _col(tok))
+        for child in getattr(node, "children", ()):
+            if isinstance(child, lk.Tree):
+                stack.append((child, depth + 1))
+
+
+def _tokens(node):
+    stack = [node]
+    while stack:
+        n = stack.pop()
+        if isinstance(n, lk.Token):
+            yield n
+        else:
+            stack.extend(reversed(n.children))
+
+
+def _parse(text: str, start: str):
+    _check_size(text)
+    try:
+        tree = _lark().parse(text, start=start)
+    except lk.UnexpectedCharacters as e:
+        raise McalcError(f"unexpected character {text[e.pos_in_stream]!r}", e.column) from None
+    except lk.UnexpectedEOF:
+        raise McalcError("unexpected end of input" if text.strip() else "empty request",
+                         len(text) + 1) from None
+    except lk.UnexpectedToken as e:
+        tok = e.token
+        if tok.type == "$END":
+            raise McalcError("unexpected end of input" if text.strip() else "empty request",
+                             len(text) + 1) from None
+        raise McalcError(f"unexpected {str(tok)!r}", _col(tok)) from None
+    except lk.LarkError as e:                       # anything else lark reports
+        raise McalcError(str(e).splitlines()[0]) from None
+    _check_depth(tree)
+    return ToSyntax().transform(tree)
+
+
+def parse_request(text: str, extra_decls: tuple[Decl, ...] = ()) -> Request:
+    """Parse one request line; `extra_decls` come from -t/--type."""
+    tree = _parse(text, "request")
+    prefixes, body, decls = [], None, ()
+    for item in tree.children:
+        if isinstance(item, Syntax):
+            body = item
+        elif isinstance(item, tuple) and item and isinstance(item[0], Decl):
+            decls = item
+        else:
+            prefixes.append(item)
+    wrt, cols = [], []
+    for p in prefixes:
+        if p[0] == "d2":
+            wrt += [p[1], p[1]]
+            cols += [p[2], p[2]]
+        else:
+            wrt.append(p[0])
+            cols.append(p[1])
+    return Request(text, tuple(wrt), body, tuple(extra_decls) + tuple(decls), tuple(cols))
+
+
+def parse_decls(text: str) -> tuple[Decl, ...]:
+    """Parse a -t/--type option such as 'w, x: vector(n); b: scalar'."""
+    return _parse(text, "decls")
+
+
+def parse_expression(text: str) -> Syntax:
+    req = parse_request(text)
+    if req.wrt:
+        raise McalcError("a claim is an expression, not a derivative request", 1)
+    return req.body
