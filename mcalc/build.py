@@ -1,0 +1,93 @@
+"""Syntax tree + typing -> typed Expr (the operators' synonyms resolved, shapes checked)."""
+from __future__ import annotations
+
+from fractions import Fraction
+
+from mcalc import expr as E
+from mcalc.errors import McalcError
+from mcalc.types import SCALAR
+
+_CALL_ALIASES = {"trace": "tr", "transpose": "T"}
+_COMPARE = {">": "gt", ">=": "ge", "<": "lt", "<=": "le"}
+MAX_EXPONENT = 10_000          # |p| in x^p: beyond it a power is pathological, not calculus
+
+
+def build(root, typing, shape_of_tv, inference) -> E.Expr:
+    done: dict[int, E.Expr] = {}
+    stack = [(root, False)]
+    while stack:
+        node, ready = stack.pop()
+        if ready:
+            done[id(node)] = _node(node, [done[id(a)] for a in node.args], typing,
+                                   lambda n: shape_of_tv(inference.t(n)))
+        else:
+            stack.append((node, True))
+            stack.extend((a, False) for a in reversed(node.args))
+    return done[id(root)]
+
+
+def _number(text: str, column: int) -> E.Expr:
+    try:
+        return E.num(Fraction(text))
+    except (ValueError, ZeroDivisionError, OverflowError):
+        raise McalcError(f"bad number {text!r}", column) from None
+
+
+def _node(n, args, typing, shape_here) -> E.Expr:
+    op, col = n.op, n.column
+    if op == "number":
+        if len(n.text) > 40:
+            raise McalcError("number too long", col)
+        return _number(n.text, col)
+    if op == "name":
+        name = n.text
+        if name == "e":
+            return E.make("exp", E.ONE)
+        if name == "pi":
+            return E.Expr("const", (), SCALAR, "pi")
+        if name == "I":
+            return E.eye(shape_here(n)[0])
+        if name in typing.vars:
+            vt = typing.vars[name]
+            return E.var(name, vt.shape, vt.kind == "symmetric")
+        return E.dim(name)
+    if op == "neg":
+        return E.make("mul", E.num(-1), args[0], column=col)
+    if op == "add":
+        return E.make("add", *args, column=col)
+    if op == "sub":
+        return E.make("add", args[0], E.make("mul", E.num(-1), args[1]), column=col)
+    if op == "mul":
+        return E.make("mul", *args, column=col)
+    if op == "div":
+        E.make("mul", *args, column=col)                       # check the shapes as written
+        return E.make("mul", args[0], E.make("pow", args[1], E.num(-1)), column=col)
+    if op == "pow":
+        if args[1].op == "num" and abs(args[1].value) > MAX_EXPONENT:
+            raise McalcError(f"exponent too large (|p| > {MAX_EXPONENT})", col)
+        return E.make("pow", *args, column=col)
+    if op == "compare":
+        return E.make(_COMPARE[n.text], *args, column=col)
+    if op == "matmul":
+        return E.make("matmul", *args, column=col)
+    if op == "T":
+        return E.make("T", *args, column=col)
+    if op == "list":
+        if all(a.op == "list" for a in n.args):
+            rows = [_list_row(r, args[i]) for i, r in enumerate(n.args)]
+            flat = tuple(x for row in rows for x in row)
+            return E.Expr("matrix", flat, (str(len(rows)), str(len(rows[0]))))
+        return E.Expr("vector", tuple(args), (str(len(args)), "1"))
+    if op == "call":
+        f = _CALL_ALIASES.get(n.text, n.text)
+        if f in ("ones", "eye"):
+            return (E.ones if f == "ones" else E.eye)(shape_here(n)[0])
+        if f in ("max", "min") and any(E.is_number(a, 0) for a in args) and f == "max":
+            other = args[1] if E.is_number(args[0], 0) else args[0]
+            return E.make("relu", other, column=col)
+        return E.make(f, *args, column=col)
+    raise McalcError(f"unsupported syntax {op}", col)
+
+
+def _list_row(row_syntax, row_expr):
+    return row_expr.args

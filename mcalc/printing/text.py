@@ -1,0 +1,173 @@
+"""Expr -> the request language itself (so a result can be fed back to mcalc).
+
+Precedence follows the grammar: + - (1) < * / @ (2, left-associative) < unary - (3)
+< ^ (4) < postfix ' (5) < atoms (6). Dispatch is a table keyed on the node's op.
+"""
+from __future__ import annotations
+
+from fractions import Fraction
+
+ATOM, POSTFIX, POWER, UNARY, PRODUCT, SUM, COMPARE = 6, 5, 4, 3, 2, 1, 0
+_CMP = {"gt": ">", "ge": ">=", "lt": "<", "le": "<="}
+
+
+def number_text(v: Fraction) -> str:
+    if v.denominator == 1:
+        return str(v.numerator)
+    d = v.denominator
+    while d % 2 == 0:
+        d //= 2
+    while d % 5 == 0:
+        d //= 5
+    if d == 1:                                   # a terminating decimal
+        s = f"{float(v):.15g}"
+        if "e" not in s:
+            return s
+    return f"{v.numerator}/{v.denominator}"
+
+
+def to_text(e, names: dict | None = None) -> str:
+    """`names` maps shared subexpressions to the names they are printed as (t1, t2, ...)."""
+    return _Printer(names or {}).text(e)[0]
+
+
+class _Printer:
+    def __init__(self, names):
+        self.names = names
+
+    def text(self, e) -> tuple[str, int]:
+        if e in self.names:
+            return self.names[e], ATOM
+        return _TABLE[e.op](self, e)
+
+    def wrap(self, e, min_prec: int) -> str:
+        s, p = self.text(e)
+        return s if p >= min_prec else f"({s})"
+
+    # leaves
+    def num(self, e):
+        v = e.value
+        s = number_text(abs(v))
+        if "/" in s:
+            return (f"-{s}" if v < 0 else s), PRODUCT
+        return (f"-{s}", UNARY) if v < 0 else (s, ATOM)
+
+    def name(self, e):
+        return e.name, ATOM
+
+    def ones(self, e):
+        return f"ones({e.shape[0]})", ATOM
+
+    def eye(self, e):
+        return f"eye({e.shape[0]})", ATOM
+
+    def zeros(self, e):
+        return "0", ATOM
+
+    # operators
+    def add(self, e):
+        out = []
+        for i, t in enumerate(e.args):
+            neg = _negated(t)
+            if i and neg is not None:
+                out.append(" - " + self.wrap(neg, PRODUCT))
+            elif i:
+                out.append(" + " + self.wrap(t, PRODUCT if t.op != "add" else SUM + 1))
+            else:
+                out.append(self.wrap(t, SUM + 1) if t.op in ("gt", "ge", "lt", "le") else
+                           self.text(t)[0])
+        return "".join(out), SUM
+
+    def mul(self, e):
+        coeff = Fraction(1)
+        num, den = [], []
+        for f in e.args:
+            if f.op == "num":
+                coeff *= f.value
+            elif f.op == "pow" and f.args[1].op == "num" and f.args[1].value < 0:
+                p = -f.args[1].value
+                den.append(f.args[0] if p == 1 else _pow(f.args[0], p))
+            else:
+                num.append(f)
+        sign = "-" if coeff < 0 else ""
+        coeff = abs(coeff)
+        parts = []
+        if coeff.numerator != 1 or not num:
+            parts.append(str(coeff.numerator))
+        for i, f in enumerate(num):
+            # an @ product that follows a non-scalar factor needs parentheses: x*(A@y)
+            first = i == 0 and not parts
+            scalars_before = all(g.is_scalar for g in num[:i])
+            if f.op == "matmul" and not first and not (scalars_before and i == len(num) - 1):
+                parts.append(f"({self.text(f)[0]})")
+            else:
+                parts.append(self.wrap(f, PRODUCT if first else UNARY))
+        text = "*".join(parts)
+        if coeff.denominator != 1:
+            den.insert(0, None)
+        if den:
+            ds = [str(coeff.denominator) if d is None else self.wrap(d, POWER) for d in den]
+            text += "/" + (ds[0] if len(ds) == 1 else "(" + "*".join(ds) + ")")
+        return sign + text, (UNARY if sign else PRODUCT)
+
+    def matmul(self, e):
+        parts = [self.wrap(e.args[0], PRODUCT)] + [self.wrap(a, UNARY) for a in e.args[1:]]
+        return "@".join(parts), PRODUCT
+
+    def pow(self, e):
+        base, p = e.args
+        if p.op == "num" and p.value < 0:
+            inv = -p.value
+            return "1/" + (self.wrap(base, POWER) if inv == 1 else self.text(_pow(base, inv))[0]), \
+                PRODUCT
+        return f"{self.wrap(base, POSTFIX)}^{self.wrap(p, POWER)}", POWER
+
+    def T(self, e):
+        return self.wrap(e.args[0], POSTFIX) + "'", POSTFIX
+
+    def call(self, e):
+        return f"{e.op}({', '.join(self.text(a)[0] for a in e.args)})", ATOM
+
+    def compare(self, e):
+        a, b = e.args
+        return f"({self.wrap(a, SUM)} {_CMP[e.op]} {self.wrap(b, SUM)})", ATOM
+
+    def vector(self, e):
+        return "[" + ", ".join(self.text(a)[0] for a in e.args) + "]", ATOM
+
+    def matrix(self, e):
+        r, c = int(e.shape[0]), int(e.shape[1])
+        rows = ["[" + ", ".join(self.text(a)[0] for a in e.args[i * c:(i + 1) * c]) + "]"
+                for i in range(r)]
+        return "[" + ", ".join(rows) + "]", ATOM
+
+
+def _pow(base, p):
+    from mcalc import expr as E
+    return E.Expr("pow", (base, E.num(p)), base.shape)
+
+
+def _negated(t):
+    """t without its leading minus sign, if it has one (for printing a - b)."""
+    from mcalc import expr as E
+    if t.op == "num" and t.value < 0:
+        return E.num(-t.value)
+    if t.op == "mul" and t.args[0].op == "num" and t.args[0].value < 0:
+        c = -t.args[0].value
+        rest = t.args[1:]
+        args = rest if c == 1 else (E.num(c),) + rest
+        return args[0] if len(args) == 1 else E.Expr("mul", args, t.shape)
+    return None
+
+
+_TABLE = {
+    "num": _Printer.num, "var": _Printer.name, "dim": _Printer.name, "const": _Printer.name,
+    "ones": _Printer.ones, "eye": _Printer.eye, "zeros": _Printer.zeros,
+    "add": _Printer.add, "mul": _Printer.mul, "matmul": _Printer.matmul, "pow": _Printer.pow,
+    "T": _Printer.T, "vector": _Printer.vector, "matrix": _Printer.matrix,
+    **{op: _Printer.compare for op in _CMP},
+}
+for _f in ("sin", "cos", "tan", "exp", "log", "sqrt", "tanh", "sigmoid", "relu", "abs", "sign",
+           "max", "min", "sum", "mean", "norm", "logsumexp", "dot", "softmax", "tr", "det",
+           "logdet", "inv", "diag", "kron", "vec"):
+    _TABLE[_f] = _Printer.call

@@ -1,0 +1,549 @@
+"""Types and shapes: the one module that knows them.
+
+A shape is a pair of dimensions (rows, cols); a dimension is a string, a name ('n')
+or a positive integer ('3'), or a product ('m*n') in vec forms. Scalars are 1×1,
+vectors n×1 columns, their transposes 1×n rows.
+
+`shape_of` is the shape law of every operator; `infer` types a parsed request by the
+contract's rules (declarations, upper-case names are matrices, unification through
+element-wise operators, constraints from @/sum/tr/…, the rest scalar) and builds the
+typed expression tree.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from mcalc.errors import McalcError
+
+Shape = tuple[str, str]
+SCALAR: Shape = ("1", "1")
+
+ELEMENTWISE_UNARY = ("sin", "cos", "tan", "exp", "log", "sqrt", "tanh", "sigmoid", "relu",
+                     "abs", "sign")
+ELEMENTWISE_BINARY = ("max", "min", "gt", "ge", "lt", "le")
+REDUCTIONS = ("sum", "mean", "norm", "logsumexp")
+SQUARE_TO_SCALAR = ("tr", "det", "logdet")
+FUNCTIONS = ELEMENTWISE_UNARY + REDUCTIONS + SQUARE_TO_SCALAR + (
+    "max", "min", "dot", "softmax", "trace", "inv", "diag", "kron", "vec", "ones", "eye",
+    "transpose")
+RESERVED = ("I", "e", "pi")
+DEFAULT_DIM_NAMES = ("n", "m", "k", "p", "q", "r", "s", "l", "j")
+
+
+def dim_mul(a: str, b: str) -> str:
+    if a == "1":
+        return b
+    if b == "1":
+        return a
+    if a.isdigit() and b.isdigit():
+        return str(int(a) * int(b))
+    return f"{a}*{b}"
+
+
+def describe(shape: Shape) -> str:
+    """'scalar', 'vector(n)', 'row vector(n)', 'matrix(m, n)'."""
+    r, c = shape
+    if shape == SCALAR:
+        return "scalar"
+    if c == "1":
+        return f"vector({r})"
+    if r == "1":
+        return f"row vector({c})"
+    return f"matrix({r}, {c})"
+
+
+def by(shape: Shape) -> str:
+    return f"{shape[0]}×{shape[1]}"
+
+
+def _mismatch(op_text: str, shapes, column, hint: str = "") -> McalcError:
+    what = " and ".join(describe(s) for s in shapes)
+    return McalcError(f"shape mismatch in {op_text}: {what}{hint}", column)
+
+
+def _elementwise(op, shapes, column):
+    big = [s for s in shapes if s != SCALAR]
+    for s in big[1:]:
+        if s != big[0]:
+            hint = ""
+            if op == "mul" and (s[1] == big[0][0] or big[0][1] == s[0]):
+                hint = "; did you mean @ (matrix product)?"
+            elif s == (big[0][1], big[0][0]):
+                hint = "; one of them needs a transpose"
+            raise _mismatch(f"'{_SPELL.get(op, op)}'", (big[0], s), column, hint)
+    return big[0] if big else SCALAR
+
+
+_SPELL = {"add": "+", "mul": "*", "pow": "^", "matmul": "@", "gt": ">", "ge": ">=", "lt": "<",
+          "le": "<="}
+
+
+def shape_of(op: str, shapes: list[Shape], column: int = 0, args=()) -> Shape:
+    """The shape law of each operator: the result's shape, or a McalcError at `column`."""
+    if op in ("add", "mul") or op in ELEMENTWISE_BINARY:
+        return _elementwise(op, shapes, column)
+    if op == "pow":
+        if shapes[1] != SCALAR:
+            raise McalcError("the exponent of ^ must be a scalar (element-wise power)", column)
+        return shapes[0]
+    if op in ELEMENTWISE_UNARY:
+        return shapes[0]
+    if op == "matmul":
+        out = shapes[0]
+        for s in shapes[1:]:
+            if out[1] != s[0]:
+                hint = ""
+                if out[1] == "1" and s[0] != "1" and out[0] == s[0]:
+                    hint = "; did you mean to transpose the left operand (x'@A)?"
+                raise _mismatch("'@'", (out, s), column, hint)
+            out = (out[0], s[1])
+        return out
+    if op == "T":
+        return (shapes[0][1], shapes[0][0])
+    if op in REDUCTIONS:
+        if shapes[0] == SCALAR and op != "norm":
+            raise McalcError(f"{op}() takes a vector or matrix, not a scalar", column)
+        return SCALAR
+    if op == "dot":
+        a, b = shapes
+        if a[1] != "1" or a != b:
+            raise _mismatch("dot()", (a, b), column, "; dot takes two vectors of one length")
+        return SCALAR
+    if op == "softmax":
+        if shapes[0][1] != "1" or shapes[0] == SCALAR:
+            raise McalcError(f"softmax() takes a vector, not a {describe(shapes[0])}", column)
+        return shapes[0]
+    if op in SQUARE_TO_SCALAR or op == "inv":
+        r, c = shapes[0]
+        if r != c or shapes[0] == SCALAR and op != "inv":
+            raise McalcError(f"{op}() needs a square matrix, not a {describe(shapes[0])}", column)
+        return SCALAR if op != "inv" else shapes[0]
+    if op == "diag":
+        r, c = shapes[0]
+        if c == "1" and r != "1":
+            return (r, r)
+        if r == c and r != "1":
+            return (r, "1")
+        raise McalcError(f"diag() takes a vector or a square matrix, not a {describe(shapes[0])}",
+                         column)
+    if op == "kron":
+        (a, b), (c, d) = shapes
+        return (dim_mul(a, c), dim_mul(b, d))
+    if op == "vec":
+        return (dim_mul(shapes[0][0], shapes[0][1]), "1")
+    raise McalcError(f"unknown operator {op}", column)
+
+
+# ---- type inference ----------------------------------------------------------------
+
+@dataclass(frozen=True)
+class VarType:
+    kind: str                 # scalar | vector | matrix | symmetric
+    shape: Shape
+
+    def __str__(self):
+        if self.kind == "scalar":
+            return "scalar"
+        if self.kind == "vector":
+            return f"vector({self.shape[0]})"
+        if self.kind == "symmetric":
+            return f"symmetric({self.shape[0]})"
+        return f"matrix({self.shape[0]}, {self.shape[1]})"
+
+
+class _Dim:
+    """A dimension variable (union-find); `fixed` is a name or integer once known."""
+    __slots__ = ("parent", "fixed")
+
+    def __init__(self, fixed=None):
+        self.parent, self.fixed = None, fixed
+
+    def find(self):
+        d = self
+        while d.parent is not None:
+            d = d.parent
+        return d
+
+
+class _TV:
+    """A type variable (union-find): unknown, scalar, or an array (rows, cols)."""
+    __slots__ = ("parent", "kind", "dims")
+
+    def __init__(self, kind=None, dims=None):
+        self.parent, self.kind, self.dims = None, kind, dims
+
+    def find(self):
+        t = self
+        while t.parent is not None:
+            t = t.parent
+        return t
+
+
+class _Solver:
+    def __init__(self, decls, source):
+        self.source = source
+        self.one = _Dim("1")
+        self.named: dict[str, _Dim] = {}
+        self.vars: dict[str, _TV] = {}
+        self.symmetric: set[str] = set()
+        self.deferred: list = []
+        self.dim_names: set[str] = set()
+        self.order: list[str] = []
+        for d in decls:
+            for name in d.names:
+                if name in RESERVED:
+                    raise McalcError(f"'{name}' is reserved and cannot be declared", d.column)
+                dims = [self.dim(x) for x in d.dims]
+                if d.kind == "scalar":
+                    tv = self.scalar()
+                elif d.kind == "vector":
+                    tv = _TV("array", (dims[0], self.one))
+                elif d.kind == "symmetric":
+                    tv = _TV("array", (dims[0], dims[0]))
+                    self.symmetric.add(name)
+                else:
+                    tv = _TV("array", (dims[0], dims[1]))
+                self.vars[name] = tv
+                self.dim_names.update(x for x in d.dims if not x.isdigit())
+
+    # dimensions
+    def dim(self, text: str | None = None) -> _Dim:
+        if text is None:
+            return _Dim()
+        if text == "1":
+            return self.one
+        if text.isdigit() and int(text) == 0:
+            raise McalcError("dimensions must be positive")
+        return self.named.setdefault(text, _Dim(text))
+
+    def unify_dim(self, a: _Dim, b: _Dim, column, what):
+        a, b = a.find(), b.find()
+        if a is b:
+            return
+        if a.fixed and b.fixed and a.fixed != b.fixed:
+            raise McalcError(f"dimension mismatch in {what}: {a.fixed} vs {b.fixed}", column)
+        if a.fixed:
+            b.parent = a
+        else:
+            a.parent = b
+
+    # types
+    def scalar(self):
+        return _TV("array", (self.one, self.one))
+
+    def is_scalar(self, tv):
+        t = tv.find()
+        return t.kind == "array" and t.dims[0].find() is self.one and t.dims[1].find() is self.one
+
+    def known(self, tv):
+        return tv.find().kind is not None
+
+    def unify(self, a: _TV, b: _TV, column=0, what="an element-wise operator"):
+        a, b = a.find(), b.find()
+        if a is b:
+            return
+        if a.kind and b.kind:
+            self.unify_dim(a.dims[0], b.dims[0], column, what)
+            self.unify_dim(a.dims[1], b.dims[1], column, what)
+            b.parent = a
+        elif a.kind:
+            b.parent = a
+        else:
+            a.parent = b
+
+    def make_array(self, tv: _TV, rows=None, cols=None):
+        """Force an unknown type to an array; lower-case unknowns become column vectors."""
+        t = tv.find()
+        if t.kind is None:
+            t.kind, t.dims = "array", (rows or self.dim(), cols or self.one)
+        return t
+
+
+class _Infer:
+    """Walk the syntax tree once, recording each node's type variable."""
+
+    def __init__(self, solver: _Solver):
+        self.s = solver
+        self.tv: dict[int, _TV] = {}
+
+    def walk(self, root):
+        # post-order, iterative (deep trees never reach the recursion limit)
+        stack = [(root, False)]
+        while stack:
+            node, done = stack.pop()
+            if done:
+                self.tv[id(node)] = self.visit(node)
+            else:
+                stack.append((node, True))
+                stack.extend((a, False) for a in reversed(node.args))
+        return self.tv[id(root)]
+
+    def t(self, node) -> _TV:
+        return self.tv[id(node)]
+
+    def visit(self, n):
+        s = self.s
+        op = n.op
+        if op == "number":
+            return s.scalar()
+        if op == "name":
+            return self.name(n)
+        if op == "neg":
+            return self.t(n.args[0])
+        if op in ("add", "sub", "mul", "div", "compare"):
+            out = _TV()
+            s.deferred.append(("ew", self.t(n.args[0]), self.t(n.args[1]), out, n.column))
+            return out
+        if op == "pow":
+            s.unify(self.t(n.args[1]), s.scalar(), n.column, "the exponent of ^")
+            return self.t(n.args[0])
+        if op == "T":
+            out = _TV()
+            s.deferred.append(("T", self.t(n.args[0]), out, n.column))
+            return out
+        if op == "matmul":
+            out = _TV()
+            for a in n.args:
+                self.force_array(a)
+            a, b = s.make_array(self.t(n.args[0])), s.make_array(self.t(n.args[1]))
+            self.step(("mm", a, b, out, n.column), final=True)
+            return out
+        if op == "list":
+            return self.literal(n)
+        if op == "call":
+            return self.call(n)
+        raise McalcError(f"unsupported syntax {op}", n.column)
+
+    def name(self, n):
+        s, name = self.s, n.text
+        if name in ("e", "pi"):
+            return s.scalar()
+        if name == "I":
+            d = s.dim()
+            return _TV("array", (d, d))
+        if name in s.dim_names and name not in s.vars:
+            return s.scalar()
+        if name not in s.vars:
+            s.vars[name] = _TV("array", (s.dim(), s.dim())) if name[0].isupper() else _TV()
+        if name not in s.order:
+            s.order.append(name)
+        return s.vars[name]
+
+    def force_array(self, node):
+        """An operand of @ (or a vector function) that is still unknown becomes a vector."""
+        tv = self.t(node)
+        if self.s.known(tv):
+            return
+        if node.op == "T":
+            inner = self.s.make_array(self.t(node.args[0]))
+            self.s.make_array(tv, inner.dims[1], inner.dims[0])
+            return
+        if node.op == "neg":
+            self.force_array(node.args[0])
+            return
+        self.s.make_array(tv)
+
+    def literal(self, n):
+        s = self.s
+        if all(a.op == "list" for a in n.args):          # [[a, b], [c, d]]: rows
+            widths = {len(r.args) for r in n.args}
+            if len(widths) != 1:
+                raise McalcError("rows of a matrix literal must have equal lengths", n.column)
+            for r in n.args:
+                for a in r.args:
+                    s.unify(self.t(a), s.scalar(), a.column, "a matrix literal")
+            return _TV("array", (s.dim(str(len(n.args))), s.dim(str(widths.pop()))))
+        for a in n.args:
+            if a.op == "list":
+                raise McalcError("mix of rows and scalars in a literal", a.column)
+            s.unify(self.t(a), s.scalar(), a.column, "a vector literal (entries are scalars)")
+        return _TV("array", (s.dim(str(len(n.args))), s.one))
+
+    def call(self, n):
+        s, f, args = self.s, n.text, n.args
+        if f not in FUNCTIONS:
+            raise McalcError(f"unknown function '{f}'", n.column)
+        arity = {"max": 2, "min": 2, "dot": 2, "kron": 2}.get(f, 1)
+        if len(args) != arity:
+            raise McalcError(f"{f}() takes {arity} argument{'s' * (arity > 1)}, got {len(args)}",
+                             n.column)
+        ts = [self.t(a) for a in args]
+        if f in ELEMENTWISE_UNARY:
+            return ts[0]
+        if f in ("max", "min"):
+            out = _TV()
+            s.deferred.append(("ew", ts[0], ts[1], out, n.column))
+            return out
+        if f in ("ones", "eye"):
+            a = args[0]
+            if a.op not in ("name", "number") or (a.op == "number" and not a.text.isdigit()):
+                raise McalcError(f"{f}() takes a dimension (a name or a positive integer)",
+                                 a.column)
+            d = s.dim(a.text)
+            if a.op == "name":
+                s.dim_names.add(a.text)
+                s.vars.pop(a.text, None)
+                if a.text in s.order:
+                    s.order.remove(a.text)
+            return _TV("array", (d, s.one if f == "ones" else d))
+        for a in args:
+            self.force_array(a)
+        if f in REDUCTIONS:
+            return s.scalar()
+        if f == "dot":
+            s.unify(ts[0], ts[1], n.column, "dot()")
+            return s.scalar()
+        if f == "softmax":
+            return ts[0]
+        if f in SQUARE_TO_SCALAR or f in ("trace", "inv"):
+            t = ts[0].find()
+            if t.dims[1].find() is s.one and t.dims[0].find() is not s.one:
+                raise McalcError(f"{f}() needs a square matrix, not a vector", n.column)
+            s.unify_dim(t.dims[0], t.dims[1], n.column, f"{f}() (a square matrix)")
+            return ts[0] if f == "inv" else s.scalar()
+        if f == "diag":
+            t = ts[0].find()
+            d = t.dims[0]
+            return _TV("array", (d, d)) if t.dims[1].find() is s.one else _TV("array", (d, s.one))
+        if f == "transpose":
+            out = _TV()
+            s.deferred.append(("T", ts[0], out, n.column))
+            return out
+        if f == "vec":
+            return _TV("array", (s.dim(), s.one))
+        return _TV("array", (s.dim(), s.dim()))        # kron: its shape law fixes the dims
+
+    def solve(self):
+        s = self.s
+        progress = True
+        while s.deferred:
+            progress = False
+            for c in list(s.deferred):
+                if self.step(c, final=False):
+                    s.deferred.remove(c)
+                    progress = True
+            if not progress:
+                c = s.deferred.pop(0)
+                self.step(c, final=True)
+
+    def step(self, c, final):
+        s = self.s
+        kind = c[0]
+        if kind == "ew":
+            _, a, b, out, col = c
+            if s.is_scalar(a):
+                s.unify(out, b, col)
+            elif s.is_scalar(b):
+                s.unify(out, a, col)
+            elif s.known(a) or s.known(b) or s.known(out) and not s.is_scalar(out) or final:
+                s.unify(a, b, col)
+                s.unify(out, a, col)
+            else:
+                return False
+            return True
+        if kind == "T":
+            _, a, out, col = c
+            ta, to = a.find(), out.find()
+            if ta.kind:
+                s.unify(out, _TV("array", (ta.dims[1], ta.dims[0])), col, "a transpose")
+            elif to.kind:
+                s.unify(a, _TV("array", (to.dims[1], to.dims[0])), col, "a transpose")
+            elif final:
+                s.unify(a, out, col)
+            else:
+                return False
+            return True
+        _, a, b, out, col = c                                          # matmul
+        ta, tb = a.find(), b.find()
+        s.unify_dim(ta.dims[1], tb.dims[0], col, "'@' (inner dimensions)")
+        s.unify(out, _TV("array", (ta.dims[0], tb.dims[1])), col, "'@'")
+        return True
+
+
+def _name_dims(solver: _Solver, used: set[str]):
+    """Give free dimensions textbook names: vectors first (n), then matrices (m, n)."""
+    pool = [d for d in DEFAULT_DIM_NAMES if d not in used] + [f"n{i}" for i in range(1, 100)]
+    taken = set()
+
+    def name(d: _Dim):
+        r = d.find()
+        if r.fixed is None:
+            r.fixed = next(p for p in pool if p not in taken and p not in used)
+            taken.add(r.fixed)
+
+    tvs = [(v, solver.vars[v].find()) for v in solver.order if v in solver.vars]
+    for _, t in tvs:
+        if t.kind and t.dims[1].find() is solver.one:
+            name(t.dims[0])
+    for _, t in tvs:
+        if t.kind:
+            name(t.dims[1])
+            name(t.dims[0])
+
+
+def _resolve_dim(d: _Dim, solver) -> str:
+    r = d.find()
+    if r.fixed is None:
+        _name_dims(solver, set())
+    return r.find().fixed
+
+
+@dataclass
+class Typing:
+    """The typing of one request: every variable's type, and the dimension names."""
+    vars: dict[str, VarType]
+    dims: frozenset[str]
+
+    def as_strings(self) -> dict[str, str]:
+        return {k: str(v) for k, v in self.vars.items()}
+
+
+def infer(bodies, decls, source: str = "") -> tuple[list, Typing]:
+    """Type the syntax trees `bodies` (request and, for check, the claim) together."""
+    from mcalc.build import build                                    # typed Expr builder
+
+    solver = _Solver(decls, source)
+    inf = _Infer(solver)
+    for body in bodies:
+        inf.walk(body)
+    inf.solve()
+    for name in list(solver.vars):                                   # the rest is scalar
+        t = solver.vars[name].find()
+        if t.kind is None:
+            t.kind, t.dims = "array", (solver.one, solver.one)
+    used = set(solver.named) | set(solver.vars) | solver.dim_names
+    _name_dims(solver, used)
+    typing = {}
+    for name in solver.order + [v for v in solver.vars if v not in solver.order]:
+        t = solver.vars[name].find()
+        shape = (t.dims[0].find().fixed, t.dims[1].find().fixed)
+        if name in solver.symmetric:
+            typing[name] = VarType("symmetric", shape)
+        elif shape == SCALAR:
+            typing[name] = VarType("scalar", shape)
+        elif shape[1] == "1":
+            typing[name] = VarType("vector", shape)
+        else:
+            typing[name] = VarType("matrix", shape)
+    dims = set(solver.dim_names)
+    for vt in typing.values():
+        dims.update(d for d in vt.shape if not d.isdigit())
+    result = Typing(typing, frozenset(dims))
+    exprs = [build(b, result, lambda tv: _shape_of_tv(tv, solver), inf) for b in bodies]
+    return exprs, result
+
+
+def _shape_of_tv(tv: _TV, solver) -> Shape:
+    t = tv.find()
+    if t.kind is None:
+        return SCALAR
+    return (_resolve_dim(t.dims[0], solver), _resolve_dim(t.dims[1], solver))
+
+
+def parse_dim_size(d: str, sizes: dict[str, int]) -> int:
+    """The integer value of a dimension string under `sizes` ('m*n' multiplies)."""
+    out = 1
+    for part in d.split("*"):
+        out *= int(part) if part.isdigit() else sizes[part]
+    return out
+
