@@ -98,16 +98,25 @@ class _Printer:
             # an @ product that follows a non-scalar factor needs parentheses: x*(A@y)
             first = i == 0 and not parts
             scalars_before = all(g.is_scalar for g in num[:i])
-            if f.op == "matmul" and not first and not (scalars_before and i == len(num) - 1):
+            last_after_scalars = scalars_before and i == len(num) - 1
+            if f.op == "matmul" and not first and not last_after_scalars:
                 parts.append(f"({self.text(f)[0]})")
             else:
-                parts.append(self.wrap(f, PRODUCT if first else UNARY))
-        text = "*".join(parts)
+                parts.append(self.wrap(f, PRODUCT if first or last_after_scalars else UNARY))
         if coeff.denominator != 1:
             den.insert(0, None)
-        if den:
-            ds = [str(coeff.denominator) if d is None else self.wrap(d, POWER) for d in den]
-            text += "/" + (ds[0] if len(ds) == 1 else "(" + "*".join(ds) + ")")
+        ds = [str(coeff.denominator) if d is None else self.wrap(d, POWER) for d in den]
+        over = "/" + (ds[0] if len(ds) == 1 else "(" + "*".join(ds) + ")") if ds else ""
+        if over and any(not f.is_scalar for f in num) and all(d is None or d.is_scalar
+                                                              for d in den):
+            # a scalar fraction in front of an array: 2/m*(X@w - y)'@X
+            head = parts[0] if coeff.numerator != 1 or not num else "1"
+            body = parts[1:] if coeff.numerator != 1 or not num else parts
+            scal = [p for f, p in zip(num, body) if f.is_scalar]
+            rest = [p for f, p in zip(num, body) if not f.is_scalar]
+            text = "*".join([head] + scal) + over + "*" + "*".join(rest)
+        else:
+            text = "*".join(parts) + over
         return sign + text, (UNARY if sign else PRODUCT)
 
     def matmul(self, e):

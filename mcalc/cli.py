@@ -1,0 +1,227 @@
+"""The mcalc command line (click). Exit status: 0 success / claim holds, 1 claim does not
+hold, 2 bad input — always a one-line message, never a traceback.
+
+Heavy modules (rich, numpy, sympy) are imported only by the commands that need them, so
+a plain call stays fast.
+"""
+from __future__ import annotations
+
+import os
+import sys
+
+import click
+
+from mcalc import __version__
+from mcalc.errors import McalcError
+
+FORMATS = ("rich", "plain", "latex", "json", "numpy")
+
+
+class DefaultToDiff(click.Group):
+    """`mcalc "REQUEST"` is `mcalc diff "REQUEST"`."""
+
+    def parse_args(self, ctx, args):
+        if args and args[0] not in self.commands and args[0] not in (
+                "--help", "-h", "--version", "--install-completion"):
+            args = ["diff", *args]
+        return super().parse_args(ctx, args)
+
+
+def _fail(message: str) -> None:
+    click.echo(message, err=True)
+    sys.exit(2)
+
+
+def guarded(fn):
+    """Run a command body; bad input and internal failures become one line and exit 2."""
+    import functools
+
+    @functools.wraps(fn)
+    def run(*a, **k):
+        try:
+            return fn(*a, **k)
+        except McalcError as e:
+            _fail(e.one_line())
+        except RecursionError:
+            _fail("error: expression too deeply nested for mcalc")
+        except MemoryError:
+            _fail("error: out of memory (the expression is too large)")
+        except (click.exceptions.Exit, click.ClickException, SystemExit):
+            raise
+        except Exception as e:                             # a bug: still one line, no traceback
+            _fail(f"internal error: {type(e).__name__}: {e} (please report this request)")
+    return run
+
+
+def common_options(fn):
+    fn = click.option("--method", type=click.Choice(("chain", "differential", "definition")),
+                      default=None,
+                      help="Derivation method to show (default: chain for vectors, "
+                           "differential for scalar-by-matrix).")(fn)
+    fn = click.option("-t", "--type", "types", multiple=True, metavar="DECL",
+                      help="Declare types, e.g. -t 'w, x: vector(n); b: scalar' (repeatable).")(fn)
+    fn = click.option("--layout", type=click.Choice(("numerator", "denominator")),
+                      default="numerator", show_default=True,
+                      help="Jacobian layout of the result.")(fn)
+    return fn
+
+
+@click.group(cls=DefaultToDiff, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="mcalc")
+def main():
+    """mcalc — matrix calculus, derived step by step.
+
+    \b
+      mcalc "d/dw sum(w*x) + b"
+      mcalc check "d/dx x'@A@x" "(A + A')@x" --layout denominator
+    """
+    sys.setrecursionlimit(max(sys.getrecursionlimit(), 20_000))
+
+
+def _pick_format(fmt: str | None, latex_flag: bool) -> str:
+    if latex_flag:
+        return "latex"
+    if fmt:
+        return fmt
+    return "rich" if sys.stdout.isatty() else "plain"
+
+
+def render(d, fmt: str, standalone: bool = False) -> str | None:
+    """Render a derivation; rich prints straight to the terminal and returns None."""
+    if fmt == "plain":
+        from mcalc.printing.plain import render as plain
+        return plain(d)
+    if fmt == "json":
+        from mcalc.printing.json_out import render as js
+        return js(d)
+    if fmt == "latex":
+        from mcalc.printing.latex import derivation_to_latex
+        return derivation_to_latex(d, standalone=standalone)
+    if fmt == "numpy":
+        from mcalc.printing.numpy_code import to_numpy
+        names = {e: n for n, e in d.where}
+        return to_numpy(d.result if d.result is not None else d.expr, d.dims, names)
+    from mcalc.printing.rich_view import render as rich
+    rich(d)
+    return None
+
+
+def _derive(request: str, types, layout, method):
+    from mcalc.api import derive
+    return derive(request, types, layout, method)
+
+
+@main.command()
+@click.argument("request")
+@common_options
+@click.option("--format", "fmt", type=click.Choice(FORMATS), default=None,
+              help="Output format (default: rich on a terminal, plain when piped).")
+@click.option("--latex", "latex_flag", is_flag=True, help="Same as --format latex.")
+@click.option("--standalone", is_flag=True, help="Wrap LaTeX output in a compilable document.")
+@guarded
+def diff(request, layout, types, method, fmt, latex_flag, standalone):
+    """Derive REQUEST step by step (REQUEST '-' reads one request per line from stdin)."""
+    fmt = _pick_format(fmt, latex_flag)
+    if request == "-":
+        sys.exit(_batch_diff(sys.stdin, types, layout, method, fmt))
+    out = render(_derive(request, types, layout, method), fmt, standalone)
+    if out is not None:
+        click.echo(out.rstrip("\n"))
+
+
+def _batch_diff(stream, types, layout, method, fmt) -> int:
+    """One output line per input line; the exit status is the worst."""
+    import json
+    from mcalc.printing.plain import one_line
+    worst = 0
+    for raw in stream:
+        line = raw.rstrip("\n")
+        if not line.strip() or line.lstrip().startswith("#"):
+            continue
+        try:
+            d = _derive(line, types, layout, method)
+            if fmt == "json":
+                from mcalc.printing.json_out import render as js
+                click.echo(js(d))
+            elif fmt == "numpy":
+                click.echo(render(d, "numpy"))
+            else:
+                click.echo(one_line(d))
+        except McalcError as e:
+            worst = 2
+            click.echo(json.dumps({"request": line, "error": e.one_line()}, ensure_ascii=False)
+                       if fmt == "json" else f"{line}  =>  {e.one_line()}")
+        except RecursionError:
+            worst = 2
+            click.echo(f"{line}  =>  error: expression too deeply nested")
+    return worst
+
+
+@main.command()
+@click.argument("expression")
+@click.option("-t", "--type", "types", multiple=True, metavar="DECL",
+              help="Declare types, e.g. -t 'A: matrix(m, n)' (repeatable).")
+@click.option("--format", "fmt", type=click.Choice(("plain", "json")), default="plain",
+              show_default=True, help="Output format.")
+@guarded
+def shape(expression, types, fmt):
+    """Type-check EXPRESSION and print the typing and its shape."""
+    from mcalc.api import typed
+    from mcalc.printing.plain import typing_text
+    from mcalc.printing.text import to_text
+    from mcalc.types import describe
+    req, body, _, typing = typed(expression, types)
+    if req.wrt:
+        raise McalcError("shape takes an expression, not a derivative request", 1)
+    if fmt == "json":
+        import json
+        click.echo(json.dumps({"expression": to_text(body), "types": typing.as_strings(),
+                               "shape": list(body.shape), "kind": describe(body.shape)},
+                              ensure_ascii=False))
+    else:
+        click.echo(f"typing: {typing_text(typing.as_strings())}")
+        click.echo(f"{to_text(body)} : {describe(body.shape)}  [{body.shape[0]}×{body.shape[1]}]")
+
+
+@main.command()
+@click.option("--format", "fmt", type=click.Choice(("plain", "json")), default="plain",
+              show_default=True, help="Output format.")
+def rules(fmt):
+    """List the documented rules the engine applies, with their sources."""
+    from mcalc.rules import RULES
+    from mcalc.simplify import REWRITES
+    if fmt == "json":
+        import json
+        click.echo(json.dumps([{"name": r.name, "operator": r.op, "source": r.source,
+                                "formula": r.formula, "shape": r.shape} for r in RULES]
+                              + [{"name": n, "operator": "simplify", "source": src,
+                                  "formula": f, "shape": "="} for n, f, src in REWRITES],
+                              ensure_ascii=False))
+        return
+    seen = set()
+    click.echo("derivative rules")
+    for r in RULES:
+        key = (r.name, r.formula)
+        if key in seen:
+            continue
+        seen.add(key)
+        click.echo(f"  {r.name:<34} {r.formula}    [{r.source}]")
+    click.echo("\nsimplification rewrites")
+    for name, formula, src in REWRITES:
+        click.echo(f"  {name:<34} {formula}    [{src}]")
+    click.echo("\nchain rules")
+    for name, formula in CHAIN_RULES:
+        click.echo(f"  {name:<34} {formula}")
+
+
+CHAIN_RULES = (
+    ("single-variable chain rule", "dy/dx = dy/du du/dx  [P&H §4.5.1]"),
+    ("total-derivative chain rule", "∂y/∂x = Σ ∂y/∂uᵢ ∂uᵢ/∂x over every path  [P&H §4.5.2]"),
+    ("vector chain rule", "∂f/∂x = ∂f/∂g ∂g/∂x (Jacobians)  [P&H §4.5.3; 000]"),
+    ("differential method", "dL = G : dX  =>  ∂L/∂X = G  [003; 000]"),
+    ("definition method", "component by component, ∂fᵢ/∂xⱼ  [000; P&H §4]"),
+)
+
+
+if __name__ == "__main__":
+    main()

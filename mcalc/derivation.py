@@ -1,0 +1,53 @@
+"""A derivation is plain immutable data: the printers (plain, rich, LaTeX, JSON, numpy)
+render it; the engine that builds it never prints.
+
+Step kinds (`Step.kind`):
+  'define'       lhs = name of an intermediate variable, rhs = its definition (an Expr
+                 over the variables and earlier intermediates)
+  'partial'      lhs = (of, by): ∂of/∂by by the named rule, rhs = the partial derivative
+  'chain'        lhs = (of, by): rhs = the sum over `terms` (pairs of ((of, mid), (mid, by))
+                 partial symbols) combined by the named chain rule, already multiplied out
+  'differential' lhs = the scalar's name, rhs = G, by = the matrix differential dX:
+                 'dL = G : dX' (Frobenius product), one line per move of the differential method
+  'substitute'   lhs = (of, by): rhs = the chain result with intermediates substituted back
+  'simplify'     lhs = (of, by): rhs = the textbook form; rule names the rewrites used
+  'component'    lhs = (of, by): definition method, one component's derivative (rhs)
+  'note'         text only (e.g. a subgradient choice at a kink)
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from mcalc.expr import Expr
+
+
+@dataclass(frozen=True)
+class Step:
+    kind: str
+    lhs: object = None
+    rhs: Expr | None = None
+    rule: str = ""
+    terms: tuple = ()
+    by: Expr | None = None
+    text: str = ""
+
+
+@dataclass(frozen=True)
+class Derivation:
+    request: str
+    wrt: tuple[str, ...]                 # every variable differentiated by, outermost first
+    layout: str                          # numerator | denominator
+    method: str                          # chain | differential | definition
+    types: dict                          # variable name -> 'vector(n)' etc.
+    expr: Expr                           # the expression differentiated (typed)
+    result: Expr | None                  # None when there is no derivative prefix
+    steps: tuple[Step, ...] = ()
+    vec_form: bool = False               # result is ∂vec(F)/∂vec(X)
+    where: tuple[tuple[str, Expr], ...] = field(default_factory=tuple)  # shared subexpressions
+    dims: dict = field(default_factory=dict)   # dimension -> numpy text giving its size
+    of: str = "y"                        # the name the steps give the expression
+    stacked: bool = False                # d/d(x, y): wrt are stacked scalars
+
+    @property
+    def shape(self):
+        return (self.result if self.result is not None else self.expr).shape

@@ -1,0 +1,345 @@
+"""The derivation engine: Parr & Howard's four steps, applied for real.
+
+1. introduce an intermediate variable for every operator application that depends on the
+   variable (identical subexpressions share one, which is what makes a total derivative);
+2. take each one's partial derivatives by a named rule of mcalc.rules;
+3. combine them by the chain rule — forward for a scalar variable (dy/dx = dy/du du/dx),
+   backward for a scalar function of a vector or matrix (the gradient flows from the
+   output; for matrices this is the differential method dL = G : dX), and backward with
+   Jacobians (vec/Kronecker forms beyond 2-D) otherwise;
+4. substitute the intermediates back and simplify.
+
+The engine knows no individual rule and never prints: it returns steps as data.
+"""
+from __future__ import annotations
+
+from mcalc import expr as E
+from mcalc import rules as R
+from mcalc.derivation import Step
+from mcalc.errors import McalcError, NoRule
+from mcalc.expr import Expr
+from mcalc.simplify import Simplifier
+
+
+def labels(f: Expr) -> tuple[str, str]:
+    """The name of the expression (y) and the letter of its intermediates (u), chosen so
+    that neither collides with a variable or a dimension of f."""
+    taken = set(E.free_vars(f)) | set(f.shape)
+    root = next(r for r in ("y", "f", "L", "out", "y_") if r not in taken)
+    letter = next(c for c in ("u", "v", "t", "z_") if not any(
+        n.startswith((c, c.upper())) for n in taken))
+    return root, letter
+
+
+class Graph:
+    """The intermediate variables of `f` with respect to the variable named `x`."""
+
+    def __init__(self, f: Expr, x: str):
+        self.x = x
+        self.order: list[Expr] = []               # intermediates, inputs first
+        self.name: dict[Expr, Expr] = {}          # node -> its variable (u1, U2, y)
+        dep: dict[Expr, bool] = {}
+        stack = [(f, False)]
+        while stack:
+            node, ready = stack.pop()
+            if node in dep:
+                continue
+            if not ready:
+                stack.append((node, True))
+                stack.extend((a, False) for a in node.args if a not in dep)
+                continue
+            d = (node.op == "var" and node.name == x) or any(dep[a] for a in node.args)
+            dep[node] = d
+            if d and node.op != "var":
+                self.order.append(node)
+        self.dep = dep
+        root, letter = labels(f)
+        for k, node in enumerate(self.order, 1):
+            label = root if node is self.order[-1] and node == f else \
+                (f"{letter.upper()}{k}" if node.is_matrix else f"{letter}{k}")
+            self.name[node] = E.var(label, node.shape)
+        self.root = f
+
+    def depends(self, e: Expr) -> bool:
+        return self.dep.get(e, False)
+
+    def local(self, node: Expr) -> Expr:
+        """The node with its operands replaced by their intermediate names."""
+        return Expr(node.op, tuple(self.name.get(a, a) for a in node.args), node.shape,
+                    node.name, node.value)
+
+    def label(self, e: Expr) -> str:
+        return self.name[e].name if e in self.name else e.name
+
+    def substitute(self, e: Expr) -> Expr:
+        back = {v: k for k, v in self.name.items()}
+        memo: dict[Expr, Expr] = {}
+
+        def sub(n):
+            got = memo.get(n)
+            if got is None:
+                if n in back:
+                    got = back[n]
+                elif n.args:
+                    args = tuple(sub(a) for a in n.args)
+                    got = n if args == n.args else Expr(n.op, args, n.shape, n.name, n.value)
+                else:
+                    got = n
+                memo[n] = got
+            return got
+        return sub(e)
+
+
+class Derive:
+    """One first derivative: ∂f/∂x (f any expression, x a variable)."""
+
+    def __init__(self, f: Expr, x: Expr, method: str, simplifier: Simplifier):
+        self.f, self.x, self.method = f, x, method
+        self.simp = simplifier
+        self.g = Graph(f, x.name)
+        self.steps: list[Step] = []               # intermediate definitions and notes
+        self.partials: list[Step] = []
+        self.chains: list[Step] = []
+        self.kinks: list[str] = []
+
+    # -- the four steps --------------------------------------------------------------
+    def run(self, layout: str) -> Expr:
+        """The derivative in `layout`; the steps end with its substituted, simplified form."""
+        g = self.g
+        if not g.depends(self.f):
+            return self.orient(self.zero(), layout)
+        if self.f.op == "var":
+            return self.orient(self.identity(), layout)
+        for node in g.order:
+            self.steps.append(Step("define", g.label(node), g.local(node)))
+        if self.x.is_scalar:
+            out = self.forward()
+        elif self.f.is_scalar:
+            out = self.backward_gradient()
+        else:
+            out = self.backward_jacobian()
+        self.steps += self.partials + self.chains
+        substituted = g.substitute(self.orient(out, layout))
+        self.steps.append(Step("substitute", (g.label(self.f), self.x.name), substituted))
+        fired: list[str] = []
+        self.simp.fired = fired
+        result = self.simp(substituted)
+        if result != substituted:
+            self.steps.append(Step("simplify", (g.label(self.f), self.x.name), result,
+                                   rule=", ".join(fired) or "simplify"))
+        for k in dict.fromkeys(self.kinks):
+            self.steps.append(Step("note", text=k))
+        return result
+
+    def orient(self, out: Expr, layout: str) -> Expr:
+        """Numerator layout is the transpose of a gradient; denominator its transpose."""
+        numerator = self.simp(R.T(out)) if self.f.is_scalar and not self.x.is_scalar else out
+        return numerator if layout == "numerator" else self.simp(R.T(numerator))
+
+    @property
+    def vec_form(self) -> bool:
+        return not self.x.is_scalar and not self.f.is_scalar and \
+            (self.x.is_matrix or self.f.is_matrix)
+
+    def zero(self):
+        self.steps.append(Step("note", text=f"the expression does not depend on {self.x.name}"))
+        if self.x.is_scalar:
+            return E.zeros(self.f.shape)
+        if self.f.is_scalar:
+            return E.zeros(self.x.shape)
+        return E.zeros((R.numel(self.f), R.numel(self.x)))
+
+    def identity(self):
+        self.steps.append(Step("note", text=f"∂{self.x.name}/∂{self.x.name} is the identity"))
+        return E.ONE if self.x.is_scalar else E.eye(R.numel(self.x))
+
+    def partial(self, node: Expr, i: int, show: bool = True):
+        """Step 2: the partial of one intermediate by one operand, by its named rule."""
+        local = self.g.local(node)
+        rule = R.rule_for(local, i)
+        if rule.kink:
+            self.kinks.append(rule.kink)
+        try:
+            jac = self.simp(self.named(rule.jacobian(local, i), node))
+        except NoRule:
+            jac = None
+        if show and jac is not None:
+            self.partials.append(Step("partial", (self.g.label(node), self.g.label(node.args[i])),
+                                   jac, rule=rule.name))
+        return rule, local, jac
+
+    def named(self, e: Expr, node: Expr) -> Expr:
+        """Write the intermediate's own value by its name: exp(u1) -> u2 where u2 = exp(u1)."""
+        if node is self.f and self.f.op == "var":
+            return e
+        local, name = self.g.local(node), self.g.name[node]
+        memo: dict[Expr, Expr] = {}
+
+        def sub(n):
+            got = memo.get(n)
+            if got is None:
+                if n == local:
+                    got = name
+                elif n.args:
+                    args = tuple(sub(a) for a in n.args)
+                    got = n if args == n.args else Expr(n.op, args, n.shape, n.name, n.value)
+                else:
+                    got = n
+                memo[n] = got
+            return got
+        return sub(e)
+
+    def _operands(self, node):
+        """Operand indices that depend on x (each distinct operand once)."""
+        seen, out = set(), []
+        for i, a in enumerate(node.args):
+            if self.g.depends(a) and a not in seen:
+                seen.add(a)
+                out.append(i)
+        return out
+
+    def _path(self, node, a):
+        """∂f/∂node ∂node/∂a (just ∂f/∂a when node is f itself)."""
+        own = (self.g.label(node), self.g.label(a))
+        return (own,) if node is self.f else ((self.g.label(self.f), self.g.label(node)), own)
+
+    def _chain_name(self, terms, node):
+        if len(terms) > 1:
+            return "total-derivative chain rule (P&H §4.5.2)"
+        if node.is_scalar and self.x.is_scalar and self.f.is_scalar:
+            return "single-variable chain rule (P&H §4.5.1)"
+        return "vector chain rule (P&H §4.5.3)"
+
+    def forward(self) -> Expr:
+        """x scalar: dy/dx = Σ ∂y/∂u du/dx, inputs first (forward accumulation)."""
+        g, x = self.g, self.x
+        tangent: dict[Expr, Expr] = {x: E.ONE}
+        for node in g.order:
+            if node.op in ("vector", "matrix"):          # a literal: component by component
+                parts = [self.simp(tangent[a]) if g.depends(a) else E.ZERO for a in node.args]
+                value = Expr(node.op, tuple(parts), node.shape)
+                terms = [((g.label(node), "components"), ("components", x.name))]
+            else:
+                total, terms = [], []
+                for i in self._operands(node):
+                    a = node.args[i]
+                    rule, local, _ = self.partial(node, i)
+                    total.append(self.named(rule.differential(local, i, tangent[a]), node))
+                    own = (g.label(node), g.label(a))
+                    terms.append((own,) if a == x else (own, (g.label(a), x.name)))
+                value = self.simp(R.add(*total) if len(total) > 1 else total[0])
+            tangent[node] = value
+            self.chains.append(Step("chain", (g.label(node), x.name), value,
+                                   rule=self._chain_name(terms, node), terms=tuple(terms)))
+        return tangent[self.f]
+
+    def backward_gradient(self) -> Expr:
+        """f scalar: the gradient flows back from y (dL = G : dU  ->  G' : dA)."""
+        g, x = self.g, self.x
+        grads: dict[Expr, list] = {self.f: [E.ONE]}
+        terms: dict[Expr, list] = {}
+        differential = self.method == "differential" or self.x.is_matrix and self.method != "chain"
+        for node in reversed(g.order):
+            G = self.simp(R.add(*grads[node]) if len(grads[node]) > 1 else grads[node][0])
+            grads[node] = [G]
+            if node is not self.f:
+                self._report_gradient(node, G, terms.get(node, ()), differential)
+            for i in self._operands(node):
+                a = node.args[i]
+                rule, local, _ = self.partial(node, i, show=not differential)
+                contrib = self.simp(self.named(rule.grad(local, i, G), node))
+                if differential:
+                    self.chains.append(Step("differential", g.label(self.f), G, rule=rule.name,
+                                           by=self.simp(self.named(
+                                               rule.differential(local, i, _d(g.label(a), a)), node))))
+                grads.setdefault(a, []).append(contrib)
+                terms.setdefault(a, []).append(self._path(node, a))
+        G = self.simp(R.add(*grads[x]) if len(grads[x]) > 1 else grads[x][0])
+        self._report_gradient(x, G, terms.get(x, ()), differential)
+        return G
+
+    def _report_gradient(self, node, G, terms, differential):
+        if differential:
+            self.chains.append(Step("differential", self.g.label(self.f), G,
+                                   rule="Frobenius product: A : BC = BᵀA : C (003)"
+                                   if len(terms) <= 1 else
+                                   "sum over every use (total differential)",
+                                   by=_d(self.g.label(node), node)))
+        else:
+            self.chains.append(Step("chain", (self.g.label(self.f), self.g.label(node)),
+                                   self.simp(R.T(G)) if not G.is_scalar else G,
+                                   rule=self._chain_name(terms, node), terms=tuple(terms)))
+
+    def backward_jacobian(self) -> Expr:
+        """f non-scalar: Jacobians multiply from the output back (vec forms for matrices)."""
+        g, x = self.g, self.x
+        jac: dict[Expr, list] = {self.f: [E.eye(R.numel(self.f))]}
+        terms: dict[Expr, list] = {}
+        for node in reversed(g.order):
+            J = self.simp(R.add(*jac[node]) if len(jac[node]) > 1 else jac[node][0])
+            if node is not self.f:
+                self.chains.append(Step("chain", (g.label(self.f), g.label(node)), J,
+                                       rule=self._chain_name(terms.get(node, ()), node),
+                                       terms=tuple(terms.get(node, ()))))
+            for i in self._operands(node):
+                a = node.args[i]
+                if node.op in ("vector", "matrix"):
+                    raise NoRule("a literal of expressions in a vector variable has no Jacobian "
+                                 "rule; differentiate by scalars with d/d(x, y)")
+                rule, local, part = self.partial(node, i)
+                if part is None:
+                    part = rule.jacobian(local, i)           # raises NoRule with the reason
+                jac.setdefault(a, []).append(R.mm(J, part))
+                terms.setdefault(a, []).append(self._path(node, a))
+        J = self.simp(R.add(*jac[x]) if len(jac[x]) > 1 else jac[x][0])
+        self.chains.append(Step("chain", (g.label(self.f), x.name), J,
+                               rule=self._chain_name(terms.get(x, ()), x),
+                               terms=tuple(terms.get(x, ()))))
+        return J
+
+
+def _d(label: str, like: Expr) -> Expr:
+    """The differential d<label> as a variable of the same shape."""
+    return E.var("d" + label, like.shape)
+
+
+def first_derivative(f: Expr, x: Expr, layout: str, method: str,
+                     simplifier: Simplifier | None = None):
+    """∂f/∂x in `layout`: (result, steps, vec_form, label of f)."""
+    d = Derive(f, x, method, simplifier or Simplifier())
+    result = d.run(layout)
+    return result, d.steps, d.vec_form
+
+
+def stacked_derivative(f: Expr, xs: list[Expr], layout: str, method: str,
+                       simplifier: Simplifier | None = None):
+    """d/d(x, y) f: the derivative by scalars stacked into one vector (P&H §3, §4)."""
+    simp = simplifier or Simplifier()
+    if not f.is_scalar and not f.is_column:
+        raise McalcError("d/d(x, y) takes a scalar or a vector expression")
+    cols, steps = [], []
+    for x in xs:
+        if not x.is_scalar:
+            raise McalcError(f"d/d(...) stacks scalars; {x.name} is not a scalar")
+        col, st, _ = first_derivative(f, x, "numerator", method, simp)
+        cols.append(col)
+        steps.extend(st)
+    m = len(xs)
+    if f.is_scalar:
+        rows = [cols]
+    else:
+        if not all(c.op == "vector" or c.op == "zeros" for c in cols):
+            raise NoRule("the Jacobian of a vector expression by stacked scalars is printed "
+                         "only for vector literals [f1, f2, ...]")
+        k = int(f.shape[0])
+        rows = [[c.args[i] if c.op == "vector" else E.ZERO for c in cols] for i in range(k)]
+    flat = tuple(e for r in rows for e in r)
+    jac = Expr("matrix", flat, (str(len(rows)), str(m)))
+    if layout == "denominator":
+        t = [[rows[i][j] for i in range(len(rows))] for j in range(m)]
+        jac = Expr("matrix", tuple(e for r in t for e in r), (str(m), str(len(rows))))
+        if len(rows) == 1:
+            jac = Expr("vector", tuple(r[0] for r in t), (str(m), "1"))
+    steps.append(Step("chain", ("∇", ",".join(x.name for x in xs)), jac,
+                      rule="stack the partial derivatives (P&H §3 gradient, §4 Jacobian)"))
+    return jac, steps, False

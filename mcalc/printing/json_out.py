@@ -1,0 +1,37 @@
+"""Derivation -> one JSON object (contract §3 'JSON')."""
+from __future__ import annotations
+
+import json
+
+from mcalc.derivation import Derivation
+from mcalc.printing import latex
+from mcalc.printing.numpy_code import to_numpy
+from mcalc.printing.plain import shape_text, step_text
+from mcalc.printing.text import to_text
+
+
+def as_dict(d: Derivation) -> dict:
+    shown = d.result if d.result is not None else d.expr
+    names = dict((e, n) for n, e in d.where)
+    out = {
+        "request": d.request,
+        "wrt": list(d.wrt),
+        "layout": d.layout,
+        "method": d.method,
+        "types": dict(d.types),
+        "result": to_text(shown, names),
+        "shape": list(shown.shape),
+        "shape_text": shape_text(d),
+        "vec_form": d.vec_form,
+        "latex": latex.expr_to_latex(shown, names),
+        "numpy": to_numpy(shown, d.dims, names),
+        "steps": [{"kind": s.kind, "rule": s.rule, "text": step_text(s),
+                   "latex": latex.step_to_latex(s)} for s in d.steps],
+    }
+    if d.where:
+        out["where"] = {n: to_text(e, names) for n, e in d.where}
+    return out
+
+
+def render(d: Derivation) -> str:
+    return json.dumps(as_dict(d), ensure_ascii=False)

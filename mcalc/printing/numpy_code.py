@@ -1,0 +1,418 @@
+"""Expr -> one Python expression over `np` and the variable names (the JSON `numpy` field).
+
+Value conventions (CONTRACT.md, JSON): scalars are floats, column AND row vectors are
+1-D arrays of shape (n,), matrices are 2-D arrays. Row and column vectors are therefore
+the same numpy value; the orientation only matters for `@`, which is translated by the
+operands' shapes:
+
+    column @ row     -> np.outer(a, b)          row @ column  -> a @ b (a scalar)
+    matrix @ column  -> A @ x (1-D)              row @ matrix  -> x @ A (1-D)
+    a 1x1 factor     -> a plain product a * b    matrix @ matrix -> A @ B
+
+Transposes are no-ops on vectors and `.T` on matrices; vec() is column-major
+(np.ravel(X, order='F')); kron() reshapes vector operands to their 2-D shapes. The
+indicators > >= < <= become float 0/1 values (`np.greater(a, b) * 1.0`, which also works
+on Python floats); sigmoid, logsumexp and softmax are written in overflow-free forms.
+
+`dims` maps a dimension name to Python text giving its size (e.g. {"n": "x.shape[0]"});
+it is used by ones(n), eye(n), zeros and the dimension leaves (N in sum(y)/N). Integer
+dimensions print as themselves, products 'm*n' multiply, and a name missing from `dims`
+prints as itself (the caller then has to bind it when evaluating).
+
+`names` (Expr -> identifier, e.g. {A@x: "t1"}) names shared subexpressions. The result is
+still one expression: `((t1 := ...), (t2 := ... t1 ...), <final>)[-1]`; each named
+subexpression reachable from the root is printed once, after the named subexpressions
+it uses (the dict's order is kept where dependencies allow). Names must not collide
+with the variables.
+
+Dispatch is a table keyed on the node's op, like mcalc.printing.text. The printer is
+iterative (deep trees never reach the recursion limit) and prints each node of the
+shared DAG once.
+"""
+from __future__ import annotations
+
+import re
+from fractions import Fraction
+
+from mcalc.types import SCALAR
+
+# Python precedence, low to high. Wrapping a text below `min_prec` parenthesises it.
+SUM, PRODUCT, UNARY, POWER, ATOM = 2, 3, 4, 5, 6
+
+_SIMPLE = re.compile(r"[A-Za-z_]\w*(\.\w+|\[[^\[\]]*\])*|\d+")
+_IDENT = re.compile(r"[A-Za-z_]\w*")
+
+
+def to_numpy(e, dims: dict[str, str], names: dict | None = None) -> str:
+    """A Python expression over `np` and the variable names whose value is `e`."""
+    names = dict(names or {})
+    for n in names.values():
+        if not (isinstance(n, str) and n.isidentifier()):
+            raise ValueError(f"not a Python identifier: {n!r}")
+    p = _Printer(dims or {}, names)
+    p.fill(e)
+    final = p.text(e)[0]
+    order = _definition_order(e, names)
+    if not order:
+        return final
+    defs = [f"({names[n]} := {p.body[n][0]})" for n in order]
+    return "(" + ", ".join(defs + [final]) + ")[-1]"
+
+
+# ---- shapes -------------------------------------------------------------------------
+
+def _kind(shape) -> str:
+    """'scalar' (a float), 'column' / 'row' (both 1-D in numpy) or 'matrix' (2-D)."""
+    if shape == SCALAR:
+        return "scalar"
+    if shape[1] == "1":
+        return "column"
+    if shape[0] == "1":
+        return "row"
+    return "matrix"
+
+
+def _is_vector(shape) -> bool:
+    return _kind(shape) in ("column", "row")
+
+
+def _float_text(v) -> str:
+    return repr(float(v))
+
+
+def _paren(text: str, prec: int, min_prec: int) -> str:
+    return text if prec >= min_prec else f"({text})"
+
+
+# ---- the printer ----------------------------------------------------------------------
+
+class _Printer:
+    def __init__(self, dims, names):
+        self.dims = dims
+        self.names = names
+        self.body: dict = {}               # Expr -> (text, prec), the unnamed text
+
+    def fill(self, root):
+        """Print every node reachable from root once, children first (iteratively)."""
+        body, stack = self.body, [root]
+        while stack:
+            node = stack[-1]
+            if node in body:
+                stack.pop()
+                continue
+            pending = [a for a in node.args if a not in body]
+            if pending:
+                stack.extend(pending)
+                continue
+            stack.pop()
+            rule = _TABLE.get(node.op)
+            if rule is None:
+                raise ValueError(f"no numpy translation for the operator {node.op!r}")
+            body[node] = rule(self, node)
+
+    def text(self, e) -> tuple[str, int]:
+        name = self.names.get(e)
+        return (name, ATOM) if name is not None else self.body[e]
+
+    def wrap(self, e, min_prec: int) -> str:
+        return _paren(*self.text(e), min_prec)
+
+    def arg(self, e) -> str:
+        """Text usable as a function argument."""
+        return self.text(e)[0]
+
+    # sizes
+    def size(self, d: str) -> tuple[str, int]:
+        parts = []
+        for part in d.split("*"):
+            t = part if part.isdigit() else str(self.dims.get(part, part))
+            parts.append(t if _SIMPLE.fullmatch(t) else f"({t})")
+        return (parts[0], ATOM) if len(parts) == 1 else (" * ".join(parts), PRODUCT)
+
+    def shape_text(self, shape) -> str:
+        """numpy shape argument: `n` for vectors, `(m, n)` for matrices."""
+        kind = _kind(shape)
+        if kind == "column":
+            return self.size(shape[0])[0]
+        if kind == "row":
+            return self.size(shape[1])[0]
+        return f"({self.size(shape[0])[0]}, {self.size(shape[1])[0]})"
+
+    # leaves
+    def num(self, e):
+        return _float_text(e.value), (UNARY if e.value < 0 else ATOM)
+
+    def var(self, e):
+        return e.name, ATOM
+
+    def dim(self, e):
+        return self.size(e.name)
+
+    def const(self, e):
+        if e.name not in _CONSTANTS:
+            raise ValueError(f"no numpy translation for the constant {e.name!r}")
+        return _CONSTANTS[e.name], ATOM
+
+    def ones(self, e):
+        kind = _kind(e.shape)
+        if kind == "scalar":
+            return "1.0", ATOM
+        return (f"np.eye({self.size(e.shape[0])[0]})" if e.op == "eye" else
+                f"np.ones({self.shape_text(e.shape)})"), ATOM
+
+    def zeros(self, e):
+        if _kind(e.shape) == "scalar":
+            return "0.0", ATOM
+        return f"np.zeros({self.shape_text(e.shape)})", ATOM
+
+    # arithmetic
+    def add(self, e):
+        out = []
+        for i, t in enumerate(e.args):
+            negated = self.negated(t) if i else None
+            if negated is not None:
+                out.append(" - " + _paren(*negated, PRODUCT))
+            elif i:
+                out.append(" + " + self.wrap(t, PRODUCT))
+            else:
+                out.append(self.text(t)[0])
+        return "".join(out), SUM
+
+    def negated(self, t):
+        """The text of -t when t prints with a leading minus (for a - b), else None."""
+        if t in self.names:
+            return None
+        if t.op == "num" and t.value < 0:
+            return _float_text(-t.value), ATOM
+        if t.op == "mul" and self.coefficient(t) < 0:
+            return self.product(t, flip=True)
+        return None
+
+    def coefficient(self, e) -> Fraction:
+        c = Fraction(1)
+        for f in e.args:
+            if f.op == "num" and f not in self.names:
+                c *= f.value
+        return c
+
+    def mul(self, e):
+        return self.product(e)
+
+    def product(self, e, flip=False):
+        """Element-wise product; numbers gather into one coefficient, negative integer
+        powers become a denominator."""
+        coeff = Fraction(-1 if flip else 1)
+        num, den = [], []
+        for f in e.args:
+            if f in self.names:
+                num.append(self.text(f))
+            elif f.op == "num":
+                coeff *= f.value
+            elif (f.op == "pow" and f.args[1].op == "num" and f.args[1] not in self.names
+                  and f.args[1].value < 0):
+                den.append(self.power(f.args[0], -f.args[1].value))
+            else:
+                num.append(self.text(f))
+        return self.quotient(coeff, num, den)
+
+    def quotient(self, coeff: Fraction, num, den):
+        """coeff * num[0] * num[1] ... / (den[0] * den[1] ...), texts with precedences."""
+        negative = coeff < 0
+        coeff = abs(coeff)
+        den = list(den)
+        if coeff.denominator != 1:
+            den.insert(0, (_float_text(coeff.denominator), ATOM))
+        parts = list(num)
+        if coeff.numerator != 1 or not num:
+            parts.insert(0, (_float_text(coeff.numerator), ATOM))
+        texts = _factors(parts)
+        if negative:                                   # -a * b is (-a) * b
+            texts[0] = "-" + _paren(*parts[0], POWER)
+        if len(texts) == 1 and not den:
+            return texts[0], (UNARY if negative else parts[0][1])
+        text = " * ".join(texts)
+        if den:
+            text += " / " + (_paren(*den[0], UNARY) if len(den) == 1 else
+                             "(" + " * ".join(_factors(den)) + ")")
+        return text, PRODUCT
+
+    def power(self, base, p: Fraction):
+        """base ** p for a number p (p integral -> **, else np.power with a float)."""
+        if p == 1:
+            return self.text(base)
+        if p.denominator == 1:
+            return f"{self.wrap(base, ATOM)} ** {p.numerator}", POWER
+        return f"np.power({self.arg(base)}, {_float_text(p)})", ATOM
+
+    def pow(self, e):
+        base, p = e.args
+        if p.op == "num" and p not in self.names:
+            if p.value < 0:
+                return self.quotient(Fraction(1), [], [self.power(base, -p.value)])
+            if p.value == 0:
+                return ("1.0" if _kind(base.shape) == "scalar" else
+                        f"np.ones({self.shape_text(base.shape)})"), ATOM
+            return self.power(base, p.value)
+        return f"np.power({self.arg(base)}, {self.arg(p)})", ATOM
+
+    def matmul(self, e):
+        text, prec = self.text(e.args[0])
+        shape = e.args[0].shape
+        for b in e.args[1:]:
+            ka, kb = _kind(shape), _kind(b.shape)
+            if ka == "column" and kb == "row":
+                text, prec = f"np.outer({text}, {self.arg(b)})", ATOM
+            else:
+                op = " * " if "scalar" in (ka, kb) else " @ "
+                text, prec = _paren(text, prec, PRODUCT) + op + self.wrap(b, UNARY), PRODUCT
+            shape = (shape[0], b.shape[1])
+        return text, prec
+
+    def T(self, e):
+        a = e.args[0]
+        if _kind(a.shape) == "matrix":
+            return self.wrap(a, ATOM) + ".T", ATOM
+        return self.text(a)
+
+    # functions
+    def call(self, e):
+        return f"{_CALLS[e.op]}({', '.join(self.arg(a) for a in e.args)})", ATOM
+
+    def compare(self, e):
+        a, b = e.args
+        return f"{_COMPARE[e.op]}({self.arg(a)}, {self.arg(b)}) * 1.0", PRODUCT
+
+    def sigmoid(self, e):
+        # 1/(1 + exp(-x)) without overflow: exp(-log(1 + exp(-x)))
+        return f"np.exp(-np.logaddexp(0.0, -{self.wrap(e.args[0], POWER)}))", ATOM
+
+    def relu(self, e):
+        return f"np.maximum({self.arg(e.args[0])}, 0.0)", ATOM
+
+    def norm(self, e):
+        a = e.args[0]
+        fn = "np.abs" if _kind(a.shape) == "scalar" else "np.linalg.norm"
+        return f"{fn}({self.arg(a)})", ATOM
+
+    def logsumexp(self, e):
+        a = e.args[0]
+        inner = self.arg(a) if _is_vector(a.shape) else f"np.ravel({self.arg(a)})"
+        return f"np.logaddexp.reduce({inner})", ATOM
+
+    def softmax(self, e):
+        t, p = self.text(e.args[0])
+        if _IDENT.fullmatch(t):
+            return f"np.exp({t} - np.logaddexp.reduce({t}))", ATOM
+        return f"(lambda _v: np.exp(_v - np.logaddexp.reduce(_v)))({t})", ATOM
+
+    def logdet(self, e):
+        return f"np.linalg.slogdet({self.arg(e.args[0])})[1]", ATOM
+
+    def inv(self, e):
+        a = e.args[0]
+        if _kind(a.shape) == "scalar":
+            return f"1.0 / {self.wrap(a, UNARY)}", PRODUCT
+        return f"np.linalg.inv({self.arg(a)})", ATOM
+
+    def kron(self, e):
+        a, b = e.args
+        ka, kb = _kind(a.shape), _kind(b.shape)
+        if "scalar" in (ka, kb):
+            return f"{self.wrap(a, PRODUCT)} * {self.wrap(b, UNARY)}", PRODUCT
+        if ka == kb and ka != "matrix":                     # column (x) column, row (x) row
+            return f"np.kron({self.arg(a)}, {self.arg(b)})", ATOM
+        text = f"np.kron({self.as_2d(a)}, {self.as_2d(b)})"
+        return (f"np.ravel({text})" if _is_vector(e.shape) else text), ATOM
+
+    def as_2d(self, e) -> str:
+        kind = _kind(e.shape)
+        if kind == "column":
+            return f"np.reshape({self.arg(e)}, (-1, 1))"
+        if kind == "row":
+            return f"np.reshape({self.arg(e)}, (1, -1))"
+        return self.arg(e)
+
+    def vec(self, e):
+        a = e.args[0]
+        if _kind(a.shape) == "matrix":
+            return f"np.ravel({self.arg(a)}, order='F')", ATOM
+        return self.text(a)
+
+    def vector(self, e):
+        if _kind(e.shape) == "scalar":                      # [a] is the scalar a
+            return self.text(e.args[0])
+        return f"np.array([{', '.join(self.arg(a) for a in e.args)}], dtype=float)", ATOM
+
+    def matrix(self, e):
+        if _kind(e.shape) != "matrix":                      # one row or one column
+            return self.vector(e)
+        c = len(e.args) // int(e.shape[0])
+        rows = ["[" + ", ".join(self.arg(a) for a in e.args[i:i + c]) + "]"
+                for i in range(0, len(e.args), c)]
+        return f"np.array([{', '.join(rows)}], dtype=float)", ATOM
+
+
+def _factors(parts) -> list[str]:
+    """Texts of the factors of a left-associative product: the first may itself be a
+    product (A @ x * y is (A @ x) * y), the later ones may not (y * (A @ x))."""
+    return [_paren(t, p, PRODUCT if i == 0 else UNARY) for i, (t, p) in enumerate(parts)]
+
+
+def _definition_order(root, names) -> list:
+    """The named nodes reachable from root, each after the named nodes its text uses,
+    otherwise in the order of `names`."""
+    if not names:
+        return []
+
+    def direct(node):
+        """The named nodes that node's own text refers to."""
+        found, seen, stack = [], set(), list(node.args)
+        while stack:
+            n = stack.pop()
+            if n in seen:
+                continue
+            seen.add(n)
+            if n in names:
+                found.append(n)
+            else:
+                stack.extend(n.args)
+        return found
+
+    deps: dict = {}
+    todo = [root] if root in names else direct(root)
+    while todo:
+        n = todo.pop()
+        if n not in deps:
+            deps[n] = direct(n)
+            todo.extend(deps[n])
+    rank = {n: i for i, n in enumerate(names)}
+    order, done = [], set()
+    pending = sorted(deps, key=rank.__getitem__)
+    while pending:
+        ready = next(n for n in pending if all(d in done for d in deps[n]))  # a DAG: exists
+        order.append(ready)
+        done.add(ready)
+        pending.remove(ready)
+    return order
+
+
+_CONSTANTS = {"pi": "np.pi", "e": "np.e"}
+_COMPARE = {"gt": "np.greater", "ge": "np.greater_equal", "lt": "np.less", "le": "np.less_equal"}
+_CALLS = {
+    "sin": "np.sin", "cos": "np.cos", "tan": "np.tan", "exp": "np.exp", "log": "np.log",
+    "sqrt": "np.sqrt", "tanh": "np.tanh", "abs": "np.abs", "sign": "np.sign",
+    "max": "np.maximum", "min": "np.minimum", "sum": "np.sum", "mean": "np.mean",
+    "dot": "np.dot", "tr": "np.trace", "det": "np.linalg.det", "diag": "np.diag",
+}
+
+_TABLE = {
+    "num": _Printer.num, "var": _Printer.var, "dim": _Printer.dim, "const": _Printer.const,
+    "ones": _Printer.ones, "eye": _Printer.ones, "zeros": _Printer.zeros,
+    "add": _Printer.add, "mul": _Printer.mul, "matmul": _Printer.matmul, "pow": _Printer.pow,
+    "T": _Printer.T, "vector": _Printer.vector, "matrix": _Printer.matrix,
+    "sigmoid": _Printer.sigmoid, "relu": _Printer.relu, "norm": _Printer.norm,
+    "logsumexp": _Printer.logsumexp, "softmax": _Printer.softmax, "logdet": _Printer.logdet,
+    "inv": _Printer.inv, "kron": _Printer.kron, "vec": _Printer.vec,
+    **{op: _Printer.compare for op in _COMPARE},
+    **{op: _Printer.call for op in _CALLS},
+}

@@ -1,0 +1,115 @@
+"""Derivation -> plain text (no colour), the format for pipes and golden files.
+
+`step_text` renders one step as one line; the rich and JSON printers reuse it.
+"""
+from __future__ import annotations
+
+from mcalc.derivation import Derivation, Step
+from mcalc.printing.text import to_text
+from mcalc.types import describe
+
+
+def typing_text(types: dict) -> str:
+    """'w, x: vector(n); b: scalar' — names grouped by type, in order of appearance."""
+    groups: dict[str, list[str]] = {}
+    for name, t in types.items():
+        groups.setdefault(t, []).append(name)
+    return "; ".join(f"{', '.join(names)}: {t}" for t, names in groups.items()) or "(no variables)"
+
+
+def partial_symbol(of: str, by: str) -> str:
+    return f"∂{of}/∂{by}"
+
+
+def shape_text(d: Derivation) -> str:
+    r, c = d.shape
+    if d.result is None:
+        return f"{r}×{c} {describe(d.shape)}"
+    kind = describe(d.shape)
+    if d.vec_form:
+        kind = "vec form ∂vec(F)/∂vec(X)"
+    elif d.shape == ("1", "1"):
+        kind = "scalar"
+    elif r == "1":
+        kind = "row vector"
+    elif c == "1":
+        kind = "column vector"
+    else:
+        kind = "matrix"
+    return f"{r}×{c} {kind}, {d.layout} layout"
+
+
+def _terms(terms) -> str:
+    return " + ".join(" ".join(partial_symbol(*p) for p in t) for t in terms)
+
+
+def step_text(s: Step) -> str:
+    if s.kind == "define":
+        return f"{s.lhs} = {to_text(s.rhs)}"
+    if s.kind == "partial":
+        return f"{partial_symbol(*s.lhs)} = {to_text(s.rhs)}"
+    if s.kind == "chain":
+        via = f"{_terms(s.terms)} = " if s.terms and s.terms != ((s.lhs,),) and \
+            "components" not in s.terms[0][0] else ""
+        return f"{partial_symbol(*s.lhs)} = {via}{to_text(s.rhs)}"
+    if s.kind == "differential":
+        if s.rhs.op == "num" and s.rhs.value == 1:
+            return f"d{s.lhs} = {to_text(s.by)}"
+        return f"d{s.lhs} = {to_text(s.rhs)} : {to_text(s.by)}"
+    if s.kind in ("substitute", "simplify", "component"):
+        return f"{partial_symbol(*s.lhs)} = {to_text(s.rhs)}"
+    return s.text
+
+
+_SECTIONS = {"define": "intermediate variables", "partial": "partial derivatives",
+             "chain": "chain rule", "differential": "differential method",
+             "substitute": "substitute back", "simplify": "simplify", "note": "note",
+             "component": "definition method: component by component"}
+
+
+def render(d: Derivation) -> str:
+    lines = [f"request: {d.request}", f"typing:  {typing_text(d.types)}"]
+    if d.result is None:
+        lines.append(f"shape:   {to_text(d.expr)} is a {shape_text(d)}")
+        return "\n".join(lines) + "\n"
+    lines.append(f"method:  {d.method}")
+    current = None
+    for s in d.steps:
+        section = _SECTIONS[s.kind]
+        if section != current:
+            lines.append("")
+            lines.append(section)
+            current = section
+        rule = f"    [{s.rule}]" if s.rule else ""
+        extra = f"    ({describe(s.rhs.shape)})" if s.kind == "define" else ""
+        lines.append(f"  {step_text(s)}{extra}{rule}")
+    lines += ["", "result", f"  {result_line(d)}", f"  shape: {shape_text(d)}"]
+    for name, e in d.where:
+        lines.append(f"  where {name} = {to_text(e)}")
+    return "\n".join(lines) + "\n"
+
+
+def result_symbol(d: Derivation) -> str:
+    """∂y/∂w, ∂²y/∂x², ∂²y/∂x∂y, ∂y/∂(x, y)."""
+    if len(d.wrt) == 1 or d.stacked:
+        by = d.wrt[0] if len(d.wrt) == 1 else f"({', '.join(d.wrt)})"
+        return f"∂{d.of}/∂{by}"
+    order = len(d.wrt)
+    if len(set(d.wrt)) == 1:
+        return f"∂{_SUP.get(order, order)}{d.of}/∂{d.wrt[0]}{_SUP.get(order, order)}"
+    return f"∂{_SUP.get(order, order)}{d.of}/" + "".join(f"∂{w}" for w in d.wrt)
+
+
+_SUP = {2: "²", 3: "³"}
+
+
+def result_line(d: Derivation) -> str:
+    return f"{result_symbol(d)} = {to_text(d.result, dict((e, n) for n, e in d.where))}"
+
+
+def one_line(d: Derivation) -> str:
+    """The batch form: one line per request."""
+    r, c = d.shape
+    if d.result is None:
+        return f"{d.request}  =>  {describe(d.shape)}"
+    return f"{d.request}  =>  {to_text(d.result)}    [{r}×{c}]"

@@ -1,0 +1,342 @@
+"""The rule table: one entry per documented rule, as autograd's defvjp table.
+
+Each entry: the rule's name, where it comes from (seed and section), the operator it
+differentiates, which operand, a condition on shapes, and three forms of one fact:
+
+  jacobian(u, i)      ∂vec(u)/∂vec(aᵢ) in numerator layout — the partial of the chain rule
+                      (Parr & Howard); None where no 2-D or Kronecker form exists
+  grad(u, i, G)       the gradient by aᵢ of a scalar whose gradient by u is G (same shape as
+                      u): the differential method's move  G : du  ->  grad : daᵢ
+  differential(u,i,d) du when only aᵢ varies by d (printed in differential steps)
+
+Sources: [P&H] Parr & Howard, The Matrix Calculus You Need For Deep Learning (seed 002);
+[000] the chain rules for vectors and matrices (seed 000); [003] the differential method
+(seed 003); [004] the cheat sheet (seed 004); [MC] The Matrix Cookbook.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from fractions import Fraction
+from typing import Callable
+
+from mcalc import expr as E
+from mcalc.errors import NoRule
+from mcalc.expr import Expr
+from mcalc.types import dim_mul
+
+# ---- small builders (unsimplified; the simplifier tidies) ---------------------------
+
+
+def T(x):
+    return E.make("T", x)
+
+
+def mm(*xs):
+    out = xs[0]
+    for x in xs[1:]:
+        out = E.make("matmul", out, x)
+    return out
+
+
+def mul(*xs):
+    return E.Expr("mul", tuple(xs), _bshape(xs))
+
+
+def _bshape(xs):
+    big = [x.shape for x in xs if not x.is_scalar]
+    return big[0] if big else ("1", "1")
+
+
+def add(*xs):
+    return E.Expr("add", tuple(xs), _bshape(xs))
+
+
+def neg(x):
+    return mul(E.num(-1), x)
+
+
+def recip(x):
+    return E.make("pow", x, E.num(-1))
+
+
+def fn(name, *xs):
+    return E.make(name, *xs)
+
+
+def numel(x: Expr) -> str:
+    return dim_mul(*x.shape)
+
+
+def vec(x: Expr) -> Expr:
+    """vec(x) as a column: x itself for a column, x' for a row, vec(X) for a matrix."""
+    if x.is_scalar or x.is_column:
+        return x
+    return T(x) if x.is_row else fn("vec", x)
+
+
+def eye_like(x: Expr) -> Expr:
+    return E.ONE if x.is_scalar else E.eye(numel(x))
+
+
+def diag_of(v: Expr, like: Expr) -> Expr:
+    """The Jacobian of an element-wise map whose element-wise derivative is v (shaped like
+    `like`, or a scalar): diag(vec(v)), or v itself for scalars."""
+    if like.is_scalar:
+        return v
+    if v.is_scalar:
+        return mul(v, E.eye(numel(like)))
+    return fn("diag", vec(v))
+
+
+def sum_to(G: Expr, a: Expr) -> Expr:
+    """Reduce a gradient G to operand a's shape (scalar expansion undone by a sum)."""
+    return G if G.shape == a.shape or not a.is_scalar else fn("sum", G)
+
+
+def expand(g: Expr, like: Expr) -> Expr:
+    """A scalar gradient spread over every element of `like` (the sum reduction's grad)."""
+    if like.is_scalar:
+        return g
+    if like.is_column:
+        return mul(g, E.ones(like.shape[0]))
+    if like.is_row:
+        return mul(g, T(E.ones(like.shape[1])))
+    return mul(g, mm(E.ones(like.shape[0]), T(E.ones(like.shape[1]))))
+
+
+def no_form(what: str):
+    def f(*_):
+        raise NoRule(what)
+    return f
+
+
+# ---- the table -------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Rule:
+    name: str
+    source: str
+    op: str
+    formula: str                          # what the rule says, for `mcalc rules`
+    shape: str                            # its shape law
+    jacobian: Callable | None
+    grad: Callable | None = None
+    differential: Callable | None = None
+    arg: int | None = None                # which operand (None: any)
+    when: Callable = lambda u, i: True
+    kink: str = ""                        # subdifferential note at a kink
+
+
+RULES: list[Rule] = []
+
+
+def rule(name, source, op, formula, shape, jacobian, grad=None, differential=None, arg=None,
+         when=lambda u, i: True, kink=""):
+    RULES.append(Rule(name, source, op, formula, shape, jacobian, grad, differential, arg,
+                      when, kink))
+
+
+def _other_factors(u, i):
+    rest = [a for j, a in enumerate(u.args) if j != i]
+    return rest[0] if len(rest) == 1 else mul(*rest)
+
+
+def _same_shape(u, i):
+    return u.args[i].shape == u.shape
+
+
+def _expanded(u, i):
+    return u.args[i].is_scalar and not u.is_scalar
+
+
+# Scalar expansion and element-wise binary operators [P&H §4.2, §4.3]
+rule("sum rule", "P&H §2, §4.2", "add", "∂(a + b)/∂a = I", "n×n",
+     lambda u, i: eye_like(u),
+     lambda u, i, G: G, lambda u, i, d: d, when=_same_shape)
+rule("scalar expansion (sum)", "P&H §4.3", "add", "∂(x + z)/∂z = 1 (z scalar)", "n×1",
+     lambda u, i: vec(expand(E.ONE, u)),
+     lambda u, i, G: fn("sum", G), lambda u, i, d: d, when=_expanded)
+rule("element-wise product", "P&H §4.2", "mul", "∂(w ⊗ x)/∂w = diag(x)", "n×n",
+     lambda u, i: diag_of(_other_factors(u, i), u),
+     lambda u, i, G: mul(G, _other_factors(u, i)),
+     lambda u, i, d: mul(d, _other_factors(u, i)), when=_same_shape)
+rule("scalar expansion (product)", "P&H §4.3", "mul", "∂(x z)/∂z = x (z scalar)", "n×1",
+     lambda u, i: vec(_other_factors(u, i)),
+     lambda u, i, G: fn("sum", mul(G, _other_factors(u, i))),
+     lambda u, i, d: mul(d, _other_factors(u, i)), when=_expanded)
+
+
+def _pow_base(u, i):
+    a, p = u.args
+    return mul(p, E.make("pow", a, add(p, E.num(-1))))
+
+
+rule("power rule", "P&H §2", "pow", "∂(xᵖ)/∂x = diag(p xᵖ⁻¹)", "n×n",
+     lambda u, i: diag_of(_pow_base(u, i), u),
+     lambda u, i, G: mul(G, _pow_base(u, i)), lambda u, i, d: mul(_pow_base(u, i), d), arg=0)
+rule("exponent rule", "P&H §2", "pow", "∂(aᵖ)/∂p = aᵖ log(a)", "n×1",
+     lambda u, i: vec(mul(u, fn("log", u.args[0]))),
+     lambda u, i, G: fn("sum", mul(G, u, fn("log", u.args[0]))) if not u.is_scalar
+     else mul(G, u, fn("log", u.args[0])),
+     lambda u, i, d: mul(u, fn("log", u.args[0]), d), arg=1)
+
+# Matrix products [P&H §4.5 neuron; 000 conclusions; MC (520)]
+
+
+def _mm_left(u, i):
+    a, b = u.args
+    return T(b) if a.is_row or a.is_scalar else E.make("kron", T(b), E.eye(a.shape[0]))
+
+
+def _mm_right(u, i):
+    a, b = u.args
+    return a if b.is_column or b.is_scalar else E.make("kron", E.eye(b.shape[1]), a)
+
+
+rule("matrix product (right operand)", "P&H §5; 000 (y = Xa + b by a); MC (eq. 520)", "matmul",
+     "∂(A x)/∂x = A;  ∂vec(AXB)/∂vec(X) = Bᵀ ⊗ A", "m×n", _mm_right,
+     lambda u, i, G: mm(T(u.args[0]), G), lambda u, i, d: mm(u.args[0], d), arg=1)
+rule("matrix product (left operand)", "000 (y = Xa + b by X: ∂L/∂X = δ aᵀ); 003", "matmul",
+     "∂(xᵀA)/∂x = Aᵀ;  dL = G : dX B  =>  ∂L/∂X = G Bᵀ", "m×n", _mm_left,
+     lambda u, i, G: mm(G, T(u.args[1])), lambda u, i, d: mm(d, u.args[1]), arg=0)
+rule("transpose", "003 (d(Xᵀ) = (dX)ᵀ)", "T", "∂xᵀ/∂x = I (vectors); G : dXᵀ = Gᵀ : dX",
+     "n×n",
+     lambda u, i: eye_like(u) if u.is_vectorlike else no_form(
+         "the vec form of a transposed matrix is a commutation matrix, which mcalc does not "
+         "print; differentiate a scalar of it instead")(),
+     lambda u, i, G: T(G), lambda u, i, d: T(d))
+
+# Element-wise functions: diag(f'(x)) [P&H §4.2 element-wise diagonal condition, §2 table]
+ELEMENTWISE = {
+    "sin": (lambda a, u: fn("cos", a), "d sin(x) = cos(x)", ""),
+    "cos": (lambda a, u: neg(fn("sin", a)), "d cos(x) = -sin(x)", ""),
+    "tan": (lambda a, u: add(E.ONE, E.make("pow", u, E.num(2))), "d tan(x) = 1 + tan(x)²", ""),
+    "exp": (lambda a, u: u, "d exp(x) = exp(x)", ""),
+    "log": (lambda a, u: recip(a), "d log(x) = 1/x", ""),
+    "sqrt": (lambda a, u: mul(E.num(Fraction(1, 2)), recip(u)),
+             "d sqrt(x) = 1/(2 sqrt(x))", ""),
+    "tanh": (lambda a, u: add(E.ONE, neg(E.make("pow", u, E.num(2)))),
+             "d tanh(x) = 1 - tanh(x)²", ""),
+    "sigmoid": (lambda a, u: mul(u, add(E.ONE, neg(u))), "d σ(x) = σ(x)(1 - σ(x))", ""),
+    "relu": (lambda a, u: E.make("gt", a, E.ZERO), "d max(0, x) = (x > 0)",
+             "at 0 the subdifferential of max(0, x) is [0, 1]; mcalc takes 0"),
+    "abs": (lambda a, u: fn("sign", a), "d |x| = sign(x)",
+            "at 0 the subdifferential of |x| is [-1, 1]; mcalc takes 0"),
+    "sign": (lambda a, u: E.zeros(a.shape), "d sign(x) = 0 (x ≠ 0)", ""),
+}
+_ELEMENTWISE_SOURCE = {"relu": "P&H §5; 004 §2", "abs": "004 §2", "sigmoid": "004 §5",
+                       "tanh": "004 §5", "sign": "004 §6.4"}
+
+for _f, (_d, _formula, _kink) in ELEMENTWISE.items():
+    rule(f"{_f} (element-wise)" if _f != "relu" else "max(0, z) piecewise derivative",
+         _ELEMENTWISE_SOURCE.get(_f, "P&H §2 (scalar rules), §4.2 (element-wise diagonal)"),
+         _f, _formula + "; on a vector, diag(f'(x))", "n×n",
+         lambda u, i, d=_d: diag_of(d(u.args[0], u), u),
+         lambda u, i, G, d=_d: mul(G, d(u.args[0], u)),
+         lambda u, i, dx, d=_d: mul(d(u.args[0], u), dx), kink=_kink)
+
+for _cmp in ("gt", "ge", "lt", "le"):
+    rule("indicator", "contract §1 (0 almost everywhere)", _cmp, "∂(x > y)/∂x = 0", "n×n",
+         lambda u, i: mul(E.ZERO, eye_like(u)) if not u.is_scalar else E.ZERO,
+         lambda u, i, G: E.zeros(u.args[i].shape), lambda u, i, d: E.zeros(u.shape))
+
+
+def _choose(u, i):
+    a, b = u.args
+    if u.op == "max":
+        return E.make("gt", a, b) if i == 0 else E.make("le", a, b)
+    return E.make("lt", a, b) if i == 0 else E.make("ge", a, b)
+
+
+for _m in ("max", "min"):
+    rule(f"element-wise {_m}", "P&H §5 (piecewise)", _m,
+         f"∂{_m}(a, b)/∂a = ({'a > b' if _m == 'max' else 'a < b'})", "n×n",
+         lambda u, i: diag_of(_choose(u, i), u) if u.args[i].shape == u.shape
+         else vec(_choose(u, i)),
+         lambda u, i, G: sum_to(mul(G, _choose(u, i)), u.args[i]),
+         lambda u, i, d: mul(_choose(u, i), d),
+         kink=f"where a = b the subdifferential of {_m} is the segment between the two "
+              "gradients; mcalc gives it to one operand")
+
+# Reductions [P&H §4.4]
+rule("sum reduction", "P&H §4.4", "sum", "∂sum(x)/∂x = 1ᵀ", "1×n",
+     lambda u, i: T(E.ones(numel(u.args[0]))),
+     lambda u, i, G: expand(G, u.args[0]), lambda u, i, d: fn("sum", d))
+
+
+def _size(a):
+    n = numel(a)
+    return E.num(int(n)) if n.isdigit() else E.dim(n) if "*" not in n else \
+        mul(*(E.dim(x) if not x.isdigit() else E.num(int(x)) for x in n.split("*")))
+
+
+rule("mean", "P&H §6 (mean of a sum)", "mean", "∂mean(x)/∂x = 1ᵀ/n", "1×n",
+     lambda u, i: mul(recip(_size(u.args[0])), T(E.ones(numel(u.args[0])))),
+     lambda u, i, G: mul(recip(_size(u.args[0])), expand(G, u.args[0])),
+     lambda u, i, d: fn("mean", d))
+rule("dot product", "P&H §4.4 (sum(w ⊗ x))", "dot", "∂(w·x)/∂w = xᵀ", "1×n",
+     lambda u, i: T(u.args[1 - i]), lambda u, i, G: mul(G, u.args[1 - i]),
+     lambda u, i, d: fn("dot", d, u.args[1 - i]))
+rule("norm", "004 §5 (|x|² → 2x); MC (eq. 129)", "norm", "∂‖x‖/∂x = xᵀ/‖x‖", "1×n",
+     lambda u, i: mul(T(vec(u.args[0])), recip(u)),
+     lambda u, i, G: mul(G, u.args[0], recip(u)),
+     lambda u, i, d: mul(recip(u), fn("sum", mul(u.args[0], d))))
+rule("logsumexp", "004 §8.1", "logsumexp", "∂logsumexp(x)/∂x = softmax(x)ᵀ", "1×n",
+     lambda u, i: T(fn("softmax", u.args[0])),
+     lambda u, i, G: mul(G, fn("softmax", u.args[0])),
+     lambda u, i, d: fn("dot", fn("softmax", u.args[0]), d))
+rule("softmax", "004 §5", "softmax", "∂softmax(x)/∂x = diag(s) - s sᵀ", "n×n",
+     lambda u, i: add(fn("diag", u), neg(mm(u, T(u)))),
+     lambda u, i, G: add(mul(u, G), neg(mul(u, mm(T(u), G)))),
+     lambda u, i, d: add(mul(u, d), neg(mul(u, mm(T(u), d)))))
+
+# Matrix functions [004 §3.5/§5 corrected; MC; 003]
+
+
+def _inv_T(a):
+    return T(fn("inv", a))
+
+
+rule("trace", "004 §3.5; MC (eq. 100)", "tr", "d tr(X) = tr(dX) = I : dX", "1×n²",
+     lambda u, i: T(fn("vec", E.eye(u.args[0].shape[0]))),
+     lambda u, i, G: mul(G, E.eye(u.args[0].shape[0])), lambda u, i, d: fn("tr", d))
+rule("determinant", "004 §3.5; MC (eq. 49)", "det",
+     "d det(X) = det(X) tr(X⁻¹ dX)  =>  ∂det(X)/∂X = det(X) X⁻ᵀ", "1×n²",
+     lambda u, i: mul(u, T(fn("vec", _inv_T(u.args[0])))),
+     lambda u, i, G: mul(G, u, _inv_T(u.args[0])),
+     lambda u, i, d: mul(u, fn("tr", mm(fn("inv", u.args[0]), d))))
+rule("log-determinant", "004 §3.5; MC (eq. 57)", "logdet",
+     "d logdet(X) = tr(X⁻¹ dX)  =>  ∂logdet(X)/∂X = X⁻ᵀ", "1×n²",
+     lambda u, i: T(fn("vec", _inv_T(u.args[0]))),
+     lambda u, i, G: mul(G, _inv_T(u.args[0])),
+     lambda u, i, d: fn("tr", mm(fn("inv", u.args[0]), d)))
+rule("inverse", "003; MC (eq. 59)", "inv", "d(X⁻¹) = -X⁻¹ dX X⁻¹", "n²×n²",
+     lambda u, i: neg(E.make("kron", _inv_T(u.args[0]), u)),
+     lambda u, i, G: neg(mm(T(u), G, T(u))),
+     lambda u, i, d: neg(mm(u, d, u)))
+rule("diagonal matrix", "contract §1 (diag)", "diag", "G : d diag(v) = diag(G) : dv", "—",
+     no_form("∂diag(v)/∂v is a third-order tensor; differentiate a scalar of it"),
+     lambda u, i, G: fn("diag", G) if u.args[0].is_column else fn("diag", G),
+     lambda u, i, d: fn("diag", d))
+rule("vec", "contract §2 (vec forms)", "vec", "∂vec(X)/∂vec(X) = I", "mn×mn",
+     lambda u, i: E.eye(numel(u.args[0])),
+     no_form("reshaping a gradient back from vec(X) has no expression in mcalc's language"),
+     lambda u, i, d: fn("vec", d))
+rule("Kronecker product", "MC §10.2", "kron", "(no closed form printed)", "—",
+     no_form("mcalc has no rule for the derivative of a Kronecker product"),
+     no_form("mcalc has no rule for the derivative of a Kronecker product"))
+
+
+# ---- look-up ---------------------------------------------------------------------
+
+_BY_OP: dict[str, list[Rule]] = {}
+for _r in RULES:
+    _BY_OP.setdefault(_r.op, []).append(_r)
+
+
+def rule_for(u: Expr, i: int) -> Rule:
+    for r in _BY_OP.get(u.op, ()):
+        if (r.arg is None or r.arg == i) and r.when(u, i):
+            return r
+    raise NoRule(f"no documented rule differentiates {u.op}() by its operand {i + 1}")

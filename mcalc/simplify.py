@@ -1,0 +1,407 @@
+"""Simplification to textbook form — the one module that owns it.
+
+`simplify(e)` rebuilds e bottom-up through canonical constructors (memoised, so shared
+subtrees are simplified once). Each rewrite that fires is recorded by its name in
+REWRITES, so the derivation can say which identities turned `ones(n)'@diag(x)` into `x'`.
+"""
+from __future__ import annotations
+
+from fractions import Fraction
+
+from mcalc import expr as E
+from mcalc.expr import Expr
+from mcalc.types import SCALAR
+
+MAX_FOLDED_POWER = 64          # fold numeric powers only while the result stays small
+
+REWRITES = (
+    ("fold constants", "numbers combined, 0 and 1 dropped, x*x = x^2, 1⊗v = v", "algebra"),
+    ("like terms", "2x + x = 3x", "algebra"),
+    ("1ᵀdiag(v) = vᵀ", "ones(n)'@diag(v) = v', diag(v)@ones(n) = v", "P&H §4.4, §5"),
+    ("diag(a)diag(b) = diag(a⊗b)", "diag(a)@diag(b) = diag(a*b)", "P&H §4.5.3"),
+    ("diag(a)v = a⊗v", "diag(a)@v = a*v, v'@diag(a) = (a*v)'", "P&H §4.2"),
+    ("1ᵀv = sum(v)", "ones(n)'@v = sum(v)", "P&H §4.4"),
+    ("transpose rules", "(AB)' = B'A', (A')' = A, S' = S (S symmetric), (A + B)' = A' + B'",
+     "MC §1"),
+    ("identity", "I@A = A", "algebra"),
+    ("factor common operand", "A@x + B@x = (A + B)@x", "algebra"),
+    ("scalars out of products", "(cA)@B = c(A@B)", "algebra"),
+)
+
+
+class Simplifier:
+    def __init__(self):
+        self.memo: dict[Expr, Expr] = {}
+        self.fired: list[str] = []
+
+    def note(self, rule: str):
+        if rule not in self.fired:
+            self.fired.append(rule)
+
+    def __call__(self, e: Expr) -> Expr:
+        got = self.memo.get(e)
+        if got is not None:
+            return got
+        if e.op in E.LEAVES:
+            out = e
+        else:
+            args = [self(a) for a in e.args]
+            out = _BUILD.get(e.op, _rebuild)(self, e, args)
+        self.memo[e] = out
+        self.memo[out] = out
+        return out
+
+
+def simplify(e: Expr, fired: list | None = None) -> Expr:
+    s = Simplifier()
+    out = s(e)
+    if fired is not None:
+        fired.extend(r for r in s.fired if r not in fired)
+    return out
+
+
+def _rebuild(s, e, args):
+    return e if tuple(args) == e.args else Expr(e.op, tuple(args), e.shape, e.name, e.value)
+
+
+# ---- a stable order for commutative operands ------------------------------------
+
+_OP_RANK = {"num": 0, "dim": 1, "const": 2, "var": 3}
+_key_memo: dict[Expr, tuple] = {}
+
+
+def order_key(e: Expr) -> tuple:
+    k = _key_memo.get(e)
+    if k is None:
+        k = (_OP_RANK.get(e.op, 4), e.op, e.name or "", str(e.value or ""),
+             tuple(order_key(a) for a in e.args[:4]), e.size)
+        if len(_key_memo) > 200_000:
+            _key_memo.clear()
+        _key_memo[e] = k
+    return k
+
+
+# ---- constructors ------------------------------------------------------------------
+
+def coeff_and_rest(e: Expr) -> tuple[Fraction, Expr | None]:
+    """2*x -> (2, x); x -> (1, x); 3 -> (3, None)."""
+    if e.op == "num":
+        return e.value, None
+    if e.op == "mul" and e.args[0].op == "num":
+        rest = e.args[1:]
+        return e.args[0].value, rest[0] if len(rest) == 1 else Expr("mul", rest, e.shape)
+    return Fraction(1), e
+
+
+def scale(c: Fraction, e: Expr | None, shape) -> Expr:
+    if e is None:
+        return E.num(c) if shape == SCALAR else mul_(None, [E.num(c), E.ones(shape[0])]) \
+            if shape[1] == "1" else E.num(c)
+    if c == 1:
+        return e
+    if c == 0:
+        return E.zeros(e.shape)
+    if e.op == "mul":
+        return Expr("mul", (E.num(c),) + e.args, e.shape)
+    return Expr("mul", (E.num(c), e), e.shape)
+
+
+def add_(s, terms, shape=None) -> Expr:
+    flat = []
+    for t in terms:
+        if t.op == "add":
+            flat.extend(t.args)
+        elif not (t.op == "zeros" or E.is_number(t, 0)):
+            flat.append(t)
+    shape = shape or _broadcast([t.shape for t in terms])
+    if not flat:
+        return E.zeros(shape)
+    combined: dict = {}
+    for t in flat:
+        c, rest = coeff_and_rest(t)
+        key = rest if rest is None or rest.shape == shape or rest.is_scalar else ("b", rest)
+        if key in combined:
+            if s:
+                s.note("like terms")
+            combined[key] = (combined[key][0] + c, rest)
+        else:
+            combined[key] = (c, rest)
+    out = []
+    numbers = Fraction(0)
+    for c, rest in combined.values():
+        if rest is None:
+            numbers += c
+        elif c != 0:
+            out.append(scale(c, rest, rest.shape))
+    if numbers:
+        out.append(E.num(numbers))
+    if s and len(flat) > 1:
+        out = _factor_common(s, out, shape)
+    if not out:
+        return E.zeros(shape)
+    if len(out) == 1 and out[0].shape == shape:
+        return out[0]
+    if len(out) == 1:
+        return Expr("mul", (out[0], E.ones(shape[0])), shape) if shape[1] == "1" else \
+            Expr("add", (out[0], E.zeros(shape)), shape)
+    return Expr("add", tuple(out), shape)
+
+
+def _broadcast(shapes):
+    big = [x for x in shapes if x != SCALAR]
+    return big[0] if big else SCALAR
+
+
+def _factor_common(s, terms, shape):
+    """A@x + B@x -> (A + B)@x, and x'@A + x'@B -> x'@(A + B)."""
+    for side in (-1, 0):
+        groups: dict = {}
+        for i, t in enumerate(terms):
+            c, rest = coeff_and_rest(t)
+            if rest is not None and rest.op == "matmul":
+                groups.setdefault(rest.args[side], []).append(i)
+        for operand, idx in groups.items():
+            if len(idx) < 2:
+                continue
+            others = []
+            for i in idx:
+                c, rest = coeff_and_rest(terms[i])
+                remaining = rest.args[:-1] if side == -1 else rest.args[1:]
+                inner = remaining[0] if len(remaining) == 1 else matmul_(None, list(remaining))
+                others.append(scale(c, inner, inner.shape))
+            summed = add_(None, others)
+            pair = [summed, operand] if side == -1 else [operand, summed]
+            s.note("factor common operand")
+            merged = matmul_(s, pair)
+            rest_terms = [t for i, t in enumerate(terms) if i not in idx]
+            return _factor_common(s, rest_terms + [merged], shape) if rest_terms else [merged]
+    return terms
+
+
+def mul_(s, factors, shape=None) -> Expr:
+    flat = []
+    for f in factors:
+        flat.extend(f.args if f.op == "mul" else (f,))
+    shape = shape or _broadcast([f.shape for f in flat])
+    coeff = Fraction(1)
+    rest = []
+    for f in flat:
+        if f.op == "num":
+            coeff *= f.value
+        elif f.op == "zeros":
+            return E.zeros(shape)
+        elif f.op == "ones" and f.shape == shape and any(g.shape == shape and g is not f
+                                                          for g in flat):
+            if s:
+                s.note("fold constants")        # ones(n)*v = v
+        else:
+            rest.append(f)
+    if coeff == 0:
+        return E.zeros(shape)
+    # x^a * x^b = x^(a+b) for equal bases of one shape
+    powers: dict = {}
+    for f in rest:
+        base, p = (f.args[0], f.args[1]) if f.op == "pow" else (f, E.ONE)
+        if base in powers:
+            if s:
+                s.note("fold constants")
+            powers[base] = add_(s, [powers[base], p])
+        else:
+            powers[base] = p
+    rest = [b if E.is_number(p, 1) else pow_(s, b, p) for b, p in powers.items()
+            if not E.is_number(p, 0)]
+    rest = [f for f in rest if not E.is_number(f, 1)]
+    rest.sort(key=lambda f: (0 if f.is_scalar else 1, order_key(f)))
+    if coeff != 1 or not rest:
+        rest.insert(0, E.num(coeff))
+    if len(rest) == 1:
+        only = rest[0]
+        if only.shape != shape:                # a scalar broadcast over ones
+            return Expr("mul", (only, E.ones(shape[0])), shape) if shape[1] == "1" else only
+        return only
+    return Expr("mul", tuple(rest), shape)
+
+
+def pow_(s, base, p) -> Expr:
+    if E.is_number(p, 1):
+        return base
+    if E.is_number(p, 0):
+        return E.ONE if base.is_scalar else scale(Fraction(1), None, base.shape)
+    if base.op == "num" and p.op == "num" and p.value.denominator == 1 \
+            and abs(p.value) <= MAX_FOLDED_POWER and (base.value != 0 or p.value > 0):
+        if s:
+            s.note("fold constants")
+        return E.num(base.value ** int(p.value))
+    if base.op == "pow" and p.op == "num" and base.args[1].op == "num" \
+            and p.value.denominator == 1:
+        return pow_(s, base.args[0], E.num(base.args[1].value * p.value))
+    if base.op == "mul" and p.op == "num" and p.value.denominator == 1 and base.is_scalar:
+        return mul_(s, [pow_(s, f, p) for f in base.args])
+    return Expr("pow", (base, p), base.shape)
+
+
+def T_(s, a) -> Expr:
+    if a.is_scalar or a.op in ("eye", "diag") and a.is_matrix or a.is_symmetric:
+        if a.is_symmetric and s:
+            s.note("transpose rules")
+        return a
+    if a.op == "T":
+        if s:
+            s.note("transpose rules")
+        return a.args[0]
+    if a.op == "zeros":
+        return E.zeros((a.shape[1], a.shape[0]))
+    if a.op == "add" and a.is_matrix:
+        return add_(s, [T_(s, t) for t in a.args])      # (A + B)ᵀ = Aᵀ + Bᵀ; vectors keep (x - y)ᵀ
+    if a.op == "matmul":
+        if s:
+            s.note("transpose rules")
+        return matmul_(s, [T_(s, x) for x in reversed(a.args)])
+    if a.op == "mul":
+        scalars = [f for f in a.args if f.is_scalar]
+        others = [f for f in a.args if not f.is_scalar]
+        if len(others) == 1:
+            return mul_(s, scalars + [T_(s, others[0])])
+    return Expr("T", (a,), (a.shape[1], a.shape[0]))
+
+
+def _split_scalars(x: Expr):
+    """(scalar factors, the non-scalar rest) of one operand of @."""
+    if x.is_scalar:
+        return [x], None
+    if x.op == "mul":
+        sc = [f for f in x.args if f.is_scalar]
+        other = [f for f in x.args if not f.is_scalar]
+        if sc and len(other) == 1:
+            return sc, other[0]
+    return [], x
+
+
+def matmul_(s, args) -> Expr:
+    flat = []
+    for a in args:
+        flat.extend(a.args if a.op == "matmul" else (a,))
+    shape = (flat[0].shape[0], flat[-1].shape[1])
+    scalars, chain = [], []
+    for a in flat:
+        sc, rest = _split_scalars(a) if len(flat) > 1 else ([], a)
+        if sc and s:
+            s.note("scalars out of products")
+        scalars.extend(sc)
+        if rest is None:
+            continue
+        if rest.op == "zeros":
+            return E.zeros(shape)
+        if rest.op == "eye" and len(flat) > 1:
+            if s:
+                s.note("identity")
+            continue
+        chain.append(rest)
+    chain = _pairwise(s, chain)
+    if not chain:
+        core = E.ONE
+    elif len(chain) == 1:
+        core = chain[0]
+    else:
+        core = Expr("matmul", tuple(chain), (chain[0].shape[0], chain[-1].shape[1]))
+    if core.op == "mul" or scalars:
+        out = mul_(s, scalars + [core])
+        if out.shape != shape and out.is_scalar and shape != SCALAR:
+            return E.eye(shape[0]) if shape[0] == shape[1] else out
+        return out
+    return core
+
+
+def _pairwise(s, chain):
+    """Rewrite adjacent pairs of an @ chain until none applies."""
+    changed = True
+    while changed and len(chain) > 1:
+        changed = False
+        for i in range(len(chain) - 1):
+            new = _pair(s, chain[i], chain[i + 1])
+            if new is not None:
+                chain = chain[:i] + new + chain[i + 2:]
+                changed = True
+                break
+    return chain
+
+
+def _is_ones_row(x):
+    return x.op == "T" and x.args[0].op == "ones"
+
+
+def _pair(s, a, b):
+    note = s.note if s else (lambda r: None)
+    if _is_ones_row(a) and b.op == "diag" and b.args[0].is_column:
+        note("1ᵀdiag(v) = vᵀ")
+        return [T_(s, b.args[0])]
+    if a.op == "diag" and a.args[0].is_column and b.op == "ones":
+        note("1ᵀdiag(v) = vᵀ")
+        return [a.args[0]]
+    if a.op == "diag" and b.op == "diag" and a.args[0].is_column and b.args[0].is_column:
+        note("diag(a)diag(b) = diag(a⊗b)")
+        return [Expr("diag", (mul_(s, [a.args[0], b.args[0]]),), a.shape)]
+    if a.op == "diag" and a.args[0].is_column and b.is_column:
+        note("diag(a)v = a⊗v")
+        return [mul_(s, [a.args[0], b])]
+    if a.is_row and b.op == "diag" and b.args[0].is_column:
+        note("diag(a)v = a⊗v")
+        return [T_(s, mul_(s, [T_(s, a), b.args[0]]))]
+    if _is_ones_row(a) and b.is_column:
+        note("1ᵀv = sum(v)")
+        return [Expr("sum", (b,), SCALAR)]
+    if a.is_row and b.op == "ones":
+        note("1ᵀv = sum(v)")
+        return [Expr("sum", (T_(s, a),), SCALAR)]
+    if a.is_scalar or b.is_scalar:
+        return [mul_(s, [a, b])]
+    return None
+
+
+def _func(s, e, args):
+    f = e.op
+    a = args[0]
+    if f == "sum":
+        if a.op == "ones":
+            return E.dim(a.shape[0]) if not a.shape[0].isdigit() else E.num(int(a.shape[0]))
+        if a.op == "mul":
+            sc = [x for x in a.args if x.is_scalar]
+            if sc and len(sc) < len(a.args):
+                return mul_(s, sc + [Expr("sum", (mul_(s, [x for x in a.args
+                                                            if not x.is_scalar]),), SCALAR)])
+    if f == "tr" and a.op == "eye":
+        return E.dim(a.shape[0]) if not a.shape[0].isdigit() else E.num(int(a.shape[0]))
+    if f == "diag" and a.op == "ones":
+        return E.eye(a.shape[0])
+    if f == "diag" and a.is_column and a.op == "mul":
+        sc = [x for x in a.args if x.is_scalar]
+        other = [x for x in a.args if not x.is_scalar]
+        if sc and len(other) == 1:
+            return mul_(s, sc + [Expr("diag", (other[0],), e.shape)])
+    if f == "exp" and E.is_number(a, 0):
+        return E.ONE
+    if f == "log" and E.is_number(a, 1):
+        return E.ZERO
+    if f == "sign" and a.op == "num":
+        return E.num((a.value > 0) - (a.value < 0))
+    return _rebuild(s, e, args)
+
+
+def _indicator(s, e, args):
+    a, b = args
+    if a.op == "num" and b.op == "num":
+        v = {"gt": a.value > b.value, "ge": a.value >= b.value, "lt": a.value < b.value,
+             "le": a.value <= b.value}[e.op]
+        return E.num(int(v)) if e.is_scalar else scale(Fraction(int(v)), None, e.shape)
+    return _rebuild(s, e, args)
+
+
+_BUILD = {
+    "add": lambda s, e, a: add_(s, a, e.shape),
+    "mul": lambda s, e, a: mul_(s, a, e.shape),
+    "pow": lambda s, e, a: pow_(s, a[0], a[1]),
+    "T": lambda s, e, a: T_(s, a[0]),
+    "matmul": lambda s, e, a: matmul_(s, a),
+    **{f: _func for f in ("sum", "tr", "diag", "exp", "log", "sign")},
+    **{f: _indicator for f in ("gt", "ge", "lt", "le")},
+}
