@@ -12,7 +12,7 @@ Step kinds (`Step.kind`):
   'substitute'   lhs = (of, by): rhs = the chain result with intermediates substituted back
   'simplify'     lhs = (of, by): rhs = the textbook form; rule names the rewrites used
   'component'    lhs = (of, by): definition method, one component's derivative (rhs)
-  'note'         text only (e.g. a subgradient choice at a kink)
+  'note'         text (e.g. a subgradient choice at a kink), optionally followed by rhs
 """
 from __future__ import annotations
 

@@ -190,13 +190,8 @@ class Derive:
         return sub(e)
 
     def _operands(self, node):
-        """Operand indices that depend on x (each distinct operand once)."""
-        seen, out = set(), []
-        for i, a in enumerate(node.args):
-            if self.g.depends(a) and a not in seen:
-                seen.add(a)
-                out.append(i)
-        return out
+        """Operand indices that depend on x (X@X has two: the product rule)."""
+        return [i for i, a in enumerate(node.args) if self.g.depends(a)]
 
     def _path(self, node, a):
         """∂f/∂node ∂node/∂a (just ∂f/∂a when node is f itself)."""
@@ -305,10 +300,25 @@ def _d(label: str, like: Expr) -> Expr:
 
 def first_derivative(f: Expr, x: Expr, layout: str, method: str,
                      simplifier: Simplifier | None = None):
-    """∂f/∂x in `layout`: (result, steps, vec_form, label of f)."""
-    d = Derive(f, x, method, simplifier or Simplifier())
-    result = d.run(layout)
-    return result, d.steps, d.vec_form
+    """∂f/∂x in `layout`: (result, steps, vec_form)."""
+    simp = simplifier or Simplifier()
+    try:
+        d = Derive(f, x, method, simp)
+        result = d.run(layout)
+        return result, d.steps, d.vec_form
+    except NoRule as first_failure:
+        # An intermediate with no 2-D form (diag(x)@a) may vanish once the expression is
+        # simplified (x*a); if it does not, the first reason stands.
+        simpler = simp(f)
+        if simpler == f:
+            raise
+        try:
+            d = Derive(simpler, x, method, simp)
+            result = d.run(layout)
+        except NoRule:
+            raise first_failure from None
+        note = Step("note", rhs=simpler, text="rewritten first by the simplification rules:")
+        return result, [note] + d.steps, d.vec_form
 
 
 def stacked_derivative(f: Expr, xs: list[Expr], layout: str, method: str,
@@ -333,13 +343,14 @@ def stacked_derivative(f: Expr, xs: list[Expr], layout: str, method: str,
                          "only for vector literals [f1, f2, ...]")
         k = int(f.shape[0])
         rows = [[c.args[i] if c.op == "vector" else E.ZERO for c in cols] for i in range(k)]
-    flat = tuple(e for r in rows for e in r)
-    jac = Expr("matrix", flat, (str(len(rows)), str(m)))
-    if layout == "denominator":
-        t = [[rows[i][j] for i in range(len(rows))] for j in range(m)]
-        jac = Expr("matrix", tuple(e for r in t for e in r), (str(m), str(len(rows))))
-        if len(rows) == 1:
-            jac = Expr("vector", tuple(r[0] for r in t), (str(m), "1"))
+    if f.is_scalar:                             # the gradient: a row in numerator layout
+        grad = Expr("vector", tuple(cols), (str(m), "1"))
+        jac = grad if layout == "denominator" else Expr("T", (grad,), ("1", str(m)))
+    else:
+        jac = Expr("matrix", tuple(e for r in rows for e in r), (str(len(rows)), str(m)))
+        if layout == "denominator":
+            t = [[rows[i][j] for i in range(len(rows))] for j in range(m)]
+            jac = Expr("matrix", tuple(e for r in t for e in r), (str(m), str(len(rows))))
     steps.append(Step("chain", ("∇", ",".join(x.name for x in xs)), jac,
                       rule="stack the partial derivatives (P&H §3 gradient, §4 Jacobian)"))
     return jac, steps, False

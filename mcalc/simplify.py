@@ -26,6 +26,7 @@ REWRITES = (
     ("identity", "I@A = A", "algebra"),
     ("factor common operand", "A@x + B@x = (A + B)@x", "algebra"),
     ("scalars out of products", "(cA)@B = c(A@B)", "algebra"),
+    ("mixed product (A⊗B)(C⊗D) = AC⊗BD", "kron(A, B)@kron(C, D) = kron(A@C, B@D)", "MC §10.2"),
 )
 
 
@@ -135,6 +136,12 @@ def add_(s, terms, shape=None) -> Expr:
             out.append(scale(c, rest, rest.shape))
     if numbers:
         out.append(E.num(numbers))
+    out.sort(key=_transposes)
+    if out and coeff_and_rest(out[0])[0] < 0:             # 1 - x rather than -x + 1
+        first_positive = next((t for t in out if coeff_and_rest(t)[0] > 0), None)
+        if first_positive is not None:
+            out.remove(first_positive)
+            out.insert(0, first_positive)
     if s and len(flat) > 1:
         out = _factor_common(s, out, shape)
     if not out:
@@ -145,6 +152,11 @@ def add_(s, terms, shape=None) -> Expr:
         return Expr("mul", (out[0], E.ones(shape[0])), shape) if shape[1] == "1" else \
             Expr("add", (out[0], E.zeros(shape)), shape)
     return Expr("add", tuple(out), shape)
+
+
+def _transposes(e: Expr) -> int:
+    """How many transposes a term shows: A + A' rather than A' + A."""
+    return (e.op == "T") + sum(_transposes(a) for a in e.args[:3]) if e.size < 40 else 0
 
 
 def _broadcast(shapes):
@@ -272,8 +284,8 @@ def _split_scalars(x: Expr):
     if x.op == "mul":
         sc = [f for f in x.args if f.is_scalar]
         other = [f for f in x.args if not f.is_scalar]
-        if sc and len(other) == 1:
-            return sc, other[0]
+        if sc:
+            return sc, other[0] if len(other) == 1 else Expr("mul", tuple(other), x.shape)
     return [], x
 
 
@@ -299,16 +311,13 @@ def matmul_(s, args) -> Expr:
         chain.append(rest)
     chain = _pairwise(s, chain)
     if not chain:
-        core = E.ONE
+        core = E.eye(shape[0]) if shape != SCALAR else E.ONE
     elif len(chain) == 1:
         core = chain[0]
     else:
         core = Expr("matmul", tuple(chain), (chain[0].shape[0], chain[-1].shape[1]))
     if core.op == "mul" or scalars:
-        out = mul_(s, scalars + [core])
-        if out.shape != shape and out.is_scalar and shape != SCALAR:
-            return E.eye(shape[0]) if shape[0] == shape[1] else out
-        return out
+        return mul_(s, scalars + [core])
     return core
 
 
@@ -353,6 +362,16 @@ def _pair(s, a, b):
     if a.is_row and b.op == "ones":
         note("1ᵀv = sum(v)")
         return [Expr("sum", (T_(s, a),), SCALAR)]
+    if a.op == "kron" and b.op == "kron" and a.args[0].shape[1] == b.args[0].shape[0] \
+            and a.args[1].shape[1] == b.args[1].shape[0]:
+        note("mixed product (A⊗B)(C⊗D) = AC⊗BD")
+        return [Expr("kron", (matmul_(s, [a.args[0], b.args[0]]),
+                              matmul_(s, [a.args[1], b.args[1]])), (a.shape[0], b.shape[1]))]
+    if a.is_row and b.is_column and a.op == "T":
+        product = mul_(None, [a.args[0], b])             # u'v = sum(u*v) when u*v cancels
+        if product.size < a.size + b.size - 1:
+            note("fold constants")
+            return [_func(s, Expr("sum", (product,), SCALAR), [product])]
     if a.is_scalar or b.is_scalar:
         return [mul_(s, [a, b])]
     return None

@@ -31,13 +31,15 @@ DEFAULT_DIM_NAMES = ("n", "m", "k", "p", "q", "r", "s", "l", "j")
 
 
 def dim_mul(a: str, b: str) -> str:
-    if a == "1":
-        return b
-    if b == "1":
-        return a
-    if a.isdigit() and b.isdigit():
-        return str(int(a) * int(b))
-    return f"{a}*{b}"
+    """The product of two dimensions, canonical: numbers multiplied, names sorted."""
+    number, names = 1, []
+    for part in a.split("*") + b.split("*"):
+        if part.isdigit():
+            number *= int(part)
+        else:
+            names.append(part)
+    parts = ([str(number)] if number != 1 or not names else []) + sorted(names)
+    return "*".join(parts)
 
 
 def describe(shape: Shape) -> str:

@@ -39,7 +39,7 @@ from mcalc.types import SCALAR
 # Python precedence, low to high. Wrapping a text below `min_prec` parenthesises it.
 SUM, PRODUCT, UNARY, POWER, ATOM = 2, 3, 4, 5, 6
 
-_SIMPLE = re.compile(r"[A-Za-z_]\w*(\.\w+|\[[^\[\]]*\])*|\d+")
+_SIMPLE = re.compile(r"[A-Za-z_]\w*(\.\w+|\[[^\[\]]*\]|\([^()]*\))*|\d+")
 _IDENT = re.compile(r"[A-Za-z_]\w*")
 
 

@@ -58,7 +58,7 @@ def step_text(s: Step) -> str:
         return f"d{s.lhs} = {to_text(s.rhs)} : {to_text(s.by)}"
     if s.kind in ("substitute", "simplify", "component"):
         return f"{partial_symbol(*s.lhs)} = {to_text(s.rhs)}"
-    return s.text
+    return f"{s.text} {to_text(s.rhs)}" if s.rhs is not None else s.text
 
 
 _SECTIONS = {"define": "intermediate variables", "partial": "partial derivatives",

@@ -117,7 +117,7 @@ class _Printer:
             text = "*".join([head] + scal) + over + "*" + "*".join(rest)
         else:
             text = "*".join(parts) + over
-        return sign + text, (UNARY if sign else PRODUCT)
+        return sign + text, (UNARY if sign and len(parts) + len(den) == 1 else PRODUCT)
 
     def matmul(self, e):
         parts = [self.wrap(e.args[0], PRODUCT)] + [self.wrap(a, UNARY) for a in e.args[1:]]

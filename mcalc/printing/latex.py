@@ -1,0 +1,788 @@
+r"""Expr and Derivation -> LaTeX, in the notation of Parr & Howard.
+
+Notation (every symbol means one thing, so a reader can tell the products apart):
+
+  x, \lambda          a scalar variable (italic; Unicode Greek becomes its command)
+  \mathbf{x}          a vector (column or row) variable; \boldsymbol{\theta} for Greek
+  X                   a matrix variable (plain italic, whatever the case of its name)
+  W_{1}, \mathbf{b}_{2}   trailing digits and _parts become subscripts; other
+                      multi-letter names stay whole: \mathit{lam}
+  A \mathbf{x}        matrix product (@): juxtaposition
+  2 \mathbf{x}        a scalar times anything: juxtaposition (\, next to a long name)
+  \mathbf{x} \circ \mathbf{y}       element-wise (Hadamard) product of two non-scalars
+  \mathbf{x} \oslash \mathbf{y}     element-wise division by a non-scalar
+  \frac{a}{b}         division by a scalar
+  A \otimes B         Kronecker product (kron) -- never the Hadamard product
+  \mathbf{a} \cdot \mathbf{b}       dot(a, b)
+  X^{T}, X^{-1}       transpose, inverse; X^{\circ 2} an element-wise power of a matrix
+                      (x^{2}, \mathbf{x}^{2}: of a scalar, of a vector)
+  \mathbf{1}, I, \mathbf{0} / 0     ones(n), the identity, zeros (vector / matrix)
+  \mathbb{I}\left[x > 0\right]      the 0/1 indicator of a comparison. Not \mathbb{1}:
+                      amssymb has no double-struck digits (its \mathbb{1} prints the
+                      'not forces' sign), and \mathbb{I} renders in LaTeX, MathJax, KaTeX.
+  \sigma(x)           sigmoid; other functions by their usual commands or \operatorname
+  \left\lVert \mathbf{x} \right\rVert, \left\lVert X \right\rVert_{F}   2-norm, Frobenius norm
+
+Every string this module returns is plain ASCII, and needs only amsmath and amssymb.
+
+`expr_to_latex` prints one expression; `derivation_to_latex` a whole derivation as one
+align* environment (one line per step, dispatch by a table keyed on the step kind);
+`step_to_latex` one step as a single formula (for the JSON output).
+"""
+from __future__ import annotations
+
+import re
+import unicodedata
+from fractions import Fraction
+
+from mcalc.printing.text import _negated, number_text
+
+COMPARE, SUM, PRODUCT, UNARY, FRAC, POWER, POSTFIX, ATOM = range(8)
+INDICATOR = r"\mathbb{I}"
+_CMP = {"gt": ">", "ge": r"\geq", "lt": "<", "le": r"\leq"}
+
+# ---- names -------------------------------------------------------------------------
+
+_GREEK = {
+    "α": r"\alpha", "β": r"\beta", "γ": r"\gamma", "δ": r"\delta", "ε": r"\varepsilon",
+    "ϵ": r"\epsilon", "ζ": r"\zeta", "η": r"\eta", "θ": r"\theta", "ϑ": r"\vartheta",
+    "ι": r"\iota", "κ": r"\kappa", "ϰ": r"\varkappa", "λ": r"\lambda", "μ": r"\mu",
+    "ν": r"\nu", "ξ": r"\xi", "ο": "o", "π": r"\pi", "ϖ": r"\varpi", "ρ": r"\rho",
+    "ϱ": r"\varrho", "σ": r"\sigma", "ς": r"\varsigma", "τ": r"\tau", "υ": r"\upsilon",
+    "φ": r"\varphi", "ϕ": r"\phi", "χ": r"\chi", "ψ": r"\psi", "ω": r"\omega",
+    "Α": "A", "Β": "B", "Γ": r"\Gamma", "Δ": r"\Delta", "Ε": "E", "Ζ": "Z", "Η": "H",
+    "Θ": r"\Theta", "Ι": "I", "Κ": "K", "Λ": r"\Lambda", "Μ": "M", "Ν": "N", "Ξ": r"\Xi",
+    "Ο": "O", "Π": r"\Pi", "Ρ": "P", "Σ": r"\Sigma", "Τ": "T", "Υ": r"\Upsilon",
+    "Φ": r"\Phi", "Χ": "X", "Ψ": r"\Psi", "Ω": r"\Omega",
+}
+_LETTERLIKE = {"ℓ": r"\ell", "ħ": r"\hbar", "ı": r"\imath", "ȷ": r"\jmath", "ð": r"\eth",
+               "ℵ": r"\aleph", "∂": r"\partial", "∇": r"\nabla"}
+_MATH_ACCENTS = {"\u0301": r"\acute", "\u0300": r"\grave", "\u0302": r"\hat",
+                 "\u0303": r"\tilde", "\u0308": r"\ddot", "\u0304": r"\bar", "\u0307": r"\dot",
+                 "\u030c": r"\check", "\u0306": r"\breve", "\u20d7": r"\vec"}
+
+
+def _char(ch: str) -> str:
+    """One character of a name, in math mode (always ASCII out)."""
+    if ch.isascii():
+        return r"\_" if ch == "_" else ch
+    if ch in _GREEK:
+        return _GREEK[ch]
+    if ch in _LETTERLIKE:
+        return _LETTERLIKE[ch]
+    d = unicodedata.digit(ch, None)
+    if d is not None:
+        return str(d)
+    base, *marks = unicodedata.normalize("NFD", ch)
+    if marks and (base.isascii() or base in _GREEK) and all(m in _MATH_ACCENTS for m in marks):
+        out = _char(base)
+        for m in marks:
+            out = f"{_MATH_ACCENTS[m]}{{{out}}}"
+        return out
+    folded = unicodedata.normalize("NFKC", ch)
+    if folded != ch and all(c.isascii() or c in _GREEK for c in folded):
+        return "".join(_char(c) for c in folded)
+    return rf"\text{{U+{ord(ch):04X}}}"
+
+
+def _word(s: str, upright: bool = False) -> str:
+    """A run of characters: one is printed as itself, several as one word."""
+    body = "".join(_char(c) for c in s)
+    if len(s) == 1:
+        return body
+    return (r"\mathrm{%s}" if upright else r"\mathit{%s}") % body
+
+
+def _digits(s: str) -> str:
+    """Unicode digits (₁, ², ...) as ASCII ones; other characters unchanged."""
+    return "".join(str(unicodedata.digit(c)) if not c.isascii() and
+                   unicodedata.digit(c, None) is not None else c for c in s)
+
+
+def name_to_latex(name: str, bold: bool = False) -> str:
+    r"""'W1' -> W_{1}, 'b_2' (bold) -> \mathbf{b}_{2}, 'θ' (bold) -> \boldsymbol{\theta},
+    'lam' -> \mathit{lam}. Bold is for vectors (Parr & Howard)."""
+    parts = _digits(name).split("_")
+    head, subs = parts[0], parts[1:]
+    if not head or any(not p for p in subs):                  # _x, a__b, x_: keep literal
+        head, subs = name, []
+    m = re.fullmatch(r"(.*?\D)(\d+)", head)
+    if m:
+        head, subs = m.group(1), [m.group(2)] + subs
+    if any(c.isdigit() for c in head):                       # x1y: one word
+        head, subs = name, []
+    base = _word(head)
+    if bold:
+        plain = all(c.isascii() and c.isalpha() for c in head)
+        base = rf"\mathbf{{{head}}}" if plain else rf"\boldsymbol{{{base}}}"
+    if subs:
+        base += "_{" + ",".join(p if p.isdigit() else _word(p, upright=True)
+                                for p in subs) + "}"
+    return base
+
+
+def _is_vector_shape(shape) -> bool:
+    return ("1" in shape) and shape != ("1", "1")
+
+
+def dim_to_latex(d: str) -> str:
+    """'n' -> n, 'n1' -> n_{1}, 'm*n' -> m n (a vec form's product of dimensions)."""
+    out = ""
+    for part in d.split("*"):
+        t = part if part.isdigit() else name_to_latex(part)
+        if out:
+            out += r" \cdot " if t[0].isdigit() else " "
+        out += t
+    return out
+
+
+def shape_to_latex(shape) -> str:
+    return rf"{dim_to_latex(shape[0])} \times {dim_to_latex(shape[1])}"
+
+
+# ---- text mode -----------------------------------------------------------------------
+
+_TEXT_SPECIAL = {"\\": r"\textbackslash{}", "{": r"\{", "}": r"\}", "_": r"\_", "%": r"\%",
+                 "&": r"\&", "#": r"\#", "$": r"\$", "~": r"\textasciitilde{}",
+                 "^": r"\textasciicircum{}", "<": r"\textless{}", ">": r"\textgreater{}",
+                 "|": r"\textbar{}"}
+_TEXT_UNICODE = {"§": r"\S{}", "¶": r"\P{}", "–": "--", "—": "---", "…": r"\ldots{}",
+                 "“": "``", "”": "''", "‘": "`", "’": "'", "′": "'", "\u00a0": "~",
+                 "ᵀ": r"$^{T}$", "×": r"$\times$", "·": r"$\cdot$", "∘": r"$\circ$",
+                 "⊗": r"$\otimes$", "⊙": r"$\odot$", "⊘": r"$\oslash$", "→": r"$\to$",
+                 "←": r"$\leftarrow$", "≤": r"$\leq$", "≥": r"$\geq$", "≠": r"$\neq$",
+                 "≈": r"$\approx$", "∈": r"$\in$", "ℝ": r"$\mathbb{R}$", "∑": r"$\sum$",
+                 "∏": r"$\prod$", "√": r"$\surd$", "∞": r"$\infty$", "±": r"$\pm$",
+                 "−": "-", "⋅": r"$\cdot$", "⊤": r"$^{T}$", "‖": r"$\Vert$"}
+_TEXT_ACCENTS = {"\u0301": "\\'", "\u0300": "\\`", "\u0302": "\\^", "\u0303": "\\~",
+                 "\u0308": '\\"', "\u0304": "\\=", "\u0307": "\\.", "\u030c": "\\v",
+                 "\u0306": "\\u", "\u0327": "\\c", "\u030a": "\\r", "\u030b": "\\H"}
+
+
+def escape_text(s: str, tt: bool = False) -> str:
+    """Text for text mode: LaTeX specials escaped, every character ASCII out.
+    In \\texttt (tt) the typewriter font has < > | itself."""
+    out = []
+    prev = ""
+    for ch in s:
+        if ch in "\t\n\r\f\v":
+            ch = " "
+        if tt and ch in "<>|":
+            out.append(ch)
+        elif ch in _TEXT_SPECIAL:
+            out.append(_TEXT_SPECIAL[ch])
+        elif ch == "-" and prev == "-":
+            out.append("{}-")                                # no -- / --- ligatures
+        elif ch.isascii():
+            out.append(ch if ch.isprintable() else " ")
+        elif ch in _TEXT_UNICODE:
+            out.append(_TEXT_UNICODE[ch])
+        else:
+            base, *marks = unicodedata.normalize("NFD", ch)
+            if marks and base.isascii() and base.isalpha() and all(
+                    m in _TEXT_ACCENTS for m in marks):
+                t = base
+                for mk in marks:
+                    t = f"{_TEXT_ACCENTS[mk]}{{{t}}}"
+                out.append(t)
+            elif unicodedata.category(ch).startswith("Z"):
+                out.append(" ")
+            else:
+                math = _char(ch)
+                out.append(f"${math}$" if not math.startswith(r"\text{") else
+                           f"[U+{ord(ch):04X}]")
+        prev = ch
+    return "".join(out)
+
+
+def text(s: str) -> str:
+    r"""\text{...} with s escaped, for use inside math."""
+    return r"\text{" + escape_text(s) + "}"
+
+
+# ---- expressions ---------------------------------------------------------------------
+
+def expr_to_latex(e, names: dict | None = None) -> str:
+    """`names` maps shared subexpressions to the names they are printed as (t1 -> t_{1})."""
+    return _Printer(names or {}).tex(e)[0]
+
+
+def _wordy(s: str) -> bool:
+    """Does this factor show a multi-letter name (so juxtaposition needs a thin space)?"""
+    return r"\mathit{" in s or re.search(r"\\math(bf|rm)\{[^{}]{2,}\}", s) is not None
+
+
+class _Printer:
+    def __init__(self, names, raw=None):
+        self.names = names                          # Expr -> name (printed as a name)
+        self.raw = raw or {}                        # Expr -> LaTeX as given
+
+    def tex(self, e) -> tuple[str, int]:
+        if e in self.raw:
+            return self.raw[e], ATOM
+        if e in self.names:
+            return name_to_latex(self.names[e], _is_vector_shape(e.shape)), ATOM
+        return _TABLE.get(e.op, _Printer.call)(self, e)
+
+    def wrap(self, e, min_prec: int) -> str:
+        s, p = self.tex(e)
+        return s if p >= min_prec else rf"\left({s}\right)"
+
+    def group(self, s: str, p: int, min_prec: int) -> str:
+        return s if p >= min_prec else rf"\left({s}\right)"
+
+    # leaves
+    def num(self, e):
+        v = e.value
+        s = number_text(abs(v))
+        if "/" in s:
+            a, b = s.split("/")
+            s, p = rf"\frac{{{a}}}{{{b}}}", FRAC
+        else:
+            p = ATOM
+        return (f"-{s}", UNARY) if v < 0 else (s, p)
+
+    def var(self, e):
+        return name_to_latex(e.name, _is_vector_shape(e.shape)), ATOM
+
+    def dim(self, e):
+        return name_to_latex(e.name), ATOM
+
+    def const(self, e):
+        return {"pi": r"\pi", "e": "e"}.get(e.name, name_to_latex(e.name)), ATOM
+
+    def ones(self, e):
+        return r"\mathbf{1}", ATOM
+
+    def eye(self, e):
+        return "I", ATOM
+
+    def zeros(self, e):
+        return (r"\mathbf{0}" if _is_vector_shape(e.shape) else "0"), ATOM
+
+    # operators
+    def add(self, e):
+        out = []
+        for i, t in enumerate(e.args):
+            neg = _negated(t)
+            if i and neg is not None:
+                out.append(" - " + self.wrap(neg, PRODUCT))
+            elif i:
+                out.append(" + " + self.wrap(t, PRODUCT if t.op != "add" else SUM + 1))
+            else:
+                out.append(self.wrap(t, SUM + 1 if t.op in _CMP else SUM))
+        return "".join(out), SUM
+
+    def _join(self, out: str, prev_s: str, s: str, circ: bool) -> str:
+        if not out:
+            return s
+        if circ:
+            return out + r" \circ " + s
+        if s[0].isdigit() or s[0] == "-":
+            return out + r" \cdot " + s
+        if _wordy(prev_s) or _wordy(s):
+            return out + r" \, " + s
+        return out + " " + s
+
+    def _factors(self, fs, lead: str = "", arrays_follow: bool = False) -> str:
+        """Factors of a product, scalars first, after the coefficient `lead`: juxtaposed,
+        \\circ between two non-scalars. A product-like factor (A x, a . b) is bare only as
+        the last factor after scalars."""
+        fs = [f for f in fs if f.is_scalar] + [f for f in fs if not f.is_scalar]
+        out = prev_s = lead
+        prev = None
+        for i, f in enumerate(fs):
+            s, p = self.tex(f)
+            last_after_scalars = i == len(fs) - 1 and not arrays_follow and \
+                all(g.is_scalar for g in fs[:i])
+            if p == UNARY and not out:
+                pass                                        # a leading minus sign
+            elif p < FRAC and not (p >= PRODUCT and last_after_scalars):
+                s = rf"\left({s}\right)"
+            circ = prev is not None and not prev.is_scalar and not f.is_scalar
+            out = self._join(out, prev_s, s, circ)
+            prev, prev_s = f, s
+        return out
+
+    def mul(self, e):
+        coeff = Fraction(1)
+        num, den = [], []
+        for f in e.args:
+            if f.op == "num":
+                coeff *= f.value
+            elif f.op == "pow" and f.args[1].op == "num" and f.args[1].value < 0:
+                p = -f.args[1].value
+                den.append(f.args[0] if p == 1 else _pow(f.args[0], p))
+            else:
+                num.append(f)
+        sign = "-" if coeff < 0 else ""
+        coeff = abs(coeff)
+        scalar_den = [d for d in den if d.is_scalar]
+        array_den = [d for d in den if not d.is_scalar]
+        lead = str(coeff.numerator) if coeff.numerator != 1 or not num else ""
+        top = self._factors(num, lead, bool(array_den))
+        prec = PRODUCT
+        if array_den:
+            d = self._factors(array_den)
+            if len(array_den) > 1 or self.tex(array_den[0])[1] < FRAC:
+                d = self.group(d, PRODUCT, FRAC) if len(array_den) > 1 else \
+                    self.wrap(array_den[0], FRAC)
+            top = f"{top} \\oslash {d}"
+        if scalar_den or coeff.denominator != 1:
+            lead = str(coeff.denominator) if coeff.denominator != 1 else ""
+            bottom = self._factors(scalar_den, lead) if lead or len(scalar_den) > 1 else \
+                self.tex(scalar_den[0])[0]
+            top, prec = rf"\frac{{{top}}}{{{bottom}}}", FRAC
+        return (sign + top, UNARY) if sign else (top, prec)
+
+    def matmul(self, e):
+        first = e.args[0]
+        parts = [self.tex(first)[0] if _bare_left(first) else self.wrap(first, FRAC)] + \
+            [self.wrap(a, FRAC) for a in e.args[1:]]
+        out = parts[0]
+        for prev, s in zip(parts, parts[1:]):
+            out = self._join(out, prev, s, False)
+        return out, PRODUCT
+
+    def pow(self, e):
+        base, p = e.args
+        if p.op == "num" and p.value < 0:
+            return self.mul(_Expr("mul", (e,), e.shape))
+        if p.op == "num":
+            ptext = number_text(p.value)
+        else:
+            ptext = self.tex(p)[0]
+        if base.is_matrix:
+            ptext = r"\circ " + ptext
+        return f"{self.wrap(base, ATOM)}^{{{ptext}}}", POWER
+
+    def T(self, e):
+        return self.wrap(e.args[0], ATOM) + "^{T}", POSTFIX
+
+    def inv(self, e):
+        return self.wrap(e.args[0], ATOM) + "^{-1}", POSTFIX
+
+    def call(self, e):
+        name = _FUNCTIONS.get(e.op) or rf"\operatorname{{{escape_text(e.op)}}}"
+        args = ", ".join(self.tex(a)[0] for a in e.args)
+        return rf"{name}\left({args}\right)", ATOM
+
+    def exp(self, e):
+        if e.args[0].op == "num" and e.args[0].value == 1:
+            return "e", ATOM
+        return self.call(e)
+
+    def sqrt(self, e):
+        return rf"\sqrt{{{self.tex(e.args[0])[0]}}}", ATOM
+
+    def abs(self, e):
+        return rf"\left|{self.tex(e.args[0])[0]}\right|", ATOM
+
+    def norm(self, e):
+        a = e.args[0]
+        return rf"\left\lVert {self.tex(a)[0]} \right\rVert" + ("_{F}" if a.is_matrix else ""), \
+            ATOM
+
+    def dot(self, e):
+        a, b = e.args
+        return f"{self.wrap(a, FRAC)} \\cdot {self.wrap(b, FRAC)}", PRODUCT
+
+    def kron(self, e):
+        return r" \otimes ".join(self.wrap(a, FRAC) for a in e.args), PRODUCT
+
+    def compare(self, e):
+        a, b = e.args
+        return rf"{INDICATOR}\left[{self.wrap(a, SUM)} {_CMP[e.op]} {self.wrap(b, SUM)}\right]", \
+            ATOM
+
+    def vector(self, e):
+        body = r" \\ ".join(self.tex(a)[0] for a in e.args)
+        return rf"\begin{{bmatrix}} {body} \end{{bmatrix}}", ATOM
+
+    def matrix(self, e):
+        c = int(e.shape[1])
+        rows = [" & ".join(self.tex(a)[0] for a in e.args[i:i + c])
+                for i in range(0, len(e.args), c)]
+        return r"\begin{bmatrix} " + r" \\ ".join(rows) + r" \end{bmatrix}", ATOM
+
+
+def _bare_left(e) -> bool:
+    """May e stand unparenthesised left of a juxtaposed product? (A B) C, 2 A x: yes;
+    x * y (Hadamard) followed by B: no."""
+    if e.op == "matmul":
+        return True
+    if e.op == "mul":
+        arrays = [f for f in e.args if not f.is_scalar]
+        return len(arrays) <= 1 and not any(
+            f.op == "pow" and f.args[1].op == "num" and f.args[1].value < 0 for f in arrays)
+    return False
+
+
+def _Expr(op, args, shape):
+    from mcalc.expr import Expr
+    return Expr(op, args, shape)
+
+
+def _pow(base, p):
+    from mcalc import expr as E
+    return E.Expr("pow", (base, E.num(p)), base.shape)
+
+
+_FUNCTIONS = {
+    "sin": r"\sin", "cos": r"\cos", "tan": r"\tan", "exp": r"\exp", "log": r"\log",
+    "tanh": r"\tanh", "sigmoid": r"\sigma", "relu": r"\operatorname{relu}",
+    "sign": r"\operatorname{sign}", "max": r"\max", "min": r"\min",
+    "sum": r"\operatorname{sum}", "mean": r"\operatorname{mean}",
+    "logsumexp": r"\operatorname{logsumexp}", "softmax": r"\operatorname{softmax}",
+    "tr": r"\operatorname{tr}", "det": r"\det", "logdet": r"\log\det",
+    "diag": r"\operatorname{diag}", "vec": r"\operatorname{vec}",
+}
+
+_TABLE = {
+    "num": _Printer.num, "var": _Printer.var, "dim": _Printer.dim, "const": _Printer.const,
+    "ones": _Printer.ones, "eye": _Printer.eye, "zeros": _Printer.zeros,
+    "add": _Printer.add, "mul": _Printer.mul, "matmul": _Printer.matmul, "pow": _Printer.pow,
+    "T": _Printer.T, "inv": _Printer.inv, "exp": _Printer.exp, "sqrt": _Printer.sqrt,
+    "abs": _Printer.abs, "norm": _Printer.norm, "dot": _Printer.dot, "kron": _Printer.kron,
+    "vector": _Printer.vector, "matrix": _Printer.matrix,
+    **{op: _Printer.compare for op in _CMP},
+    **{op: _Printer.call for op in _FUNCTIONS if op != "exp"},
+}
+
+
+# ---- derivations ---------------------------------------------------------------------
+
+def _parse_type(t: str):
+    """'vector(n)' -> (n, 1) etc.; None when unknown."""
+    m = re.fullmatch(r"\s*(\w+)\s*(?:\(([^)]*)\))?\s*", str(t))
+    if not m:
+        return None
+    kind, dims = m.group(1), [x.strip() for x in (m.group(2) or "").split(",") if x.strip()]
+    if kind == "scalar":
+        return ("1", "1")
+    if kind == "vector" and len(dims) == 1:
+        return (dims[0], "1")
+    if kind == "symmetric" and len(dims) == 1:
+        return (dims[0], dims[0])
+    if kind == "matrix" and len(dims) == 2:
+        return (dims[0], dims[1])
+    return None
+
+
+def _type_to_latex(t: str) -> str:
+    m = re.fullmatch(r"\s*(\w+)\s*(?:\(([^)]*)\))?\s*", str(t))
+    dims = [x.strip() for x in ((m.group(2) or "") if m else "").split(",") if x.strip()]
+    kind = m.group(1) if m else ""
+    if kind == "scalar":
+        return r"\mathbb{R}"
+    if kind == "vector" and len(dims) == 1:
+        return rf"\mathbb{{R}}^{{{dim_to_latex(dims[0])}}}"
+    if kind == "matrix" and len(dims) == 2:
+        return rf"\mathbb{{R}}^{{{dim_to_latex(dims[0])} \times {dim_to_latex(dims[1])}}}"
+    if kind == "symmetric" and len(dims) == 1:
+        return rf"\mathbb{{S}}^{{{dim_to_latex(dims[0])}}}"
+    return text(str(t))
+
+
+class _Symbols:
+    """Names of variables and intermediates -> LaTeX, bold when vector-shaped."""
+
+    def __init__(self, d=None, steps=()):
+        self.shapes: dict[str, tuple] = {}
+        self.default = None
+        if d is not None:
+            self.default = d.expr.shape
+            for name, t in (d.types or {}).items():
+                s = _parse_type(t)
+                if s is not None:
+                    self.shapes[name] = s
+            for name, e in d.where:
+                self.shapes[name] = e.shape
+            steps = d.steps
+        for s in steps:
+            for e in (s.rhs, s.by):
+                if e is not None:
+                    self._collect(e)
+            if s.kind == "define" and isinstance(s.lhs, str) and s.rhs is not None:
+                self.shapes[s.lhs] = s.rhs.shape
+
+    def _collect(self, e):
+        stack, seen = [e], set()
+        while stack:
+            n = stack.pop()
+            if n in seen:
+                continue
+            seen.add(n)
+            if n.op == "var":
+                self.shapes.setdefault(n.name, n.shape)
+            stack.extend(n.args)
+
+    def __call__(self, x) -> str:
+        if x is None:
+            return ""
+        if isinstance(x, (tuple, list)):
+            return r"\left(" + ", ".join(self(y) for y in x) + r"\right)"
+        if not isinstance(x, str):
+            return expr_to_latex(x)
+        if x in ("∇", "components"):
+            return _char(x) if x == "∇" else text(x)
+        if "," in x:
+            return self(tuple(p.strip() for p in x.split(",")))
+        shape = self.shapes.get(x, self.default)
+        return name_to_latex(x, shape is not None and _is_vector_shape(shape))
+
+    def partial(self, of, by) -> str:
+        if of == "∇":
+            of = None
+        top = r"\partial" + ((" " + self._operand(of)) if of is not None else "")
+        return rf"\frac{{{top}}}{{\partial {self._operand(by)}}}"
+
+    def _operand(self, x) -> str:
+        s = self(x)
+        if isinstance(x, str) or isinstance(x, (tuple, list)) or getattr(x, "op", "") == "var":
+            return s
+        return rf"\left({s}\right)"
+
+
+def _terms_latex(sym: _Symbols, terms) -> str | None:
+    """Σ over terms of the product of partial symbols, or None when not symbolic."""
+    out = []
+    for term in terms:
+        pairs = term if term and isinstance(term[0], (tuple, list)) else (term,)
+        if any("components" in p for p in pairs):
+            return None
+        out.append(" ".join(sym.partial(*p) for p in pairs))
+    return " + ".join(out) if out else None
+
+
+def _rule(s) -> str:
+    return rf"\qquad{text('(' + s.rule + ')')}" if s.rule else ""
+
+
+# Each renderer gives lines (lhs, rhs, annotation); lhs None means a note line.
+
+def _define(s, sym, p):
+    return [(sym(s.lhs), p.tex(s.rhs)[0], _rule(s))]
+
+
+def _partial_like(s, sym, p):
+    return [(sym.partial(*s.lhs), p.tex(s.rhs)[0] if s.rhs is not None else "", _rule(s))]
+
+
+def _chain(s, sym, p):
+    lhs = sym.partial(*s.lhs)
+    via = _terms_latex(sym, s.terms)
+    value = p.tex(s.rhs)[0] if s.rhs is not None else None
+    if via is None or via == value:
+        return [(lhs, value or "", _rule(s))]
+    lines = [(lhs, via, _rule(s))]
+    if value is not None:
+        lines.append((lhs, value, ""))
+    return lines
+
+
+def _differential(s, sym, p):
+    G = p.wrap(s.rhs, PRODUCT) if s.rhs is not None else ""
+    by = s.by
+    if by is None:
+        dby = ""
+    elif isinstance(by, str):
+        dby = "d" + sym(by)
+    else:
+        dby = _Printer(p.names, {**p.raw, **_differentials(by, sym)}).wrap(by, PRODUCT)
+    return [("d" + (sym(s.lhs) if s.lhs is not None else ""), f"{G} : {dby}", _rule(s))]
+
+
+def _differentials(e, sym) -> dict:
+    """Variables named d<known name> (dX, du1) print as d X, d \\mathbf{u}_{1}."""
+    out, stack = {}, [e]
+    while stack:
+        n = stack.pop()
+        if n.op == "var" and n.name.startswith("d") and len(n.name) > 1:
+            rest = n.name[1:]
+            if rest in sym.shapes:
+                out[n] = "d" + name_to_latex(rest, _is_vector_shape(n.shape))
+        stack.extend(n.args)
+    return out
+
+
+def _note(s, sym, p):
+    return [(None, text(s.text or s.rule), "")]
+
+
+_STEPS = {"define": _define, "partial": _partial_like, "chain": _chain,
+          "differential": _differential, "substitute": _partial_like,
+          "simplify": _partial_like, "component": _partial_like, "note": _note}
+
+
+def _step_lines(s, sym, p):
+    render = _STEPS.get(s.kind)
+    if render is None:
+        return [(None, text(f"{s.kind}: {s.text or s.rule}"), "")]
+    return render(s, sym, p)
+
+
+def step_to_latex(step, d=None) -> str:
+    """One step as one formula (no alignment), e.g. for JSON. With the derivation `d`,
+    names are bold exactly when their variable is a vector."""
+    sym = _Symbols(d, () if d is not None else (step,))
+    names = {e: n for n, e in d.where} if d is not None else {}
+    lines = _step_lines(step, sym, _Printer(names))
+    out = []
+    for lhs, rhs, _ in lines:
+        if lhs is None:
+            out.append(rhs)
+        elif not out:
+            out.append(f"{lhs} = {rhs}")
+        else:
+            out.append(f"= {rhs}")
+    return " ".join(out)
+
+
+def _result_lhs(d, sym) -> str:
+    wrt = list(d.wrt)
+    stacked = next((s.lhs[1] for s in d.steps if s.kind == "chain"
+                    and isinstance(s.lhs, tuple) and s.lhs and s.lhs[0] == "∇"), None)
+    if stacked is not None and len(wrt) >= 2:
+        group = [x.strip() for x in stacked.split(",")]
+        if wrt[-len(group):] == group:
+            wrt = wrt[:-len(group)] + [tuple(group)]
+    if not wrt:
+        return ""
+    groups = []                                       # (symbol, power), equal ones merged
+    for x in wrt:
+        if groups and groups[-1][0] == x:
+            groups[-1][1] += 1
+        else:
+            groups.append([x, 1])
+    den = r" \, ".join(r"\partial " + sym(x) + (f"^{{{k}}}" if k > 1 else "")
+                       for x, k in groups)
+    order = f"^{{{len(wrt)}}}" if len(wrt) > 1 else ""
+    if d.vec_form:
+        f = expr_to_latex(d.expr)
+        x = sym(wrt[-1]) if len(wrt) == 1 else den
+        return (rf"\frac{{\partial{order} \operatorname{{vec}}\left({f}\right)}}"
+                rf"{{\partial \operatorname{{vec}}\left({x}\right)}}")
+    of = getattr(d, "of", None)
+    if isinstance(of, str) and of:
+        return rf"\frac{{\partial{order} {sym(of)}}}{{{den}}}"
+    if d.expr.op == "var":
+        return rf"\frac{{\partial{order} {sym(d.expr.name)}}}{{{den}}}"
+    return rf"\frac{{\partial{order}}}{{{den}}} \left({expr_to_latex(d.expr)}\right)"
+
+
+def _shape_note(d) -> str:
+    note = r"\text{shape } " + shape_to_latex(d.shape)
+    if d.result is None:
+        return note
+    note += text(f", {d.layout} layout")
+    if d.vec_form:
+        note += text(", vec form")
+    return note
+
+
+def _align(lines, result=None, after=()) -> str:
+    """lines: (lhs, rhs, annotation); lhs None is a note; an lhs equal to the previous
+    one continues it (&= ...). `result` is printed in full after a little space."""
+    rows, prev = [], None
+    for lhs, rhs, note in lines:
+        if lhs is None:
+            rows.append(f"& {rhs}")
+            continue
+        left = "" if lhs == prev else lhs + " "
+        rows.append(f"{left}&= {rhs}{(' ' + note) if note else ''}")
+        prev = lhs
+    tail = []
+    if result is not None:
+        lhs, rhs, note = result
+        tail.append(f"{lhs} &= {rhs}{(' ' + note) if note else ''}" if lhs else
+                    f"& {rhs}{(' ' + note) if note else ''}")
+    tail += [f"{lhs} &= {rhs}" for lhs, rhs, _ in after]
+    body = " \\\\\n".join(rows)
+    if tail:
+        body += (" \\\\[1ex]\n" if rows else "") + " \\\\\n".join(tail)
+    return "\\begin{align*}\n" + body + "\n\\end{align*}"
+
+
+def derivation_to_latex(d, standalone: bool = False) -> str:
+    """The derivation as one align* environment: one line per step, `&=` continuing a line
+    whose left-hand side is the previous one's, ending with the result and its shape."""
+    sym = _Symbols(d)
+    names = {e: n for n, e in d.where}
+    p = _Printer(names)
+    lines = []
+    for s in d.steps:
+        lines += _step_lines(s, sym, p)
+    if d.result is not None:
+        result = (_result_lhs(d, sym), p.tex(d.result)[0], r"\qquad " + _shape_note(d))
+    else:
+        result = ("", expr_to_latex(d.expr), r"\qquad " + _shape_note(d))
+    after = []
+    for name, e in d.where:
+        own = _Printer({k: v for k, v in names.items() if v != name})
+        after.append((r"\text{where } " + name_to_latex(name, _is_vector_shape(e.shape)),
+                      own.tex(e)[0], ""))
+    body = _fold(_align(lines, result, after))
+    if not standalone:
+        return body + "\n"
+    return _document(d, body)
+
+
+def _fold(s: str, width: int = 1000) -> str:
+    """Break very long lines at spaces (TeX reads lines into a bounded buffer); a single
+    newline is a space to TeX, so the meaning does not change."""
+    out = []
+    for line in s.split("\n"):
+        while len(line) > width:
+            cut = line.rfind(" ", 0, width)
+            if cut <= 0:
+                cut = line.find(" ", width)
+                if cut <= 0:
+                    break
+            out.append(line[:cut])
+            line = line[cut + 1:]
+        out.append(line)
+    return "\n".join(out)
+
+
+def _max_matrix_cols(d) -> int:
+    widest = 0
+    roots = [d.expr, d.result] + [s.rhs for s in d.steps] + [s.by for s in d.steps] + \
+        [e for _, e in d.where]
+    stack, seen = [r for r in roots if r is not None and not isinstance(r, str)], set()
+    while stack:
+        n = stack.pop()
+        if n in seen:
+            continue
+        seen.add(n)
+        if n.op == "matrix" and n.shape[1].isdigit():
+            widest = max(widest, int(n.shape[1]))
+        stack.extend(n.args)
+    return widest
+
+
+def _typing_latex(types: dict) -> str:
+    groups: dict[str, list[str]] = {}
+    for name, t in types.items():
+        groups.setdefault(t, []).append(name)
+    parts = []
+    for t, ns in groups.items():
+        shape = _parse_type(t)
+        bold = shape is not None and _is_vector_shape(shape)
+        parts.append("$" + ", ".join(name_to_latex(n, bold) for n in ns) + r" \in "
+                     + _type_to_latex(t) + "$")
+    return "; ".join(parts)
+
+
+def _document(d, body: str) -> str:
+    cols = _max_matrix_cols(d)
+    head = [r"\documentclass{article}", r"\usepackage{amsmath,amssymb}"]
+    if cols > 10:
+        head.append(rf"\setcounter{{MaxMatrixCols}}{{{cols}}}")
+    head += [r"\allowdisplaybreaks", r"\begin{document}", "",
+             r"\noindent\texttt{" + escape_text(d.request, tt=True) + "}"]
+    if d.types:
+        head[-1] += r"\\"
+        head.append(r"where " + _typing_latex(d.types) +
+                    (escape_text(f" (method: {d.method})") if d.result is not None else ""))
+    return _fold("\n".join(head)) + "\n" + body + "\n\\end{document}\n"

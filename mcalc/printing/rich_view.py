@@ -1,0 +1,254 @@
+"""Derivation -> a rich terminal view: header, dataflow tree, step table, result panel.
+
+Imported lazily (only for `--format rich`), so rich is imported nowhere else. The text of
+every line comes from the plain printer (`step_text`, `typing_text`, `shape_text`,
+`result_line`); this module only lays it out and colours it. Colour follows rich's
+Console: none under NO_COLOR or when stdout is not a terminal; the width is the
+terminal's (pass a Console with `width=` to pin it, as the tests do).
+
+All user text goes in as `Text`, never as console markup: `[[a, b]]` is a matrix, not a
+style tag.
+"""
+from __future__ import annotations
+
+import re
+
+from rich import box
+from rich.console import Console, Group
+from rich.panel import Panel
+from rich.table import Table
+from rich.text import Text
+from rich.tree import Tree
+
+from mcalc.derivation import Derivation, Step
+from mcalc.printing.plain import (_SECTIONS, result_line, shape_text, step_text,
+                                  typing_text)
+from mcalc.printing.text import to_text
+from mcalc.types import describe
+
+# ---- styles: one table, one place ---------------------------------------------------
+
+STYLES = {
+    "title":        "bold",
+    "key":          "bold cyan",
+    "section":      "bold magenta",
+    "step":         "dim",
+    "rule":         "italic dim",
+    "shape":        "dim",
+    "note":         "italic yellow",
+    "partial":      "bold cyan",       # ∂y/∂w
+    "wrt":          "bold green",      # the variable differentiated by
+    "intermediate": "yellow",          # u1, U1, y
+    "function":     "blue",            # sin(, norm(
+    "number":       "magenta",
+    "result":       "bold",
+    "border":       "cyan",
+    "result_border": "green",
+}
+
+_PARTIAL = re.compile(r"∂[²³]?[\w∇]*/(?:∂(?:\([^)]*\)|[\w∇,]+)[²³]?)+")
+_FUNCTION = re.compile(r"(?<![\w.])[^\W\d]\w*(?=\()")
+_NUMBER = re.compile(r"(?<![\w.])\d+(?:\.\d+)?(?:e-?\d+)?(?![\w])")
+
+
+def _names_pattern(names) -> re.Pattern | None:
+    names = sorted({n for n in names if n}, key=len, reverse=True)
+    if not names:
+        return None
+    return re.compile(r"(?<![\w∂])d?(?:" + "|".join(map(re.escape, names)) + r")(?![\w(])")
+
+
+class _Highlighter:
+    """Colours an expression line: partial symbols, the variables differentiated by,
+    intermediates, functions and numbers (later rules win where they overlap)."""
+
+    def __init__(self, wrt=(), intermediates=()):
+        self.wrt = _names_pattern(wrt)
+        self.mid = _names_pattern(set(intermediates) - set(wrt))
+
+    def __call__(self, s: str, style: str = "") -> Text:
+        t = Text(s, style=style)
+        for pattern, name in ((_NUMBER, "number"), (_FUNCTION, "function"),
+                              (self.mid, "intermediate"), (self.wrt, "wrt"),
+                              (_PARTIAL, "partial")):
+            if pattern is not None:
+                t.highlight_regex(pattern, style=STYLES[name])
+        return t
+
+
+# ---- parts ----------------------------------------------------------------------------
+
+def _header(d: Derivation) -> Panel:
+    grid = Table.grid(padding=(0, 2))
+    grid.add_column(style=STYLES["key"], no_wrap=True)
+    grid.add_column(overflow="fold")
+    grid.add_row("request", Text(d.request))
+    grid.add_row("typing", Text(typing_text(d.types)))
+    if d.result is None:
+        grid.add_row("shape", Text(f"{to_text(d.expr)} is a {shape_text(d)}"))
+    else:
+        grid.add_row("method", Text(d.method))
+    return Panel(grid, title=Text("mcalc", style=STYLES["title"]), title_align="left",
+                 border_style=STYLES["border"], box=box.ROUNDED, expand=False)
+
+
+def _define_groups(steps) -> list[tuple[list[Step], str | None]]:
+    """Each run of consecutive 'define' steps is one dataflow graph (a second derivative
+    or a stacked d/d(x, y) has several), with the variable its pass differentiates by
+    (read off the pass's 'substitute' step)."""
+    groups: list[list] = []                      # [defines, by, closed]
+    for s in steps:
+        if s.kind == "define":
+            if not groups or groups[-1][2]:
+                groups.append([[], None, False])
+            groups[-1][0].append(s)
+        elif groups:
+            groups[-1][2] = True
+            if s.kind == "substitute" and groups[-1][1] is None and isinstance(s.lhs, tuple):
+                groups[-1][1] = s.lhs[1]
+    return [(defines, by) for defines, by, _ in groups]
+
+
+def _operands(e, wanted) -> list[str]:
+    """Names in `wanted` among the variables of e, in order of first appearance."""
+    out: list[str] = []
+    stack = [e]
+    while stack:
+        node = stack.pop()
+        if node.op == "var":
+            if node.name in wanted and node.name not in out:
+                out.append(node.name)
+        else:
+            stack.extend(reversed(node.args))
+    return out
+
+
+def _dataflow(defines: list[Step], d: Derivation, hl: _Highlighter) -> Tree | None:
+    """Root y; each node's children are its operands that are intermediates or a variable
+    differentiated by (Parr & Howard's dataflow graph, drawn from the top). A shared
+    intermediate is expanded once and referred to afterwards."""
+    rhs = {s.lhs: s.rhs for s in defines}
+    order = [s.lhs for s in defines]
+    if not order:
+        return None
+    root = d.of if d.of in rhs else order[-1]
+    wanted = set(rhs) | set(d.wrt)
+    expanded: set[str] = set()
+
+    def label(name: str) -> Text:
+        if name in rhs:
+            t = hl(f"{name} = {to_text(rhs[name])}")
+            t.append(f"  {describe(rhs[name].shape)}", style=STYLES["shape"])
+        else:
+            t = Text(name, style=STYLES["wrt"])
+            if name in d.types:
+                t.append(f"  {d.types[name]}", style=STYLES["shape"])
+        return t
+
+    def grow(node: Tree, name: str, path: tuple) -> None:
+        expanded.add(name)
+        for child in _operands(rhs[name], wanted - {name}):
+            if child in rhs and (child in expanded or child in path):
+                node.add(Text(f"{child}  (above)", style=STYLES["shape"]))
+            elif child in rhs:
+                grow(node.add(label(child)), child, path + (child,))
+            else:
+                node.add(label(child))
+
+    tree = Tree(label(root), guide_style=STYLES["shape"])
+    grow(tree, root, (root,))
+    return tree
+
+
+def _dataflow_panel(d: Derivation, hl: _Highlighter) -> Panel | None:
+    trees = []
+    groups = _define_groups(d.steps)
+    for k, (defines, by) in enumerate(groups, 1):
+        tree = _dataflow(defines, d, hl)
+        if tree is None:
+            continue
+        if len(groups) > 1:
+            title = f"pass {k}" + (f": ∂/∂{by}" if by else "")
+            trees.append(Text(title, style=STYLES["section"]))
+        trees.append(tree)
+    if not trees:
+        return None
+    return Panel(Group(*trees), title=Text("dataflow", style=STYLES["title"]),
+                 title_align="left", border_style=STYLES["border"], box=box.ROUNDED,
+                 expand=False)
+
+
+def _step_cell(s: Step, hl: _Highlighter) -> Text:
+    if s.kind == "note":
+        return Text(step_text(s), style=STYLES["note"])
+    t = hl(step_text(s))
+    if s.kind == "define" and s.rhs is not None:
+        t.append(f"  ({describe(s.rhs.shape)})", style=STYLES["shape"])
+    return t
+
+
+class _Steps:
+    """The step table, laid out for the width it is given: the expression column keeps
+    at least 60% of it (or all it needs), so the rule names wrap before the maths does."""
+
+    def __init__(self, d: Derivation, hl: _Highlighter):
+        self.rows = []
+        current = None
+        for i, s in enumerate(d.steps, 1):
+            section = _SECTIONS.get(s.kind, s.kind)
+            if section != current:
+                self.rows.append((section, None, None))
+                current = section
+            self.rows.append((str(i), _step_cell(s, hl), Text(s.rule)))
+
+    def __rich_console__(self, console, options):
+        widest = max((cell.cell_len for _, cell, _ in self.rows if cell is not None),
+                     default=0)
+        table = Table(box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False,
+                      header_style=STYLES["title"])
+        table.add_column("step", justify="right", style=STYLES["step"], no_wrap=True)
+        table.add_column("expression", overflow="fold",
+                         min_width=min(widest, int(options.max_width * 0.6)))
+        table.add_column("rule", style=STYLES["rule"], overflow="fold")
+        first = True
+        for step, cell, rule in self.rows:
+            if cell is None:                     # a section heading
+                if not first:
+                    table.add_section()
+                table.add_row("", Text(step, style=STYLES["section"]), "")
+            else:
+                table.add_row(step, cell, rule)
+            first = False
+        yield table
+
+
+def _result(d: Derivation, hl: _Highlighter) -> Panel:
+    lines = [hl(result_line(d), style=STYLES["result"]),
+             Text(shape_text(d), style=STYLES["shape"])]
+    names = {e: n for n, e in d.where}
+    for name, e in d.where:
+        lines.append(hl(f"where {name} = {to_text(e, names)}"))
+    return Panel(Group(*lines), title=Text("result", style=STYLES["title"]),
+                 title_align="left", border_style=STYLES["result_border"],
+                 box=box.ROUNDED, expand=False)
+
+
+def view(d: Derivation) -> Group:
+    """The whole derivation as one rich renderable."""
+    if d.result is None:
+        return Group(_header(d))
+    intermediates = [s.lhs for s in d.steps if s.kind == "define"]
+    hl = _Highlighter(d.wrt, intermediates)
+    parts = [_header(d)]
+    flow = _dataflow_panel(d, hl)
+    if flow is not None:
+        parts.append(flow)
+    if d.steps:
+        parts += [Text(""), _Steps(d, hl), Text("")]
+    parts.append(_result(d, hl))
+    return Group(*parts)
+
+
+def render(d: Derivation, console: Console | None = None) -> None:
+    """Print the derivation to `console` (default: a Console on stdout)."""
+    (console or Console()).print(view(d))
