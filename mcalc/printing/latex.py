@@ -573,7 +573,7 @@ def _chain(s, sym, p):
     lhs = sym.partial(*s.lhs)
     via = _terms_latex(sym, s.terms)
     value = p.tex(s.rhs)[0] if s.rhs is not None else None
-    if via is None or via == value:
+    if via is None or via in (value, lhs):
         return [(lhs, value or "", _rule(s))]
     lines = [(lhs, via, _rule(s))]
     if value is not None:
@@ -688,10 +688,13 @@ def _align(lines, result=None, after=()) -> str:
     for lhs, rhs, note in lines:
         if lhs is None:
             rows.append(f"& {rhs}")
+            prev = (None, None)
             continue
-        left = "" if lhs == prev else lhs + " "
+        if (lhs, rhs) == prev and not note:
+            continue                                    # nothing new (e.g. a substitution)
+        left = "" if prev is not None and lhs == prev[0] else lhs + " "
         rows.append(f"{left}&= {rhs}{(' ' + note) if note else ''}")
-        prev = lhs
+        prev = (lhs, rhs)
     tail = []
     if result is not None:
         lhs, rhs, note = result

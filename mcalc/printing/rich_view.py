@@ -188,8 +188,11 @@ def _step_cell(s: Step, hl: _Highlighter) -> Text:
 
 
 class _Steps:
-    """The step table, laid out for the width it is given: the expression column keeps
-    at least 60% of it (or all it needs), so the rule names wrap before the maths does."""
+    """The step table, laid out for the width it is given. The maths keeps the room it
+    needs (up to 60% of the width) and the rule names wrap first; below NARROW cells
+    the rule goes under its expression instead of in a column of its own."""
+
+    NARROW = 60
 
     def __init__(self, d: Derivation, hl: _Highlighter):
         self.rows = []
@@ -199,23 +202,35 @@ class _Steps:
             if section != current:
                 self.rows.append((section, None, None))
                 current = section
-            self.rows.append((str(i), _step_cell(s, hl), Text(s.rule)))
+            self.rows.append((str(i), _step_cell(s, hl), Text(s.rule, style=STYLES["rule"])))
 
     def __rich_console__(self, console, options):
-        widest = max((cell.cell_len for _, cell, _ in self.rows if cell is not None),
-                     default=0)
+        width = options.max_width
+        narrow = width < self.NARROW
         table = Table(box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False,
                       header_style=STYLES["title"])
-        table.add_column("step", justify="right", style=STYLES["step"], no_wrap=True)
-        table.add_column("expression", overflow="fold",
-                         min_width=min(widest, int(options.max_width * 0.6)))
-        table.add_column("rule", style=STYLES["rule"], overflow="fold")
+        step_w = max((len(step) for step, cell, _ in self.rows if cell is not None),
+                     default=1)
+        table.add_column("step", justify="right", style=STYLES["step"], no_wrap=True,
+                         width=max(step_w, 4))
+        room = width - max(step_w, 4) - (2 if narrow else 6)   # padding and dividers
+        if narrow:
+            table.add_column("expression / rule", overflow="fold", width=room)
+        else:
+            widest = max((c.cell_len for _, c, _ in self.rows if c is not None), default=1)
+            rule_w = max((r.cell_len for _, c, r in self.rows if c is not None), default=1)
+            expr_w = min(widest, max(room - rule_w, int(room * 0.6)))
+            table.add_column("expression", overflow="fold", width=expr_w)
+            table.add_column("rule", overflow="fold", width=max(room - expr_w, 1))
         first = True
         for step, cell, rule in self.rows:
             if cell is None:                     # a section heading
                 if not first:
                     table.add_section()
-                table.add_row("", Text(step, style=STYLES["section"]), "")
+                heading = Text(step, style=STYLES["section"])
+                table.add_row("", heading) if narrow else table.add_row("", heading, "")
+            elif narrow:
+                table.add_row(step, Text.assemble(cell, "\n  ", rule) if rule else cell)
             else:
                 table.add_row(step, cell, rule)
             first = False
