@@ -267,6 +267,7 @@ class _Infer:
     def __init__(self, solver: _Solver):
         self.s = solver
         self.tv: dict[int, _TV] = {}
+        self.pending: dict[int, tuple] = {}            # element-wise node -> its constraint
 
     def walk(self, root):
         # post-order, iterative (deep trees never reach the recursion limit)
@@ -293,9 +294,7 @@ class _Infer:
         if op == "neg":
             return self.t(n.args[0])
         if op in ("add", "sub", "mul", "div", "compare"):
-            out = _TV()
-            s.deferred.append(("ew", self.t(n.args[0]), self.t(n.args[1]), out, n.column))
-            return out
+            return self.elementwise(n)
         if op == "pow":
             s.unify(self.t(n.args[1]), s.scalar(), n.column, "the exponent of ^")
             return self.t(n.args[0])
@@ -331,6 +330,13 @@ class _Infer:
             s.order.append(name)
         return s.vars[name]
 
+    def elementwise(self, n):
+        out = _TV()
+        c = ("ew", self.t(n.args[0]), self.t(n.args[1]), out, n.column)
+        self.s.deferred.append(c)
+        self.pending[id(n)] = c
+        return out
+
     def force_array(self, node):
         """An operand of @ (or a vector function) that is still unknown becomes a vector."""
         tv = self.t(node)
@@ -343,6 +349,16 @@ class _Infer:
         if node.op == "neg":
             self.force_array(node.args[0])
             return
+        c = self.pending.get(id(node))
+        if c is not None and c in self.s.deferred:
+            # an element-wise result used as an array: its non-scalar operands are arrays
+            for a in node.args:
+                if not self.s.is_scalar(self.t(a)):
+                    self.force_array(a)
+            if self.step(c, final=False):
+                self.s.deferred.remove(c)
+            if self.s.known(tv):
+                return
         self.s.make_array(tv)
 
     def literal(self, n):
@@ -373,9 +389,7 @@ class _Infer:
         if f in ELEMENTWISE_UNARY:
             return ts[0]
         if f in ("max", "min"):
-            out = _TV()
-            s.deferred.append(("ew", ts[0], ts[1], out, n.column))
-            return out
+            return self.elementwise(n)
         if f in ("ones", "eye"):
             a = args[0]
             if a.op not in ("name", "number") or (a.op == "number" and not a.text.isdigit()):

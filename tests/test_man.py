@@ -114,8 +114,8 @@ def test_the_page_exists_and_names_the_version():
     assert f"mcalc {__version__}" in th, f"man page .TH names another version: {th}"
 
 
-@pytest.mark.parametrize("command,opts,choices",
-                         _cli_options(), ids=lambda v: v if isinstance(v, str) else None)
+@pytest.mark.parametrize("command,opts,choices", [
+    pytest.param(c, o, ch, id=f"{c or 'mcalc'} {'/'.join(o)}") for c, o, ch in _cli_options()])
 def test_every_cli_option_is_documented(command, opts, choices):
     text = _option_text(command)
     where = f"'.SS Options of {command or 'mcalc'}'"

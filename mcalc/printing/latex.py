@@ -485,13 +485,17 @@ def _type_to_latex(t: str) -> str:
 
 
 class _Symbols:
-    """Names of variables and intermediates -> LaTeX, bold when vector-shaped."""
+    """Names of variables and intermediates -> LaTeX, bold when vector-shaped. The engine
+    reuses intermediate names in each pass (a second derivative), so a 'define' step
+    being rendered updates the table (`define`)."""
 
     def __init__(self, d=None, steps=()):
         self.shapes: dict[str, tuple] = {}
         self.default = None
+        self.top = None                               # the function's own name (y)
         if d is not None:
             self.default = d.expr.shape
+            self.top = getattr(d, "of", None)
             for name, t in (d.types or {}).items():
                 s = _parse_type(t)
                 if s is not None:
@@ -501,10 +505,13 @@ class _Symbols:
             steps = d.steps
         for s in steps:
             for e in (s.rhs, s.by):
-                if e is not None:
+                if e is not None and not isinstance(e, str):
                     self._collect(e)
             if s.kind == "define" and isinstance(s.lhs, str) and s.rhs is not None:
-                self.shapes[s.lhs] = s.rhs.shape
+                self.shapes.setdefault(s.lhs, s.rhs.shape)
+
+    def define(self, name, shape):
+        self.shapes[name] = shape
 
     def _collect(self, e):
         stack, seen = [e], set()
@@ -533,7 +540,7 @@ class _Symbols:
 
     def partial(self, of, by) -> str:
         if of == "∇":
-            of = None
+            of = self.top
         top = r"\partial" + ((" " + self._operand(of)) if of is not None else "")
         return rf"\frac{{{top}}}{{\partial {self._operand(by)}}}"
 
@@ -562,6 +569,8 @@ def _rule(s) -> str:
 # Each renderer gives lines (lhs, rhs, annotation); lhs None means a note line.
 
 def _define(s, sym, p):
+    if isinstance(s.lhs, str) and s.rhs is not None:
+        sym.define(s.lhs, s.rhs.shape)
     return [(sym(s.lhs), p.tex(s.rhs)[0], _rule(s))]
 
 
@@ -647,6 +656,8 @@ def _result_lhs(d, sym) -> str:
         group = [x.strip() for x in stacked.split(",")]
         if wrt[-len(group):] == group:
             wrt = wrt[:-len(group)] + [tuple(group)]
+    elif getattr(d, "stacked", False) and len(wrt) >= 2:
+        wrt = [tuple(wrt)]
     if not wrt:
         return ""
     groups = []                                       # (symbol, power), equal ones merged
@@ -658,16 +669,14 @@ def _result_lhs(d, sym) -> str:
     den = r" \, ".join(r"\partial " + sym(x) + (f"^{{{k}}}" if k > 1 else "")
                        for x, k in groups)
     order = f"^{{{len(wrt)}}}" if len(wrt) > 1 else ""
-    if d.vec_form:
-        f = expr_to_latex(d.expr)
-        x = sym(wrt[-1]) if len(wrt) == 1 else den
+    if d.vec_form and len(wrt) == 1:
+        f, x = expr_to_latex(d.expr), sym(wrt[0])
         return (rf"\frac{{\partial{order} \operatorname{{vec}}\left({f}\right)}}"
                 rf"{{\partial \operatorname{{vec}}\left({x}\right)}}")
-    of = getattr(d, "of", None)
+    of = getattr(d, "of", None) or (d.expr.name if d.expr.op == "var" else None)
     if isinstance(of, str) and of:
-        return rf"\frac{{\partial{order} {sym(of)}}}{{{den}}}"
-    if d.expr.op == "var":
-        return rf"\frac{{\partial{order} {sym(d.expr.name)}}}{{{den}}}"
+        return rf"\frac{{\partial{order} {name_to_latex(of, _is_vector_shape(d.expr.shape))}}}" \
+            rf"{{{den}}}"
     return rf"\frac{{\partial{order}}}{{{den}}} \left({expr_to_latex(d.expr)}\right)"
 
 
@@ -732,20 +741,34 @@ def derivation_to_latex(d, standalone: bool = False) -> str:
 
 
 def _fold(s: str, width: int = 1000) -> str:
-    """Break very long lines at spaces (TeX reads lines into a bounded buffer); a single
-    newline is a space to TeX, so the meaning does not change."""
+    """Break very long lines (TeX reads a line into a bounded buffer): at a space, which a
+    newline replaces exactly, or else with a comment '%' ending the line, which adds no
+    space -- never inside a control word or after a backslash."""
     out = []
     for line in s.split("\n"):
         while len(line) > width:
-            cut = line.rfind(" ", 0, width)
-            if cut <= 0:
-                cut = line.find(" ", width)
-                if cut <= 0:
-                    break
-            out.append(line[:cut])
-            line = line[cut + 1:]
+            cut = line.rfind(" ", width // 2, width)
+            if cut > 0:
+                out.append(line[:cut])
+                line = line[cut + 1:]
+                continue
+            cut = next((i for i in range(width - 1, width // 2, -1) if _safe_cut(line, i)), None)
+            if cut is None:
+                break
+            out.append(line[:cut] + "%")
+            line = line[cut:]
         out.append(line)
     return "\n".join(out)
+
+
+def _safe_cut(line: str, i: int) -> bool:
+    """May a comment-newline go between line[i-1] and line[i]?"""
+    j = i - 1
+    if line[j] == "\\":
+        return False
+    while j >= 0 and line[j].isalpha():
+        j -= 1
+    return not (j < i - 1 and j >= 0 and line[j] == "\\")
 
 
 def _max_matrix_cols(d) -> int:

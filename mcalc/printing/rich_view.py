@@ -221,7 +221,7 @@ class _Steps:
             rule_w = max((r.cell_len for _, c, r in self.rows if c is not None), default=1)
             expr_w = min(widest, max(room - rule_w, int(room * 0.6)))
             table.add_column("expression", overflow="fold", width=expr_w)
-            table.add_column("rule", overflow="fold", width=max(room - expr_w, 1))
+            table.add_column("rule", overflow="fold", width=max(min(room - expr_w, rule_w), 1))
         first = True
         for step, cell, rule in self.rows:
             if cell is None:                     # a section heading

@@ -1,0 +1,60 @@
+"""`mcalc diff --format rich` through the real command (click's CliRunner)."""
+from __future__ import annotations
+
+import re
+
+from click.testing import CliRunner
+
+from mcalc.cli import main
+
+ANSI = re.compile(r"\x1b\[")
+COLOUR = re.compile(r"\x1b\[(?:[0-9;]*;)?(?:3[0-9]|9[0-7])(?:;[0-9;]*)?m")
+ARGS = ["diff", "d/dx sin(x^2)", "--format", "rich"]
+
+
+def run(args=ARGS, **env):
+    return CliRunner().invoke(main, args, env={"NO_COLOR": None, "FORCE_COLOR": None,
+                                               "COLUMNS": "100", **env})
+
+
+def test_rich_exits_0_and_shows_the_result():
+    r = run()
+    assert r.exit_code == 0, r.output
+    assert "∂y/∂x = 2*x*cos(x^2)" in r.stdout
+    assert "1×1 scalar, numerator layout" in r.stdout
+    assert "single-variable chain rule" in r.stdout
+
+
+def test_rich_is_the_default_mcalc_request_form():
+    r = run(["d/dx sin(x^2)", "--format", "rich"])
+    assert r.exit_code == 0, r.output
+    assert "∂y/∂x = 2*x*cos(x^2)" in r.stdout
+
+
+def test_no_color_means_no_escapes():
+    r = run(NO_COLOR="1")
+    assert r.exit_code == 0, r.output
+    assert not ANSI.search(r.stdout)
+
+
+def test_no_color_wins_over_a_forced_terminal():
+    """FORCE_COLOR makes rich treat the runner as a terminal: colour appears, unless
+    NO_COLOR is set too (then only bold/dim remain)."""
+    coloured = run(FORCE_COLOR="1")
+    assert COLOUR.search(coloured.stdout)
+    plain = run(FORCE_COLOR="1", NO_COLOR="1")
+    assert plain.exit_code == 0, plain.output
+    assert not COLOUR.search(plain.stdout)
+    assert "∂y/∂x" in plain.stdout
+
+
+def test_no_derivative_prefix():
+    r = run(["diff", "sum(w*x)", "--format", "rich"])
+    assert r.exit_code == 0, r.output
+    assert "sum(w*x) is a 1×1 scalar" in r.stdout
+
+
+def test_bad_input_is_one_line_exit_2():
+    r = run(["diff", "d/dx sin(", "--format", "rich"])
+    assert r.exit_code == 2
+    assert "Traceback" not in r.output
