@@ -18,9 +18,10 @@ With stdin a terminal: a `mcalc> ` prompt, a one-line banner, line editing and h
 (readline, history in ~/.mcalc_history) when the readline module is available. With stdin
 not a terminal: no prompt, no banner, no acknowledgements — one result per request, so
 `printf 'd/dx sin(x^2)\\n' | mcalc repl --format plain` prints exactly what
-`mcalc diff 'd/dx sin(x^2)' --format plain` prints. Errors print their one line (on
-stderr; prefixed by the input line number when not interactive) and the session goes on;
-the exit status at end of input or `:quit` is 0.
+`mcalc diff 'd/dx sin(x^2)' --format plain` prints. Errors print their one line and the
+session goes on: on stderr, prefixed by the input line number when not interactive, or
+under --format json on stdout as {"request": ..., "error": ...} (as `mcalc diff -`
+does). The exit status at end of input or `:quit` is 0.
 
 This module imports only the standard library at load time (no click, rich, readline or
 the engine), so registering the command from mcalc.cli costs next to nothing.
@@ -209,7 +210,8 @@ class Session:
                 raise
             self.echo("interrupted", err=True)
         except Exception as e:                   # a bug: one line, and the session goes on
-            self.error(f"internal error: {type(e).__name__}: {e} (please report this request)", text)
+            self.error(f"internal error: {type(e).__name__}: {e} (please report this request)",
+                       text)
 
     def _show(self, names) -> str:
         from mcalc.printing.plain import typing_text

@@ -6,7 +6,7 @@ import json
 from mcalc.derivation import Derivation
 from mcalc.printing import latex
 from mcalc.printing.numpy_code import to_numpy
-from mcalc.printing.plain import shape_text, step_text
+from mcalc.printing.plain import names_below, shape_text, step_text
 from mcalc.printing.text import to_text
 
 
@@ -25,11 +25,11 @@ def as_dict(d: Derivation) -> dict:
         "vec_form": d.vec_form,
         "latex": latex.expr_to_latex(shown, names),
         "numpy": to_numpy(shown, d.dims, names),
-        "steps": [{"kind": s.kind, "rule": s.rule, "text": step_text(s),
+        "steps": [{"kind": s.kind, "rule": s.rule, "text": step_text(s, names),
                    "latex": latex.step_to_latex(s)} for s in d.steps],
     }
     if d.where:
-        out["where"] = {n: to_text(e, names) for n, e in d.where}
+        out["where"] = {n: to_text(e, names_below(d.where, n)) for n, e in d.where}
     return out
 
 

@@ -5,7 +5,7 @@
 from __future__ import annotations
 
 from mcalc.derivation import Derivation, Step
-from mcalc.printing.text import to_text
+from mcalc.printing.text import to_text as _to_text
 from mcalc.types import describe
 
 
@@ -43,7 +43,11 @@ def _terms(terms) -> str:
     return " + ".join(" ".join(partial_symbol(*p) for p in t) for t in terms)
 
 
-def step_text(s: Step) -> str:
+def step_text(s: Step, names: dict | None = None) -> str:
+    """One step as one line; `names` prints shared subexpressions by their t-names."""
+    def to_text(e):
+        return _to_text(e, names)
+
     if s.kind == "define":
         return f"{s.lhs} = {to_text(s.rhs)}"
     if s.kind == "partial":
@@ -70,10 +74,11 @@ _SECTIONS = {"define": "intermediate variables", "partial": "partial derivatives
 def render(d: Derivation) -> str:
     lines = [f"request: {d.request}", f"typing:  {typing_text(d.types)}"]
     if d.result is None:
-        lines.append(f"shape:   {to_text(d.expr)} is a {shape_text(d)}")
+        lines.append(f"shape:   {_to_text(d.expr)} is a {shape_text(d)}")
         return "\n".join(lines) + "\n"
     lines.append(f"method:  {d.method}")
     current = None
+    names = {e: n for n, e in d.where}
     for s in d.steps:
         section = _SECTIONS[s.kind]
         if section != current:
@@ -82,10 +87,10 @@ def render(d: Derivation) -> str:
             current = section
         rule = f"    [{s.rule}]" if s.rule else ""
         extra = f"    ({describe(s.rhs.shape)})" if s.kind == "define" else ""
-        lines.append(f"  {step_text(s)}{extra}{rule}")
+        lines.append(f"  {step_text(s, names)}{extra}{rule}")
     lines += ["", "result", f"  {result_line(d)}", f"  shape: {shape_text(d)}"]
     for name, e in d.where:
-        lines.append(f"  where {name} = {to_text(e)}")
+        lines.append(f"  where {name} = {_to_text(e, names_below(d.where, name))}")
     return "\n".join(lines) + "\n"
 
 
@@ -104,7 +109,17 @@ _SUP = {2: "²", 3: "³"}
 
 
 def result_line(d: Derivation) -> str:
-    return f"{result_symbol(d)} = {to_text(d.result, dict((e, n) for n, e in d.where))}"
+    return f"{result_symbol(d)} = {_to_text(d.result, dict((e, n) for n, e in d.where))}"
+
+
+def names_below(where, name) -> dict:
+    """The names defined before `name` (a definition refers only to earlier ones)."""
+    out = {}
+    for n, e in where:
+        if n == name:
+            break
+        out[e] = n
+    return out
 
 
 def one_line(d: Derivation) -> str:
@@ -112,4 +127,7 @@ def one_line(d: Derivation) -> str:
     r, c = d.shape
     if d.result is None:
         return f"{d.request}  =>  {describe(d.shape)}"
-    return f"{d.request}  =>  {to_text(d.result)}    [{r}×{c}]"
+    names = {e: n for n, e in d.where}
+    where = "".join(f"; {n} = {_to_text(e, names_below(d.where, n))}" for n, e in d.where)
+    return f"{d.request}  =>  {_to_text(d.result, names)}    [{r}×{c}]" + \
+        (f"    where {where[2:]}" if where else "")

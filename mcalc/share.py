@@ -1,0 +1,43 @@
+"""Name the repeated subexpressions of a large result (t1, t2, …), as matrixcalculus.org
+does with its `where` lists, so a deep network's gradient prints in linear size.
+
+Only results whose written-out form would be large get names; textbook-sized results are
+printed whole.
+"""
+from __future__ import annotations
+
+from mcalc.expr import LEAVES, Expr
+
+MIN_EXPANDED = 60        # tree size above which naming starts
+MIN_SHARED = 6           # a repeated subexpression smaller than this is written out
+
+
+def shared_names(*roots: Expr) -> tuple[tuple[str, Expr], ...]:
+    """(name, subexpression) pairs, children before parents."""
+    refs: dict[Expr, int] = {}
+    order: list[Expr] = []
+    expanded: dict[Expr, int] = {}
+    stack = [(r, False) for r in roots]
+    seen: set = set()
+    while stack:
+        node, ready = stack.pop()
+        if ready:
+            expanded[node] = 1 + sum(expanded[a] for a in node.args)
+            order.append(node)
+            continue
+        if node in seen:
+            continue
+        seen.add(node)
+        stack.append((node, True))
+        for a in node.args:
+            refs[a] = refs.get(a, 0) + 1
+            if a not in seen:
+                stack.append((a, False))
+    if max(expanded[r] for r in roots) <= MIN_EXPANDED:
+        return ()
+    out = []
+    for node in order:                                   # post-order: children first
+        if refs.get(node, 0) >= 2 and node.op not in LEAVES and node.size >= MIN_SHARED \
+                and node not in roots:
+            out.append((f"t{len(out) + 1}", node))
+    return tuple(out)
