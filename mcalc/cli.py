@@ -223,5 +223,7 @@ CHAIN_RULES = (
 )
 
 
+from mcalc.repl import register as _register_repl; _register_repl(main)  # noqa: E402
+
 if __name__ == "__main__":
     main()

@@ -389,17 +389,19 @@ def test_walrus_inside_operators():
 
 
 def test_shared_dag_prints_each_node_once_in_time():
-    e = x
-    for _ in range(40):                  # 2**40 leaves if the DAG were walked as a tree
+    names, e = {}, x
+    for i in range(40):                  # 2**40 leaves if the DAG were walked as a tree
         e = M("add", e, e)
-    names = {}
-    node = x
-    for i in range(40):
-        node = M("add", node, node)
-        names[node] = f"t{i + 1}"
+        names[e] = f"t{i + 1}"
     text = to_numpy(e, DIMS, names)
+    assert text.count(":=") == 40
     v = _values(6)
     assert_close(evaluate(text, v), 2.0 ** 40 * v["x"], rtol=1e-12)
+    # without names the text doubles at each level, but each node is printed once
+    small = x
+    for _ in range(10):
+        small = M("add", small, small)
+    assert to_numpy(small, DIMS).count("x") == 2 ** 10
 
 
 def test_deep_tree_is_not_recursive():

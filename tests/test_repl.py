@@ -47,6 +47,15 @@ def run(args, stdin_text="", env=None):
                           text=True, encoding="utf-8", env=env, timeout=TIMEOUT)
 
 
+def diff_stdout(request: str, *options: str) -> str:
+    """What `mcalc diff REQUEST OPTIONS` prints on stdout (in-process: fast; the first
+    test compares against a real `mcalc diff` process)."""
+    from click.testing import CliRunner
+    r = CliRunner().invoke(main, ["diff", request, *options])
+    assert r.exit_code == 0, r.output
+    return r.stdout
+
+
 def repl(lines, *options, env=None):
     return run(["repl", *options], "".join(f"{line}\n" for line in lines), env)
 
@@ -70,7 +79,7 @@ REQUESTS = ["d/dx sin(x^2)", "d/dw sum(w*x) + b", "d/dx x'@A@x", "A@x",
 def test_piped_session_is_the_concatenation_of_diff_outputs(env, fmt):
     r = repl(REQUESTS, "--format", fmt, env=env)
     assert r.returncode == 0, r.stderr
-    expected = "".join(run(["diff", q, "--format", fmt], "", env).stdout for q in REQUESTS)
+    expected = "".join(diff_stdout(q, "--format", fmt) for q in REQUESTS)
     assert r.stdout == expected
     assert PROMPT.strip() not in r.stdout and "Ctrl-D" not in r.stdout   # no prompt/banner
 
@@ -81,7 +90,7 @@ def test_options_apply_as_for_diff(env):
             "--format", "plain"]
     r = repl([q], *opts, env=env)
     assert r.returncode == 0, r.stderr
-    assert r.stdout == run(["diff", q, *opts], "", env).stdout
+    assert r.stdout == diff_stdout(q, *opts)
     assert "2*A@x" in r.stdout
 
 
@@ -146,8 +155,7 @@ def test_bad_lines_print_one_error_and_the_session_goes_on(env):
         "line 4: error (column 7): 'I' is reserved and cannot be declared",
         "line 5: error (column 17): unexpected end of input",
     ]
-    expected = "".join(run(["diff", q, "--format", "plain"], "", env).stdout
-                       for q in ("d/dx sin(x)", "d/dx cos(x)"))
+    expected = "".join(diff_stdout(q, "--format", "plain") for q in ("d/dx sin(x)", "d/dx cos(x)"))
     assert r.stdout == expected
 
 
@@ -189,7 +197,9 @@ def test_session_in_process():
                 types=("x: vector(n)",))
     code = run_stream(s, io.StringIO("d/dx sum(x*x)\nd/dx (\n:layout nope\n:types\n"))
     assert code == 0
-    assert printed == [("2*x", False),
+    from mcalc.api import derive
+    from mcalc.cli import render
+    assert printed == [(render(derive("d/dx sum(x*x)", ("x: vector(n)",)), "numpy"), False),
                        ("line 2: error (column 7): unexpected end of input", True),
                        ("line 3: error: unknown layout 'nope' (one of: numerator, denominator)",
                         True),
@@ -209,7 +219,7 @@ def spawn(env, *options):
 def test_terminal_session(env, tmp_path):
     pexpect, child = spawn(env, "--format", "plain")
     try:
-        child.expect_exact("Ctrl-D")                       # the banner ...
+        child.expect_exact("Ctrl-D", timeout=30)           # the banner (a cold start) ...
         child.expect_exact(PROMPT)                         # ... then the prompt
         child.sendline(":type w, x: vector(n)")
         child.expect_exact("declared w, x: vector(n)")

@@ -1,0 +1,274 @@
+"""A numpy interpreter of typed expressions (Expr): the numeric side of `mcalc check`.
+
+`evaluate(e, values, sizes)` computes the value of `e` with float64 numpy. Dispatch is a
+table keyed on the node's op, like mcalc.printing.numpy_code; nothing is ever turned into
+Python text, let alone evaluated as such.
+
+Shapes. Inside, every value is a 2-D array of the node's shape (rows, cols): a scalar is
+1×1, a column vector n×1, a row vector 1×n. So `@` is always numpy's `@`, a transpose is
+always `.T`, and scalar expansion is numpy broadcasting of a 1×1 array. At the edges the
+contract's numpy convention (JSON `numpy` field) is accepted and, by default, returned:
+scalars are floats, column AND row vectors 1-D arrays of shape (n,), matrices 2-D arrays.
+
+  evaluate(e, values, sizes)        -> contract convention (float, 1-D, 2-D)
+  evaluate(e, values, sizes, two_d=True) -> always the 2-D array of e's shape
+
+`values` maps each variable name to its value (either convention: a float or a 1×1, a
+1-D array or an n×1 / 1×n one, a 2-D array); `sizes` maps each dimension name to its
+integer size (needed for ones(n), eye(n), zeros and dimension leaves such as N).
+
+Conventions: logdet(X) is log|det X| (as in the numpy printer: slogdet), norm() is the
+2-norm of a vector and the Frobenius norm of a matrix, vec() stacks columns
+(column-major), the indicators > >= < <= give 0.0/1.0. Domain errors (log of a negative
+number, a singular inverse) give NaN or inf rather than an exception; numpy's warnings
+about them are silenced.
+
+The evaluation is iterative over the shared DAG: each distinct node is computed once, and
+deep trees never reach the recursion limit.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from mcalc.types import parse_dim_size
+
+
+class EvaluationError(ValueError):
+    """A variable without a value, a dimension without a size, an unknown operator."""
+
+
+def as_2d(value, shape, sizes: dict[str, int]) -> np.ndarray:
+    """A value in either convention -> the 2-D float array of `shape`."""
+    r, c = (parse_dim_size(d, sizes) for d in shape)
+    a = np.asarray(value, dtype=float)
+    if a.size != r * c:
+        raise EvaluationError(f"a value of {a.size} entries for a {r}×{c} shape")
+    return a.reshape(r, c) if a.ndim != 2 or a.shape != (r, c) else a
+
+
+def to_contract(a: np.ndarray):
+    """A 2-D array -> the contract's convention: float, 1-D for vectors, else 2-D."""
+    a = np.asarray(a, dtype=float)
+    if a.shape == (1, 1):
+        return float(a[0, 0])
+    if a.ndim == 2 and 1 in a.shape:
+        return a.reshape(-1)
+    return a
+
+
+def evaluate(e, values: dict, sizes: dict[str, int] | None = None, two_d: bool = False,
+             memo: dict | None = None):
+    """The value of the Expr `e` (see the module docstring for the conventions)."""
+    ev = _Evaluator(values, sizes or {}, memo)
+    out = ev.run(e)
+    return out if two_d else to_contract(out)
+
+
+class _Evaluator:
+    def __init__(self, values, sizes, memo=None):
+        self.values = values
+        self.sizes = sizes
+        self.memo = {} if memo is None else memo
+
+    def size(self, d: str) -> int:
+        try:
+            return parse_dim_size(d, self.sizes)
+        except KeyError as k:
+            raise EvaluationError(f"no size for the dimension {k.args[0]}") from None
+
+    def run(self, root):
+        memo, stack = self.memo, [root]
+        with np.errstate(all="ignore"):
+            while stack:
+                node = stack[-1]
+                if node in memo:
+                    stack.pop()
+                    continue
+                pending = [a for a in node.args if a not in memo]
+                if pending:
+                    stack.extend(pending)
+                    continue
+                stack.pop()
+                rule = _TABLE.get(node.op)
+                if rule is None:
+                    raise EvaluationError(f"no numeric evaluation for the operator {node.op!r}")
+                out = rule(self, node, [memo[a] for a in node.args])
+                memo[node] = np.asarray(out, dtype=float).reshape(
+                    self.size(node.shape[0]), self.size(node.shape[1]))
+        return memo[root]
+
+    # leaves
+    def num(self, e, _):
+        return np.full((1, 1), float(e.value))
+
+    def var(self, e, _):
+        if e.name not in self.values:
+            raise EvaluationError(f"no value for the variable {e.name}")
+        return as_2d(self.values[e.name], e.shape, self.sizes)
+
+    def dim(self, e, _):
+        return np.full((1, 1), float(self.size(e.name)))
+
+    def const(self, e, _):
+        if e.name not in _CONSTANTS:
+            raise EvaluationError(f"no value for the constant {e.name}")
+        return np.full((1, 1), _CONSTANTS[e.name])
+
+    def ones(self, e, _):
+        return np.ones((self.size(e.shape[0]), self.size(e.shape[1])))
+
+    def eye(self, e, _):
+        return np.eye(self.size(e.shape[0]))
+
+    def zeros(self, e, _):
+        return np.zeros((self.size(e.shape[0]), self.size(e.shape[1])))
+
+    # operators
+    def add(self, e, a):
+        out = a[0]
+        for x in a[1:]:
+            out = out + x
+        return out
+
+    def mul(self, e, a):
+        out = a[0]
+        for x in a[1:]:
+            out = out * x
+        return out
+
+    def pow(self, e, a):
+        base, p = a
+        p = float(p[0, 0])
+        if p == int(p) and abs(p) <= 64:
+            return base ** int(p) if p >= 0 else 1.0 / base ** int(-p)
+        return np.power(base, p)
+
+    def matmul(self, e, a):
+        out = a[0]
+        for x in a[1:]:
+            out = out @ x
+        return out
+
+    def T(self, e, a):
+        return a[0].T
+
+    def vector(self, e, a):
+        return np.array([[x[0, 0]] for x in a])
+
+    def matrix(self, e, a):
+        return np.array([x[0, 0] for x in a])          # reshaped to e.shape by run()
+
+    # element-wise functions
+    def sigmoid(self, e, a):
+        return np.exp(-np.logaddexp(0.0, -a[0]))
+
+    def relu(self, e, a):
+        return np.maximum(a[0], 0.0)
+
+    def compare(self, e, a):
+        return _COMPARE[e.op](a[0], a[1]).astype(float)
+
+    # reductions and matrix functions
+    def mean(self, e, a):
+        return np.mean(a[0])
+
+    def norm(self, e, a):
+        return np.linalg.norm(a[0])
+
+    def logsumexp(self, e, a):
+        return np.logaddexp.reduce(a[0].ravel())
+
+    def dot(self, e, a):
+        return np.sum(a[0] * a[1])
+
+    def softmax(self, e, a):
+        return np.exp(a[0] - np.logaddexp.reduce(a[0].ravel()))
+
+    def tr(self, e, a):
+        return np.trace(a[0])
+
+    def det(self, e, a):
+        return np.linalg.det(a[0])
+
+    def logdet(self, e, a):
+        return np.linalg.slogdet(a[0])[1]
+
+    def inv(self, e, a):
+        try:
+            return np.linalg.inv(a[0])
+        except np.linalg.LinAlgError:
+            return np.full(a[0].shape, np.nan)
+
+    def diag(self, e, a):
+        x = a[0]
+        if x.shape[1] == 1 and e.shape[1] != "1":             # column -> diagonal matrix
+            return np.diag(x[:, 0])
+        return np.diag(x).reshape(-1, 1)                      # square matrix -> its diagonal
+
+    def kron(self, e, a):
+        return np.kron(a[0], a[1])
+
+    def vec(self, e, a):
+        return a[0].reshape(-1, 1, order="F")
+
+
+def _unary(f):
+    return lambda self, e, a: f(a[0])
+
+
+def _binary(f):
+    return lambda self, e, a: f(a[0], a[1])
+
+
+_CONSTANTS = {"pi": np.pi, "e": np.e}
+_COMPARE = {"gt": np.greater, "ge": np.greater_equal, "lt": np.less, "le": np.less_equal}
+
+_TABLE = {
+    "num": _Evaluator.num, "var": _Evaluator.var, "dim": _Evaluator.dim,
+    "const": _Evaluator.const, "ones": _Evaluator.ones, "eye": _Evaluator.eye,
+    "zeros": _Evaluator.zeros,
+    "add": _Evaluator.add, "mul": _Evaluator.mul, "pow": _Evaluator.pow,
+    "matmul": _Evaluator.matmul, "T": _Evaluator.T,
+    "vector": _Evaluator.vector, "matrix": _Evaluator.matrix,
+    "sin": _unary(np.sin), "cos": _unary(np.cos), "tan": _unary(np.tan),
+    "exp": _unary(np.exp), "log": _unary(np.log), "sqrt": _unary(np.sqrt),
+    "tanh": _unary(np.tanh), "abs": _unary(np.abs), "sign": _unary(np.sign),
+    "sigmoid": _Evaluator.sigmoid, "relu": _Evaluator.relu,
+    "max": _binary(np.maximum), "min": _binary(np.minimum),
+    **{op: _Evaluator.compare for op in _COMPARE},
+    "sum": _unary(np.sum), "mean": _Evaluator.mean, "norm": _Evaluator.norm,
+    "logsumexp": _Evaluator.logsumexp, "dot": _Evaluator.dot, "softmax": _Evaluator.softmax,
+    "tr": _Evaluator.tr, "det": _Evaluator.det, "logdet": _Evaluator.logdet,
+    "inv": _Evaluator.inv, "diag": _Evaluator.diag, "kron": _Evaluator.kron,
+    "vec": _Evaluator.vec,
+}
+
+# The operands whose kinks (non-differentiable points) a random point must avoid: the
+# argument of relu/abs/sign, and the difference of the two operands of max/min/> >= < <=.
+KINK_UNARY = ("relu", "abs", "sign")
+KINK_BINARY = ("max", "min", "gt", "ge", "lt", "le")
+
+
+def kink_distance(e, values: dict, sizes: dict[str, int], memo: dict | None = None) -> float:
+    """How close the point is to a kink of any relu/abs/sign/max/min/comparison in e:
+    the smallest |argument| (or |a - b|) over every such node and entry; inf if none."""
+    memo = {} if memo is None else memo
+    ev = _Evaluator(values, sizes, memo)
+    nearest = np.inf
+    seen, stack = set(), [e]
+    while stack:
+        node = stack.pop()
+        if node in seen:
+            continue
+        seen.add(node)
+        stack.extend(node.args)
+        if node.op in KINK_UNARY:
+            gap = np.abs(ev.run(node.args[0]))
+        elif node.op in KINK_BINARY:
+            gap = np.abs(ev.run(node.args[0]) - ev.run(node.args[1]))
+        else:
+            continue
+        gap = gap[np.isfinite(gap)]
+        if gap.size:
+            nearest = min(nearest, float(np.min(gap)))
+    return nearest
