@@ -7,6 +7,7 @@ simplifier memoise on them). Shapes and their laws live in mcalc.types.
 """
 from __future__ import annotations
 
+import weakref
 from fractions import Fraction
 
 from mcalc.types import SCALAR, Shape, shape_of
@@ -14,26 +15,36 @@ from mcalc.types import SCALAR, Shape, shape_of
 LEAVES = frozenset({"var", "num", "dim", "const", "ones", "eye", "zeros"})
 
 
-class Expr:
-    __slots__ = ("op", "args", "shape", "name", "value", "_hash", "size")
+_INTERNED: "weakref.WeakValueDictionary[tuple, Expr]" = weakref.WeakValueDictionary()
 
-    def __init__(self, op: str, args: tuple = (), shape: Shape = SCALAR, name=None, value=None):
-        self.op = op
-        self.args = args
-        self.shape = shape
-        self.name = name
-        self.value = value
-        self._hash = hash((op, args, shape, name, value))
-        self.size = 1 + sum(a.size for a in args)
+
+class Expr:
+    """Hash-consed: building a node equal to a live one returns that very object, so
+    equality is identity and shared subtrees are never compared element by element."""
+    __slots__ = ("op", "args", "shape", "name", "value", "_hash", "size", "__weakref__")
+
+    def __new__(cls, op: str, args: tuple = (), shape: Shape = SCALAR, name=None, value=None):
+        key = (op, args, shape, name, value)
+        node = _INTERNED.get(key)
+        if node is None:
+            node = object.__new__(cls)
+            node.op, node.args, node.shape, node.name, node.value = op, args, shape, name, value
+            node._hash = hash(key)
+            node.size = 1 + sum(a.size for a in args)
+            _INTERNED[key] = node
+        return node
+
+    def __init__(self, *args, **kwargs):
+        pass                                   # everything is set once, in __new__
 
     def __hash__(self):
         return self._hash
 
     def __eq__(self, other):
-        return self is other or (
-            isinstance(other, Expr) and self._hash == other._hash and self.op == other.op
-            and self.shape == other.shape and self.name == other.name
-            and self.value == other.value and self.args == other.args)
+        return self is other
+
+    def __reduce__(self):
+        return (Expr, (self.op, self.args, self.shape, self.name, self.value))
 
     def __repr__(self):
         from mcalc.printing.text import to_text

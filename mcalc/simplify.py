@@ -26,6 +26,7 @@ REWRITES = (
     ("identity", "I@A = A", "algebra"),
     ("factor common operand", "A@x + B@x = (A + B)@x", "algebra"),
     ("scalars out of products", "(cA)@B = c(A@B)", "algebra"),
+    ("exp(a)/(1 + exp(a)) = sigmoid(a)", "the logistic function", "004 §6.3"),
     ("mixed product (A⊗B)(C⊗D) = AC⊗BD", "kron(A, B)@kron(C, D) = kron(A@C, B@D)", "MC §10.2"),
 )
 
@@ -220,6 +221,7 @@ def mul_(s, factors, shape=None) -> Expr:
             powers[base] = add_(s, [powers[base], p])
         else:
             powers[base] = p
+    _logistic(s, powers)
     rest = [b if E.is_number(p, 1) else pow_(s, b, p) for b, p in powers.items()
             if not E.is_number(p, 0)]
     rest = [f for f in rest if not E.is_number(f, 1)]
@@ -232,6 +234,18 @@ def mul_(s, factors, shape=None) -> Expr:
             return Expr("mul", (only, E.ones(shape[0])), shape) if shape[1] == "1" else only
         return only
     return Expr("mul", tuple(rest), shape)
+
+
+def _logistic(s, powers: dict) -> None:
+    """exp(a)/(1 + exp(a)) = sigmoid(a), in place on a product's {base: exponent}."""
+    for base, p in list(powers.items()):
+        if base.op == "exp" and E.is_number(p, 1):
+            denominator = add_(None, [E.ONE, base])
+            if E.is_number(powers.get(denominator, E.ZERO), -1):
+                del powers[base], powers[denominator]
+                powers[Expr("sigmoid", base.args, base.shape)] = E.ONE
+                if s:
+                    s.note("exp(a)/(1 + exp(a)) = sigmoid(a)")
 
 
 def pow_(s, base, p) -> Expr:

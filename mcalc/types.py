@@ -299,9 +299,7 @@ class _Infer:
             s.unify(self.t(n.args[1]), s.scalar(), n.column, "the exponent of ^")
             return self.t(n.args[0])
         if op == "T":
-            out = _TV()
-            s.deferred.append(("T", self.t(n.args[0]), out, n.column))
-            return out
+            return self.transpose(n, self.t(n.args[0]))
         if op == "matmul":
             out = _TV()
             for a in n.args:
@@ -330,6 +328,16 @@ class _Infer:
             s.order.append(name)
         return s.vars[name]
 
+    def transpose(self, n, operand: _TV) -> _TV:
+        t = operand.find()
+        if t.kind:
+            return _TV("array", (t.dims[1], t.dims[0]))
+        out = _TV()
+        c = ("T", operand, out, n.column)
+        self.s.deferred.append(c)
+        self.pending[id(n)] = c
+        return out
+
     def elementwise(self, n):
         out = _TV()
         c = ("ew", self.t(n.args[0]), self.t(n.args[1]), out, n.column)
@@ -337,9 +345,21 @@ class _Infer:
         self.pending[id(n)] = c
         return out
 
+    def settle(self, node):
+        """Decide what can be decided below a node whose type is still unknown (so that
+        s*B'@z sees s*B' as a matrix before @ asks for an array)."""
+        if self.s.known(self.t(node)):
+            return
+        for a in node.args:
+            self.settle(a)
+        c = self.pending.get(id(node))
+        if c is not None and c in self.s.deferred and self.step(c, final=False):
+            self.s.deferred.remove(c)
+
     def force_array(self, node):
         """An operand of @ (or a vector function) that is still unknown becomes a vector."""
         tv = self.t(node)
+        self.settle(node)
         if self.s.known(tv):
             return
         if node.op == "T":
@@ -422,9 +442,7 @@ class _Infer:
             d = t.dims[0]
             return _TV("array", (d, d)) if t.dims[1].find() is s.one else _TV("array", (d, s.one))
         if f == "transpose":
-            out = _TV()
-            s.deferred.append(("T", ts[0], out, n.column))
-            return out
+            return self.transpose(n, ts[0])
         if f == "vec":
             return _TV("array", (s.dim(), s.one))
         return _TV("array", (s.dim(), s.dim()))        # kron: its shape law fixes the dims
