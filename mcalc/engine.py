@@ -233,12 +233,14 @@ class Derive:
         g, x = self.g, self.x
         grads: dict[Expr, list] = {self.f: [E.ONE]}
         terms: dict[Expr, list] = {}
+        moved: dict[Expr, list] = {}                 # operand -> rules that moved G onto it
         differential = self.method == "differential" or self.x.is_matrix and self.method != "chain"
         for node in reversed(g.order):
             G = self.simp(R.add(*grads[node]) if len(grads[node]) > 1 else grads[node][0])
             grads[node] = [G]
             if node is not self.f:
-                self._report_gradient(node, G, terms.get(node, ()), differential)
+                self._report_gradient(node, G, terms.get(node, ()), differential,
+                                      moved.get(node, ()))
             for i in self._operands(node):
                 a = node.args[i]
                 rule, local, _ = self.partial(node, i, show=not differential)
@@ -249,21 +251,23 @@ class Derive:
                                                rule.differential(local, i, _d(g.label(a), a)), node))))
                 grads.setdefault(a, []).append(contrib)
                 terms.setdefault(a, []).append(self._path(node, a))
+                moved.setdefault(a, []).append(rule.name)
         G = self.simp(R.add(*grads[x]) if len(grads[x]) > 1 else grads[x][0])
-        self._report_gradient(x, G, terms.get(x, ()), differential)
+        self._report_gradient(x, G, terms.get(x, ()), differential, moved.get(x, ()))
         return G
 
-    def _report_gradient(self, node, G, terms, differential):
+    def _report_gradient(self, node, G, terms, differential, moved_by=()):
         if differential:
-            self.chains.append(Step("differential", self.g.label(self.f), G,
-                                   rule="Frobenius product: A : BC = BᵀA : C (003)"
-                                   if len(terms) <= 1 else
-                                   "sum over every use (total differential)",
-                                   by=_d(self.g.label(node), node)))
+            # G : du, with du written out by the rule, read as (moved gradient) : da
+            rule = (f"{moved_by[0]}: move the factors off d{self.g.label(node)}"
+                    if len(moved_by) == 1 else "sum over every use (total differential)")
+            self.chains.append(Step("differential", self.g.label(self.f), G, rule=rule,
+                                    by=_d(self.g.label(node), node)))
         else:
-            self.chains.append(Step("chain", (self.g.label(self.f), self.g.label(node)),
-                                   self.simp(R.T(G)) if not G.is_scalar else G,
-                                   rule=self._chain_name(terms, node), terms=tuple(terms)))
+            # ∂y/∂u in numerator layout: Gᵀ for a column or a matrix, G itself for a row
+            shown = G if G.is_scalar or G.is_row else self.simp(R.T(G))
+            self.chains.append(Step("chain", (self.g.label(self.f), self.g.label(node)), shown,
+                                    rule=self._chain_name(terms, node), terms=tuple(terms)))
 
     def backward_jacobian(self) -> Expr:
         """f non-scalar: Jacobians multiply from the output back (vec forms for matrices)."""
