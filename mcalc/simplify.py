@@ -85,6 +85,12 @@ def order_key(e: Expr) -> tuple:
 
 # ---- constructors ------------------------------------------------------------------
 
+def _all_ones(e: Expr) -> bool:
+    """ones(n), or the all-ones matrix ones(m)@ones(n)'."""
+    return e.op == "ones" or (e.op == "matmul" and len(e.args) == 2 and e.args[0].op == "ones"
+                              and _is_ones_row(e.args[1]))
+
+
 def coeff_and_rest(e: Expr) -> tuple[Fraction, Expr | None]:
     """2*x -> (2, x); x -> (1, x); 3 -> (3, None)."""
     if e.op == "num":
@@ -203,8 +209,8 @@ def mul_(s, factors, shape=None) -> Expr:
             coeff *= f.value
         elif f.op == "zeros":
             return E.zeros(shape)
-        elif f.op == "ones" and f.shape == shape and any(g.shape == shape and g is not f
-                                                          for g in flat):
+        elif _all_ones(f) and f.shape == shape and any(g.shape == shape and g is not f
+                                                        for g in flat):
             if s:
                 s.note("fold constants")        # ones(n)*v = v
         else:
@@ -267,7 +273,8 @@ def pow_(s, base, p) -> Expr:
 
 
 def T_(s, a) -> Expr:
-    if a.is_scalar or a.op in ("eye", "diag") and a.is_matrix or a.is_symmetric:
+    if a.is_scalar or a.op in ("eye", "diag") and a.is_matrix or a.is_symmetric or \
+            a.op == "inv" and a.args[0].is_symmetric:
         if a.is_symmetric and s:
             s.note("transpose rules")
         return a

@@ -68,6 +68,12 @@ CASES = [
     ("d/dW1 sum((W2@tanh(W1@x + b1) + b2 - y)^2)", False),
     ("d/dW2 sum((W2@tanh(W1@x + b1) + b2 - y)^2)", False),
     ("d/dW -y'@log(softmax(W@x))", False),
+    # seed 000's four conclusions, and the Cookbook's aᵀXb family
+    ("d/dX sum(sin(X@a + b))", False), ("d/da sum(sin(X@a + b))", False),
+    ("d/dX sum(sin(A@X + B))", False), ("d/dX sum(sin(X@A + B))", False),
+    ("d/dX a'@X'@b", False), ("d/dX tr(X@A@X')", False), ("d/dX tr(A@X')", False),
+    ("d/dX b'@X'@X@c", False), ("d/dX tr(X@B@X'@C)", False), ("d/dX sum(X)", False),
+    ("d/dX logdet(X) where X: symmetric(n)", False), ("d/dX mean(X)", False),
     # beyond 2-D: vec forms
     ("d/dX A@X@B", False), ("d/dX X@a + b", False), ("d/da X@a + b", False),
     ("d/dX A@X + B", False), ("d/dX X@A + B", False), ("d/dX sin(X)", False),
