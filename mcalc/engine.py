@@ -355,6 +355,7 @@ def stacked_derivative(f: Expr, xs: list[Expr], layout: str, method: str,
         if layout == "denominator":
             t = [[rows[i][j] for i in range(len(rows))] for j in range(m)]
             jac = Expr("matrix", tuple(e for r in t for e in r), (str(m), str(len(rows))))
-    steps.append(Step("chain", ("∇", ",".join(x.name for x in xs)), jac,
+    stacked = "(" + ", ".join(x.name for x in xs) + ")"
+    steps.append(Step("chain", (labels(f)[0], stacked), jac,
                       rule="stack the partial derivatives (P&H §3 gradient, §4 Jacobian)"))
     return jac, steps, False

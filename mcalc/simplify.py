@@ -162,8 +162,10 @@ def add_(s, terms, shape=None) -> Expr:
 
 
 def _transposes(e: Expr) -> int:
-    """How many transposes a term shows: A + A' rather than A' + A."""
-    return (e.op == "T") + sum(_transposes(a) for a in e.args[:3]) if e.size < 40 else 0
+    """How many transposed matrices a term shows: A + A' rather than A' + A."""
+    if e.size >= 40:
+        return 0
+    return (e.op == "T" and e.is_matrix) + sum(_transposes(a) for a in e.args[:3])
 
 
 def _broadcast(shapes):

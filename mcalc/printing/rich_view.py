@@ -110,11 +110,15 @@ def _define_groups(steps) -> list[tuple[list[Step], str | None]]:
 
 
 def _operands(e, wanted) -> list[str]:
-    """Names in `wanted` among the variables of e, in order of first appearance."""
+    """Names in `wanted` among the variables of e, in order of first appearance (each
+    shared subtree visited once)."""
     out: list[str] = []
-    stack = [e]
+    stack, seen = [e], set()
     while stack:
         node = stack.pop()
+        if id(node) in seen:
+            continue
+        seen.add(id(node))
         if node.op == "var":
             if node.name in wanted and node.name not in out:
                 out.append(node.name)
@@ -145,18 +149,18 @@ def _dataflow(defines: list[Step], d: Derivation, hl: _Highlighter) -> Tree | No
                 t.append(f"  {d.types[name]}", style=STYLES["shape"])
         return t
 
-    def grow(node: Tree, name: str, path: tuple) -> None:
+    def grow(node: Tree, name: str) -> None:
         expanded.add(name)
         for child in _operands(rhs[name], wanted - {name}):
-            if child in rhs and (child in expanded or child in path):
+            if child in expanded:
                 node.add(Text(f"{child}  (above)", style=STYLES["shape"]))
             elif child in rhs:
-                grow(node.add(label(child)), child, path + (child,))
+                grow(node.add(label(child)), child)
             else:
                 node.add(label(child))
 
     tree = Tree(label(root), guide_style=STYLES["shape"])
-    grow(tree, root, (root,))
+    grow(tree, root)
     return tree
 
 
