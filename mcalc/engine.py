@@ -53,12 +53,24 @@ class Graph:
             if d and node.op != "var":
                 self.order.append(node)
         self.dep = dep
+        # A transposed vector (w' in w'@x) is written inline, not as an intermediate of its
+        # own: vec(w') = w, so its partials are those of w (P&H's w·x is one step).
+        self.transparent = {n for n in self.order
+                            if n.op == "T" and n.args[0].is_column and n is not f}
+        self.order = [n for n in self.order if n not in self.transparent]
         root, letter = labels(f)
         for k, node in enumerate(self.order, 1):
             label = root if node is self.order[-1] and node == f else \
                 (f"{letter.upper()}{k}" if node.is_matrix else f"{letter}{k}")
             self.name[node] = E.var(label, node.shape)
+        for node in sorted(self.transparent, key=lambda n: n.size):
+            inner = node.args[0]
+            self.name[node] = Expr("T", (self.name.get(inner, inner),), node.shape)
         self.root = f
+
+    def through(self, e: Expr) -> Expr:
+        """The node that receives e's derivative: the vector inside an inline transpose."""
+        return e.args[0] if e in self.transparent else e
 
     def depends(self, e: Expr) -> bool:
         return self.dep.get(e, False)
@@ -69,6 +81,7 @@ class Graph:
                     node.name, node.value)
 
     def label(self, e: Expr) -> str:
+        e = self.through(e)
         return self.name[e].name if e in self.name else e.name
 
     def substitute(self, e: Expr) -> Expr:
@@ -219,7 +232,10 @@ class Derive:
                 for i in self._operands(node):
                     a = node.args[i]
                     rule, local, _ = self.partial(node, i)
-                    total.append(self.named(rule.differential(local, i, tangent[a]), node))
+                    da = tangent[g.through(a)]
+                    if a in g.transparent:
+                        da = self.simp(R.T(da))
+                    total.append(self.named(rule.differential(local, i, da), node))
                     own = (g.label(node), g.label(a))
                     terms.append((own,) if a == x else (own, (g.label(a), x.name)))
                 value = self.simp(R.add(*total) if len(total) > 1 else total[0])
@@ -248,13 +264,21 @@ class Derive:
                 if differential:
                     self.chains.append(Step("differential", g.label(self.f), G, rule=rule.name,
                                            by=self.simp(self.named(
-                                               rule.differential(local, i, _d(g.label(a), a)), node))))
-                grads.setdefault(a, []).append(contrib)
-                terms.setdefault(a, []).append(self._path(node, a))
-                moved.setdefault(a, []).append(rule.name)
+                                               rule.differential(local, i, self._d_operand(a)), node))))
+                if a in g.transparent:
+                    contrib = self.simp(R.T(contrib))
+                terms.setdefault(g.through(a), []).append(self._path(node, a))
+                moved.setdefault(g.through(a), []).append(rule.name)
+                grads.setdefault(g.through(a), []).append(contrib)
         G = self.simp(R.add(*grads[x]) if len(grads[x]) > 1 else grads[x][0])
         self._report_gradient(x, G, terms.get(x, ()), differential, moved.get(x, ()))
         return G
+
+    def _d_operand(self, a: Expr) -> Expr:
+        """d of an operand: dw, or dw' for an inline transpose."""
+        inner = self.g.through(a)
+        d = _d(self.g.label(inner), inner)
+        return Expr("T", (d,), a.shape) if a is not inner else d
 
     def _report_gradient(self, node, G, terms, differential, moved_by=()):
         if differential:
@@ -288,8 +312,8 @@ class Derive:
                 rule, local, part = self.partial(node, i)
                 if part is None:
                     part = rule.jacobian(local, i)           # raises NoRule with the reason
-                jac.setdefault(a, []).append(R.mm(J, part))
-                terms.setdefault(a, []).append(self._path(node, a))
+                jac.setdefault(g.through(a), []).append(R.mm(J, part))
+                terms.setdefault(g.through(a), []).append(self._path(node, a))
         J = self.simp(R.add(*jac[x]) if len(jac[x]) > 1 else jac[x][0])
         self.chains.append(Step("chain", (g.label(self.f), x.name), J,
                                rule=self._chain_name(terms.get(x, ()), x),

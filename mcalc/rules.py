@@ -15,13 +15,13 @@ Sources: [P&H] Parr & Howard, The Matrix Calculus You Need For Deep Learning (se
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
 from fractions import Fraction
 from typing import Callable
 
 from mcalc import expr as E
 from mcalc.errors import NoRule
 from mcalc.expr import Expr
+from mcalc.record import Record
 from mcalc.types import dim_mul
 
 # ---- small builders (unsimplified; the simplifier tidies) ---------------------------
@@ -113,19 +113,26 @@ def no_form(what: str):
 # ---- the table -------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class Rule:
-    name: str
-    source: str
-    op: str
-    formula: str                          # what the rule says, for `mcalc rules`
-    shape: str                            # its shape law
-    jacobian: Callable | None
-    grad: Callable | None = None
-    differential: Callable | None = None
-    arg: int | None = None                # which operand (None: any)
-    when: Callable = lambda u, i: True
-    kink: str = ""                        # subdifferential note at a kink
+def _always(u, i):
+    return True
+
+
+class Rule(Record):
+    """One documented rule (a frozen record: mcalc.record)."""
+    __slots__ = _fields = ("name", "source", "op", "formula", "shape", "jacobian", "grad",
+                           "differential", "arg", "when", "kink")
+
+    def __init__(self, name: str, source: str, op: str,
+                 formula: str,                    # what the rule says, for `mcalc rules`
+                 shape: str,                      # its shape law
+                 jacobian: Callable | None, grad: Callable | None = None,
+                 differential: Callable | None = None,
+                 arg: int | None = None,          # which operand (None: any)
+                 when: Callable = _always,
+                 kink: str = ""):                 # subdifferential note at a kink
+        for f, v in zip(self._fields, (name, source, op, formula, shape, jacobian, grad,
+                                       differential, arg, when, kink)):
+            object.__setattr__(self, f, v)
 
 
 RULES: list[Rule] = []
@@ -194,6 +201,14 @@ def _mm_right(u, i):
     return a if b.is_column or b.is_scalar else E.make("kron", E.eye(b.shape[1]), a)
 
 
+def _dot(u, i):
+    return u.is_scalar and u.args[0].is_row and u.args[1].is_column
+
+
+rule("dot product", "P&H §4.4 (w·x = sum(w ⊗ x))", "matmul", "∂(wᵀx)/∂w = xᵀ", "1×n",
+     lambda u, i: T(u.args[1]) if i == 0 else u.args[0],
+     lambda u, i, G: mul(G, T(u.args[1])) if i == 0 else mul(G, T(u.args[0])),
+     lambda u, i, d: mm(d, u.args[1]) if i == 0 else mm(u.args[0], d), when=_dot)
 rule("matrix product (right operand)", "P&H §5; 000 (y = Xa + b by a); MC (eq. 520)", "matmul",
      "∂(A x)/∂x = A;  ∂vec(AXB)/∂vec(X) = Bᵀ ⊗ A", "m×n", _mm_right,
      lambda u, i, G: mm(T(u.args[0]), G), lambda u, i, d: mm(u.args[0], d), arg=1)
