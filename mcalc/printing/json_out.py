@@ -26,7 +26,7 @@ def as_dict(d: Derivation) -> dict:
         "latex": latex.expr_to_latex(shown, names),
         "numpy": to_numpy(shown, d.dims, names),
         "steps": [{"kind": s.kind, "rule": s.rule, "text": step_text(s, names),
-                   "latex": latex.step_to_latex(s)} for s in d.steps],
+                   "latex": latex.step_to_latex(s, d)} for s in d.steps],
     }
     if d.where:
         out["where"] = {n: to_text(e, names_below(d.where, n)) for n, e in d.where}

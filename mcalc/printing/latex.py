@@ -143,10 +143,11 @@ def shape_to_latex(shape) -> str:
 # ---- text mode -----------------------------------------------------------------------
 
 _TEXT_SPECIAL = {"\\": r"\textbackslash{}", "{": r"\{", "}": r"\}", "_": r"\_", "%": r"\%",
-                 "&": r"\&", "#": r"\#", "$": r"\$", "~": r"\textasciitilde{}",
+                 "&": r"\&", "#": r"\#", "$": r"$\$$", "~": r"\textasciitilde{}",
                  "^": r"\textasciicircum{}", "<": r"\textless{}", ">": r"\textgreater{}",
                  "|": r"\textbar{}"}
-_TEXT_UNICODE = {"§": r"\S{}", "¶": r"\P{}", "–": "--", "—": "---", "…": r"\ldots{}",
+# (text-mode \$, \S and \P would take TS1 fonts, which texlive-base has only as bitmaps)
+_TEXT_UNICODE = {"§": r"$\S$", "¶": r"$\P$", "–": "--", "—": "---", "…": r"\ldots{}",
                  "“": "``", "”": "''", "‘": "`", "’": "'", "′": "'", "\u00a0": "~",
                  "ᵀ": r"$^{T}$", "×": r"$\times$", "·": r"$\cdot$", "∘": r"$\circ$",
                  "⊗": r"$\otimes$", "⊙": r"$\odot$", "⊘": r"$\oslash$", "→": r"$\to$",
@@ -491,11 +492,11 @@ class _Symbols:
 
     def __init__(self, d=None, steps=()):
         self.shapes: dict[str, tuple] = {}
-        self.default = None
         self.top = None                               # the function's own name (y)
         if d is not None:
-            self.default = d.expr.shape
             self.top = getattr(d, "of", None)
+            if isinstance(self.top, str):
+                self.shapes[self.top] = d.expr.shape
             for name, t in (d.types or {}).items():
                 s = _parse_type(t)
                 if s is not None:
@@ -535,8 +536,14 @@ class _Symbols:
             return _char(x) if x == "∇" else text(x)
         if "," in x:
             return self(tuple(p.strip() for p in x.split(",")))
-        shape = self.shapes.get(x, self.default)
+        shape = self.shapes.get(x)                    # unknown names print as scalars
         return name_to_latex(x, shape is not None and _is_vector_shape(shape))
+
+    def derivative(self, lhs) -> str:
+        """A step's left-hand side: ∂of/∂by for a pair, else the symbol itself."""
+        if isinstance(lhs, (tuple, list)) and len(lhs) == 2:
+            return self.partial(*lhs)
+        return self(lhs)
 
     def partial(self, of, by) -> str:
         if of == "∇":
@@ -556,7 +563,7 @@ def _terms_latex(sym: _Symbols, terms) -> str | None:
     out = []
     for term in terms:
         pairs = term if term and isinstance(term[0], (tuple, list)) else (term,)
-        if any("components" in p for p in pairs):
+        if any("components" in p or len(p) != 2 for p in pairs):
             return None
         out.append(" ".join(sym.partial(*p) for p in pairs))
     return " + ".join(out) if out else None
@@ -575,11 +582,11 @@ def _define(s, sym, p):
 
 
 def _partial_like(s, sym, p):
-    return [(sym.partial(*s.lhs), p.tex(s.rhs)[0] if s.rhs is not None else "", _rule(s))]
+    return [(sym.derivative(s.lhs), p.tex(s.rhs)[0] if s.rhs is not None else "", _rule(s))]
 
 
 def _chain(s, sym, p):
-    lhs = sym.partial(*s.lhs)
+    lhs = sym.derivative(s.lhs)
     via = _terms_latex(sym, s.terms)
     value = p.tex(s.rhs)[0] if s.rhs is not None else None
     if via is None or via in (value, lhs):
@@ -604,9 +611,12 @@ def _differential(s, sym, p):
 
 def _differentials(e, sym) -> dict:
     """Variables named d<known name> (dX, du1) print as d X, d \\mathbf{u}_{1}."""
-    out, stack = {}, [e]
+    out, stack, seen = {}, [e], set()
     while stack:
         n = stack.pop()
+        if n in seen:
+            continue
+        seen.add(n)
         if n.op == "var" and n.name.startswith("d") and len(n.name) > 1:
             rest = n.name[1:]
             if rest in sym.shapes:
