@@ -45,7 +45,8 @@ PLANNED = {
         "--method": ("chain", "differential", "definition"),
     },
 }
-REPL_COMMANDS = (":type", ":layout", ":format", ":help", ":quit", "where")
+REPL_COMMANDS = (":type", ":types", ":forget", ":layout", ":format", ":method", ":help",
+                 ":quit", "where")
 SKIPPED = {"--help", "-h"}
 
 
