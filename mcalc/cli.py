@@ -78,6 +78,18 @@ def _fail(message: str) -> None:
     sys.exit(2)
 
 
+def _error_line(e: Exception) -> str:
+    """The one line that reports `e`: bad input, a limit hit, or a bug."""
+    if isinstance(e, McalcError):
+        return e.one_line()
+    if isinstance(e, RecursionError):
+        return "error: expression too deeply nested for mcalc"
+    if isinstance(e, MemoryError):
+        return "error: out of memory (the expression is too large)"
+    detail = " ".join(str(e).split())                      # a bug: still one line
+    return f"internal error: {type(e).__name__}: {detail} (please report this request)"
+
+
 def guarded(fn):
     """Run a command body; bad input and internal failures become one line and exit 2."""
     import functools
@@ -86,16 +98,10 @@ def guarded(fn):
     def run(*a, **k):
         try:
             return fn(*a, **k)
-        except McalcError as e:
-            _fail(e.one_line())
-        except RecursionError:
-            _fail("error: expression too deeply nested for mcalc")
-        except MemoryError:
-            _fail("error: out of memory (the expression is too large)")
         except (click.exceptions.Exit, click.ClickException, SystemExit):
             raise
-        except Exception as e:                             # a bug: still one line, no traceback
-            _fail(f"internal error: {type(e).__name__}: {e} (please report this request)")
+        except Exception as e:
+            _fail(_error_line(e))
     return run
 
 
@@ -193,13 +199,11 @@ def _batch_diff(stream, types, layout, method, fmt) -> int:
                 click.echo(render(d, "numpy"))
             else:
                 click.echo(one_line(d))
-        except McalcError as e:
+        except Exception as e:          # every line's failure on its line; the batch goes on
             worst = 2
-            click.echo(json.dumps({"request": line, "error": e.one_line()}, ensure_ascii=False)
-                       if fmt == "json" else f"{line}  =>  {e.one_line()}")
-        except RecursionError:
-            worst = 2
-            click.echo(f"{line}  =>  error: expression too deeply nested")
+            message = _error_line(e)
+            click.echo(json.dumps({"request": line, "error": message}, ensure_ascii=False)
+                       if fmt == "json" else f"{line}  =>  {message}")
     return worst
 
 
@@ -269,6 +273,7 @@ CHAIN_RULES = (
 )
 
 
+from mcalc.check_cli import register as _register_check; _register_check(main)  # noqa: E402
 from mcalc.repl import register as _register_repl; _register_repl(main)  # noqa: E402
 
 if __name__ == "__main__":

@@ -1,0 +1,113 @@
+"""The `mcalc check` command (click). cli.py adds it with one line: `register(main)`.
+
+    mcalc check "REQUEST" "CLAIM"       exit 0 the claim holds, 1 it does not, 2 bad input
+    mcalc check --batch FILE|-          one `REQUEST ;; CLAIM` per line; exit: the worst
+
+Options: the common ones (--layout, -t/--type, --method), --exact (the definition
+method via SymPy decides; --method definition does the same), --format plain|json,
+--seed N (the random points; the same seed gives the same points).
+
+Output (stdout): plain — the verdict line (`holds: REQUEST ;; CLAIM  (symbolic)` or
+`does not hold: REQUEST ;; CLAIM  — transposed (the denominator-layout form)`), then,
+for a single check, the typing, layout, mcalc's own derivative, why, and the
+counterexample; json — one object per request, one line each. Bad input: a single
+check prints one line on stderr and exits 2; in a batch the bad line gets an
+`error: ...` line (a JSON object with "error") and the batch goes on.
+
+numpy and sympy are imported only when the command runs.
+"""
+from __future__ import annotations
+
+import json
+import sys
+
+import click
+
+from mcalc.cli import common_options, guarded
+from mcalc.errors import McalcError
+
+
+def register(main: click.Group) -> None:
+    """Add the `check` command to the mcalc command group (idempotent)."""
+    if "check" not in main.commands:
+        main.add_command(check_command)
+
+
+class _CheckCommand(click.Command):
+    """Claims often start with a minus sign (`-inv(X)'@inv(X)'`): a token that starts
+    with a single '-' and is not one of check's options is an argument, not an option."""
+
+    VALUED = ("--layout", "-t", "--type", "--method", "--batch", "--format", "--seed")
+    FLAGS = ("--exact", "--help", "-h")
+
+    def parse_args(self, ctx, args):
+        options, positional = [], []
+        i = 0
+        while i < len(args):
+            a = args[i]
+            name = a.split("=", 1)[0] if a.startswith("--") else a
+            if a == "--":
+                positional.extend(args[i + 1:])
+                break
+            if name in self.VALUED:
+                options.append(a)
+                if "=" not in a and i + 1 < len(args):
+                    options.append(args[i + 1])
+                    i += 1
+            elif a in self.FLAGS or a.startswith("--") or (a.startswith("-t") and ":" in a):
+                options.append(a)                  # unknown --options: click's own error
+            else:
+                positional.append(a)
+            i += 1
+        return super().parse_args(ctx, options + (["--"] + positional if positional else []))
+
+
+@click.command("check", cls=_CheckCommand)
+@click.argument("args", nargs=-1, metavar="REQUEST CLAIM")
+@common_options
+@click.option("--exact", is_flag=True,
+              help="Decide by the definition method: every component at sizes 2 and 3, "
+                   "differentiated and compared exactly with SymPy.")
+@click.option("--batch", "batch", metavar="FILE|-", default=None,
+              help="Check one 'REQUEST ;; CLAIM' per line of FILE ('-': stdin).")
+@click.option("--format", "fmt", type=click.Choice(("plain", "json")), default="plain",
+              show_default=True, help="Output format (json: one object per line).")
+@click.option("--seed", type=int, default=0, show_default=True,
+              help="Seed of the random points and sizes of the numeric comparison.")
+@guarded
+def check_command(args, layout, types, method, exact, batch, fmt, seed):
+    """Is CLAIM the derivative REQUEST asks for? (exit 0 yes, 1 no, 2 bad input)
+
+    \b
+      mcalc check "d/dx x'@A@x" "(A + A')@x" --layout denominator
+      mcalc check --batch derivations.txt     (REQUEST ;; CLAIM per line)
+    """
+    from mcalc.check import check, check_batch, worst_status
+    if batch is not None:
+        if args:
+            raise McalcError("--batch reads REQUEST ;; CLAIM lines; give no REQUEST or "
+                             "CLAIM arguments with it")
+        results = check_batch(_lines(batch), types, layout, method, exact, seed)
+        for r in results:
+            click.echo(json.dumps(r.as_dict(), ensure_ascii=False) if fmt == "json"
+                       else r.line())
+        sys.exit(worst_status(results))
+    if len(args) != 2:
+        raise McalcError(f"check takes a REQUEST and a CLAIM (got {len(args)} argument"
+                         f"{'s' * (len(args) != 1)}); or --batch FILE")
+    result = check(args[0], args[1], types, layout, method, exact, seed)
+    click.echo(json.dumps(result.as_dict(), ensure_ascii=False) if fmt == "json"
+               else result.text())
+    sys.exit(result.status)
+
+
+def _lines(source: str):
+    if source == "-":
+        return sys.stdin.read().splitlines()
+    try:
+        with open(source, encoding="utf-8") as f:
+            return f.read().splitlines()
+    except OSError as e:
+        raise McalcError(f"cannot read {source}: {e.strerror or e}") from None
+    except UnicodeDecodeError:
+        raise McalcError(f"cannot read {source}: not UTF-8 text") from None

@@ -1,0 +1,143 @@
+"""The definition method (SymPy, component by component): `diff --method definition`,
+`check --exact` (it agrees with the numeric decision on the whole check corpus), and the
+bounds (a too-large expansion gives up with a one-line message, exit status 2)."""
+from __future__ import annotations
+
+import pytest
+from click.testing import CliRunner
+
+from mcalc import definition
+from mcalc.api import derive, typed
+from mcalc.check import check
+from mcalc.check_cli import register
+from mcalc.cli import main
+from mcalc.definition import GaveUp, exact_equal
+from mcalc.errors import McalcError
+from mcalc.printing.plain import render
+from mcalc.printing.text import to_text
+from test_check import RIGHT, WRONG
+
+register(main)
+
+
+# ---- diff --method definition ---------------------------------------------------------
+
+@pytest.mark.parametrize("text,layout,component", [
+    ("d/dx x'@A@x", "numerator", "∂y/∂x_1 = 2*A_1_1*x_1 + A_1_2*x_2 + A_2_1*x_2"),
+    ("d/dw sum(w*x) + b", "numerator", "∂y/∂w_2 = x_2"),
+    ("d/dX tr(A@X)", "denominator", "∂y/∂X_2_1 = A_1_2"),
+    ("d/dX A@X@B", "numerator", "∂y_1_1/∂X_1_1 = A_1_1*B_1_1"),
+    ("d/dw max(0, w'@x + b)", "denominator", "∂y/∂w_1 = x_1*(b + w_1*x_1 + w_2*x_2 > 0)"),
+    ("d^2/dx^2 x'@A@x", "numerator", "∂g_1/∂x_2 = A_1_2 + A_2_1"),
+    ("d/d(x, y) [3*x^2*y, 2*x + y^8]", "numerator", "∂f_2/∂y = 8*y^7"),
+    ("d/dx sin(x^2)", "numerator", "∂y/∂x = 2*x*cos(x^2)"),
+])
+def test_definition_derivation(text, layout, component):
+    d = derive(text, layout=layout, method="definition")
+    chain = derive(text, layout=layout)
+    assert d.method == "definition"
+    assert d.result == chain.result                 # the engine's symbolic result ...
+    kinds = [s.kind for s in d.steps]
+    assert "component" in kinds and kinds[0] == "note"
+    last = d.steps[-1]
+    assert last.kind == "note" and "checked exactly with SymPy" in last.text  # ... confirmed
+    assert last.rhs == d.result
+    out = render(d)
+    assert component in out, out
+    assert "definition method: component by component" in out
+
+
+def test_definition_derivation_shows_a_bounded_number_of_components():
+    d = derive("d/dX A@X@B where X: matrix(3, 3)", method="definition")
+    components = [s for s in d.steps if s.kind == "component"]
+    assert len(components) == definition.SHOWN_COMPONENTS
+    assert any("more non-zero components" in s.text for s in d.steps if s.kind == "note")
+
+
+def test_definition_reports_an_engine_that_disagrees(monkeypatch):
+    import dataclasses
+
+    import mcalc.api as api
+    real = api.derive_typed
+
+    def broken(req, body, typing, layout, method):
+        d = real(req, body, typing, layout, method)
+        return dataclasses.replace(d, result=typed("d/dx x'@A@x", (), "2*A@x")[2])
+    monkeypatch.setattr(api, "derive_typed", broken)
+    with pytest.raises(McalcError, match="disagrees with the chain rule"):
+        definition.definition_derivation(*_parts("d/dx x'@A@x"), "denominator")
+
+
+def _parts(text, claim=None):
+    req, body, cl, typing = typed(text, (), claim)
+    return (req, body, typing) if claim is None else (req, body, cl, typing)
+
+
+# ---- check --exact agrees with the numeric decision ---------------------------------
+
+@pytest.mark.parametrize("case", WRONG + [c + ("",) for c in RIGHT],
+                         ids=lambda c: f"{c[0]} ;; {c[1]} [{c[2]}]")
+def test_exact_agrees_with_numeric_on_the_corpus(case):
+    request, claim, layout = case[:3]
+    numeric = check(request, claim, layout=layout)
+    exact = check(request, claim, layout=layout, exact=True)
+    assert exact.holds == numeric.holds, exact.text()
+    if exact.method != "shape":
+        assert exact.method == "exact" and exact.reason.startswith("exact: ")
+    if not exact.holds:
+        assert exact.cause == numeric.cause         # the numeric stage explains it
+
+
+def test_exact_equal_direct():
+    req, body, cl, typing = _parts("d/dx x'@A@x", "(A + A')@x")
+    v = exact_equal(req, body, cl, typing, "denominator")
+    assert v.equal and v.detail.endswith("at n = 2 and n = 3")
+    req, body, cl, typing = _parts("d/dx x'@A@x", "2*A@x")
+    v = exact_equal(req, body, cl, typing, "denominator")
+    assert not v.equal and "entry (1, 1)" in v.detail
+
+
+def test_method_definition_on_check_means_exact():
+    r = check("d/dx x'@A@x", "A@x + A'@x", layout="denominator", method="definition")
+    assert r.method == "exact" and r.holds
+
+
+# ---- bounds: it says clearly when it gives up ---------------------------------------
+
+def test_too_large_expansion_gives_up():
+    with pytest.raises(GaveUp) as info:
+        check("d/dX A@X@B where X: matrix(20, 20)", "kron(B', A)", exact=True)
+    msg = info.value.one_line()
+    assert msg.startswith("error: the definition method gave up:") and "limit" in msg
+    with pytest.raises(GaveUp):
+        derive("d/dX A@X@B where X: matrix(20, 20)", method="definition")
+
+
+def test_time_limit_gives_up():
+    req, body, cl, typing = _parts("d/dX tr(inv(X))", "-inv(X)'@inv(X)'")
+    with pytest.raises(GaveUp, match="time limit"):
+        exact_equal(req, body, cl, typing, "denominator", time_limit=0.0)
+
+
+def test_cli_exact_gives_up_with_exit_2_and_one_line():
+    r = CliRunner().invoke(main, ["check", "--exact", "d/dX A@X@B where X: matrix(20, 20)",
+                                  "kron(B', A)"])
+    assert r.exit_code == 2
+    assert len(r.output.strip().splitlines()) == 1 and "gave up" in r.output
+
+
+def test_cli_exact_and_diff_method_definition():
+    r = CliRunner().invoke(main, ["check", "--exact", "d/dX tr(inv(X))", "-inv(X)'@inv(X)",
+                                  "--layout", "denominator"])
+    assert r.exit_code == 1 and "exact:" in r.output and "inv(X) should be inv(X)'" in r.output
+    r = CliRunner().invoke(main, ["diff", "d/dX tr(A@X)", "--method", "definition",
+                                  "--format", "plain"])
+    assert r.exit_code == 0 and "∂y/∂X_1_2 = A_2_1" in r.output
+
+
+def test_symbolic_results_only_come_from_the_tree():
+    """Component steps are Expr trees printed in the request language."""
+    d = derive("d/dx x'@A@x", method="definition")
+    comps = [s for s in d.steps if s.kind == "component"]
+    assert [s.lhs for s in comps] == [("y", "x_1"), ("y", "x_2")]
+    assert to_text(comps[1].rhs) == "A_1_2*x_1 + A_2_1*x_1 + 2*A_2_2*x_2"
