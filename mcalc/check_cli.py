@@ -23,7 +23,7 @@ import sys
 
 import click
 
-from mcalc.cli import common_options, guarded
+from mcalc.options import common_options, guarded
 from mcalc.errors import McalcError
 
 
