@@ -21,6 +21,25 @@ from mcalc.expr import Expr
 from mcalc.simplify import Simplifier
 
 
+def binary_products(e: Expr) -> Expr:
+    """A@B@C as (A@B)@C: each intermediate is one product of two operands."""
+    memo: dict[Expr, Expr] = {}
+
+    def go(n):
+        got = memo.get(n)
+        if got is None:
+            args = tuple(go(a) for a in n.args)
+            if n.op == "matmul" and len(args) > 2:
+                got = args[0]
+                for a in args[1:]:
+                    got = E.make("matmul", got, a)
+            else:
+                got = n if args == n.args else Expr(n.op, args, n.shape, n.name, n.value)
+            memo[n] = got
+        return got
+    return go(e)
+
+
 def labels(f: Expr) -> tuple[str, str]:
     """The name of the expression (y) and the letter of its intermediates (u), chosen so
     that neither collides with a variable or a dimension of f."""
@@ -107,6 +126,7 @@ class Derive:
     """One first derivative: ∂f/∂x (f any expression, x a variable)."""
 
     def __init__(self, f: Expr, x: Expr, method: str, simplifier: Simplifier):
+        f = binary_products(f)
         self.f, self.x, self.method = f, x, method
         self.simp = simplifier
         self.g = Graph(f, x.name)

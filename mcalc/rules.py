@@ -300,7 +300,19 @@ rule("norm", "004 §5 (|x|² → 2x); MC (eq. 129)", "norm", "∂‖x‖/∂x = 
 rule("logsumexp", "004 §8.1", "logsumexp", "∂logsumexp(x)/∂x = softmax(x)ᵀ", "1×n",
      lambda u, i: T(fn("softmax", u.args[0])),
      lambda u, i, G: mul(G, fn("softmax", u.args[0])),
-     lambda u, i, d: fn("dot", fn("softmax", u.args[0]), d))
+     lambda u, i, d: fn("dot", fn("softmax", u.args[0]), d), when=lambda u, i: u.args[0].is_column)
+
+
+def _softmax_of_all(a):
+    """exp(X)/sum(exp(X)): softmax over every element of a matrix."""
+    return mul(fn("exp", a), recip(fn("sum", fn("exp", a))))
+
+
+rule("logsumexp (all elements)", "004 §8.1", "logsumexp",
+     "∂logsumexp(X)/∂X = exp(X)/sum(exp(X))", "1×mn",
+     lambda u, i: T(vec(_softmax_of_all(u.args[0]))),
+     lambda u, i, G: mul(G, _softmax_of_all(u.args[0])),
+     lambda u, i, d: fn("sum", mul(_softmax_of_all(u.args[0]), d)))
 rule("softmax", "004 §5", "softmax", "∂softmax(x)/∂x = diag(s) - s sᵀ", "n×n",
      lambda u, i: add(fn("diag", u), neg(mm(u, T(u)))),
      lambda u, i, G: add(mul(u, G), neg(mul(u, mm(T(u), G)))),

@@ -333,6 +333,15 @@ def matmul_(s, args) -> Expr:
             continue
         chain.append(rest)
     chain = _pairwise(s, chain)
+    if shape[1] == "1" and shape[0] != "1":
+        # diag(a)@M@v = a*(M@v): a diagonal matrix applied to a column is a Hadamard product
+        for i, m in enumerate(chain[:-1]):
+            if m.op == "diag" and m.args[0].is_column:
+                if s:
+                    s.note("diag(a)v = a⊗v")
+                tail = matmul_(s, chain[i + 1:])
+                chain = chain[:i] + [mul_(s, [m.args[0], tail])]
+                break
     if not chain:
         core = E.eye(shape[0]) if shape != SCALAR else E.ONE
     elif len(chain) == 1:

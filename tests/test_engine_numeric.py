@@ -50,7 +50,7 @@ CASES = [
     ("d/db mean((X@w + b - y)^2) where b: scalar", False),
     # vector-valued
     ("d/dx sin(A@x) + x", False), ("d/dx x@x'", False), ("d/dx diag(x)@a", False),
-    ("d/dx x*sum(x)", False),
+    ("d/dx x*sum(x)", False), ("d/dx diag(x)@A@x", False), ("d/dX logsumexp(X)", False),
     # 004 §6 losses
     ("d/dw sum(log(1 + exp(-y*(X@w))))", False),
     ("d/dw norm(y - X@w)^2 + lam*norm(w)^2 where lam: scalar", False),
