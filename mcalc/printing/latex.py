@@ -626,7 +626,10 @@ def _differentials(e, sym) -> dict:
 
 
 def _note(s, sym, p):
-    return [(None, text(s.text or s.rule), "")]
+    words = text(s.text or s.rule)
+    if s.rhs is not None:
+        words += r"\ " + p.tex(s.rhs)[0]
+    return [(None, words, "")]
 
 
 _STEPS = {"define": _define, "partial": _partial_like, "chain": _chain,
