@@ -606,7 +606,9 @@ def _differential(s, sym, p):
         dby = "d" + sym(by)
     else:
         dby = _Printer(p.names, {**p.raw, **_differentials(by, sym)}).wrap(by, PRODUCT)
-    return [("d" + (sym(s.lhs) if s.lhs is not None else ""), f"{G} : {dby}", _rule(s))]
+    one = s.rhs is not None and s.rhs.op == "num" and s.rhs.value == 1
+    return [("d" + (sym(s.lhs) if s.lhs is not None else ""), dby if one else f"{G} : {dby}",
+             _rule(s))]
 
 
 def _differentials(e, sym) -> dict:
