@@ -405,7 +405,6 @@ class _Run:
 
     # the derivation's steps
     def component_steps(self, sizes) -> list[Step]:
-        sp = self.sp
         env, _, names = self.env(sizes)
         of = _of_label(self.body)
         xs = list(dict.fromkeys(x.name for group, _ in self.groups for x in group))

@@ -13,8 +13,8 @@ from click.testing import CliRunner
 
 from mcalc import expr as E
 from mcalc.api import derive, typed
-from mcalc.check import (CheckResult, canonical, check, check_batch, derivative_shape,
-                         worst_status)
+from mcalc.canonical import canonical
+from mcalc.check import CheckResult, check, check_batch, derivative_shape, worst_status
 from mcalc.check_cli import register
 from mcalc.cli import main
 from mcalc.errors import McalcError
