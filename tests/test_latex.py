@@ -525,3 +525,36 @@ def test_standalone_compiles(make, tmp_path):
     assert "Missing character" not in log
     # only the Type 1 fonts of texlive-base: no bitmap font made by metafont on the fly
     assert "/pk/" not in (tmp_path / "doc.fls").read_text(errors="replace")
+
+
+REAL_REQUESTS = [
+    ("d/dw sum(w*x) + b", "numerator"),
+    ("d/dx sin(x + x^2)", "numerator"),
+    ("d/d(x, y) [3*x^2*y, 2*x + y^8]", "numerator"),
+    ("d/dw max(0, w'@x + b)", "numerator"),
+    ("d/dW norm(X'@W)^2", "denominator"),
+    ("d/dX det(X)", "denominator"),
+    ("d/dX tr(inv(X))", "denominator"),
+    ("d/dx x'@S@x where S: symmetric(n)", "denominator"),
+    ("d/dθ -y'@log(softmax(X@θ)) where λ: scalar", "numerator"),
+    ("d/dz softmax(z)", "numerator"),
+    ("d/dX A@X@B", "numerator"),
+    ("d^2/dx^2 logsumexp(x)", "numerator"),
+    ("d/dW1 sum((W2@tanh(W1@x + b1) + b2 - y)^2)", "denominator"),
+]
+
+
+@pytest.mark.parametrize("request_text,layout", REAL_REQUESTS, ids=[r for r, _ in REAL_REQUESTS])
+def test_real_derivations_compile(request_text, layout, tmp_path):
+    """The engine's own derivations — vectors, matrices, symmetric matrices, unicode
+    names, softmax, vec forms, Hessians — compile with pdflatex -halt-on-error."""
+    from mcalc.api import derive
+    exe = _need_pdflatex()
+    doc = derivation_to_latex(derive(request_text, layout=layout), standalone=True)
+    (tmp_path / "doc.tex").write_text(doc, encoding="ascii")
+    proc = subprocess.run([exe, "-halt-on-error", "-interaction=nonstopmode",
+                           "-no-shell-escape", "doc.tex"], cwd=tmp_path,
+                          stdin=subprocess.DEVNULL, capture_output=True, text=True,
+                          errors="replace", timeout=300)
+    assert proc.returncode == 0, proc.stdout[-3000:]
+    assert (tmp_path / "doc.pdf").stat().st_size > 0
