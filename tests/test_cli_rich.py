@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import re
 
+import pytest
 from click.testing import CliRunner
 
 from mcalc.cli import main
@@ -58,3 +59,37 @@ def test_bad_input_is_one_line_exit_2():
     r = run(["diff", "d/dx sin(", "--format", "rich"])
     assert r.exit_code == 2
     assert "Traceback" not in r.output
+
+
+def _spawn_tty(env_extra):
+    pexpect = pytest.importorskip("pexpect")
+    import os
+    import shutil
+    import sys
+    from pathlib import Path
+    exe = Path(sys.executable).parent / "mcalc"
+    exe = str(exe) if exe.exists() else shutil.which("mcalc")
+    if exe is None:
+        pytest.skip("the mcalc executable is not installed")
+    env = {k: v for k, v in os.environ.items() if k not in ("NO_COLOR", "FORCE_COLOR")}
+    env.update({"TERM": "xterm-256color", "COLUMNS": "100"}, **env_extra)
+    child = pexpect.spawn(exe, ["d/dx sin(x^2)"], env=env, encoding="utf-8", timeout=30)
+    child.expect(pexpect.EOF)
+    child.close()
+    return child.before, child.exitstatus
+
+
+_ANSI = re.compile(r"\x1b\[[0-9;]*m")
+_COLOUR = re.compile(r"\x1b\[(?:[0-9]+;)*(?:3[0-8]|9[0-7]|4[0-8])(?:;[0-9]+)*m")
+
+
+def test_a_real_terminal_gets_colour():
+    out, status = _spawn_tty({})
+    assert status == 0 and "2*x*cos(x^2)" in _ANSI.sub("", out)
+    assert _COLOUR.search(out)
+
+
+def test_no_color_in_a_real_terminal():
+    out, status = _spawn_tty({"NO_COLOR": "1"})
+    assert status == 0 and "2*x*cos(x^2)" in _ANSI.sub("", out)
+    assert not _COLOUR.search(out)          # bold and dim stay: NO_COLOR is about colour
