@@ -26,7 +26,14 @@ def build(root, typing, shape_of_tv, inference) -> E.Expr:
     return done[id(root)]
 
 
+MAX_NUMBER_EXPONENT = 300      # 1e300: beyond it a literal would print as thousands of digits
+
+
 def _number(text: str, column: int) -> E.Expr:
+    exponent = text.lower().partition("e")[2]
+    if exponent and abs(int(exponent)) > MAX_NUMBER_EXPONENT:
+        raise McalcError(f"number out of range ({text}; the limit is 1e±{MAX_NUMBER_EXPONENT})",
+                         column)
     try:
         return E.num(Fraction(text))
     except (ValueError, ZeroDivisionError, OverflowError):

@@ -15,7 +15,7 @@ import click
 
 from mcalc import __version__
 from mcalc.errors import McalcError
-from mcalc.options import common_options, fail, guarded
+from mcalc.options import _error_line, common_options, fail, guarded
 
 FORMATS = ("rich", "plain", "latex", "json", "numpy")
 

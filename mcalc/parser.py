@@ -113,7 +113,8 @@ def _check_depth(tree) -> None:
         node, depth = stack.pop()
         if depth > MAX_DEPTH:
             tok = next((t for t in _tokens(node)), None)
-            raise McalcError(f"expression nested too deeply (more than {MAX_DEPTH} levels)", _col(tok))
+            raise McalcError(f"expression nested too deeply (more than {MAX_DEPTH} levels; "
+                             "each operand of a chain such as a + b + c is a level)", _col(tok))
         for child in getattr(node, "children", ()):
             if isinstance(child, lk.Tree):
                 stack.append((child, depth + 1))

@@ -1,29 +1,44 @@
-"""Untyped syntax tree produced by the parser; mcalc.types turns it into typed Expr nodes."""
+"""Untyped syntax tree produced by the parser; mcalc.types turns it into typed Expr nodes.
+
+The nodes are mcalc.record.Record classes (frozen-dataclass equivalents that are cheaper
+to define: every call of mcalc imports this module).
+"""
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from mcalc.record import Record
 
 
-@dataclass(frozen=True)
-class Syntax:
-    op: str                      # 'name', 'number', 'call', 'add', 'matmul', 'list', ...
-    args: tuple = ()
-    text: str = ""               # identifier, number text, function or operator spelling
-    column: int = 0
+class Syntax(Record):
+    __slots__ = _fields = ("op", "args", "text", "column")
+
+    def __init__(self, op: str, args: tuple = (), text: str = "", column: int = 0):
+        s = object.__setattr__
+        s(self, "op", op)            # 'name', 'number', 'call', 'add', 'matmul', 'list', ...
+        s(self, "args", args)
+        s(self, "text", text)        # identifier, number text, function or operator spelling
+        s(self, "column", column)
 
 
-@dataclass(frozen=True)
-class Decl:
-    names: tuple[str, ...]
-    kind: str                    # scalar | vector | matrix | symmetric
-    dims: tuple[str, ...]
-    column: int = 0
+class Decl(Record):
+    __slots__ = _fields = ("names", "kind", "dims", "column")
+
+    def __init__(self, names: tuple[str, ...], kind: str, dims: tuple[str, ...],
+                 column: int = 0):
+        s = object.__setattr__
+        s(self, "names", names)
+        s(self, "kind", kind)        # scalar | vector | matrix | symmetric
+        s(self, "dims", dims)
+        s(self, "column", column)
 
 
-@dataclass(frozen=True)
-class Request:
-    text: str
-    wrt: tuple[tuple[str, ...], ...]   # outermost first: d/dx d/dy f -> (("x",), ("y",))
-    body: Syntax
-    decls: tuple[Decl, ...] = field(default_factory=tuple)
-    wrt_columns: tuple[int, ...] = ()
+class Request(Record):
+    __slots__ = _fields = ("text", "wrt", "body", "decls", "wrt_columns")
+
+    def __init__(self, text: str, wrt: tuple[tuple[str, ...], ...], body: Syntax,
+                 decls: tuple[Decl, ...] = (), wrt_columns: tuple[int, ...] = ()):
+        s = object.__setattr__
+        s(self, "text", text)
+        s(self, "wrt", wrt)          # outermost first: d/dx d/dy f -> (("x",), ("y",))
+        s(self, "body", body)
+        s(self, "decls", decls)
+        s(self, "wrt_columns", wrt_columns)

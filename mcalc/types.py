@@ -11,6 +11,7 @@ typed expression tree.
 """
 from __future__ import annotations
 
+import itertools
 from dataclasses import dataclass
 
 from mcalc.errors import McalcError
@@ -164,6 +165,9 @@ class _Dim:
         d = self
         while d.parent is not None:
             d = d.parent
+        n = self                                   # path compression: later finds are O(1)
+        while n.parent is not None and n.parent is not d:
+            n.parent, n = d, n.parent
         return d
 
 
@@ -178,6 +182,9 @@ class _TV:
         t = self
         while t.parent is not None:
             t = t.parent
+        n = self                                   # path compression: later finds are O(1)
+        while n.parent is not None and n.parent is not t:
+            n.parent, n = t, n.parent
         return t
 
 
@@ -189,6 +196,7 @@ class _Solver:
         self.vars: dict[str, _TV] = {}
         self.symmetric: set[str] = set()
         self.deferred: list = []
+        self.changes = 0            # counts unifications that may let a deferred step progress
         self.dim_names: set[str] = set()
         self.order: list[str] = []
         for d in decls:
@@ -224,6 +232,7 @@ class _Solver:
             return
         if a.fixed and b.fixed and a.fixed != b.fixed:
             raise McalcError(f"dimension mismatch in {what}: {a.fixed} vs {b.fixed}", column)
+        self.changes += 1
         if a.fixed:
             b.parent = a
         else:
@@ -252,12 +261,15 @@ class _Solver:
             b.parent = a
         else:
             a.parent = b
+        if a.kind or b.kind:            # an unknown type became known (or dims merged)
+            self.changes += 1
 
     def make_array(self, tv: _TV, rows=None, cols=None):
         """Force an unknown type to an array; lower-case unknowns become column vectors."""
         t = tv.find()
         if t.kind is None:
             t.kind, t.dims = "array", (rows or self.dim(), cols or self.one)
+            self.changes += 1
         return t
 
 
@@ -448,17 +460,29 @@ class _Infer:
         return _TV("array", (s.dim(), s.dim()))        # kron: its shape law fixes the dims
 
     def solve(self):
+        """Passes over the deferred constraints, in order, applying each that can progress;
+        when a pass applies none, the first remaining one is forced (final=True).
+
+        A pass that applies nothing changes nothing, and a forced step that unifies only
+        unknown types (s.changes unchanged) cannot let any other constraint progress, so the
+        pass after such a step is skipped and the next one is forced at once: the outcome
+        is that of passing every time, in linear rather than quadratic time on long chains
+        of unknown element-wise operands (x + x + ... + x)."""
         s = self.s
-        progress = True
-        while s.deferred:
-            progress = False
-            for c in list(s.deferred):
-                if self.step(c, final=False):
-                    s.deferred.remove(c)
-                    progress = True
-            if not progress:
-                c = s.deferred.pop(0)
-                self.step(c, final=True)
+        pending = s.deferred
+        while pending:
+            rest = [c for c in pending if not self.step(c, final=False)]
+            if len(rest) < len(pending):
+                pending[:] = rest
+                continue
+            k = 0
+            while k < len(pending):
+                before = s.changes
+                self.step(pending[k], final=True)
+                k += 1
+                if s.changes != before:
+                    break
+            del pending[:k]
 
     def step(self, c, final):
         s = self.s
@@ -496,14 +520,13 @@ class _Infer:
 
 def _name_dims(solver: _Solver, used: set[str]):
     """Give free dimensions textbook names: vectors first (n), then matrices (m, n)."""
-    pool = [d for d in DEFAULT_DIM_NAMES if d not in used] + [f"n{i}" for i in range(1, 100)]
-    taken = set()
+    pool = (p for p in itertools.chain(DEFAULT_DIM_NAMES, (f"n{i}" for i in itertools.count(1)))
+            if p not in used)                   # unbounded: any number of free dimensions
 
     def name(d: _Dim):
         r = d.find()
         if r.fixed is None:
-            r.fixed = next(p for p in pool if p not in taken and p not in used)
-            taken.add(r.fixed)
+            r.fixed = next(pool)
 
     tvs = [(v, solver.vars[v].find()) for v in solver.order if v in solver.vars]
     for _, t in tvs:
@@ -519,7 +542,15 @@ def _resolve_dim(d: _Dim, solver) -> str:
     r = d.find()
     if r.fixed is None:
         _name_dims(solver, set())
-    return r.find().fixed
+        r = r.find()
+    if r.fixed is None:                  # a dimension no variable has (I on its own)
+        taken = set(solver.named) | set(solver.vars) | solver.dim_names | {
+            x.find().fixed for tv in solver.vars.values() if tv.find().kind
+            for x in tv.find().dims}
+        r.fixed = next(p for p in itertools.chain(DEFAULT_DIM_NAMES,
+                                                  (f"n{i}" for i in itertools.count(1)))
+                       if p not in taken)
+    return r.fixed
 
 
 @dataclass

@@ -7,12 +7,13 @@ from mcalc.derivation import Derivation
 from mcalc.printing import latex
 from mcalc.printing.numpy_code import to_numpy
 from mcalc.printing.plain import names_below, shape_text, step_text
-from mcalc.printing.text import to_text
+from mcalc.printing.text import printer, to_text
 
 
 def as_dict(d: Derivation) -> dict:
     shown = d.result if d.result is not None else d.expr
     names = dict((e, n) for n, e in d.where)
+    text = printer(names)
     out = {
         "request": d.request,
         "wrt": list(d.wrt),
@@ -25,7 +26,7 @@ def as_dict(d: Derivation) -> dict:
         "vec_form": d.vec_form,
         "latex": latex.expr_to_latex(shown, names),
         "numpy": to_numpy(shown, d.dims, names),
-        "steps": [{"kind": s.kind, "rule": s.rule, "text": step_text(s, names),
+        "steps": [{"kind": s.kind, "rule": s.rule, "text": step_text(s, names, text),
                    "latex": latex.step_to_latex(s, d)} for s in d.steps],
     }
     if d.where:

@@ -5,6 +5,7 @@
 from __future__ import annotations
 
 from mcalc.derivation import Derivation, Step
+from mcalc.printing.text import printer
 from mcalc.printing.text import to_text as _to_text
 from mcalc.types import describe
 
@@ -43,10 +44,11 @@ def _terms(terms) -> str:
     return " + ".join(" ".join(partial_symbol(*p) for p in t) for t in terms)
 
 
-def step_text(s: Step, names: dict | None = None) -> str:
-    """One step as one line; `names` prints shared subexpressions by their t-names."""
+def step_text(s: Step, names: dict | None = None, text=None) -> str:
+    """One step as one line; `names` prints shared subexpressions by their t-names.
+    `text` (from mcalc.printing.text.printer(names)) shares the work between steps."""
     def to_text(e):
-        return _to_text(e, names)
+        return text(e) if text is not None else _to_text(e, names)
 
     if s.kind == "define":
         return f"{s.lhs} = {to_text(s.rhs)}"
@@ -79,6 +81,7 @@ def render(d: Derivation) -> str:
     lines.append(f"method:  {d.method}")
     current = None
     names = {e: n for n, e in d.where}
+    text = printer(names)
     for s in d.steps:
         section = _SECTIONS[s.kind]
         if section != current:
@@ -87,7 +90,7 @@ def render(d: Derivation) -> str:
             current = section
         rule = f"    [{s.rule}]" if s.rule else ""
         extra = f"    ({describe(s.rhs.shape)})" if s.kind == "define" else ""
-        lines.append(f"  {step_text(s, names)}{extra}{rule}")
+        lines.append(f"  {step_text(s, names, text)}{extra}{rule}")
     lines += ["", "result", f"  {result_line(d)}", f"  shape: {shape_text(d)}"]
     for name, e in d.where:
         lines.append(f"  where {name} = {_to_text(e, names_below(d.where, name))}")

@@ -31,14 +31,25 @@ def to_text(e, names: dict | None = None) -> str:
     return _Printer(names or {}).text(e)[0]
 
 
+def printer(names: dict | None = None):
+    """`to_text` with `names` fixed, for printing many expressions that share subexpressions
+    (the steps of one derivation): each node's text is built once, so the steps of a deep
+    network print in time proportional to their nodes, not to their written-out size."""
+    p = _Printer(names or {})
+    return lambda e: p.text(e)[0]
+
+
 class _Printer:
     def __init__(self, names):
         self.names = names
+        self.memo: dict = {}                   # node -> (text, precedence); text(e) is pure
 
     def text(self, e) -> tuple[str, int]:
-        if e in self.names:
-            return self.names[e], ATOM
-        return _TABLE[e.op](self, e)
+        got = self.memo.get(e)
+        if got is None:
+            got = (self.names[e], ATOM) if e in self.names else _TABLE[e.op](self, e)
+            self.memo[e] = got
+        return got
 
     def wrap(self, e, min_prec: int) -> str:
         s, p = self.text(e)
