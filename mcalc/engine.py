@@ -13,6 +13,8 @@ The engine knows no individual rule and never prints: it returns steps as data.
 """
 from __future__ import annotations
 
+import itertools
+
 from mcalc import expr as E
 from mcalc import rules as R
 from mcalc.derivation import Step
@@ -44,9 +46,10 @@ def labels(f: Expr) -> tuple[str, str]:
     """The name of the expression (y) and the letter of its intermediates (u), chosen so
     that neither collides with a variable or a dimension of f."""
     taken = set(E.free_vars(f)) | set(f.shape)
-    root = next(r for r in ("y", "f", "L", "out", "y_") if r not in taken)
-    letter = next(c for c in ("u", "v", "t", "z_") if not any(
-        n.startswith((c, c.upper())) for n in taken))
+    fallback = (f"y_{k}" for k in range(len(taken) + 1))
+    root = next(r for r in itertools.chain(("y", "f", "L", "out"), fallback) if r not in taken)
+    letters = itertools.chain(("u", "v", "t"), (f"u{k}_" for k in range(len(taken) + 1)))
+    letter = next(c for c in letters if not any(n.startswith((c, c.upper())) for n in taken))
     return root, letter
 
 

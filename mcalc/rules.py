@@ -350,9 +350,11 @@ rule("vec", "contract §2 (vec forms)", "vec", "∂vec(X)/∂vec(X) = I", "mn×m
      lambda u, i: E.eye(numel(u.args[0])),
      no_form("reshaping a gradient back from vec(X) has no expression in mcalc's language"),
      lambda u, i, d: fn("vec", d))
-rule("Kronecker product", "MC §10.2", "kron", "(no closed form printed)", "—",
-     no_form("mcalc has no rule for the derivative of a Kronecker product"),
-     no_form("mcalc has no rule for the derivative of a Kronecker product"))
+rule("Kronecker product", "MC §10.2", "kron", "d(A ⊗ B) = dA ⊗ B + A ⊗ dB", "—",
+     no_form("the vec form of a Kronecker product's derivative needs a commutation matrix, "
+             "which mcalc does not print"),
+     no_form("mcalc has no rule for the gradient through a Kronecker product"),
+     lambda u, i, d: E.make("kron", d, u.args[1]) if i == 0 else E.make("kron", u.args[0], d))
 
 
 # ---- look-up ---------------------------------------------------------------------

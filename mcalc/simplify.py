@@ -13,6 +13,7 @@ from mcalc.expr import Expr
 from mcalc.types import SCALAR
 
 MAX_FOLDED_POWER = 64          # fold numeric powers only while the result stays small
+MAX_FOLDED_BITS = 256
 
 REWRITES = (
     ("fold constants", "numbers combined, 0 and 1 dropped, x*x = x^2, 1⊗v = v", "algebra"),
@@ -155,8 +156,8 @@ def add_(s, terms, shape=None) -> Expr:
         return E.zeros(shape)
     if len(out) == 1 and out[0].shape == shape:
         return out[0]
-    if len(out) == 1:
-        return Expr("mul", (out[0], E.ones(shape[0])), shape) if shape[1] == "1" else \
+    if len(out) == 1:                                     # a scalar spread over a vector
+        return mul_(s, [out[0], E.ones(shape[0])], shape) if shape[1] == "1" else \
             Expr("add", (out[0], E.zeros(shape)), shape)
     return Expr("add", tuple(out), shape)
 
@@ -257,12 +258,16 @@ def _logistic(s, powers: dict) -> None:
 
 
 def pow_(s, base, p) -> Expr:
-    if E.is_number(p, 1):
+    if E.is_number(p, 1) or base.op == "ones":
+        return base
+    if base.op == "zeros" and p.op == "num" and p.value > 0:
         return base
     if E.is_number(p, 0):
         return E.ONE if base.is_scalar else scale(Fraction(1), None, base.shape)
     if base.op == "num" and p.op == "num" and p.value.denominator == 1 \
-            and abs(p.value) <= MAX_FOLDED_POWER and (base.value != 0 or p.value > 0):
+            and abs(p.value) <= MAX_FOLDED_POWER and (base.value != 0 or p.value > 0) \
+            and max(abs(base.value.numerator), base.value.denominator).bit_length() \
+            * abs(p.value) <= MAX_FOLDED_BITS:
         if s:
             s.note("fold constants")
         return E.num(base.value ** int(p.value))
@@ -412,6 +417,10 @@ def _pair(s, a, b):
 def _func(s, e, args):
     f = e.op
     a = args[0]
+    if f in ("sum", "tr") and (a.op == "zeros" or E.is_number(a, 0)):
+        return E.ZERO
+    if f == "diag" and a.op == "zeros":
+        return E.zeros(e.shape)
     if f == "sum":
         if a.op == "ones":
             return E.dim(a.shape[0]) if not a.shape[0].isdigit() else E.num(int(a.shape[0]))

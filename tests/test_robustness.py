@@ -126,7 +126,7 @@ def _cli(text: str, fmt: str):
     r = CliRunner().invoke(main, ["diff", text, "--format", fmt])
     assert r.exception is None or isinstance(r.exception, SystemExit), repr(r.exception)
     assert_clean(r.exit_code, r.stdout, r.stderr)
-    if r.exit_code == 0 and fmt == "json":
+    if r.exit_code == 0 and fmt == "json" and text != "-":     # '-' reads requests from stdin
         import json
         json.loads(r.stdout)
 
@@ -306,23 +306,16 @@ def test_batch_of_many_lines_is_bounded():
 
 # ---- known defects outside the parser (reported, not fixed here) ----------------------
 
-@pytest.mark.xfail(strict=True, reason="engine.labels(): when y, f, L, out and y_ all occur "
-                   "in the expression, next() over the fixed name lists raises StopIteration")
 def test_all_result_names_taken():
     r = CliRunner().invoke(main, ["diff", "d/dx x + y + f + L + out + y_", "--format", "plain"])
     assert r.exit_code == 0, r.stderr
 
 
-@pytest.mark.xfail(strict=True, reason="engine.Derive.forward(): the kron rule has no "
-                   "differential form (None), and a derivative by a scalar through a kron whose "
-                   "operand is not the variable itself calls it (TypeError)")
 def test_kron_by_a_scalar():
     r = CliRunner().invoke(main, ["diff", "d/dx kron([x, 1], [1, 2])", "--format", "plain"])
     assert_clean(r.exit_code, r.stdout, r.stderr)
 
 
-@pytest.mark.xfail(strict=True, reason="the simplifier folds ((2^64)^64)^64 into an integer "
-                   "of 78,914 digits, which Python refuses to print (int max str digits)")
 def test_folded_constant_too_large_to_print():
     r = CliRunner().invoke(main, ["diff", "d/dx x*((2^64)^64)^64", "--format", "plain"])
     assert r.exit_code in (0, 2) and not r.stderr.startswith("internal error"), r.stderr
