@@ -59,6 +59,15 @@ def by(shape: Shape) -> str:
     return f"{shape[0]}×{shape[1]}"
 
 
+def _hint(op: str, a: Shape, b: Shape) -> str:
+    """The fix a shape mismatch in an element-wise operator most likely needs."""
+    if op in ("*", "⊗", "⊙", ".*") and ("1" in a) != ("1" in b):
+        return "; did you mean @ (matrix product)?"
+    if a == (b[1], b[0]):
+        return "; one of them needs a transpose"
+    return ""
+
+
 def _mismatch(op_text: str, shapes, column, hint: str = "") -> McalcError:
     what = " and ".join(describe(s) for s in shapes)
     return McalcError(f"shape mismatch in {op_text}: {what}{hint}", column)
@@ -68,12 +77,8 @@ def _elementwise(op, shapes, column):
     big = [s for s in shapes if s != SCALAR]
     for s in big[1:]:
         if s != big[0]:
-            hint = ""
-            if op == "mul" and (s[1] == big[0][0] or big[0][1] == s[0]):
-                hint = "; did you mean @ (matrix product)?"
-            elif s == (big[0][1], big[0][0]):
-                hint = "; one of them needs a transpose"
-            raise _mismatch(f"'{_SPELL.get(op, op)}'", (big[0], s), column, hint)
+            spelled = _SPELL.get(op, op)
+            raise _mismatch(f"'{spelled}'", (big[0], s), column, _hint(spelled, big[0], s))
     return big[0] if big else SCALAR
 
 
@@ -155,11 +160,12 @@ class VarType:
 
 
 class _Dim:
-    """A dimension variable (union-find); `fixed` is a name or integer once known."""
-    __slots__ = ("parent", "fixed")
+    """A dimension variable (union-find); `fixed` is a name or integer once known;
+    `wide` marks a dimension of an upper-case (matrix) name, which cannot be 1."""
+    __slots__ = ("parent", "fixed", "wide")
 
-    def __init__(self, fixed=None):
-        self.parent, self.fixed = None, fixed
+    def __init__(self, fixed=None, wide=False):
+        self.parent, self.fixed, self.wide = None, fixed, wide
 
     def find(self):
         d = self
@@ -232,6 +238,10 @@ class _Solver:
             return
         if a.fixed and b.fixed and a.fixed != b.fixed:
             raise McalcError(f"dimension mismatch in {what}: {a.fixed} vs {b.fixed}", column)
+        if (a is self.one and b.wide) or (b is self.one and a.wide):
+            raise McalcError(f"dimension mismatch in {what}: an upper-case name is a matrix, "
+                             "not a vector or a scalar", column)
+        a.wide = b.wide = a.wide or b.wide
         self.changes += 1
         if a.fixed:
             b.parent = a
@@ -335,7 +345,8 @@ class _Infer:
         if name in s.dim_names and name not in s.vars:
             return s.scalar()
         if name not in s.vars:
-            s.vars[name] = _TV("array", (s.dim(), s.dim())) if name[0].isupper() else _TV()
+            s.vars[name] = _TV("array", (_Dim(wide=True), _Dim(wide=True))) \
+                if name[0].isupper() else _TV()
         if name not in s.order:
             s.order.append(name)
         return s.vars[name]
@@ -352,7 +363,7 @@ class _Infer:
 
     def elementwise(self, n):
         out = _TV()
-        c = ("ew", self.t(n.args[0]), self.t(n.args[1]), out, n.column)
+        c = ("ew", self.t(n.args[0]), self.t(n.args[1]), out, n.column, n.text)
         self.s.deferred.append(c)
         self.pending[id(n)] = c
         return out
@@ -484,17 +495,26 @@ class _Infer:
                     break
             del pending[:k]
 
+    def mismatch(self, op: str, a: _TV, b: _TV, column) -> McalcError:
+        """Both shapes as far as they are known, and the likely fix."""
+        shapes = [tuple(d.find().fixed or "?" for d in t.find().dims) for t in (a, b)]
+        return _mismatch(f"'{op}'" if op else "an element-wise operator", shapes, column,
+                         _hint(op, *shapes))
+
     def step(self, c, final):
         s = self.s
         kind = c[0]
         if kind == "ew":
-            _, a, b, out, col = c
+            _, a, b, out, col, op = c
             if s.is_scalar(a):
                 s.unify(out, b, col)
             elif s.is_scalar(b):
                 s.unify(out, a, col)
             elif s.known(a) or s.known(b) or s.known(out) and not s.is_scalar(out) or final:
-                s.unify(a, b, col)
+                try:
+                    s.unify(a, b, col)
+                except McalcError:
+                    raise self.mismatch(op, a, b, col) from None
                 s.unify(out, a, col)
             else:
                 return False

@@ -52,7 +52,7 @@ def test_no_color_wins_over_a_forced_terminal():
 def test_no_derivative_prefix():
     r = run(["diff", "sum(w*x)", "--format", "rich"])
     assert r.exit_code == 0, r.output
-    assert "sum(w*x) is a 1×1 scalar" in r.stdout
+    assert "sum(w*x) is a scalar (1×1)" in r.stdout
 
 
 def test_bad_input_is_one_line_exit_2():

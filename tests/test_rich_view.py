@@ -130,7 +130,7 @@ def test_dataflow_shows_both_operands_of_a_fork():
 def test_no_derivative_prefix_shows_typing_and_shape_only():
     out = rendered("sum(w*x)", width=100, color_system=None)
     assert "w, x: vector(n)" in out
-    assert "sum(w*x) is a 1×1 scalar" in out
+    assert "sum(w*x) is a scalar (1×1)" in out
     assert "result" not in out and "step" not in out
 
 

@@ -25,7 +25,7 @@ def partial_symbol(of: str, by: str) -> str:
 def shape_text(d: Derivation) -> str:
     r, c = d.shape
     if d.result is None:
-        return f"{r}×{c} {describe(d.shape)}"
+        return f"{describe(d.shape)} ({r}×{c})"
     kind = describe(d.shape)
     if d.vec_form:
         kind = "vec form ∂vec(F)/∂vec(X)"
