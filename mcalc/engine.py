@@ -156,11 +156,12 @@ class Derive:
             out = self.backward_jacobian()
         self.steps += self.partials + self.chains
         substituted = g.substitute(self.orient(out, layout))
-        self.steps.append(Step("substitute", (g.label(self.f), self.x.name), substituted))
+        self.steps.append(Step("substitute", (g.label(self.f), self.x.name),
+                               _shown(substituted, size=MAX_SHOWN_SUBSTITUTED)))
         fired: list[str] = []
         self.simp.fired = fired
         result = self.simp(substituted)
-        if result != substituted:
+        if result != substituted and fired:
             self.steps.append(Step("simplify", (g.label(self.f), self.x.name), result,
                                    rule=", ".join(fired) or "simplify"))
         for k in dict.fromkeys(self.kinks):
@@ -263,7 +264,7 @@ class Derive:
                     terms.append((own,) if a == x else (own, (g.label(a), x.name)))
                 value = self.simp(R.add(*total) if len(total) > 1 else total[0])
             tangent[node] = value
-            self.chains.append(Step("chain", (g.label(node), x.name), value,
+            self.chains.append(Step("chain", (g.label(node), x.name), _shown(value, node is self.f),
                                    rule=self._chain_name(terms, node), terms=tuple(terms)))
         return tangent[self.f]
 
@@ -285,9 +286,10 @@ class Derive:
                 rule, local, _ = self.partial(node, i, show=not differential)
                 contrib = self.simp(self.named(rule.grad(local, i, G), node))
                 if differential:
-                    self.chains.append(Step("differential", g.label(self.f), G, rule=rule.name,
-                                           by=self.simp(self.named(
-                                               rule.differential(local, i, self._d_operand(a)), node))))
+                    self.chains.append(Step("differential", g.label(self.f), _shown(G),
+                                            rule=rule.name, text=self._gradient_symbol(node),
+                                            by=self.simp(self.named(rule.differential(
+                                                local, i, self._d_operand(a)), node))))
                 if a in g.transparent:
                     contrib = self.simp(R.T(contrib))
                 terms.setdefault(g.through(a), []).append(self._path(node, a))
@@ -297,6 +299,10 @@ class Derive:
         self._report_gradient(x, G, terms.get(x, ()), differential, moved.get(x, ()))
         return G
 
+    def _gradient_symbol(self, node: Expr) -> str:
+        """How a differential step names a gradient too large to show: ∂y/∂u3."""
+        return f"∂{self.g.label(self.f)}/∂{self.g.label(node)}"
+
     def _d_operand(self, a: Expr) -> Expr:
         """d of an operand: dw, or dw' for an inline transpose."""
         inner = self.g.through(a)
@@ -305,15 +311,23 @@ class Derive:
 
     def _report_gradient(self, node, G, terms, differential, moved_by=()):
         if differential:
+            d_node = _d(self.g.label(node), node)
+            last = self.chains[-1] if self.chains else None
+            if last is not None and last.kind == "differential" and last.by == d_node \
+                    and last.rhs == G:
+                return                             # the rule left the gradient as it was
             # G : du, with du written out by the rule, read as (moved gradient) : da
             rule = (f"{moved_by[0]}: move the factors off d{self.g.label(node)}"
                     if len(moved_by) == 1 else "sum over every use (total differential)")
-            self.chains.append(Step("differential", self.g.label(self.f), G, rule=rule,
+            self.chains.append(Step("differential", self.g.label(self.f),
+                                    _shown(G, node == self.x), rule=rule,
+                                    text=self._gradient_symbol(node),
                                     by=_d(self.g.label(node), node)))
         else:
             # ∂y/∂u in numerator layout: Gᵀ for a column or a matrix, G itself for a row
             shown = G if G.is_scalar or G.is_row else self.simp(R.T(G))
-            self.chains.append(Step("chain", (self.g.label(self.f), self.g.label(node)), shown,
+            self.chains.append(Step("chain", (self.g.label(self.f), self.g.label(node)),
+                                    _shown(shown, node == self.x),
                                     rule=self._chain_name(terms, node), terms=tuple(terms)))
 
     def backward_jacobian(self) -> Expr:
@@ -324,7 +338,7 @@ class Derive:
         for node in reversed(g.order):
             J = self.simp(R.add(*jac[node]) if len(jac[node]) > 1 else jac[node][0])
             if node is not self.f:
-                self.chains.append(Step("chain", (g.label(self.f), g.label(node)), J,
+                self.chains.append(Step("chain", (g.label(self.f), g.label(node)), _shown(J),
                                        rule=self._chain_name(terms.get(node, ()), node),
                                        terms=tuple(terms.get(node, ()))))
             for i in self._operands(node):
@@ -342,6 +356,15 @@ class Derive:
                                rule=self._chain_name(terms.get(x, ()), x),
                                terms=tuple(terms.get(x, ()))))
         return J
+
+
+MAX_SHOWN = 80                 # a chain step's multiplied-out form larger than this is left out:
+MAX_SHOWN_SUBSTITUTED = 400    # its factors are all shown, and a deep network stays linear
+
+
+def _shown(e: Expr, always: bool = False, size: int = MAX_SHOWN) -> Expr | None:
+    """What a step shows of a value: the value, or None (just the product of partials)."""
+    return e if always or e.size <= size else None
 
 
 def _d(label: str, like: Expr) -> Expr:

@@ -25,6 +25,7 @@ REWRITES = (
     ("transpose rules", "(AB)' = B'A', (A')' = A, S' = S (S symmetric), (A + B)' = A' + B'",
      "MC §1"),
     ("identity", "I@A = A", "algebra"),
+    ("associativity", "A@(B@C) = A@B@C", "algebra"),
     ("factor common operand", "A@x + B@x = (A + B)@x", "algebra"),
     ("scalars out of products", "(cA)@B = c(A@B)", "algebra"),
     ("exp(a)/(1 + exp(a)) = sigmoid(a)", "the logistic function", "004 §6.3"),
@@ -321,6 +322,8 @@ def matmul_(s, args) -> Expr:
     flat = []
     for a in args:
         flat.extend(a.args if a.op == "matmul" else (a,))
+    if s and len(flat) > len(args):
+        s.note("associativity")
     shape = (flat[0].shape[0], flat[-1].shape[1])
     scalars, chain = [], []
     for a in flat:

@@ -598,7 +598,7 @@ def _chain(s, sym, p):
 
 
 def _differential(s, sym, p):
-    G = p.wrap(s.rhs, PRODUCT) if s.rhs is not None else ""
+    G = p.wrap(s.rhs, PRODUCT) if s.rhs is not None else text(s.text)
     by = s.by
     if by is None:
         dby = ""

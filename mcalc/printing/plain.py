@@ -57,13 +57,18 @@ def step_text(s: Step, names: dict | None = None, text=None) -> str:
     if s.kind == "chain":
         via = f"{_terms(s.terms)} = " if s.terms and s.terms != ((s.lhs,),) and \
             "components" not in s.terms[0][0] else ""
+        if s.rhs is None:                  # a large product: its factors are shown above
+            return f"{partial_symbol(*s.lhs)} = {via[:-3]}"
         return f"{partial_symbol(*s.lhs)} = {via}{to_text(s.rhs)}"
     if s.kind == "differential":
+        if s.rhs is None:                  # a large gradient, named by what it is
+            return f"d{s.lhs} = {s.text} : {to_text(s.by)}"
         if s.rhs.op == "num" and s.rhs.value == 1:
             return f"d{s.lhs} = {to_text(s.by)}"
         return f"d{s.lhs} = {to_text(s.rhs)} : {to_text(s.by)}"
     if s.kind in ("substitute", "simplify", "component"):
-        return f"{partial_symbol(*s.lhs)} = {to_text(s.rhs)}"
+        shown = to_text(s.rhs) if s.rhs is not None else "(too large to show; simplified below)"
+        return f"{partial_symbol(*s.lhs)} = {shown}"
     return f"{s.text} {to_text(s.rhs)}" if s.rhs is not None else s.text
 
 
