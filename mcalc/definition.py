@@ -43,6 +43,7 @@ from fractions import Fraction
 from mcalc import expr as E
 from mcalc.derivation import Derivation, Step
 from mcalc.errors import McalcError, NoRule
+from mcalc.expr import postorder
 from mcalc.expr import Expr
 from mcalc.types import SCALAR, parse_dim_size
 
@@ -531,17 +532,8 @@ class _SymEval:
         self.sp, self.env, self.sizes, self.deadline = sp, env, sizes, deadline
 
     def run(self, root):
-        memo, stack = {}, [root]
-        while stack:
-            node = stack[-1]
-            if node in memo:
-                stack.pop()
-                continue
-            pending = [a for a in node.args if a not in memo]
-            if pending:
-                stack.extend(pending)
-                continue
-            stack.pop()
+        memo = {}
+        for node in postorder(root, memo):
             self.deadline.check()
             rule = _SYM_TABLE.get(node.op)
             if rule is None:

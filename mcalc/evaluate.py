@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from mcalc.expr import postorder
 from mcalc.types import parse_dim_size
 
 
@@ -77,18 +78,9 @@ class _Evaluator:
             raise EvaluationError(f"no size for the dimension {k.args[0]}") from None
 
     def run(self, root):
-        memo, stack = self.memo, [root]
+        memo = self.memo
         with np.errstate(all="ignore"):
-            while stack:
-                node = stack[-1]
-                if node in memo:
-                    stack.pop()
-                    continue
-                pending = [a for a in node.args if a not in memo]
-                if pending:
-                    stack.extend(pending)
-                    continue
-                stack.pop()
+            for node in postorder(root, memo):
                 rule = _TABLE.get(node.op)
                 if rule is None:
                     raise EvaluationError(f"no numeric evaluation for the operator {node.op!r}")

@@ -116,20 +116,27 @@ def is_number(e: Expr, value=None) -> bool:
     return e.op == "num" and (value is None or e.value == value)
 
 
-def free_vars(e: Expr, _memo=None) -> frozenset[str]:
-    """Names of the variables in e (iterative over the shared DAG)."""
-    memo = {} if _memo is None else _memo
-    stack = [e]
+def postorder(root: Expr, done):
+    """The nodes reachable from root that are not in `done`, children before parents,
+    without recursion (trees may be deep). The caller puts each yielded node in `done`."""
+    stack = [root]
     while stack:
         node = stack[-1]
-        if node in memo:
+        if node in done:
             stack.pop()
             continue
-        pending = [a for a in node.args if a not in memo]
+        pending = [a for a in node.args if a not in done]
         if pending:
             stack.extend(pending)
             continue
         stack.pop()
+        yield node
+
+
+def free_vars(e: Expr, _memo=None) -> frozenset[str]:
+    """Names of the variables in e."""
+    memo = {} if _memo is None else _memo
+    for node in postorder(e, memo):
         own = frozenset((node.name,)) if node.op == "var" else frozenset()
         memo[node] = own.union(*(memo[a] for a in node.args)) if node.args else own
     return memo[e]

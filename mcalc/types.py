@@ -159,7 +159,20 @@ class VarType:
         return f"matrix({self.shape[0]}, {self.shape[1]})"
 
 
-class _Dim:
+class _UnionFind:
+    __slots__ = ()
+
+    def find(self):
+        root = self
+        while root.parent is not None:
+            root = root.parent
+        node = self                                # path compression: later finds are O(1)
+        while node.parent is not None and node.parent is not root:
+            node.parent, node = root, node.parent
+        return root
+
+
+class _Dim(_UnionFind):
     """A dimension variable (union-find); `fixed` is a name or integer once known;
     `wide` marks a dimension of an upper-case (matrix) name, which cannot be 1."""
     __slots__ = ("parent", "fixed", "wide")
@@ -167,31 +180,15 @@ class _Dim:
     def __init__(self, fixed=None, wide=False):
         self.parent, self.fixed, self.wide = None, fixed, wide
 
-    def find(self):
-        d = self
-        while d.parent is not None:
-            d = d.parent
-        n = self                                   # path compression: later finds are O(1)
-        while n.parent is not None and n.parent is not d:
-            n.parent, n = d, n.parent
-        return d
 
 
-class _TV:
+class _TV(_UnionFind):
     """A type variable (union-find): unknown, scalar, or an array (rows, cols)."""
     __slots__ = ("parent", "kind", "dims")
 
     def __init__(self, kind=None, dims=None):
         self.parent, self.kind, self.dims = None, kind, dims
 
-    def find(self):
-        t = self
-        while t.parent is not None:
-            t = t.parent
-        n = self                                   # path compression: later finds are O(1)
-        while n.parent is not None and n.parent is not t:
-            n.parent, n = t, n.parent
-        return t
 
 
 class _Solver:

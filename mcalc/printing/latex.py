@@ -33,9 +33,8 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from fractions import Fraction
 
-from mcalc.printing.text import _negated, number_text
+from mcalc.printing.text import _negated, number_text, split_product
 
 COMPARE, SUM, PRODUCT, UNARY, FRAC, POWER, POSTFIX, ATOM = range(8)
 INDICATOR = r"\mathbb{I}"
@@ -306,16 +305,7 @@ class _Printer:
         return out
 
     def mul(self, e):
-        coeff = Fraction(1)
-        num, den = [], []
-        for f in e.args:
-            if f.op == "num":
-                coeff *= f.value
-            elif f.op == "pow" and f.args[1].op == "num" and f.args[1].value < 0:
-                p = -f.args[1].value
-                den.append(f.args[0] if p == 1 else _pow(f.args[0], p))
-            else:
-                num.append(f)
+        coeff, num, den = split_product(e)
         sign = "-" if coeff < 0 else ""
         coeff = abs(coeff)
         scalar_den = [d for d in den if d.is_scalar]
@@ -422,11 +412,6 @@ def _bare_left(e) -> bool:
 def _Expr(op, args, shape):
     from mcalc.expr import Expr
     return Expr(op, args, shape)
-
-
-def _pow(base, p):
-    from mcalc import expr as E
-    return E.Expr("pow", (base, E.num(p)), base.shape)
 
 
 _FUNCTIONS = {

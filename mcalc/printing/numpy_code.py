@@ -34,6 +34,7 @@ from __future__ import annotations
 import re
 from fractions import Fraction
 
+from mcalc.expr import postorder
 from mcalc.types import SCALAR
 
 # Python precedence, low to high. Wrapping a text below `min_prec` parenthesises it.
@@ -94,17 +95,8 @@ class _Printer:
 
     def fill(self, root):
         """Print every node reachable from root once, children first (iteratively)."""
-        body, stack = self.body, [root]
-        while stack:
-            node = stack[-1]
-            if node in body:
-                stack.pop()
-                continue
-            pending = [a for a in node.args if a not in body]
-            if pending:
-                stack.extend(pending)
-                continue
-            stack.pop()
+        body = self.body
+        for node in postorder(root, body):
             rule = _TABLE.get(node.op)
             if rule is None:
                 raise ValueError(f"no numpy translation for the operator {node.op!r}")

@@ -90,16 +90,7 @@ class _Printer:
         return "".join(out), SUM
 
     def mul(self, e):
-        coeff = Fraction(1)
-        num, den = [], []
-        for f in e.args:
-            if f.op == "num":
-                coeff *= f.value
-            elif f.op == "pow" and f.args[1].op == "num" and f.args[1].value < 0:
-                p = -f.args[1].value
-                den.append(f.args[0] if p == 1 else _pow(f.args[0], p))
-            else:
-                num.append(f)
+        coeff, num, den = split_product(e)
         sign = "-" if coeff < 0 else ""
         coeff = abs(coeff)
         parts = []
@@ -160,6 +151,22 @@ class _Printer:
         rows = ["[" + ", ".join(self.text(a)[0] for a in e.args[i * c:(i + 1) * c]) + "]"
                 for i in range(r)]
         return "[" + ", ".join(rows) + "]", ATOM
+
+
+def split_product(e):
+    """A product as (numeric coefficient, numerator factors, denominator factors):
+    2*x*y^-1 -> (2, [x], [y]). Both the text and the LaTeX printer write a/b from it."""
+    coeff = Fraction(1)
+    num, den = [], []
+    for f in e.args:
+        if f.op == "num":
+            coeff *= f.value
+        elif f.op == "pow" and f.args[1].op == "num" and f.args[1].value < 0:
+            p = -f.args[1].value
+            den.append(f.args[0] if p == 1 else _pow(f.args[0], p))
+        else:
+            num.append(f)
+    return coeff, num, den
 
 
 def _pow(base, p):
