@@ -369,17 +369,8 @@ class _Checker:
     # -- random points -----------------------------------------------------------------
     def _dims(self):
         names = set(d for d in self.typing.dims if not d.isdigit())
-        for root in (self.body, self.cl) + ((self.truth,) if self.truth is not None else ()):
-            seen, stack = set(), [root]
-            while stack:
-                n = stack.pop()
-                if n in seen:
-                    continue
-                seen.add(n)
-                stack.extend(n.args)
-                for d in n.shape + ((n.name,) if n.op == "dim" else ()):
-                    names.update(p for p in d.split("*") if p and not p.isdigit())
-        return sorted(names)
+        roots = (self.body, self.cl) + ((self.truth,) if self.truth is not None else ())
+        return sorted(names | E.dimension_names(*roots))
 
     def _draw_sizes(self, names, k):
         """Sizes in 2..5, distinct across names (up to four names: a transposed result

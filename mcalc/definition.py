@@ -239,16 +239,7 @@ class _Run:
         names = set(d for d in self.typing.dims if not d.isdigit())
         for vt in self.typing.vars.values():
             names.update(p for d in vt.shape for p in d.split("*") if not p.isdigit())
-        stack, seen = [self.body], set()
-        while stack:
-            n = stack.pop()
-            if n in seen:
-                continue
-            seen.add(n)
-            stack.extend(n.args)
-            for d in n.shape + ((n.name,) if n.op == "dim" else ()):
-                names.update(p for p in d.split("*") if p and not p.isdigit())
-        return sorted(names)
+        return sorted(names | E.dimension_names(self.body))
 
     def size_sets(self) -> list[dict]:
         sets = [{d: s for d in self.named_dims} for s in SIZE_SETS] if self.named_dims else [{}]

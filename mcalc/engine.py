@@ -107,22 +107,8 @@ class Graph:
         return self.name[e].name if e in self.name else e.name
 
     def substitute(self, e: Expr) -> Expr:
-        back = {v: k for k, v in self.name.items()}
-        memo: dict[Expr, Expr] = {}
-
-        def sub(n):
-            got = memo.get(n)
-            if got is None:
-                if n in back:
-                    got = back[n]
-                elif n.args:
-                    args = tuple(sub(a) for a in n.args)
-                    got = n if args == n.args else Expr(n.op, args, n.shape, n.name, n.value)
-                else:
-                    got = n
-                memo[n] = got
-            return got
-        return sub(e)
+        """Step 4: the intermediates replaced by what they stand for."""
+        return E.replace(e, {v: k for k, v in self.name.items()})
 
 
 class Derive:
@@ -209,22 +195,7 @@ class Derive:
         """Write the intermediate's own value by its name: exp(u1) -> u2 where u2 = exp(u1)."""
         if node is self.f and self.f.op == "var":
             return e
-        local, name = self.g.local(node), self.g.name[node]
-        memo: dict[Expr, Expr] = {}
-
-        def sub(n):
-            got = memo.get(n)
-            if got is None:
-                if n == local:
-                    got = name
-                elif n.args:
-                    args = tuple(sub(a) for a in n.args)
-                    got = n if args == n.args else Expr(n.op, args, n.shape, n.name, n.value)
-                else:
-                    got = n
-                memo[n] = got
-            return got
-        return sub(e)
+        return E.replace(e, {self.g.local(node): self.g.name[node]})
 
     def _operands(self, node):
         """Operand indices that depend on x (X@X has two: the product rule)."""

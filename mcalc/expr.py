@@ -133,6 +133,33 @@ def postorder(root: Expr, done):
         yield node
 
 
+def replace(e: Expr, mapping: dict) -> Expr:
+    """e with every occurrence of a key of `mapping` replaced by its value."""
+    done: dict[Expr, Expr] = {}
+    for node in postorder(e, done):
+        if node in mapping:
+            done[node] = mapping[node]
+        elif node.args:
+            args = tuple(done[a] for a in node.args)
+            done[node] = node if args == node.args else \
+                Expr(node.op, args, node.shape, node.name, node.value)
+        else:
+            done[node] = node
+    return done[e]
+
+
+def dimension_names(*roots: Expr) -> set[str]:
+    """The named dimensions in the shapes of the nodes (and dimension leaves) of roots."""
+    names: set[str] = set()
+    done: dict = {}
+    for root in roots:
+        for node in postorder(root, done):
+            done[node] = True
+            for d in node.shape + ((node.name,) if node.op == "dim" else ()):
+                names.update(p for p in d.split("*") if p and not p.isdigit())
+    return names
+
+
 def free_vars(e: Expr, _memo=None) -> frozenset[str]:
     """Names of the variables in e."""
     memo = {} if _memo is None else _memo
