@@ -434,6 +434,10 @@ def _func(s, e, args):
                                                             if not x.is_scalar]),), SCALAR)])
     if f == "tr" and a.op == "eye":
         return E.dim(a.shape[0]) if not a.shape[0].isdigit() else E.num(int(a.shape[0]))
+    if f == "diag" and a.op == "T" and a.is_matrix:
+        if s:
+            s.note("transpose rules")
+        return Expr("diag", a.args, e.shape)             # the diagonal of Mᵀ is M's
     if f == "diag" and a.op == "ones":
         return E.eye(a.shape[0])
     if f == "diag" and a.is_column and a.op == "mul":

@@ -74,6 +74,8 @@ CASES = [
     ("d/dX a'@X'@b", False), ("d/dX tr(X@A@X')", False), ("d/dX tr(A@X')", False),
     ("d/dX b'@X'@X@c", False), ("d/dX tr(X@B@X'@C)", False), ("d/dX sum(X)", False),
     ("d/dX logdet(X) where X: symmetric(n)", False), ("d/dX mean(X)", False),
+    ("d/dx kron(x*A, B) where x: scalar", False), ("d/dx tr(diag(x)@A)", False),
+    ("d/dx sum((x > 0)*x)", False), ("d/dX vec(X)", False),
     # beyond 2-D: vec forms
     ("d/dX A@X@B", False), ("d/dX X@a + b", False), ("d/da X@a + b", False),
     ("d/dX A@X + B", False), ("d/dX X@A + B", False), ("d/dX sin(X)", False),
@@ -131,3 +133,20 @@ def _body(request: str) -> str:
     exprs, typing = infer([req.body], req.decls, request)
     where = "; ".join(f"{k}: {v}" for k, v in typing.as_strings().items())
     return f"{to_text(exprs[0])} where {where}"
+
+
+def test_every_rule_is_checked_numerically(monkeypatch):
+    """Every entry of the rule table is applied by at least one case above."""
+    from mcalc import rules
+    applied = set()
+    look_up = rules.rule_for
+
+    def recording(u, i):
+        rule = look_up(u, i)
+        applied.add(rule.name)
+        return rule
+    monkeypatch.setattr(rules, "rule_for", recording)
+    for request_text, _ in CASES:
+        for layout in ("numerator", "denominator"):
+            derive(request_text, layout=layout)
+    assert not {r.name for r in rules.RULES} - applied
