@@ -390,12 +390,13 @@ class _Infer:
             self.force_array(node.args[0])
             return
         c = self.pending.get(id(node))
-        if c is not None and c in self.s.deferred:
+        if c is not None and c[0] == "ew":
             # an element-wise result used as an array: its non-scalar operands are arrays
+            # (and a transposed one a row: 2*x' is a row, not a column)
             for a in node.args:
                 if not self.s.is_scalar(self.t(a)):
                     self.force_array(a)
-            if self.step(c, final=False):
+            if c in self.s.deferred and self.step(c, final=False):
                 self.s.deferred.remove(c)
             if self.s.known(tv):
                 return
