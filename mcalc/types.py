@@ -461,7 +461,10 @@ class _Infer:
         if f == "diag":
             t = ts[0].find()
             d = t.dims[0]
-            return _TV("array", (d, d)) if t.dims[1].find() is s.one else _TV("array", (d, s.one))
+            if t.dims[1].find() is s.one:
+                return _TV("array", (d, d))
+            s.unify_dim(t.dims[0], t.dims[1], n.column, "diag() (a square matrix)")
+            return _TV("array", (d, s.one))
         if f == "transpose":
             return self.transpose(n, ts[0])
         if f == "vec":
