@@ -345,7 +345,7 @@ rule("inverse", "003; MC (eq. 59)", "inv", "d(X⁻¹) = -X⁻¹ dX X⁻¹", "n²
 rule("diagonal matrix", "contract §1 (diag)", "diag", "G : d diag(v) = diag(G) : dv", "—",
      no_form("the Jacobian of diag() has no 2-D or Kronecker form in mcalc's language "
              "(∂diag(v)/∂v is a third-order tensor); differentiate a scalar of it"),
-     lambda u, i, G: fn("diag", G) if u.args[0].is_column else fn("diag", G),
+     lambda u, i, G: fn("diag", G),
      lambda u, i, d: fn("diag", d))
 rule("vec", "contract §2 (vec forms)", "vec", "∂vec(X)/∂vec(X) = I", "mn×mn",
      lambda u, i: E.eye(numel(u.args[0])),
