@@ -51,6 +51,12 @@ DENOMINATOR = [
     ("d/dw sum(max(0, 1 - y*(X@w))) + lam/2*norm(w)^2 where lam: scalar",
      "lam*w - X'@(y*(1 - y*(X@w) > 0))"),                                             # SVM
     ("d/dz -y'@log(softmax(z))", "sum(y)*softmax(z) - y"),
+    # where SymPy 1.14's MatrixSymbol.diff returns 0, ArrayAdd(PermuteDims(…)) or a ValueError
+    ("d/dX log(det(X))", "inv(X)'"),
+    ("d/dW sum((sigmoid(W@x + b) - y)^2)",
+     "2*(1 - sigmoid(W@x + b))*(sigmoid(W@x + b) - y)*sigmoid(W@x + b)@x'"),
+    ("d/dW1 sum((W2@relu(W1@x + b1) + b2 - y)^2)",
+     "2*(W1@x + b1 > 0)*(W2'@(W2@relu(W1@x + b1) + b2 - y))@x'"),
 ]
 
 
