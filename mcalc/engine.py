@@ -191,11 +191,14 @@ class Derive:
                                    jac, rule=rule.name))
         return rule, local, jac
 
-    def named(self, e: Expr, node: Expr) -> Expr:
-        """Write the intermediate's own value by its name: exp(u1) -> u2 where u2 = exp(u1)."""
+    def named(self, e: Expr, node: Expr, keep: Expr | None = None) -> Expr:
+        """Write the intermediate's own value by its name: exp(u1) -> u2 where u2 = exp(u1).
+        `keep` (the incoming gradient or tangent) cannot contain it and is not searched,
+        which keeps a deep network's derivation linear."""
         if node is self.f and self.f.op == "var":
             return e
-        return E.replace(e, {self.g.local(node): self.g.name[node]})
+        return E.replace(e, {self.g.local(node): self.g.name[node]},
+                         keep=(keep,) if keep is not None else ())
 
     def _operands(self, node):
         """Operand indices that depend on x (X@X has two: the product rule)."""
@@ -230,7 +233,7 @@ class Derive:
                     da = tangent[g.through(a)]
                     if a in g.transparent:
                         da = self.simp(R.T(da))
-                    total.append(self.named(rule.differential(local, i, da), node))
+                    total.append(self.named(rule.differential(local, i, da), node, keep=da))
                     own = (g.label(node), g.label(a))
                     terms.append((own,) if a == x else (own, (g.label(a), x.name)))
                 value = self.simp(R.add(*total) if len(total) > 1 else total[0])
@@ -255,7 +258,7 @@ class Derive:
             for i in self._operands(node):
                 a = node.args[i]
                 rule, local, _ = self.partial(node, i, show=not differential)
-                contrib = self.simp(self.named(rule.grad(local, i, G), node))
+                contrib = self.simp(self.named(rule.grad(local, i, G), node, keep=G))
                 if differential:
                     self.chains.append(Step("differential", g.label(self.f), _shown(G),
                                             rule=rule.name, text=self._gradient_symbol(node),

@@ -133,9 +133,10 @@ def postorder(root: Expr, done):
         yield node
 
 
-def replace(e: Expr, mapping: dict) -> Expr:
-    """e with every occurrence of a key of `mapping` replaced by its value."""
-    done: dict[Expr, Expr] = {}
+def replace(e: Expr, mapping: dict, keep=()) -> Expr:
+    """e with every occurrence of a key of `mapping` replaced by its value; the subtrees
+    in `keep` are known to hold none and are left as they are."""
+    done: dict[Expr, Expr] = {k: k for k in keep}
     for node in postorder(e, done):
         if node in mapping:
             done[node] = mapping[node]
