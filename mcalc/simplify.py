@@ -422,7 +422,9 @@ def _func(s, e, args):
     a = args[0]
     if f in ("sum", "tr") and (a.op == "zeros" or E.is_number(a, 0)):
         return E.ZERO
-    if f == "diag" and a.op == "zeros":
+    if a.op == "zeros" and f in ("diag", "sin", "tan", "tanh", "relu", "abs", "sign", "sqrt"):
+        if s:
+            s.note("fold constants")                        # f(0) = 0
         return E.zeros(e.shape)
     if f == "sum":
         if a.op == "ones":
@@ -469,6 +471,7 @@ _BUILD = {
     "pow": lambda s, e, a: pow_(s, a[0], a[1]),
     "T": lambda s, e, a: T_(s, a[0]),
     "matmul": lambda s, e, a: matmul_(s, a),
-    **{f: _func for f in ("sum", "tr", "diag", "exp", "log", "sign")},
+    **{f: _func for f in ("sum", "tr", "diag", "exp", "log", "sign", "sin", "tan", "tanh",
+                          "relu", "abs", "sqrt")},
     **{f: _indicator for f in ("gt", "ge", "lt", "le")},
 }
