@@ -402,6 +402,23 @@ class _Infer:
                 return
         self.s.make_array(tv)
 
+    def dimension(self, a, f: str) -> str:
+        """The argument of ones()/eye(): a name, a positive integer, or their product m*n
+        (the size of a vec form), as a dimension string."""
+        if a.op == "mul" and a.text == "*":
+            return dim_mul(self.dimension(a.args[0], f), self.dimension(a.args[1], f))
+        if a.op == "number" and a.text.isdigit() and int(a.text) > 0:
+            return a.text
+        if a.op != "name":
+            raise McalcError(f"{f}() takes a dimension (a name, a positive integer or a "
+                             "product of them)", a.column)
+        s = self.s
+        s.dim_names.add(a.text)
+        s.vars.pop(a.text, None)
+        if a.text in s.order:
+            s.order.remove(a.text)
+        return a.text
+
     def literal(self, n):
         s = self.s
         if all(a.op == "list" for a in n.args):          # [[a, b], [c, d]]: rows
@@ -432,16 +449,7 @@ class _Infer:
         if f in ("max", "min"):
             return self.elementwise(n)
         if f in ("ones", "eye"):
-            a = args[0]
-            if a.op not in ("name", "number") or (a.op == "number" and not a.text.isdigit()):
-                raise McalcError(f"{f}() takes a dimension (a name or a positive integer)",
-                                 a.column)
-            d = s.dim(a.text)
-            if a.op == "name":
-                s.dim_names.add(a.text)
-                s.vars.pop(a.text, None)
-                if a.text in s.order:
-                    s.order.remove(a.text)
+            d = s.dim(self.dimension(args[0], f))
             return _TV("array", (d, s.one if f == "ones" else d))
         for a in args:
             self.force_array(a)

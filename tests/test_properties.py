@@ -51,6 +51,33 @@ def _scalar(depth):
     )
 
 
+def _matrix(depth):
+    leaves = st.sampled_from(["A", "A'", "(B'@B)", "(x@y')"])
+    if depth == 0:
+        return leaves
+    sub = _matrix(depth - 1)
+    return st.one_of(
+        leaves,
+        st.builds(lambda u, v: f"({u} @ {v})", sub, sub),
+        st.builds(lambda u, v: f"({u} + {v})", sub, sub),
+        st.builds(lambda u, v: f"({u} * {v})", sub, sub),
+        st.builds(lambda u: f"({u})'", sub),
+        st.builds(lambda f, u: f"{f}({u})", st.sampled_from(SAFE_UNARY), sub),
+        st.builds(lambda s, u: f"({s}*{u})", _scalar(0), sub),
+    )
+
+
+def _matrix_scalar(depth):
+    m = _matrix(depth)
+    return st.one_of(
+        st.builds(lambda u: f"tr({u})", m),
+        st.builds(lambda u: f"sum({u})", m),
+        st.builds(lambda u: f"norm({u})^2", m),
+        st.builds(lambda u: f"(x'@{u}@y)", m),
+        st.builds(lambda u: f"logdet(A'@A + {u}@{u}' + eye(n))", m),
+    )
+
+
 def _check(request, layout, seed):
     d = derive(f"{request} {DECLS}", layout=layout)
     rng = np.random.default_rng(seed)
@@ -69,7 +96,7 @@ def _check(request, layout, seed):
     assert_close(evaluate(to_numpy(again.expr, again.dims), values), got, rtol=1e-9, atol=1e-9)
 
 
-SETTINGS = settings(max_examples=40, deadline=None,
+SETTINGS = settings(max_examples=100, deadline=None,
                     suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much])
 
 
@@ -85,3 +112,21 @@ def test_scalar_expressions(body, wrt, layout, seed):
        st.integers(0, 2**31))
 def test_vector_expressions(body, wrt, layout, seed):
     _check(f"d/d{wrt} {body}", layout, seed)
+
+
+@SETTINGS
+@given(_matrix_scalar(2), st.sampled_from(["A", "x", "B"]),
+       st.sampled_from(["numerator", "denominator"]), st.integers(0, 2**31))
+def test_scalar_functions_of_matrix_expressions(body, wrt, layout, seed):
+    _check(f"d/d{wrt} {body}", layout, seed)
+
+
+@SETTINGS
+@given(_matrix(2), st.sampled_from(["A", "x", "a"]),
+       st.sampled_from(["numerator", "denominator"]), st.integers(0, 2**31))
+def test_matrix_expressions_vec_forms(body, wrt, layout, seed):
+    from mcalc.errors import NoRule
+    try:
+        _check(f"d/d{wrt} {body}", layout, seed)
+    except NoRule as e:                        # a transposed matrix has no printed vec form
+        assert "commutation" in str(e)
