@@ -542,7 +542,14 @@ class _Infer:
             return True
         _, a, b, out, col = c                                          # matmul
         ta, tb = a.find(), b.find()
-        s.unify_dim(ta.dims[1], tb.dims[0], col, "'@' (inner dimensions)")
+        try:
+            s.unify_dim(ta.dims[1], tb.dims[0], col, "'@' (inner dimensions)")
+        except McalcError as e:
+            left, right = (tuple(d.find().fixed or "?" for d in t.dims) for t in (ta, tb))
+            if left[1] == "1" and left[0] != "1":        # x@A: a column on the left
+                raise _mismatch("'@'", (left, right), col,
+                                "; did you mean to transpose the left operand (x'@A)?") from None
+            raise e from None
         s.unify(out, _TV("array", (ta.dims[0], tb.dims[1])), col, "'@'")
         return True
 

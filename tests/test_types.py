@@ -40,6 +40,7 @@ def test_type_option():
     ("x + y' where x, y: vector(n)", ["transpose"]),
     ("tr(x) where x: vector(n)", ["square"]),
     ("foo(x)", ["unknown function"]),
+    ("w@x where w, x: vector(n)", ["vector(n)", "transpose the left operand"]),
     ("x^y where y: vector(n)", ["exponent"]),
 ])
 def test_shape_errors(text, words):
