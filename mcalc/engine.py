@@ -342,8 +342,9 @@ def _shown(e: Expr, always: bool = False, size: int = MAX_SHOWN) -> Expr | None:
 
 
 def _d(label: str, like: Expr) -> Expr:
-    """The differential d<label> as a variable of the same shape."""
-    return E.var("d" + label, like.shape)
+    """The differential d<label> as a variable of the same shape (marked, so that products
+    write it last: 2*u2*du2)."""
+    return Expr("var", (), like.shape, "d" + label, "differential")
 
 
 def first_derivative(f: Expr, x: Expr, layout: str, method: str,

@@ -77,7 +77,8 @@ _key_memo: dict[Expr, tuple] = {}
 def order_key(e: Expr) -> tuple:
     k = _key_memo.get(e)
     if k is None:
-        k = (_OP_RANK.get(e.op, 4), e.op, e.name or "", str(e.value or ""),
+        rank = 5 if e.value == "differential" else _OP_RANK.get(e.op, 4)   # dX last
+        k = (rank, e.op, e.name or "", str(e.value or ""),
              tuple(order_key(a) for a in e.args[:4]), e.size)
         if len(_key_memo) > 200_000:
             _key_memo.clear()
