@@ -30,6 +30,7 @@ class Step:
     terms: tuple = ()
     by: Expr | None = None
     text: str = ""
+    source: str = ""                     # where the rule comes from (seed and section)
 
 
 @dataclass(frozen=True)

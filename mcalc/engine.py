@@ -188,7 +188,7 @@ class Derive:
             jac = None
         if show and jac is not None:
             self.partials.append(Step("partial", (self.g.label(node), self.g.label(node.args[i])),
-                                   jac, rule=rule.name))
+                                      jac, rule=rule.name, source=rule.cite))
         return rule, local, jac
 
     def named(self, e: Expr, node: Expr, keep: Expr | None = None) -> Expr:
@@ -209,12 +209,13 @@ class Derive:
         own = (self.g.label(node), self.g.label(a))
         return (own,) if node is self.f else ((self.g.label(self.f), self.g.label(node)), own)
 
-    def _chain_name(self, terms, node):
+    def _chain(self, terms, node) -> dict:
+        """The chain rule that combines `terms`, as Step fields: rule and source."""
         if len(terms) > 1:
-            return "total-derivative chain rule (P&H §4.5.2)"
+            return {"rule": "total-derivative chain rule", "source": "P&H §4.5.2"}
         if node.is_scalar and self.x.is_scalar and self.f.is_scalar:
-            return "single-variable chain rule (P&H §4.5.1)"
-        return "vector chain rule (P&H §4.5.3)"
+            return {"rule": "single-variable chain rule", "source": "P&H §4.5.1"}
+        return {"rule": "vector chain rule", "source": "P&H §4.5.3"}
 
     def forward(self) -> Expr:
         """x scalar: dy/dx = Σ ∂y/∂u du/dx, inputs first (forward accumulation)."""
@@ -239,7 +240,7 @@ class Derive:
                 value = self.simp(R.add(*total) if len(total) > 1 else total[0])
             tangent[node] = value
             self.chains.append(Step("chain", (g.label(node), x.name), _shown(value, node is self.f),
-                                   rule=self._chain_name(terms, node), terms=tuple(terms)))
+                                   **self._chain(terms, node), terms=tuple(terms)))
         return tangent[self.f]
 
     def backward_gradient(self) -> Expr:
@@ -261,7 +262,8 @@ class Derive:
                 contrib = self.simp(self.named(rule.grad(local, i, G), node, keep=G))
                 if differential:
                     self.chains.append(Step("differential", g.label(self.f), _shown(G),
-                                            rule=rule.name, text=self._gradient_symbol(node),
+                                            rule=rule.name, source=rule.cite,
+                                            text=self._gradient_symbol(node),
                                             by=self.simp(self.named(rule.differential(
                                                 local, i, self._d_operand(a)), node))))
                 if a in g.transparent:
@@ -302,7 +304,7 @@ class Derive:
             shown = G if G.is_scalar or G.is_row else self.simp(R.T(G))
             self.chains.append(Step("chain", (self.g.label(self.f), self.g.label(node)),
                                     _shown(shown, node == self.x),
-                                    rule=self._chain_name(terms, node), terms=tuple(terms)))
+                                    **self._chain(terms, node), terms=tuple(terms)))
 
     def backward_jacobian(self) -> Expr:
         """f non-scalar: Jacobians multiply from the output back (vec forms for matrices)."""
@@ -313,7 +315,7 @@ class Derive:
             J = self.simp(R.add(*jac[node]) if len(jac[node]) > 1 else jac[node][0])
             if node is not self.f:
                 self.chains.append(Step("chain", (g.label(self.f), g.label(node)), _shown(J),
-                                       rule=self._chain_name(terms.get(node, ()), node),
+                                       **self._chain(terms.get(node, ()), node),
                                        terms=tuple(terms.get(node, ()))))
             for i in self._operands(node):
                 a = node.args[i]
@@ -327,7 +329,7 @@ class Derive:
                 terms.setdefault(g.through(a), []).append(self._path(node, a))
         J = self.simp(R.add(*jac[x]) if len(jac[x]) > 1 else jac[x][0])
         self.chains.append(Step("chain", (g.label(self.f), x.name), J,
-                               rule=self._chain_name(terms.get(x, ()), x),
+                               **self._chain(terms.get(x, ()), x),
                                terms=tuple(terms.get(x, ()))))
         return J
 
@@ -402,5 +404,6 @@ def stacked_derivative(f: Expr, xs: list[Expr], layout: str, method: str,
             jac = Expr("matrix", tuple(e for r in t for e in r), (str(m), str(len(rows))))
     stacked = "(" + ", ".join(x.name for x in xs) + ")"
     steps.append(Step("chain", (labels(f)[0], stacked), jac,
-                      rule="stack the partial derivatives (P&H §3 gradient, §4 Jacobian)"))
+                      rule="stack the partial derivatives",
+                      source="P&H §3 (gradient), §4 (Jacobian)"))
     return jac, steps, False

@@ -15,6 +15,8 @@ Sources: [P&H] Parr & Howard, The Matrix Calculus You Need For Deep Learning (se
 """
 from __future__ import annotations
 
+import re
+
 from fractions import Fraction
 from typing import Callable
 
@@ -133,6 +135,11 @@ class Rule(Record):
         for f, v in zip(self._fields, (name, source, op, formula, shape, jacobian, grad,
                                        differential, arg, when, kink)):
             object.__setattr__(self, f, v)
+
+    @property
+    def cite(self) -> str:
+        """The source without its glosses: 'P&H §2, §4.2', '004 §3.5; MC'."""
+        return re.sub(r"\s*\((?:[^()]|\([^()]*\))*\)", "", self.source)
 
 
 RULES: list[Rule] = []

@@ -423,10 +423,10 @@ def _func(s, e, args):
     a = args[0]
     if f in ("sum", "tr") and (a.op == "zeros" or E.is_number(a, 0)):
         return E.ZERO
-    if a.op == "zeros" and f in ("diag", "sin", "tan", "tanh", "relu", "abs", "sign", "sqrt"):
+    if a.op == "zeros" and f in _AT_ZERO:
         if s:
-            s.note("fold constants")                        # f(0) = 0
-        return E.zeros(e.shape)
+            s.note("fold constants")                        # f(0), element by element
+        return filled(_AT_ZERO[f], e.shape)
     if f == "sum":
         if a.op == "ones":
             return E.dim(a.shape[0]) if not a.shape[0].isdigit() else E.num(int(a.shape[0]))
@@ -457,6 +457,20 @@ def _func(s, e, args):
     return _rebuild(s, e, args)
 
 
+_AT_ZERO = {"diag": 0, "sin": 0, "tan": 0, "tanh": 0, "relu": 0, "abs": 0, "sign": 0, "sqrt": 0,
+            "cos": 1, "exp": 1, "sigmoid": Fraction(1, 2)}
+
+
+def filled(value, shape) -> Expr:
+    """An array of one value that prints with its shape: 0, c*ones(n), c*ones(m)@ones(n)'."""
+    if value == 0 or shape == SCALAR:
+        return E.zeros(shape) if value == 0 else E.num(value)
+    ones = E.ones(shape[0]) if shape[1] == "1" else \
+        Expr("T", (E.ones(shape[1]),), shape) if shape[0] == "1" else \
+        Expr("matmul", (E.ones(shape[0]), Expr("T", (E.ones(shape[1]),), ("1", shape[1]))), shape)
+    return ones if value == 1 else Expr("mul", (E.num(value), ones), shape)
+
+
 def _indicator(s, e, args):
     a, b = args
     if a.op == "num" and b.op == "num":
@@ -472,7 +486,6 @@ _BUILD = {
     "pow": lambda s, e, a: pow_(s, a[0], a[1]),
     "T": lambda s, e, a: T_(s, a[0]),
     "matmul": lambda s, e, a: matmul_(s, a),
-    **{f: _func for f in ("sum", "tr", "diag", "exp", "log", "sign", "sin", "tan", "tanh",
-                          "relu", "abs", "sqrt")},
+    **{f: _func for f in ("sum", "tr", "log") + tuple(_AT_ZERO)},
     **{f: _indicator for f in ("gt", "ge", "lt", "le")},
 }

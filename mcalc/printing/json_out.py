@@ -26,7 +26,7 @@ def as_dict(d: Derivation) -> dict:
         "vec_form": d.vec_form,
         "latex": latex.expr_to_latex(shown, names),
         "numpy": to_numpy(shown, d.dims, names),
-        "steps": [{"kind": s.kind, "rule": s.rule, "text": step_text(s, names, text),
+        "steps": [{"kind": s.kind, "rule": s.rule, "source": s.source, "text": step_text(s, names, text),
                    "latex": latex.step_to_latex(s, d)} for s in d.steps],
     }
     if d.where:

@@ -34,6 +34,7 @@ from __future__ import annotations
 import re
 import unicodedata
 
+from mcalc.printing.plain import rule_label
 from mcalc.printing.text import _negated, number_text, split_product
 
 COMPARE, SUM, PRODUCT, UNARY, FRAC, POWER, POSTFIX, ATOM = range(8)
@@ -555,7 +556,7 @@ def _terms_latex(sym: _Symbols, terms) -> str | None:
 
 
 def _rule(s) -> str:
-    return rf"\qquad{text('(' + s.rule + ')')}" if s.rule else ""
+    return rf"\qquad{text('(' + rule_label(s) + ')')}" if s.rule else ""
 
 
 # Each renderer gives lines (lhs, rhs, annotation); lhs None means a note line.

@@ -18,6 +18,11 @@ def typing_text(types: dict) -> str:
     return "; ".join(f"{', '.join(names)}: {t}" for t, names in groups.items()) or "(no variables)"
 
 
+def rule_label(s: Step) -> str:
+    """The rule a step applies, with its source: 'element-wise product — P&H §4.2'."""
+    return f"{s.rule} — {s.source}" if s.source else s.rule
+
+
 def partial_symbol(of: str, by: str) -> str:
     return f"∂{of}/∂{by}"
 
@@ -93,7 +98,7 @@ def render(d: Derivation) -> str:
             lines.append("")
             lines.append(section)
             current = section
-        rule = f"    [{s.rule}]" if s.rule else ""
+        rule = f"    [{rule_label(s)}]" if s.rule else ""
         extra = f"    ({describe(s.rhs.shape)})" if s.kind == "define" else ""
         lines.append(f"  {step_text(s, names, text)}{extra}{rule}")
     lines += ["", "result", f"  {result_line(d)}", f"  shape: {shape_text(d)}"]

@@ -21,7 +21,7 @@ from rich.text import Text
 from rich.tree import Tree
 
 from mcalc.derivation import Derivation, Step
-from mcalc.printing.plain import (_SECTIONS, result_line, shape_text, step_text,
+from mcalc.printing.plain import (_SECTIONS, result_line, rule_label, shape_text, step_text,
                                   typing_text)
 from mcalc.printing.text import to_text
 from mcalc.types import describe
@@ -206,7 +206,7 @@ class _Steps:
             if section != current:
                 self.rows.append((section, None, None))
                 current = section
-            self.rows.append((str(i), _step_cell(s, hl), Text(s.rule, style=STYLES["rule"])))
+            self.rows.append((str(i), _step_cell(s, hl), Text(rule_label(s), style=STYLES["rule"])))
 
     def __rich_console__(self, console, options):
         width = options.max_width
