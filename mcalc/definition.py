@@ -86,15 +86,13 @@ def exact_equal(req, body: Expr, claim: Expr, typing, layout: str,
                 return ExactVerdict(False, f"the claim is {got.rows}×{got.cols} but the "
                                            f"component-wise derivative is "
                                            f"{derivative.rows}×{derivative.cols}{where}")
-            for i in range(derivative.rows):
-                for j in range(derivative.cols):
-                    deadline.check()
-                    a, b = run.normal(derivative[i, j]), run.normal(got[i, j])
-                    if not run.is_zero(a - b):
-                        return ExactVerdict(
-                            False, f"the claim differs from the component-wise derivative"
-                                   f"{where}: entry ({i + 1}, {j + 1}) is {_short(a)}, the "
-                                   f"claim has {_short(b)}", tuple(checked + [sizes]))
+            diff = _first_difference(run, derivative, got, deadline)
+            if diff is not None:
+                i, j, a, b = diff
+                return ExactVerdict(
+                    False, f"the claim differs from the component-wise derivative"
+                           f"{where}: entry ({i + 1}, {j + 1}) is {_short(a)}, the "
+                           f"claim has {_short(b)}", tuple(checked + [sizes]))
             checked.append(sizes)
         return ExactVerdict(True, "equal to the component-wise derivative (definition "
                                   f"method, SymPy){run.sizes_summary(checked)}",
@@ -134,16 +132,14 @@ def definition_derivation(req, body: Expr, typing, layout: str,
                                  f"{want.rows}×{want.cols} component-wise, {got.rows}×"
                                  f"{got.cols} by the rules{_sizes_text(sizes)} (please "
                                  f"report this request)")
-            for i in range(want.rows):
-                for j in range(want.cols):
-                    deadline.check()
-                    a, b = run.normal(want[i, j]), run.normal(got[i, j])
-                    if not run.is_zero(a - b):
-                        raise McalcError(
-                            f"the definition method disagrees with the chain rule"
-                            f"{_sizes_text(sizes)}: entry ({i + 1}, {j + 1}) is {_short(a)} "
-                            f"component-wise but {_short(b)} by the rules (please report "
-                            f"this request)")
+            diff = _first_difference(run, want, got, deadline)
+            if diff is not None:
+                i, j, a, b = diff
+                raise McalcError(
+                    f"the definition method disagrees with the chain rule"
+                    f"{_sizes_text(sizes)}: entry ({i + 1}, {j + 1}) is {_short(a)} "
+                    f"component-wise but {_short(b)} by the rules (please report "
+                    f"this request)")
             confirmed.append(sizes)
         literal = run.to_literal(first) if first.rows * first.cols <= 36 else None
         if literal is not None:
@@ -215,6 +211,17 @@ def _sizes_text(sizes) -> str:
     if not sizes:
         return ""
     return " at " + ", ".join(f"{k} = {v}" for k, v in sizes.items())
+
+
+def _first_difference(run, want, got, deadline):
+    """The first entry (i, j, want, got) where two component matrices differ exactly."""
+    for i in range(want.rows):
+        for j in range(want.cols):
+            deadline.check()
+            a, b = run.normal(want[i, j]), run.normal(got[i, j])
+            if not run.is_zero(a - b):
+                return i, j, a, b
+    return None
 
 
 def _short(x, limit: int = 120) -> str:

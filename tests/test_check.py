@@ -3,7 +3,6 @@ status 0/1/2 for single checks and batches, JSON lines, and the end-to-end CLI."
 from __future__ import annotations
 
 import json
-import shutil
 import subprocess
 import sys
 
@@ -20,6 +19,7 @@ from mcalc.cli import main
 from mcalc.errors import McalcError
 from mcalc.evaluate import evaluate, to_contract
 from mcalc.printing.text import to_text
+from installed import installed_mcalc
 
 register(main)                       # idempotent: cli.py may already have added `check`
 
@@ -394,19 +394,10 @@ def test_check_result_json_keys():
 
 # ---- end to end: the installed executable ---------------------------------------------
 
-def _installed_check():
-    exe = shutil.which("mcalc")
-    if exe is None:
-        pytest.skip("mcalc is not installed on PATH")
-    probe = subprocess.run([exe, "check", "--help"], capture_output=True, text=True)
-    if "--batch" not in probe.stdout:                   # `mcalc check` fell back to diff
-        pytest.skip("the installed mcalc has no `check` command yet: cli.py must call "
-                    "mcalc.check_cli.register(main)")
-    return exe
 
 
 def test_installed_mcalc_check_exit_codes(tmp_path):
-    exe = _installed_check()
+    exe = installed_mcalc()
 
     def status(*args, stdin=None):
         p = subprocess.run([exe, "check", *args], capture_output=True, text=True, input=stdin,

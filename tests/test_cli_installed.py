@@ -3,24 +3,13 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import subprocess
-import sys
-from pathlib import Path
 
-import pytest
-
-
-def executable() -> str:
-    beside = Path(sys.executable).parent / "mcalc"
-    found = str(beside) if beside.exists() else shutil.which("mcalc")
-    if not found:
-        pytest.skip("the mcalc executable is not installed (pip install -e .)")
-    return found
+from installed import installed_mcalc
 
 
 def run(*args):
-    return subprocess.run([executable(), *args], capture_output=True, text=True, timeout=60,
+    return subprocess.run([installed_mcalc(), *args], capture_output=True, text=True, timeout=60,
                           env=dict(os.environ, NO_COLOR="1"))
 
 

@@ -7,6 +7,7 @@ import pytest
 from click.testing import CliRunner
 
 from mcalc.cli import main
+from installed import installed_mcalc
 
 ANSI = re.compile(r"\x1b\[")
 COLOUR = re.compile(r"\x1b\[(?:[0-9;]*;)?(?:3[0-9]|9[0-7])(?:;[0-9;]*)?m")
@@ -64,13 +65,7 @@ def test_bad_input_is_one_line_exit_2():
 def _spawn_tty(env_extra):
     pexpect = pytest.importorskip("pexpect")
     import os
-    import shutil
-    import sys
-    from pathlib import Path
-    exe = Path(sys.executable).parent / "mcalc"
-    exe = str(exe) if exe.exists() else shutil.which("mcalc")
-    if exe is None:
-        pytest.skip("the mcalc executable is not installed")
+    exe = installed_mcalc()
     env = {k: v for k, v in os.environ.items() if k not in ("NO_COLOR", "FORCE_COLOR")}
     env.update({"TERM": "xterm-256color", "COLUMNS": "100"}, **env_extra)
     child = pexpect.spawn(exe, ["d/dx sin(x^2)"], env=env, encoding="utf-8", timeout=30)

@@ -7,30 +7,19 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import subprocess
-import sys
 
 import pytest
 
 from mcalc.cli import main
 from mcalc.repl import PROMPT, Session, run_stream
+from installed import installed_mcalc
 
-WIRED = "repl" in main.commands            # does mcalc.cli register `repl` itself?
-if not WIRED:
-    from mcalc.repl import register
-    register(main)
-
-LAUNCHER = ("from mcalc.cli import main; from mcalc.repl import register; "
-            "'repl' in main.commands or register(main); main()")
 TIMEOUT = 60
 
 
 def mcalc_argv() -> list[str]:
-    exe = shutil.which("mcalc")
-    if WIRED and exe:
-        return [exe]
-    return [sys.executable, "-c", LAUNCHER]
+    return [installed_mcalc()]
 
 
 @pytest.fixture

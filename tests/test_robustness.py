@@ -14,11 +14,8 @@ from __future__ import annotations
 import json
 import os
 import resource
-import shutil
 import subprocess
-import sys
 import time
-from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
@@ -29,18 +26,11 @@ from mcalc.cli import main
 from mcalc.errors import McalcError
 from mcalc.parser import parse_request
 from mcalc.syntax import Request
+from installed import installed_mcalc
 
 TIME_LIMIT = 10.0               # seconds for one call of the executable
 MEMORY_LIMIT = 1 << 30          # bytes of address space for one call (RLIMIT_AS)
 MAX_RSS_KIB = 600 * 1024        # what a call may actually use (ru_maxrss, KiB)
-
-
-def executable() -> str:
-    beside = Path(sys.executable).parent / "mcalc"
-    found = str(beside) if beside.exists() else shutil.which("mcalc")
-    if not found:
-        pytest.skip("the mcalc executable is not installed")
-    return found
 
 
 def _limit_memory():                                   # runs in the child before exec
@@ -52,7 +42,7 @@ def run(args, stdin: str | None = None):
     env = dict(os.environ, NO_COLOR="1")
     t0 = time.monotonic()
     try:
-        p = subprocess.run([executable(), *args], input=stdin, capture_output=True, text=True,
+        p = subprocess.run([installed_mcalc(), *args], input=stdin, capture_output=True, text=True,
                            encoding="utf-8", errors="replace", timeout=TIME_LIMIT, env=env,
                            preexec_fn=_limit_memory)
     except subprocess.TimeoutExpired:
