@@ -174,7 +174,7 @@ def batch_file(path: Path, n: int = 1000, seed: int = 6) -> int:
 DEPTH_DRIVER = r'''
 import json, sys, time
 import numpy as np
-from mcalc.api import derive
+from mcalc.pipeline import derive
 from mcalc.printing import plain
 from mcalc.printing.numpy_code import to_numpy
 from mcalc.printing.text import to_text

@@ -1,7 +1,7 @@
 """`mcalc check`: is a hand-derived CLAIM the derivative REQUEST asks for?
 
 The claim is parsed by the request language's grammar and typed together with the request
-(mcalc.api.typed), so both share declarations, inferred types and dimension names. Then,
+(mcalc.pipeline.typed), so both share declarations, inferred types and dimension names. Then,
 in order (CONTRACT.md §3 'check'):
 
 1. shape — the claim must have the derivative's shape in the chosen layout. The shape is
@@ -155,7 +155,7 @@ def check(request: str, claim: str, types=(), layout: str = "numerator",
           method: str | None = None, exact: bool = False, seed: int = 0) -> CheckResult:
     """Decide whether `claim` is the derivative `request` asks for. Bad input raises
     McalcError (exit status 2); otherwise the result says holds or not, and why."""
-    from mcalc.api import METHODS, typed
+    from mcalc.pipeline import METHODS, typed
     if layout not in LAYOUTS:
         raise McalcError(f"unknown layout '{layout}' (numerator or denominator)")
     if method is not None and method not in METHODS:
@@ -314,7 +314,7 @@ class _Checker:
             notes=tuple(dict.fromkeys(self.notes)))
 
     def _derive(self):
-        from mcalc.api import derive_typed
+        from mcalc.pipeline import derive_typed
         method = self.method if self.method in ("chain", "differential") else None
         try:
             d = derive_typed(self.req, self.body, self.typing, self.layout, method)

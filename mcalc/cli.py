@@ -114,7 +114,7 @@ def render(d, fmt: str, standalone: bool = False) -> str | None:
 
 
 def _derive(request: str, types, layout, method):
-    from mcalc.api import derive
+    from mcalc.pipeline import derive
     return derive(request, types, layout, method)
 
 
@@ -171,7 +171,7 @@ def _batch_diff(stream, types, layout, method, fmt) -> int:
 @guarded
 def shape(expression, types, fmt):
     """Type-check EXPRESSION and print the typing and its shape."""
-    from mcalc.api import typed
+    from mcalc.pipeline import typed
     from mcalc.printing.plain import typing_text
     from mcalc.printing.text import to_text
     from mcalc.types import describe

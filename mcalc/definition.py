@@ -103,7 +103,7 @@ def definition_derivation(req, body: Expr, typing, layout: str,
                           time_limit: float = TIME_LIMIT) -> Derivation:
     """`diff --method definition`: component by component, then the engine's symbolic
     result confirmed equal to it at the concrete sizes."""
-    from mcalc.api import derive_typed
+    from mcalc.pipeline import derive_typed
     no_rule = None
     try:
         d = derive_typed(req, body, typing, layout, None)
@@ -152,7 +152,7 @@ def definition_derivation(req, body: Expr, typing, layout: str,
 
 
 def _plain_derivation(req, body, typing, layout, result) -> Derivation:
-    from mcalc.api import dim_sources
+    from mcalc.pipeline import dim_sources
     from mcalc.engine import labels
     wrt = tuple(n for group in req.wrt for n in group)
     return Derivation(request=req.text, wrt=wrt, layout=layout, method="definition",

@@ -218,7 +218,7 @@ class Session:
         return typing_text({n: self.decls[n] for n in dict.fromkeys(names)})
 
     def request(self, text: str) -> None:
-        from mcalc.api import derive
+        from mcalc.pipeline import derive
         from mcalc.parser import parse_request
         req = parse_request(text)
         used = _names_in(req.body, set())

@@ -11,7 +11,7 @@ import pytest
 from click.testing import CliRunner
 
 from mcalc import expr as E
-from mcalc.api import derive, typed
+from mcalc.pipeline import derive, typed
 from mcalc.canonical import canonical
 from mcalc.check import CheckResult, check, check_batch, derivative_shape, worst_status
 from mcalc.check_cli import register
@@ -157,7 +157,7 @@ def test_a_wrong_engine_result_cannot_make_a_wrong_claim_hold(monkeypatch):
     the engine is checked against finite differences first."""
     import dataclasses
 
-    import mcalc.api as api
+    import mcalc.pipeline as api
     real = api.derive_typed
 
     def broken(req, body, typing, layout, method):

@@ -7,7 +7,7 @@ import pytest
 from click.testing import CliRunner
 
 from mcalc import definition
-from mcalc.api import derive, typed
+from mcalc.pipeline import derive, typed
 from mcalc.check import check
 from mcalc.check_cli import register
 from mcalc.cli import main
@@ -57,7 +57,7 @@ def test_definition_derivation_shows_a_bounded_number_of_components():
 def test_definition_reports_an_engine_that_disagrees(monkeypatch):
     import dataclasses
 
-    import mcalc.api as api
+    import mcalc.pipeline as api
     real = api.derive_typed
 
     def broken(req, body, typing, layout, method):

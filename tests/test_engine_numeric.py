@@ -4,7 +4,7 @@ differences of the expression itself (in both layouts)."""
 import numpy as np
 import pytest
 
-from mcalc.api import derive
+from mcalc.pipeline import derive
 from mcalc.printing.numpy_code import to_numpy
 from numeric import assert_close, evaluate, finite_difference, random_sizes, random_values
 

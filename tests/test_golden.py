@@ -26,7 +26,7 @@ from pathlib import Path
 
 import pytest
 
-from mcalc.api import derive
+from mcalc.pipeline import derive
 from mcalc.printing import plain
 
 GOLDEN = Path(__file__).parent / "golden"

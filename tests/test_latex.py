@@ -548,7 +548,7 @@ REAL_REQUESTS = [
 def test_real_derivations_compile(request_text, layout, tmp_path):
     """The engine's own derivations — vectors, matrices, symmetric matrices, unicode
     names, softmax, vec forms, Hessians — compile with pdflatex -halt-on-error."""
-    from mcalc.api import derive
+    from mcalc.pipeline import derive
     exe = _need_pdflatex()
     doc = derivation_to_latex(derive(request_text, layout=layout), standalone=True)
     (tmp_path / "doc.tex").write_text(doc, encoding="ascii")

@@ -4,7 +4,7 @@ import numpy as np
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from mcalc.api import derive
+from mcalc.pipeline import derive
 from mcalc.printing.numpy_code import to_numpy
 from mcalc.printing.text import to_text
 from numeric import assert_close, evaluate, finite_difference, random_values

@@ -186,7 +186,7 @@ def test_session_in_process():
                 types=("x: vector(n)",))
     code = run_stream(s, io.StringIO("d/dx sum(x*x)\nd/dx (\n:layout nope\n:types\n"))
     assert code == 0
-    from mcalc.api import derive
+    from mcalc.pipeline import derive
     from mcalc.cli import render
     assert printed == [(render(derive("d/dx sum(x*x)", ("x: vector(n)",)), "numpy"), False),
                        ("line 2: error (column 7): unexpected end of input", True),

@@ -9,7 +9,7 @@ import pytest
 from rich.cells import cell_len
 from rich.console import Console
 
-from mcalc.api import derive
+from mcalc.pipeline import derive
 from mcalc.printing import plain
 from mcalc.printing.rich_view import render
 

@@ -3,7 +3,7 @@ its whole derivation) prints in size linear in the depth, and the numpy form sta
 evaluable expression."""
 import numpy as np
 
-from mcalc.api import derive
+from mcalc.pipeline import derive
 from mcalc.printing.numpy_code import to_numpy
 from mcalc.printing.plain import render, result_line
 from numeric import assert_close, evaluate, finite_difference, random_values

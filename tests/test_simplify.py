@@ -2,7 +2,7 @@
 numeric tests check whole derivations), shapes are never lost."""
 import pytest
 
-from mcalc.api import typed
+from mcalc.pipeline import typed
 from mcalc.printing.text import to_text
 from mcalc.simplify import REWRITES, simplify
 

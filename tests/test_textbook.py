@@ -4,7 +4,7 @@ Matrix Cookbook, written in the request language. The numeric tests check the va
 these pin the form a reader sees."""
 import pytest
 
-from mcalc.api import derive
+from mcalc.pipeline import derive
 from mcalc.printing.text import to_text
 
 NUMERATOR = [

@@ -1,7 +1,7 @@
 """Type inference by the contract's rules, and shape errors that name both shapes."""
 import pytest
 
-from mcalc.api import typed
+from mcalc.pipeline import typed
 from mcalc.errors import McalcError
 
 
