@@ -11,7 +11,7 @@ from mcalc.errors import McalcError
 from mcalc.syntax import Decl, Request, Syntax
 
 MAX_LENGTH = 100_000          # characters in one request
-MAX_DEPTH = 200               # nesting of the syntax tree
+MAX_DEPTH = 10_000            # nesting of the syntax tree (every walk is iterative)
 
 _parser = None
 
@@ -120,6 +120,25 @@ def _check_depth(tree) -> None:
                 stack.append((child, depth + 1))
 
 
+def _transform(tf: lk.Transformer, tree):
+    """lark's Transformer.transform without recursion (lark's recurses once per level):
+    the same methods, called children first; `out` holds the finished children."""
+    out: list = []
+    todo = [(tree, -1)]
+    while todo:
+        node, start = todo.pop()
+        if start >= 0:                             # its children are done: build the node
+            children = [c for c in out[start:] if c is not lk.Discard]
+            del out[start:]
+            out.append(tf._call_userfunc(node, children))
+        elif isinstance(node, lk.Tree):
+            todo.append((node, len(out)))
+            todo.extend((c, -1) for c in reversed(node.children))
+        else:
+            out.append(tf._call_userfunc_token(node) if isinstance(node, lk.Token) else node)
+    return out[0]
+
+
 def _tokens(node):
     stack = [node]
     while stack:
@@ -148,7 +167,7 @@ def _parse(text: str, start: str):
     except lk.LarkError as e:                       # anything else lark reports
         raise McalcError(str(e).splitlines()[0]) from None
     _check_depth(tree)
-    return ToSyntax().transform(tree)
+    return _transform(ToSyntax(), tree)
 
 
 def parse_request(text: str, extra_decls: tuple[Decl, ...] = ()) -> Request:
