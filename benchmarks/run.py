@@ -189,7 +189,7 @@ import numpy as np
 from mcalc.pipeline import derive
 from mcalc.printing import plain
 from mcalc.printing.numpy_code import to_numpy
-from mcalc.printing.text import to_text
+from mcalc.printing.text import where_texts
 
 request, check_numpy = sys.argv[1], sys.argv[2] == "1"
 plain.render(derive("d/dx sin(x^2)"))                      # warm up (first-call costs)
@@ -198,7 +198,7 @@ d = derive(request)
 text = plain.render(d)
 elapsed = time.perf_counter() - t0
 size = len(plain.result_line(d)) + sum(
-    len(f"{n} = {to_text(e, plain.names_below(d.where, n))}") for n, e in d.where)
+    len(f"{n} = {t}") for n, t in where_texts(d.where))
 out = {"time": elapsed, "size": size, "where": len(d.where), "lines": text.count("\n")}
 if check_numpy:
     names = {e: n for n, e in d.where}
@@ -372,16 +372,14 @@ import json, sys, time
 sys.setrecursionlimit(100_000)
 from mcalc.check import check
 from mcalc.pipeline import derive
-from mcalc.printing.plain import names_below
-from mcalc.printing.text import to_text
+from mcalc.printing.text import to_text, where_texts
 check("d/dx sin(x^2)", "2*x*cos(x^2)")                        # first-call costs
 request = sys.argv[1]
 d = derive(request)
 names = {e: n for n, e in d.where}
 claim = to_text(d.result, names)
 if d.where:                                                  # where t1 = ...; t2 = ...
-    claim += " where " + "; ".join(f"{n} = {to_text(e, names_below(d.where, n))}"
-                                   for n, e in d.where)
+    claim += " where " + "; ".join(f"{n} = {t}" for n, t in where_texts(d.where))
 form = "where"
 try:
     t0 = time.perf_counter()

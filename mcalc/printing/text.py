@@ -7,6 +7,8 @@ from __future__ import annotations
 
 from fractions import Fraction
 
+from mcalc.expr import postorder
+
 ATOM, POSTFIX, POWER, UNARY, PRODUCT, SUM, COMPARE = 6, 5, 4, 3, 2, 1, 0
 _CMP = {"gt": ">", "ge": ">=", "lt": "<", "le": "<="}
 
@@ -39,16 +41,27 @@ def printer(names: dict | None = None):
     return lambda e: p.text(e)[0]
 
 
+def where_texts(where) -> list[tuple[str, str]]:
+    """(name, text) of each `where` definition, written with the names defined before it.
+    `where` lists children before parents, so every named subexpression of a definition is
+    an earlier one: one printer holding all the names serves every definition (each root
+    printed by its own structure), instead of a new printer and name table per line."""
+    p = _Printer({e: n for n, e in where})
+    return [(n, _TABLE[e.op](p, e)[0]) for n, e in where]
+
+
 class _Printer:
     def __init__(self, names):
-        self.names = names
-        self.memo: dict = {}                   # node -> (text, precedence); text(e) is pure
+        # node -> (text, precedence); text(e) is pure. A named node prints as its name.
+        self.memo: dict = {e: (n, ATOM) for e, n in names.items()}
 
     def text(self, e) -> tuple[str, int]:
         got = self.memo.get(e)
         if got is None:
-            got = (self.names[e], ATOM) if e in self.names else _TABLE[e.op](self, e)
-            self.memo[e] = got
+            memo = self.memo
+            for node in postorder(e, memo):   # children first: the methods below find
+                memo[node] = _TABLE[node.op](self, node)   # their operands done (no recursion)
+            got = memo[e]
         return got
 
     def wrap(self, e, min_prec: int) -> str:
@@ -96,11 +109,12 @@ class _Printer:
         parts = []
         if coeff.numerator != 1 or not num:
             parts.append(str(coeff.numerator))
+        scalars_before = True                  # every factor before num[i] is a scalar
         for i, f in enumerate(num):
             # an @ product that follows a non-scalar factor needs parentheses: x*(A@y)
             first = i == 0 and not parts
-            scalars_before = all(g.is_scalar for g in num[:i])
             last_after_scalars = scalars_before and i == len(num) - 1
+            scalars_before = scalars_before and f.is_scalar
             if f.op == "matmul" and not first and not last_after_scalars:
                 parts.append(f"({self.text(f)[0]})")
             else:
