@@ -17,9 +17,12 @@ _parser = None
 
 
 def _lark():
+    """The LALR parser with ToSyntax applied at each reduction: syntax is built as the
+    parser goes, without a parse tree to walk afterwards (lark's Transformer recurses
+    once per level, and the extra walk was a fifth of a short request's parse)."""
     global _parser
     if _parser is None:
-        _parser = lk.Lark_StandAlone()
+        _parser = lk.Lark_StandAlone(transformer=ToSyntax())
     return _parser
 
 
@@ -106,47 +109,16 @@ def _check_size(text: str) -> None:
         raise McalcError("NUL byte in input", text.index("\x00") + 1)
 
 
-def _check_depth(tree) -> None:
+def _check_depth(node) -> None:
     """Iteratively, so that deep input never reaches Python's recursion limit."""
-    stack = [(tree, 1)]
+    stack = [(node, 1)]
     while stack:
         node, depth = stack.pop()
         if depth > MAX_DEPTH:
-            tok = next((t for t in _tokens(node)), None)
             raise McalcError(f"expression nested too deeply (more than {MAX_DEPTH} levels; "
-                             "each operand of a chain such as a + b + c is a level)", _col(tok))
-        for child in getattr(node, "children", ()):
-            if isinstance(child, lk.Tree):
-                stack.append((child, depth + 1))
-
-
-def _transform(tf: lk.Transformer, tree):
-    """lark's Transformer.transform without recursion (lark's recurses once per level):
-    the same methods, called children first; `out` holds the finished children."""
-    out: list = []
-    todo = [(tree, -1)]
-    while todo:
-        node, start = todo.pop()
-        if start >= 0:                             # its children are done: build the node
-            children = [c for c in out[start:] if c is not lk.Discard]
-            del out[start:]
-            out.append(tf._call_userfunc(node, children))
-        elif isinstance(node, lk.Tree):
-            todo.append((node, len(out)))
-            todo.extend((c, -1) for c in reversed(node.children))
-        else:
-            out.append(tf._call_userfunc_token(node) if isinstance(node, lk.Token) else node)
-    return out[0]
-
-
-def _tokens(node):
-    stack = [node]
-    while stack:
-        n = stack.pop()
-        if isinstance(n, lk.Token):
-            yield n
-        else:
-            stack.extend(reversed(n.children))
+                             "each operand of a chain such as a + b + c is a level)",
+                             node.column)
+        stack.extend((a, depth + 1) for a in node.args if isinstance(a, Syntax))
 
 
 def _parse(text: str, start: str):
@@ -166,8 +138,10 @@ def _parse(text: str, start: str):
         raise McalcError(f"unexpected {str(tok)!r}", _col(tok)) from None
     except lk.LarkError as e:                       # anything else lark reports
         raise McalcError(str(e).splitlines()[0]) from None
-    _check_depth(tree)
-    return _transform(ToSyntax(), tree)
+    for item in getattr(tree, "children", ()):
+        if isinstance(item, Syntax):
+            _check_depth(item)
+    return tree
 
 
 def parse_request(text: str, extra_decls: tuple[Decl, ...] = ()) -> Request:

@@ -10,7 +10,7 @@ import pytest
 from mcalc import _lark_parser as lk
 from mcalc import expr as E
 from mcalc.errors import McalcError
-from mcalc.parser import MAX_DEPTH, ToSyntax, _lark, _transform, parse_request
+from mcalc.parser import MAX_DEPTH, ToSyntax, _lark, parse_request
 from mcalc.pipeline import derive, typed
 from mcalc.printing.plain import names_below
 from mcalc.printing.text import to_text, where_texts
@@ -62,10 +62,9 @@ ORDINARY = ["d/dx sin(x^2)", "d/dw sum(w*x) + b", "d/dx x'@A@x where x: vector(n
 
 
 @pytest.mark.parametrize("text", ORDINARY)
-def test_iterative_transform_matches_lark(text):
-    tree = _lark().parse(text, start="request")
-    assert _transform(ToSyntax(), tree) == ToSyntax().transform(tree)
-    assert isinstance(tree, lk.Tree)
+def test_syntax_built_while_parsing_matches_lark_transformer(text):
+    tree = lk.Lark_StandAlone().parse(text, start="request")     # a parse tree, then
+    assert _lark().parse(text, start="request") == ToSyntax().transform(tree)
 
 
 def test_text_printer_is_iterative(shallow_stack):
