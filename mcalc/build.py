@@ -12,15 +12,19 @@ _COMPARE = {">": "gt", ">=": "ge", "<": "lt", "<=": "le"}
 MAX_EXPONENT = 10_000          # |p| in x^p: beyond it a power is pathological, not calculus
 
 
-def build(root, typing, shape_of_tv, inference) -> E.Expr:
-    done: dict[int, E.Expr] = {}
+def build(root, typing, shape_of_tv, inference, done: dict | None = None) -> E.Expr:
+    """The typed tree of `root`. `done` (id(syntax node) -> Expr) is shared by the trees
+    of one request, so a defined name is its definition's Expr, built before its uses."""
+    done = {} if done is None else done
     stack = [(root, False)]
     while stack:
         node, ready = stack.pop()
         if ready:
-            done[id(node)] = _node(node, [done[id(a)] for a in node.args], typing,
-                                   lambda n: shape_of_tv(inference.t(n)))
-        else:
+            body = inference.resolved.get(id(node))
+            done[id(node)] = done[id(body)] if body is not None else \
+                _node(node, [done[id(a)] for a in node.args], typing,
+                      lambda n: shape_of_tv(inference.t(n)))
+        elif id(node) not in done:
             stack.append((node, True))
             stack.extend((a, False) for a in reversed(node.args))
     return done[id(root)]

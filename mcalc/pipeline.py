@@ -26,11 +26,13 @@ def typed(text: str, types=(), claim: str | None = None):
     """(request, typed body, typed claim or None, typing) — the claim typed together with the
     request, so both see the same declarations and dimensions."""
     req = parse_request(text, decls_from_options(types))
-    bodies = [req.body]
+    bodies, decls, local = [req.body], req.decls, [()]
     if claim is not None:
-        from mcalc.parser import parse_expression
-        bodies.append(parse_expression(claim))
-    exprs, typing = infer(bodies, req.decls, text)
+        from mcalc.parser import parse_claim
+        c = parse_claim(claim)
+        bodies.append(c.body)
+        decls, local = decls + c.decls, [(), c.defs]
+    exprs, typing = infer(bodies, decls, text, req.defs, local)
     return req, exprs[0], (exprs[1] if claim is not None else None), typing
 
 
@@ -48,7 +50,7 @@ def _variable(name: str, typing: Typing, req: Request, k: int) -> Expr:
     from mcalc import expr as E
     col = req.wrt_columns[k] if k < len(req.wrt_columns) else 0
     if name not in typing.vars:
-        raise McalcError(f"'{name}' does not appear in the expression", col)
+        raise McalcError(typing.not_a_variable(name), col)
     vt = typing.vars[name]
     return E.var(name, vt.shape, vt.kind == "symmetric")
 

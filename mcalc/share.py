@@ -6,7 +6,9 @@ printed whole.
 """
 from __future__ import annotations
 
-from mcalc.expr import LEAVES, Expr
+import itertools
+
+from mcalc.expr import LEAVES, Expr, dimension_names, free_vars
 
 MIN_EXPANDED = 60        # tree size above which naming starts
 MIN_SHARED = 6           # a repeated subexpression smaller than this is written out
@@ -36,8 +38,10 @@ def shared_names(*roots: Expr) -> tuple[tuple[str, Expr], ...]:
     if max(expanded[r] for r in roots) <= MIN_EXPANDED:
         return ()
     out = []
+    taken = set(dimension_names(*roots)).union(*(free_vars(r) for r in roots))
+    fresh = (f"t{k}" for k in itertools.count(1) if f"t{k}" not in taken)   # never a variable
     for node in order:                                   # post-order: children first
         if refs.get(node, 0) >= 2 and node.op not in LEAVES and node.size >= MIN_SHARED \
                 and node not in roots:
-            out.append((f"t{len(out) + 1}", node))
+            out.append((next(fresh), node))
     return tuple(out)

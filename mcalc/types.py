@@ -287,6 +287,9 @@ class _Infer:
         self.s = solver
         self.tv: dict[int, _TV] = {}
         self.pending: dict[int, tuple] = {}            # element-wise node -> its constraint
+        self.defined: dict[str, object] = {}          # definitions in scope: name -> body
+        self.all_defined: set[str] = set()
+        self.resolved: dict[int, object] = {}         # id(name node) -> definition body
 
     def walk(self, root):
         # post-order, iterative (deep trees never reach the recursion limit)
@@ -299,6 +302,26 @@ class _Infer:
                 stack.append((node, True))
                 stack.extend((a, False) for a in reversed(node.args))
         return self.tv[id(root)]
+
+    def define(self, d, declared: set[str]):
+        """`where t = expr`: type expr; from here on the name t stands for it."""
+        s, name = self.s, d.name
+        if name in RESERVED:
+            raise McalcError(f"'{name}' is reserved and cannot be defined", d.column)
+        if name in self.all_defined:
+            raise McalcError(f"'{name}' is defined twice", d.column)
+        if name in declared:
+            raise McalcError(f"'{name}' is both declared and defined; a name is one or the "
+                             "other", d.column)
+        if name in s.dim_names:
+            raise McalcError(f"'{name}' is a dimension and cannot be defined", d.column)
+        self.walk(d.body)
+        if name in s.vars:                      # used earlier, or in its own definition
+            raise McalcError(f"'{name}' is used as a variable before its definition (a "
+                             "definition applies to the body and to later definitions)",
+                             d.column)
+        self.defined[name] = d.body
+        self.all_defined.add(name)
 
     def t(self, node) -> _TV:
         return self.tv[id(node)]
@@ -334,6 +357,10 @@ class _Infer:
 
     def name(self, n):
         s, name = self.s, n.text
+        if name in self.defined:
+            body = self.defined[name]
+            self.resolved[id(n)] = body
+            return self.t(body)
         if name in ("e", "pi"):
             return s.scalar()
         if name == "I":
@@ -388,6 +415,9 @@ class _Infer:
             return
         if node.op == "neg":
             self.force_array(node.args[0])
+            return
+        if id(node) in self.resolved:                 # a defined name: its definition
+            self.force_array(self.resolved[id(node)])
             return
         c = self.pending.get(id(node))
         if c is not None and c[0] == "ew":
@@ -591,22 +621,44 @@ def _resolve_dim(d: _Dim, solver) -> str:
 
 @dataclass
 class Typing:
-    """The typing of one request: every variable's type, and the dimension names."""
+    """The typing of one request: every variable's type, the dimension names and the
+    defined names (`where t = …`)."""
     vars: dict[str, VarType]
     dims: frozenset[str]
+    defined: frozenset[str] = frozenset()
+
+    def not_a_variable(self, name: str) -> str:
+        """Why d/d<name> has nothing to differentiate by."""
+        if name in self.defined:
+            return f"'{name}' is a definition (where {name} = …), not a variable; " \
+                "differentiate by the variables it is made of"
+        if name in self.dims:
+            return f"'{name}' is a dimension (a size), not a variable"
+        return f"'{name}' does not appear in the expression"
 
     def as_strings(self) -> dict[str, str]:
         return {k: str(v) for k, v in self.vars.items()}
 
 
-def infer(bodies, decls, source: str = "") -> tuple[list, Typing]:
-    """Type the syntax trees `bodies` (request and, for check, the claim) together."""
+def infer(bodies, decls, source: str = "", defs=(), local_defs=()) -> tuple[list, Typing]:
+    """Type the syntax trees `bodies` (request and, for check, the claim) together.
+
+    `defs` (mcalc.syntax.Definition, in order) apply to every body; `local_defs[i]` to
+    bodies[i] alone (a claim's own definitions). A defined name stands for its expression:
+    the typed tree holds the expression (shared, not copied) wherever the name is used."""
     from mcalc.build import build                                    # typed Expr builder
 
     solver = _Solver(decls, source)
     inf = _Infer(solver)
-    for body in bodies:
+    declared = {n for d in decls for n in d.names}
+    for d in defs:
+        inf.define(d, declared)
+    for i, body in enumerate(bodies):
+        scope = dict(inf.defined)
+        for d in (local_defs[i] if i < len(local_defs) else ()):
+            inf.define(d, declared)
         inf.walk(body)
+        inf.defined = scope
     inf.solve()
     for name in list(solver.vars):                                   # the rest is scalar
         t = solver.vars[name].find()
@@ -629,9 +681,12 @@ def infer(bodies, decls, source: str = "") -> tuple[list, Typing]:
     dims = set(solver.dim_names)
     for vt in typing.values():
         dims.update(d for d in vt.shape if not d.isdigit())
-    result = Typing(typing, frozenset(dims))
-    exprs = [build(b, result, lambda tv: _shape_of_tv(tv, solver), inf) for b in bodies]
-    return exprs, result
+    result = Typing(typing, frozenset(dims), frozenset(inf.all_defined))
+    built: dict[int, object] = {}                   # id(syntax node) -> Expr, shared by all
+    exprs = [build(b, result, lambda tv: _shape_of_tv(tv, solver), inf, built)
+             for b in [d.body for d in defs] + [d.body for ds in local_defs for d in ds]
+             + list(bodies)]
+    return exprs[len(exprs) - len(bodies):], result
 
 
 def _shape_of_tv(tv: _TV, solver) -> Shape:
