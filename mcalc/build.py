@@ -21,12 +21,15 @@ def build(root, typing, shape_of_tv, inference, done: dict | None = None) -> E.E
         node, ready = stack.pop()
         if ready:
             body = inference.resolved.get(id(node))
+            dims = inference.dim_args.get(id(node))
             done[id(node)] = done[id(body)] if body is not None else \
+                E.commutation(*dims) if dims is not None else \
                 _node(node, [done[id(a)] for a in node.args], typing,
                       lambda n: shape_of_tv(inference.t(n)))
         elif id(node) not in done:
             stack.append((node, True))
-            stack.extend((a, False) for a in reversed(node.args))
+            if id(node) not in inference.dim_args:          # its operands are sizes
+                stack.extend((a, False) for a in reversed(node.args))
     return done[id(root)]
 
 

@@ -319,9 +319,6 @@ class Derive:
                                        terms=tuple(terms.get(node, ()))))
             for i in self._operands(node):
                 a = node.args[i]
-                if node.op in ("vector", "matrix"):
-                    raise NoRule("a literal of expressions in a vector variable has no Jacobian "
-                                 "rule; differentiate by scalars with d/d(x, y)")
                 rule, local, part = self.partial(node, i)
                 if part is None:
                     part = rule.jacobian(local, i)           # raises NoRule with the reason

@@ -10,9 +10,9 @@ from __future__ import annotations
 import weakref
 from fractions import Fraction
 
-from mcalc.types import SCALAR, Shape, shape_of
+from mcalc.types import SCALAR, Shape, dim_mul, shape_of
 
-LEAVES = frozenset({"var", "num", "dim", "const", "ones", "eye", "zeros"})
+LEAVES = frozenset({"var", "num", "dim", "const", "ones", "eye", "zeros", "commutation"})
 
 
 _INTERNED: "weakref.WeakValueDictionary[tuple, Expr]" = weakref.WeakValueDictionary()
@@ -98,6 +98,15 @@ def ones(n: str) -> Expr:
 
 def eye(n: str) -> Expr:
     return Expr("eye", (), (n, n))
+
+
+def commutation(m: str, n: str) -> Expr:
+    """The mn×mn commutation matrix K_{m,n}: K@vec(A) = vec(A') for an m×n A. K_{1,n} and
+    K_{n,1} are the identity."""
+    if m == "1" or n == "1":
+        return eye(n if m == "1" else m)
+    mn = dim_mul(m, n)
+    return Expr("commutation", (), (mn, mn), None, (m, n))
 
 
 def zeros(shape: Shape) -> Expr:

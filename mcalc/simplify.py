@@ -30,6 +30,9 @@ REWRITES = (
     ("scalars out of products", "(cA)@B = c(A@B)", "algebra"),
     ("exp(a)/(1 + exp(a)) = sigmoid(a)", "the logistic function", "004 §6.3"),
     ("mixed product (A⊗B)(C⊗D) = AC⊗BD", "kron(A, B)@kron(C, D) = kron(A@C, B@D)", "MC §10.2"),
+    ("commutation laws", "commutation(m, n)' = commutation(n, m); commutation(m, n)@commutation("
+     "n, m) = I; kron(A, B)@commutation(n, q) = commutation(m, p)@kron(B, A) (A m×n, B p×q); "
+     "commutation(m, n)@vec(A) = vec(A') (A m×n)", "Magnus & Neudecker §3.7"),
 )
 
 
@@ -282,6 +285,8 @@ def pow_(s, base, p) -> Expr:
 
 
 def T_(s, a) -> Expr:
+    if a.op == "commutation":
+        return _commutation_T(s, a)
     if a.is_scalar or a.op in ("eye", "diag") and a.is_matrix or a.is_symmetric or \
             a.op == "inv" and a.args[0].is_symmetric:
         if a.is_symmetric and s:
@@ -382,6 +387,11 @@ def _is_ones_row(x):
 
 def _pair(s, a, b):
     note = s.note if s else (lambda r: None)
+    if "commutation" in (a.op, b.op):
+        got = _commutation_pair(s, a, b)
+        if got is not None:
+            note("commutation laws")
+            return got
     if _is_ones_row(a) and b.op == "diag" and b.args[0].is_column:
         note("1ᵀdiag(v) = vᵀ")
         return [T_(s, b.args[0])]
@@ -479,6 +489,37 @@ def _indicator(s, e, args):
         return E.num(int(v)) if e.is_scalar else scale(Fraction(int(v)), None, e.shape)
     return _rebuild(s, e, args)
 
+
+
+# ---- commutation matrices (Magnus & Neudecker §3.7) --------------------------------
+# K = commutation(m, n) is the mn×mn permutation with K@vec(A) = vec(A') for an m×n A.
+# Its laws move it to the left of Kronecker products, where two of them cancel: so
+# K_{p,m}@kron(A, B)@K_{n,q} becomes kron(B, A), and d/dX X'@X the textbook
+# (I + K_{n,n})(I ⊗ X').
+
+def _commutation_T(s, k):
+    if s:
+        s.note("commutation laws")
+    return E.commutation(k.value[1], k.value[0])
+
+
+def _commutation_pair(s, a, b):
+    """The law for a@b when one of them is a commutation matrix, or None."""
+    if a.op == "commutation" and b.op == "commutation" and a.value == b.value[::-1]:
+        return []                                                  # K_{m,n} K_{n,m} = I
+    if a.op == "kron" and b.op == "commutation":
+        x, y = a.args
+        if b.value == (x.shape[1], y.shape[1]):
+            k = E.commutation(x.shape[0], y.shape[0])
+            swapped = Expr("kron", (y, x), (a.shape[0], b.shape[1]))
+            return [swapped] if k.op == "eye" else [k, swapped]
+    if a.op == "commutation" and b.op == "vec" and b.args[0].shape == a.value:
+        return [Expr("vec", (T_(s, b.args[0]),), b.shape)]
+    if b.op == "commutation" and a.op == "T" and a.args[0].op == "vec" \
+            and a.args[0].args[0].shape == b.value[::-1]:                # vec(A)'K = vec(A')'
+        inner = Expr("vec", (T_(s, a.args[0].args[0]),), a.args[0].shape)
+        return [Expr("T", (inner,), a.shape)]
+    return None
 
 _BUILD = {
     "add": lambda s, e, a: add_(s, a, e.shape),

@@ -26,7 +26,7 @@ REDUCTIONS = ("sum", "mean", "norm", "logsumexp")
 SQUARE_TO_SCALAR = ("tr", "det", "logdet")
 FUNCTIONS = ELEMENTWISE_UNARY + REDUCTIONS + SQUARE_TO_SCALAR + (
     "max", "min", "dot", "softmax", "trace", "inv", "diag", "kron", "vec", "ones", "eye",
-    "transpose")
+    "transpose", "commutation")
 RESERVED = ("I", "e", "pi")
 DEFAULT_DIM_NAMES = ("n", "m", "k", "p", "q", "r", "s", "l", "j")
 
@@ -290,6 +290,7 @@ class _Infer:
         self.defined: dict[str, object] = {}          # definitions in scope: name -> body
         self.all_defined: set[str] = set()
         self.resolved: dict[int, object] = {}         # id(name node) -> definition body
+        self.dim_args: dict[int, tuple] = {}          # id(commutation(m, n) node) -> (m, n)
 
     def walk(self, root):
         # post-order, iterative (deep trees never reach the recursion limit)
@@ -469,7 +470,7 @@ class _Infer:
         s, f, args = self.s, n.text, n.args
         if f not in FUNCTIONS:
             raise McalcError(f"unknown function '{f}'", n.column)
-        arity = {"max": 2, "min": 2, "dot": 2, "kron": 2}.get(f, 1)
+        arity = {"max": 2, "min": 2, "dot": 2, "kron": 2, "commutation": 2}.get(f, 1)
         if len(args) != arity:
             raise McalcError(f"{f}() takes {arity} argument{'s' * (arity > 1)}, got {len(args)}",
                              n.column)
@@ -481,6 +482,11 @@ class _Infer:
         if f in ("ones", "eye"):
             d = s.dim(self.dimension(args[0], f))
             return _TV("array", (d, s.one if f == "ones" else d))
+        if f == "commutation":                   # K_{m,n}: mn×mn
+            m, n_ = (self.dimension(a, f) for a in args)
+            self.dim_args[id(n)] = (m, n_)
+            d = s.dim(dim_mul(m, n_))
+            return _TV("array", (d, d))
         for a in args:
             self.force_array(a)
         if f in REDUCTIONS:

@@ -75,6 +75,9 @@ class _Printer:
     def zeros(self, e):
         return "0", ATOM
 
+    def commutation(self, e):
+        return f"commutation({e.value[0]}, {e.value[1]})", ATOM
+
     # operators
     def add(self, e):
         out = []
@@ -190,6 +193,7 @@ def _negated(t):
 _TABLE = {
     "num": _Printer.num, "var": _Printer.name, "dim": _Printer.name, "const": _Printer.name,
     "ones": _Printer.ones, "eye": _Printer.eye, "zeros": _Printer.zeros,
+    "commutation": _Printer.commutation,
     "add": _Printer.add, "mul": _Printer.mul, "matmul": _Printer.matmul, "pow": _Printer.pow,
     "T": _Printer.T, "vector": _Printer.vector, "matrix": _Printer.matrix,
     **{op: _Printer.compare for op in _CMP},
