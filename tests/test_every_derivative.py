@@ -197,3 +197,15 @@ def test_no_well_typed_request_reaches_norule(kind, data):
     layout = data.draw(st.sampled_from(["numerator", "denominator"]))
     request = f"d/d{by} {f} where {TYPES}"
     assert_matches_finite_differences(request, layout, seed=len(request))
+
+
+@pytest.mark.parametrize("layout", ["numerator", "denominator"])
+def test_jacobian_of_any_vector_by_stacked_scalars(layout):
+    request = "d/d(a, b) a*x + b^2*sin(y) where x, y: vector(n); a, b: scalar"
+    d = derive(request, layout=layout)
+    values, sizes = _point(d, 3)
+    f = derive(request.partition(") ")[2])
+    code = to_numpy(f.expr, f.dims)
+    columns = [finite_difference(lambda v: run_numpy(code, v), values, s) for s in ("a", "b")]
+    want = np.stack(columns, axis=1)
+    assert_close(evaluate(d.result, values, sizes), want if layout == "numerator" else want.T)
