@@ -5,11 +5,23 @@ from fractions import Fraction
 
 from mcalc import expr as E
 from mcalc.errors import McalcError
-from mcalc.types import SCALAR
+from mcalc.types import SCALAR, Typing, solve
 
 _CALL_ALIASES = {"trace": "tr", "transpose": "T"}
 _COMPARE = {">": "gt", ">=": "ge", "<": "lt", "<=": "le"}
 MAX_EXPONENT = 10_000          # |p| in x^p: beyond it a power is pathological, not calculus
+
+
+def infer(bodies, decls, source: str = "", defs=(), local_defs=()) -> tuple[list, Typing]:
+    """Type the syntax trees `bodies` together (mcalc.types.solve) and build their typed
+    trees. A defined name stands for its expression: the typed tree holds the expression
+    (shared, not copied) wherever the name is used."""
+    typing, inference, shape_of_tv = solve(bodies, decls, source, defs, local_defs)
+    built: dict[int, E.Expr] = {}                   # id(syntax node) -> Expr, shared by all
+    exprs = [build(b, typing, shape_of_tv, inference, built)
+             for b in [d.body for d in defs] + [d.body for ds in local_defs for d in ds]
+             + list(bodies)]
+    return exprs[len(exprs) - len(bodies):], typing
 
 
 def build(root, typing, shape_of_tv, inference, done: dict | None = None) -> E.Expr:

@@ -17,6 +17,15 @@ LEAVES = frozenset({"var", "num", "dim", "const", "ones", "eye", "zeros", "commu
 
 _INTERNED: "weakref.WeakValueDictionary[tuple, Expr]" = weakref.WeakValueDictionary()
 
+# How repr() writes a node: mcalc.printing.text registers its printer when it is imported
+# (the printer sits above this module, which never imports it).
+_show = None
+
+
+def show_with(printer) -> None:
+    global _show
+    _show = printer
+
 
 class Expr:
     """Hash-consed: building a node equal to a live one returns that very object, so
@@ -47,8 +56,8 @@ class Expr:
         return (Expr, (self.op, self.args, self.shape, self.name, self.value))
 
     def __repr__(self):
-        from mcalc.printing.text import to_text
-        return f"Expr({to_text(self)!r}, {self.shape})"
+        shown = _show(self) if _show else f"{self.op} of {self.size} nodes"
+        return f"Expr({shown!r}, {self.shape})"
 
     # shape predicates
     @property

@@ -9,7 +9,8 @@ from mcalc.expr import Expr
 from mcalc.parser import parse_decls, parse_request
 from mcalc.simplify import Simplifier
 from mcalc.syntax import Request
-from mcalc.types import Typing, infer
+from mcalc.build import infer
+from mcalc.types import Typing
 
 LAYOUTS = ("numerator", "denominator")
 METHODS = ("chain", "differential", "definition")

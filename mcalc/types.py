@@ -4,10 +4,10 @@ A shape is a pair of dimensions (rows, cols); a dimension is a string, a name ('
 or a positive integer ('3'), or a product ('m*n') in vec forms. Scalars are 1×1,
 vectors n×1 columns, their transposes 1×n rows.
 
-`shape_of` is the shape law of every operator; `infer` types a parsed request by the
+`shape_of` is the shape law of every operator; `solve` types a parsed request by the
 contract's rules (declarations, upper-case names are matrices, unification through
-element-wise operators, constraints from @/sum/tr/…, the rest scalar) and builds the
-typed expression tree.
+element-wise operators, constraints from @/sum/tr/…, the rest scalar); mcalc.build turns
+the typed request into Expr trees.
 """
 from __future__ import annotations
 
@@ -646,14 +646,13 @@ class Typing:
         return {k: str(v) for k, v in self.vars.items()}
 
 
-def infer(bodies, decls, source: str = "", defs=(), local_defs=()) -> tuple[list, Typing]:
-    """Type the syntax trees `bodies` (request and, for check, the claim) together.
+def solve(bodies, decls, source: str = "", defs=(), local_defs=()):
+    """Type the syntax trees `bodies` (request and, for check, the claim) together:
+    (typing, the inference — each node's type and each defined name's definition —, and
+    the shape of a node's type). mcalc.build.infer builds the typed trees from them.
 
     `defs` (mcalc.syntax.Definition, in order) apply to every body; `local_defs[i]` to
-    bodies[i] alone (a claim's own definitions). A defined name stands for its expression:
-    the typed tree holds the expression (shared, not copied) wherever the name is used."""
-    from mcalc.build import build                                    # typed Expr builder
-
+    bodies[i] alone (a claim's own definitions)."""
     solver = _Solver(decls, source)
     inf = _Infer(solver)
     declared = {n for d in decls for n in d.names}
@@ -688,11 +687,7 @@ def infer(bodies, decls, source: str = "", defs=(), local_defs=()) -> tuple[list
     for vt in typing.values():
         dims.update(d for d in vt.shape if not d.isdigit())
     result = Typing(typing, frozenset(dims), frozenset(inf.all_defined))
-    built: dict[int, object] = {}                   # id(syntax node) -> Expr, shared by all
-    exprs = [build(b, result, lambda tv: _shape_of_tv(tv, solver), inf, built)
-             for b in [d.body for d in defs] + [d.body for ds in local_defs for d in ds]
-             + list(bodies)]
-    return exprs[len(exprs) - len(bodies):], result
+    return result, inf, lambda tv: _shape_of_tv(tv, solver)
 
 
 def _shape_of_tv(tv: _TV, solver) -> Shape:

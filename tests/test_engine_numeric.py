@@ -135,7 +135,7 @@ def _body(request: str) -> str:
     from mcalc.parser import parse_request
     from mcalc.printing.text import to_text
     req = parse_request(request)
-    from mcalc.types import infer
+    from mcalc.build import infer
     exprs, typing = infer([req.body], req.decls, request)
     where = "; ".join(f"{k}: {v}" for k, v in typing.as_strings().items())
     return f"{to_text(exprs[0])} where {where}"
