@@ -10,7 +10,7 @@ from fractions import Fraction
 
 from mcalc import expr as E
 from mcalc.expr import Expr
-from mcalc.types import SCALAR
+from mcalc.types import SCALAR, dim_mul
 
 MAX_FOLDED_POWER = 64          # fold numeric powers only while the result stays small
 MAX_FOLDED_BITS = 256
@@ -33,6 +33,8 @@ REWRITES = (
     ("commutation laws", "commutation(m, n)' = commutation(n, m); commutation(m, n)@commutation("
      "n, m) = I; kron(A, B)@commutation(n, q) = commutation(m, p)@kron(B, A) (A m×n, B p×q); "
      "commutation(m, n)@vec(A) = vec(A') (A m×n)", "Magnus & Neudecker §3.7"),
+    ("diagonal embedding", "kron(u', eye(n))@diag(vec(M))@kron(ones(n), eye(n)) = diag(M@u)",
+     "Magnus & Neudecker"),
 )
 
 
@@ -346,7 +348,7 @@ def matmul_(s, args) -> Expr:
                 s.note("identity")
             continue
         chain.append(rest)
-    chain = _pairwise(s, chain)
+    chain = _embeddings(s, _pairwise(s, chain))
     if shape[1] == "1" and shape[0] != "1":
         # diag(a)@M@v = a*(M@v): a diagonal matrix applied to a column is a Hadamard product
         for i, m in enumerate(chain[:-1]):
@@ -520,6 +522,46 @@ def _commutation_pair(s, a, b):
         inner = Expr("vec", (T_(s, a.args[0].args[0]),), a.args[0].shape)
         return [Expr("T", (inner,), a.shape)]
     return None
+
+
+# ∂vec(diag(v))/∂v = diag(vec(I))(1 ⊗ I) (mcalc.rules) meets, in a chain rule, the Jacobian
+# of what uses diag(v): (uᵀ ⊗ I) diag(vec(M)) (1 ⊗ I) is diag(M u), entry a being
+# Σ_b u_b M[a, b]; its transpose (a denominator-layout chain) is the same diagonal matrix.
+
+def _embeddings(s, chain):
+    for i in range(len(chain) - 2):
+        got = _embedding(s, *chain[i:i + 3])
+        if got is not None:
+            if s:
+                s.note("diagonal embedding")
+            return _embeddings(s, _pairwise(s, chain[:i] + [got] + chain[i + 3:]))
+    return chain
+
+
+def _embedding(s, a, m, b):
+    if m.op != "diag" or not m.args[0].is_column:
+        return None
+    n = a.shape[0] if a.op != "T" else b.shape[1]
+    spread = Expr("kron", (E.ones(n), E.eye(n)), (dim_mul(n, n), n))      # (1 ⊗ I)
+    if b is spread:
+        pick = a
+    elif a.op == "T" and a.args[0] is spread and b.op == "T":
+        pick = b.args[0]
+    else:
+        return None
+    if pick.op != "kron" or pick.args[1] is not E.eye(n) or not pick.args[0].is_row:
+        return None
+    w = m.args[0]
+    if w.op == "pow" and w.args[0].op == "vec" and w.args[0].args[0].op == "eye" and \
+            w.args[1].op == "num" and w.args[1].value > 0:
+        w = w.args[0]                                   # vec(I)^p = vec(I): 0/1 entries
+    factors = w.args if w.op == "mul" else (w,)       # vec(A)*vec(B) = vec(A*B)
+    if not all(f.is_scalar or f.op == "vec" and f.args[0].shape == (n, n) for f in factors):
+        return None
+    inner = [f if f.is_scalar else f.args[0] for f in factors]
+    column = matmul_(s, [mul_(s, inner) if len(inner) > 1 else inner[0], T_(s, pick.args[0])])
+    return _func(s, Expr("diag", (column,), (n, n)), [column])
+
 
 _BUILD = {
     "add": lambda s, e, a: add_(s, a, e.shape),
