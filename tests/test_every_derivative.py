@@ -213,3 +213,11 @@ def test_jacobian_of_any_vector_by_stacked_scalars(layout):
     columns = [finite_difference(lambda v: run_numpy(code, v), values, s) for s in ("a", "b")]
     want = np.stack(columns, axis=1)
     assert_close(evaluate(d.result, values, sizes), want if layout == "numerator" else want.T)
+
+
+def test_a_stacked_hessian_says_what_it_is():
+    from mcalc.printing.plain import result_line
+    d = derive("d^2/d(x, y)^2 x^2*y^3")
+    assert d.wrt == ("x", "y", "x", "y") and d.stacked
+    assert result_line(d).startswith("∂²f/∂(x, y)² = ")
+    assert result_line(derive("d^3/dx^3 x^4")) == "∂³y/∂x³ = 24*x"

@@ -662,7 +662,8 @@ def _result_lhs(d, sym) -> str:
         if wrt[-len(group):] == group:
             wrt = wrt[:-len(group)] + [tuple(group)]
     elif getattr(d, "stacked", False) and len(wrt) >= 2:
-        wrt = [tuple(wrt)]
+        group = tuple(dict.fromkeys(wrt))               # d^k/d(x, y)^k: k copies
+        wrt = [group] * (len(wrt) // len(group))
     if not wrt:
         return ""
     groups = []                                       # (symbol, power), equal ones merged
