@@ -91,7 +91,7 @@ def derive_typed(req: Request, body: Expr, typing: Typing, layout: str,
             f, st, vec_form = engine.first_derivative(f, xs[0], lay, m, simp)
         steps.extend(st)
     from mcalc.share import shared_names
-    where = shared_names(f) if req.wrt else ()
+    where = shared_names(f, taken=typing.defined) if req.wrt else ()
     return Derivation(request=req.text, wrt=tuple(wrt_names), layout=layout,
                       method=chosen or "chain", types=typing.as_strings(), expr=body,
                       result=f if req.wrt else None, steps=tuple(steps), vec_form=vec_form,

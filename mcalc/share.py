@@ -14,8 +14,9 @@ MIN_EXPANDED = 60        # tree size above which naming starts
 MIN_SHARED = 6           # a repeated subexpression smaller than this is written out
 
 
-def shared_names(*roots: Expr) -> tuple[tuple[str, Expr], ...]:
-    """(name, subexpression) pairs, children before parents."""
+def shared_names(*roots: Expr, taken=()) -> tuple[tuple[str, Expr], ...]:
+    """(name, subexpression) pairs, children before parents; a name is never a variable,
+    a dimension or one of `taken` (the request's own `where` names)."""
     refs: dict[Expr, int] = {}
     order: list[Expr] = []
     expanded: dict[Expr, int] = {}
@@ -38,7 +39,7 @@ def shared_names(*roots: Expr) -> tuple[tuple[str, Expr], ...]:
     if max(expanded[r] for r in roots) <= MIN_EXPANDED:
         return ()
     out = []
-    taken = set(dimension_names(*roots)).union(*(free_vars(r) for r in roots))
+    taken = set(taken).union(dimension_names(*roots), *(free_vars(r) for r in roots))
     fresh = (f"t{k}" for k in itertools.count(1) if f"t{k}" not in taken)   # never a variable
     for node in order:                                   # post-order: children first
         if refs.get(node, 0) >= 2 and node.op not in LEAVES and node.size >= MIN_SHARED \

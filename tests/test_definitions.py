@@ -90,6 +90,8 @@ ROUND_TRIP = [
     (_network(5, loss="logsumexp({e})"), "numerator"),
     (_network(4, loss="norm({e} - y)^2", by="W2"), "denominator"),
     (_network(4).replace("W1@x", "W1@t1"), "numerator"),       # a variable named like a t_k
+    (_network(4).replace("tanh(W1@x + b1)", "t1") + " where t1 = tanh(W1@x + b1)",
+     "numerator"),                                               # a definition named so
 ]
 
 
@@ -122,7 +124,7 @@ def test_results_with_definitions_feed_back_as_requests(request_text, layout):
     assert_close(evaluate(d2.result, values, sizes), want, rtol=1e-4, atol=1e-6)
 
 
-@pytest.mark.parametrize("request_text, layout", ROUND_TRIP[:3])
+@pytest.mark.parametrize("request_text, layout", ROUND_TRIP[:3] + ROUND_TRIP[-1:])
 def test_results_with_definitions_feed_back_as_claims(request_text, layout):
     d = derive(request_text, layout=layout)
     claim = _fed_back(d)

@@ -200,6 +200,8 @@ def test_no_well_typed_request_reaches_norule(kind, data):
     by = data.draw(st.sampled_from(variables))
     layout = data.draw(st.sampled_from(["numerator", "denominator"]))
     request = f"d/d{by} {f} where {TYPES}"
+    if kind == "s" and data.draw(st.booleans()):          # a second derivative
+        request = f"d/d{data.draw(st.sampled_from(variables))} {request}"
     assert_matches_finite_differences(request, layout, seed=len(request))
 
 
