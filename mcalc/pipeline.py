@@ -3,13 +3,13 @@ Python API (mcalc.pipeline) and check sit on top of this module."""
 from __future__ import annotations
 
 from mcalc import engine
+from mcalc.build import infer
 from mcalc.derivation import Derivation, Step
 from mcalc.errors import McalcError
 from mcalc.expr import Expr
 from mcalc.parser import parse_decls, parse_request
 from mcalc.simplify import Simplifier
 from mcalc.syntax import Request
-from mcalc.build import infer
 from mcalc.types import Typing
 
 LAYOUTS = ("numerator", "denominator")
@@ -96,5 +96,4 @@ def derive_typed(req: Request, body: Expr, typing: Typing, layout: str,
                       method=chosen or "chain", types=typing.as_strings(), expr=body,
                       result=f if req.wrt else None, steps=tuple(steps), vec_form=vec_form,
                       dims=dim_sources(typing), of=engine.labels(body)[0], where=where,
-                      stacked=len(req.wrt[0]) > 1 and len(set(req.wrt)) == 1 if req.wrt
-                      else False)
+                      stacked=bool(req.wrt) and len(set(req.wrt)) == 1 and len(req.wrt[0]) > 1)

@@ -445,11 +445,11 @@ def _unit(u: Expr, i: int) -> Expr:
     return Expr(u.op, tuple(E.ONE if j == i else E.ZERO for j in range(len(u.args))), u.shape)
 
 
-rule("literal entry", "contract §1 (vector and matrix literals)", "vector",
+rule("vector literal entry", "contract §1 (vector and matrix literals)", "vector",
      "∂[x1, x2, …]/∂xᵢ = eᵢ", "n×1",
      lambda u, i: vec(_unit(u, i)), lambda u, i, G: _entry(G, u, i, mm(T(_unit(u, i)), G)),
      lambda u, i, d: mul(d, _unit(u, i)))
-rule("literal entry", "contract §1 (vector and matrix literals)", "matrix",
+rule("matrix literal entry", "contract §1 (vector and matrix literals)", "matrix",
      "∂[[a, b], [c, d]]/∂a = vec(E₁₁)", "mn×1",
      lambda u, i: vec(_unit(u, i)),
      lambda u, i, G: _entry(G, u, i, fn("sum", mul(_unit(u, i), G))),
