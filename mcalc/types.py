@@ -202,6 +202,7 @@ class _Solver:
         self.changes = 0            # counts unifications that may let a deferred step progress
         self.dim_names: set[str] = set()
         self.order: list[str] = []
+        self.declared = {name for d in decls for name in d.names}
         for d in decls:
             for name in d.names:
                 if name in RESERVED:
@@ -304,14 +305,14 @@ class _Infer:
                 stack.extend((a, False) for a in reversed(node.args))
         return self.tv[id(root)]
 
-    def define(self, d, declared: set[str]):
+    def define(self, d):
         """`where t = expr`: type expr; from here on the name t stands for it."""
         s, name = self.s, d.name
         if name in RESERVED:
             raise McalcError(f"'{name}' is reserved and cannot be defined", d.column)
         if name in self.all_defined:
             raise McalcError(f"'{name}' is defined twice", d.column)
-        if name in declared:
+        if name in s.declared:
             raise McalcError(f"'{name}' is both declared and defined; a name is one or the "
                              "other", d.column)
         if name in s.dim_names:
@@ -444,6 +445,8 @@ class _Infer:
             raise McalcError(f"{f}() takes a dimension (a name, a positive integer or a "
                              "product of them)", a.column)
         s = self.s
+        if a.text in s.declared:
+            raise McalcError(f"'{a.text}' is a declared variable, not a dimension", a.column)
         s.dim_names.add(a.text)
         s.vars.pop(a.text, None)
         if a.text in s.order:
@@ -655,13 +658,12 @@ def solve(bodies, decls, source: str = "", defs=(), local_defs=()):
     bodies[i] alone (a claim's own definitions)."""
     solver = _Solver(decls, source)
     inf = _Infer(solver)
-    declared = {n for d in decls for n in d.names}
     for d in defs:
-        inf.define(d, declared)
+        inf.define(d)
     for i, body in enumerate(bodies):
         scope = dict(inf.defined)
         for d in (local_defs[i] if i < len(local_defs) else ()):
-            inf.define(d, declared)
+            inf.define(d)
         inf.walk(body)
         inf.defined = scope
     inf.solve()

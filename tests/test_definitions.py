@@ -132,3 +132,8 @@ def test_results_with_definitions_feed_back_as_claims(request_text, layout):
         f"{n} = {to_text(e, names_below(d.where, n))}" for n, e in d.where)
     v = check(request_text, claim, layout=layout, seed=1)
     assert v.holds, v.reason
+
+
+def test_a_declared_variable_is_not_a_size():
+    with pytest.raises(McalcError, match="'x' is a declared variable, not a dimension"):
+        derive("commutation(x, n)@vec(A) where x: vector(n)")
