@@ -203,6 +203,7 @@ class _Solver:
         self.dim_names: set[str] = set()
         self.order: list[str] = []
         self.declared = {name for d in decls for name in d.names}
+        self.products: list[tuple[_Dim, tuple[_Dim, ...]]] = []     # vec and kron sizes
         for d in decls:
             for name in d.names:
                 if name in RESERVED:
@@ -245,6 +246,16 @@ class _Solver:
             b.parent = a
         else:
             a.parent = b
+
+    def product(self, *factors: _Dim) -> _Dim:
+        """The dimension that is the product of `factors` (vec(X) has rows·cols rows):
+        named at once when the factors are, else once they are (_name_dims)."""
+        fixed = [f.find().fixed for f in factors]
+        if all(fixed):
+            return self.dim(dim_mul(*fixed[:1], *fixed[1:]) if len(fixed) > 1 else fixed[0])
+        out = _Dim()
+        self.products.append((out, factors))
+        return out
 
     # types
     def scalar(self):
@@ -514,9 +525,11 @@ class _Infer:
             return _TV("array", (d, s.one))
         if f == "transpose":
             return self.transpose(n, ts[0])
+        a = ts[0].find()
         if f == "vec":
-            return _TV("array", (s.dim(), s.one))
-        return _TV("array", (s.dim(), s.dim()))        # kron: its shape law fixes the dims
+            return _TV("array", (s.product(*a.dims), s.one))
+        b = ts[1].find()                                # kron: rows times rows, cols times cols
+        return _TV("array", (s.product(a.dims[0], b.dims[0]), s.product(a.dims[1], b.dims[1])))
 
     def solve(self):
         """Passes over the deferred constraints, in order, applying each that can progress;
@@ -598,9 +611,17 @@ def _name_dims(solver: _Solver, used: set[str]):
     pool = (p for p in itertools.chain(DEFAULT_DIM_NAMES, (f"n{i}" for i in itertools.count(1)))
             if p not in used)                   # unbounded: any number of free dimensions
 
+    for out, factors in solver.products:
+        # a product fixed from outside (commutation(m, n)@vec(X)) names free factors
+        parts, fs = (out.find().fixed or "").split("*"), [f.find() for f in factors]
+        if out.find().fixed and len(parts) == len(fs) and all(f.fixed is None for f in fs):
+            for f, part in zip(fs, parts):
+                solver.unify_dim(f, solver.dim(part), 0, "a product of dimensions")
+    products = {id(out.find()) for out, _ in solver.products if out.find().fixed is None}
+
     def name(d: _Dim):
         r = d.find()
-        if r.fixed is None:
+        if r.fixed is None and id(r) not in products:   # a product is named by its factors
             r.fixed = next(pool)
 
     tvs = [(v, solver.vars[v].find()) for v in solver.order if v in solver.vars]
@@ -611,6 +632,10 @@ def _name_dims(solver: _Solver, used: set[str]):
         if t.kind:
             name(t.dims[1])
             name(t.dims[0])
+    for out, factors in solver.products:                # inner products first (post-order)
+        r, parts = out.find(), [f.find().fixed for f in factors]
+        if r.fixed is None and all(parts):
+            r.fixed = dim_mul(*parts)
 
 
 def _resolve_dim(d: _Dim, solver) -> str:
