@@ -21,7 +21,7 @@ REWRITES = (
     ("1ᵀdiag(v) = vᵀ", "ones(n)'@diag(v) = v', diag(v)@ones(n) = v", "P&H §4.4, §5"),
     ("diag(a)diag(b) = diag(a⊗b)", "diag(a)@diag(b) = diag(a*b)", "P&H §4.5.3"),
     ("diag(a)v = a⊗v", "diag(a)@v = a*v, v'@diag(a) = (a*v)'", "P&H §4.2"),
-    ("1ᵀv = sum(v)", "ones(n)'@v = sum(v)", "P&H §4.4"),
+    ("1ᵀv = sum(v)", "ones(n)'@v = sum(v), ones(m)'@M@ones(n) = sum(M)", "P&H §4.4"),
     ("transpose rules", "(AB)' = B'A', (A')' = A, S' = S (S symmetric), (A + B)' = A' + B'",
      "MC §1"),
     ("identity", "I@A = A", "algebra"),
@@ -35,6 +35,8 @@ REWRITES = (
      "commutation(m, n)@vec(A) = vec(A') (A m×n)", "Magnus & Neudecker §3.7"),
     ("diagonal embedding", "kron(u', eye(n))@diag(vec(M))@kron(ones(n), eye(n)) = diag(M@u)",
      "Magnus & Neudecker"),
+    ("Kronecker laws", "kron(A, B)' = kron(A', B'); kron(A, B)*kron(C, D) = kron(A*C, B*D); "
+     "kron(c, B) = c*B (c scalar)", "MC §10.2"),
 )
 
 
@@ -211,6 +213,7 @@ def mul_(s, factors, shape=None) -> Expr:
     flat = []
     for f in factors:
         flat.extend(f.args if f.op == "mul" else (f,))
+    flat = _kron_hadamard(s, flat)
     shape = shape or _broadcast([f.shape for f in flat])
     coeff = Fraction(1)
     rest = []
@@ -289,6 +292,8 @@ def pow_(s, base, p) -> Expr:
 def T_(s, a) -> Expr:
     if a.op == "commutation":
         return _commutation_T(s, a)
+    if a.op == "kron":
+        return _kron(s, T_(s, a.args[0]), T_(s, a.args[1]))
     if a.is_scalar or a.op in ("eye", "diag") and a.is_matrix or a.is_symmetric or \
             a.op == "inv" and a.args[0].is_symmetric:
         if a.is_symmetric and s:
@@ -418,8 +423,7 @@ def _pair(s, a, b):
     if a.op == "kron" and b.op == "kron" and a.args[0].shape[1] == b.args[0].shape[0] \
             and a.args[1].shape[1] == b.args[1].shape[0]:
         note("mixed product (A⊗B)(C⊗D) = AC⊗BD")
-        return [Expr("kron", (matmul_(s, [a.args[0], b.args[0]]),
-                              matmul_(s, [a.args[1], b.args[1]])), (a.shape[0], b.shape[1]))]
+        return [_kron(s, matmul_(s, [a.args[0], b.args[0]]), matmul_(s, [a.args[1], b.args[1]]))]
     if a.is_row and b.is_column and a.op == "T":
         product = mul_(None, [a.args[0], b])             # u'v = sum(u*v) when u*v cancels
         if product.size < a.size + b.size - 1:
@@ -529,11 +533,16 @@ def _commutation_pair(s, a, b):
 # Σ_b u_b M[a, b]; its transpose (a denominator-layout chain) is the same diagonal matrix.
 
 def _embeddings(s, chain):
+    """Laws of three neighbours in an @ chain: the embedding's, and 1ᵀM1 = sum(M)."""
     for i in range(len(chain) - 2):
-        got = _embedding(s, *chain[i:i + 3])
+        a, m, b = chain[i:i + 3]
+        if _is_ones_row(a) and b.op == "ones" and m.is_matrix:
+            got, law = Expr("sum", (m.args[0] if m.op == "T" else m,), SCALAR), "1ᵀv = sum(v)"
+        else:
+            got, law = _embedding(s, a, m, b), "diagonal embedding"
         if got is not None:
             if s:
-                s.note("diagonal embedding")
+                s.note(law)
             return _embeddings(s, _pairwise(s, chain[:i] + [got] + chain[i + 3:]))
     return chain
 
@@ -563,6 +572,35 @@ def _embedding(s, a, m, b):
     return _func(s, Expr("diag", (column,), (n, n)), [column])
 
 
+# ---- Kronecker products (MC §10.2) -------------------------------------------------
+
+def _kron(s, a, b) -> Expr:
+    """kron(a, b), a scalar operand a plain factor."""
+    if a.is_scalar or b.is_scalar:
+        if s:
+            s.note("Kronecker laws")
+        return mul_(s, [a, b])
+    return Expr("kron", (a, b), (dim_mul(a.shape[0], b.shape[0]), dim_mul(a.shape[1], b.shape[1])))
+
+
+def _kron_hadamard(s, factors):
+    """(A ⊗ B) * (C ⊗ D) = (A * C) ⊗ (B * D) for operands of equal shapes, in a product's
+    factors."""
+    out: list[Expr] = []
+    for f in factors:
+        partner = next((i for i, g in enumerate(out) if f.op == g.op == "kron"
+                        and f.args[0].shape == g.args[0].shape
+                        and f.args[1].shape == g.args[1].shape), None)
+        if partner is None:
+            out.append(f)
+            continue
+        if s:
+            s.note("Kronecker laws")
+        g = out[partner]
+        out[partner] = _kron(s, mul_(s, [g.args[0], f.args[0]]), mul_(s, [g.args[1], f.args[1]]))
+    return out
+
+
 _BUILD = {
     "add": lambda s, e, a: add_(s, a, e.shape),
     "mul": lambda s, e, a: mul_(s, a, e.shape),
@@ -571,4 +609,5 @@ _BUILD = {
     "matmul": lambda s, e, a: matmul_(s, a),
     **{f: _func for f in ("sum", "tr", "log") + tuple(_AT_ZERO)},
     **{f: _indicator for f in ("gt", "ge", "lt", "le")},
+    "kron": lambda s, e, a: _kron(s, *a),
 }
