@@ -156,7 +156,8 @@ BINARY_SAME = ["{0} + {1}", "{0} - {1}", "{0}*{1}", "{0}/(2 + {1}^2)"]
 RULES = {
     "s": ["sum({v})", "mean({v})", "norm({v})", "dot({v}, {v2})", "{v}'@{v2}", "tr({S})",
           "logsumexp({v})", "sum({R})", "norm({R})", "{s}*{s2}", "{s}*{v}'@{v2}",
-          "{w}'@{R}@{v}", "sum(kron({v}, {v2}))", "sum(vec({S})*vec({S2}))",
+          "{w}'@{R}@{v}", "sum(kron({v}, {v2}))", "sum(vec({S})*vec({S2}))", "sum(kron({S}, {R})^2)",
+          "sum(kron({R}, {v})*kron({R}, {v2}))", "sum(commutation(n, n)@vec({S})*vec({S2}))",
           "det(X)", "logdet(X)", "tr(kron({S}, {S2}))", "sum(diag({v}))", "sum({v})/n",
           "sum([{s}, {s2}, {s}*{s2}]^2)"],
     "v": ["{S}@{v}", "{R}'@{w}", "softmax({v})", "diag({S})", "{s}*{v}", "diag({v})@{v2}",
