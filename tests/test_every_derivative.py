@@ -58,7 +58,7 @@ def assert_matches_finite_differences(request: str, layout: str = "numerator", s
 
 # ---- the requests the issue names -----------------------------------------------------
 
-@pytest.mark.parametrize("request_text, printed", [
+NAMED = [
     ("d/dX X'", "commutation(m, n)"),
     ("d/dX X'*A", None),
     ("d/dX X'@X", None),
@@ -86,7 +86,10 @@ def assert_matches_finite_differences(request: str, layout: str = "numerator", s
     ("d/dX sum(exp(vec(X'@A))) where A: matrix(m, p)", None),
     ("d/dX vec(X)", None),
     ("d/dX commutation(m, n)@vec(X) where X: matrix(m, n)", "commutation(m, n)"),
-])
+]
+
+
+@pytest.mark.parametrize("request_text, printed", NAMED)
 @pytest.mark.parametrize("layout", ["numerator", "denominator"])
 def test_named_requests_answer_correctly(request_text, printed, layout):
     d = assert_matches_finite_differences(request_text, layout)
