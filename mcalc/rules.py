@@ -106,12 +106,6 @@ def expand(g: Expr, like: Expr) -> Expr:
     return mul(g, mm(E.ones(like.shape[0]), T(E.ones(like.shape[1]))))
 
 
-def no_form(what: str):
-    def f(*_):
-        raise NoRule(what)
-    return f
-
-
 # ---- the table -------------------------------------------------------------------
 
 
