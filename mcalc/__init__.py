@@ -1,2 +1,25 @@
-"""mcalc: a command-line matrix-calculus calculator that derives step by step."""
+"""mcalc: a matrix-calculus calculator that derives step by step.
+
+    >>> import mcalc
+    >>> mcalc.derive("d/dx x'@A@x", layout="denominator").result
+    "(A + A')@x"
+
+The public names (`derive`, `check`, `Derivation`, `Verdict`, `Step`, `McalcError`) live
+in mcalc.api and are loaded on first use (PEP 562), so `import mcalc` costs nothing for
+the command line.
+"""
 __version__ = "0.1.0"
+
+_PUBLIC = ("derive", "check", "Derivation", "Verdict", "Step", "McalcError")
+__all__ = list(_PUBLIC)
+
+
+def __getattr__(name: str):
+    if name in _PUBLIC:
+        from mcalc import api
+        return getattr(api, name)
+    raise AttributeError(f"module 'mcalc' has no attribute {name!r}")
+
+
+def __dir__():
+    return sorted(list(globals()) + list(_PUBLIC))
