@@ -122,26 +122,21 @@ class Derivation:
         """
         d = self._d
         root = d.result if d.result is not None else d.expr
-        variables = dict(d.types)
-        shapes, done = {}, {}
-        from mcalc.expr import postorder
-        for node in postorder(root, done):
-            done[node] = True
-            if node.op == "var":
-                shapes[node.name] = node.shape
+        needed = _variables(root)
+        shapes = {**_variables(d.expr), **needed}          # every variable, for sizes
 
         def derivative(**arrays):
             from mcalc.evaluate import EvaluationError, evaluate
-            unknown = sorted(set(arrays) - set(variables) - _dimension_names(d))
+            unknown = sorted(set(arrays) - set(shapes) - _dimension_names(d))
             if unknown:
                 raise TypeError(f"unexpected keyword argument(s) {', '.join(unknown)} "
-                                f"(the variables are {', '.join(variables) or 'none'})")
-            missing = [n for n in shapes if n not in arrays]
+                                f"(the variables are {', '.join(shapes) or 'none'})")
+            missing = [n for n in needed if n not in arrays]
             if missing:
                 raise TypeError(f"missing value(s) for {', '.join(missing)}")
-            sizes = _sizes(arrays, shapes)
+            sizes = _sizes(arrays, {n: s for n, s in shapes.items() if n in arrays})
             try:
-                return evaluate(root, {n: arrays[n] for n in shapes}, sizes)
+                return evaluate(root, {n: arrays[n] for n in needed}, sizes)
             except EvaluationError as e:
                 raise McalcError(str(e)) from None
 
@@ -171,6 +166,17 @@ class Derivation:
         """The derivation in HTML with MathML (no scripts), for Jupyter."""
         from mcalc.printing.html import render
         return render(self._d)
+
+
+def _variables(root) -> dict[str, tuple[str, str]]:
+    """The variables of an expression, name -> shape."""
+    from mcalc.expr import postorder
+    out, done = {}, {}
+    for node in postorder(root, done):
+        done[node] = True
+        if node.op == "var":
+            out[node.name] = node.shape
+    return out
 
 
 def _dimension_names(d) -> set[str]:
