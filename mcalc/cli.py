@@ -107,7 +107,7 @@ def render(d, fmt: str, standalone: bool = False) -> str | None:
     if fmt == "numpy":
         from mcalc.printing.numpy_code import to_numpy
         names = {e: n for n, e in d.where}
-        return to_numpy(d.result if d.result is not None else d.expr, d.dims, names)
+        return to_numpy(d.result if d.result is not None else d.expr, d.dims, names, d.types)
     if fmt == "markdown":
         from mcalc.printing.markdown import render as markdown
         return markdown(d)
@@ -136,6 +136,8 @@ def _derive(request: str, types, layout, method):
 def diff(request, layout, types, method, fmt, latex_flag, standalone):
     """Derive REQUEST step by step (REQUEST '-' reads one request per line from stdin)."""
     fmt = _pick_format(fmt, latex_flag)
+    if standalone and fmt not in ("latex", "html"):
+        raise click.UsageError("--standalone goes with --format latex or html")
     if request == "-":
         if fmt in ("markdown", "html"):
             raise click.UsageError(f"--format {fmt} is not for batch mode (one line per "

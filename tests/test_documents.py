@@ -112,3 +112,10 @@ def test_standalone_page_renders_in_chromium(tmp_path):
                  page.as_uri())
     assert r.returncode == 0, r.stderr[-2000:]
     assert shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and shot.stat().st_size > 20_000
+
+
+def test_standalone_goes_only_with_latex_and_html():
+    for fmt in ("plain", "json", "numpy", "markdown"):
+        code, out = run("diff", "--format", fmt, "--standalone", "d/dx x")
+        assert code == 2 and "--standalone" in out
+    assert run("diff", "--format", "latex", "--standalone", "d/dx x")[0] == 0
