@@ -31,6 +31,10 @@ LONG = [
     ("d^2/dw^2 sum(log(1 + exp(-y*(X@w))))", "numerator", None),
     ("d/dθ -y'@log(softmax(X@θ))", "numerator", None),
     ("d/dw norm(X@w - y)^2 + lam*norm(w)^2 where lam: scalar", "denominator", None),
+    ("d/dX tr(X'@A@X) where X: matrix(3, 3)", "numerator", "definition"),
+    ("d/dX norm(A@X@B - C)^2 + lam*tr(X'@X) where lam: scalar", "denominator", None),
+    ("d/dW1 sum((" + "tanh(W{}@".format(32) + "".join(f"tanh(W{k}@" for k in range(31, 0, -1))
+     + "x + b1)" + "".join(f" + b{k})" for k in range(2, 33)) + " - y)^2)", "numerator", None),
 ]
 
 
@@ -99,3 +103,15 @@ def test_long_notes_wrap():
     fit = LL.Fitter([r"\frac{\partial y}{\partial x}"])
     row = fit.words(r"\text{" + "word " * 80 + r"}\ \begin{bmatrix} a & b \end{bmatrix}")
     assert r"\parbox" in row and r"\begin{bmatrix}" in row and row.count(r"\\") == 1
+
+
+def test_a_wide_matrix_is_set_in_column_blocks():
+    d = derive("d/dX tr(X'@A@X) where X: matrix(3, 3)", method="definition")
+    doc = derivation_to_latex(d)
+    blocks = re.findall(r"\\left([\[.])\\begin\{smallmatrix\}(.*?)\\end\{smallmatrix\}"
+                        r"\\right([\].])", doc)
+    assert len(blocks) >= 2
+    assert blocks[0][0] == "[" and blocks[-1][2] == "]"
+    assert sum(b[1].split(r" \\ ")[0].count("&") + 1 for b in blocks) == 3   # 3 columns
+    for b in blocks:                                   # no row break inside a matrix
+        assert r"\qquad {}" not in b[1] and b[1].count(r" \\ ") == 2

@@ -809,8 +809,9 @@ def _document(d, body: str) -> str:
     head = [r"\documentclass{article}", r"\usepackage{amsmath,amssymb}"]
     if cols > 10:
         head.append(rf"\setcounter{{MaxMatrixCols}}{{{cols}}}")
-    head += [r"\allowdisplaybreaks", r"\begin{document}", "",
-             r"\noindent\texttt{" + escape_text(d.request, tt=True) + "}"]
+    from mcalc.printing.latex_layout import request_tt
+    head += [r"\allowdisplaybreaks", r"\begin{document}", r"\raggedright", "",
+             r"\noindent" + request_tt(d.request)]
     if d.types:
         head[-1] += r"\\"
         head.append(r"where " + _typing_latex(d.types) +

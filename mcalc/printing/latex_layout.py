@@ -161,24 +161,43 @@ _OPENERS = (r"\left", r"\bigl", r"\Bigl")
 _CLOSERS = (r"\right", r"\bigr", r"\Bigr")
 
 
+SMALL_GROUP = 40          # tokens: a break inside a group this short, (1 - u^2), is a last resort
+
+
 def _candidates(toks):
-    """(index, depth) of the break points: before a top-level operator, depth the number of
-    open \\left groups there."""
-    out, braces, depth, prev = [], 0, 0, None
+    """(index, rank) of the break points, before an operator outside braces. The rank is
+    the number of \\left groups open there, plus a penalty inside a short group."""
+    found, braces, opened, prev, envs = [], 0, [], None, 0
     for i, t in enumerate(toks):
         if t == "{":
             braces += 1
         elif t == "}":
             braces -= 1
+        elif t in (r"\begin", r"\end"):
+            envs += 1 if t == r"\begin" else -1
+        elif envs:
+            pass                                     # never inside a matrix
         elif braces == 0 and t in _OPENERS:
-            depth += 1
+            opened.append([i, None])
         elif braces == 0 and t in _CLOSERS:
-            depth -= 1
+            if prev in _CLOSERS or (prev is not None and prev in ")]|" and
+                                    toks[i - 2] in _CLOSERS):
+                found.append((i, -1, None))          # inside a run of closing delimiters
+            if opened:
+                opened.pop()[1] = i
         elif braces == 0 and (t in _BIN or t in _REL) and i > 0 and prev is not None and \
                 prev not in _BIN and prev not in _REL and prev not in _OPENERS:
-            out.append((i, depth))
+            found.append((i, len(opened), opened[-1] if opened else None))
         if not t.isspace():
             prev = t
+    out = []
+    for i, depth, group in found:
+        if depth < 0:
+            out.append((i, 2000))                    # only when nothing else fits
+            continue
+        short = group is not None and group[1] is not None and \
+            group[1] - group[0] < SMALL_GROUP
+        out.append((i, depth + (1000 if short else 0)))
     return out
 
 
@@ -196,17 +215,20 @@ def break_formula(s: str, first: float, rest: float) -> list[str]:
     depth = [0] + [d for _, d in cands]                  # depth at each piece's start
     cuts, start, budget = [], 0, first                   # start: a piece index
     while True:
-        acc, fitting = 0.0, []
+        acc, fitting, over = 0.0, [], False
         for k in range(start, len(piece)):
             acc += piece[k]
-            if k + 1 < len(piece) and acc <= budget:
+            if acc > budget:
+                over = True                              # nothing further fits either
+                break
+            if k + 1 < len(piece):
                 fitting.append((k + 1, acc))
-        if acc <= budget:
+        if not over:
             break
-        if fitting:
-            shallow = min(depth[k] for k, _ in fitting)
-            good = [k for k, w in fitting if depth[k] == shallow and w >= budget * 0.4]
-            cut = good[-1] if good else fitting[-1][0]
+        if fitting:                                      # well filled, then shallowest
+            pool = [k for k, w in fitting if w >= budget * 0.4] or [k for k, _ in fitting]
+            shallow = min(depth[k] for k in pool)
+            cut = [k for k in pool if depth[k] == shallow][-1]
         elif start + 1 < len(piece):
             cut = start + 1                              # one piece alone is too wide
         else:
@@ -238,6 +260,15 @@ def _unpair_across(toks, cuts):
                 toks[j], toks[i] = f"\\{big}igl", f"\\{big}igr"
 
 
+def request_tt(request: str) -> str:
+    """The request in \\texttt, breakable after ( @ , and before + - (a long request has
+    no spaces to break at)."""
+    from mcalc.printing.latex import escape_text
+    pieces = re.split(r"(?<=[(@,])|(?=[+\-])", request)
+    return r"\texttt{" + r"\allowbreak{}".join(escape_text(p, tt=True) for p in pieces
+                                               if p) + "}"
+
+
 # ---- rows ----------------------------------------------------------------------------
 
 class Fitter:
@@ -256,8 +287,23 @@ class Fitter:
                     <= self.budget:
                 rows[-1] += " " + note
             else:
-                rows.append("& " + self.note_alone(note))
+                rows += ["& " + n for n in self.notes_alone(note)]
         return " \\\\\n".join(rows)
+
+    def notes_alone(self, note: str) -> list[str]:
+        """Annotations (\\qquad-separated: a rule, the shape) on rows of their own,
+        together as far as they fit."""
+        if width(note) <= self.budget:
+            return [self.note_alone(note)]
+        parts = [p for p in re.split(r"\s*\\qquad\s*", note) if p.strip()]
+        rows: list[str] = []
+        for p in parts:
+            joined = rf"{rows[-1]} \qquad {p}" if rows else ""
+            if rows and width(joined) <= self.budget:
+                rows[-1] = joined
+            else:
+                rows.append(rf"\qquad {p}")
+        return [self.note_alone(r) for r in rows]
 
     def note_alone(self, note: str) -> str:
         """A note (\\qquad\\text{...}) on its own row, wrapped if longer than the line."""
@@ -277,23 +323,74 @@ class Fitter:
         words, formula = m.group(1), m.group(2).strip()
         rows = ["& " + self.note_alone(words)]
         if formula:
-            if width(formula) > self.budget and r"\begin{bmatrix}" in formula:
-                formula = formula.replace(r"\begin{bmatrix}", r"\left[\begin{smallmatrix}") \
-                    .replace(r"\end{bmatrix}", r"\end{smallmatrix}\right]")
-            rows.append(self.row("", "", rf"\qquad {formula}", ""))
+            cells = _matrix_cells(formula) if width(formula) > self.budget - INDENT else None
+            if cells is None:
+                rows.append(self.row("", "", rf"\qquad {formula}", ""))
+            else:
+                rows += [rf"& \qquad {part}" for part in self.matrix_parts(cells)]
         return " \\\\\n".join(rows)
+
+    def matrix_parts(self, cells) -> list[str]:
+        """A matrix too wide for the line, set small, its columns in consecutive blocks
+        (the first opens the bracket, the last closes it), each block as wide as fits."""
+        ncols = max(len(r) for r in cells)
+        widths = [max(width(r[c]) if c < len(r) else 0.0 for r in cells) * 0.7 + 7.0
+                  for c in range(ncols)]
+        blocks, current, acc = [], [], 0.0
+        for c, w in enumerate(widths):
+            if current and acc + w > self.budget - INDENT - 10.0:
+                blocks.append(current)
+                current, acc = [], 0.0
+            current.append(c)
+            acc += w
+        blocks.append(current)
+        out = []
+        for k, cols in enumerate(blocks):
+            body = r" \\ ".join(" & ".join(r[c] if c < len(r) else "" for c in cols)
+                                for r in cells)
+            left = r"\left[" if k == 0 else r"\left."
+            right = r"\right]" if k == len(blocks) - 1 else r"\right."
+            out.append(rf"{left}\begin{{smallmatrix}} {body} \end{{smallmatrix}}{right}")
+        return out
+
+
+def _matrix_cells(formula: str):
+    """The cells (rows of LaTeX strings) of a formula that is one bmatrix, else None."""
+    m = re.fullmatch(r"\\begin\{bmatrix\}(.*)\\end\{bmatrix\}", formula.strip(), flags=re.S)
+    if m is None:
+        return None
+    rows, cell, current, braces, envs = [], [], [], 0, 0
+    for t in tokens(m.group(1)):
+        if t == "{":
+            braces += 1
+        elif t == "}":
+            braces -= 1
+        elif t in (r"\begin", r"\end"):
+            envs += 1 if t == r"\begin" else -1
+        if braces == 0 and envs == 0 and t in ("&", r"\\"):
+            current.append("".join(cell).strip())
+            cell = []
+            if t == r"\\":
+                rows.append(current)
+                current = []
+            continue
+        cell.append(t)
+    current.append("".join(cell).strip())
+    rows.append(current)
+    return rows
 
 
 def once(lines, result):
     """Drop the last step's row when it states the result (printed just below, with its
-    shape); its rule annotation moves to the result row."""
+    shape) or leaves it out (too large to show); its rule annotation moves to the result
+    row."""
     if result is None:
         return lines, result
     for k in range(len(lines) - 1, -1, -1):
         lhs, rhs, note = lines[k]
         if lhs is None:
             continue
-        if rhs == result[1] and lhs in (result[0], "") :
+        if rhs in (result[1], "") and lhs in (result[0], ""):
             kept = lines[:k] + lines[k + 1:]
             if note:
                 result = (result[0], result[1], f"{note} {result[2]}")
