@@ -133,6 +133,18 @@ def test_function_matches_finite_differences(request_text, layout, positive, see
     assert np.ndim(got) == np.ndim(evaluate(d.numpy, values))
 
 
+def test_function_of_second_and_stacked_derivatives():
+    rng = np.random.default_rng(5)
+    A, x = rng.standard_normal((3, 3)), rng.standard_normal(3)
+    H = mcalc.derive("d^2/dx^2 x'@A@x").function()(x=x, A=A)
+    assert_close(H, A + A.T)
+    J = mcalc.derive("d/d(x, y) [3*x^2*y, 2*x + y^8]").function()(x=0.5, y=-1.5)
+    assert_close(J, np.array([[6 * 0.5 * -1.5, 3 * 0.25], [2.0, 8 * (-1.5) ** 7]]))
+    K = mcalc.derive("d/dX A@X@B").function()
+    A, X, B = rng.standard_normal((2, 3)), rng.standard_normal((3, 4)), rng.standard_normal((4, 2))
+    assert_close(K(A=A, X=X, B=B), np.kron(B.T, A))              # the vec form
+
+
 def _dims(t: str):
     inside = t.partition("(")[2].rstrip(")")
     return [p.strip() for p in inside.split(",") if p.strip()]

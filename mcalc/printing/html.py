@@ -6,18 +6,28 @@ Elements carry classes (mcalc, mcalc-step, mcalc-rule, mcalc-result, ...) for st
 each step row has data-kind, the step's kind."""
 from __future__ import annotations
 
+import re
 from html import escape
 
 from mcalc.printing.outline import Row, outline
 
 
+_FROBENIUS = re.compile(r" : ")
+_FUNCTION_NAME = re.compile(r"<mo>([A-Za-z]{2,})</mo>")
+
+
 def mathml(formula: str, display: bool = False) -> str:
-    """The LaTeX formula as a <math> element; code text if it cannot be converted."""
+    """The LaTeX formula as a <math> element; code text if it cannot be converted.
+    The Frobenius product's colon gets the spacing of a relation (latex2mathml makes it
+    an identifier), and function names (relu, sum, tr) are identifiers, as in MathML's
+    own sin, not operators with operator spacing."""
     from latex2mathml.converter import convert
     try:
-        return convert(formula, display="block" if display else "inline")
+        out = convert(_FROBENIUS.sub(r" \;:\; ", formula),
+                      display="block" if display else "inline")
     except Exception:            # latex2mathml has no error class of its own
         return f'<code class="mcalc-latex">{escape(formula)}</code>'
+    return _FUNCTION_NAME.sub(r'<mspace width="0.167em" /><mi>\1</mi>', out)
 
 
 def _row(r: Row) -> str:
