@@ -9,7 +9,6 @@ in mcalc.api and are loaded on first use (PEP 562), so `import mcalc` costs noth
 the command line.
 """
 import sys as _sys
-import types as _types
 
 __version__ = "0.1.0"
 
@@ -28,13 +27,13 @@ def __dir__():
     return sorted(list(globals()) + list(_PUBLIC))
 
 
-class _Package(_types.ModuleType):
+class _Package(type(_sys)):                  # types.ModuleType, without importing types
     """Importing the submodule mcalc.check (the checker) would bind the name `check` of
     this package to that module, hiding the function mcalc.check; the submodule stays in
     sys.modules, and the name keeps meaning the function."""
 
     def __setattr__(self, name, value):
-        if name in _PUBLIC and isinstance(value, _types.ModuleType):
+        if name in _PUBLIC and isinstance(value, type(_sys)):
             return
         super().__setattr__(name, value)
 

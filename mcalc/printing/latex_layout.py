@@ -132,7 +132,7 @@ def _glyph(t: str, text: bool) -> float:
     if t in _NO_WIDTH:
         return 0.0
     if text and len(t) == 1:
-        return 5.6 if t.isupper() else 5.0
+        return 6.5 if t.isupper() else 4.6
     if t in _SPACES:
         return _SPACES[t]
     if t in _BIN:
@@ -311,7 +311,9 @@ class Fitter:
         m = re.fullmatch(r"(?:\\qquad\s*)?\\text\{(.*)\}", body, flags=re.S)
         if width(body) <= self.budget or m is None or "\\text{" in m.group(1):
             return body
-        return rf"\parbox[t]{{{self.budget - INDENT:.0f}pt}}{{\raggedright {m.group(1)}}}"
+        indent = r"\qquad " if body.startswith(r"\qquad") else ""    # as the note was
+        room = self.budget - INDENT * (2 if indent else 1)
+        return rf"{indent}\parbox[t]{{{room:.0f}pt}}{{\raggedright {m.group(1)}}}"
 
     def words(self, rhs: str) -> str:
         """A note row `& \\text{...}` (maybe followed by a formula), fitted."""
