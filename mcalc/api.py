@@ -124,10 +124,11 @@ class Derivation:
         root = d.result if d.result is not None else d.expr
         needed = _variables(root)
         shapes = {**_variables(d.expr), **needed}          # every variable, for sizes
+        known = set(shapes) | _dimension_names(d)
 
         def derivative(**arrays):
             from mcalc.evaluate import EvaluationError, evaluate
-            unknown = sorted(set(arrays) - set(shapes) - _dimension_names(d))
+            unknown = sorted(set(arrays) - known)
             if unknown:
                 raise TypeError(f"unexpected keyword argument(s) {', '.join(unknown)} "
                                 f"(the variables are {', '.join(shapes) or 'none'})")

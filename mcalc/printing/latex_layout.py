@@ -1,21 +1,26 @@
 r"""Fitting a derivation's align* rows to the page (LaTeX article: 345pt of text width).
 
 The width of a formula is estimated from its markup (glyph widths of Computer Modern,
-rounded up, sub- and superscripts at 70%, a fraction as wide as its wider part), so the
-layout needs no TeX run and works for fragments as well as for --standalone documents.
+rounded up by SAFETY, sub- and superscripts at 70%, a fraction as wide as its wider
+part), so the layout needs no TeX run and works for fragments as well as for
+--standalone documents, with amsmath alone.
 
 The choices, in order:
-  * A row too wide breaks at operators `+ - = : \circ \oslash \otimes \cdot` into
-    continuation rows `&\qquad {} + ...` (amsmath align*, no extra package). The break
-    is at the shallowest parenthesis depth that fills the line; a \left( ... \right)
-    pair that a break falls inside becomes \bigl( ... \bigr) (\Bigl for fractions),
-    since \left and \right cannot span rows.
+  * A row too wide breaks before an operator `+ - = : \circ \oslash \otimes \cdot` into
+    continuation rows `&\qquad {} + ...` of the same align*. Each line is filled to at
+    least 40% and broken at the shallowest parenthesis depth; a break inside a short
+    group such as (1 - u^2), or between two closing delimiters, is a last resort; never
+    inside a matrix. A \left( ... \right) pair that a break falls inside becomes
+    \bigl( ... \bigr) (\Bigl with a fraction inside), since \left and \right cannot
+    span rows.
   * A rule annotation or shape note that does not fit beside its formula goes on its
     own row below it; a note longer than the line is set in a ragged-right \parbox.
   * A note followed by a formula (the definition method's component matrix) puts the
-    formula on its own row; a matrix still too wide is set as a smallmatrix.
-  * The result is shown once: a last step whose equation is the result is not repeated
-    above it (`once`).
+    formula on its own row; a matrix too wide for it is set as a smallmatrix, its
+    columns in consecutive blocks (the first opens the bracket, the last closes it).
+  * The result is shown once: a last step whose equation is the result (or that leaves
+    a too-large result out) is not repeated above it (`once`).
+  * The request line of a standalone document may break after ( @ , (`request_tt`).
 All walks over the markup are iterative (formulas may be nested thousands deep).
 """
 from __future__ import annotations
@@ -25,6 +30,7 @@ import re
 TEXT_WIDTH = 345.0                # pt, LaTeX's article class at 10pt
 MARGIN = 12.0                     # estimates are rough: keep this much in hand
 INDENT = 20.0                     # \qquad before a continuation row
+SAFETY = 1.1                      # estimates are rounded up by this factor
 
 _TOKEN = re.compile(r"\\[A-Za-z]+|\\.|[{}^_&]|\s+|[^\\{}^_&\s]")
 _SPACES = {r"\,": 1.7, r"\:": 2.2, r"\;": 2.8, r"\!": -1.7, r"\ ": 3.4, r"\quad": 10.0,
@@ -125,7 +131,7 @@ def _width(toks) -> float:
     while len(stack) > 1:
         done = stack.pop()
         _deliver(stack, done.acc if done.kind != "frac" else max(done.args, default=0.0))
-    return stack[0].acc * 1.1
+    return stack[0].acc * SAFETY
 
 
 def _glyph(t: str, text: bool) -> float:
