@@ -86,3 +86,21 @@ def test_where_texts_write_each_definition_with_the_earlier_names():
     d = derive(f"d/dW1 sum(({e} - y)^2)")
     assert len(d.where) > 10
     assert where_texts(d.where) == [(n, to_text(e, names_below(d.where, n))) for n, e in d.where]
+
+
+def test_text_of_a_deep_chain_takes_memory_in_proportion_to_its_length(shallow_stack):
+    """A node's text shares its operand's (a rope): copying would hold 20,000 strings of
+    average length 50,000 (1 GB) while printing sin(sin(...x)) 20,000 deep."""
+    import tracemalloc
+    x = E.var("x", SCALAR)
+    e = x
+    for _ in range(20_000):
+        e = E.Expr("sin", (e,), SCALAR)
+    tracemalloc.start()
+    try:
+        text = to_text(e)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert len(text) == 100_001
+    assert peak < 200 * len(text)               # bytes: linear (copying: 10,000 per character)
