@@ -263,7 +263,7 @@ class _Canon:
                 coeff, m = self.mono_mul(tuple(factors), ())
                 return self.fit(Poly({m: c ** k * coeff}, shape), shape)
             if c > 0 and len(mono) == 1 and mono[0][1] == 1:
-                factors = [(mono[0][0], p)]
+                factors = [_power_factor(mono[0][0], p)]
                 if c != 1:
                     factors.append((E.num(c), p))
                 return self.fit(Poly({_mono(factors): Fraction(1)}, shape), shape)
@@ -274,7 +274,8 @@ class _Canon:
 
     def _pow_atom(self, base, p, shape):
         """(sum)^p as one factor with an exponent, so (a+b)^-1 * (a+b) cancels."""
-        return self.fit(Poly({((render_poly(base), Fraction(p)),): Fraction(1)}, shape), shape)
+        return self.fit(Poly({(_power_factor(render_poly(base), Fraction(p)),): Fraction(1)},
+                             shape), shape)
 
     def T_(self, e):
         return self.transpose(self.poly(e.args[0]))
@@ -461,6 +462,19 @@ class _Canon:
     def opaque(self, e):
         return self.func(e)
 
+    def softmax(self, e):
+        """softmax(x) = exp(x)/sum(exp(x))."""
+        a = e.args[0]
+        ex = Expr("exp", (self.expr(a),), a.shape)
+        total = Expr("pow", (Expr("sum", (ex,), SCALAR), E.num(-1)), SCALAR)
+        return self.poly(Expr("mul", (ex, total), e.shape))
+
+    def logsumexp(self, e):
+        """logsumexp(x) = log(sum(exp(x)))."""
+        a = e.args[0]
+        ex = Expr("exp", (self.expr(a),), a.shape)
+        return self.poly(Expr("log", (Expr("sum", (ex,), SCALAR),), SCALAR))
+
     def sqrt(self, e):
         return self.power(self.poly(e.args[0]), Fraction(1, 2), e.shape)
 
@@ -612,6 +626,14 @@ class _Canon:
         return self.add(out, e.shape)
 
 
+def _power_factor(base: Expr, p: Fraction):
+    """A factor base^p. A fractional power is a base of its own, so exponents never add
+    up across it: sqrt(x)*sqrt(x) is not x (it is undefined for x < 0)."""
+    if p.denominator == 1:
+        return (base, p)
+    return (Expr("pow", (base, E.num(p)), base.shape), Fraction(1))
+
+
 def _sum_expr(a: Expr) -> Expr:
     if a.shape == SCALAR:
         return a
@@ -633,7 +655,8 @@ _CANON = {
     "add": _Canon.add_, "mul": _Canon.mul_, "pow": _Canon.pow_, "T": _Canon.T_,
     "matmul": _Canon.matmul_,
     **{op: _Canon.func for op in ("sin", "cos", "tan", "exp", "log", "tanh", "sigmoid",
-                                  "relu", "abs", "sign", "logsumexp", "softmax")},
+                                  "relu", "abs", "sign")},
+    "softmax": _Canon.softmax, "logsumexp": _Canon.logsumexp,
     "sqrt": _Canon.sqrt, "max": _Canon.minmax, "min": _Canon.minmax,
     **{op: _Canon.compare for op in ("gt", "ge", "lt", "le")},
     "sum": _Canon.sum_, "mean": _Canon.mean, "dot": _Canon.dot, "norm": _Canon.norm,

@@ -39,17 +39,21 @@ from fractions import Fraction
 from mcalc import expr as E
 from mcalc.errors import McalcError, NoRule
 from mcalc.expr import Expr
-from mcalc.canonical import GiveUp, Poly, canonical_poly, poly_sub, render_mono, render_poly
+from mcalc.canonical import GiveUp, Poly, _ones_like, canonical_poly, poly_sub, render_mono, render_poly
 from mcalc.types import SCALAR, dim_mul, parse_dim_size
 
 LAYOUTS = ("numerator", "denominator")
-SIZE_DRAWS = 3                # random assignments of the dimension sizes
-POINTS_PER_SIZE = 4           # random points at each assignment
-KINKED_POINTS_PER_SIZE = 16   # ... when an indicator, relu, abs, sign, max or min is
-                              # involved: piecewise functions need many points to meet
-                              # every piece ((b > 0) vs (b + w'x > 0) agree at most)
-SIZES = (2, 3, 4, 5)
-KINK_GAP = 1e-3               # redraw when a kink's argument is closer than this
+DECIDED_BY = ("shape", "symbolic", "counterexample", "exact", "sampling")
+SIZES = (1, 2, 3, 4, 5, 6, 7, 8, 9)   # every free dimension takes every one of these
+SCALES = (1.0, 1e-3, 1e3)             # value scales (signs random)
+SECANT_STEPS = 12                     # root finding on a line, for a kink's argument
+KINK_STEP = 1e-9                      # the points beside a kink: t* ± this (relative)
+FLOAT_RTOL = 1e-12                    # float64 screen: larger relative differences ...
+DIFF_RTOL = 1e-9                      # ... or canonical differences go to mpmath
+MP_DPS = (30, 60, 120)                # digits of the high-precision confirmation
+MAX_ELEMENTS = 20_000                 # the largest value evaluated (no proof: exit 2)
+MAX_FLOPS = 50_000_000                # the largest matrix product evaluated
+MAX_DIFF_TERMS = 40                   # canonical differences evaluated term by term
 
 
 # =====================================================================================
@@ -75,7 +79,7 @@ class CheckResult:
     request: str
     claim: str
     holds: bool | None                # None: the line was bad input (see `error`)
-    method: str = ""                  # shape | symbolic | numeric | exact
+    decided_by: str = ""              # shape | symbolic | counterexample | exact | sampling
     reason: str = ""                  # one line: why it was decided so
     cause: str | None = None          # the likely cause when it does not hold
     layout: str = "numerator"
@@ -84,6 +88,12 @@ class CheckResult:
     counterexample: Counterexample | None = None
     notes: tuple[str, ...] = ()
     error: str | None = None          # the one-line message of bad input
+    sampled: str = ""                 # sampling: the points, sizes and scales compared
+
+    @property
+    def method(self) -> str:
+        """The former name of decided_by."""
+        return self.decided_by
 
     @property
     def status(self) -> int:
@@ -96,8 +106,8 @@ class CheckResult:
         if self.error is not None:
             out["error"] = self.error
             return out
-        out.update({"method": self.method, "layout": self.layout, "types": dict(self.types),
-                    "derivative": self.derivative})
+        out.update({"decided_by": self.decided_by, "layout": self.layout,
+                    "types": dict(self.types), "derivative": self.derivative})
         if self.cause:
             out["cause"] = self.cause
         if self.counterexample is not None:
@@ -106,13 +116,23 @@ class CheckResult:
             out["notes"] = list(self.notes)
         return out
 
+    def verdict(self) -> str:
+        """'holds (proved)', 'holds (no difference found at N points, …)', 'does not
+        hold'."""
+        if not self.holds:
+            return "does not hold"
+        if self.decided_by == "sampling":
+            return f"holds ({self.sampled})"
+        return "holds (proved)" if self.decided_by == "symbolic" else \
+            f"holds ({self.decided_by})"
+
     def line(self) -> str:
         """The one-line form (batch output)."""
         both = f"{self.request} ;; {self.claim}"
         if self.error is not None:
             return f"error: {both}  — {self.error}"
         if self.holds:
-            return f"holds: {both}  ({self.method})"
+            return f"{self.verdict()}: {both}"
         return f"does not hold: {both}  — {self.cause or self.reason}"
 
     def text(self) -> str:
@@ -125,6 +145,7 @@ class CheckResult:
         lines.append(f"  layout:     {self.layout}")
         if self.derivative is not None:
             lines.append(f"  derivative: {self.derivative}")
+        lines.append(f"  decided by: {self.decided_by}")
         lines.append(f"  why:        {self.reason}")
         for n in self.notes:
             lines.append(f"  note:       {n}")
@@ -178,6 +199,7 @@ def check(request: str, claim: str, types=(), layout: str = "numerator",
     if extra:
         raise McalcError(f"the claim uses {', '.join(extra)}, which the request does not "
                          f"have")
+    body, cl = _symmetric_plain(body, typing), _symmetric_plain(cl, typing)
     return _Checker(request, claim, req, body, cl, typing, layout, method, exact, seed).run()
 
 
@@ -277,14 +299,14 @@ class _Checker:
         self.rng = np.random.default_rng(seed)
         self.notes: list[str] = []
         self.truth: Expr | None = None          # mcalc's derivative
-        self.engine_ok = True                   # the engine agreed with finite differences
-        self.fd_truth = False                   # the truth is finite differences
+        self.points: list[dict] = []            # the points compared (2-D values)
+        self.kink_points = 0
+        self.diff_terms: list[Expr] = []        # canonical(derivative − claim), by term
 
     # -- the decision, in order ------------------------------------------------------
     def run(self) -> CheckResult:
-        from mcalc.printing.text import to_text
         self.shape = expected_shape(self.req, self.body, self.typing, self.layout)
-        self._derive()
+        self.cl = _fit_free_dims(self.cl, self.shape, self.typing)
         claim_shape = self.cl.shape
         if _is_zero_literal(self.cl) and claim_shape != self.shape:
             self.cl = E.zeros(self.shape)                  # "0" stands for a zero array
@@ -293,51 +315,93 @@ class _Checker:
             return self._result(False, "shape", *self._shape_reason(claim_shape))
         if self.exact:
             return self._exact()
-        self._points()
-        if self.truth is not None and self.engine_ok:
-            try:
-                if canonical_poly(self.truth) == canonical_poly(self.cl):
-                    return self._result(True, "symbolic",
-                                        "symbolic: the claim and the derivative "
-                                        f"{to_text(self.truth)} reduce to one canonical form")
-            except GiveUp:
-                self.notes.append("the canonical forms were too large to compare")
-        return self._numeric()
+        self._derive()
+        large = self._too_large()
+        if not large:
+            self._validate_engine()
+        diff = self._difference()
+        if diff is not None and not diff.terms:
+            from mcalc.printing.text import to_text
+            return self._result(True, "symbolic", "symbolic: the claim minus the derivative "
+                                f"{to_text(self.truth)} reduces to 0")
+        nonzero = diff is not None and _provably_nonzero(diff)
+        if large:
+            if nonzero:
+                return self._result(False, "symbolic", self._nonzero_reason(diff))
+            raise McalcError(f"cannot decide: no proof, and {large} is too large to evaluate "
+                             f"— declare the dimension by name (vector(n), matrix(m, n)) "
+                             f"to sample it at sizes 1..9")
+        bad = self._search()
+        if bad is None and nonzero:
+            bad = next((p for p in self.points if self._confirm(p, force=True)), None)
+        if bad is not None:
+            cause, ce = self._diagnose_failure(bad)
+            if nonzero:
+                return self._result(False, "symbolic", f"{self._nonzero_reason(diff)} — "
+                                                       f"{cause}", cause, ce)
+            at = ", ".join(f"{k} = {v}" for k, v in ce.sizes.items())
+            return self._result(False, "counterexample",
+                                f"counterexample: the claim differs from the derivative"
+                                f"{f' at {at}' if at else ''} (confirmed at {MP_DPS[-1]} "
+                                f"digits) — {cause}", cause, ce)
+        if nonzero:
+            return self._result(False, "symbolic", self._nonzero_reason(diff))
+        return self._result(True, "sampling", f"sampling: {self._sampled_text()}")
 
-    def _result(self, holds, method, reason, cause=None, counterexample=None):
+    def _result(self, holds, decided_by, reason, cause=None, counterexample=None):
         from mcalc.printing.text import to_text
         return CheckResult(
-            request=self.request, claim=self.claim, holds=holds, method=method,
+            request=self.request, claim=self.claim, holds=holds, decided_by=decided_by,
             reason=reason, cause=cause, layout=self.layout,
             derivative=to_text(self.truth) if self.truth is not None else None,
             types=self.typing.as_strings(), counterexample=counterexample,
-            notes=tuple(dict.fromkeys(self.notes)))
+            notes=tuple(dict.fromkeys(self.notes)), sampled=self._sampled_text()
+            if decided_by == "sampling" else "")
 
     def _derive(self):
+        """mcalc's derivative; without it check cannot decide (exit 2), never by finite
+        differences alone."""
         from mcalc.pipeline import derive_typed
         method = self.method if self.method in ("chain", "differential") else None
+        why = None
         try:
             d = derive_typed(self.req, self.body, self.typing, self.layout, method)
         except NoRule as e:
-            self.notes.append(f"mcalc has no symbolic derivative here ({e.message}); the "
-                              f"claim is compared with finite differences")
-            return
-        except McalcError as e:                   # the request itself was checked first
-            self.notes.append(f"mcalc's own derivation failed ({e.message}; please report "
-                              f"this request); the claim is compared with finite differences")
-            return
+            why = f"mcalc cannot derive this request ({e.message})"
+        except McalcError as e:
+            why = f"mcalc's own derivation failed ({e.message}; please report this request)"
         except (ArithmeticError, LookupError, TypeError, ValueError, AttributeError) as e:
-            self.notes.append(f"mcalc's own derivation failed (internal error: "
-                              f"{type(e).__name__}: {e}; please report this request); the "
-                              f"claim is compared with finite differences")
-            return
-        if d.result.shape != self.shape:
-            from mcalc.printing.text import to_text
-            self.notes.append(f"mcalc's own derivative {to_text(d.result)} has the shape "
-                              f"{_by(d.result.shape)}, not {_by(self.shape)} (please report "
-                              f"this request); the claim is compared with finite differences")
-            return
-        self.truth = d.result
+            why = (f"mcalc's own derivation failed (internal error: {type(e).__name__}; "
+                   f"please report this request)")
+        else:
+            if d.result.is_scalar and self.shape != SCALAR:   # a scalar stands for an array
+                d = d.__class__(**{**d.__dict__, "result": Expr(
+                    "mul", (d.result, _ones_like(self.shape)), self.shape)})
+            if d.result.shape != self.shape:
+                from mcalc.printing.text import to_text
+                why = (f"mcalc's own derivative {to_text(d.result)} has the shape "
+                       f"{_by(d.result.shape)}, not {_by(self.shape)} (please report this "
+                       f"request)")
+        if why is not None:
+            raise McalcError(f"cannot decide: {why}; --exact decides by the definition "
+                             f"method")
+        self.truth = _symmetric_plain(d.result, self.typing)
+
+    def _difference(self):
+        """canonical(derivative − claim), or None when the forms are too large."""
+        try:
+            diff = poly_sub(canonical_poly(self.truth), canonical_poly(self.cl))
+        except GiveUp:
+            self.notes.append("the canonical forms were too large to compare")
+            return None
+        if len(diff.terms) <= MAX_DIFF_TERMS:
+            self.diff_terms = [render_mono(m, c) for m, c in diff.terms.items()]
+        return diff
+
+    def _nonzero_reason(self, diff) -> str:
+        from mcalc.printing.text import to_text
+        return (f"symbolic: the derivative minus the claim is {to_text(render_poly(diff))}, "
+                f"which is not 0")
 
     def _shape_reason(self, claim_shape):
         want, lay = self.shape, self.layout
@@ -356,199 +420,315 @@ class _Checker:
         if verdict.equal:
             return self._result(True, "exact", f"exact: {verdict.detail}")
         try:
-            self._points()
-            if all(self._agree(p["truth"], p["claim"]) for p in self.points):
-                self.notes.append("the random points of the numeric comparison did not "
-                                  "show the difference")
-                return self._result(False, "exact", f"exact: {verdict.detail}")
-            cause, ce = self._diagnose_failure()
+            self._derive()
+            if self._too_large():
+                raise McalcError("too large")
+            bad = self._search()
         except McalcError:                        # no numeric explanation: the verdict stands
             return self._result(False, "exact", f"exact: {verdict.detail}")
+        if bad is None:
+            self.notes.append("the points of the numeric comparison did not show the "
+                              "difference")
+            return self._result(False, "exact", f"exact: {verdict.detail}")
+        cause, ce = self._diagnose_failure(bad)
         return self._result(False, "exact", f"exact: {verdict.detail} — {cause}", cause, ce)
 
-    # -- random points -----------------------------------------------------------------
+    # -- sizes, values, points -----------------------------------------------------------
+    def _roots(self):
+        return (self.body, self.cl) + ((self.truth,) if self.truth is not None else ())
+
     def _dims(self):
         names = set(d for d in self.typing.dims if not d.isdigit())
-        roots = (self.body, self.cl) + ((self.truth,) if self.truth is not None else ())
-        return sorted(names | E.dimension_names(*roots))
+        return sorted(names | E.dimension_names(*self._roots()))
 
-    def _draw_sizes(self, names, k):
-        """Sizes in 2..5, distinct across names (up to four names: a transposed result
-        then has another shape); the first name takes a new size at every draw."""
-        rng = self.rng
-        if not hasattr(self, "_first_sizes"):
-            self._first_sizes = [int(s) for s in rng.permutation(SIZES)]
+    def _size_plan(self):
+        """Every free dimension takes every size 1..9 (names offset from each other, so
+        up to three get distinct sizes), smallest first."""
+        names = self._dims()
         if not names:
-            return {}
-        first = self._first_sizes[k % len(SIZES)]
-        rest = [s for s in SIZES if s != first]
-        if len(names) <= len(SIZES):
-            drawn = [first] + [int(s) for s in rng.choice(rest, size=len(names) - 1,
-                                                            replace=False)]
-        else:
-            drawn = [first] + [int(s) for s in rng.integers(SIZES[0], SIZES[-1] + 1,
-                                                            size=len(names) - 1)]
-        return dict(zip(names, drawn))
+            return [{}] * len(SIZES)
+        plan = [{n: SIZES[(k + 3 * i) % len(SIZES)] for i, n in enumerate(names)}
+                for k in range(len(SIZES))]
+        return sorted(plan, key=lambda s: (max(s.values()), sum(s.values())))
 
-    def _draw_values(self, sizes, positive):
-        np, rng = self.np, self.rng
+    def _too_large(self):
+        """The first concrete node too large to evaluate ('vector(100000)'), or ''."""
+        at = {n: SIZES[-1] for n in self._dims()}
+        done: dict = {}
+        for root in self._roots():
+            for node in E.postorder(root, done):
+                done[node] = True
+                r, c = (parse_dim_size(d, at) for d in node.shape)
+                if r * c > MAX_ELEMENTS or (node.op == "matmul" and r * c * max(
+                        parse_dim_size(a.shape[1], at) for a in node.args) > MAX_FLOPS):
+                    return f"a {r}×{c} value"
+        return ""
+
+    def _draw_values(self, sizes, scale, positive, rng=None):
+        np, rng = self.np, rng or self.rng
         values = {}
         for name, vt in self.typing.vars.items():
             r, c = (parse_dim_size(d, sizes) for d in vt.shape)
-            m = rng.uniform(0.5, 2.0, size=(r, c)) if positive else rng.standard_normal((r, c))
+            m = rng.standard_normal((r, c))
+            m = (np.abs(m) + 0.1 if positive else m) * scale
             if vt.kind == "symmetric":
                 m = (m + m.T) / 2
             if r == c and r > 1:
-                m = m + r * np.eye(r)                      # well conditioned
+                m = m + r * scale * np.eye(r)              # well conditioned
             values[name] = m
         return values
 
-    def _points(self):
-        """Random points (sizes, values 2-D) with the derivative's value at each."""
-        if hasattr(self, "points"):
-            return
-        from mcalc.evaluate import KINK_BINARY, KINK_UNARY
-        names = self._dims()
-        self.points = []
-        roots = [self.body, self.cl] + ([self.truth] if self.truth is not None else [])
-        kinked = any(n.op in KINK_UNARY or n.op in KINK_BINARY
-                     for r in roots for _, n in _nodes_with_paths(r))
-        per = KINKED_POINTS_PER_SIZE if kinked else POINTS_PER_SIZE
-        draws = SIZE_DRAWS if names else 1
-        per = per if names else SIZE_DRAWS * per
-        for k in range(draws):
-            sizes = self._draw_sizes(names, k)
-            for _ in range(per):
-                p = self._one_point(sizes)
-                if p is not None:
-                    self.points.append(p)
-        if not self.points:
-            raise McalcError("could not find a random point where the expression, the "
-                             "derivative and the claim are all defined")
-        self._validate_engine()
+    def _evaluate(self, values, sizes):
+        """One memo for every root at one point (they share subtrees)."""
+        from mcalc.evaluate import evaluate
+        memo: dict = {}
+        out = {k: evaluate(r, values, sizes, two_d=True, memo=memo)
+               for k, r in (("body", self.body), ("truth", self.truth), ("claim", self.cl))}
+        if self.diff_terms:
+            terms = [evaluate(t, values, sizes, two_d=True, memo=memo)
+                     for t in self.diff_terms]
+            out["diff"] = sum(terms)
+            out["diff_size"] = sum(self.np.abs(t) for t in terms)
+        return out
 
-    def _one_point(self, sizes, tries: int = 24):
-        from mcalc.evaluate import kink_distance
+    def _point(self, sizes, values):
+        """The point with its values, or None where the derivative is not defined."""
         np = self.np
-        for t in range(tries):
-            positive = t % 2 == 1 or t >= tries // 2
-            values = self._draw_values(sizes, positive)
-            roots = [self.body, self.cl] + ([self.truth] if self.truth is not None else [])
-            if min(kink_distance(r, values, sizes) for r in roots) < KINK_GAP:
-                continue
-            f = self._eval(self.body, values, sizes)
-            if not np.all(np.isfinite(f)):
-                continue
-            truth = self._eval(self.truth, values, sizes) if self.truth is not None else None
-            if truth is not None and not np.all(np.isfinite(truth)):
-                continue
-            claim = self._eval(self.cl, values, sizes)
-            if not np.all(np.isfinite(claim)) and t < tries - 2:
-                continue                                   # try positive values first
-            return {"sizes": sizes, "values": values, "truth": truth, "claim": claim}
+        got = self._evaluate(values, sizes)
+        if not (np.all(np.isfinite(got["body"])) and np.all(np.isfinite(got["truth"]))):
+            return None
+        got.update(sizes=sizes, values=values)
+        return got
+
+    def _points_at(self, sizes):
+        """Points at every scale (positive values where signed ones leave the domain),
+        then points on both sides of every kink."""
+        for scale in SCALES:
+            for positive in (False, True):
+                p = self._point(sizes, self._draw_values(sizes, scale, positive))
+                if p is not None:
+                    yield p
+                    break
+        yield from self._kink_points(sizes)
+
+    def _search(self):
+        """The first point (smallest sizes first) where the claim differs from the
+        derivative, confirmed at high precision; None if there is none."""
+        for sizes in self._size_plan():
+            for p in self._points_at(sizes):
+                self.points.append(p)
+                if self._differs(p) and self._confirm(p):
+                    self._more_points(sizes)
+                    return p
+        if not self.points:
+            raise McalcError("cannot decide: no point found where the expression and its "
+                             "derivative are both defined")
         return None
 
-    def _eval(self, e, values, sizes):
-        from mcalc.evaluate import evaluate
-        return evaluate(e, values, sizes, two_d=True)
+    def _more_points(self, after):
+        """A few more points (for the diagnosis) once a difference is found."""
+        plan = self._size_plan()
+        rest = plan[plan.index(after) + 1:] or plan
+        for sizes in rest[:3]:
+            for positive in (False, False, False, True):
+                p = self._point(sizes, self._draw_values(sizes, 1.0, positive))
+                if p is not None:
+                    self.points.append(p)
+            self.points.extend(self._kink_points(sizes))
 
-    # -- finite differences ------------------------------------------------------------
-    def _fd(self, values, sizes, step: float = 1e-6):
-        """∂body/∂x by central differences, arranged in the requested layout (first
-        derivatives only; None for second derivatives)."""
+    # -- kinks ---------------------------------------------------------------------------
+    def _kinks(self):
+        """(a, b) for every kink: relu(a)/abs(a)/sign(a) change at a = 0 (b None), max,
+        min and the indicators where a − b changes sign."""
+        from mcalc.evaluate import KINK_BINARY, KINK_UNARY
+        if not hasattr(self, "_kink_list"):
+            seen, out = set(), []
+            for root in self._roots():
+                for _, n in _nodes_with_paths(root):
+                    if n in seen:
+                        continue
+                    seen.add(n)
+                    if n.op in KINK_UNARY:
+                        out.append((n.args[0], None))
+                    elif n.op in KINK_BINARY:
+                        out.append(n.args)
+            self._kink_list = [k for k in dict.fromkeys(out)
+                               if E.free_vars(k[0]) | (E.free_vars(k[1]) if k[1] else set())]
+        return self._kink_list
+
+    def _kink_points(self, sizes):
+        """For each kink, a random line through a point; the secant method finds where
+        the kink's argument (one entry, at random) is 0 on it, and the points just
+        either side of that root are compared (not luck: a kink at x = 700 or 1e9 is
+        found as surely as one at 0)."""
+        from mcalc.evaluate import evaluate
         np = self.np
+        for a, b in self._kinks():
+            base = self._draw_values(sizes, 1.0, False)
+            step = self._draw_values(sizes, 1.0, False)
+            at = lambda t: {k: base[k] + t * (step[k] - (step[k].shape[0] * np.eye(  # noqa: E731
+                step[k].shape[0]) if step[k].shape[0] == step[k].shape[1] > 1 else 0))
+                for k in base}
+
+            def g(t):
+                v, memo = at(t), {}
+                out = evaluate(a, v, sizes, two_d=True, memo=memo)
+                if b is not None:
+                    out = out - evaluate(b, v, sizes, two_d=True, memo=memo)
+                return out.reshape(-1)
+            g0 = g(0.0)
+            if not g0.size:
+                continue
+            j = int(self.rng.integers(g0.size))
+            t0, t1, f0, f1 = 0.0, 1.0, g0[j], g(1.0)[j]
+            for _ in range(SECANT_STEPS):
+                if not (np.isfinite(f0) and np.isfinite(f1)) or f1 == f0 or f1 == 0:
+                    break
+                t0, t1, f0 = t1, t1 - f1 * (t1 - t0) / (f1 - f0), f1
+                f1 = g(t1)[j]
+            if not np.isfinite(t1):
+                continue
+            h = KINK_STEP * max(1.0, abs(t1))
+            for t in (t1 - h, t1 + h):
+                p = self._point(sizes, at(t))
+                if p is not None:
+                    self.kink_points += 1
+                    yield p
+
+    # -- comparison ----------------------------------------------------------------------
+    def _differs(self, p) -> bool:
+        """float64 screen: a difference larger than FLOAT_RTOL relative to the values
+        compared, or a nonzero canonical difference (which big terms cannot swamp)."""
+        np = self.np
+        t, c = p["truth"], p["claim"]
+        if not np.all(np.isfinite(c)):
+            return True
+        if np.any(np.abs(t - c) > FLOAT_RTOL * np.maximum(np.abs(t), np.abs(c))):
+            return True
+        if "diff" in p:
+            d, size = p["diff"], p["diff_size"]
+            return bool(np.any(np.isfinite(d) & (np.abs(d) > DIFF_RTOL * size)))
+        return False
+
+    def _confirm(self, p, force: bool = False) -> bool:
+        """Do the two sides really differ at p? Both evaluated with mpmath at increasing
+        precision: a difference that stays the same as the digits double is real, one
+        that shrinks with them was rounding."""
+        from mcalc.evaluate import evaluate_mp
+        import mpmath
+        np = self.np
+        last = None
+        for dps in MP_DPS:
+            memo: dict = {}
+            try:
+                t = evaluate_mp(self.truth, p["values"], p["sizes"], dps, memo)
+                c = evaluate_mp(self.cl, p["values"], p["sizes"], dps, memo)
+            except (ArithmeticError, ValueError) as e:
+                self.notes.append(f"high-precision evaluation failed ({type(e).__name__})")
+                return False
+            with mpmath.workdps(dps):
+                fin = np.frompyfunc(mpmath.isfinite, 1, 1)
+                if not all(fin(t).ravel()):
+                    return False                       # the derivative is not defined
+                if not all(fin(c).ravel()):
+                    return True                        # the claim is not, where it is
+                d = [float(x) for x in (t - c).ravel()]
+            if last is not None:
+                for a, b in zip(last, d):
+                    if b != 0 and abs(a - b) <= 1e-3 * abs(b):
+                        return True
+                if all(abs(b) <= 1e-20 * abs(a) or b == 0 for a, b in zip(last, d)):
+                    return False
+            elif not force and all(x == 0 for x in d):
+                return False
+            last = d
+        return False
+
+    def _sampled_text(self) -> str:
+        sizes: dict = {}
+        for p in self.points:
+            for k, v in p["sizes"].items():
+                sizes.setdefault(k, set()).add(v)
+        at = "; ".join(f"{k} = {min(v)}..{max(v)}" if len(v) > 1 else f"{k} = {min(v)}"
+                       for k, v in sorted(sizes.items()))
+        kinks = f", {self.kink_points} of them beside kinks" if self.kink_points else ""
+        return (f"no difference found at {len(self.points)} points{kinks}, "
+                f"sizes {at or 'fixed'}, scales ±1e-3..±1e3")
+
+    # -- the engine, against finite differences ---------------------------------------
+    def _validate_engine(self):
+        """A directional central difference of the expression at a few points must agree
+        with mcalc's derivative, or check does not decide (first derivatives)."""
+        from mcalc.evaluate import kink_distance
         groups = _wrt_groups(self.req, self.typing)
         if len(groups) != 1:
-            return None
+            return
         xs, stacked = groups[0]
-        columns = []
-        for x in xs:
-            x0 = values[x.name]
-            flat = x0.reshape(-1, order="F")
-            for k in range(flat.size):
-                h = step * max(1.0, abs(flat[k]))
-                vals = []
-                for sgn in (1, -1):
-                    moved = flat.copy()
-                    moved[k] += sgn * h
-                    v = dict(values)
-                    v[x.name] = moved.reshape(x0.shape, order="F")
-                    vals.append(self._eval(self.body, v, sizes))
-                columns.append(((vals[0] - vals[1]) / (2 * h)).reshape(-1, order="F"))
-        j = np.stack(columns, axis=1)
-        f_shape = self.body.shape
-        x_shape = (str(len(xs)), "1") if stacked else xs[0].shape
-        fr, fc = (parse_dim_size(d, sizes) for d in f_shape)
-        xr, xc = (1, 1) if x_shape == SCALAR else (
-            (len(xs), 1) if stacked else (parse_dim_size(x_shape[0], sizes),
-                                          parse_dim_size(x_shape[1], sizes)))
-        return arrange(np, j, (fr, fc), (xr, xc), self.layout)
-
-    def _validate_engine(self):
-        """Trust mcalc's symbolic derivative only after it agrees with finite differences
-        (first derivatives); otherwise finite differences are the truth."""
-        np = self.np
-        if self.truth is not None:
-            for p in self.points[:2]:
-                fd = self._fd(p["values"], p["sizes"])
-                if fd is None:
-                    return
-                if not _close(np, p["truth"], fd, loose=True) and not any(
-                        _close(np, p["truth"], self._fd(p["values"], p["sizes"], h), loose=True)
-                        for h in (1e-5, 1e-7)):       # second opinions before blaming it
-                    self.engine_ok = False
-                    from mcalc.printing.text import to_text
-                    self.notes.append(
-                        f"mcalc's own derivative {to_text(self.truth)} disagrees with finite "
-                        f"differences (please report this request); the claim is compared "
-                        f"with finite differences")
-                    break
-            if self.engine_ok:
+        plan = [s for s in self._size_plan() if all(v >= 2 for v in s.values())] or \
+            self._size_plan()
+        tried = 0
+        for sizes in plan:
+            values = self._draw_values(sizes, 1.0, tried % 2 == 1)
+            if kink_distance(self.body, values, sizes) < 1e-3:
+                continue
+            p = self._point(sizes, values)
+            if p is None:
+                continue
+            tried += 1
+            if self._directional_ok(p, xs, stacked):
                 return
-        for p in self.points:
-            fd = self._fd(p["values"], p["sizes"])
-            if fd is None:
-                raise McalcError("mcalc has no derivative for this request, and finite "
-                                 "differences cover first derivatives only")
-            p["truth"] = fd
-        self.fd_truth = True
+            if tried >= 3:
+                break
+        if tried:
+            from mcalc.printing.text import to_text
+            raise McalcError(f"cannot decide: mcalc's own derivative {to_text(self.truth)} "
+                             f"disagrees with finite differences of the expression (please "
+                             f"report this request); --exact decides by the definition method")
 
-    # -- numeric decision --------------------------------------------------------------
-    def _agree(self, a, b) -> bool:
-        return _close(self.np, b, a, loose=self.fd_truth)
-
-    def _numeric(self) -> CheckResult:
-        bad = next((p for p in self.points if not self._agree(p["truth"], p["claim"])), None)
-        if bad is None:
-            n = len(self.points)
-            return self._result(True, "numeric", f"numeric: equal to the derivative at {n} "
-                                                 f"random points{self._sizes_text()}")
-        cause, ce = self._diagnose_failure()
-        at = ", ".join(f"{k} = {v}" for k, v in ce.sizes.items())
-        return self._result(False, "numeric", f"numeric: the claim differs from the "
-                                              f"derivative{f' at {at}' if at else ''} — {cause}",
-                            cause, ce)
-
-    def _sizes_text(self):
-        seen = []
-        for p in self.points:
-            s = ", ".join(f"{k} = {v}" for k, v in p["sizes"].items())
-            if s and s not in seen:
-                seen.append(s)
-        return f" (sizes {'; '.join(seen)})" if seen else ""
+    def _directional_ok(self, p, xs, stacked) -> bool:
+        from mcalc.evaluate import evaluate
+        np = self.np
+        values, sizes = p["values"], p["sizes"]
+        direction = {x.name: self.rng.standard_normal(values[x.name].shape) for x in xs}
+        for x in xs:
+            if x.is_symmetric:
+                d = direction[x.name]
+                direction[x.name] = (d + d.T) / 2
+        v = np.concatenate([direction[x.name].reshape(-1, order="F") for x in xs])
+        fr, fc = (parse_dim_size(d, sizes) for d in self.body.shape)
+        t = p["truth"]
+        num = self.layout == "numerator"
+        if len(v) == 1 and not stacked:
+            j = (t if num else t.T).reshape(-1, 1, order="F")
+        elif (fr, fc) == (1, 1):
+            j = (t.T if num else t).reshape(1, -1, order="F")
+        else:
+            j = t if num else t.T
+        jv = j @ v
+        for h in (1e-6, 1e-4, 1e-5, 1e-7):
+            vals = []
+            for sgn in (1, -1):
+                moved = {k: val + sgn * h * direction[k] if k in direction else val
+                         for k, val in values.items()}
+                vals.append(evaluate(self.body, moved, sizes, two_d=True).reshape(-1, order="F"))
+            fd = (vals[0] - vals[1]) / (2 * h)
+            size = max(1.0, float(np.max(np.abs(p["body"]))), float(np.max(np.abs(jv))))
+            if np.all(np.abs(fd - jv) <= 1e-4 * size):
+                return True
+        return False
 
     # -- diagnosis ---------------------------------------------------------------------
-    def _diagnose_failure(self):
+    def _diagnose_failure(self, bad):
         from mcalc.evaluate import to_contract
         np = self.np
-        bad = next((p for p in self.points if not self._agree(p["truth"], p["claim"])),
-                   self.points[0])
         ce = Counterexample(
             sizes=dict(bad["sizes"]),
             values={k: to_contract(v) for k, v in bad["values"].items()},
             expected=to_contract(bad["truth"]), claimed=to_contract(bad["claim"]))
         usable = [p for p in self.points if np.all(np.isfinite(p["claim"]))]
-        if not usable:
+        # sizes of 1 make every matrix symmetric and every factor look like a scalar
+        usable = [p for p in usable if all(v >= 2 for v in p["sizes"].values())] or usable
+        if not np.all(np.isfinite(bad["claim"])):
             return "the claim is not defined (NaN) where the derivative is", ce
         for find in (self._transposed, self._factor, self._dimension_factor, self._one_term,
                      self._indicator, self._misplaced_transpose, self._symmetric_only):
@@ -579,6 +759,8 @@ class _Checker:
             return "the claim is 0 but the derivative is not"
         if abs(k + 1) < 1e-6:
             return "wrong sign"
+        if abs(k - 1) < 1e-6:
+            return None
         nice = Fraction(k).limit_denominator(1000)
         text = str(nice) if abs(float(nice) - k) < 1e-6 * abs(k) else f"{k:.6g}"
         sign = " and the wrong sign" if k < 0 else ""
@@ -631,15 +813,20 @@ class _Checker:
         return None
 
     def _truth_at(self, values, sizes):
-        if self.fd_truth:
-            return self._fd(values, sizes)
         return self._eval(self.truth, values, sizes)
+
+    def _eval(self, e, values, sizes):
+        from mcalc.evaluate import evaluate
+        return evaluate(e, values, sizes, two_d=True)
+
+    def _agree(self, a, b) -> bool:
+        return _close(self.np, b, a)
 
     def _one_term(self, pts):
         """derivative − claim in canonical form: one term is a missing (or extra) term."""
         from mcalc.printing.text import to_text
         from mcalc.simplify import simplify
-        if self.truth is None or not self.engine_ok:
+        if self.truth is None:
             return None
         try:
             diff = poly_sub(canonical_poly(self.truth), canonical_poly(self.cl))
@@ -697,15 +884,14 @@ class _Checker:
         return None
 
 
-def _close(np, a, b, loose: bool = False) -> bool:
+def _close(np, a, b) -> bool:
+    """Equal up to rounding, relative to the values compared (the diagnosis' test)."""
     a, b = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
     if a.shape != b.shape:
         return False
     if not (np.all(np.isfinite(a)) and np.all(np.isfinite(b))):
         return False
-    scale = max(1.0, float(np.max(np.abs(b), initial=0.0)), float(np.max(np.abs(a), initial=0.0)))
-    rtol, atol = (1e-4, 1e-6) if loose else (1e-7, 1e-9)
-    return bool(np.allclose(a, b, rtol=rtol, atol=atol * scale))
+    return bool(np.all(np.abs(a - b) <= 1e-9 * np.maximum(np.abs(a), np.abs(b))))
 
 
 def arrange(xp, j, f_shape, x_shape, layout):
@@ -719,6 +905,57 @@ def arrange(xp, j, f_shape, x_shape, layout):
         g = j[0, :].reshape(x_shape, order="F")
         return g.T if num else g
     return j if num else j.T
+
+
+def _symmetric_plain(e: Expr, typing) -> Expr:
+    """S' is S for a symmetric(n) variable (CONTRACT §1), rewritten before anything else."""
+    mapping = {}
+    for name, vt in typing.vars.items():
+        if vt.kind == "symmetric":
+            s = E.var(name, vt.shape, True)
+            mapping[Expr("T", (s,), vt.shape)] = s
+    return E.replace(e, mapping) if mapping else e
+
+
+def _fit_free_dims(cl: Expr, want, typing) -> Expr:
+    """A bare I (or any dimension only the claim has) takes its size from the derivative
+    it is compared with: the claim's own dimensions are renamed to the derivative's."""
+    known = set(typing.dims) | E.dimension_names(*(E.var(n, vt.shape)
+                                                    for n, vt in typing.vars.items()))
+    if cl.shape == want:
+        return cl
+    rename: dict = {}
+    for have, need in zip(cl.shape, want):
+        if have in known or have.isdigit() or "*" in have:
+            if have != need:
+                return cl
+            continue
+        if rename.setdefault(have, need) != need:
+            return cl
+    if not rename:
+        return cl
+    done: dict = {}
+    sub = lambda d: rename.get(d, d)  # noqa: E731
+    for node in E.postorder(cl, done):
+        done[node] = Expr(node.op, tuple(done[a] for a in node.args),
+                          tuple(sub(d) for d in node.shape),
+                          sub(node.name) if node.op == "dim" else node.name, node.value)
+    return done[cl]
+
+
+def _provably_nonzero(diff: Poly) -> bool:
+    """A difference that cannot vanish identically: one term whose factors are
+    variables, constants (ones, I, pi), dimensions and literals — a monomial."""
+    if len(diff.terms) != 1:
+        return False
+    (mono, c), = diff.terms.items()
+    plain = ("var", "ones", "eye", "dim", "const", "num")
+    return bool(c) and all(
+        b.op in plain or (b.op == "T" and b.args[0].op in ("var", "ones"))
+        or (b.op == "matmul" and all(a.op in ("ones", "T") and
+                                     (a.op == "ones" or a.args[0].op == "ones")
+                                     for a in b.args))
+        for b, _ in mono)
 
 
 def _is_zero_literal(e: Expr) -> bool:

@@ -17,6 +17,11 @@ scalars are floats, column AND row vectors 1-D arrays of shape (n,), matrices 2-
 1-D array or an n×1 / 1×n one, a 2-D array); `sizes` maps each dimension name to its
 integer size (needed for ones(n), eye(n), zeros and dimension leaves such as N).
 
+`evaluate_mp(e, values, sizes, dps)` computes the same value with mpmath numbers at `dps`
+significant digits (numpy object arrays of mpf, the same table with the element-wise and
+matrix functions swapped for mpmath's): check confirms every counterexample with it. The
+float values of the variables and the rational literals enter exactly.
+
 Conventions: logdet(X) is log|det X| (as in the numpy printer: slogdet), norm() is the
 2-norm of a vector and the Frobenius norm of a matrix, vec() stacks columns
 (column-major), the indicators > >= < <= give 0.0/1.0. Domain errors (log of a negative
@@ -65,11 +70,22 @@ def evaluate(e, values: dict, sizes: dict[str, int] | None = None, two_d: bool =
     return out if two_d else to_contract(out)
 
 
+def evaluate_mp(e, values: dict, sizes: dict[str, int], dps: int, memo: dict | None = None):
+    """The value of `e` as a 2-D numpy object array of mpmath numbers at `dps` digits;
+    NaN where it is undefined (a log of a negative number, a singular inverse)."""
+    import mpmath
+    with mpmath.workdps(dps):
+        return _MpEvaluator(values, sizes, memo).run(e)
+
+
 class _Evaluator:
+    dtype = float
+
     def __init__(self, values, sizes, memo=None):
         self.values = values
         self.sizes = sizes
         self.memo = {} if memo is None else memo
+        self.table = _TABLE
 
     def size(self, d: str) -> int:
         try:
@@ -81,12 +97,15 @@ class _Evaluator:
         memo = self.memo
         with np.errstate(all="ignore"):
             for node in postorder(root, memo):
-                rule = _TABLE.get(node.op)
+                rule = self.table.get(node.op)
                 if rule is None:
                     raise EvaluationError(f"no numeric evaluation for the operator {node.op!r}")
-                out = rule(self, node, [memo[a] for a in node.args])
-                memo[node] = np.asarray(out, dtype=float).reshape(
-                    self.size(node.shape[0]), self.size(node.shape[1]))
+                out = np.asarray(rule(self, node, [memo[a] for a in node.args]),
+                                 dtype=self.dtype)
+                r, c = self.size(node.shape[0]), self.size(node.shape[1])
+                if out.size == 1 and r * c != 1:          # a scalar standing for an array
+                    out = np.full((r, c), out.reshape(-1)[0], dtype=self.dtype)
+                memo[node] = out.reshape(r, c)
         return memo[root]
 
     # leaves
@@ -234,6 +253,133 @@ _TABLE = {
     "inv": _Evaluator.inv, "diag": _Evaluator.diag, "kron": _Evaluator.kron,
     "vec": _Evaluator.vec,
 }
+
+class _MpEvaluator(_Evaluator):
+    """The same walk with mpmath numbers: leaves become object arrays of mpf, and the
+    functions numpy cannot apply to them are mpmath's, element by element."""
+    dtype = object
+
+    def __init__(self, values, sizes, memo=None):
+        import mpmath
+        super().__init__(values, sizes, memo)
+        self.mp = mpmath.mp
+        self.table = _mp_table()
+
+    def mpf(self, a):
+        return np.frompyfunc(self.mp.mpf, 1, 1)(np.asarray(a, dtype=float)).astype(object)
+
+    def num(self, e, _):
+        v = e.value
+        return np.full((1, 1), self.mp.mpf(v.numerator) / v.denominator, dtype=object)
+
+    def var(self, e, _):
+        return self.mpf(_Evaluator.var(self, e, _))
+
+    def dim(self, e, _):
+        return self.mpf(_Evaluator.dim(self, e, _))
+
+    def const(self, e, _):
+        if e.name not in _CONSTANTS:
+            raise EvaluationError(f"no value for the constant {e.name}")
+        return np.full((1, 1), +getattr(self.mp, e.name), dtype=object)
+
+    def ones(self, e, _):
+        return self.mpf(_Evaluator.ones(self, e, _))
+
+    def eye(self, e, _):
+        return self.mpf(_Evaluator.eye(self, e, _))
+
+    def zeros(self, e, _):
+        return self.mpf(_Evaluator.zeros(self, e, _))
+
+    def pow(self, e, a):
+        return _mp_ufunc(_mp_pow)(a[0], a[1][0, 0])
+
+    def sigmoid(self, e, a):
+        return _mp_ufunc(lambda x: 1 / (1 + _mp().exp(-x)))(a[0])
+
+    def relu(self, e, a):
+        return _mp_ufunc(lambda x: x if x > 0 else 0 * x)(a[0])
+
+    def compare(self, e, a):
+        test = {"gt": lambda x, y: x > y, "ge": lambda x, y: x >= y,
+                "lt": lambda x, y: x < y, "le": lambda x, y: x <= y}[e.op]
+        return _mp_ufunc(lambda x, y: _mp().mpf(1 if test(x, y) else 0))(a[0], a[1])
+
+    def mean(self, e, a):
+        return np.sum(a[0]) / a[0].size
+
+    def norm(self, e, a):
+        return self.mp.sqrt(np.sum(a[0] * a[0]))
+
+    def logsumexp(self, e, a):
+        return self.mp.log(np.sum(_mp_ufunc(self.mp.exp)(a[0])))
+
+    def softmax(self, e, a):
+        ex = _mp_ufunc(self.mp.exp)(a[0])
+        return ex / np.sum(ex)
+
+    def det(self, e, a):
+        return self.mp.det(self.mp.matrix(a[0].tolist()))
+
+    def logdet(self, e, a):
+        return _mp_log(abs(self.det(e, a)))
+
+    def inv(self, e, a):
+        try:
+            m = self.mp.inverse(self.mp.matrix(a[0].tolist()))
+        except ZeroDivisionError:
+            return np.full(a[0].shape, self.mp.nan, dtype=object)
+        return np.array(m.tolist(), dtype=object)
+
+    def kron(self, e, a):
+        x, y = a
+        return np.block([[x[i, j] * y for j in range(x.shape[1])] for i in range(x.shape[0])])
+
+
+def _mp():
+    import mpmath
+    return mpmath.mp
+
+
+def _mp_ufunc(f):
+    return lambda *a: np.frompyfunc(f, len(a), 1)(*a).astype(object)
+
+
+def _mp_pow(x, p):
+    mp = _mp()
+    if x == 0 and p < 0:
+        return mp.inf
+    if x < 0 and p != int(p):
+        return mp.nan                                # a real power of a negative number
+    return x ** p
+
+
+def _mp_log(x):
+    mp = _mp()
+    return mp.log(x) if x > 0 else (-mp.inf if x == 0 else mp.nan)
+
+
+def _mp_sqrt(x):
+    return _mp().sqrt(x) if x >= 0 else _mp().nan
+
+
+def _mp_table():
+    mp = _mp()
+    table = dict(_TABLE)
+    for op, f in (("sin", mp.sin), ("cos", mp.cos), ("tan", mp.tan), ("exp", mp.exp),
+                  ("log", _mp_log), ("sqrt", _mp_sqrt), ("tanh", mp.tanh), ("abs", abs),
+                  ("sign", mp.sign)):
+        table[op] = _unary(_mp_ufunc(f))
+    table["max"] = _binary(_mp_ufunc(lambda x, y: x if x >= y else y))
+    table["min"] = _binary(_mp_ufunc(lambda x, y: x if x <= y else y))
+    for op in ("num", "var", "dim", "const", "ones", "eye", "zeros", "pow", "sigmoid", "relu",
+               "mean", "norm", "logsumexp", "softmax", "det", "logdet", "inv", "kron"):
+        table[op] = getattr(_MpEvaluator, op)
+    for op in _COMPARE:
+        table[op] = _MpEvaluator.compare
+    return table
+
 
 # The operands whose kinks (non-differentiable points) a random point must avoid: the
 # argument of relu/abs/sign, and the difference of the two operands of max/min/> >= < <=.
