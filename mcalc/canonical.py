@@ -58,6 +58,12 @@ def canonical_poly(e: Expr) -> Poly:
     return _Canon().poly(e)
 
 
+def canonical_polys(*exprs: Expr) -> list[Poly]:
+    """The canonical forms of several expressions, sharing the work on common subtrees."""
+    c = _Canon()
+    return [c.poly(e) for e in exprs]
+
+
 def poly_sub(a: Poly, b: Poly) -> Poly:
     terms = dict(a.terms)
     for m, c in b.terms.items():
@@ -104,7 +110,14 @@ def _ones_like(shape) -> Expr:
 
 
 def _is_ones_like(b: Expr) -> bool:
-    return b == _ones_like(b.shape) if b.shape != SCALAR else False
+    """b is _ones_like(b.shape) (tested without building it: this is on the hot path)."""
+    op, args = b.op, b.args
+    if op == "ones":
+        return True
+    if op == "T":
+        return args[0].op == "ones" and b.shape[0] == "1"
+    return op == "matmul" and len(args) == 2 and args[0].op == "ones" and \
+        args[1].op == "T" and args[1].args[0].op == "ones"
 
 
 def _dim_expr(d: str) -> Expr:

@@ -39,7 +39,7 @@ from fractions import Fraction
 from mcalc import expr as E
 from mcalc.errors import McalcError, NoRule
 from mcalc.expr import Expr
-from mcalc.canonical import GiveUp, Poly, _ones_like, canonical_poly, poly_sub, render_mono, render_poly
+from mcalc.canonical import GiveUp, Poly, _ones_like, canonical_poly, canonical_polys, poly_sub, render_mono, render_poly
 from mcalc.types import SCALAR, dim_mul, parse_dim_size
 
 LAYOUTS = ("numerator", "denominator")
@@ -173,10 +173,13 @@ def _show(v) -> str:
 # =====================================================================================
 
 def check(request: str, claim: str, types=(), layout: str = "numerator",
-          method: str | None = None, exact: bool = False, seed: int = 0) -> CheckResult:
+          method: str | None = None, exact: bool = False, seed: int = 0,
+          cache: dict | None = None) -> CheckResult:
     """Decide whether `claim` is the derivative `request` asks for. Bad input raises
-    McalcError (exit status 2); otherwise the result says holds or not, and why."""
-    from mcalc.pipeline import METHODS, typed
+    McalcError (exit status 2); otherwise the result says holds or not, and why. `cache`
+    (check_batch's) keeps parsed requests and validated derivatives between calls."""
+    cache = {} if cache is None else cache
+    from mcalc.pipeline import METHODS
     if layout not in LAYOUTS:
         raise McalcError(f"unknown layout '{layout}' (numerator or denominator)")
     if method is not None and method not in METHODS:
@@ -184,15 +187,7 @@ def check(request: str, claim: str, types=(), layout: str = "numerator",
     if not claim.strip():
         raise McalcError("the claim is empty")
     exact = exact or method == "definition"
-    # The request's own typing is pinned first, so the claim cannot change it (in
-    # `(w'@x + b < 0)*x` the claim alone would make b a vector).
-    _, _, _, alone = typed(request, types)
-    pinned = "; ".join(f"{n}: {t}" for n, t in alone.as_strings().items())
-    try:
-        req, body, cl, typing = typed(request, tuple(types) + ((pinned,) if pinned else ()),
-                                      claim)
-    except McalcError as e:                   # the request alone was fine: it is the claim
-        raise McalcError(f"in the claim: {e.message}", e.column) from None
+    req, body, cl, typing = _typed_pair(request, claim, tuple(types), cache)
     if not req.wrt:
         raise McalcError("check needs a derivative request such as d/dx f", 1)
     extra = sorted(E.free_vars(cl) - E.free_vars(body))
@@ -200,14 +195,49 @@ def check(request: str, claim: str, types=(), layout: str = "numerator",
         raise McalcError(f"the claim uses {', '.join(extra)}, which the request does not "
                          f"have")
     body, cl = _symmetric_plain(body, typing), _symmetric_plain(cl, typing)
-    return _Checker(request, claim, req, body, cl, typing, layout, method, exact, seed).run()
+    return _Checker(request, claim, req, body, cl, typing, layout, method, exact, seed,
+                    cache).run()
+
+
+CACHE_SIZE = 512          # entries a batch remembers: parsed requests, their derivatives
+
+
+def _remember(cache: dict, key, value):
+    if len(cache) >= CACHE_SIZE:
+        cache.clear()
+    cache[key] = value
+    return value
+
+
+def _typed_pair(request: str, claim: str, types: tuple, cache: dict):
+    """(request, typed body, typed claim, typing): the request is parsed and typed alone
+    once (its typing pinned, so the claim cannot change it: in `(w'@x + b < 0)*x` the
+    claim alone would make b a vector), then typed with the claim."""
+    from mcalc.parser import parse_decls, parse_expression, parse_request
+    from mcalc.pipeline import decls_from_options
+    from mcalc.types import infer
+    got = cache.get(("typed", request, types))
+    if got is None:
+        req = parse_request(request, decls_from_options(types))
+        _, alone = infer([req.body], req.decls, request)
+        pinned = "; ".join(f"{n}: {t}" for n, t in alone.as_strings().items())
+        got = _remember(cache, ("typed", request, types),
+                        (req, parse_decls(pinned) if pinned else ()))
+    req, pinned = got
+    try:
+        (body, cl), typing = infer([req.body, parse_expression(claim)], pinned + req.decls,
+                                   request)
+    except McalcError as e:                   # the request alone was fine: it is the claim
+        raise McalcError(f"in the claim: {e.message}", e.column) from None
+    return req, body, cl, typing
 
 
 def check_batch(lines, types=(), layout: str = "numerator", method: str | None = None,
                 exact: bool = False, seed: int = 0) -> list[CheckResult]:
     """One result per line `REQUEST ;; CLAIM`; blank lines and # comments are skipped. A
     bad line gives a result with `error` set (status 2) and the batch goes on."""
-    out = []
+    out: list = []
+    cache: dict = {}
     for raw in lines:
         line = raw.rstrip("\r\n")
         if not line.strip() or line.lstrip().startswith("#"):
@@ -217,7 +247,7 @@ def check_batch(lines, types=(), layout: str = "numerator", method: str | None =
         try:
             if not sep:
                 raise McalcError("expected REQUEST ;; CLAIM")
-            out.append(check(request, claim, types, layout, method, exact, seed))
+            out.append(check(request, claim, types, layout, method, exact, seed, cache))
         except McalcError as e:
             out.append(CheckResult(request if sep else line.strip(), claim, None,
                                    error=e.one_line()))
@@ -290,13 +320,16 @@ def _by(shape):
 # =====================================================================================
 
 class _Checker:
-    def __init__(self, request, claim, req, body, cl, typing, layout, method, exact, seed):
+    def __init__(self, request, claim, req, body, cl, typing, layout, method, exact, seed,
+                 cache):
         import numpy as np
         self.np = np
         self.request, self.claim = request, claim
         self.req, self.body, self.cl, self.typing = req, body, cl, typing
         self.layout, self.method, self.exact = layout, method, exact
         self.rng = np.random.default_rng(seed)
+        self.seed, self.types_key = seed, tuple(sorted(typing.as_strings().items()))
+        self.cache = cache
         self.notes: list[str] = []
         self.truth: Expr | None = None          # mcalc's derivative
         self.points: list[dict] = []            # the points compared (2-D values)
@@ -315,10 +348,15 @@ class _Checker:
             return self._result(False, "shape", *self._shape_reason(claim_shape))
         if self.exact:
             return self._exact()
-        self._derive()
+        key = ("derived", self.request, self.types_key, self.layout, self.method)
+        if key in self.cache:
+            self.truth = self.cache[key]
+        else:
+            self._derive()
         large = self._too_large()
-        if not large:
+        if not large and key not in self.cache:
             self._validate_engine()
+            _remember(self.cache, key, self.truth)
         diff = self._difference()
         if diff is not None and not diff.terms:
             from mcalc.printing.text import to_text
@@ -333,7 +371,7 @@ class _Checker:
                              f"to sample it at sizes 1..9")
         bad = self._search()
         if bad is None and nonzero:
-            bad = next((p for p in self.points if self._confirm(p, force=True)), None)
+            bad = next((p for p in self.points if self._confirm(p)), None)
         if bad is not None:
             cause, ce = self._diagnose_failure(bad)
             if nonzero:
@@ -342,8 +380,8 @@ class _Checker:
             at = ", ".join(f"{k} = {v}" for k, v in ce.sizes.items())
             return self._result(False, "counterexample",
                                 f"counterexample: the claim differs from the derivative"
-                                f"{f' at {at}' if at else ''} (confirmed at {MP_DPS[-1]} "
-                                f"digits) — {cause}", cause, ce)
+                                f"{f' at {at}' if at else ''} (confirmed with mpmath "
+                                f"intervals) — {cause}", cause, ce)
         if nonzero:
             return self._result(False, "symbolic", self._nonzero_reason(diff))
         return self._result(True, "sampling", f"sampling: {self._sampled_text()}")
@@ -390,7 +428,7 @@ class _Checker:
     def _difference(self):
         """canonical(derivative − claim), or None when the forms are too large."""
         try:
-            diff = poly_sub(canonical_poly(self.truth), canonical_poly(self.cl))
+            diff = poly_sub(*canonical_polys(self.truth, self.cl))
         except GiveUp:
             self.notes.append("the canonical forms were too large to compare")
             return None
@@ -479,14 +517,16 @@ class _Checker:
         return values
 
     def _evaluate(self, values, sizes):
-        """One memo for every root at one point (they share subtrees)."""
-        from mcalc.evaluate import evaluate
-        memo: dict = {}
-        out = {k: evaluate(r, values, sizes, two_d=True, memo=memo)
-               for k, r in (("body", self.body), ("truth", self.truth), ("claim", self.cl))}
+        """Every root at one point, through one evaluation order computed once (the roots
+        share subtrees, so each is evaluated once)."""
+        from mcalc.evaluate import evaluate_order, evaluation_order
+        roots = (self.body, self.truth, self.cl, *self.diff_terms)
+        if getattr(self, "_order_of", None) != roots:
+            self._order_of, self._order = roots, evaluation_order(roots)
+        memo = evaluate_order(self._order, values, sizes)
+        out = {"body": memo[self.body], "truth": memo[self.truth], "claim": memo[self.cl]}
         if self.diff_terms:
-            terms = [evaluate(t, values, sizes, two_d=True, memo=memo)
-                     for t in self.diff_terms]
+            terms = [memo[t] for t in self.diff_terms]
             out["diff"] = sum(terms)
             out["diff_size"] = sum(self.np.abs(t) for t in terms)
         return out
@@ -529,8 +569,8 @@ class _Checker:
         """A few more points (for the diagnosis) once a difference is found."""
         plan = self._size_plan()
         rest = plan[plan.index(after) + 1:] or plan
-        for sizes in rest[:3]:
-            for positive in (False, False, False, True):
+        for sizes in rest[:2]:
+            for positive in (False, False, True):
                 p = self._point(sizes, self._draw_values(sizes, 1.0, positive))
                 if p is not None:
                     self.points.append(p)
@@ -610,39 +650,43 @@ class _Checker:
             return bool(np.any(np.isfinite(d) & (np.abs(d) > DIFF_RTOL * size)))
         return False
 
-    def _confirm(self, p, force: bool = False) -> bool:
-        """Do the two sides really differ at p? Both evaluated with mpmath at increasing
-        precision: a difference that stays the same as the digits double is real, one
-        that shrinks with them was rounding."""
-        from mcalc.evaluate import evaluate_mp
-        import mpmath
-        np = self.np
-        last = None
+    def _confirm(self, p) -> bool:
+        """Do the two sides really differ at p? Both are evaluated with mpmath intervals
+        (sure to hold the exact values) at increasing precision: disjoint intervals prove
+        a difference. A claim undefined (NaN) where the derivative is defined differs too."""
+        from mcalc.evaluate import Ambiguous, evaluate_mp
         for dps in MP_DPS:
             memo: dict = {}
             try:
-                t = evaluate_mp(self.truth, p["values"], p["sizes"], dps, memo)
-                c = evaluate_mp(self.cl, p["values"], p["sizes"], dps, memo)
-            except (ArithmeticError, ValueError) as e:
+                t = evaluate_mp(self.truth, p["values"], p["sizes"], dps, memo, interval=True)
+                c = evaluate_mp(self.cl, p["values"], p["sizes"], dps, memo, interval=True)
+            except Ambiguous:
+                continue                               # a kink too close: more digits
+            except (ArithmeticError, ValueError, TypeError) as e:
                 self.notes.append(f"high-precision evaluation failed ({type(e).__name__})")
                 return False
-            with mpmath.workdps(dps):
-                fin = np.frompyfunc(mpmath.isfinite, 1, 1)
-                if not all(fin(t).ravel()):
-                    return False                       # the derivative is not defined
-                if not all(fin(c).ravel()):
-                    return True                        # the claim is not, where it is
-                d = [float(x) for x in (t - c).ravel()]
-            if last is not None:
-                for a, b in zip(last, d):
-                    if b != 0 and abs(a - b) <= 1e-3 * abs(b):
-                        return True
-                if all(abs(b) <= 1e-20 * abs(a) or b == 0 for a, b in zip(last, d)):
-                    return False
-            elif not force and all(x == 0 for x in d):
-                return False
-            last = d
+            t, c = t.ravel(), c.ravel()
+            if not all(_iv_finite(x) for x in t):
+                return False                           # the derivative is not defined here
+            if not all(_iv_finite(x) for x in c):
+                if self._undefined_claim(p, dps):
+                    return True
+                continue
+            if any((a < b) is True or (a > b) is True for a, b in zip(t, c)):
+                return True
+            if all(_iv_narrow(a) and _iv_narrow(b) for a, b in zip(t, c)):
+                return False                           # equal to 25 digits
         return False
+
+    def _undefined_claim(self, p, dps) -> bool:
+        """At mpmath precision: the derivative has a value and the claim has none."""
+        import mpmath
+        from mcalc.evaluate import evaluate_mp
+        memo: dict = {}
+        t = evaluate_mp(self.truth, p["values"], p["sizes"], dps, memo)
+        c = evaluate_mp(self.cl, p["values"], p["sizes"], dps, memo)
+        ok = lambda x: isinstance(x, mpmath.mpf) and mpmath.isfinite(x)  # noqa: E731
+        return all(ok(x) for x in t.ravel()) and not all(ok(x) for x in c.ravel())
 
     def _sampled_text(self) -> str:
         sizes: dict = {}
@@ -667,15 +711,16 @@ class _Checker:
         plan = [s for s in self._size_plan() if all(v >= 2 for v in s.values())] or \
             self._size_plan()
         tried = 0
+        rng = self.np.random.default_rng(self.seed + 1)     # the search's points stay put
         for sizes in plan:
-            values = self._draw_values(sizes, 1.0, tried % 2 == 1)
+            values = self._draw_values(sizes, 1.0, tried % 2 == 1, rng)
             if kink_distance(self.body, values, sizes) < 1e-3:
                 continue
             p = self._point(sizes, values)
             if p is None:
                 continue
             tried += 1
-            if self._directional_ok(p, xs, stacked):
+            if self._directional_ok(p, xs, stacked, rng):
                 return
             if tried >= 3:
                 break
@@ -685,11 +730,11 @@ class _Checker:
                              f"disagrees with finite differences of the expression (please "
                              f"report this request); --exact decides by the definition method")
 
-    def _directional_ok(self, p, xs, stacked) -> bool:
+    def _directional_ok(self, p, xs, stacked, rng) -> bool:
         from mcalc.evaluate import evaluate
         np = self.np
         values, sizes = p["values"], p["sizes"]
-        direction = {x.name: self.rng.standard_normal(values[x.name].shape) for x in xs}
+        direction = {x.name: rng.standard_normal(values[x.name].shape) for x in xs}
         for x in xs:
             if x.is_symmetric:
                 d = direction[x.name]
@@ -829,7 +874,7 @@ class _Checker:
         if self.truth is None:
             return None
         try:
-            diff = poly_sub(canonical_poly(self.truth), canonical_poly(self.cl))
+            diff = poly_sub(*canonical_polys(self.truth, self.cl))
         except GiveUp:
             return None
         if len(diff.terms) != 1:
@@ -905,6 +950,16 @@ def arrange(xp, j, f_shape, x_shape, layout):
         g = j[0, :].reshape(x_shape, order="F")
         return g.T if num else g
     return j if num else j.T
+
+
+def _iv_finite(x) -> bool:
+    lo, hi = float(x.a), float(x.b)
+    return -float("inf") < lo and hi < float("inf")
+
+
+def _iv_narrow(x) -> bool:
+    lo, hi = float(x.a), float(x.b)
+    return hi - lo <= 1e-25 * max(abs(lo), abs(hi))
 
 
 def _symmetric_plain(e: Expr, typing) -> Expr:

@@ -70,12 +70,43 @@ def evaluate(e, values: dict, sizes: dict[str, int] | None = None, two_d: bool =
     return out if two_d else to_contract(out)
 
 
-def evaluate_mp(e, values: dict, sizes: dict[str, int], dps: int, memo: dict | None = None):
-    """The value of `e` as a 2-D numpy object array of mpmath numbers at `dps` digits;
-    NaN where it is undefined (a log of a negative number, a singular inverse)."""
+def evaluation_order(roots) -> list:
+    """The distinct nodes of `roots`, children before parents: computed once, evaluated
+    at many points with evaluate_order."""
+    done: dict = {}
+    order = []
+    for root in roots:
+        for node in postorder(root, done):
+            done[node] = True
+            order.append(node)
+    return order
+
+
+def evaluate_order(order, values: dict, sizes: dict[str, int]) -> dict:
+    """{node: 2-D value} for every node of an evaluation order (float64)."""
+    ev = _Evaluator(values, sizes)
+    ev.run_order(order)
+    return ev.memo
+
+
+def evaluate_mp(e, values: dict, sizes: dict[str, int], dps: int, memo: dict | None = None,
+                interval: bool = False):
+    """The value of `e` as a 2-D numpy object array of mpmath numbers at `dps` digits
+    (NaN where it is undefined: a log of a negative number, a singular inverse). With
+    `interval`, mpmath intervals that are sure to hold the exact value; a kink whose side
+    the interval cannot tell raises Ambiguous."""
     import mpmath
-    with mpmath.workdps(dps):
-        return _MpEvaluator(values, sizes, memo).run(e)
+    ctx = mpmath.iv if interval else mpmath.mp
+    old = ctx.dps
+    ctx.dps = dps
+    try:
+        return _MpEvaluator(values, sizes, memo, ctx).run(e)
+    finally:
+        ctx.dps = old
+
+
+class Ambiguous(ArithmeticError):
+    """An interval straddles a kink (relu, abs, sign, max, min, an indicator)."""
 
 
 class _Evaluator:
@@ -86,6 +117,7 @@ class _Evaluator:
         self.sizes = sizes
         self.memo = {} if memo is None else memo
         self.table = _TABLE
+        self.shapes: dict = {}
 
     def size(self, d: str) -> int:
         try:
@@ -93,20 +125,36 @@ class _Evaluator:
         except KeyError as k:
             raise EvaluationError(f"no size for the dimension {k.args[0]}") from None
 
+    def shape(self, shape) -> tuple[int, int]:
+        got = self.shapes.get(shape)
+        if got is None:
+            got = self.shapes[shape] = (self.size(shape[0]), self.size(shape[1]))
+        return got
+
     def run(self, root):
-        memo = self.memo
+        self.run_order(postorder(root, self.memo), root)
+        return self.memo[root]
+
+    def run_order(self, order, root=None):
+        """Evaluate the nodes of `order` (children before parents, as evaluation_order
+        gives them), skipping those already in the memo."""
+        memo, table, dtype = self.memo, self.table, self.dtype
         with np.errstate(all="ignore"):
-            for node in postorder(root, memo):
-                rule = self.table.get(node.op)
+            for node in order:
+                if node in memo:
+                    continue
+                rule = table.get(node.op)
                 if rule is None:
                     raise EvaluationError(f"no numeric evaluation for the operator {node.op!r}")
-                out = np.asarray(rule(self, node, [memo[a] for a in node.args]),
-                                 dtype=self.dtype)
-                r, c = self.size(node.shape[0]), self.size(node.shape[1])
-                if out.size == 1 and r * c != 1:          # a scalar standing for an array
-                    out = np.full((r, c), out.reshape(-1)[0], dtype=self.dtype)
-                memo[node] = out.reshape(r, c)
-        return memo[root]
+                out = rule(self, node, [memo[a] for a in node.args])
+                r, c = self.shape(node.shape)
+                if type(out) is not np.ndarray or out.dtype != dtype:
+                    out = np.asarray(out, dtype=dtype)
+                if out.shape != (r, c):
+                    if out.size == 1 and r * c != 1:      # a scalar standing for an array
+                        out = np.full((r, c), out.reshape(-1)[0], dtype=dtype)
+                    out = out.reshape(r, c)
+                memo[node] = out
 
     # leaves
     def num(self, e, _):
@@ -255,18 +303,30 @@ _TABLE = {
 }
 
 class _MpEvaluator(_Evaluator):
-    """The same walk with mpmath numbers: leaves become object arrays of mpf, and the
-    functions numpy cannot apply to them are mpmath's, element by element."""
+    """The same walk with mpmath numbers (ctx: mpmath.mp, or mpmath.iv for intervals):
+    leaves become object arrays, and the functions numpy cannot apply to them are
+    mpmath's, element by element."""
     dtype = object
 
-    def __init__(self, values, sizes, memo=None):
-        import mpmath
+    def __init__(self, values, sizes, memo=None, ctx=None):
         super().__init__(values, sizes, memo)
-        self.mp = mpmath.mp
-        self.table = _mp_table()
+        self.mp = ctx
+        self.table = _MP_TABLE
+        self.nan = ctx.mpf("nan")
+        import mpmath
+        self.complex = mpmath.mpc
+
+    def each(self, f, *arrays):
+        return np.frompyfunc(f, len(arrays), 1)(*arrays).astype(object)
 
     def mpf(self, a):
-        return np.frompyfunc(self.mp.mpf, 1, 1)(np.asarray(a, dtype=float)).astype(object)
+        return self.each(self.mp.mpf, np.asarray(a, dtype=float))
+
+    def test(self, truth):
+        """A comparison's answer; an interval that straddles it has none."""
+        if truth is None:
+            raise Ambiguous
+        return bool(truth)
 
     def num(self, e, _):
         v = e.value
@@ -292,19 +352,51 @@ class _MpEvaluator(_Evaluator):
     def zeros(self, e, _):
         return self.mpf(_Evaluator.zeros(self, e, _))
 
+    def real(self, f):
+        """f, NaN where its value would be complex (log, sqrt of a negative number)."""
+        def g(*x):
+            try:
+                out = f(*x)
+            except (ArithmeticError, ValueError):
+                return self.nan
+            return self.nan if isinstance(out, self.complex) else out
+        return g
+
+    def fn(self, name):
+        return lambda e, a: self.each(self.real(getattr(self.mp, name)), a[0])
+
     def pow(self, e, a):
-        return _mp_ufunc(_mp_pow)(a[0], a[1][0, 0])
+        q = e.args[1].value if e.args[1].op == "num" else None
+        p = int(q) if q is not None and q.denominator == 1 else a[1][0, 0]
+        return self.each(self.real(lambda x: x ** p), a[0])
+
+    def tanh(self, e, a):
+        return self.each(lambda x: 1 - 2 / (self.mp.exp(2 * x) + 1), a[0])
 
     def sigmoid(self, e, a):
-        return _mp_ufunc(lambda x: 1 / (1 + _mp().exp(-x)))(a[0])
+        return self.each(lambda x: 1 / (1 + self.mp.exp(-x)), a[0])
 
     def relu(self, e, a):
-        return _mp_ufunc(lambda x: x if x > 0 else 0 * x)(a[0])
+        return self.each(lambda x: x if self.test(x > 0) else 0 * x, a[0])
+
+    def abs_(self, e, a):
+        return self.each(lambda x: x if self.test(x >= 0) else -x, a[0])
+
+    def sign(self, e, a):
+        return self.each(lambda x: self.mp.mpf(1) if self.test(x > 0) else (
+            self.mp.mpf(-1) if self.test(x < 0) else self.mp.mpf(0)), a[0])
+
+    def max_(self, e, a):
+        return self.each(lambda x, y: x if self.test(x >= y) else y, a[0], a[1])
+
+    def min_(self, e, a):
+        return self.each(lambda x, y: x if self.test(x <= y) else y, a[0], a[1])
 
     def compare(self, e, a):
         test = {"gt": lambda x, y: x > y, "ge": lambda x, y: x >= y,
                 "lt": lambda x, y: x < y, "le": lambda x, y: x <= y}[e.op]
-        return _mp_ufunc(lambda x, y: _mp().mpf(1 if test(x, y) else 0))(a[0], a[1])
+        one, zero = self.mp.mpf(1), self.mp.mpf(0)
+        return self.each(lambda x, y: one if self.test(test(x, y)) else zero, a[0], a[1])
 
     def mean(self, e, a):
         return np.sum(a[0]) / a[0].size
@@ -313,72 +405,38 @@ class _MpEvaluator(_Evaluator):
         return self.mp.sqrt(np.sum(a[0] * a[0]))
 
     def logsumexp(self, e, a):
-        return self.mp.log(np.sum(_mp_ufunc(self.mp.exp)(a[0])))
+        return self.mp.log(np.sum(self.each(self.mp.exp, a[0])))
 
     def softmax(self, e, a):
-        ex = _mp_ufunc(self.mp.exp)(a[0])
+        ex = self.each(self.mp.exp, a[0])
         return ex / np.sum(ex)
 
     def det(self, e, a):
         return self.mp.det(self.mp.matrix(a[0].tolist()))
 
     def logdet(self, e, a):
-        return _mp_log(abs(self.det(e, a)))
+        return self.real(self.mp.log)(abs(self.det(e, a)))
 
     def inv(self, e, a):
         try:
             m = self.mp.inverse(self.mp.matrix(a[0].tolist()))
-        except ZeroDivisionError:
-            return np.full(a[0].shape, self.mp.nan, dtype=object)
+        except (ArithmeticError, ValueError):
+            return np.full(a[0].shape, self.nan, dtype=object)
         return np.array(m.tolist(), dtype=object)
 
     def kron(self, e, a):
         x, y = a
-        return np.block([[x[i, j] * y for j in range(x.shape[1])] for i in range(x.shape[0])])
+        return np.block([[y * x[i, j] for j in range(x.shape[1])] for i in range(x.shape[0])])
 
 
-def _mp():
-    import mpmath
-    return mpmath.mp
-
-
-def _mp_ufunc(f):
-    return lambda *a: np.frompyfunc(f, len(a), 1)(*a).astype(object)
-
-
-def _mp_pow(x, p):
-    mp = _mp()
-    if x == 0 and p < 0:
-        return mp.inf
-    if x < 0 and p != int(p):
-        return mp.nan                                # a real power of a negative number
-    return x ** p
-
-
-def _mp_log(x):
-    mp = _mp()
-    return mp.log(x) if x > 0 else (-mp.inf if x == 0 else mp.nan)
-
-
-def _mp_sqrt(x):
-    return _mp().sqrt(x) if x >= 0 else _mp().nan
-
-
-def _mp_table():
-    mp = _mp()
-    table = dict(_TABLE)
-    for op, f in (("sin", mp.sin), ("cos", mp.cos), ("tan", mp.tan), ("exp", mp.exp),
-                  ("log", _mp_log), ("sqrt", _mp_sqrt), ("tanh", mp.tanh), ("abs", abs),
-                  ("sign", mp.sign)):
-        table[op] = _unary(_mp_ufunc(f))
-    table["max"] = _binary(_mp_ufunc(lambda x, y: x if x >= y else y))
-    table["min"] = _binary(_mp_ufunc(lambda x, y: x if x <= y else y))
-    for op in ("num", "var", "dim", "const", "ones", "eye", "zeros", "pow", "sigmoid", "relu",
-               "mean", "norm", "logsumexp", "softmax", "det", "logdet", "inv", "kron"):
-        table[op] = getattr(_MpEvaluator, op)
-    for op in _COMPARE:
-        table[op] = _MpEvaluator.compare
-    return table
+_MP_TABLE = dict(_TABLE)
+_MP_TABLE.update({op: (lambda name: lambda self, e, a: self.fn(name)(e, a))(op)
+                  for op in ("sin", "cos", "tan", "exp", "log", "sqrt")})
+_MP_TABLE.update({op: getattr(_MpEvaluator, op) for op in (
+    "num", "var", "dim", "const", "ones", "eye", "zeros", "pow", "tanh", "sigmoid", "relu",
+    "sign", "mean", "norm", "logsumexp", "softmax", "det", "logdet", "inv", "kron")})
+_MP_TABLE.update({"abs": _MpEvaluator.abs_, "max": _MpEvaluator.max_,
+                  "min": _MpEvaluator.min_, **{op: _MpEvaluator.compare for op in _COMPARE}})
 
 
 # The operands whose kinks (non-differentiable points) a random point must avoid: the
