@@ -58,10 +58,10 @@ def canonical_poly(e: Expr) -> Poly:
     return _Canon().poly(e)
 
 
-def canonical_polys(*exprs: Expr) -> list[Poly]:
-    """The canonical forms of several expressions, sharing the work on common subtrees."""
-    c = _Canon()
-    return [c.poly(e) for e in exprs]
+def Canonicalizer():
+    """An object whose .poly(e) gives canonical forms, remembering every subtree's: the
+    expressions it is given share the work on their common subtrees."""
+    return _Canon()
 
 
 def poly_sub(a: Poly, b: Poly) -> Poly:

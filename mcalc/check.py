@@ -39,7 +39,7 @@ from fractions import Fraction
 from mcalc import expr as E
 from mcalc.errors import McalcError, NoRule
 from mcalc.expr import Expr
-from mcalc.canonical import GiveUp, Poly, _ones_like, canonical_poly, canonical_polys, poly_sub, render_mono, render_poly
+from mcalc.canonical import GiveUp, Poly, Canonicalizer, _ones_like, canonical_poly, poly_sub, render_mono, render_poly
 from mcalc.types import SCALAR, dim_mul, parse_dim_size
 
 LAYOUTS = ("numerator", "denominator")
@@ -427,8 +427,11 @@ class _Checker:
 
     def _difference(self):
         """canonical(derivative − claim), or None when the forms are too large."""
+        canon = self.cache.get(("canon", self.truth))
+        if canon is None:                      # one per derivative: claims share its work
+            canon = _remember(self.cache, ("canon", self.truth), Canonicalizer())
         try:
-            diff = poly_sub(*canonical_polys(self.truth, self.cl))
+            diff = poly_sub(canon.poly(self.truth), canon.poly(self.cl))
         except GiveUp:
             self.notes.append("the canonical forms were too large to compare")
             return None
@@ -574,7 +577,6 @@ class _Checker:
                 p = self._point(sizes, self._draw_values(sizes, 1.0, positive))
                 if p is not None:
                     self.points.append(p)
-            self.points.extend(self._kink_points(sizes))
 
     # -- kinks ---------------------------------------------------------------------------
     def _kinks(self):
@@ -873,8 +875,11 @@ class _Checker:
         from mcalc.simplify import simplify
         if self.truth is None:
             return None
+        canon = self.cache.get(("canon", self.truth))
+        if canon is None:                      # one per derivative: claims share its work
+            canon = _remember(self.cache, ("canon", self.truth), Canonicalizer())
         try:
-            diff = poly_sub(*canonical_polys(self.truth, self.cl))
+            diff = poly_sub(canon.poly(self.truth), canon.poly(self.cl))
         except GiveUp:
             return None
         if len(diff.terms) != 1:
