@@ -195,8 +195,12 @@ def check(request: str, claim: str, types=(), layout: str = "numerator",
         raise McalcError(f"the claim uses {', '.join(extra)}, which the request does not "
                          f"have")
     body, cl = _symmetric_plain(body, typing), _symmetric_plain(cl, typing)
-    return _Checker(request, claim, req, body, cl, typing, layout, method, exact, seed,
-                    cache).run()
+    from mcalc.evaluate import EvaluationError
+    try:
+        return _Checker(request, claim, req, body, cl, typing, layout, method, exact, seed,
+                        cache).run()
+    except EvaluationError as e:
+        raise McalcError(f"cannot decide: {e}") from None
 
 
 CACHE_SIZE = 512          # entries a batch remembers: parsed requests, their derivatives
