@@ -701,9 +701,9 @@ class _Checker:
                 sizes.setdefault(k, set()).add(v)
         at = "; ".join(f"{k} = {min(v)}..{max(v)}" if len(v) > 1 else f"{k} = {min(v)}"
                        for k, v in sorted(sizes.items()))
-        kinks = f", {self.kink_points} of them beside kinks" if self.kink_points else ""
+        kinks = f" ({self.kink_points} of them beside kinks)" if self.kink_points else ""
         return (f"no difference found at {len(self.points)} points{kinks}, "
-                f"sizes {at or 'fixed'}, scales ±1e-3..±1e3")
+                f"{f'sizes {at}, ' if at else ''}scales ±1e-3..±1e3")
 
     # -- the engine, against finite differences ---------------------------------------
     def _validate_engine(self):
