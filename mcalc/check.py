@@ -483,8 +483,12 @@ class _Checker:
         return (self.body, self.cl) + ((self.truth,) if self.truth is not None else ())
 
     def _dims(self):
-        names = set(d for d in self.typing.dims if not d.isdigit())
-        return sorted(names | E.dimension_names(*self._roots()))
+        roots = self._roots()
+        if getattr(self, "_dims_of", None) != roots:
+            names = set(d for d in self.typing.dims if not d.isdigit())
+            self._dims_of, self._dim_names = roots, sorted(names |
+                                                           E.dimension_names(*roots))
+        return self._dim_names
 
     def _size_plan(self):
         """Every free dimension takes every size 1..9 (names offset from each other, so
@@ -607,21 +611,19 @@ class _Checker:
         the kink's argument (one entry, at random) is 0 on it, and the points just
         either side of that root are compared (not luck: a kink at x = 700 or 1e9 is
         found as surely as one at 0)."""
-        from mcalc.evaluate import evaluate
+        from mcalc.evaluate import evaluate_order, evaluation_order
         np = self.np
         for a, b in self._kinks():
+            order = evaluation_order((a,) if b is None else (a, b))
             base = self._draw_values(sizes, 1.0, False)
             step = self._draw_values(sizes, 1.0, False)
             at = lambda t: {k: base[k] + t * (step[k] - (step[k].shape[0] * np.eye(  # noqa: E731
                 step[k].shape[0]) if step[k].shape[0] == step[k].shape[1] > 1 else 0))
                 for k in base}
 
-            def g(t):
-                v, memo = at(t), {}
-                out = evaluate(a, v, sizes, two_d=True, memo=memo)
-                if b is not None:
-                    out = out - evaluate(b, v, sizes, two_d=True, memo=memo)
-                return out.reshape(-1)
+            def g(t, order=order, a=a, b=b):
+                memo = evaluate_order(order, at(t), sizes)
+                return (memo[a] if b is None else memo[a] - memo[b]).reshape(-1)
             g0 = g(0.0)
             if not g0.size:
                 continue
