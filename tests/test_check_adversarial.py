@@ -263,3 +263,28 @@ def test_batch_mix_is_right():
     right = [f"{c[0]} ;; {c[1]}" for c in RIGHT if c[2] == "numerator"]
     got = [r.holds for r in check_batch(wrong + right)]
     assert got == [False] * len(wrong) + [True] * len(right)
+
+
+# ---- the engine's own results, perturbed ------------------------------------------
+
+PERTURBED = ["d/dx x'@A@x", "d/dX tr(A@X@B)", "d/dw sum(log(1 + exp(-y*(X@w))))",
+             "d/dx softmax(x)", "d/dX inv(X)", "d/dx norm(y - A@x)^2", "d/dX logdet(X)",
+             "d/dw max(0, w'@x + b)", "d/dx sum(tanh(W@x)) where W: matrix(m, n)"]
+
+
+@pytest.mark.parametrize("request_text", PERTURBED)
+def test_the_derivative_holds_and_near_misses_do_not(request_text):
+    from mcalc.pipeline import derive
+    from mcalc.printing.text import to_text
+    d = derive(request_text)
+    r = to_text(d.result)
+    assert check(request_text, r).holds
+    assert check(request_text, f"2*({r})/2").holds
+    assert not check(request_text, f"1.0000001*({r})").holds
+    assert not check(request_text, f"({r}) + 1e-9").holds
+    dims = sorted({p for s in d.types.values() if "(" in s
+                   for p in s[s.index("(") + 1:-1].replace(" ", "").split(",")})
+    if dims:
+        n = dims[0]
+        wrong = check(request_text, f"({r})*(1 + relu({n} - 6))")
+        assert wrong.holds is False and wrong.counterexample.sizes[n] == 7
