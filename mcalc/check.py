@@ -51,8 +51,7 @@ KINK_STEP = 1e-9                      # the points beside a kink: t* ± this (re
 FLOAT_RTOL = 1e-12                    # float64 screen: larger relative differences ...
 DIFF_RTOL = 1e-9                      # ... or canonical differences go to mpmath
 MP_DPS = (30, 60, 120)                # digits of the high-precision confirmation
-MAX_ELEMENTS = 20_000                 # the largest value evaluated (no proof: exit 2)
-MAX_FLOPS = 50_000_000                # the largest matrix product evaluated
+MAX_COST = 200_000                    # entries (and products) evaluated: beyond, exit 2
 MAX_DIFF_TERMS = 40                   # canonical differences evaluated term by term
 
 
@@ -370,9 +369,9 @@ class _Checker:
         if large:
             if nonzero:
                 return self._result(False, "symbolic", self._nonzero_reason(diff))
-            raise McalcError(f"cannot decide: no proof, and {large} is too large to evaluate "
-                             f"— declare the dimension by name (vector(n), matrix(m, n)) "
-                             f"to sample it at sizes 1..9")
+            raise McalcError(f"cannot decide: no proof, and the expressions (with {large}) "
+                             f"are too large to evaluate — declare the dimension by name "
+                             f"(vector(n), matrix(m, n)) to sample it at sizes 1..9")
         bad = self._search()
         if bad is None and nonzero:
             bad = next((p for p in self.points if self._confirm(p)), None)
@@ -501,17 +500,25 @@ class _Checker:
         return sorted(plan, key=lambda s: (max(s.values()), sum(s.values())))
 
     def _too_large(self):
-        """The first concrete node too large to evaluate ('vector(100000)'), or ''."""
+        """Why the expressions are too costly to evaluate (a concrete size such as
+        vector(100000)), or ''. The cost counts every entry computed, and r·c·k for a
+        matrix product, at the largest sampled sizes: it bounds the high-precision
+        confirmation, which is the slow part."""
         at = {n: SIZES[-1] for n in self._dims()}
+        size = lambda d: parse_dim_size(d, at)  # noqa: E731
         done: dict = {}
+        cost, largest = 0, (1, 1)
         for root in self._roots():
             for node in E.postorder(root, done):
                 done[node] = True
-                r, c = (parse_dim_size(d, at) for d in node.shape)
-                if r * c > MAX_ELEMENTS or (node.op == "matmul" and r * c * max(
-                        parse_dim_size(a.shape[1], at) for a in node.args) > MAX_FLOPS):
-                    return f"a {r}×{c} value"
-        return ""
+                r, c = size(node.shape[0]), size(node.shape[1])
+                k = max((size(a.shape[1]) for a in node.args), default=1) \
+                    if node.op == "matmul" else 1
+                cost += r * c * k
+                largest = max(largest, (r, c), key=lambda s: s[0] * s[1])
+        if cost <= MAX_COST:
+            return ""
+        return f"a {largest[0]}×{largest[1]} value"
 
     def _draw_values(self, sizes, scale, positive, rng=None):
         np, rng = self.np, rng or self.rng
