@@ -211,6 +211,27 @@ def test_a_wrong_engine_result_cannot_decide(monkeypatch):
         check("d/dx x'@A@x", "2*A@x", layout="denominator")
 
 
+@pytest.mark.parametrize("request_text,wrong,claim", [
+    ("d^2/dx^2 x'@A@x", "2*A", "2*A"),                       # a Hessian: A + A'
+    ("d/dx d/dy y'@A@x where x, y: vector(n)", "A + A'", "A + A'"),  # mixed: A or A'
+    ("d/dx 1e-10*x^2", "0", "0"),                              # tiny is not zero
+])
+def test_a_wrong_engine_result_is_caught_by_finite_differences(monkeypatch, request_text,
+                                                               wrong, claim):
+    import dataclasses
+
+    import mcalc.pipeline as pipeline
+    from mcalc.pipeline import typed
+    real = pipeline.derive_typed
+
+    def broken(req, body, typing, layout, method):
+        d = real(req, body, typing, layout, method)
+        return dataclasses.replace(d, result=typed(request_text, (), wrong)[2])
+    monkeypatch.setattr(pipeline, "derive_typed", broken)
+    with pytest.raises(McalcError, match="disagrees with finite differences"):
+        check(request_text, claim)
+
+
 @pytest.mark.parametrize("request_text,claim", [
     ("d/dX sum(X) where X: matrix(99999, 99999)", "ones(99999)@ones(99999)'"),
     ("d/dX sum(X) where X: matrix(300, 300)", "ones(300)@ones(300)'"),
