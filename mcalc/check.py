@@ -1023,15 +1023,16 @@ def _symmetric_plain(e: Expr, typing) -> Expr:
 
 
 def _fit_free_dims(cl: Expr, want, typing) -> Expr:
-    """A bare I (or any dimension only the claim has) takes its size from the derivative
-    it is compared with: the claim's own dimensions are renamed to the derivative's."""
+    """A bare I takes its size from the derivative it is compared with: a dimension that
+    only the claim's I has is renamed to the derivative's."""
     known = set(typing.dims) | E.dimension_names(*(E.var(n, vt.shape)
                                                     for n, vt in typing.vars.items()))
     if cl.shape == want:
         return cl
+    bare = {n.shape[0] for _, n in _nodes_with_paths(cl) if n.op == "eye"} - known
     rename: dict = {}
     for have, need in zip(cl.shape, want):
-        if have in known or have.isdigit() or "*" in have:
+        if have not in bare:
             if have != need:
                 return cl
             continue
