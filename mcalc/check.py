@@ -1,35 +1,44 @@
 """`mcalc check`: is a hand-derived CLAIM the derivative REQUEST asks for?
 
-The claim is parsed by the request language's grammar and typed together with the request
-(mcalc.pipeline.typed), so both share declarations, inferred types and dimension names. Then,
-in order (CONTRACT.md §3 'check'):
+The request is parsed and typed alone (its typing pinned, so the claim cannot change it),
+then with the claim, so both share declarations, inferred types and dimension names. A
+symmetric S's transpose is S in both (CONTRACT §1). Then, in order (CONTRACT §3 'check',
+§ JSON 'decided_by'):
 
-1. shape — the claim must have the derivative's shape in the chosen layout. The shape is
-   worked out from the contract's layout rules alone (not from the engine); a claim with
-   the transposed shape is reported as the other layout's form.
-2. symbolic — mcalc's own derivative and the claim are brought to one canonical form
-   (below); equal forms hold. The engine's result is trusted for this only after it has
-   agreed with central finite differences of the expression at random points, so an
-   engine bug cannot make a wrong claim hold.
-3. numeric — several random points at several random sizes of the dimensions (2..5),
-   float64: kinks of relu/abs/sign/max/min/comparisons avoided, square matrices well
-   conditioned, symmetric values for symmetric(n) variables, positive values when a
-   value is NaN (log, sqrt). Any disagreement is a counterexample; the diagnosis then
-   looks for a likely cause: transposed, a constant factor, a wrong sign, a missing or
-   extra term (found symbolically: derivative − claim in canonical form is one term),
-   a missing A' term (the claim holds only for a symmetric A), a reversed indicator, a
-   misplaced transpose.
+1. shape — the claim must have the derivative's shape in the chosen layout, worked out
+   from the contract's layout rules alone; a bare I takes the derivative's size; the
+   transposed shape is reported as the other layout's form.            decided_by: shape
+2. mcalc's derivative. Without one, check does not decide (exit 2; --exact can): finite
+   differences are never the truth on their own. The derivative is compared with a
+   directional central difference of the expression (a second difference for the second
+   derivative of a scalar) at a few points, so an engine bug cannot make a wrong claim
+   hold: a disagreement is exit 2 too.
+3. symbolic — canonical(derivative − claim) (mcalc.canonical). 0 proves the claim; a
+   nonzero constant or monomial disproves it (shown at a point).    decided_by: symbolic
+4. numeric — every named dimension takes every size 1..9 (smallest first), values at
+   scales 1, 1e-3 and 1e3 with random signs (positive where signed values leave the
+   domain), and for every kink (relu, abs, sign, max, min, an indicator) the points just
+   either side of it, found by the secant method along a random line. A point where the
+   derivative is defined is screened in float64 (a difference relative to the values, or
+   a nonzero canonical difference evaluated term by term) and confirmed with mpmath
+   intervals, which surely hold the exact values: disjoint means different, a claim
+   undefined where the derivative is defined differs too.   decided_by: counterexample
+   No difference anywhere: holds.                                     decided_by: sampling
+   The first confirmed point (at the smallest sizes) is the counterexample; a few more
+   points feed the diagnosis: transposed, a constant factor, a wrong sign, a missing or
+   extra term, a missing A' term, a reversed indicator, a misplaced transpose.
+   Concrete sizes too costly to evaluate (vector(100000)) without a proof: exit 2, "declare
+   the dimension by name" — never a guess at a smaller size.
 
 `check --exact` (or --method definition) decides by the definition method instead
-(mcalc.definition: every component at concrete sizes, differentiated by SymPy, compared
-exactly); the numeric stage then only explains a failure.
+(mcalc.definition: SymPy, component by component); the numeric stage then only explains
+a failure.                                                               decided_by: exact
 
-The canonical form is mcalc.canonical's.
-
-Public API: check(request, claim, types=(), layout, method, exact, seed) -> CheckResult,
-check_batch(lines, ...) -> [CheckResult], worst_status(results), derivative_shape,
-canonical / canonical_poly (the canonical form). numpy is imported when a check runs
-(sympy only for --exact), never when mcalc or this module is imported.
+Public API: check(request, claim, types=(), layout, method, exact, seed, cache) ->
+CheckResult, check_batch(lines, ...) -> [CheckResult] (one cache for the batch: each
+request is parsed, derived and validated once), worst_status(results), derivative_shape.
+numpy and mpmath are imported when a check runs (sympy only for --exact), never when mcalc
+or this module is imported.
 """
 from __future__ import annotations
 
@@ -39,7 +48,8 @@ from fractions import Fraction
 from mcalc import expr as E
 from mcalc.errors import McalcError, NoRule
 from mcalc.expr import Expr
-from mcalc.canonical import GiveUp, Poly, Canonicalizer, _ones_like, canonical_poly, poly_sub, render_mono, render_poly
+from mcalc.canonical import (Canonicalizer, GiveUp, Poly, _ones_like, canonical_poly,
+                             poly_sub, render_mono, render_poly)
 from mcalc.types import SCALAR, dim_mul, parse_dim_size
 
 LAYOUTS = ("numerator", "denominator")
@@ -357,7 +367,10 @@ class _Checker:
         else:
             self._derive()
         large = self._too_large()
-        if not large and key not in self.cache:
+        if large:
+            self.notes.append(f"mcalc's derivative is not compared with finite differences "
+                              f"here (the expressions, with {large}, are too large)")
+        elif key not in self.cache:
             self._validate_engine()
             _remember(self.cache, key, self.truth)
         diff = self._difference()
@@ -743,11 +756,15 @@ class _Checker:
                 return
             if tried >= 3:
                 break
-        if tried:
-            from mcalc.printing.text import to_text
-            raise McalcError(f"cannot decide: mcalc's own derivative {to_text(self.truth)} "
-                             f"disagrees with finite differences of the expression (please "
-                             f"report this request); --exact decides by the definition method")
+        if not tried:
+            self.notes.append("mcalc's derivative could not be compared with finite "
+                              "differences (no point away from kinks where the expression "
+                              "is defined)")
+            return
+        from mcalc.printing.text import to_text
+        raise McalcError(f"cannot decide: mcalc's own derivative {to_text(self.truth)} "
+                         f"disagrees with finite differences of the expression (please "
+                         f"report this request); --exact decides by the definition method")
 
     def _direction(self, xs, values, rng):
         """A random direction for the variables xs, and its vec."""
