@@ -7,9 +7,12 @@ a dimension N, pi, a literal), a matrix-product chain of such products (scalars 
 out, eye dropped, inv(M)@M cancelled, diag(v)@u = v*u, ones(n)'@ones(n) = n, a 1×1 chain
 in its smaller orientation, u'@v as ones'@(u*v)), a trace in its smallest cyclic
 rotation, or a function of canonical arguments. Products distribute over sums (up to
-MAX_TERMS terms), sum/mean/dot/norm become products with ones, sqrt a power 1/2,
-x < y becomes y - x > 0. Every rewrite is an identity, so equal forms prove equality;
-unequal forms prove nothing (check's numeric stage decides).
+MAX_TERMS terms), sum/mean/dot/norm become products with ones, softmax(x) is
+exp(x)/sum(exp(x)) and logsumexp(x) log(sum(exp(x))), sqrt a power 1/2 — a fractional
+power is a factor of its own, so sqrt(x)^2 stays apart from x (it is undefined for
+x < 0) — and x < y becomes y - x > 0. Every rewrite is an identity wherever both sides
+are defined (up to isolated points), so equal forms prove equality; check compares the
+canonical form of the difference of the two sides.
 """
 from __future__ import annotations
 
