@@ -375,9 +375,14 @@ class _Checker:
             _remember(self.cache, key, self.truth)
         diff = self._difference()
         if diff is not None and not diff.terms:
-            from mcalc.printing.text import to_text
-            return self._result(True, "symbolic", "symbolic: the claim minus the derivative "
-                                f"{to_text(self.truth)} reduces to 0")
+            bad = None if large else self._outside_domain()
+            if bad is None:
+                from mcalc.printing.text import to_text
+                return self._result(True, "symbolic", "symbolic: the claim minus the "
+                                    f"derivative {to_text(self.truth)} reduces to 0")
+            cause, ce = self._diagnose_failure(bad)
+            return self._result(False, "counterexample", f"counterexample: {cause}", cause,
+                                ce)
         nonzero = diff is not None and _provably_nonzero(diff)
         if large:
             if nonzero:
@@ -605,6 +610,24 @@ class _Checker:
                 p = self._point(sizes, self._draw_values(sizes, 1.0, positive))
                 if p is not None:
                     self.points.append(p)
+
+    def _outside_domain(self):
+        """A point where the derivative is defined and the claim is not, when the claim
+        has a log, sqrt, fractional power or logdet the canonical form may have dropped
+        (0*sqrt(x) is 0 only where sqrt(x) is defined); None if there is none."""
+        np = self.np
+        def partial(n):
+            return n.op in ("log", "sqrt", "logdet") or (
+                n.op == "pow" and n.args[1].op == "num" and n.args[1].value.denominator != 1)
+        if not any(partial(n) for _, n in _nodes_with_paths(self.cl)):
+            return None
+        for sizes in self._size_plan()[:3]:
+            p = self._point(sizes, self._draw_values(sizes, 1.0, False))
+            if p is not None and not np.all(np.isfinite(p["claim"])):
+                self.points.append(p)
+                if self._undefined_claim(p, MP_DPS[0]):
+                    return p
+        return None
 
     # -- kinks ---------------------------------------------------------------------------
     def _kinks(self):

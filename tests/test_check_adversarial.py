@@ -84,6 +84,8 @@ WRONG = [
     # a claim undefined where the derivative is defined
     ("d/dx x^2", "2*sqrt(x)^2", "numerator",
      lambda v, s: 2 * v["x"], lambda v, s: 2 * v["x"] if v["x"] >= 0 else np.nan),
+    ("d/dx x^2", "2*x + 0*log(x)", "numerator",
+     lambda v, s: 2 * v["x"], lambda v, s: 2 * v["x"] if v["x"] > 0 else np.nan),
 ]
 
 # (request, right claim, layout)
