@@ -452,7 +452,8 @@ class _Checker:
         if canon is None:                      # one per derivative: claims share its work
             canon = _remember(self.cache, ("canon", self.truth), Canonicalizer())
         try:
-            diff = poly_sub(canon.poly(self.truth), canon.poly(self.cl))
+            self.polys = canon, canon.poly(self.truth), canon.poly(self.cl)
+            diff = poly_sub(*self.polys[1:])
         except GiveUp:
             self.notes.append("the canonical forms were too large to compare")
             return None
@@ -594,7 +595,6 @@ class _Checker:
             for p in self._points_at(sizes):
                 self.points.append(p)
                 if self._differs(p) and self._confirm(p):
-                    self._more_points(sizes)
                     return p
         if not self.points:
             raise McalcError("cannot decide: no point found where the expression and its "
@@ -605,8 +605,9 @@ class _Checker:
         """A few more points (for the diagnosis) once a difference is found."""
         plan = self._size_plan()
         rest = plan[plan.index(after) + 1:] or plan
+        signs = (False, False, True) if self._kinks() else (False, True)
         for sizes in rest[:2]:
-            for positive in (False, False, True):
+            for positive in signs:
                 p = self._point(sizes, self._draw_values(sizes, 1.0, positive))
                 if p is not None:
                     self.points.append(p)
@@ -857,17 +858,39 @@ class _Checker:
             sizes=dict(bad["sizes"]),
             values={k: to_contract(v) for k, v in bad["values"].items()},
             expected=to_contract(bad["truth"]), claimed=to_contract(bad["claim"]))
-        usable = [p for p in self.points if np.all(np.isfinite(p["claim"]))]
-        # sizes of 1 make every matrix symmetric and every factor look like a scalar
-        usable = [p for p in usable if all(v >= 2 for v in p["sizes"].values())] or usable
         if not np.all(np.isfinite(bad["claim"])):
             return "the claim is not defined (NaN) where the derivative is", ce
+        cause = self._symbolic_cause()
+        if cause:
+            return cause, ce
+        self._more_points(bad["sizes"])
+        usable = [p for p in self.points if np.all(np.isfinite(p["claim"]))]
+        usable = [p for p in usable if all(v >= 2 for v in p["sizes"].values())] or usable
         for find in (self._transposed, self._factor, self._dimension_factor, self._one_term,
                      self._indicator, self._misplaced_transpose, self._symmetric_only):
             cause = find(usable)
             if cause:
                 return cause, ce
         return "the values differ (no simple cause found)", ce
+
+    def _symbolic_cause(self):
+        """Transposed, or off by a constant factor, read off the canonical forms (no
+        points needed); None otherwise."""
+        if getattr(self, "polys", None) is None:
+            return None
+        canon, pt, pc = self.polys
+        shape = self.truth.shape
+        try:
+            if shape[0] == shape[1] and shape != SCALAR and pt != pc and \
+                    canon.transpose(pt) == pc:
+                return f"transposed (the {_other(self.layout)}-layout form)"
+        except GiveUp:
+            pass
+        if pt.terms and set(pt.terms) == set(pc.terms):
+            ratios = {pc.terms[m] / c for m, c in pt.terms.items()}
+            if len(ratios) == 1:
+                return _factor_text(next(iter(ratios)))
+        return None
 
     def _transposed(self, pts):
         np = self.np
@@ -889,15 +912,7 @@ class _Checker:
             return None
         if abs(k) < 1e-9:
             return "the claim is 0 but the derivative is not"
-        if abs(k + 1) < 1e-6:
-            return "wrong sign"
-        if abs(k - 1) < 1e-6:
-            return None
-        nice = Fraction(k).limit_denominator(1000)
-        text = str(nice) if abs(float(nice) - k) < 1e-6 * abs(k) else f"{k:.6g}"
-        sign = " and the wrong sign" if k < 0 else ""
-        text = text.lstrip("-")
-        return f"off by a factor of {text}{sign}"
+        return _factor_text(k)
 
     def _symmetric_only(self, pts):
         """Does the claim hold once some square matrix is symmetric? Then the claim misses
@@ -964,7 +979,8 @@ class _Checker:
         if canon is None:                      # one per derivative: claims share its work
             canon = _remember(self.cache, ("canon", self.truth), Canonicalizer())
         try:
-            diff = poly_sub(canon.poly(self.truth), canon.poly(self.cl))
+            self.polys = canon, canon.poly(self.truth), canon.poly(self.cl)
+            diff = poly_sub(*self.polys[1:])
         except GiveUp:
             return None
         if len(diff.terms) != 1:
@@ -1040,6 +1056,22 @@ def arrange(xp, j, f_shape, x_shape, layout):
         g = j[0, :].reshape(x_shape, order="F")
         return g.T if num else g
     return j if num else j.T
+
+
+def _factor_text(k) -> str | None:
+    """'wrong sign', 'off by a factor of 1/2' (k: the claim over the derivative)."""
+    exact = isinstance(k, Fraction)                 # from the canonical forms
+    if k == -1 or not exact and abs(k + 1) < 1e-6:
+        return "wrong sign"
+    if k == 1 or not exact and abs(k - 1) < 1e-6:
+        return None
+    nice = Fraction(k).limit_denominator(1000)
+    if exact:
+        text = str(nice) if nice == k else f"{float(k):.10g}"
+    else:
+        text = str(nice) if abs(float(nice) - k) < 1e-6 * abs(k) else f"{k:.6g}"
+    sign = " and the wrong sign" if k < 0 else ""
+    return f"off by a factor of {text.lstrip('-')}{sign}"
 
 
 def _iv_finite(x) -> bool:
