@@ -223,26 +223,19 @@ def _remember(cache: dict, key, value):
 
 
 def _typed_pair(request: str, claim: str, types: tuple, cache: dict):
-    """(request, typed body, typed claim, typing): the request is parsed and typed alone
-    once (its typing pinned, so the claim cannot change it: in `(w'@x + b < 0)*x` the
-    claim alone would make b a vector), then typed with the claim."""
-    from mcalc.parser import parse_decls, parse_expression, parse_request
-    from mcalc.pipeline import decls_from_options
-    from mcalc.types import infer
-    got = cache.get(("typed", request, types))
-    if got is None:
-        req = parse_request(request, decls_from_options(types))
-        _, alone = infer([req.body], req.decls, request)
-        pinned = "; ".join(f"{n}: {t}" for n, t in alone.as_strings().items())
-        got = _remember(cache, ("typed", request, types),
-                        (req, parse_decls(pinned) if pinned else ()))
-    req, pinned = got
+    """(request, typed body, typed claim, typing), through mcalc.pipeline.typed: the
+    request's own typing is found first (once per batch) and pinned, so the claim cannot
+    change it (in `(w'@x + b < 0)*x` the claim alone would make b a vector)."""
+    from mcalc.pipeline import typed
+    pinned = cache.get(("typed", request, types))
+    if pinned is None:
+        _, _, _, alone = typed(request, types)
+        decl = "; ".join(f"{n}: {t}" for n, t in alone.as_strings().items())
+        pinned = _remember(cache, ("typed", request, types), types + ((decl,) if decl else ()))
     try:
-        (body, cl), typing = infer([req.body, parse_expression(claim)], pinned + req.decls,
-                                   request)
+        return typed(request, pinned, claim)
     except McalcError as e:                   # the request alone was fine: it is the claim
         raise McalcError(f"in the claim: {e.message}", e.column) from None
-    return req, body, cl, typing
 
 
 def check_batch(lines, types=(), layout: str = "numerator", method: str | None = None,
