@@ -57,7 +57,7 @@ DECIDED_BY = ("shape", "symbolic", "counterexample", "exact", "sampling")
 SIZES = (1, 2, 3, 4, 5, 6, 7, 8, 9)   # every free dimension takes every one of these
 SCALES = (1.0, 1e-3, 1e3)             # value scales (signs random)
 SECANT_STEPS = 12                     # root finding on a line, for a kink's argument
-KINK_STEP = 1e-9                      # the points beside a kink: t* ± this (relative)
+KINK_STEPS = (1e-11, 1e-6)            # the points beside a kink: t* ± these (relative)
 FLOAT_RTOL = 1e-12                    # float64 screen: larger relative differences ...
 DIFF_RTOL = 1e-9                      # ... or canonical differences go to mpmath
 MP_DPS = (30, 60, 120)                # digits of the high-precision confirmation
@@ -670,11 +670,13 @@ class _Checker:
                 if not (np.isfinite(f0) and np.isfinite(f1)) or f1 == f0 or f1 == 0:
                     break
                 t0, t1, f0 = t1, t1 - f1 * (t1 - t0) / (f1 - f0), f1
+                if abs(t1 - t0) <= 1e-14 * max(1.0, abs(t1)):
+                    break                              # converged (at once when affine)
                 f1 = g(t1)[j]
             if not np.isfinite(t1):
                 continue
-            h = KINK_STEP * max(1.0, abs(t1))
-            for t in (t1 - h, t1 + h):
+            for t in (t1 + sgn * step * max(1.0, abs(t1)) for step in KINK_STEPS
+                      for sgn in (-1, 1)):
                 p = self._point(sizes, at(t))
                 if p is not None:
                     self.kink_points += 1

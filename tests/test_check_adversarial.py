@@ -49,6 +49,8 @@ WRONG = [
      lambda v, s: 1.0 * (v["x"] > 5), lambda v, s: 1.0 * (v["x"] > 5.5)),
     ("d/dx abs(x + 0.01)", "sign(x)", "numerator",
      lambda v, s: np.sign(v["x"] + 0.01), lambda v, s: np.sign(v["x"])),
+    ("d/dx relu(x - 3)", "(x > 3.000000001)", "numerator",
+     lambda v, s: float(v["x"] > 3), lambda v, s: float(v["x"] > 3.000000001)),
     ("d/dx min(x, -40)", "(x < -41)", "numerator",
      lambda v, s: float(v["x"] < -40), lambda v, s: float(v["x"] < -41)),
     ("d/dw relu(w'@x - 20)", "x'", "numerator",
