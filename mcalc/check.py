@@ -223,17 +223,24 @@ def _remember(cache: dict, key, value):
 
 
 def _typed_pair(request: str, claim: str, types: tuple, cache: dict):
-    """(request, typed body, typed claim, typing), through mcalc.pipeline.typed: the
-    request's own typing is found first (once per batch) and pinned, so the claim cannot
-    change it (in `(w'@x + b < 0)*x` the claim alone would make b a vector)."""
+    """(request, typed body, typed claim, typing), through mcalc.pipeline.typed. The
+    request's own typing (found once per batch) stands: when typing the claim with it
+    would change it (in `(w'@x + b < 0)*x` the claim alone would make b a vector), it is
+    pinned by declarations and the pair typed again."""
     from mcalc.pipeline import typed
-    pinned = cache.get(("typed", request, types))
-    if pinned is None:
-        _, _, _, alone = typed(request, types)
-        decl = "; ".join(f"{n}: {t}" for n, t in alone.as_strings().items())
-        pinned = _remember(cache, ("typed", request, types), types + ((decl,) if decl else ()))
+    alone = cache.get(("typed", request, types))
+    if alone is None:
+        alone = _remember(cache, ("typed", request, types),
+                          typed(request, types)[3].as_strings())
     try:
-        return typed(request, pinned, claim)
+        try:
+            got = typed(request, types, claim)
+            if all(got[3].as_strings().get(n) == t for n, t in alone.items()):
+                return got
+        except McalcError:
+            pass                               # perhaps only without the pinned typing
+        decl = "; ".join(f"{n}: {t}" for n, t in alone.items())
+        return typed(request, types + ((decl,) if decl else ()), claim)
     except McalcError as e:                   # the request alone was fine: it is the claim
         raise McalcError(f"in the claim: {e.message}", e.column) from None
 
