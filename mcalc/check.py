@@ -510,20 +510,21 @@ class _Checker:
 
     def _size_plan(self):
         """Every free dimension takes every size 1..9 (names offset from each other, so
-        up to three get distinct sizes), smallest first."""
+        up to three get distinct sizes), smallest first — up to the largest size whose
+        cost is within bounds."""
         names = self._dims()
+        sizes = SIZES[:getattr(self, "top", len(SIZES))]
         if not names:
             return [{}] * len(SIZES)
-        plan = [{n: SIZES[(k + 3 * i) % len(SIZES)] for i, n in enumerate(names)}
-                for k in range(len(SIZES))]
+        plan = [{n: sizes[(k + 3 * i) % len(sizes)] for i, n in enumerate(names)}
+                for k in range(len(sizes))]
         return sorted(plan, key=lambda s: (max(s.values()), sum(s.values())))
 
-    def _too_large(self):
-        """Why the expressions are too costly to evaluate (a concrete size such as
-        vector(100000)), or ''. The cost counts every entry computed, and r·c·k for a
-        matrix product, at the largest sampled sizes: it bounds the high-precision
-        confirmation, which is the slow part."""
-        at = {n: SIZES[-1] for n in self._dims()}
+    def _cost(self, top: int):
+        """(entries computed, with r·c·k for a matrix product; the largest value) when
+        every named dimension has the size top: the cost of one evaluation, which bounds
+        the high-precision confirmation, the slow part."""
+        at = {n: top for n in self._dims()}
         size = lambda d: parse_dim_size(d, at)  # noqa: E731
         done: dict = {}
         cost, largest = 0, (1, 1)
@@ -535,8 +536,16 @@ class _Checker:
                     if node.op == "matmul" else 1
                 cost += r * c * k
                 largest = max(largest, (r, c), key=lambda s: s[0] * s[1])
-        if cost <= MAX_COST:
+        return cost, largest
+
+    def _too_large(self):
+        """Why the concrete sizes (vector(100000)) make the expressions too costly to
+        evaluate, or ''. Named dimensions are sampled up to the largest size in bounds."""
+        self.top = next((k for k in range(len(SIZES), 0, -1)
+                         if self._cost(SIZES[k - 1])[0] <= MAX_COST), 0)
+        if self.top:
             return ""
+        largest = self._cost(SIZES[0])[1]
         return f"a {largest[0]}×{largest[1]} value"
 
     def _draw_values(self, sizes, scale, positive, rng=None):
