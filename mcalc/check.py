@@ -1085,13 +1085,19 @@ def _factor_text(k) -> str | None:
     return f"off by a factor of {text.lstrip('-')}{sign}"
 
 
+def _iv_ends(x):
+    """An interval's ends as floats (a plain number, from an operator without an
+    interval version, is its own two ends)."""
+    return (float(x.a), float(x.b)) if hasattr(x, "a") else (float(x), float(x))
+
+
 def _iv_finite(x) -> bool:
-    lo, hi = float(x.a), float(x.b)
+    lo, hi = _iv_ends(x)
     return -float("inf") < lo and hi < float("inf")
 
 
 def _iv_narrow(x) -> bool:
-    lo, hi = float(x.a), float(x.b)
+    lo, hi = _iv_ends(x)
     return hi - lo <= 1e-25 * max(abs(lo), abs(hi))
 
 

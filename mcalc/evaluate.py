@@ -424,6 +424,15 @@ class _MpEvaluator(_Evaluator):
             return np.full(a[0].shape, self.nan, dtype=object)
         return np.array(m.tolist(), dtype=object)
 
+    def diag(self, e, a):
+        x = a[0]
+        if x.shape[1] == 1 and e.shape[1] != "1":             # column -> diagonal matrix
+            out = self.mpf(np.zeros((x.shape[0], x.shape[0])))
+            for i in range(x.shape[0]):
+                out[i, i] = x[i, 0]
+            return out
+        return np.diag(x).reshape(-1, 1)
+
     def kron(self, e, a):
         x, y = a
         return np.block([[y * x[i, j] for j in range(x.shape[1])] for i in range(x.shape[0])])
@@ -434,7 +443,8 @@ _MP_TABLE.update({op: (lambda name: lambda self, e, a: self.fn(name)(e, a))(op)
                   for op in ("sin", "cos", "tan", "exp", "log", "sqrt")})
 _MP_TABLE.update({op: getattr(_MpEvaluator, op) for op in (
     "num", "var", "dim", "const", "ones", "eye", "zeros", "pow", "tanh", "sigmoid", "relu",
-    "sign", "mean", "norm", "logsumexp", "softmax", "det", "logdet", "inv", "kron")})
+    "sign", "mean", "norm", "logsumexp", "softmax", "det", "logdet", "inv", "diag",
+    "kron")})
 _MP_TABLE.update({"abs": _MpEvaluator.abs_, "max": _MpEvaluator.max_,
                   "min": _MpEvaluator.min_, **{op: _MpEvaluator.compare for op in _COMPARE}})
 
