@@ -573,18 +573,35 @@ class _Checker:
         out = {"body": memo[self.body], "truth": memo[self.truth], "claim": memo[self.cl]}
         if self.diff_terms:
             terms = [memo[t] for t in self.diff_terms]
-            out["diff"] = sum(terms)
-            out["diff_size"] = sum(self.np.abs(t) for t in terms)
+            with self.np.errstate(all="ignore"):
+                out["diff"] = sum(terms)
+                out["diff_size"] = sum(self.np.abs(t) for t in terms)
         return out
 
-    def _point(self, sizes, values):
-        """The point with its values, or None where the derivative is not defined."""
+    def _point(self, sizes, values, kink: bool = False):
+        """The point with its values, or None where the derivative is not defined. Beside
+        a kink, a float overflow (2^x at x = 1e6) does not hide the point: mpmath says
+        whether the expression and its derivative are defined there."""
         np = self.np
         got = self._evaluate(values, sizes)
-        if not (np.all(np.isfinite(got["body"])) and np.all(np.isfinite(got["truth"]))):
-            return None
-        got.update(sizes=sizes, values=values)
-        return got
+        got.update(sizes=sizes, values=values, kink=kink)
+        if np.all(np.isfinite(got["body"])) and np.all(np.isfinite(got["truth"])):
+            return got
+        if kink and self._defined_mp(got):
+            got["overflow"] = True
+            return got
+        return None
+
+    def _defined_mp(self, p) -> bool:
+        import mpmath
+        from mcalc.evaluate import evaluate_mp
+        memo: dict = {}
+        ok = lambda x: isinstance(x, mpmath.mpf) and mpmath.isfinite(x)  # noqa: E731
+        try:
+            return all(ok(x) for root in (self.body, self.truth) for x in
+                       evaluate_mp(root, p["values"], p["sizes"], MP_DPS[0], memo).ravel())
+        except (ArithmeticError, ValueError, TypeError):
+            return False
 
     def _points_at(self, sizes):
         """Points at every scale (positive values where signed ones leave the domain),
@@ -693,7 +710,7 @@ class _Checker:
                 continue
             for t in (t1 + sgn * step * max(1.0, abs(t1)) for step in KINK_STEPS
                       for sgn in (-1, 1)):
-                p = self._point(sizes, at(t))
+                p = self._point(sizes, at(t), kink=True)
                 if p is not None:
                     self.kink_points += 1
                     yield p
@@ -701,11 +718,14 @@ class _Checker:
     # -- comparison ----------------------------------------------------------------------
     def _differs(self, p) -> bool:
         """float64 screen: a difference larger than FLOAT_RTOL relative to the values
-        compared, or a nonzero canonical difference (which big terms cannot swamp)."""
+        compared, or a nonzero canonical difference (which big terms cannot swamp); beside
+        a kink, also float values that overflowed or underflowed."""
         np = self.np
         t, c = p["truth"], p["claim"]
-        if not np.all(np.isfinite(c)):
+        if not np.all(np.isfinite(c)) or p.get("overflow"):
             return True
+        if p["kink"] and np.any(np.abs(t) < 1e-290):
+            return True          # beside a kink, an underflow to 0 may hide a difference
         if np.any(np.abs(t - c) > FLOAT_RTOL * np.maximum(np.abs(t), np.abs(c))):
             return True
         if "diff" in p:
@@ -869,6 +889,9 @@ class _Checker:
             sizes=dict(bad["sizes"]),
             values={k: to_contract(v) for k, v in bad["values"].items()},
             expected=to_contract(bad["truth"]), claimed=to_contract(bad["claim"]))
+        if bad.get("overflow"):                  # beyond floats: the forms must explain
+            return (self._symbolic_cause() or self._one_term([]) or
+                    "the values differ (beyond the range of floating point numbers)"), ce
         if not np.all(np.isfinite(bad["claim"])):
             return "the claim is not defined (NaN) where the derivative is", ce
         cause = self._symbolic_cause()
@@ -1086,19 +1109,24 @@ def _factor_text(k) -> str | None:
 
 
 def _iv_ends(x):
-    """An interval's ends as floats (a plain number, from an operator without an
-    interval version, is its own two ends)."""
-    return (float(x.a), float(x.b)) if hasattr(x, "a") else (float(x), float(x))
+    """An interval's ends as mpmath numbers (no float overflow: 2^1e6 is finite); a
+    plain number, from an operator without an interval version, is its own two ends."""
+    import mpmath
+    if hasattr(x, "_mpi_"):
+        return tuple(mpmath.mp.make_mpf(v) for v in x._mpi_)
+    return (mpmath.mpf(x),) * 2
 
 
 def _iv_finite(x) -> bool:
-    lo, hi = _iv_ends(x)
-    return -float("inf") < lo and hi < float("inf")
+    import mpmath
+    return all(mpmath.isfinite(v) for v in _iv_ends(x))
 
 
 def _iv_narrow(x) -> bool:
+    import mpmath
     lo, hi = _iv_ends(x)
-    return hi - lo <= 1e-25 * max(abs(lo), abs(hi))
+    with mpmath.workdps(40):
+        return hi - lo <= mpmath.mpf("1e-25") * max(abs(lo), abs(hi))
 
 
 def _symmetric_plain(e: Expr, typing) -> Expr:

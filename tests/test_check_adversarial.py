@@ -313,3 +313,21 @@ def test_the_derivative_holds_and_near_misses_do_not(request_text):
         n = dims[0]
         wrong = check(request_text, f"({r})*(1 + relu({n} - 6))")
         assert wrong.holds is False and wrong.counterexample.sizes[n] == 7
+
+
+@pytest.mark.parametrize("request_text,claim", [
+    # beside a kink far out the floats overflow (2^x) or underflow (softmax): the
+    # difference is still found, and confirmed with mpmath
+    ("d/dx 2^x + pi*x", "(log(2)*2^x + pi)*(1 + (x > 1e6))"),
+    ("d/dx cos(x)*exp(x)", "(cos(x)*exp(x) - exp(x)*sin(x))*(1 + (x > 1e6))"),
+    ("d/dx softmax(x)", "(diag(softmax(x)) - softmax(x)@softmax(x)')*(1 + (sum(x) > 1e6))"),
+    ("d/dX logsumexp(X)", "(1/sum(exp(X))*exp(X)')*(1 + (sum(X) > 1e6))"),
+])
+def test_kinks_beyond_the_float_range(request_text, claim):
+    r = check(request_text, claim)
+    assert r.holds is False and r.decided_by == "counterexample", r.text()
+
+
+def test_a_difference_only_where_the_derivative_is_undefined_holds():
+    r = check("d/dx log(x) + sqrt(x)", "(1/x + 1/(2*sqrt(x)))*(1 + (x < -1e-6))")
+    assert r.holds is True and r.decided_by == "sampling", r.text()
