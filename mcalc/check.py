@@ -60,7 +60,9 @@ SECANT_STEPS = 12                     # root finding on a line, for a kink's arg
 KINK_STEPS = (1e-11, 1e-6)            # the points beside a kink: t* ± these (relative)
 FLOAT_RTOL = 1e-12                    # float64 screen: larger relative differences ...
 DIFF_RTOL = 1e-9                      # ... or canonical differences go to mpmath
-MP_DPS = (30, 60, 120)                # digits of the high-precision confirmation
+MP_DPS = (30, 60, 120)                # digits of the high-precision confirmation ...
+MP_DEEP_DPS = (400, 1200)             # ... and beyond, for a few points per check
+MP_DEEP_POINTS = 4                    # (tanh saturated beside a kink: 1 - tanh^2 ~ e^-600)
 MAX_COST = 200_000                    # entries (and products) evaluated: beyond, exit 2
 MAX_DIFF_TERMS = 40                   # canonical differences evaluated term by term
 
@@ -687,9 +689,14 @@ class _Checker:
             order = evaluation_order((a,) if b is None else (a, b))
             base = self._draw_values(sizes, 1.0, False)
             step = self._draw_values(sizes, 1.0, False)
+            # the line moves every variable, or (half the time) one the kink depends on:
+            # far kinks then leave the other variables at ordinary values
+            names = sorted(E.free_vars(a) | (E.free_vars(b) if b is not None else set()))
+            moving = set(base) if self.rng.random() < 0.5 else \
+                {names[int(self.rng.integers(len(names)))]}
             at = lambda t: {k: base[k] + t * (step[k] - (step[k].shape[0] * np.eye(  # noqa: E731
                 step[k].shape[0]) if step[k].shape[0] == step[k].shape[1] > 1 else 0))
-                for k in base}
+                if k in moving else base[k] for k in base}
 
             def g(t, order=order, a=a, b=b):
                 memo = evaluate_order(order, at(t), sizes)
@@ -738,7 +745,10 @@ class _Checker:
         (sure to hold the exact values) at increasing precision: disjoint intervals prove
         a difference. A claim undefined (NaN) where the derivative is defined differs too."""
         from mcalc.evaluate import Ambiguous, evaluate_mp
-        for dps in MP_DPS:
+        deep = getattr(self, "deep_left", MP_DEEP_POINTS) > 0
+        for dps in MP_DPS + (MP_DEEP_DPS if deep else ()):
+            if dps in MP_DEEP_DPS and dps == MP_DEEP_DPS[0]:
+                self.deep_left = getattr(self, "deep_left", MP_DEEP_POINTS) - 1
             memo: dict = {}
             try:
                 t = evaluate_mp(self.truth, p["values"], p["sizes"], dps, memo, interval=True)
