@@ -80,7 +80,13 @@ class Counterexample:
     claimed: object                   # the claim's value
 
     def as_dict(self) -> dict:
-        tolist = lambda v: v.tolist() if hasattr(v, "tolist") else v  # noqa: E731
+        """Plain data; non-finite numbers as the strings "nan", "inf", "-inf" (JSON)."""
+        def tolist(v):
+            v = v.tolist() if hasattr(v, "tolist") else v
+            if isinstance(v, list):
+                return [tolist(x) for x in v]
+            return v if v == v and v not in (float("inf"), float("-inf")) else \
+                ("nan" if v != v else ("inf" if v > 0 else "-inf"))
         return {"sizes": dict(self.sizes),
                 "values": {k: tolist(v) for k, v in self.values.items()},
                 "derivative": tolist(self.expected), "claim": tolist(self.claimed)}

@@ -331,3 +331,18 @@ def test_kinks_beyond_the_float_range(request_text, claim):
 def test_a_difference_only_where_the_derivative_is_undefined_holds():
     r = check("d/dx log(x) + sqrt(x)", "(1/x + 1/(2*sqrt(x)))*(1 + (x < -1e-6))")
     assert r.holds is True and r.decided_by == "sampling", r.text()
+
+
+def test_json_counterexamples_have_no_bare_non_finite_numbers():
+    runner = CliRunner()
+    for req, claim in (("d/dx x^2", "2*sqrt(x)^2"),
+                       ("d/dx 2^x + pi*x", "(log(2)*2^x + pi)*(1 + (x > 1e6))")):
+        r = runner.invoke(main, ["check", req, claim, "--format", "json"])
+
+        def strict(c):
+            raise ValueError(f"bare {c} in JSON")
+        d = json.loads(r.output, parse_constant=strict)
+        assert d["holds"] is False
+        ce = d["counterexample"]
+        assert "nan" in (ce["claim"], ce["derivative"]) or "inf" in (ce["claim"],
+                                                                     ce["derivative"])
