@@ -431,9 +431,9 @@ class _Checker:
         differences alone."""
         from mcalc.pipeline import derive_typed
         method = self.method if self.method in ("chain", "differential") else None
-        why = None
+        why, result = None, None
         try:
-            d = derive_typed(self.req, self.body, self.typing, self.layout, method)
+            result = derive_typed(self.req, self.body, self.typing, self.layout, method).result
         except NoRule as e:
             why = f"mcalc cannot derive this request ({e.message})"
         except McalcError as e:
@@ -442,18 +442,17 @@ class _Checker:
             why = (f"mcalc's own derivation failed (internal error: {type(e).__name__}; "
                    f"please report this request)")
         else:
-            if d.result.is_scalar and self.shape != SCALAR:   # a scalar stands for an array
-                d = d.__class__(**{**d.__dict__, "result": Expr(
-                    "mul", (d.result, _ones_like(self.shape)), self.shape)})
-            if d.result.shape != self.shape:
+            if result.is_scalar and self.shape != SCALAR:     # a scalar stands for an array
+                result = Expr("mul", (result, _ones_like(self.shape)), self.shape)
+            if result.shape != self.shape:
                 from mcalc.printing.text import to_text
-                why = (f"mcalc's own derivative {to_text(d.result)} has the shape "
-                       f"{_by(d.result.shape)}, not {_by(self.shape)} (please report this "
+                why = (f"mcalc's own derivative {to_text(result)} has the shape "
+                       f"{_by(result.shape)}, not {_by(self.shape)} (please report this "
                        f"request)")
         if why is not None:
             raise McalcError(f"cannot decide: {why}; --exact decides by the definition "
                              f"method")
-        self.truth = _symmetric_plain(d.result, self.typing)
+        self.truth = _symmetric_plain(result, self.typing)
 
     def _difference(self):
         """canonical(derivative − claim), or None when the forms are too large."""
