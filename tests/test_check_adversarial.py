@@ -346,3 +346,18 @@ def test_json_counterexamples_have_no_bare_non_finite_numbers():
         ce = d["counterexample"]
         assert "nan" in (ce["claim"], ce["derivative"]) or "inf" in (ce["claim"],
                                                                      ce["derivative"])
+
+
+def test_where_definitions_are_expanded_on_both_sides():
+    request = ("d/dW1 sum(t3) where t1 = tanh(W1@x + b1); t2 = tanh(W2@t1 + b2); "
+               "t3 = tanh(W3@t2 + b3)")
+    from mcalc.pipeline import derive
+    d = derive(request)
+    from mcalc.printing.text import to_text
+    where = "; ".join(f"{n} = {to_text(e)}" for n, e in d.where)
+    result = to_text(d.result, {e: n for n, e in d.where}) if d.where else to_text(d.result)
+    claim = f"{result} where {where}" if where else result
+    r = check(request, claim)
+    assert (r.holds, r.decided_by) == (True, "symbolic"), r.text()
+    assert not check(request, f"1.0001*{claim}").holds
+    assert check("d/dx sum(x^2)", "2*t' where t = x").decided_by == "symbolic"
