@@ -219,6 +219,10 @@ def check(request: str, claim: str, types=(), layout: str = "numerator",
                         cache).run()
     except EvaluationError as e:
         raise McalcError(f"cannot decide: {e}") from None
+    except (OverflowError, ValueError) as e:       # a literal such as ((2^64)^64)^64
+        if not _huge_number(e):
+            raise
+        raise McalcError(f"cannot decide: a number is too large to work with ({e})") from None
 
 
 CACHE_SIZE = 512          # entries a batch remembers: parsed requests, their derivatives
@@ -399,7 +403,12 @@ class _Checker:
             raise McalcError(f"cannot decide: no proof, and the expressions (with {large}) "
                              f"are too large to evaluate — declare the dimension by name "
                              f"(vector(n), matrix(m, n)) to sample it at sizes 1..9")
-        bad = self._search()
+        try:
+            bad = self._search()
+        except McalcError:
+            if not nonzero:
+                raise
+            return self._result(False, "symbolic", self._nonzero_reason(diff))
         if bad is None and nonzero:
             bad = next((p for p in self.points if self._confirm(p)), None)
         if bad is not None:
@@ -471,8 +480,13 @@ class _Checker:
 
     def _nonzero_reason(self, diff) -> str:
         from mcalc.printing.text import to_text
-        return (f"symbolic: the derivative minus the claim is {to_text(render_poly(diff))}, "
-                f"which is not 0")
+        try:
+            text = to_text(render_poly(diff))
+        except (OverflowError, ValueError) as e:
+            if not _huge_number(e):
+                raise
+            text = "a nonzero constant or monomial"
+        return f"symbolic: the derivative minus the claim is {text}, which is not 0"
 
     def _shape_reason(self, claim_shape):
         want, lay = self.shape, self.layout
@@ -924,7 +938,12 @@ class _Checker:
         usable = [p for p in usable if all(v >= 2 for v in p["sizes"].values())] or usable
         for find in (self._transposed, self._factor, self._dimension_factor, self._one_term,
                      self._indicator, self._misplaced_transpose, self._symmetric_only):
-            cause = find(usable)
+            try:
+                cause = find(usable)
+            except (OverflowError, ValueError) as e:
+                if not _huge_number(e):
+                    raise
+                continue                        # a cause too large to print is no help
             if cause:
                 return cause, ce
         return "the values differ (no simple cause found)", ce
@@ -1112,6 +1131,13 @@ def arrange(xp, j, f_shape, x_shape, layout):
         g = j[0, :].reshape(x_shape, order="F")
         return g.T if num else g
     return j if num else j.T
+
+
+def _huge_number(e: Exception) -> bool:
+    """Is e Python giving up on a huge number (a float overflow, or its limit on the
+    digits of an int turned into text)?"""
+    return isinstance(e, OverflowError) or (
+        type(e) is ValueError and "integer string conversion" in str(e))
 
 
 def _factor_text(k) -> str | None:

@@ -158,7 +158,10 @@ class _Evaluator:
 
     # leaves
     def num(self, e, _):
-        return np.full((1, 1), float(e.value))
+        try:
+            return np.full((1, 1), float(e.value))
+        except OverflowError:                      # 2^(64^3): beyond floats
+            return np.full((1, 1), np.inf if e.value > 0 else -np.inf)
 
     def var(self, e, _):
         if e.name not in self.values:

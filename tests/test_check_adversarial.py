@@ -361,3 +361,16 @@ def test_where_definitions_are_expanded_on_both_sides():
     assert (r.holds, r.decided_by) == (True, "symbolic"), r.text()
     assert not check(request, f"1.0001*{claim}").holds
     assert check("d/dx sum(x^2)", "2*t' where t = x").decided_by == "symbolic"
+
+
+def test_numbers_beyond_floats_never_crash():
+    request = "d/dx x*((2^64)^64)^64"
+    assert check(request, "18446744073709551616^4096").holds
+    r = check(request, "1.001*(18446744073709551616^4096)")
+    assert (r.holds, r.decided_by) == (False, "symbolic")
+    try:
+        r = check(request, "18446744073709551616^4096*(1 + (x > 1))")
+    except McalcError as e:
+        assert "cannot decide" in e.message
+    else:
+        assert r.holds is False
