@@ -6,9 +6,13 @@ REWRITES, so the derivation can say which identities turned `ones(n)'@diag(x)` i
 """
 from __future__ import annotations
 
+import weakref
+import zlib
 from fractions import Fraction
 
+from mcalc import algebra as A
 from mcalc import expr as E
+from mcalc import identities as ID
 from mcalc.expr import Expr
 from mcalc.types import SCALAR
 
@@ -28,14 +32,25 @@ REWRITES = (
     ("associativity", "A@(B@C) = A@B@C", "algebra"),
     ("factor common operand", "A@x + B@x = (A + B)@x", "algebra"),
     ("scalars out of products", "(cA)@B = c(A@B)", "algebra"),
-    ("exp(a)/(1 + exp(a)) = sigmoid(a)", "the logistic function", "004 §6.3"),
     ("mixed product (A⊗B)(C⊗D) = AC⊗BD", "kron(A, B)@kron(C, D) = kron(A@C, B@D)", "MC §10.2"),
-)
+    ("common denominator", "a/b + c/d = (a*d + b*c)/(b*d), then p*q/q = p (exact division)",
+     "algebra"),
+    ("factor out", "a*b + a*c = a*(b + c), 1/2*A + 1/2*A' = (A + A')/2, when shorter",
+     "algebra"),
+    ("expand", "a*(b + c) = a*b + a*c, when shorter", "algebra"),
+) + tuple((i.name, i.formula, i.source) for i in ID.IDENTITIES)
 
 
 class Simplifier:
+    """Bottom-up through the canonical constructors (memoised: shared subtrees once, no
+    recursion); each element-wise cluster is brought to textbook form (mcalc.algebra)
+    where it meets a non-element-wise parent, or is the result."""
+
     def __init__(self):
-        self.memo: dict[Expr, Expr] = {}
+        self.memo: dict[Expr, Expr] = {}        # node -> its canonical form
+        self.final: dict[Expr, Expr] = {}       # node -> its textbook form
+        self.normed: dict[Expr, Expr] = {}      # cluster -> its textbook form
+        self.tokens: dict[Expr, int] = {}
         self.fired: list[str] = []
 
     def note(self, rule: str):
@@ -43,17 +58,33 @@ class Simplifier:
             self.fired.append(rule)
 
     def __call__(self, e: Expr) -> Expr:
-        got = self.memo.get(e)
+        got = self.final.get(e)
         if got is not None:
             return got
-        if e.op in E.LEAVES:
-            out = e
-        else:
-            args = [self(a) for a in e.args]
-            out = _BUILD.get(e.op, _rebuild)(self, e, args)
-        self.memo[e] = out
-        self.memo[out] = out
+        memo = self.memo
+        for node in E.postorder(e, memo):
+            if node.op in E.LEAVES:
+                out = node
+            else:
+                args = [memo[a] for a in node.args]
+                if not A.is_cluster(node):
+                    args = [self.normal(a) if A.is_cluster(a) else a for a in args]
+                out = _BUILD.get(node.op, _rebuild)(self, node, args)
+            memo[node] = out
+            if out not in memo:
+                memo[out] = out
+        out = memo[e]
+        if A.is_cluster(out):
+            out = self.normal(out)
+        self.final[e] = self.final[out] = out
         return out
+
+    def normal(self, e: Expr) -> Expr:
+        got = self.normed.get(e)
+        if got is None:
+            got = _textbook(self, e)
+            self.normed[e] = self.normed[got] = got
+        return got
 
 
 def simplify(e: Expr, fired: list | None = None) -> Expr:
@@ -71,19 +102,26 @@ def _rebuild(s, e, args):
 # ---- a stable order for commutative operands ------------------------------------
 
 _OP_RANK = {"num": 0, "dim": 1, "const": 2, "var": 3}
-_key_memo: dict[Expr, tuple] = {}
+# node -> (key to depth 0, 1, 2, fingerprint); weak, so a node's entry dies with it
+_keys: "weakref.WeakKeyDictionary[Expr, tuple]" = weakref.WeakKeyDictionary()
 
 
 def order_key(e: Expr) -> tuple:
-    k = _key_memo.get(e)
-    if k is None:
-        rank = 5 if e.value == "differential" else _OP_RANK.get(e.op, 4)   # dX last
-        k = (rank, e.op, e.name or "", str(e.value or ""),
-             tuple(order_key(a) for a in e.args[:4]), e.size)
-        if len(_key_memo) > 200_000:
-            _key_memo.clear()
-        _key_memo[e] = k
-    return k
+    """A total order that compares in constant time: the node and its operands to two
+    levels (what a reader sees first: x before y, sin(x) before sin(y)), then a
+    deterministic fingerprint of the whole tree."""
+    got = _keys.get(e)
+    if got is None:
+        for node in E.postorder(e, _keys):
+            rank = 5 if node.value == "differential" else _OP_RANK.get(node.op, 4)  # dX last
+            own = (rank, node.op, node.name or "", str(node.value or ""))
+            kids = [_keys[a] for a in node.args]
+            fp = zlib.crc32(repr((own, node.shape, [k[3] for k in kids])).encode())
+            _keys[node] = (own + (node.size,),
+                           own + (tuple(k[0] for k in kids[:4]), node.size),
+                           own + (tuple(k[1] for k in kids[:4]), node.size), fp)
+        got = _keys[e]
+    return got[2], got[3]
 
 
 # ---- constructors ------------------------------------------------------------------
@@ -177,7 +215,17 @@ def _broadcast(shapes):
 
 
 def _factor_common(s, terms, shape):
-    """A@x + B@x -> (A + B)@x, and x'@A + x'@B -> x'@(A + B)."""
+    """A@x + B@x -> (A + B)@x, and x'@A + x'@B -> x'@(A + B), until no two terms share an
+    outer operand."""
+    while len(terms) > 1:
+        merged = _factor_once(s, terms)
+        if merged is None:
+            break
+        terms = merged
+    return terms
+
+
+def _factor_once(s, terms):
     for side in (-1, 0):
         groups: dict = {}
         for i, t in enumerate(terms):
@@ -196,10 +244,9 @@ def _factor_common(s, terms, shape):
             summed = add_(None, others)
             pair = [summed, operand] if side == -1 else [operand, summed]
             s.note("factor common operand")
-            merged = matmul_(s, pair)
-            rest_terms = [t for i, t in enumerate(terms) if i not in idx]
-            return _factor_common(s, rest_terms + [merged], shape) if rest_terms else [merged]
-    return terms
+            chosen = set(idx)
+            return [t for i, t in enumerate(terms) if i not in chosen] + [matmul_(s, pair)]
+    return None
 
 
 def mul_(s, factors, shape=None) -> Expr:
@@ -232,7 +279,6 @@ def mul_(s, factors, shape=None) -> Expr:
             powers[base] = add_(s, [powers[base], p])
         else:
             powers[base] = p
-    _logistic(s, powers)
     rest = [b if E.is_number(p, 1) else pow_(s, b, p) for b, p in powers.items()
             if not E.is_number(p, 0)]
     rest = [f for f in rest if not E.is_number(f, 1)]
@@ -247,21 +293,12 @@ def mul_(s, factors, shape=None) -> Expr:
     return Expr("mul", tuple(rest), shape)
 
 
-def _logistic(s, powers: dict) -> None:
-    """exp(a)/(1 + exp(a)) = sigmoid(a), in place on a product's {base: exponent}."""
-    for base, p in list(powers.items()):
-        if base.op == "exp" and E.is_number(p, 1):
-            denominator = add_(None, [E.ONE, base])
-            if E.is_number(powers.get(denominator, E.ZERO), -1):
-                del powers[base], powers[denominator]
-                powers[Expr("sigmoid", base.args, base.shape)] = E.ONE
-                if s:
-                    s.note("exp(a)/(1 + exp(a)) = sigmoid(a)")
-
-
 def pow_(s, base, p) -> Expr:
     if E.is_number(p, 1) or base.op == "ones":
         return base
+    got = _identity(s, "pow", [base, p])
+    if got is not None:
+        return got
     if base.op == "zeros" and p.op == "num" and p.value > 0:
         return base
     if E.is_number(p, 0):
@@ -281,7 +318,8 @@ def pow_(s, base, p) -> Expr:
     return Expr("pow", (base, p), base.shape)
 
 
-def T_(s, a) -> Expr:
+def _t_leaf(s, a) -> Expr | None:
+    """aᵀ when it needs no product rebuilt: a scalar, a symmetric or diagonal matrix, bᵀ."""
     if a.is_scalar or a.op in ("eye", "diag") and a.is_matrix or a.is_symmetric or \
             a.op == "inv" and a.args[0].is_symmetric:
         if a.is_symmetric and s:
@@ -293,18 +331,35 @@ def T_(s, a) -> Expr:
         return a.args[0]
     if a.op == "zeros":
         return E.zeros((a.shape[1], a.shape[0]))
-    if a.op == "add" and a.is_matrix:
-        return add_(s, [T_(s, t) for t in a.args])      # (A + B)ᵀ = Aᵀ + Bᵀ; vectors keep (x - y)ᵀ
+    return None
+
+
+def _t_one(s, a, levels: int = 2) -> Expr:
+    """aᵀ, pushed through products and sums `levels` deep: (AB)ᵀ = BᵀAᵀ, (cA)ᵀ = cAᵀ."""
+    got = _t_leaf(s, a)
+    if got is not None:
+        return got
     if a.op == "matmul":
         if s:
             s.note("transpose rules")
-        return matmul_(s, [T_(s, x) for x in reversed(a.args)])
+        return matmul_(s, [T_(s, x, levels - 1) if levels else _t_leaf(s, x) or
+                           Expr("T", (x,), (x.shape[1], x.shape[0])) for x in reversed(a.args)])
     if a.op == "mul":
         scalars = [f for f in a.args if f.is_scalar]
         others = [f for f in a.args if not f.is_scalar]
         if len(others) == 1:
-            return mul_(s, scalars + [T_(s, others[0])])
+            return mul_(s, scalars + [T_(s, others[0], levels - 1) if levels else
+                                      _t_leaf(s, others[0]) or Expr(
+                                          "T", (others[0],), (others[0].shape[1], others[0].shape[0]))])
     return Expr("T", (a,), (a.shape[1], a.shape[0]))
+
+
+def T_(s, a, levels: int = 2) -> Expr:
+    """aᵀ with the transpose pushed into sums and products, a bounded number of levels (the
+    operands are already simplified; no recursion in the depth of the tree)."""
+    if a.op == "add" and a.is_matrix:        # (A + B)ᵀ = Aᵀ + Bᵀ; vectors keep (x - y)ᵀ
+        return add_(s, [_t_one(s, t, levels) for t in a.args])
+    return _t_one(s, a, levels)
 
 
 def _split_scalars(x: Expr):
@@ -320,14 +375,26 @@ def _split_scalars(x: Expr):
 
 
 def matmul_(s, args) -> Expr:
-    flat = []
+    # an operand that is itself a simplified product is a run whose inner pairs are known
+    # to be final: only the pairs where runs meet are tried (linear in the chain's length)
+    flat, prev = [], []
     for a in args:
-        flat.extend(a.args if a.op == "matmul" else (a,))
+        if a.op == "matmul":
+            trusted = s is not None and s.memo.get(a) is a
+            flat.extend(a.args)
+            prev.extend((a.args[i - 1] if trusted and i else None) for i in range(len(a.args)))
+        else:
+            flat.append(a)
+            prev.append(None)
     if s and len(flat) > len(args):
         s.note("associativity")
     shape = (flat[0].shape[0], flat[-1].shape[1])
-    scalars, chain = [], []
-    for a in flat:
+    scalars, chain, chain_prev = [], [], []
+    for a, p in zip(flat, prev):
+        if p is not None:
+            chain.append(a)
+            chain_prev.append(p)
+            continue
         sc, rest = _split_scalars(a) if len(flat) > 1 else ([], a)
         if sc and s:
             s.note("scalars out of products")
@@ -341,7 +408,8 @@ def matmul_(s, args) -> Expr:
                 s.note("identity")
             continue
         chain.append(rest)
-    chain = _pairwise(s, chain)
+        chain_prev.append(None)
+    chain = _pairwise(s, chain, chain_prev)
     if shape[1] == "1" and shape[0] != "1":
         # diag(a)@M@v = a*(M@v): a diagonal matrix applied to a column is a Hadamard product
         for i, m in enumerate(chain[:-1]):
@@ -362,18 +430,22 @@ def matmul_(s, args) -> Expr:
     return core
 
 
-def _pairwise(s, chain):
-    """Rewrite adjacent pairs of an @ chain until none applies."""
-    changed = True
-    while changed and len(chain) > 1:
-        changed = False
-        for i in range(len(chain) - 1):
-            new = _pair(s, chain[i], chain[i + 1])
+def _pairwise(s, chain, prev=None):
+    """Rewrite adjacent pairs of an @ chain until none applies, in one pass with a stack:
+    a rewritten pair goes back to be tried with its left neighbour. prev[i], when given,
+    is the factor that chain[i] is known to sit after without a rewrite."""
+    out: list = []
+    pending = list(zip(reversed(chain), reversed(prev or [None] * len(chain))))
+    while pending:
+        b, p = pending.pop()
+        if out and not (p is not None and out[-1] is p):
+            new = _pair(s, out[-1], b)
             if new is not None:
-                chain = chain[:i] + new + chain[i + 2:]
-                changed = True
-                break
-    return chain
+                out.pop()
+                pending.extend((x, None) for x in reversed(new))
+                continue
+        out.append(b)
+    return out
 
 
 def _is_ones_row(x):
@@ -418,9 +490,25 @@ def _pair(s, a, b):
     return None
 
 
+def _identity(s, op, args):
+    """The table's local identity for op (mcalc.identities), rebuilt canonically."""
+    entry = ID.REWRITE_BY_OP.get(op)
+    got = entry and entry[1](args)
+    if got is None:
+        return None
+    if s:
+        s.note(entry[0].name)
+    if got.op == "exp" and got.args[0].op == "mul":
+        return Expr("exp", (mul_(s, list(got.args[0].args)),), got.shape)
+    return got
+
+
 def _func(s, e, args):
     f = e.op
     a = args[0]
+    got = _identity(s, f, args)
+    if got is not None:
+        return got
     if f in ("sum", "tr") and (a.op == "zeros" or E.is_number(a, 0)):
         return E.ZERO
     if a.op == "zeros" and f in _AT_ZERO:
@@ -489,3 +577,96 @@ _BUILD = {
     **{f: _func for f in ("sum", "tr", "log") + tuple(_AT_ZERO)},
     **{f: _indicator for f in ("gt", "ge", "lt", "le")},
 }
+
+
+# ---- textbook form of an element-wise cluster (mcalc.algebra) -------------------------------
+
+def _worth(e: Expr) -> bool:
+    """Only a cluster with a sum or a quotient in it can change under the algebra."""
+    stack, seen = [e], set()
+    while stack:
+        n = stack.pop()
+        if n.op == "add" or n.op == "pow" and n.args[1].op == "num" and n.args[1].value < 0:
+            return True
+        for a in n.args:
+            if A.is_cluster(a) and a not in seen:
+                seen.add(a)
+                stack.append(a)
+    return False
+
+
+def _sigmoid_arg(w: Expr, flip: bool):
+    """(u, True) for w = -u, else (w, False): sigmoid's argument written without a minus;
+    flipped, (-w, True) or (w, False) the other way round."""
+    c, rest = coeff_and_rest(w)
+    if (c < 0) != flip and rest is not None:
+        return scale(-c, rest, rest.shape), True
+    return w, False
+
+
+def _textbook(s, e: Expr) -> Expr:
+    """The shortest of e as it is, factored and expanded, after common denominators,
+    cancelling and the table's product identities (logistic, softmax)."""
+    if not _worth(e):
+        return e
+    atoms = A.Atoms()
+    best, best_len, best_rules = e, A.tokens(e, s.tokens), ()
+    try:
+        t = A.to_poly(e, atoms)
+        options = [((), t)]
+        soft = A.softmax_terms(t, atoms)
+        if soft is not None:
+            options = [((ID.SOFTMAX.name,), soft)]
+        for flip in (False, True):
+            logistic = A.logistic_terms(options[0][1], atoms, _sigmoid_arg, flip)
+            if logistic is not None:
+                options.append((options[0][0] + (ID.LOGISTIC.name,), logistic))
+        for rules, poly in options:
+            n, den = A.combine(poly, atoms)
+            for form, cand in _forms(s, n, den, atoms, e.shape):
+                k = A.tokens(cand, s.tokens)
+                if k < best_len:
+                    best, best_len = cand, k
+                    best_rules = rules + (("common denominator",) if den else ()) + \
+                        ((form,) if form else ())
+    except A.TooBig:
+        return e
+    for r in best_rules:
+        s.note(r)
+    return best
+
+
+def _forms(s, n: dict, den: dict, atoms: A.Atoms, shape):
+    """(rewrite name, expression) for n/den written expanded and with common factors out."""
+    exprs: dict = {}
+
+    def atom(i):
+        got = exprs.get(i)
+        if got is None:
+            item = atoms.items[i]
+            got = exprs[i] = item if isinstance(item, Expr) else \
+                add_(s, [term(m, c) for m, c in item.items()])
+        return got
+
+    def term(m, c):
+        return mul_(s, [E.num(c)] + [pow_(s, atom(i), E.num(k)) for i, k in m])
+
+    below = [pow_(s, atom(i), E.num(-k)) for i, k in sorted(den.items())]
+    if not n:
+        yield None, E.zeros(shape)
+        return
+    yield "expand", _spread(s, mul_(s, [add_(s, [term(m, c) for m, c in n.items()])] + below),
+                            shape)
+    if len(n) > 1:
+        c, common = A.content(n)
+        inner = add_(s, [term(A.mono_mul(m, common, -1), v / c) for m, v in n.items()])
+        yield "factor out", _spread(s, mul_(s, [E.num(c)] + [pow_(s, atom(i), E.num(k))
+                                                               for i, k in common]
+                                            + [inner] + below), shape)
+
+
+def _spread(s, e: Expr, shape) -> Expr:
+    """e (all of whose factors may be scalars) with the cluster's shape."""
+    if e.shape == shape:
+        return e
+    return mul_(s, [e, filled(1, shape)], shape) if shape[1] == "1" else add_(s, [e], shape)

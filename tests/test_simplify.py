@@ -22,7 +22,7 @@ DECLS = " where x, v, a, b: vector(n); A, B: matrix(n, n); S: symmetric(n); c: s
     ("2*3*x*x", "6*x^2", "fold constants"),
     ("eye(n)@A", "A", "identity"),
     ("(2*A)@B", "2*A@B", "scalars out of products"),
-    ("exp(c)/(1 + exp(c))", "sigmoid(c)", "exp(a)/(1 + exp(a)) = sigmoid(a)"),
+    ("exp(c)/(1 + exp(c))", "sigmoid(c)", "exp(u)/(1 + exp(u)) = sigmoid(u)"),
     ("kron(A, B)@kron(A, B)", "kron(A@A, B@B)", "mixed product (A⊗B)(C⊗D) = AC⊗BD"),
     ("A@(B@x)", "A@B@x", "associativity"),
 ])

@@ -45,7 +45,7 @@ DENOMINATOR = [
     ("d/dX sum(sin(X@A + B))", "cos(X@A + B)@A'"),           # Y = XA + B
     ("d/dx norm(x - a)^2", "2*(x - a)"),
     ("d/dw sum(log(1 + exp(-y*(X@w))))", "-X'@(y*sigmoid(-y*(X@w)))"),                # 004 §6.3
-    ("d/dw norm(y - X@w)^2 + lam*norm(w)^2 where lam: scalar", "2*lam*w - 2*X'@(y - X@w)"),
+    ("d/dw norm(y - X@w)^2 + lam*norm(w)^2 where lam: scalar", "2*(lam*w - X'@(y - X@w))"),
     ("d/dw norm(y - X@w)^2 + lam*sum(abs(w)) where lam: scalar",
      "lam*sign(w) - 2*X'@(y - X@w)"),                                                 # lasso
     ("d/dw sum(max(0, 1 - y*(X@w))) + lam/2*norm(w)^2 where lam: scalar",
