@@ -581,18 +581,36 @@ _BUILD = {
 
 # ---- textbook form of an element-wise cluster (mcalc.algebra) -------------------------------
 
-def _worth(e: Expr) -> bool:
-    """Only a cluster with a sum or a quotient in it can change under the algebra."""
-    stack, seen = [e], set()
+def _worth(e: Expr) -> int:
+    """What the algebra may shorten in a cluster: 0 nothing (a product of powers, already
+    canonical), 1 only by taking common factors out (a sum of such products), 2 anything:
+    a quotient by a sum or by sum(exp(x)), a sum inside a product with a number or with
+    another sum or inside a sum, a power of a sum inside a sum, two quotients in a sum."""
+    stack, seen, level, quotients = [(e, None)], set(), 0, 0
     while stack:
-        n = stack.pop()
-        if n.op == "add" or n.op == "pow" and n.args[1].op == "num" and n.args[1].value < 0:
-            return True
+        n, parent = stack.pop()
+        if n.op == "pow":
+            base, p = n.args
+            if p.value < 0 and (base.op == "add" or base.op == "sum" and base.args[0].op == "exp"):
+                return 2
+            if base.op == "add" and parent == "add":
+                return 2
+            quotients += p.value < 0 and parent == "add"
+        elif n.op == "mul":
+            sums = sum(f.op == "add" or f.op == "pow" and f.args[0].op == "add" for f in n.args)
+            quotients += parent == "add" and any(
+                f.op == "pow" and f.args[1].op == "num" and f.args[1].value < 0 for f in n.args)
+            if sums > 1 or sums and (n.args[0].op == "num" or parent == "add"):
+                return 2
+        else:
+            level = 1
+        if quotients > 1:
+            return 2
         for a in n.args:
             if A.is_cluster(a) and a not in seen:
                 seen.add(a)
-                stack.append(a)
-    return False
+                stack.append((a, n.op))
+    return level
 
 
 def _sigmoid_arg(w: Expr, flip: bool):
@@ -607,12 +625,15 @@ def _sigmoid_arg(w: Expr, flip: bool):
 def _textbook(s, e: Expr) -> Expr:
     """The shortest of e as it is, factored and expanded, after common denominators,
     cancelling and the table's product identities (logistic, softmax)."""
-    if not _worth(e):
+    level = _worth(e)
+    if not level:
         return e
     atoms = A.Atoms()
     best, best_len, best_rules = e, A.tokens(e, s.tokens), ()
     try:
         t = A.to_poly(e, atoms)
+        if level == 1 and (not t or A.content(t) == (1, ())):
+            return e                        # a sum of products with nothing in common
         options = [((), t)]
         soft = A.softmax_terms(t, atoms)
         if soft is not None:
