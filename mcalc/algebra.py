@@ -273,6 +273,33 @@ def softmax_terms(t: dict, atoms: Atoms) -> dict | None:
     return {m: c for m, c in out.items() if c} if changed else None
 
 
+def relu_step_terms(t: dict, atoms: Atoms) -> dict | None:
+    """relu(u)^k*(u > 0) -> u^k*(u > 0) in every term where both stand."""
+    steps = {(a.args[0], i) for i, a in enumerate(atoms.items) if isinstance(a, Expr)
+             and a.op == "gt" and (E.is_number(a.args[1], 0) or a.args[1].op == "zeros")}
+    relus = {i: a.args[0] for i, a in enumerate(atoms.items)
+             if isinstance(a, Expr) and a.op == "relu"}
+    pairs = {i: u for i, u in relus.items() if any(v is u for v, _ in steps)}
+    if not pairs:
+        return None
+    out: dict = {}
+    changed = False
+    for m, c in t.items():
+        part = {(): c}
+        keep = []
+        present = {i for i, _ in m}
+        for i, e in m:
+            u = pairs.get(i)
+            if u is not None and e > 0 and e.denominator == 1 and \
+                    any(v is u and j in present for v, j in steps):
+                part = _pmul(part, power(to_poly(u, atoms), e, atoms))
+                changed = True
+            else:
+                keep.append((i, e))
+        out = _padd(out, {mono_mul(mm, tuple(keep)): v for mm, v in part.items()})
+    return out if changed else None
+
+
 def logistic_terms(t: dict, atoms: Atoms, sigmoid_of, flip: bool) -> dict | None:
     """With a P-atom 1 + exp(w) in t: exp(w) and (1 + exp(w))^-1 in terms of
     s = sigmoid(±w) — the sign that writes s's argument without a minus, or (flip) the

@@ -4,8 +4,8 @@ same equalities (check's canonical form).
 
 Each entry is data: its name (what a derivation's simplify step cites), the formula, its
 source. The local rewrites (one node, its operands already simplified) are functions in
-`REWRITE_BY_OP`; the two identities that need a whole element-wise product or quotient —
-the logistic function and softmax — are applied by mcalc.algebra under the names here.
+`REWRITE_BY_OP`; the identities that need a whole element-wise product or quotient —
+the logistic function, softmax, relu under its step — are applied by mcalc.algebra under the names here.
 """
 from __future__ import annotations
 
@@ -31,7 +31,11 @@ LOGISTIC = Identity("exp(u)/(1 + exp(u)) = sigmoid(u)",
 SOFTMAX = Identity("exp(x)/sum(exp(x)) = softmax(x)", "exp(x)/sum(exp(x)) = softmax(x)",
                    "CS231n softmax")
 
-IDENTITIES = (E_POWER, LOG_EXP, NORM, LOGISTIC, SOFTMAX)
+RELU_STEP = Identity("relu(u)*(u > 0) = u*(u > 0)",
+                     "relu(u)*(u > 0) = u*(u > 0): the error term, not the activation",
+                     "P&H §6")
+
+IDENTITIES = (E_POWER, LOG_EXP, NORM, LOGISTIC, SOFTMAX, RELU_STEP)
 
 
 def _pow(base: Expr, p: Expr) -> Expr | None:

@@ -50,6 +50,7 @@ class Simplifier:
         self.memo: dict[Expr, Expr] = {}        # node -> its canonical form
         self.final: dict[Expr, Expr] = {}       # node -> its textbook form
         self.normed: dict[Expr, Expr] = {}      # cluster -> its textbook form
+        self.finished: dict[Expr, Expr] = {}    # node -> with its inner clusters in it
         self.tokens: dict[Expr, int] = {}
         self.fired: list[str] = []
 
@@ -73,11 +74,23 @@ class Simplifier:
             memo[node] = out
             if out not in memo:
                 memo[out] = out
-        out = memo[e]
+        out = self.finish(memo[e])
         if A.is_cluster(out):
             out = self.normal(out)
         self.final[e] = self.final[out] = out
         return out
+
+    def finish(self, root: Expr) -> Expr:
+        """root with every cluster that a constructor built below a non-element-wise node
+        (the scalars taken out of x*(A@y), say) in textbook form too."""
+        done = self.finished
+        for node in E.postorder(root, done):
+            args = [done[a] for a in node.args]
+            if not A.is_cluster(node):
+                args = [self.normal(a) if A.is_cluster(a) else a for a in args]
+            done[node] = node if tuple(args) == node.args else \
+                _BUILD.get(node.op, _rebuild)(self, node, args)
+        return done[root]
 
     def normal(self, e: Expr) -> Expr:
         got = self.normed.get(e)
@@ -347,6 +360,9 @@ def _t_one(s, a, levels: int = 2) -> Expr:
     if a.op == "mul":
         scalars = [f for f in a.args if f.is_scalar]
         others = [f for f in a.args if not f.is_scalar]
+        if scalars and len(others) > 1:                 # (c*A*B)ᵀ = c*(A*B)ᵀ
+            return mul_(s, scalars + [Expr("T", (Expr("mul", tuple(others), a.shape),),
+                                           (a.shape[1], a.shape[0]))])
         if len(others) == 1:
             return mul_(s, scalars + [T_(s, others[0], levels - 1) if levels else
                                       _t_leaf(s, others[0]) or Expr(
@@ -511,6 +527,10 @@ def _func(s, e, args):
         return got
     if f in ("sum", "tr") and (a.op == "zeros" or E.is_number(a, 0)):
         return E.ZERO
+    if f in ("vec", "kron") and any(x.op == "zeros" for x in args):
+        if s:
+            s.note("fold constants")                        # linear in each operand
+        return E.zeros(e.shape)
     if a.op == "zeros" and f in _AT_ZERO:
         if s:
             s.note("fold constants")                        # f(0), element by element
@@ -574,7 +594,7 @@ _BUILD = {
     "pow": lambda s, e, a: pow_(s, a[0], a[1]),
     "T": lambda s, e, a: T_(s, a[0]),
     "matmul": lambda s, e, a: matmul_(s, a),
-    **{f: _func for f in ("sum", "tr", "log") + tuple(_AT_ZERO)},
+    **{f: _func for f in ("sum", "tr", "log", "vec", "kron") + tuple(_AT_ZERO)},
     **{f: _indicator for f in ("gt", "ge", "lt", "le")},
 }
 
@@ -586,7 +606,7 @@ def _worth(e: Expr) -> int:
     canonical), 1 only by taking common factors out (a sum of such products), 2 anything:
     a quotient by a sum or by sum(exp(x)), a sum inside a product with a number or with
     another sum or inside a sum, a power of a sum inside a sum, two quotients in a sum."""
-    stack, seen, level, quotients = [(e, None)], set(), 0, 0
+    stack, seen, level, quotients, atoms = [(e, None)], set(), 0, 0, set()
     while stack:
         n, parent = stack.pop()
         if n.op == "pow":
@@ -610,7 +630,9 @@ def _worth(e: Expr) -> int:
             if A.is_cluster(a) and a not in seen:
                 seen.add(a)
                 stack.append((a, n.op))
-    return level
+            elif not A.is_cluster(a):
+                atoms.add(a.op)
+    return 2 if {"relu", "gt"} <= atoms else level
 
 
 def _sigmoid_arg(w: Expr, flip: bool):
@@ -635,9 +657,11 @@ def _textbook(s, e: Expr) -> Expr:
         if level == 1 and (not t or A.content(t) == (1, ())):
             return e                        # a sum of products with nothing in common
         options = [((), t)]
-        soft = A.softmax_terms(t, atoms)
-        if soft is not None:
-            options = [((ID.SOFTMAX.name,), soft)]
+        for identity, apply in ((ID.SOFTMAX, A.softmax_terms), (ID.RELU_STEP, A.relu_step_terms)):
+            got = apply(options[0][1], atoms)          # never longer: taken when they apply
+            if got is not None:
+                options = [(options[0][0] + (identity.name,), got)]
+                best_len = float("inf")
         for flip in (False, True):
             logistic = A.logistic_terms(options[0][1], atoms, _sigmoid_arg, flip)
             if logistic is not None:
@@ -676,11 +700,13 @@ def _forms(s, n: dict, den: dict, atoms: A.Atoms, shape):
     if not n:
         yield None, E.zeros(shape)
         return
+    n = dict(sorted(n.items(), key=lambda mc: mc[1] < 0))    # x + b - y: subtracted last
     yield "expand", _spread(s, mul_(s, [add_(s, [term(m, c) for m, c in n.items()])] + below),
                             shape)
     if len(n) > 1:
         c, common = A.content(n)
-        inner = add_(s, [term(A.mono_mul(m, common, -1), v / c) for m, v in n.items()])
+        inner = add_(s, [term(A.mono_mul(m, common, -1), v / c)
+                         for m, v in sorted(n.items(), key=lambda mc: mc[1] / c < 0)])
         yield "factor out", _spread(s, mul_(s, [E.num(c)] + [pow_(s, atom(i), E.num(k))
                                                                for i, k in common]
                                             + [inner] + below), shape)
