@@ -374,7 +374,11 @@ def tokens(root: Expr, memo: dict) -> int:
             k = e.args[1]
             n = a[0] + (a[1] + 1 if k.op != "num" or k.value > 0 else    # x^k, 1/x, 1/x^k
                         2 if k.value == -1 else 3 + _number_tokens(-k.value))
-        elif op in ("add", "matmul"):
+        elif op == "add":                                # a - b, not a + -b
+            n = len(a) - 1 + sum(a) - sum(
+                t.op == "num" and t.value < 0 or t.op == "mul" and t.args[0].op == "num"
+                and t.args[0].value < 0 for t in e.args[1:])
+        elif op == "matmul":
             n = len(a) - 1 + sum(a)
         elif op == "T":
             n = a[0] + 1

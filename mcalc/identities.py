@@ -39,8 +39,9 @@ IDENTITIES = (E_POWER, LOG_EXP, NORM, LOGISTIC, SOFTMAX, RELU_STEP)
 
 
 def _pow(base: Expr, p: Expr) -> Expr | None:
-    """exp(a)^u = exp(a*u) (e^x, where e is exp(1))."""
-    if base.op == "exp" and p.is_scalar:
+    """exp(a)^u = exp(a*u) (e^x, where e is exp(1)); a numeric power of exp(a) stays one,
+    so that exp(x)^2 and exp(x) remain powers of one atom to the algebra."""
+    if base.op == "exp" and p.is_scalar and (p.op != "num" or E.is_number(base.args[0], 1)):
         a = base.args[0]
         arg = p if E.is_number(a, 1) else Expr("mul", (a, p), base.shape)
         return Expr("exp", (arg,), base.shape)

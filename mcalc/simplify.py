@@ -26,7 +26,8 @@ REWRITES = (
     ("diag(a)diag(b) = diag(a⊗b)", "diag(a)@diag(b) = diag(a*b)", "P&H §4.5.3"),
     ("diag(a)v = a⊗v", "diag(a)@v = a*v, v'@diag(a) = (a*v)'", "P&H §4.2"),
     ("1ᵀv = sum(v)", "ones(n)'@v = sum(v)", "P&H §4.4"),
-    ("transpose rules", "(AB)' = B'A', (A')' = A, S' = S (S symmetric), (A + B)' = A' + B'",
+    ("transpose rules", "(AB)' = B'A' (and A'B' = (BA)', one transpose instead of two), "
+     "(A')' = A, S' = S (S symmetric), (A + B)' = A' + B'",
      "MC §1"),
     ("identity", "I@A = A", "algebra"),
     ("associativity", "A@(B@C) = A@B@C", "algebra"),
@@ -439,6 +440,12 @@ def matmul_(s, args) -> Expr:
         core = E.eye(shape[0]) if shape != SCALAR else E.ONE
     elif len(chain) == 1:
         core = chain[0]
+    elif all(m.op == "T" for m in chain):          # A'@B' = (B@A)': one transpose, not k
+        if s:
+            s.note("transpose rules")
+        inner = tuple(m.args[0] for m in reversed(chain))
+        core = Expr("T", (Expr("matmul", inner, (inner[0].shape[0], inner[-1].shape[1])),),
+                    (chain[0].shape[0], chain[-1].shape[1]))
     else:
         core = Expr("matmul", tuple(chain), (chain[0].shape[0], chain[-1].shape[1]))
     if core.op == "mul" or scalars:
@@ -663,19 +670,26 @@ def _textbook(s, e: Expr) -> Expr:
                 options = [(options[0][0] + (identity.name,), got)]
                 best_len = float("inf")
         for flip in (False, True):
-            logistic = A.logistic_terms(options[0][1], atoms, _sigmoid_arg, flip)
+            try:
+                logistic = A.logistic_terms(options[0][1], atoms, _sigmoid_arg, flip)
+            except A.TooBig:
+                continue
             if logistic is not None:
                 options.append((options[0][0] + (ID.LOGISTIC.name,), logistic))
-        for rules, poly in options:
-            n, den = A.combine(poly, atoms)
-            for form, cand in _forms(s, n, den, atoms, e.shape):
-                k = A.tokens(cand, s.tokens)
-                if k < best_len:
-                    best, best_len = cand, k
-                    best_rules = rules + (("common denominator",) if den else ()) + \
-                        ((form,) if form else ())
     except A.TooBig:
         return e
+    for rules, poly in options:
+        try:
+            n, den = A.combine(poly, atoms)
+            forms = list(_forms(s, n, den, atoms, e.shape))
+        except A.TooBig:
+            continue
+        for form, cand in forms:
+            k = A.tokens(cand, s.tokens)
+            if k < best_len:
+                best, best_len = cand, k
+                best_rules = rules + (("common denominator",) if den else ()) + \
+                    ((form,) if form else ())
     for r in best_rules:
         s.note(r)
     return best
@@ -701,15 +715,15 @@ def _forms(s, n: dict, den: dict, atoms: A.Atoms, shape):
         yield None, E.zeros(shape)
         return
     n = dict(sorted(n.items(), key=lambda mc: mc[1] < 0))    # x + b - y: subtracted last
-    yield "expand", _spread(s, mul_(s, [add_(s, [term(m, c) for m, c in n.items()])] + below),
-                            shape)
-    if len(n) > 1:
+    if len(n) > 1:                                             # first: it wins ties
         c, common = A.content(n)
         inner = add_(s, [term(A.mono_mul(m, common, -1), v / c)
                          for m, v in sorted(n.items(), key=lambda mc: mc[1] / c < 0)])
         yield "factor out", _spread(s, mul_(s, [E.num(c)] + [pow_(s, atom(i), E.num(k))
                                                                for i, k in common]
                                             + [inner] + below), shape)
+    yield "expand", _spread(s, mul_(s, [add_(s, [term(m, c) for m, c in n.items()])] + below),
+                            shape)
 
 
 def _spread(s, e: Expr, shape) -> Expr:

@@ -31,13 +31,13 @@ DENOMINATOR = [
     ("d/dx x'@A@x", "(A + A')@x"),
     ("d/dx x'@S@x where S: symmetric(n)", "2*S@x"),
     ("d/dW norm(X'@W)^2", "2*X@X'@W"),                       # seed 003
-    ("d/dX tr(A@X@B)", "A'@B'"),                             # 004 §3.5
+    ("d/dX tr(A@X@B)", "(B@A)'"),                            # 004 §3.5: A'@B'
     ("d/dX tr(A@X)", "A'"),
     ("d/dX tr(X'@A)", "A"),
     ("d/dX tr(X'@A@X)", "(A + A')@X"),
     ("d/dX logdet(X)", "inv(X)'"),
     ("d/dX det(X)", "det(X)*inv(X)'"),
-    ("d/dX tr(inv(X))", "-inv(X)'@inv(X)'"),                 # 004 prints -(X⁻¹)ᵀX⁻¹: wrong
+    ("d/dX tr(inv(X))", "-(inv(X)@inv(X))'"),               # 004 prints -(X⁻¹)ᵀX⁻¹: wrong
     ("d/dX a'@X@b", "a@b'"),
     ("d/dX sum(sin(X@a + b))", "cos(X@a + b)@a'"),           # seed 000, y = Xa + b
     ("d/da sum(sin(X@a + b))", "X'@cos(X@a + b)"),
