@@ -6,9 +6,9 @@ REWRITES, so the derivation can say which identities turned `ones(n)'@diag(x)` i
 """
 from __future__ import annotations
 
-import weakref
 import zlib
 from fractions import Fraction
+from math import gcd
 
 from mcalc import algebra as A
 from mcalc import expr as E
@@ -53,6 +53,7 @@ class Simplifier:
         self.normed: dict[Expr, Expr] = {}      # cluster -> its textbook form
         self.finished: dict[Expr, Expr] = {}    # node -> with its inner clusters in it
         self.tokens: dict[Expr, int] = {}
+        self.keys: dict[Expr, tuple] = {}       # order_key's cache
         self.fired: list[str] = []
 
     def note(self, rule: str):
@@ -116,25 +117,24 @@ def _rebuild(s, e, args):
 # ---- a stable order for commutative operands ------------------------------------
 
 _OP_RANK = {"num": 0, "dim": 1, "const": 2, "var": 3}
-# node -> (key to depth 0, 1, 2, fingerprint); weak, so a node's entry dies with it
-_keys: "weakref.WeakKeyDictionary[Expr, tuple]" = weakref.WeakKeyDictionary()
 
 
-def order_key(e: Expr) -> tuple:
+def order_key(e: Expr, keys: dict) -> tuple:
     """A total order that compares in constant time: the node and its operands to two
     levels (what a reader sees first: x before y, sin(x) before sin(y)), then a
-    deterministic fingerprint of the whole tree."""
-    got = _keys.get(e)
+    deterministic fingerprint of the whole tree. `keys` caches (key to depth 0, 1, 2,
+    fingerprint) per node — the simplifier's own, so it lives as long as one request."""
+    got = keys.get(e)
     if got is None:
-        for node in E.postorder(e, _keys):
+        for node in E.postorder(e, keys):
             rank = 5 if node.value == "differential" else _OP_RANK.get(node.op, 4)  # dX last
             own = (rank, node.op, node.name or "", str(node.value or ""))
-            kids = [_keys[a] for a in node.args]
+            kids = [keys[a] for a in node.args]
             fp = zlib.crc32(repr((own, node.shape, [k[3] for k in kids])).encode())
-            _keys[node] = (own + (node.size,),
-                           own + (tuple(k[0] for k in kids[:4]), node.size),
-                           own + (tuple(k[1] for k in kids[:4]), node.size), fp)
-        got = _keys[e]
+            keys[node] = (own + (node.size,),
+                          own + (tuple(k[0] for k in kids[:4]), node.size),
+                          own + (tuple(k[1] for k in kids[:4]), node.size), fp)
+        got = keys[e]
     return got[2], got[3]
 
 
@@ -296,7 +296,9 @@ def mul_(s, factors, shape=None) -> Expr:
     rest = [b if E.is_number(p, 1) else pow_(s, b, p) for b, p in powers.items()
             if not E.is_number(p, 0)]
     rest = [f for f in rest if not E.is_number(f, 1)]
-    rest.sort(key=lambda f: (0 if f.is_scalar else 1, order_key(f)))
+    if len(rest) > 1:
+        keys = s.keys if s else {}
+        rest.sort(key=lambda f: (0 if f.is_scalar else 1, order_key(f, keys)))
     if coeff != 1 or not rest:
         rest.insert(0, E.num(coeff))
     if len(rest) == 1:
@@ -642,6 +644,21 @@ def _worth(e: Expr) -> int:
     return 2 if {"relu", "gt"} <= atoms else level
 
 
+def _nothing_in_common(e: Expr) -> bool:
+    """A product, or a sum of products whose coefficients have no common divisor and
+    whose terms share no factor: taking common factors out cannot shorten it."""
+    if e.op != "add":
+        return True
+    divisor, fractions, common = 0, False, None
+    for t in e.args:
+        c, rest = coeff_and_rest(t)
+        divisor = gcd(divisor, c.numerator)
+        fractions = fractions or c.denominator != 1
+        factors = set() if rest is None else set(rest.args if rest.op == "mul" else (rest,))
+        common = factors if common is None else common & factors
+    return divisor == 1 and not fractions and not common
+
+
 def _sigmoid_arg(w: Expr, flip: bool):
     """(u, True) for w = -u, else (w, False): sigmoid's argument written without a minus;
     flipped, (-w, True) or (w, False) the other way round."""
@@ -655,7 +672,7 @@ def _textbook(s, e: Expr) -> Expr:
     """The shortest of e as it is, factored and expanded, after common denominators,
     cancelling and the table's product identities (logistic, softmax)."""
     level = _worth(e)
-    if not level:
+    if not level or level == 1 and _nothing_in_common(e):
         return e
     atoms = A.Atoms()
     best, best_len, best_rules = e, A.tokens(e, s.tokens), ()
