@@ -6,6 +6,7 @@ REWRITES, so the derivation can say which identities turned `ones(n)'@diag(x)` i
 """
 from __future__ import annotations
 
+import itertools
 import zlib
 from fractions import Fraction
 from math import gcd
@@ -394,50 +395,49 @@ def _split_scalars(x: Expr):
 
 
 def matmul_(s, args) -> Expr:
-    # an operand that is itself a simplified product is a run whose inner pairs are known
-    # to be final: only the pairs where runs meet are tried (linear in the chain's length)
-    flat, prev = [], []
-    for a in args:
-        if a.op == "matmul":
-            trusted = s is not None and s.memo.get(a) is a
-            flat.extend(a.args)
-            prev.extend((a.args[i - 1] if trusted and i else None) for i in range(len(a.args)))
-        else:
-            flat.append(a)
-            prev.append(None)
-    if s and len(flat) > len(args):
+    # An operand that is itself a simplified product is a run whose inner pairs are final:
+    # only the pairs where runs meet are tried, and runs are copied whole, never walked,
+    # so a chain built one product at a time costs linear time in its length.
+    runs: list[tuple] = []                  # (factors, final?)
+    scalars: list = []
+    many = len(args) > 1 or args[0].op == "matmul"
+    shape = (args[0].shape[0], args[-1].shape[1])
+    if s and any(a.op == "matmul" for a in args) and len(args) > 1:
         s.note("associativity")
-    shape = (flat[0].shape[0], flat[-1].shape[1])
-    scalars, chain, chain_prev = [], [], []
-    for a, p in zip(flat, prev):
-        if p is not None:
-            chain.append(a)
-            chain_prev.append(p)
+    for a in args:
+        if a.op == "matmul" and s is not None and s.memo.get(a) is a:
+            runs.append((a.args, True))
             continue
-        sc, rest = _split_scalars(a) if len(flat) > 1 else ([], a)
-        if sc and s:
-            s.note("scalars out of products")
-        scalars.extend(sc)
-        if rest is None:
-            continue
-        if rest.op == "zeros":
-            return E.zeros(shape)
-        if rest.op == "eye" and len(flat) > 1:
-            if s:
-                s.note("identity")
-            continue
-        chain.append(rest)
-        chain_prev.append(None)
-    chain = _pairwise(s, chain, chain_prev)
-    if shape[1] == "1" and shape[0] != "1":
-        # diag(a)@M@v = a*(M@v): a diagonal matrix applied to a column is a Hadamard product
-        for i, m in enumerate(chain[:-1]):
-            if m.op == "diag" and m.args[0].is_column:
+        for f in (a.args if a.op == "matmul" else (a,)):
+            sc, rest = _split_scalars(f) if many else ([], f)
+            if sc and s:
+                s.note("scalars out of products")
+            scalars.extend(sc)
+            if rest is None:
+                continue
+            if rest.op == "zeros":
+                return E.zeros(shape)
+            if rest.op == "eye" and many:
                 if s:
-                    s.note("diag(a)v = a⊗v")
-                tail = matmul_(s, chain[i + 1:])
-                chain = chain[:i] + [mul_(s, [m.args[0], tail])]
-                break
+                    s.note("identity")
+                continue
+            runs.append(((rest,), False))
+    runs = _pairwise(s, runs)
+    if shape[1] == "1" and shape[0] != "1":
+        # diag(a)@M@v = a*(M@v): a diagonal matrix applied to a column is a Hadamard
+        # product (a final run that is itself a column has had this done)
+        at = next(((k, i) for k, (r, final) in enumerate(runs)
+                   if not (final and r[-1].shape[1] == "1")
+                   for i, m in enumerate(r) if m.op == "diag" and m.args[0].is_column
+                   and (k, i) != (len(runs) - 1, len(r) - 1)), None)
+        if at is not None:
+            if s:
+                s.note("diag(a)v = a⊗v")
+            k, i = at
+            before = [f for r, _ in runs[:k] for f in r] + list(runs[k][0][:i])
+            tail = matmul_(s, list(runs[k][0][i + 1:]) + [f for r, _ in runs[k + 1:] for f in r])
+            runs = [(tuple(before) + (mul_(s, [runs[k][0][i].args[0], tail]),), False)]
+    chain = tuple(itertools.chain.from_iterable(r for r, _ in runs))
     if not chain:
         core = E.eye(shape[0]) if shape != SCALAR else E.ONE
     elif len(chain) == 1:
@@ -449,27 +449,32 @@ def matmul_(s, args) -> Expr:
         core = Expr("T", (Expr("matmul", inner, (inner[0].shape[0], inner[-1].shape[1])),),
                     (chain[0].shape[0], chain[-1].shape[1]))
     else:
-        core = Expr("matmul", tuple(chain), (chain[0].shape[0], chain[-1].shape[1]))
+        core = Expr("matmul", chain, (chain[0].shape[0], chain[-1].shape[1]))
     if core.op == "mul" or scalars:
         return mul_(s, scalars + [core])
     return core
 
 
-def _pairwise(s, chain, prev=None):
+def _pairwise(s, runs):
     """Rewrite adjacent pairs of an @ chain until none applies, in one pass with a stack:
-    a rewritten pair goes back to be tried with its left neighbour. prev[i], when given,
-    is the factor that chain[i] is known to sit after without a rewrite."""
+    a rewritten pair goes back to be tried with its left neighbour. Pairs inside a final
+    run are not tried."""
     out: list = []
-    pending = list(zip(reversed(chain), reversed(prev or [None] * len(chain))))
+    pending = list(reversed(runs))
     while pending:
-        b, p = pending.pop()
-        if out and not (p is not None and out[-1] is p):
-            new = _pair(s, out[-1], b)
+        run, final = pending.pop()
+        if out:
+            left, left_final = out[-1]
+            new = _pair(s, left[-1], run[0])
             if new is not None:
                 out.pop()
-                pending.extend((x, None) for x in reversed(new))
+                if len(left) > 1:                  # its pairs were tried already
+                    out.append((left[:-1], left_final))
+                if len(run) > 1:
+                    pending.append((run[1:], final))
+                pending.append((tuple(new), False))
                 continue
-        out.append(b)
+        out.append((run, final))
     return out
 
 
