@@ -211,9 +211,8 @@ def add_(s, terms, shape=None) -> Expr:
         return E.zeros(shape)
     if len(out) == 1 and out[0].shape == shape:
         return out[0]
-    if len(out) == 1:                                     # a scalar spread over a vector
-        return mul_(s, [out[0], E.ones(shape[0])], shape) if shape[1] == "1" else \
-            Expr("add", (out[0], E.zeros(shape)), shape)
+    if all(t.is_scalar for t in out) and shape != SCALAR:   # scalars spread over an array
+        return _spread(s, out[0] if len(out) == 1 else Expr("add", tuple(out), SCALAR), shape)
     return Expr("add", tuple(out), shape)
 
 
@@ -541,7 +540,11 @@ def _func(s, e, args):
         return got
     if f in ("sum", "tr") and (a.op == "zeros" or E.is_number(a, 0)):
         return E.ZERO
-    if f in ("vec", "kron") and any(x.op == "zeros" for x in args):
+    if a.op == "zeros" and f in _OF_ZERO:
+        if s:
+            s.note("fold constants")
+        return _OF_ZERO[f](a)
+    if f in ("vec", "kron", "dot") and any(x.op == "zeros" for x in args):
         if s:
             s.note("fold constants")                        # linear in each operand
         return E.zeros(e.shape)
@@ -583,6 +586,25 @@ _AT_ZERO = {"diag": 0, "sin": 0, "tan": 0, "tanh": 0, "relu": 0, "abs": 0, "sign
             "cos": 1, "exp": 1, "sigmoid": Fraction(1, 2)}
 
 
+def _count(d: str) -> Expr:
+    """A dimension ("n", "3", "m*n") as a scalar."""
+    parts = [E.num(int(p)) if p.isdigit() else E.dim(p) for p in d.split("*")]
+    return parts[0] if len(parts) == 1 else mul_(None, parts)
+
+
+# reductions and vector functions of a zero array (which prints as 0, a scalar)
+_OF_ZERO = {
+    "mean": lambda a: E.ZERO, "norm": lambda a: E.ZERO, "det": lambda a: E.ZERO,
+    "logsumexp": lambda a: Expr("log", (_count_all(a.shape),), SCALAR),
+    "softmax": lambda a: mul_(None, [Expr("pow", (_count(a.shape[0]), E.num(-1)), SCALAR),
+                                     E.ones(a.shape[0])], a.shape),
+}
+
+
+def _count_all(shape) -> Expr:
+    return mul_(None, [_count(d) for d in shape if d != "1"] or [E.ONE])
+
+
 def filled(value, shape) -> Expr:
     """An array of one value that prints with its shape: 0, c*ones(n), c*ones(m)@ones(n)'."""
     if value == 0 or shape == SCALAR:
@@ -608,7 +630,8 @@ _BUILD = {
     "pow": lambda s, e, a: pow_(s, a[0], a[1]),
     "T": lambda s, e, a: T_(s, a[0]),
     "matmul": lambda s, e, a: matmul_(s, a),
-    **{f: _func for f in ("sum", "tr", "log", "vec", "kron") + tuple(_AT_ZERO)},
+    **{f: _func for f in ("sum", "tr", "log", "vec", "kron", "dot") + tuple(_AT_ZERO)
+       + tuple(_OF_ZERO)},
     **{f: _indicator for f in ("gt", "ge", "lt", "le")},
 }
 
@@ -749,7 +772,8 @@ def _forms(s, n: dict, den: dict, atoms: A.Atoms, shape):
 
 
 def _spread(s, e: Expr, shape) -> Expr:
-    """e (all of whose factors may be scalars) with the cluster's shape."""
+    """e, possibly a scalar, with an array's shape: c*ones(n), c*ones(m)@ones(n)' (so that
+    it prints, and parses back, with that shape)."""
     if e.shape == shape:
         return e
-    return mul_(s, [e, filled(1, shape)], shape) if shape[1] == "1" else add_(s, [e], shape)
+    return mul_(s, [e, filled(1, shape)], shape)
