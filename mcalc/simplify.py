@@ -239,20 +239,33 @@ def _factor_common(s, terms, shape):
     return terms
 
 
+def _factors(e: Expr | None) -> tuple | None:
+    """The operands of an @ product, (A@B)' read as B'@A'."""
+    if e is None:
+        return None
+    if e.op == "matmul":
+        return e.args
+    if e.op == "T" and e.args[0].op == "matmul":
+        return tuple(_t_leaf(None, x) or Expr("T", (x,), (x.shape[1], x.shape[0]))
+                     for x in reversed(e.args[0].args))
+    return None
+
+
 def _factor_once(s, terms):
     for side in (-1, 0):
         groups: dict = {}
         for i, t in enumerate(terms):
-            c, rest = coeff_and_rest(t)
-            if rest is not None and rest.op == "matmul":
-                groups.setdefault(rest.args[side], []).append(i)
+            factors = _factors(coeff_and_rest(t)[1])
+            if factors is not None:
+                groups.setdefault(factors[side], []).append(i)
         for operand, idx in groups.items():
             if len(idx) < 2:
                 continue
             others = []
             for i in idx:
                 c, rest = coeff_and_rest(terms[i])
-                remaining = rest.args[:-1] if side == -1 else rest.args[1:]
+                factors = _factors(rest)
+                remaining = factors[:-1] if side == -1 else factors[1:]
                 inner = remaining[0] if len(remaining) == 1 else matmul_(None, list(remaining))
                 others.append(scale(c, inner, inner.shape))
             summed = add_(None, others)
@@ -407,7 +420,8 @@ def matmul_(s, args) -> Expr:
         if a.op == "matmul" and s is not None and s.memo.get(a) is a:
             runs.append((a.args, True))
             continue
-        for f in (a.args if a.op == "matmul" else (a,)):
+        inside = _factors(a) if a.op == "matmul" or len(args) > 1 else None
+        for f in inside or (a,):             # (B@A)' inside a longer chain: A'@B' again
             sc, rest = _split_scalars(f) if many else ([], f)
             if sc and s:
                 s.note("scalars out of products")
