@@ -77,7 +77,9 @@ class Simplifier:
             memo[node] = out
             if out not in memo:
                 memo[out] = out
-        out = self.finish(memo[e])
+        out = memo[e]
+        if out is not e:                        # e itself: its clusters are normal already
+            out = self.finish(out)
         if A.is_cluster(out):
             out = self.normal(out)
         self.final[e] = self.final[out] = out
@@ -116,6 +118,11 @@ def _rebuild(s, e, args):
 
 
 # ---- a stable order for commutative operands ------------------------------------
+
+def _num(v) -> Expr:
+    """E.num without re-making a Fraction (the simplifier's numbers mostly are one)."""
+    return Expr("num", (), SCALAR, None, v if type(v) is Fraction else Fraction(v))
+
 
 _OP_RANK = {"num": 0, "dim": 1, "const": 2, "var": 3}
 
@@ -159,15 +166,15 @@ def coeff_and_rest(e: Expr) -> tuple[Fraction, Expr | None]:
 
 def scale(c: Fraction, e: Expr | None, shape) -> Expr:
     if e is None:
-        return E.num(c) if shape == SCALAR else mul_(None, [E.num(c), E.ones(shape[0])]) \
-            if shape[1] == "1" else E.num(c)
+        return _num(c) if shape == SCALAR else mul_(None, [_num(c), E.ones(shape[0])]) \
+            if shape[1] == "1" else _num(c)
     if c == 1:
         return e
     if c == 0:
         return E.zeros(e.shape)
     if e.op == "mul":
-        return Expr("mul", (E.num(c),) + e.args, e.shape)
-    return Expr("mul", (E.num(c), e), e.shape)
+        return Expr("mul", (_num(c),) + e.args, e.shape)
+    return Expr("mul", (_num(c), e), e.shape)
 
 
 def add_(s, terms, shape=None) -> Expr:
@@ -198,7 +205,7 @@ def add_(s, terms, shape=None) -> Expr:
         elif c != 0:
             out.append(scale(c, rest, rest.shape))
     if numbers:
-        out.append(E.num(numbers))
+        out.append(_num(numbers))
     out.sort(key=_transposes)
     if out and coeff_and_rest(out[0])[0] < 0:             # 1 - x rather than -x + 1
         first_positive = next((t for t in out if coeff_and_rest(t)[0] > 0), None)
@@ -313,7 +320,7 @@ def mul_(s, factors, shape=None) -> Expr:
         keys = s.keys if s else {}
         rest.sort(key=lambda f: (0 if f.is_scalar else 1, order_key(f, keys)))
     if coeff != 1 or not rest:
-        rest.insert(0, E.num(coeff))
+        rest.insert(0, _num(coeff))
     if len(rest) == 1:
         only = rest[0]
         if only.shape != shape:                # a scalar broadcast over ones
@@ -338,10 +345,10 @@ def pow_(s, base, p) -> Expr:
             * abs(p.value) <= MAX_FOLDED_BITS:
         if s:
             s.note("fold constants")
-        return E.num(base.value ** int(p.value))
+        return _num(base.value ** int(p.value))
     if base.op == "pow" and p.op == "num" and base.args[1].op == "num" \
             and p.value.denominator == 1:
-        return pow_(s, base.args[0], E.num(base.args[1].value * p.value))
+        return pow_(s, base.args[0], _num(base.args[1].value * p.value))
     if base.op == "mul" and p.op == "num" and p.value.denominator == 1 and base.is_scalar:
         return mul_(s, [pow_(s, f, p) for f in base.args])
     return Expr("pow", (base, p), base.shape)
@@ -568,14 +575,14 @@ def _func(s, e, args):
         return filled(_AT_ZERO[f], e.shape)
     if f == "sum":
         if a.op == "ones":
-            return E.dim(a.shape[0]) if not a.shape[0].isdigit() else E.num(int(a.shape[0]))
+            return E.dim(a.shape[0]) if not a.shape[0].isdigit() else _num(int(a.shape[0]))
         if a.op == "mul":
             sc = [x for x in a.args if x.is_scalar]
             if sc and len(sc) < len(a.args):
                 return mul_(s, sc + [Expr("sum", (mul_(s, [x for x in a.args
                                                             if not x.is_scalar]),), SCALAR)])
     if f == "tr" and a.op == "eye":
-        return E.dim(a.shape[0]) if not a.shape[0].isdigit() else E.num(int(a.shape[0]))
+        return E.dim(a.shape[0]) if not a.shape[0].isdigit() else _num(int(a.shape[0]))
     if f == "diag" and a.op == "T" and a.is_matrix:
         if s:
             s.note("transpose rules")
@@ -592,7 +599,7 @@ def _func(s, e, args):
     if f == "log" and E.is_number(a, 1):
         return E.ZERO
     if f == "sign" and a.op == "num":
-        return E.num((a.value > 0) - (a.value < 0))
+        return _num((a.value > 0) - (a.value < 0))
     return _rebuild(s, e, args)
 
 
@@ -602,7 +609,7 @@ _AT_ZERO = {"diag": 0, "sin": 0, "tan": 0, "tanh": 0, "relu": 0, "abs": 0, "sign
 
 def _count(d: str) -> Expr:
     """A dimension ("n", "3", "m*n") as a scalar."""
-    parts = [E.num(int(p)) if p.isdigit() else E.dim(p) for p in d.split("*")]
+    parts = [_num(int(p)) if p.isdigit() else E.dim(p) for p in d.split("*")]
     return parts[0] if len(parts) == 1 else mul_(None, parts)
 
 
@@ -610,7 +617,7 @@ def _count(d: str) -> Expr:
 _OF_ZERO = {
     "mean": lambda a: E.ZERO, "norm": lambda a: E.ZERO, "det": lambda a: E.ZERO,
     "logsumexp": lambda a: Expr("log", (_count_all(a.shape),), SCALAR),
-    "softmax": lambda a: mul_(None, [Expr("pow", (_count(a.shape[0]), E.num(-1)), SCALAR),
+    "softmax": lambda a: mul_(None, [Expr("pow", (_count(a.shape[0]), _num(-1)), SCALAR),
                                      E.ones(a.shape[0])], a.shape),
 }
 
@@ -622,11 +629,11 @@ def _count_all(shape) -> Expr:
 def filled(value, shape) -> Expr:
     """An array of one value that prints with its shape: 0, c*ones(n), c*ones(m)@ones(n)'."""
     if value == 0 or shape == SCALAR:
-        return E.zeros(shape) if value == 0 else E.num(value)
+        return E.zeros(shape) if value == 0 else _num(value)
     ones = E.ones(shape[0]) if shape[1] == "1" else \
         Expr("T", (E.ones(shape[1]),), shape) if shape[0] == "1" else \
         Expr("matmul", (E.ones(shape[0]), Expr("T", (E.ones(shape[1]),), ("1", shape[1]))), shape)
-    return ones if value == 1 else Expr("mul", (E.num(value), ones), shape)
+    return ones if value == 1 else Expr("mul", (_num(value), ones), shape)
 
 
 def _indicator(s, e, args):
@@ -634,7 +641,7 @@ def _indicator(s, e, args):
     if a.op == "num" and b.op == "num":
         v = {"gt": a.value > b.value, "ge": a.value >= b.value, "lt": a.value < b.value,
              "le": a.value <= b.value}[e.op]
-        return E.num(int(v)) if e.is_scalar else scale(Fraction(int(v)), None, e.shape)
+        return _num(int(v)) if e.is_scalar else scale(Fraction(int(v)), None, e.shape)
     return _rebuild(s, e, args)
 
 
@@ -767,9 +774,9 @@ def _forms(s, n: dict, den: dict, atoms: A.Atoms, shape):
         return got
 
     def term(m, c):
-        return mul_(s, [E.num(c)] + [pow_(s, atom(i), E.num(k)) for i, k in m])
+        return mul_(s, [_num(c)] + [pow_(s, atom(i), _num(k)) for i, k in m])
 
-    below = [pow_(s, atom(i), E.num(-k)) for i, k in sorted(den.items())]
+    below = [pow_(s, atom(i), _num(-k)) for i, k in sorted(den.items())]
     if not n:
         yield None, E.zeros(shape)
         return
@@ -778,7 +785,7 @@ def _forms(s, n: dict, den: dict, atoms: A.Atoms, shape):
         c, common = A.content(n)
         inner = add_(s, [term(A.mono_mul(m, common, -1), v / c)
                          for m, v in sorted(n.items(), key=lambda mc: mc[1] / c < 0)])
-        yield "factor out", _spread(s, mul_(s, [E.num(c)] + [pow_(s, atom(i), E.num(k))
+        yield "factor out", _spread(s, mul_(s, [_num(c)] + [pow_(s, atom(i), _num(k))
                                                                for i, k in common]
                                             + [inner] + below), shape)
     yield "expand", _spread(s, mul_(s, [add_(s, [term(m, c) for m, c in n.items()])] + below),
