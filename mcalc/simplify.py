@@ -124,7 +124,10 @@ def _num(v) -> Expr:
     return Expr("num", (), SCALAR, None, v if type(v) is Fraction else Fraction(v))
 
 
-_OP_RANK = {"num": 0, "dim": 1, "const": 2, "var": 3}
+_OP_RANK = {"num": 0, "dim": 1, "const": 2, "var": 3,
+            # functions before sums and products: cos(x + x^2)*(1 + 2*x), as P&H print it
+            **{f: 3.5 for f in ("sin", "cos", "tan", "exp", "log", "sqrt", "tanh", "sigmoid",
+                                "relu", "abs", "sign", "softmax")}}
 
 
 def order_key(e: Expr, keys: dict) -> tuple:

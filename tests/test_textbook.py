@@ -54,7 +54,7 @@ DENOMINATOR = [
     # where SymPy 1.14's MatrixSymbol.diff returns 0, ArrayAdd(PermuteDims(…)) or a ValueError
     ("d/dX log(det(X))", "inv(X)'"),
     ("d/dW sum((sigmoid(W@x + b) - y)^2)",
-     "2*(1 - sigmoid(W@x + b))*(sigmoid(W@x + b) - y)*sigmoid(W@x + b)@x'"),
+     "2*sigmoid(W@x + b)*(1 - sigmoid(W@x + b))*(sigmoid(W@x + b) - y)@x'"),
     ("d/dW1 sum((W2@relu(W1@x + b1) + b2 - y)^2)",
      "2*(W1@x + b1 > 0)*(W2'@(W2@relu(W1@x + b1) + b2 - y))@x'"),
 ]
