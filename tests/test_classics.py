@@ -136,6 +136,8 @@ def test_no_longer_than_the_textbook(request_text, layout, textbook, positive):
     assert not d.where
     got = to_text(d.result)
     assert tokens(got) <= tokens(textbook), f"{got} is longer than {textbook}"
+    claim = typed(request_text, claim=got)[2]               # the result feeds back
+    assert claim.shape == d.result.shape or claim.is_scalar and got == "0"
 
 
 def _hessian_fd(f, values, x, layout):
