@@ -228,9 +228,12 @@ def add_(s, terms, shape=None) -> Expr:
 
 def _transposes(e: Expr) -> int:
     """How many transposed matrices a term shows: A + A' rather than A' + A."""
-    if e.size >= 40:
-        return 0
-    return (e.op == "T" and e.is_matrix) + sum(_transposes(a) for a in e.args[:3])
+    count, stack = 0, [e] if e.size < 40 else []
+    while stack:                                  # small terms only; no recursion
+        n = stack.pop()
+        count += n.op == "T" and n.is_matrix
+        stack.extend(a for a in n.args[:3] if a.size < 40)
+    return count
 
 
 def _broadcast(shapes):
