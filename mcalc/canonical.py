@@ -628,7 +628,8 @@ ELEMENTWISE = ("sin", "cos", "tan", "exp", "log", "tanh", "sigmoid", "relu", "ab
                "max", "min", "gt", "ge", "lt", "le", "sqrt")
 
 _CANON = {
-    **{op: _Canon.leaf for op in ("num", "var", "dim", "const", "ones", "eye", "zeros")},
+    **{op: _Canon.leaf for op in ("num", "var", "dim", "const", "ones", "eye", "zeros",
+                                  "commutation")},
     "vector": _Canon.literal, "matrix": _Canon.literal,
     "add": _Canon.add_, "mul": _Canon.mul_, "pow": _Canon.pow_, "T": _Canon.T_,
     "matmul": _Canon.matmul_,

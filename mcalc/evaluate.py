@@ -115,6 +115,11 @@ class _Evaluator:
     def zeros(self, e, _):
         return np.zeros((self.size(e.shape[0]), self.size(e.shape[1])))
 
+    def commutation(self, e, _):
+        """K_{m,n}: row j + i n of K is column i + j m of the identity (K vec(A) = vec(A'))."""
+        m, n = (self.size(d) for d in e.value)
+        return np.eye(m * n)[np.arange(m * n).reshape((m, n), order="F").ravel()]
+
     # operators
     def add(self, e, a):
         out = a[0]
@@ -218,7 +223,7 @@ _COMPARE = {"gt": np.greater, "ge": np.greater_equal, "lt": np.less, "le": np.le
 _TABLE = {
     "num": _Evaluator.num, "var": _Evaluator.var, "dim": _Evaluator.dim,
     "const": _Evaluator.const, "ones": _Evaluator.ones, "eye": _Evaluator.eye,
-    "zeros": _Evaluator.zeros,
+    "zeros": _Evaluator.zeros, "commutation": _Evaluator.commutation,
     "add": _Evaluator.add, "mul": _Evaluator.mul, "pow": _Evaluator.pow,
     "matmul": _Evaluator.matmul, "T": _Evaluator.T,
     "vector": _Evaluator.vector, "matrix": _Evaluator.matrix,
