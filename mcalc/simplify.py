@@ -810,8 +810,8 @@ _BUILD = {
 def _worth(e: Expr) -> int:
     """What the algebra may shorten in a cluster: 0 nothing (a product of powers, already
     canonical), 1 only by taking common factors out (a sum of such products), 2 anything:
-    a quotient by a sum or by sum(exp(x)), a sum inside a product with a number or with
-    another sum or inside a sum, a power of a sum inside a sum, two quotients in a sum."""
+    a quotient by a sum or by sum(exp(x)), a sum times a number alone or times another sum
+    or inside a sum, a power of a sum inside a sum, two quotients in a sum."""
     stack, seen, level, quotients, atoms = [(e, None)], set(), 0, 0, set()
     while stack:
         n, parent = stack.pop()
@@ -826,7 +826,8 @@ def _worth(e: Expr) -> int:
             sums = sum(f.op == "add" or f.op == "pow" and f.args[0].op == "add" for f in n.args)
             quotients += parent == "add" and any(
                 f.op == "pow" and f.args[1].op == "num" and f.args[1].value < 0 for f in n.args)
-            if sums > 1 or sums and (n.args[0].op == "num" or parent == "add"):
+            if sums > 1 or sums and (n.args[0].op == "num" and len(n.args) == 2  # 9*(x + 1)
+                                     or parent == "add"):
                 return 2
         else:
             level = 1
