@@ -390,3 +390,57 @@ def tokens(root: Expr, memo: dict) -> int:
             n = 1 + sum(a)
         memo[e] = n
     return memo[root]
+
+
+# ---- rational roots of a polynomial in one atom --------------------------------------
+
+def linear_factors(p: dict) -> tuple[list[dict], dict] | None:
+    """p (in one atom t, integer exponents, degree 2 to 4) as (factors a + b*t with a > 0,
+    the rest), from its rational roots; None when it has none."""
+    atoms = {i for m in p for i, _ in m}
+    if len(atoms) != 1 or any(e.denominator != 1 or e < 0 for m in p for _, e in m):
+        return None
+    t = atoms.pop()
+    degree = int(max(e for m in p for _, e in m))
+    if not 2 <= degree <= 4:
+        return None
+    coeffs = [Fraction(0)] * (degree + 1)               # coeffs[k] of t^k
+    for m, c in p.items():
+        coeffs[int(m[0][1]) if m else 0] += c
+    if coeffs[0] == 0 or any(c.denominator != 1 for c in coeffs):
+        return None
+    factors = []
+    for _ in range(degree):
+        if len(coeffs) < 2:
+            break
+        root = next((r for r in _candidates(coeffs[0], coeffs[-1])
+                     if sum(c * r ** k for k, c in enumerate(coeffs)) == 0), None)
+        if root is None:
+            break
+        quotient = [Fraction(0)] * (len(coeffs) - 1)    # p = (t - root)*quotient
+        carry = Fraction(0)
+        for k in range(len(coeffs) - 1, 0, -1):
+            carry = coeffs[k] + carry * root
+            quotient[k - 1] = carry
+        # (t - root) = -(root.numerator - root.denominator*t)/root.denominator
+        coeffs = [c * -Fraction(1, root.denominator) for c in quotient]
+        factors.append({(): Fraction(root.numerator), ((t, Fraction(1)),):
+                        Fraction(-root.denominator)})
+    if not factors:
+        return None
+    for f in factors:                                    # a + b*t with a > 0
+        if f[()] < 0:
+            for m in f:
+                f[m] = -f[m]
+            coeffs = [-c for c in coeffs]
+    rest = {(((t, Fraction(k)),) if k else ()): c for k, c in enumerate(coeffs) if c}
+    return factors, rest
+
+
+def _candidates(c0: Fraction, cn: Fraction):
+    ps = [d for d in range(1, min(abs(int(c0)), 64) + 1) if int(c0) % d == 0]
+    qs = [d for d in range(1, min(abs(int(cn)), 64) + 1) if int(cn) % d == 0]
+    for q in qs:
+        for p in ps:
+            for r in (Fraction(p, q), Fraction(-p, q)):
+                yield r

@@ -502,6 +502,8 @@ def _pairwise(s, runs):
     pending = list(reversed(runs))
     while pending:
         run, final = pending.pop()
+        if not run:                                # a pair that cancelled: K@K' = I
+            continue
         if out:
             left, left_final = out[-1]
             new = _pair(s, left[-1], run[0])
@@ -852,7 +854,9 @@ def _nothing_in_common(e: Expr) -> bool:
         c, rest = coeff_and_rest(t)
         divisor = gcd(divisor, c.numerator)
         fractions = fractions or c.denominator != 1
-        factors = set() if rest is None else set(rest.args if rest.op == "mul" else (rest,))
+        factors = set() if rest is None else {
+            f.args[0] if f.op == "pow" and f.args[1].op == "num" else f      # x^2, x: x
+            for f in (rest.args if rest.op == "mul" else (rest,))}
         common = factors if common is None else common & factors
     return divisor == 1 and not fractions and not common
 
@@ -937,6 +941,13 @@ def _forms(s, n: dict, den: dict, atoms: A.Atoms, shape):
         yield "factor out", _spread(s, mul_(s, [_num(c)] + [pow_(s, atom(i), _num(k))
                                                                for i, k in common]
                                             + [inner] + below), shape)
+        roots = A.linear_factors({A.mono_mul(m, common, -1): v / c for m, v in n.items()})
+        if roots is not None:                   # 2*s^2 - 3*s + 1 = (1 - s)*(1 - 2*s)
+            factors, rest = roots
+            yield "factor out", _spread(s, mul_(
+                s, [_num(c)] + [pow_(s, atom(i), _num(k)) for i, k in common]
+                + [add_(s, [term(m, v) for m, v in p.items()]) for p in [rest] + factors]
+                + below), shape)
     yield "expand", _spread(s, mul_(s, [add_(s, [term(m, c) for m, c in n.items()])] + below),
                             shape)
 

@@ -83,3 +83,8 @@ def test_textbook_algebra(before, after):
     e = typed(before + DECLS)[1]
     fired = []
     assert to_text(simplify(e, fired)) == after and fired
+
+
+def test_rational_roots_are_factored_when_shorter():
+    e = typed("2*c^3 - 3*c^2 + c" + DECLS)[1]             # σ'' in σ: c(1 - c)(1 - 2c)
+    assert to_text(simplify(e)) == "c*(1 - c)*(1 - 2*c)"
