@@ -134,7 +134,7 @@ def _num(v) -> Expr:
 _OP_RANK = {"num": 0, "dim": 1, "const": 2, "var": 3,
             # functions before sums and products: cos(x + x^2)*(1 + 2*x), as P&H print it
             **{f: 3.5 for f in ("sin", "cos", "tan", "exp", "log", "sqrt", "tanh", "sigmoid",
-                                "relu", "abs", "sign", "softmax")}}
+                                "relu", "abs", "sign", "softmax", "pow")}}
 
 
 def order_key(e: Expr, keys: dict) -> tuple:
