@@ -168,9 +168,9 @@ def _expanded(u, i):
 rule("sum rule", "P&H §2, §4.2", "add", "∂(a + b)/∂a = I", "n×n",
      lambda u, i: eye_like(u),
      lambda u, i, G: G, lambda u, i, d: d, when=_same_shape)
-rule("scalar expansion (sum)", "P&H §4.3", "add", "∂(x + z)/∂z = 1 (z scalar)", "n×1",
+rule("scalar expansion (sum)", "P&H §4.3", "add", "∂(x + z)/∂z = ones(n) (z scalar)", "n×1",
      lambda u, i: vec(expand(E.ONE, u)),
-     lambda u, i, G: fn("sum", G), lambda u, i, d: d, when=_expanded)
+     lambda u, i, G: fn("sum", G), lambda u, i, d: expand(d, u), when=_expanded)
 rule("element-wise product", "P&H §4.2", "mul", "∂(w ⊗ x)/∂w = diag(x)", "n×n",
      lambda u, i: diag_of(_other_factors(u, i), u),
      lambda u, i, G: mul(G, _other_factors(u, i)),
@@ -260,7 +260,7 @@ for _f, (_d, _formula, _kink) in ELEMENTWISE.items():
 
 for _cmp in ("gt", "ge", "lt", "le"):
     rule("indicator", "contract §1 (0 almost everywhere)", _cmp, "∂(x > y)/∂x = 0", "n×n",
-         lambda u, i: mul(E.ZERO, eye_like(u)) if not u.is_scalar else E.ZERO,
+         lambda u, i: E.ZERO if u.is_scalar else E.zeros((numel(u), numel(u.args[i]))),
          lambda u, i, G: E.zeros(u.args[i].shape), lambda u, i, d: E.zeros(u.shape))
 
 
