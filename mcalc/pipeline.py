@@ -60,6 +60,11 @@ def derive(text: str, types=(), layout: str = "numerator", method: str | None = 
     return derive_typed(req, body, typing, layout, method)
 
 
+def _where_names(req: Request) -> set[str]:
+    """The names the request's `where` definitions give (intermediates never take them)."""
+    return {getattr(dcl, "name", None) for dcl in getattr(req, "defs", ())} - {None}
+
+
 def derive_typed(req: Request, body: Expr, typing: Typing, layout: str,
                  method: str | None) -> Derivation:
     if method == "definition":
@@ -72,6 +77,7 @@ def derive_typed(req: Request, body: Expr, typing: Typing, layout: str,
     groups = list(reversed(req.wrt))                    # innermost derivative first
     vec_form = False
     chosen = method
+    names = engine.Names(body, _where_names(req))
     for k, group in enumerate(groups):
         xs = [_variable(n, typing, req, len(groups) - 1 - k) for n in group]
         wrt_names = list(group) + wrt_names
@@ -80,12 +86,15 @@ def derive_typed(req: Request, body: Expr, typing: Typing, layout: str,
         m = method or ("differential" if any(x.is_matrix for x in xs) and f.is_scalar
                        else "chain")
         chosen = m
+        root = ""
         if k:
-            steps.append(Step("note", text=f"differentiate the result again, by {', '.join(group)}"))
+            root = names.fresh("g")
+            steps.append(Step("note", text=f"differentiate the result again, by "
+                              f"{', '.join(group)}: call it {root}"))
         if len(xs) > 1:
-            f, st, vec_form = engine.stacked_derivative(f, xs, lay, m, simp)
+            f, st, vec_form = engine.stacked_derivative(f, xs, lay, m, simp, names, root)
         else:
-            f, st, vec_form = engine.first_derivative(f, xs[0], lay, m, simp)
+            f, st, vec_form = engine.first_derivative(f, xs[0], lay, m, simp, names, root)
         steps.extend(st)
     from mcalc.share import shared_names
     where = shared_names(f) if req.wrt else ()

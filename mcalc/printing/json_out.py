@@ -6,7 +6,7 @@ import json
 from mcalc.derivation import Derivation
 from mcalc.printing import latex
 from mcalc.printing.numpy_code import to_numpy
-from mcalc.printing.plain import names_below, shape_text, step_text
+from mcalc.printing.plain import eq_dict, names_below, shape_text, step_text
 from mcalc.printing.text import printer, to_text
 
 
@@ -26,11 +26,19 @@ def as_dict(d: Derivation) -> dict:
         "vec_form": d.vec_form,
         "latex": latex.expr_to_latex(shown, names),
         "numpy": to_numpy(shown, d.dims, names),
-        "steps": [{"kind": s.kind, "rule": s.rule, "source": s.source, "text": step_text(s, names, text),
-                   "latex": latex.step_to_latex(s, d)} for s in d.steps],
+        "steps": [step_dict(s, d, names, text) for s in d.steps],
     }
     if d.where:
         out["where"] = {n: to_text(e, names_below(d.where, n)) for n, e in d.where}
+    return out
+
+
+def step_dict(s, d: Derivation, names: dict, text) -> dict:
+    """One step as JSON: kind, rule, source, text, latex, and `eq` for an equation."""
+    out = {"kind": s.kind, "rule": s.rule, "source": s.source,
+           "text": step_text(s, names, text), "latex": latex.step_to_latex(s, d)}
+    if s.eq is not None:
+        out["eq"] = eq_dict(s.eq, d.layout, text)
     return out
 
 

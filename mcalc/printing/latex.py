@@ -584,17 +584,15 @@ def _chain(s, sym, p):
 
 
 def _differential(s, sym, p):
-    G = p.wrap(s.rhs, PRODUCT) if s.rhs is not None else text(s.text)
-    by = s.by
-    if by is None:
-        dby = ""
-    elif isinstance(by, str):
-        dby = "d" + sym(by)
-    else:
+    out = []
+    for G, by, symbol in s.terms:
         dby = _Printer(p.names, {**p.raw, **_differentials(by, sym)}).wrap(by, PRODUCT)
-    one = s.rhs is not None and s.rhs.op == "num" and s.rhs.value == 1
-    return [("d" + (sym(s.lhs) if s.lhs is not None else ""), dby if one else f"{G} : {dby}",
-             _rule(s))]
+        if G is not None and G.op == "num" and G.value == 1:
+            out.append(dby)
+        else:
+            out.append(f"{p.wrap(G, PRODUCT) if G is not None else text(symbol)} : {dby}")
+    rhs = out[0] if len(out) == 1 else " + ".join(rf"\left({t}\right)" for t in out)
+    return [("d" + (sym(s.lhs) if s.lhs is not None else ""), rhs, _rule(s))]
 
 
 def _differentials(e, sym) -> dict:
@@ -605,8 +603,8 @@ def _differentials(e, sym) -> dict:
         if n in seen:
             continue
         seen.add(n)
-        if n.op == "var" and n.name.startswith("d") and len(n.name) > 1:
-            rest = n.name[1:]
+        if n.op == "var" and n.value == "differential":
+            rest = n.name[2:-1]
             if rest in sym.shapes:
                 out[n] = "d" + name_to_latex(rest, _is_vector_shape(n.shape))
         stack.extend(n.args)

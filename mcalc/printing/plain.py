@@ -4,7 +4,8 @@
 """
 from __future__ import annotations
 
-from mcalc.derivation import Derivation, Step
+from mcalc import expr as E
+from mcalc.derivation import Derivation, Eq, Step
 from mcalc.printing.text import printer
 from mcalc.printing.text import to_text as _to_text
 from mcalc.types import describe
@@ -49,6 +50,43 @@ def _terms(terms) -> str:
     return " + ".join(" ".join(partial_symbol(*p) for p in t) for t in terms)
 
 
+def _frobenius_side(e, text) -> str:
+    """One side of `:` — a sum in parentheses, so the line reads one way only."""
+    t = text(e)
+    return f"({t})" if e.op == "add" or (e.op == "mul" and E.is_number(e.args[0], -1)) else t
+
+
+def differential_text(terms, text) -> str:
+    """Σ G : D as the rhs of `dy = …`: `G : D`, `D` when G is 1, `(G : D) + (H : E)`.
+    A G of None is shown by its symbol (∂y/∂u3)."""
+    out = []
+    for G, D, *symbol in terms:
+        d = _frobenius_side(D, text)
+        if G is not None and G.op == "num" and G.value == 1:
+            out.append(text(D) if len(terms) == 1 else d)
+            continue
+        g = symbol[0] if G is None and symbol else _frobenius_side(G, text)
+        out.append(f"{g} : {d}")
+    if len(out) == 1:
+        return out[0]
+    return " + ".join(f"({t})" if " : " in t else t for t in out) or "0"
+
+
+def eq_dict(eq: Eq, layout: str, text) -> dict:
+    """A step's equation as the contract's JSON `eq`; `layout` is the derivation's."""
+    if eq.kind == "define":
+        return {"define": eq.of, "rhs": text(eq.rhs)}
+    if eq.kind == "differential":
+        return {"differential": eq.of,
+                "rhs": differential_text([(G, D) for G, D in eq.terms], text)}
+    out = {"of": eq.of, "by": eq.by, "partial": eq.kind == "partial", "rhs": text(eq.rhs)}
+    if eq.layout != layout:
+        out["layout"] = eq.layout
+    if eq.vec:
+        out["vec"] = True
+    return out
+
+
 def step_text(s: Step, names: dict | None = None, text=None) -> str:
     """One step as one line; `names` prints shared subexpressions by their t-names.
     `text` (from mcalc.printing.text.printer(names)) shares the work between steps."""
@@ -58,19 +96,21 @@ def step_text(s: Step, names: dict | None = None, text=None) -> str:
     if s.kind == "define":
         return f"{s.lhs} = {to_text(s.rhs)}"
     if s.kind == "partial":
-        return f"{partial_symbol(*s.lhs)} = {to_text(s.rhs)}"
+        of, by = s.lhs
+        if s.eq is not None and s.eq.vec:          # ∂vec(of)/∂vec(by): say so
+            of, by = f"vec({of})", f"vec({by})"
+        return f"{partial_symbol(of, by)} = {to_text(s.rhs)}"
     if s.kind == "chain":
         via = f"{_terms(s.terms)} = " if s.terms and s.terms != ((s.lhs,),) and \
             "components" not in s.terms[0][0] else ""
+        # a total derivative that sums a partial of the same pair is dy/dx (P&H §4.5.2)
+        lhs = f"d{s.lhs[0]}/d{s.lhs[1]}" if (s.lhs,) in s.terms and len(s.terms) > 1 \
+            else partial_symbol(*s.lhs)
         if s.rhs is None:                  # a large product: its factors are shown above
-            return f"{partial_symbol(*s.lhs)} = {via[:-3]}"
-        return f"{partial_symbol(*s.lhs)} = {via}{to_text(s.rhs)}"
+            return f"{lhs} = {via[:-3]}"
+        return f"{lhs} = {via}{to_text(s.rhs)}"
     if s.kind == "differential":
-        if s.rhs is None:                  # a large gradient, named by what it is
-            return f"d{s.lhs} = {s.text} : {to_text(s.by)}"
-        if s.rhs.op == "num" and s.rhs.value == 1:
-            return f"d{s.lhs} = {to_text(s.by)}"
-        return f"d{s.lhs} = {to_text(s.rhs)} : {to_text(s.by)}"
+        return f"d{s.lhs} = {differential_text(s.terms, to_text)}"
     if s.kind in ("substitute", "simplify", "component"):
         shown = to_text(s.rhs) if s.rhs is not None else "(too large to show; simplified below)"
         return f"{partial_symbol(*s.lhs)} = {shown}"
