@@ -67,6 +67,17 @@ class Names:
         self.defined: set[str] = set()
         self.partials: set = set()               # (of, by) pairs already stated
 
+    def copy(self) -> "Names":
+        other = Names.__new__(Names)
+        other.restore(self)
+        return other
+
+    def restore(self, other: "Names"):
+        """Take back the state of `other` (a copy): an attempt that failed named nothing."""
+        self.root, self.letter, self.k = other.root, other.letter, other.k
+        self.taken, self.of = set(other.taken), dict(other.of)
+        self.defined, self.partials = set(other.defined), set(other.partials)
+
     def fresh(self, base: str = "", upper: bool = False) -> str:
         """base itself if free (g), else base2, base3 ...; without base: u1, U2, ..."""
         if base:
@@ -100,13 +111,14 @@ def derivative_eq(kind: str, of: str, by: str, of_shape, by_shape, rhs: Expr,
 
 
 class Graph:
-    """The intermediate variables of `f` with respect to the variable named `x`."""
+    """The intermediate variables of `f` with respect to the variables named in `xs` (one,
+    or the stacked scalars of d/d(x, y): one graph serves every pass)."""
 
-    def __init__(self, f: Expr, x: str, names: Names | None = None, root: str = ""):
-        self.x = x
+    def __init__(self, f: Expr, xs: tuple, names: Names | None = None, root: str = ""):
         self.order: list[Expr] = []               # intermediates, inputs first
         self.name: dict[Expr, Expr] = {}          # node -> its variable (u1, U2, y)
-        dep: dict[Expr, bool] = {}
+        dep: dict[Expr, frozenset] = {}           # node -> the variables of xs it uses
+        none = frozenset()
         stack = [(f, False)]
         while stack:
             node, ready = stack.pop()
@@ -116,7 +128,8 @@ class Graph:
                 stack.append((node, True))
                 stack.extend((a, False) for a in node.args if a not in dep)
                 continue
-            d = (node.op == "var" and node.name == x) or any(dep[a] for a in node.args)
+            d = frozenset((node.name,)) if node.op == "var" and node.name in xs else \
+                none.union(*(dep[a] for a in node.args))
             dep[node] = d
             if d and node.op != "var":
                 self.order.append(node)
@@ -144,8 +157,9 @@ class Graph:
         """The node that receives e's derivative: the vector inside an inline transpose."""
         return e.args[0] if e in self.transparent else e
 
-    def depends(self, e: Expr) -> bool:
-        return self.dep.get(e, False)
+    def depends(self, e: Expr, x: str | None = None) -> bool:
+        d = self.dep.get(e, ())
+        return bool(d) if x is None else x in d
 
     def local(self, node: Expr) -> Expr:
         """The node with its operands replaced by their intermediate names."""
@@ -165,11 +179,11 @@ class Derive:
     """One first derivative: ∂f/∂x (f any expression, x a variable)."""
 
     def __init__(self, f: Expr, x: Expr, method: str, simplifier: Simplifier,
-                 names: Names | None = None, root: str = ""):
+                 names: Names | None = None, root: str = "", within: tuple = ()):
         f = binary_products(f)
         self.f, self.x, self.method = f, x, method
         self.simp = simplifier
-        self.g = Graph(f, x.name, names, root)
+        self.g = Graph(f, within or (x.name,), names, root)
         self.root = root or self.g.names.root
         self.steps: list[Step] = []               # intermediate definitions and notes
         self.partials: list[Step] = []
@@ -180,7 +194,7 @@ class Derive:
     def run(self, layout: str) -> Expr:
         """The derivative in `layout`; the steps end with its substituted, simplified form."""
         g = self.g
-        if not g.depends(self.f) or self.f.op == "var":
+        if not g.depends(self.f, self.x.name) or self.f.op == "var":
             if self.f.op == "var" and self.f.name == self.x.name:
                 text, out = f"∂{self.x.name}/∂{self.x.name} is the identity", self.identity()
             else:
@@ -284,7 +298,7 @@ class Derive:
 
     def _operands(self, node):
         """Operand indices that depend on x (X@X has two: the product rule)."""
-        return [i for i, a in enumerate(node.args) if self.g.depends(a)]
+        return [i for i, a in enumerate(node.args) if self.g.depends(a, self.x.name)]
 
     def _path(self, node, a):
         """∂f/∂node ∂node/∂a (just ∂f/∂a when node is f itself)."""
@@ -304,9 +318,12 @@ class Derive:
         g, x = self.g, self.x
         tangent: dict[Expr, Expr] = {x: E.ONE}
         for node in g.order:
+            if not g.depends(node, x.name):
+                continue
             jac = None
             if node.op in ("vector", "matrix"):          # a literal: component by component
-                parts = [self.simp(tangent[a]) if g.depends(a) else E.ZERO for a in node.args]
+                parts = [self.simp(tangent[a]) if g.depends(a, x.name) else E.ZERO
+                         for a in node.args]
                 value = Expr(node.op, tuple(parts), node.shape)
                 terms = [((g.label(node), "components"), ("components", x.name))]
             else:
@@ -356,6 +373,8 @@ class Derive:
         done: set = set()
         differential = self.method == "differential" or self.x.is_matrix and self.method != "chain"
         for node in reversed(g.order):
+            if node not in grads:                     # depends on another stacked scalar
+                continue
             G = self.simp(R.add(*grads[node]) if len(grads[node]) > 1 else grads[node][0])
             grads[node] = [G]
             if node is not self.f and not differential:
@@ -436,6 +455,8 @@ class Derive:
         terms: dict[Expr, list] = {}
         y = g.label(self.f)
         for node in reversed(g.order):
+            if node not in jac:
+                continue
             J = self.simp(R.add(*jac[node]) if len(jac[node]) > 1 else jac[node][0])
             if node is not self.f:
                 self._chain_step(node, terms.get(node, ()), J, derivative_eq(
@@ -473,13 +494,14 @@ def _d(label: str, like: Expr) -> Expr:
 
 def first_derivative(f: Expr, x: Expr, layout: str, method: str,
                      simplifier: Simplifier | None = None, names: Names | None = None,
-                     root: str = ""):
+                     root: str = "", within: tuple = ()):
     """∂f/∂x in `layout`: (result, steps, vec_form). `names` continues the intermediates
     of the derivation so far; `root` names f (g for the gradient a Hessian differentiates)."""
     simp = simplifier or Simplifier()
     names = names or Names(f)
+    before = names.copy()
     try:
-        d = Derive(f, x, method, simp, names, root)
+        d = Derive(f, x, method, simp, names, root, within)
         result = d.run(layout)
         return result, d.steps, d.vec_form
     except NoRule as first_failure:
@@ -488,8 +510,9 @@ def first_derivative(f: Expr, x: Expr, layout: str, method: str,
         simpler = simp(f)
         if simpler == f:
             raise
+        names.restore(before)
         try:
-            d = Derive(simpler, x, method, simp, names, root)
+            d = Derive(simpler, x, method, simp, names, root, within)
             result = d.run(layout)
         except NoRule:
             raise first_failure from None
@@ -509,7 +532,8 @@ def stacked_derivative(f: Expr, xs: list[Expr], layout: str, method: str,
     for x in xs:
         if not x.is_scalar:
             raise McalcError(f"d/d(...) stacks scalars; {x.name} is not a scalar")
-        col, st, _ = first_derivative(f, x, "numerator", method, simp, names, root)
+        col, st, _ = first_derivative(f, x, "numerator", method, simp, names, root,
+                                      tuple(v.name for v in xs))
         root = ""                               # named by the first pass
         cols.append(col)
         steps.extend(st)

@@ -79,6 +79,12 @@ def eq_dict(eq: Eq, layout: str, text) -> dict:
     if eq.kind == "differential":
         return {"differential": eq.of,
                 "rhs": differential_text([(G, D) for G, D in eq.terms], text)}
+    if eq.rhs.op == "zeros" and eq.rhs.shape != ("1", "1"):
+        r, c = eq.rhs.shape                  # "0" alone would lose its shape
+        ones = f"ones({r})" if c == "1" else f"ones({c})'" if r == "1" else \
+            f"ones({r})@ones({c})'"
+        return {**eq_dict(Eq(eq.kind, eq.of, eq.by, E.ONE, layout=eq.layout, vec=eq.vec),
+                          layout, text), "rhs": f"0*{ones}"}
     out = {"of": eq.of, "by": eq.by, "partial": eq.kind == "partial", "rhs": text(eq.rhs)}
     if eq.layout != layout:
         out["layout"] = eq.layout
