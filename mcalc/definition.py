@@ -41,7 +41,7 @@ from dataclasses import dataclass
 from fractions import Fraction
 
 from mcalc import expr as E
-from mcalc.derivation import Derivation, Step
+from mcalc.derivation import Eq, Derivation, Step
 from mcalc.errors import McalcError, NoRule
 from mcalc.expr import postorder
 from mcalc.expr import Expr
@@ -147,8 +147,20 @@ def definition_derivation(req, body: Expr, typing, layout: str,
                                            f"{_sizes_text(sets[0])}:", rhs=literal))
         steps.append(Step("note", rhs=result, text=(
             f"the rules give this result; it equals the component-wise derivative"
-            f"{run.sizes_summary(confirmed)} (checked exactly with SymPy):")))
+            f"{run.sizes_summary(confirmed)} (checked exactly with SymPy):"),
+            eq=_result_eq(req, d, result, layout)))
+        if len(req.wrt) == 1:
+            steps.insert(0, Step("define", d.of, body, eq=Eq("define", d.of, rhs=body)))
     return dataclasses.replace(d, method="definition", steps=tuple(steps))
+
+
+def _result_eq(req, d, result, layout):
+    """The result as the last equation (one derivative prefix: y and its variables)."""
+    if len(req.wrt) != 1:
+        return None
+    group = req.wrt[0]
+    by = group[0] if len(group) == 1 else "(" + ", ".join(group) + ")"
+    return Eq("total", d.of, by, result, layout=layout)
 
 
 def _plain_derivation(req, body, typing, layout, result) -> Derivation:
