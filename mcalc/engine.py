@@ -417,7 +417,7 @@ class Derive:
         after = self._pending(grads, done)
         if [(G, D) for G, D, _ in after] != [(G, D) for G, D, _ in written]:
             self._differential_step(after, "move the factors across ':' "
-                                    "(G : A dU B = A'G B' : dU); add the terms of each dU")
+                                    "(G : A dU B = A'G B' : dU)", "MC (eq. 16)")
 
     def _d_operand(self, a: Expr) -> Expr:
         """d of an operand: dw, or dw' for an inline transpose."""
