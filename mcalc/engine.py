@@ -211,7 +211,9 @@ class Derive:
                 g.names.defined.add(label)
                 local = g.local(node)
                 self.steps.append(Step("define", label, local, eq=Eq("define", label, rhs=local)))
-        if self.x.is_scalar:
+        if self.method == "differential" and (self.x.is_scalar or not self.f.is_scalar):
+            out = self.forward_differential()
+        elif self.x.is_scalar:
             out = self.forward()
         elif self.f.is_scalar:
             out = self.backward_gradient()
@@ -347,6 +349,57 @@ class Derive:
                                     eq=derivative_eq("total", label, x.name, node.shape,
                                                      x.shape, value)))
         return tangent[self.f]
+
+    def forward_differential(self) -> Expr:
+        """The differential method for any shape (Magnus & Neudecker): the differential of
+        each intermediate in terms of dX, inputs first, then the derivative read off the
+        differential of the output, which is linear in dX (the identification theorem)."""
+        g, x = self.g, self.x
+        dx = _d(x.name, x)
+        tangent: dict[Expr, Expr] = {x: dx}
+        for node in g.order:
+            if not g.depends(node, x.name):
+                continue
+            if node.op in ("vector", "matrix"):          # a literal: component by component
+                value = Expr(node.op, tuple(self.simp(tangent[a]) if g.depends(a, x.name)
+                                            else E.ZERO for a in node.args), node.shape)
+                name, source = "components", ""
+            else:
+                total, rules = [], []
+                for i in self._operands(node):
+                    a = node.args[i]
+                    rule, local, _ = self.partial(node, i, show=False)
+                    da = tangent[g.through(a)]
+                    if a in g.transparent:
+                        da = self.simp(R.T(da))
+                    total.append(self.named(rule.differential(local, i, da), node, keep=da))
+                    rules.append(rule)
+                value = self.simp(R.add(*total) if len(total) > 1 else total[0])
+                product = len(rules) > 1 and node.op in ("mul", "matmul", "dot", "kron")
+                name = "product rule" if product else \
+                    " + ".join(dict.fromkeys(r.name for r in rules))
+                source = "MC (eq. 37)" if product else \
+                    "; ".join(dict.fromkeys(r.cite for r in rules))
+            tangent[node] = value
+            label = g.label(node)
+            self.chains.append(Step("differential", label, rule=name, source=source,
+                                    terms=((E.ONE, value, ""),),
+                                    eq=Eq("differential", label, terms=((E.ONE, value),))))
+        dF = self.simp(tangent[self.f])
+        if x.is_scalar:                                   # dF = A dx
+            J = self.simp(E.replace(dF, {dx: E.ONE}))
+        else:                                             # ∂vec(dF)/∂vec(dX), dF linear
+            inner = Derive(dF, dx, "chain", self.simp)
+            J = inner.run("numerator")
+        y = g.label(self.f)
+        self.chains.append(Step(
+            "chain", (y, x.name), _shown(J, True),
+            rule=("identification: dF = A dx gives dF/dx = A" if x.is_scalar else
+                  "identification: dF = A dx gives ∂F/∂x = A" if x.is_column else
+                  "identification: dF = A dX B gives ∂vec(F)/∂vec(X) = kron(B', A)"),
+            source="Magnus & Neudecker ch. 9",
+            eq=derivative_eq("total", y, x.name, self.f.shape, x.shape, J)))
+        return J
 
     def _pending(self, grads: dict, done: set) -> list:
         """The terms G : d(u) of the whole differential: every node with a gradient that

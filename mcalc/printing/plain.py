@@ -56,10 +56,22 @@ def _frobenius_side(e, text) -> str:
     return f"({t})" if e.op == "add" or (e.op == "mul" and E.is_number(e.args[0], -1)) else t
 
 
+def _zero_text(shape) -> str:
+    """A zero that keeps its shape ("0" alone reads as a scalar)."""
+    r, c = shape
+    return "0*" + (f"ones({r})" if c == "1" else f"ones({c})'" if r == "1" else
+                   f"ones({r})@ones({c})'")
+
+
+def _shaped(text):
+    return lambda e: _zero_text(e.shape) if e.op == "zeros" and e.shape != ("1", "1") \
+        else text(e)
+
+
 def differential_text(terms, text) -> str:
     """Σ G : D as the rhs of `dy = …`: `G : D`, `D` when G is 1, `(G : D) + (H : E)`.
     A G of None is shown by its symbol (∂y/∂u3)."""
-    out = []
+    out, text = [], _shaped(text)
     for G, D, *symbol in terms:
         d = _frobenius_side(D, text)
         if G is not None and G.op == "num" and G.value == 1:
@@ -80,11 +92,8 @@ def eq_dict(eq: Eq, layout: str, text) -> dict:
         return {"differential": eq.of,
                 "rhs": differential_text([(G, D) for G, D in eq.terms], text)}
     if eq.rhs.op == "zeros" and eq.rhs.shape != ("1", "1"):
-        r, c = eq.rhs.shape                  # "0" alone would lose its shape
-        ones = f"ones({r})" if c == "1" else f"ones({c})'" if r == "1" else \
-            f"ones({r})@ones({c})'"
         return {**eq_dict(Eq(eq.kind, eq.of, eq.by, E.ONE, layout=eq.layout, vec=eq.vec),
-                          layout, text), "rhs": f"0*{ones}"}
+                          layout, text), "rhs": _zero_text(eq.rhs.shape)}
     out = {"of": eq.of, "by": eq.by, "partial": eq.kind == "partial", "rhs": text(eq.rhs)}
     if eq.layout != layout:
         out["layout"] = eq.layout
