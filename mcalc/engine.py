@@ -202,7 +202,8 @@ class Derive:
             result = self.orient(out, layout)
             if self.root not in g.names.defined:
                 g.names.defined.add(self.root)
-                self.steps.append(Step("define", self.root, self.f))
+                self.steps.append(Step("define", self.root, self.f,
+                                       eq=Eq("define", self.root, rhs=self.f)))
             self.steps.append(Step("note", text=text, eq=self._total(self.root, result, layout)))
             return result
         for node in g.order:

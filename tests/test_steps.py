@@ -42,3 +42,42 @@ def test_a_false_line_is_caught():
     bad = dataclasses.replace(d, steps=d.steps[:k] + (wrong,) + d.steps[k + 1:])
     with pytest.raises(AssertionError):
         check_derivation(bad, np.random.default_rng(0))
+
+
+# the other suites' derivations: textbook examples, golden files, random expressions
+from hypothesis import given, settings, HealthCheck  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+import test_golden  # noqa: E402
+import test_properties as props  # noqa: E402
+import test_textbook  # noqa: E402
+
+OTHERS = sorted({c[0] for c in test_textbook.NUMERATOR + test_textbook.DENOMINATOR}
+                | {c[2] for c in test_golden.CASES})
+
+
+@pytest.mark.parametrize("method", METHODS[:3])
+@pytest.mark.parametrize("request_text", OTHERS)
+def test_textbook_and_golden_equations_hold(request_text, method):
+    for layout in ("numerator", "denominator"):
+        d = derive(request_text, layout=layout, method=method)
+        rng = np.random.default_rng(zlib.crc32(f"{request_text}|{method}|{layout}".encode()))
+        assert check_derivation(d, rng, positive="log" in request_text) > 0
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=list(HealthCheck))
+@given(st.one_of(
+    st.tuples(props._scalar(2), st.sampled_from(["x", "a", "A"])),
+    st.tuples(props._vector(2), st.sampled_from(["x", "a"])),
+    st.tuples(props._matrix_scalar(1), st.sampled_from(["A", "x", "B"])),
+    st.tuples(props._matrix(1), st.sampled_from(["A", "x", "a"]))),
+    st.sampled_from(METHODS[:3]), st.sampled_from(["numerator", "denominator"]),
+    st.integers(0, 2**31))
+def test_random_expressions_equations_hold(case, method, layout, seed):
+    body, wrt = case
+    try:
+        d = derive(f"d/d{wrt} {body} {props.DECLS}", layout=layout, method=method)
+    except McalcError:
+        return
+    rng = np.random.default_rng(seed)
+    check_derivation(d, rng, rtol=1e-3, atol=1e-4)
