@@ -9,9 +9,8 @@ differentiates, which operand, a condition on shapes, and three forms of one fac
                       u): the differential method's move  G : du  ->  grad : daᵢ
   differential(u,i,d) du when only aᵢ varies by d (printed in differential steps)
 
-Sources: [P&H] Parr & Howard, The Matrix Calculus You Need For Deep Learning (seed 002);
-[000] the chain rules for vectors and matrices (seed 000); [003] the differential method
-(seed 003); [004] the cheat sheet (seed 004); [MC] The Matrix Cookbook.
+Sources (KEY below, printed by `mcalc rules`): every citation names a section or an
+equation number a reader can look up, re-checked against the texts.
 """
 from __future__ import annotations
 
@@ -114,6 +113,18 @@ def no_form(what: str):
 
 # ---- the table -------------------------------------------------------------------
 
+KEY = """\
+sources:
+  P&H  T. Parr and J. Howard, The Matrix Calculus You Need For Deep Learning (§ = section)
+  MC   K. B. Petersen and M. S. Pedersen, The Matrix Cookbook, 2012 (eq. = equation number)
+  M&N  J. R. Magnus and H. Neudecker, Matrix Differential Calculus with Applications in
+       Statistics and Econometrics (ch. = chapter): differentials, vec and Kronecker forms
+  000  Model Perspective, Mastering the Chain Rule for Vector-to-Vector and
+       Scalar-to-Matrix Derivatives (named sections)
+  003  Mathematics Stack Exchange, the answer deriving dL = 2Y : X'dW (the differential
+       approach) to a question on the chain rule with a matrix intermediate
+  004  Matrix Calculus for Machine Learning: From Gradients to Jacobians (§ = section)"""
+
 
 def _always(u, i):
     return True
@@ -171,6 +182,12 @@ rule("sum rule", "P&H §2, §4.2", "add", "∂(a + b)/∂a = I", "n×n",
 rule("scalar expansion (sum)", "P&H §4.3", "add", "∂(x + z)/∂z = ones(n) (z scalar)", "n×1",
      lambda u, i: vec(expand(E.ONE, u)),
      lambda u, i, G: fn("sum", G), lambda u, i, d: expand(d, u), when=_expanded)
+rule("constant multiple", "P&H §2 (multiplication by constant), §4.3", "mul",
+     "∂(c x)/∂x = c I (c a number)", "n×n",
+     lambda u, i: diag_of(_other_factors(u, i), u),
+     lambda u, i, G: mul(G, _other_factors(u, i)),
+     lambda u, i, d: mul(d, _other_factors(u, i)),
+     when=lambda u, i: _same_shape(u, i) and len(u.args) == 2 and u.args[1 - i].op == "num")
 rule("element-wise product", "P&H §4.2", "mul", "∂(w ⊗ x)/∂w = diag(x)", "n×n",
      lambda u, i: diag_of(_other_factors(u, i), u),
      lambda u, i, G: mul(G, _other_factors(u, i)),
@@ -212,17 +229,17 @@ def _dot(u, i):
     return u.is_scalar and u.args[0].is_row and u.args[1].is_column
 
 
-rule("dot product", "P&H §4.4 (w·x = sum(w ⊗ x))", "matmul", "∂(wᵀx)/∂w = xᵀ", "1×n",
+rule("dot product (w'@x)", "P&H §5, §8.4 (w·x = sum(w ⊗ x))", "matmul", "∂(wᵀx)/∂w = xᵀ", "1×n",
      lambda u, i: T(u.args[1]) if i == 0 else u.args[0],
      lambda u, i, G: mul(G, T(u.args[1])) if i == 0 else mul(G, T(u.args[0])),
      lambda u, i, d: mm(d, u.args[1]) if i == 0 else mm(u.args[0], d), when=_dot)
-rule("matrix product (right operand)", "P&H §5; 000 (y = Xa + b by a); MC (eq. 520)", "matmul",
+rule("matrix product (right operand)", "003 (Y : XᵀdW = XY : dW); MC (eq. 37, 520)", "matmul",
      "∂(A x)/∂x = A;  ∂vec(AXB)/∂vec(X) = Bᵀ ⊗ A", "m×n", _mm_right,
      lambda u, i, G: mm(T(u.args[0]), G), lambda u, i, d: mm(u.args[0], d), arg=1)
-rule("matrix product (left operand)", "000 (y = Xa + b by X: ∂L/∂X = δ aᵀ); 003", "matmul",
+rule("matrix product (left operand)", "MC (eq. 37, 520)", "matmul",
      "∂(xᵀA)/∂x = Aᵀ;  dL = G : dX B  =>  ∂L/∂X = G Bᵀ", "m×n", _mm_left,
      lambda u, i, G: mm(G, T(u.args[1])), lambda u, i, d: mm(d, u.args[1]), arg=0)
-rule("transpose", "003 (d(Xᵀ) = (dX)ᵀ)", "T", "∂xᵀ/∂x = I (vectors); G : dXᵀ = Gᵀ : dX",
+rule("transpose", "MC (eq. 44)", "T", "∂xᵀ/∂x = I (vectors); G : dXᵀ = Gᵀ : dX",
      "n×n",
      lambda u, i: eye_like(u) if u.is_vectorlike else no_form(
          "the vec form of a transposed matrix is a commutation matrix, which mcalc does not "
@@ -247,8 +264,8 @@ ELEMENTWISE = {
             "at 0 the subdifferential of |x| is [-1, 1]; mcalc takes 0"),
     "sign": (lambda a, u: E.zeros(a.shape), "d sign(x) = 0 (x ≠ 0)", ""),
 }
-_ELEMENTWISE_SOURCE = {"relu": "P&H §5; 004 §2", "abs": "004 §2", "sigmoid": "004 §5",
-                       "tanh": "004 §5", "sign": "004 §6.4"}
+_ELEMENTWISE_SOURCE = {"relu": "P&H §5; 004 §2, §5", "abs": "004 §2", "sigmoid": "004 §5",
+                       "tanh": "004 §5", "sign": "004 §6.4 (Lasso subgradient)"}
 
 for _f, (_d, _formula, _kink) in ELEMENTWISE.items():
     rule(f"{_f} (element-wise)" if _f != "relu" else "max(0, z) piecewise derivative",
@@ -259,7 +276,7 @@ for _f, (_d, _formula, _kink) in ELEMENTWISE.items():
          lambda u, i, dx, d=_d: mul(d(u.args[0], u), dx), kink=_kink)
 
 for _cmp in ("gt", "ge", "lt", "le"):
-    rule("indicator", "contract §1 (0 almost everywhere)", _cmp, "∂(x > y)/∂x = 0", "n×n",
+    rule("indicator", "P&H §5 (piecewise: 0 where the function is flat)", _cmp, "∂(x > y)/∂x = 0", "n×n",
          lambda u, i: E.ZERO if u.is_scalar else E.zeros((numel(u), numel(u.args[i]))),
          lambda u, i, G: E.zeros(u.args[i].shape), lambda u, i, d: E.zeros(u.shape))
 
@@ -282,7 +299,7 @@ for _m in ("max", "min"):
               "gradients; mcalc gives it to one operand")
 
 # Reductions [P&H §4.4]
-rule("sum reduction", "P&H §4.4", "sum", "∂sum(x)/∂x = 1ᵀ", "1×n",
+rule("sum reduction", "P&H §4.4, §8.4", "sum", "∂sum(x)/∂x = 1ᵀ", "1×n",
      lambda u, i: T(E.ones(numel(u.args[0]))),
      lambda u, i, G: expand(G, u.args[0]), lambda u, i, d: fn("sum", d))
 
@@ -293,18 +310,18 @@ def _size(a):
         mul(*(E.dim(x) if not x.isdigit() else E.num(int(x)) for x in n.split("*")))
 
 
-rule("mean", "P&H §6 (mean of a sum)", "mean", "∂mean(x)/∂x = 1ᵀ/n", "1×n",
+rule("mean", "P&H §4.4, §6 (the mean of a sum)", "mean", "∂mean(x)/∂x = 1ᵀ/n", "1×n",
      lambda u, i: mul(recip(_size(u.args[0])), T(E.ones(numel(u.args[0])))),
      lambda u, i, G: mul(recip(_size(u.args[0])), expand(G, u.args[0])),
      lambda u, i, d: fn("mean", d))
-rule("dot product", "P&H §4.4 (sum(w ⊗ x))", "dot", "∂(w·x)/∂w = xᵀ", "1×n",
+rule("dot product (dot)", "P&H §5, §8.4 (sum(w ⊗ x))", "dot", "∂(w·x)/∂w = xᵀ", "1×n",
      lambda u, i: T(u.args[1 - i]), lambda u, i, G: mul(G, u.args[1 - i]),
      lambda u, i, d: fn("dot", d, u.args[1 - i]))
 rule("norm", "004 §5 (|x|² → 2x); MC (eq. 129)", "norm", "∂‖x‖/∂x = xᵀ/‖x‖", "1×n",
      lambda u, i: mul(T(vec(u.args[0])), recip(u)),
      lambda u, i, G: mul(G, u.args[0], recip(u)),
      lambda u, i, d: mul(recip(u), fn("sum", mul(u.args[0], d))))
-rule("logsumexp", "004 §8.1", "logsumexp", "∂logsumexp(x)/∂x = softmax(x)ᵀ", "1×n",
+rule("logsumexp", "004 §5 (softmax), §8.1", "logsumexp", "∂logsumexp(x)/∂x = softmax(x)ᵀ", "1×n",
      lambda u, i: T(fn("softmax", u.args[0])),
      lambda u, i, G: mul(G, fn("softmax", u.args[0])),
      lambda u, i, d: fn("dot", fn("softmax", u.args[0]), d), when=lambda u, i: u.args[0].is_column)
@@ -315,7 +332,7 @@ def _softmax_of_all(a):
     return mul(fn("exp", a), recip(fn("sum", fn("exp", a))))
 
 
-rule("logsumexp (all elements)", "004 §8.1", "logsumexp",
+rule("logsumexp (all elements)", "004 §5 (softmax), §8.1", "logsumexp",
      "∂logsumexp(X)/∂X = exp(X)/sum(exp(X))", "1×mn",
      lambda u, i: T(vec(_softmax_of_all(u.args[0]))),
      lambda u, i, G: mul(G, _softmax_of_all(u.args[0])),
@@ -332,33 +349,33 @@ def _inv_T(a):
     return T(fn("inv", a))
 
 
-rule("trace", "004 §3.5; MC (eq. 100)", "tr", "d tr(X) = tr(dX) = I : dX", "1×n²",
+rule("trace", "004 §3.5, §5; MC (eq. 36, 100)", "tr", "d tr(X) = tr(dX) = I : dX", "1×n²",
      lambda u, i: T(fn("vec", E.eye(u.args[0].shape[0]))),
      lambda u, i, G: mul(G, E.eye(u.args[0].shape[0])), lambda u, i, d: fn("tr", d))
-rule("determinant", "004 §3.5; MC (eq. 49)", "det",
+rule("determinant", "004 §3.5; MC (eq. 42, 49)", "det",
      "d det(X) = det(X) tr(X⁻¹ dX)  =>  ∂det(X)/∂X = det(X) X⁻ᵀ", "1×n²",
      lambda u, i: mul(u, T(fn("vec", _inv_T(u.args[0])))),
      lambda u, i, G: mul(G, u, _inv_T(u.args[0])),
      lambda u, i, d: mul(u, fn("tr", mm(fn("inv", u.args[0]), d))))
-rule("log-determinant", "004 §3.5; MC (eq. 57)", "logdet",
+rule("log-determinant", "004 §3.5, §5; MC (eq. 43, 57)", "logdet",
      "d logdet(X) = tr(X⁻¹ dX)  =>  ∂logdet(X)/∂X = X⁻ᵀ", "1×n²",
      lambda u, i: T(fn("vec", _inv_T(u.args[0]))),
      lambda u, i, G: mul(G, _inv_T(u.args[0])),
      lambda u, i, d: fn("tr", mm(fn("inv", u.args[0]), d)))
-rule("inverse", "003; MC (eq. 59)", "inv", "d(X⁻¹) = -X⁻¹ dX X⁻¹", "n²×n²",
+rule("inverse", "MC (eq. 40, 59)", "inv", "d(X⁻¹) = -X⁻¹ dX X⁻¹", "n²×n²",
      lambda u, i: neg(E.make("kron", _inv_T(u.args[0]), u)),
      lambda u, i, G: neg(mm(T(u), G, T(u))),
      lambda u, i, d: neg(mm(u, d, u)))
-rule("diagonal matrix", "contract §1 (diag)", "diag", "G : d diag(v) = diag(G) : dv", "—",
+rule("diagonal matrix", "M&N ch. 9 (linear maps: d diag(v) = diag(dv))", "diag", "G : d diag(v) = diag(G) : dv", "—",
      no_form("the Jacobian of diag() has no 2-D or Kronecker form in mcalc's language "
              "(∂diag(v)/∂v is a third-order tensor); differentiate a scalar of it"),
      lambda u, i, G: fn("diag", G),
      lambda u, i, d: fn("diag", d))
-rule("vec", "contract §2 (vec forms)", "vec", "∂vec(X)/∂vec(X) = I", "mn×mn",
+rule("vec", "M&N ch. 2 (vec); MC §10.2.2", "vec", "∂vec(X)/∂vec(X) = I", "mn×mn",
      lambda u, i: E.eye(numel(u.args[0])),
      no_form("reshaping a gradient back from vec(X) has no expression in mcalc's language"),
      lambda u, i, d: fn("vec", d))
-rule("Kronecker product", "MC §10.2", "kron", "d(A ⊗ B) = dA ⊗ B + A ⊗ dB", "—",
+rule("Kronecker product", "MC (eq. 39)", "kron", "d(A ⊗ B) = dA ⊗ B + A ⊗ dB", "—",
      no_form("the vec form of a Kronecker product's derivative needs a commutation matrix, "
              "which mcalc does not print"),
      no_form("mcalc has no rule for the gradient through a Kronecker product"),
