@@ -25,6 +25,16 @@ from dataclasses import dataclass, field
 from mcalc.expr import Expr
 
 
+def dim_sources(typing) -> dict[str, str]:
+    """numpy text giving each dimension's size, read off a variable that has it."""
+    out: dict[str, str] = {}
+    for name, vt in typing.vars.items():
+        for axis, d in enumerate(vt.shape):
+            if d != "1" and not d.isdigit() and d not in out:
+                out[d] = f"np.shape({name})[{axis}]"
+    return out
+
+
 @dataclass(frozen=True)
 class Eq:
     """One equation of a derivation.

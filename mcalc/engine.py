@@ -546,6 +546,24 @@ def _d(label: str, like: Expr) -> Expr:
     return Expr("var", (), like.shape, f"d({label})", "differential")
 
 
+def wrt_groups(req, typing):
+    """Innermost derivative first: [(layout-independent) list of variable Exprs, stacked?]."""
+    groups = []
+    for k, group in enumerate(reversed(req.wrt)):
+        col = req.wrt_columns[len(req.wrt) - 1 - k] if len(req.wrt_columns) > k else 0
+        xs = []
+        for name in group:
+            if name not in typing.vars:
+                raise McalcError(f"'{name}' does not appear in the expression", col)
+            vt = typing.vars[name]
+            xs.append(E.var(name, vt.shape, vt.kind == "symmetric"))
+        if len(xs) > 1 and any(not x.is_scalar for x in xs):
+            bad = next(x for x in xs if not x.is_scalar)
+            raise McalcError(f"d/d(...) stacks scalars; {bad.name} is not a scalar", col)
+        groups.append((xs, len(xs) > 1))
+    return groups
+
+
 def first_derivative(f: Expr, x: Expr, layout: str, method: str,
                      simplifier: Simplifier | None = None, names: Names | None = None,
                      root: str = "", within: tuple = ()):

@@ -3,7 +3,7 @@ Python API (mcalc.pipeline) and check sit on top of this module."""
 from __future__ import annotations
 
 from mcalc import engine
-from mcalc.derivation import Derivation, Step
+from mcalc.derivation import Derivation, Step, dim_sources  # noqa: F401 (API)
 from mcalc.errors import McalcError
 from mcalc.expr import Expr
 from mcalc.parser import parse_decls, parse_request
@@ -34,16 +34,6 @@ def typed(text: str, types=(), claim: str | None = None):
     return req, exprs[0], (exprs[1] if claim is not None else None), typing
 
 
-def dim_sources(typing: Typing) -> dict[str, str]:
-    """numpy text giving each dimension's size, read off a variable that has it."""
-    out: dict[str, str] = {}
-    for name, vt in typing.vars.items():
-        for axis, d in enumerate(vt.shape):
-            if d != "1" and not d.isdigit() and d not in out:
-                out[d] = f"np.shape({name})[{axis}]"
-    return out
-
-
 def _variable(name: str, typing: Typing, req: Request, k: int) -> Expr:
     from mcalc import expr as E
     col = req.wrt_columns[k] if k < len(req.wrt_columns) else 0
@@ -69,7 +59,8 @@ def derive_typed(req: Request, body: Expr, typing: Typing, layout: str,
                  method: str | None) -> Derivation:
     if method == "definition":
         from mcalc.definition import definition_derivation
-        return definition_derivation(req, body, typing, layout)
+        return definition_derivation(req, body, typing, layout, lambda: derive_typed(
+            req, body, typing, layout, None))
     steps: list[Step] = []
     simp = Simplifier()
     f = body
