@@ -633,9 +633,20 @@ def _step_lines(s, sym, p):
 def step_to_latex(step, d=None) -> str:
     """One step as one formula (no alignment), e.g. for JSON. With the derivation `d`,
     names are bold exactly when their variable is a vector."""
-    sym = _Symbols(d, () if d is not None else (step,))
-    names = {e: n for n, e in d.where} if d is not None else {}
-    lines = _step_lines(step, sym, _Printer(names))
+    if d is not None:
+        return step_renderer(d)(step)
+    return _one_formula(_step_lines(step, _Symbols(None, (step,)), _Printer({})))
+
+
+def step_renderer(d):
+    """step -> one formula, for every step of `d` in turn: one symbol table and one
+    memoised printer serve the whole derivation (linear, not one table per step)."""
+    sym = _Symbols(d)
+    p = _Printer({e: n for n, e in d.where})
+    return lambda step: _one_formula(_step_lines(step, sym, p))
+
+
+def _one_formula(lines) -> str:
     out = []
     for lhs, rhs, _ in lines:
         if lhs is None:
