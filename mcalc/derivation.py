@@ -82,6 +82,7 @@ class Derivation:
     dims: dict = field(default_factory=dict)   # dimension -> numpy text giving its size
     of: str = "y"                        # the name the steps give the expression
     stacked: bool = False                # d/d(x, y): wrt are stacked scalars
+    groups: tuple = ()                   # the prefixes as written: (("x1", "x2"), ("x1", "x2"))
 
     @property
     def shape(self):

@@ -93,4 +93,5 @@ def derive_typed(req: Request, body: Expr, typing: Typing, layout: str,
                       method=chosen or "chain", types=typing.as_strings(), expr=body,
                       result=f if req.wrt else None, steps=tuple(steps), vec_form=vec_form,
                       dims=dim_sources(typing), of=engine.labels(body)[0], where=where,
-                      stacked=len(req.wrt) == 1 and len(req.wrt[0]) > 1)
+                      stacked=len(req.wrt) == 1 and len(req.wrt[0]) > 1,
+                      groups=tuple(tuple(g) for g in req.wrt))

@@ -163,17 +163,22 @@ def render(d: Derivation) -> str:
 
 
 def result_symbol(d: Derivation) -> str:
-    """∂y/∂w, ∂²y/∂x², ∂²y/∂x∂y, ∂y/∂(x, y)."""
-    if len(d.wrt) == 1 or d.stacked:
-        by = d.wrt[0] if len(d.wrt) == 1 else f"({', '.join(d.wrt)})"
-        return f"∂{d.of}/∂{by}"
-    order = len(d.wrt)
-    if len(set(d.wrt)) == 1:
-        return f"∂{_SUP.get(order, order)}{d.of}/∂{d.wrt[0]}{_SUP.get(order, order)}"
-    return f"∂{_SUP.get(order, order)}{d.of}/" + "".join(f"∂{w}" for w in d.wrt)
+    """∂y/∂w, ∂²y/∂x², ∂²y/∂x∂y, ∂y/∂(x, y), ∂²y/∂(x1, x2)² — one ∂ per prefix written."""
+    groups = d.groups or ((tuple(d.wrt),) if d.stacked else tuple((w,) for w in d.wrt))
+    merged: list = []                          # [label, power], equal neighbours merged
+    for g in groups:
+        label = g[0] if len(g) == 1 else f"({', '.join(g)})"
+        if merged and merged[-1][0] == label:
+            merged[-1][1] += 1
+        else:
+            merged.append([label, 1])
+    order = len(groups)
+    den = "".join(f"∂{label}{_sup(k) if k > 1 else ''}" for label, k in merged)
+    return f"∂{_sup(order) if order > 1 else ''}{d.of}/{den}"
 
 
-_SUP = {2: "²", 3: "³"}
+def _sup(k: int) -> str:
+    return str(k).translate(str.maketrans("0123456789", "⁰¹²³⁴⁵⁶⁷⁸⁹"))
 
 
 def result_line(d: Derivation) -> str:
