@@ -224,7 +224,18 @@ class Derive:
         for k in dict.fromkeys(self.kinks):
             self.steps.append(Step("note", text=k))
         of = g.label(self.f)
-        substituted = g.substitute(self.orient(out, layout))
+        oriented = self.orient(out, layout)
+        if self.method == "differential" and self.f.is_scalar and not self.x.is_scalar:
+            # dy = G : dX: G is the gradient (denominator layout), its transpose numerator
+            self.steps.append(Step("layout", (of, self.x.name), _shown(oriented), rule=(
+                "identification: dy = G : dX gives the gradient G" +
+                ("" if layout == "denominator" else "; numerator layout: its transpose")),
+                source="M&N ch. 9; P&H §4", eq=self._total(of, oriented, layout)))
+        elif layout == "denominator" and oriented != self.orient(out, "numerator"):
+            self.steps.append(Step("layout", (of, self.x.name), _shown(oriented),
+                                   rule="denominator layout: transpose", source="P&H §4",
+                                   eq=self._total(of, oriented, layout)))
+        substituted = g.substitute(oriented)
         last = next((s.eq for s in reversed(self.steps) if s.eq is not None), None)
         said = last is not None and last.kind in ("partial", "total") and last.of == of \
             and last.by == self.x.name and last.rhs == substituted and last.layout == layout

@@ -620,7 +620,8 @@ def _note(s, sym, p):
 
 _STEPS = {"define": _define, "partial": _partial_like, "chain": _chain,
           "differential": _differential, "substitute": _partial_like,
-          "simplify": _partial_like, "component": _partial_like, "note": _note}
+          "simplify": _partial_like, "component": _partial_like, "note": _note,
+          "layout": _partial_like}
 
 
 def _step_lines(s, sym, p):
