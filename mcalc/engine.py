@@ -320,10 +320,14 @@ class Derive:
         return (own,) if node is self.f else ((self.g.label(self.f), self.g.label(node)), own)
 
     def _chain(self, terms, node) -> dict:
-        """The chain rule that combines `terms`, as Step fields: rule and source."""
+        """The chain rule that combines `terms`, as Step fields: rule and source, chosen by
+        the shapes of the step's own quantities (every one a scalar: single-variable)."""
         if len(terms) > 1:
             return {"rule": "total-derivative chain rule", "source": "P&H §4.5.2"}
-        if node.is_scalar and self.x.is_scalar and self.f.is_scalar:
+        shapes = {v.name: v.shape for v in self.g.name.values() if v.op == "var"}
+        shapes[self.x.name] = self.x.shape
+        names = {n for pair in (terms[0] if terms else ()) for n in pair}
+        if all(shapes.get(n, E.ONE.shape) == E.ONE.shape for n in names | {self.g.label(node)}):
             return {"rule": "single-variable chain rule", "source": "P&H §4.5.1"}
         return {"rule": "vector chain rule", "source": "P&H §4.5.3"}
 
