@@ -16,7 +16,7 @@ from mcalc import __version__
 from mcalc.errors import McalcError
 from mcalc.options import _error_line, common_options, fail, guarded
 
-FORMATS = ("rich", "plain", "latex", "json", "numpy")
+FORMATS = ("rich", "plain", "latex", "json", "numpy", "markdown", "html")
 
 # At exit the interpreter's last garbage collection walks every object the call created
 # (about 20 ms of a cold call, issue #6); frozen objects are skipped. Nothing observable
@@ -107,7 +107,13 @@ def render(d, fmt: str, standalone: bool = False) -> str | None:
     if fmt == "numpy":
         from mcalc.printing.numpy_code import to_numpy
         names = {e: n for n, e in d.where}
-        return to_numpy(d.result if d.result is not None else d.expr, d.dims, names)
+        return to_numpy(d.result if d.result is not None else d.expr, d.dims, names, d.types)
+    if fmt == "markdown":
+        from mcalc.printing.markdown import render as markdown
+        return markdown(d)
+    if fmt == "html":
+        from mcalc.printing import html
+        return html.standalone(d) if standalone else html.render(d)
     from mcalc.printing.rich_view import render as rich
     rich(d)
     return None
@@ -124,12 +130,18 @@ def _derive(request: str, types, layout, method):
 @click.option("--format", "fmt", type=click.Choice(FORMATS), default=None,
               help="Output format (default: rich on a terminal, plain when piped).")
 @click.option("--latex", "latex_flag", is_flag=True, help="Same as --format latex.")
-@click.option("--standalone", is_flag=True, help="Wrap LaTeX output in a compilable document.")
+@click.option("--standalone", is_flag=True,
+              help="Wrap LaTeX (or HTML) output in a complete document.")
 @guarded
 def diff(request, layout, types, method, fmt, latex_flag, standalone):
     """Derive REQUEST step by step (REQUEST '-' reads one request per line from stdin)."""
     fmt = _pick_format(fmt, latex_flag)
+    if standalone and fmt not in ("latex", "html"):
+        raise click.UsageError("--standalone goes with --format latex or html")
     if request == "-":
+        if fmt in ("markdown", "html"):
+            raise click.UsageError(f"--format {fmt} is not for batch mode (one line per "
+                                   f"request: plain, json or numpy)")
         sys.exit(_batch_diff(sys.stdin, types, layout, method, fmt))
     out = render(_derive(request, types, layout, method), fmt, standalone)
     if out is not None:

@@ -26,7 +26,7 @@ def as_dict(d: Derivation) -> dict:
         "shape_text": shape_text(d),
         "vec_form": d.vec_form,
         "latex": latex.expr_to_latex(shown, names),
-        "numpy": to_numpy(shown, d.dims, names),
+        "numpy": to_numpy(shown, d.dims, names, d.types),
         "steps": [step_dict(s, d.layout, names, text, steps_latex) for s in d.steps],
     }
     if d.where:
