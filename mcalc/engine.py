@@ -246,9 +246,9 @@ class Derive:
         fired: list[str] = []
         self.simp.fired = fired
         result = self.simp(substituted)
-        if result != substituted:
+        if result != substituted and fired:         # a named rewrite changed it
             self.steps.append(Step("simplify", (of, self.x.name), result,
-                                   rule=", ".join(dict.fromkeys(fired)) or "simplify",
+                                   rule=", ".join(dict.fromkeys(fired)),
                                    eq=self._total(of, result, layout)))
         return result
 

@@ -149,8 +149,9 @@ class Rule(Record):
 
     @property
     def cite(self) -> str:
-        """The source without its glosses: 'P&H §2, §4.2', '004 §3.5; MC'."""
-        return re.sub(r"\s*\((?:[^()]|\([^()]*\))*\)", "", self.source)
+        """The source without its glosses, keeping equation numbers: 'P&H §2, §4.2',
+        '004 §3.5; MC (eq. 42, 49)'."""
+        return re.sub(r"\s*\((?!eq\.)(?:[^()]|\([^()]*\))*\)", "", self.source)
 
 
 RULES: list[Rule] = []
@@ -175,7 +176,15 @@ def _expanded(u, i):
     return u.args[i].is_scalar and not u.is_scalar
 
 
+def _negated(e):
+    return e.op == "mul" and len(e.args) == 2 and E.is_number(e.args[0], -1)
+
+
 # Scalar expansion and element-wise binary operators [P&H §4.2, §4.3]
+rule("difference rule", "P&H §4.2 (w - x)", "add", "∂(a - b)/∂a = I", "n×n",
+     lambda u, i: eye_like(u),
+     lambda u, i, G: G, lambda u, i, d: d,
+     when=lambda u, i: _same_shape(u, i) and any(_negated(a) for a in u.args))
 rule("sum rule", "P&H §2, §4.2", "add", "∂(a + b)/∂a = I", "n×n",
      lambda u, i: eye_like(u),
      lambda u, i, G: G, lambda u, i, d: d, when=_same_shape)
