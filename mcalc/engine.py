@@ -126,7 +126,7 @@ class Graph:
                 continue
             if not ready:
                 stack.append((node, True))
-                stack.extend((a, False) for a in node.args if a not in dep)
+                stack.extend((a, False) for a in reversed(node.args) if a not in dep)
                 continue
             d = frozenset((node.name,)) if node.op == "var" and node.name in xs else \
                 none.union(*(dep[a] for a in node.args))
