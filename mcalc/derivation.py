@@ -65,6 +65,8 @@ class Step:
     text: str = ""
     source: str = ""                     # where the rule comes from (seed and section)
     eq: Eq | None = None                 # the equation the step states, as data
+    product: Expr | None = None          # chain: the product of the stated partials, before
+                                         # the named rewrites (in `rule`) simplify it to rhs
 
 
 @dataclass(frozen=True)

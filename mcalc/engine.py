@@ -13,6 +13,7 @@ The engine knows no individual rule and never prints: it returns steps as data.
 """
 from __future__ import annotations
 
+import dataclasses
 import itertools
 
 from mcalc import expr as E
@@ -360,10 +361,10 @@ class Derive:
             if terms == [((g.label(node), x.name),)] and jac == value:
                 continue                                 # the partial above says it already
             label = g.label(node)
-            self.chains.append(Step("chain", (label, x.name), _shown(value, node is self.f),
-                                    **self._chain(terms, node), terms=tuple(terms),
-                                    eq=derivative_eq("total", label, x.name, node.shape,
-                                                     x.shape, value)))
+            self.chains.append(self._with_product(Step(
+                "chain", (label, x.name), _shown(value, node is self.f),
+                **self._chain(terms, node), terms=tuple(terms),
+                eq=derivative_eq("total", label, x.name, node.shape, x.shape, value))))
         return tangent[self.f]
 
     def forward_differential(self) -> Expr:
@@ -514,8 +515,42 @@ class Derive:
             if stated is not None:
                 chain = {"rule": "the partial above, reshaped from its vec form",
                          "source": "MC §10.2.2"}
-        self.chains.append(Step("chain", (y, u), _shown(value, node == self.x), **chain,
-                                terms=terms, eq=eq))
+        self.chains.append(self._with_product(Step(
+            "chain", (y, u), _shown(value, node == self.x), **chain, terms=terms, eq=eq)))
+
+    def _with_product(self, step: Step) -> Step:
+        """The step with the product of the partials it multiplies written out, when the
+        simplifier's named rewrites turn that product into the value shown (ones(n)'@diag(x)
+        = x'): a transformation is never silent."""
+        stated = {s.lhs: s.eq for s in self.partials + self.chains
+                  if s.eq is not None and not s.eq.vec}
+        stated[(self.x.name, self.x.name)] = None
+        total = []
+        for term in step.terms:
+            factors = [stated.get(p, False) for p in term]
+            if any(f is False for f in factors):
+                return step
+            values = [E.ONE if f is None else f.rhs for f in factors]
+            prod = values[0]
+            try:                         # a vec form and a gradient do not multiply
+                for v in values[1:]:
+                    prod = R.mul(prod, v) if prod.is_scalar or v.is_scalar else R.mm(prod, v)
+            except McalcError:
+                return step
+            total.append(prod)
+        if not total or step.rhs is None or len({t.shape for t in total}) > 1:
+            return step
+        raw = R.add(*total) if len(total) > 1 else total[0]
+        fired: list[str] = []
+        self.simp.fired = fired
+        try:
+            same = raw != step.rhs and raw.size <= MAX_SHOWN and self.simp(raw) == step.rhs
+        except McalcError:             # a product the simplifier cannot take as it stands
+            return step
+        if not same or not fired:
+            return step
+        return dataclasses.replace(step, product=raw,
+                                   rule=f"{step.rule}; {', '.join(dict.fromkeys(fired))}")
 
     def backward_jacobian(self) -> Expr:
         """f non-scalar: Jacobians multiply from the output back (vec forms for matrices)."""

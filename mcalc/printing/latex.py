@@ -578,6 +578,8 @@ def _chain(s, sym, p):
     if via is None or via in (value, lhs):
         return [(lhs, value or "", _rule(s))]
     lines = [(lhs, via, _rule(s))]
+    if getattr(s, "product", None) is not None:
+        lines.append((lhs, p.tex(s.product)[0], ""))
     if value is not None:
         lines.append((lhs, value, ""))
     return lines

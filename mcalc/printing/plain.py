@@ -123,6 +123,8 @@ def step_text(s: Step, names: dict | None = None, text=None) -> str:
             else partial_symbol(*s.lhs)
         if s.rhs is None:                  # a large product: its factors are shown above
             return f"{lhs} = {via[:-3]}"
+        if s.product is not None:          # the product, then what the rewrites make of it
+            via += f"{to_text(s.product)} = "
         return f"{lhs} = {via}{to_text(s.rhs)}"
     if s.kind == "differential":
         return f"d{s.lhs} = {differential_text(s.terms, to_text)}"
