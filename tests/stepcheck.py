@@ -24,7 +24,8 @@ from mcalc.evaluate import evaluate
 from mcalc.parser import parse_expression
 from mcalc.syntax import Decl
 from mcalc.printing.json_out import as_dict
-from mcalc.types import infer, parse_dim_size
+from mcalc.build import infer
+from mcalc.types import parse_dim_size
 from numeric import random_sizes, random_values
 
 H = 1e-5                   # rounding in a large f (det(X)^2 + …) dominates below this
