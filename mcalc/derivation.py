@@ -10,6 +10,8 @@ Step kinds (`Step.kind`):
   'differential' lhs = the scalar's name, terms = ((G, dU, symbol), ...): the whole
                  differential 'dL = G : dU + ...' (Frobenius products); G is None when too
                  large to show, and `symbol` (∂L/∂U) names it instead
+  'identify'     lhs = (of, by): the derivative read off a differential (Magnus & Neudecker)
+  'layout'       lhs = (of, by): the derivative turned into the denominator layout
   'substitute'   lhs = (of, by): rhs = the chain result with intermediates substituted back
   'simplify'     lhs = (of, by): rhs = the textbook form; rule names the rewrites used
   'component'    lhs = (of, by): definition method, one component's derivative (rhs)

@@ -228,7 +228,7 @@ class Derive:
         oriented = self.orient(out, layout)
         if self.method == "differential" and self.f.is_scalar and not self.x.is_scalar:
             # dy = G : dX: G is the gradient (denominator layout), its transpose numerator
-            self.steps.append(Step("layout", (of, self.x.name), _shown(oriented), rule=(
+            self.steps.append(Step("identify", (of, self.x.name), _shown(oriented), rule=(
                 "identification: dy = G : dX gives the gradient G" +
                 ("" if layout == "denominator" else "; numerator layout: its transpose")),
                 source="M&N ch. 9; P&H §4", eq=self._total(of, oriented, layout)))
@@ -410,11 +410,11 @@ class Derive:
             J = inner.run("numerator")
         y = g.label(self.f)
         self.chains.append(Step(
-            "chain", (y, x.name), _shown(J, True),
+            "identify", (y, x.name), _shown(J, True),
             rule=("identification: dF = A dx gives dF/dx = A" if x.is_scalar else
                   "identification: dF = A dx gives ∂F/∂x = A" if x.is_column else
                   "identification: dF = A dX B gives ∂vec(F)/∂vec(X) = kron(B', A)"),
-            source="Magnus & Neudecker ch. 9",
+            source="M&N ch. 9",
             eq=derivative_eq("total", y, x.name, self.f.shape, x.shape, J)))
         return J
 

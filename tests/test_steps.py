@@ -94,3 +94,20 @@ def test_random_expressions_equations_hold(case, method, layout, seed):
         return
     rng = np.random.default_rng(seed)
     check_derivation(d, rng, rtol=1e-3, atol=1e-4)
+
+
+@pytest.mark.parametrize("layout", ["numerator", "denominator"])
+@pytest.mark.parametrize("request_text,want", [
+    ("d/dx (diag(x)*eye(n))@ones(n) where x: vector(n)", "eye(n)"),   # x itself
+    ("d/dX X' where X: matrix(m, n)", "commutation(m, n)"),
+    ("d/dx sin(x^2)", "2*x*cos(x^2)"),
+])
+def test_differential_method_for_every_shape(request_text, want, layout):
+    """d/dx by differentials and the identification theorem, for a scalar, a vector and a
+    matrix; every line checked."""
+    d = derive(request_text, layout=layout, method="differential")
+    from mcalc.printing.text import to_text
+    if layout == "numerator" or want in ("eye(n)", "2*x*cos(x^2)"):
+        assert to_text(d.result) == want
+    assert any(s.kind == "identify" for s in d.steps)
+    assert check_derivation(d, np.random.default_rng(7)) > 0

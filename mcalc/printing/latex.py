@@ -627,7 +627,7 @@ def _note(s, sym, p):
 _STEPS = {"define": _define, "partial": _partial_like, "chain": _chain,
           "differential": _differential, "substitute": _partial_like,
           "simplify": _partial_like, "component": _partial_like, "note": _note,
-          "layout": _partial_like}
+          "layout": _partial_like, "identify": _partial_like}
 
 
 def _step_lines(s, sym, p):

@@ -128,7 +128,7 @@ def step_text(s: Step, names: dict | None = None, text=None) -> str:
         return f"{lhs} = {via}{to_text(s.rhs)}"
     if s.kind == "differential":
         return f"d{s.lhs} = {differential_text(s.terms, to_text)}"
-    if s.kind in ("substitute", "simplify", "component", "layout"):
+    if s.kind in ("substitute", "simplify", "component", "layout", "identify"):
         shown = to_text(s.rhs) if s.rhs is not None else "(too large to show; simplified below)"
         return f"{partial_symbol(*s.lhs)} = {shown}"
     return f"{s.text} {to_text(s.rhs)}" if s.rhs is not None else s.text
@@ -137,7 +137,7 @@ def step_text(s: Step, names: dict | None = None, text=None) -> str:
 _SECTIONS = {"define": "intermediate variables", "partial": "partial derivatives",
              "chain": "chain rule", "differential": "differential method",
              "substitute": "substitute back", "simplify": "simplify", "note": "note",
-             "layout": "layout",
+             "layout": "layout", "identify": "identification",
              "component": "definition method: component by component"}
 
 
