@@ -114,7 +114,9 @@ def step_text(s: Step, names: dict | None = None, text=None) -> str:
         of, by = s.lhs
         if s.eq is not None and s.eq.vec:          # ∂vec(of)/∂vec(by): say so
             of, by = f"vec({of})", f"vec({by})"
-        return f"{partial_symbol(of, by)} = {to_text(s.rhs)}"
+        # one operand's share of a product rule (x^x) is a term, not an equation
+        term = "term: " if s.eq is None else ""
+        return f"{term}{partial_symbol(of, by)} = {to_text(s.rhs)}"
     if s.kind == "chain":
         via = f"{_terms(s.terms)} = " if s.terms and s.terms != ((s.lhs,),) and \
             "components" not in s.terms[0][0] else ""
