@@ -84,6 +84,6 @@ def test_seed_003_derivation_has_the_differential_steps():
     d = derive("d/dW norm(X'@W)^2", layout="denominator")
     from mcalc.printing.plain import step_text
     lines = [step_text(s) for s in d.steps if s.kind == "differential"]
-    assert "dy = 2*U1 : dU1" in lines
-    assert "dy = 2*U1 : X'@dW" in lines
-    assert "dy = 2*X@U1 : dW" in lines
+    assert "dy = 2*U1 : d(U1)" in lines
+    assert "dy = 2*U1 : X'@d(W)" in lines
+    assert "dy = 2*X@U1 : d(W)" in lines
