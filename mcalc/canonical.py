@@ -16,6 +16,7 @@ canonical form of the difference of the two sides.
 """
 from __future__ import annotations
 
+import weakref
 from fractions import Fraction
 from itertools import product as _cartesian
 
@@ -78,16 +79,20 @@ def poly_sub(a: Poly, b: Poly) -> Poly:
     return Poly(terms, a.shape)
 
 
-_KEYS: dict = {}
+# An entry lives as long as its Expr: a long batch does not accumulate keys.
+_KEYS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+_TEXT = []                    # one weak text printer: nested factors share their texts
 
 
 def _key(e: Expr) -> str:
     k = _KEYS.get(e)
     if k is None:
-        from mcalc.printing.text import to_text
-        k = f"{to_text(e)}:{e.shape[0]}x{e.shape[1]}:{e.op}"
-        if len(_KEYS) > 100_000:
-            _KEYS.clear()
+        if not _TEXT:
+            from mcalc.printing.text import printer
+            _TEXT.append(printer(weak=True))
+        k = f"{_TEXT[0](e)}:{e.shape[0]}x{e.shape[1]}:{e.op}"
         _KEYS[e] = k
     return k
 
@@ -154,6 +159,7 @@ def render_poly(p: Poly) -> Expr:
 class _Canon:
     def __init__(self):
         self.memo: dict[Expr, Poly] = {}
+        self.t_memo: dict[Expr, Poly] = {}          # factor -> its transpose (t_base)
 
     # -- polynomial arithmetic -----------------------------------------------------------
     def const(self, c, shape=SCALAR) -> Poly:
@@ -308,7 +314,44 @@ class _Canon:
         return self.add(out, shape)
 
     def t_base(self, b: Expr) -> Poly:
-        """The transpose of one factor, as a canonical sum."""
+        """The transpose of one factor, as a canonical sum (memoised). The factors whose
+        transposes it needs are done first, without recursion: a network's nested
+        tanh(W@tanh(...)) transposes layer by layer, each layer once."""
+        memo = self.t_memo
+        got = memo.get(b)
+        if got is None:
+            stack, on_stack = [b], {b}
+            while stack:
+                n = stack[-1]
+                if n in memo:
+                    stack.pop()
+                    continue
+                pending = [d for d in self._t_needs(n) if d not in memo and d not in on_stack]
+                if pending:
+                    stack.extend(pending)
+                    on_stack.update(pending)
+                    continue
+                stack.pop()
+                memo[n] = self._t_base(n)
+            got = memo[b]
+        return got
+
+    def _t_needs(self, b: Expr):
+        """The factors whose transposes _t_base(b) takes (through transpose)."""
+        op = b.op
+        if b.shape == SCALAR or b.is_symmetric or op in ("eye", "T", "var", "ones", "vector",
+                                                         "matrix") or \
+                (op == "diag" and b.is_matrix):
+            return ()
+        if op == "matmul" or op in ELEMENTWISE or op in ("pow", "inv", "kron"):
+            args = [a for a in b.args if a.shape != SCALAR]
+        elif op == "add":
+            args = [b]
+        else:
+            return ()
+        return [f for a in args for mono in self.poly(a).terms for f, _ in mono]
+
+    def _t_base(self, b: Expr) -> Poly:
         op, shape = b.op, (b.shape[1], b.shape[0])
         if b.shape == SCALAR or b.is_symmetric or op == "eye" or \
                 (op == "diag" and b.is_matrix):

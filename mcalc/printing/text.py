@@ -5,6 +5,7 @@ Precedence follows the grammar: + - (1) < * / @ (2, left-associative) < unary - 
 """
 from __future__ import annotations
 
+import weakref
 from fractions import Fraction
 
 from mcalc import expr as E
@@ -34,11 +35,14 @@ def to_text(e, names: dict | None = None) -> str:
     return _flat(_Printer(names or {}).text(e)[0])
 
 
-def printer(names: dict | None = None):
+def printer(names: dict | None = None, weak: bool = False):
     """`to_text` with `names` fixed, for printing many expressions that share subexpressions
     (the steps of one derivation): each node's text is built once, so the steps of a deep
-    network print in time proportional to their nodes, not to their written-out size."""
+    network print in time proportional to their nodes, not to their written-out size.
+    A `weak` printer forgets a node's text when the node is gone (for a long-lived one)."""
     p = _Printer(names or {})
+    if weak:
+        p.memo = weakref.WeakKeyDictionary(p.memo)
     return lambda e: _flat(p.text(e)[0])
 
 
