@@ -16,6 +16,7 @@ canonical form of the difference of the two sides.
 """
 from __future__ import annotations
 
+import hashlib
 import weakref
 from fractions import Fraction
 from itertools import product as _cartesian
@@ -79,10 +80,13 @@ def poly_sub(a: Poly, b: Poly) -> Poly:
     return Poly(terms, a.shape)
 
 
-# An entry lives as long as its Expr: a long batch does not accumulate keys.
+# An order key: the text, shape and op of the expression; a text longer than _KEY_TEXT
+# is cut there and followed by a digest of the structure, so a key costs O(1) per node
+# however deep the expression (the full texts of nested factors would cost depth²).
+# Entries live as long as their Expr: a long batch does not accumulate keys.
 _KEYS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
-
-
+_DIGESTS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+_KEY_TEXT = 120
 _TEXT = []                    # one weak text printer: nested factors share their texts
 
 
@@ -91,10 +95,26 @@ def _key(e: Expr) -> str:
     if k is None:
         if not _TEXT:
             from mcalc.printing.text import printer
-            _TEXT.append(printer(weak=True))
-        k = f"{_TEXT[0](e)}:{e.shape[0]}x{e.shape[1]}:{e.op}"
+            _TEXT.append(printer(weak=True, limit=_KEY_TEXT))
+        text = _TEXT[0](e)
+        if len(text) > _KEY_TEXT:
+            text = text[:_KEY_TEXT] + "\x7f" + _digest(e)
+        k = f"{text}:{e.shape[0]}x{e.shape[1]}:{e.op}"
         _KEYS[e] = k
     return k
+
+
+def _digest(e: Expr) -> str:
+    """A hash of e's structure that is the same in every run (children first, no recursion)."""
+    got = _DIGESTS.get(e)
+    if got is None:
+        for n in E.postorder(e, _DIGESTS):
+            h = hashlib.blake2b(repr((n.op, n.shape, n.name, n.value)).encode(), digest_size=12)
+            for a in n.args:
+                h.update(_DIGESTS[a].encode())
+            _DIGESTS[n] = h.hexdigest()
+        got = _DIGESTS[e]
+    return got
 
 
 def _mono(factors) -> tuple:
