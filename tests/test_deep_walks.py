@@ -91,3 +91,23 @@ def test_check_paths_walk_each_node_once(shallow_stack):
         m = m.args[0].args[1]
     assert m is y and replaced is not deep
     assert not nodes[0][0] and all(p for p, _ in nodes[1:])
+
+
+def test_rich_dataflow_is_iterative(shallow_stack):
+    from types import SimpleNamespace
+
+    from rich.text import Text
+
+    from mcalc.derivation import Step
+    from mcalc.printing.rich_view import _dataflow
+    x = E.var("x", SCALAR)
+    defines, prev = [], x
+    for k in range(1, N + 1):
+        defines.append(Step("define", f"t{k}", E.Expr("sin", (prev,), SCALAR)))
+        prev = E.var(f"t{k}", SCALAR)
+    d = SimpleNamespace(of=f"t{N}", wrt=("x",), types={"x": "scalar"})
+    node = _dataflow(defines, d, Text)
+    for k in range(N, 0, -1):                      # t5000 -> t4999 -> ... -> t1 -> x
+        assert str(node.label).startswith(f"t{k} = sin(")
+        (node,) = node.children
+    assert str(node.label).startswith("x") and not node.children
