@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from functools import lru_cache
 
 from mcalc.expr import postorder
 from mcalc.printing.plain import rule_label
@@ -101,6 +102,7 @@ def _digits(s: str) -> str:
                    unicodedata.digit(c, None) is not None else c for c in s)
 
 
+@lru_cache(maxsize=4096)        # the same few names print on every line of every request
 def name_to_latex(name: str, bold: bool = False) -> str:
     r"""'W1' -> W_{1}, 'b_2' (bold) -> \mathbf{b}_{2}, 'θ' (bold) -> \boldsymbol{\theta},
     'lam' -> \mathit{lam}. Bold is for vectors (Parr & Howard)."""
@@ -162,6 +164,7 @@ _TEXT_ACCENTS = {"\u0301": "\\'", "\u0300": "\\`", "\u0302": "\\^", "\u0303": "\
                  "\u0306": "\\u", "\u0327": "\\c", "\u030a": "\\r", "\u030b": "\\H"}
 
 
+@lru_cache(maxsize=4096)        # rule labels and notes repeat across steps and requests
 def escape_text(s: str, tt: bool = False) -> str:
     """Text for text mode: LaTeX specials escaped, every character ASCII out.
     In \\texttt (tt) the typewriter font has < > | itself."""
