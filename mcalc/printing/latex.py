@@ -707,9 +707,15 @@ def step_to_latex(step, d=None) -> str:
 def step_renderer(d):
     """step -> one formula, for every step of `d` in turn: one symbol table and one
     memoised printer serve the whole derivation (linear, not one table per step)."""
+    return derivation_printers(d)[0]
+
+
+def derivation_printers(d):
+    """(step -> one formula, Expr -> LaTeX with d's `where` names) sharing one symbol table
+    and one memoised printer: the result prints from the nodes its steps printed."""
     sym = _Symbols(d)
     p = _Printer({e: n for n, e in d.where})
-    return lambda step: _one_formula(_step_lines(step, sym, p))
+    return lambda step: _one_formula(_step_lines(step, sym, p)), lambda e: p.tex(e)[0]
 
 
 def _one_formula(lines) -> str:
