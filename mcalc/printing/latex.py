@@ -233,11 +233,15 @@ class _Printer:
                            for e, n in names.items()}
         self.memo.update((e, (s, ATOM)) for e, s in self.raw.items())
         self._wordy_memo: dict = {}                 # id(rope) -> (rope, wordy?)
+        self.shown: dict = {}                       # Expr -> tex(e): steps repeat them
 
     def tex(self, e) -> tuple[str, int]:
         """(LaTeX, precedence) of e."""
-        r, p = self._tex(e)
-        return _flat(r), p
+        s = self.shown.get(e)
+        if s is None:
+            r, p = self._tex(e)
+            s = self.shown[e] = _flat(r), p
+        return s
 
     def wrap(self, e, min_prec: int) -> str:
         return _flat(self._wrap(e, min_prec))

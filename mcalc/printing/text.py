@@ -44,7 +44,15 @@ def printer(names: dict | None = None, weak: bool = False, limit: int | None = N
     p = _Printer(names or {})
     if weak:
         p.memo = weakref.WeakKeyDictionary(p.memo)
-    return lambda e: _flat(p.text(e)[0], limit)
+        return lambda e: _flat(p.text(e)[0], limit)
+    shown: dict = {}                   # steps print the same expressions again and again
+
+    def show(e):
+        s = shown.get(e)
+        if s is None:
+            s = shown[e] = _flat(p.text(e)[0], limit)
+        return s
+    return show
 
 
 def where_texts(where) -> list[tuple[str, str]]:
