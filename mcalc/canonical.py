@@ -19,6 +19,7 @@ from __future__ import annotations
 import hashlib
 import weakref
 from fractions import Fraction
+from functools import lru_cache
 from itertools import product as _cartesian
 
 from mcalc import expr as E
@@ -128,6 +129,7 @@ def _mono_shape(mono):
     return SCALAR
 
 
+@lru_cache(maxsize=256)         # fit() asks for it on every mixed sum
 def _ones_like(shape) -> Expr:
     r, c = shape
     if c == "1":
