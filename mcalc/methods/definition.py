@@ -8,7 +8,9 @@ expression is differentiated by each component of the variable with `sympy.diff`
 the derivatives are arranged as the contract arranges ∂F/∂X (mcalc.check.arrange:
 numerator or denominator layout, vec forms beyond two dimensions).
 
-  definition_derivation(req, body, typing, layout, by_rules)   `diff --method definition`: the
+  derive(req, body, typing, layout)   `diff --method definition` (the methods' interface):
+      definition_derivation with the automatic method's rules
+  definition_derivation(req, body, typing, layout, by_rules): the
       component derivatives as steps, then the chain/differential engine's symbolic
       result, confirmed equal to the component-wise derivative at the concrete sizes
       (an McalcError if they disagree: that is an engine bug)
@@ -99,6 +101,15 @@ def exact_equal(req, body: Expr, claim: Expr, typing, layout: str,
                             tuple(checked))
 
 
+NAME = "definition"
+
+
+def derive(req, body: Expr, typing, layout: str) -> Derivation:
+    from mcalc.methods import automatic
+    return definition_derivation(req, body, typing, layout,
+                                 lambda: automatic.derive(req, body, typing, layout))
+
+
 def definition_derivation(req, body: Expr, typing, layout: str, by_rules,
                           time_limit: float = TIME_LIMIT) -> Derivation:
     """`diff --method definition`: component by component, then the engine's symbolic
@@ -165,7 +176,7 @@ def _result_eq(req, d, result, layout):
 
 def _plain_derivation(req, body, typing, layout, result) -> Derivation:
     from mcalc.derivation import dim_sources
-    from mcalc.engine import labels
+    from mcalc.methods.graph import labels
     wrt = tuple(n for group in req.wrt for n in group)
     return Derivation(request=req.text, wrt=wrt, layout=layout, method="definition",
                       types=typing.as_strings(), expr=body, result=result,
@@ -247,7 +258,7 @@ class _Run:
         self.sp = sympy
         self.req, self.body, self.typing, self.layout = req, body, typing, layout
         self.deadline = deadline
-        from mcalc.engine import wrt_groups
+        from mcalc.methods.graph import wrt_groups
         self.groups = wrt_groups(req, typing)
         self.named_dims = self._named_dims()
         self.cache: dict = {}
@@ -501,7 +512,7 @@ def _label(name, sep, i, j, r, c) -> str:
 
 
 def _of_label(body: Expr) -> str:
-    from mcalc.engine import labels
+    from mcalc.methods.graph import labels
     return labels(body)[0]
 
 
