@@ -156,22 +156,37 @@ def definition_derivation(req, body: Expr, typing, layout: str, by_rules,
         if literal is not None:
             steps.append(Step("note", text=f"arranged in {layout} layout"
                                            f"{_sizes_text(sets[0])}:", rhs=literal))
+        of, defined = _inner_derivatives(req, body, typing, d.of)
+        steps.extend(defined)
+        group = req.wrt[0]
+        by = group[0] if len(group) == 1 else "(" + ", ".join(group) + ")"
         steps.append(Step("note", rhs=result, text=(
             f"the rules give this result; it equals the component-wise derivative"
             f"{run.sizes_summary(confirmed)} (checked exactly with SymPy):"),
-            eq=_result_eq(req, d, result, layout)))
-        if len(req.wrt) == 1:
-            steps.insert(0, Step("define", d.of, body, eq=Eq("define", d.of, rhs=body)))
+            eq=Eq("total", of, by, result, layout=layout) if of else None))
+        steps.insert(0, Step("define", d.of, body, eq=Eq("define", d.of, rhs=body)))
     return dataclasses.replace(d, method="definition", steps=tuple(steps))
 
 
-def _result_eq(req, d, result, layout):
-    """The result as the last equation (one derivative prefix: y and its variables)."""
-    if len(req.wrt) != 1:
-        return None
-    group = req.wrt[0]
-    by = group[0] if len(group) == 1 else "(" + ", ".join(group) + ")"
-    return Eq("total", d.of, by, result, layout=layout)
+def _inner_derivatives(req, body, typing, of):
+    """What the result is the derivative of, and the steps that define it: y itself, or
+    for a second (third ...) derivative the inner derivatives by the rules, each named
+    (g = the gradient, in denominator layout, as the rules differentiate it again), so
+    that the last line is an equation of its own. ("", []) when the rules have none."""
+    from mcalc.methods import automatic
+    from mcalc.methods.graph import Names, where_names
+    from mcalc.syntax import Request
+    names, steps = Names(body, where_names(req)), []
+    for k in range(1, len(req.wrt)):
+        inner = Request(req.text, req.wrt[-k:], req.body, req.decls, req.wrt_columns[-k:],
+                        req.defs)
+        try:
+            value = automatic.derive(inner, body, typing, "denominator").result
+        except NoRule:
+            return "", []
+        of = names.fresh("g")
+        steps.append(Step("define", of, value, eq=Eq("define", of, rhs=value)))
+    return of, steps
 
 
 def _plain_derivation(req, body, typing, layout, result) -> Derivation:

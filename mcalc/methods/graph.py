@@ -466,7 +466,7 @@ def _variable(name: str, typing, req, k: int) -> Expr:
     return E.var(name, vt.shape, vt.kind == "symmetric")
 
 
-def _where_names(req) -> set[str]:
+def where_names(req) -> set[str]:
     """The names the request's `where` definitions give (intermediates never take them)."""
     return {getattr(dcl, "name", None) for dcl in getattr(req, "defs", ())} - {None}
 
@@ -481,7 +481,7 @@ def derive_groups(req, body: Expr, typing, layout: str, pick) -> Derivation:
     groups = list(reversed(req.wrt))                    # innermost derivative first
     vec_form = False
     chosen = None
-    names = Names(body, _where_names(req))
+    names = Names(body, where_names(req))
     for k, group in enumerate(groups):
         xs = [_variable(n, typing, req, len(groups) - 1 - k) for n in group]
         wrt_names = list(group) + wrt_names
