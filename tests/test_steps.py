@@ -113,3 +113,20 @@ def test_differential_method_for_every_shape(request_text, want, layout):
         assert to_text(d.result) == want
     assert any(s.kind == "identify" for s in d.steps)
     assert check_derivation(d, np.random.default_rng(7)) > 0
+
+
+@pytest.mark.parametrize("method", ["chain", "differential"])
+@pytest.mark.parametrize("request_text,positive", CASES, ids=[c[0] for c in CASES])
+def test_every_simplification_is_a_named_step(request_text, positive, method):
+    """The result is stated, as printed, by the last line that has an equation (a
+    simplification changed nothing unsaid), and a simplify step
+    names only rewrites of the simplifier's registry (simplify.REWRITES)."""
+    from mcalc.printing.text import to_text
+    from mcalc.simplify import REWRITES
+    names = {n for n, _, _ in REWRITES}
+    d = derive(request_text, method=method)
+    last = next(s for s in reversed(d.steps) if s.eq is not None)
+    assert to_text(last.eq.rhs) == to_text(d.result)
+    for s in d.steps:
+        if s.kind == "simplify":
+            assert s.rule and set(s.rule.split(", ")) <= names, s.rule

@@ -8,7 +8,7 @@ import dataclasses
 
 from mcalc import expr as E
 from mcalc import rules as R
-from mcalc.derivation import Derivation, Step
+from mcalc.derivation import Derivation, Step, Total
 from mcalc.errors import McalcError
 from mcalc.expr import Expr
 from mcalc.methods.graph import MAX_SHOWN, Derive, _shown, derivative_eq, derive_groups
@@ -68,7 +68,7 @@ class ChainRule(Derive):
                         da = self.simp(R.T(da))
                     total.append(self.named(rule.differential(local, i, da), node, keep=da))
                     own = (g.label(node), g.label(a))
-                    terms.append((own,) if a == x else (own, (g.label(a), x.name)))
+                    terms.append((own,) if a == x else (own, Total(g.label(a), x.name)))
                 value = self.simp(R.add(*total) if len(total) > 1 else total[0])
             tangent[node] = value
             if terms == [((g.label(node), x.name),)] and jac == value:

@@ -110,7 +110,7 @@ class Differential(Derive):
     def _differential_step(self, terms, rule: str, source: str = ""):
         """dy = Σ G : dU over `terms` ((G, dU, node)), as one step and one equation."""
         y = self.g.label(self.f)
-        shown = tuple((_shown(G, n is self.x), D, f"∂{y}/∂{self.g.label(n)}")
+        shown = tuple((_shown(G, n is self.x), D, f"d{y}/d{self.g.label(n)}")
                       for G, D, n in terms)
         self.chains.append(Step("differential", y, rule=rule, source=source, terms=shown,
                                 eq=Eq("differential", y, terms=tuple((G, D) for G, D, _ in terms))))

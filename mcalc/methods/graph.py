@@ -17,7 +17,7 @@ import itertools
 
 from mcalc import expr as E
 from mcalc import rules as R
-from mcalc.derivation import Derivation, Eq, Step, dim_sources
+from mcalc.derivation import Derivation, Eq, Step, Total, dim_sources
 from mcalc.errors import McalcError, NoRule
 from mcalc.expr import Expr
 from mcalc.simplify import Simplifier
@@ -229,10 +229,8 @@ class Derive:
             self.steps.append(Step("substitute", (of, self.x.name),
                                    _shown(substituted, size=MAX_SHOWN_SUBSTITUTED),
                                    eq=self._total(of, substituted, layout)))
-        fired: list[str] = []
-        self.simp.fired = fired
-        result = self.simp(substituted)
-        if result != substituted and fired:         # a named rewrite changed it
+        result, fired = simplified(self.simp, substituted)
+        if fired:                                   # every visible change is a named step
             self.steps.append(Step("simplify", (of, self.x.name), result,
                                    rule=", ".join(dict.fromkeys(fired)),
                                    eq=self._total(of, result, layout)))
@@ -303,7 +301,7 @@ class Derive:
     def _path(self, node, a):
         """∂f/∂node ∂node/∂a (just ∂f/∂a when node is f itself)."""
         own = (self.g.label(node), self.g.label(a))
-        return (own,) if node is self.f else ((self.g.label(self.f), self.g.label(node)), own)
+        return (own,) if node is self.f else (Total(self.g.label(self.f), self.g.label(node)), own)
 
     def backward_gradient(self) -> Expr:
         """f scalar: the gradient flows back from y (dL = G : dU  ->  G' : dA). What is said
@@ -358,6 +356,40 @@ class Derive:
 
     def at_variable(self, G, terms):
         pass
+
+
+def simplified(simp: Simplifier, e: Expr) -> tuple[Expr, list[str]]:
+    """simp(e), and the names (simplify.REWRITES) of the rewrites that made it. The shared
+    simplifier remembers what it has seen, and a rewrite that fired for an earlier step
+    does not fire again: then a fresh one names them; a change that no rewrite recorded
+    is the canonical order of operands."""
+    fired: list[str] = []
+    simp.fired = fired
+    out = simp(e)
+    if out != e and not fired:
+        fresh = Simplifier()
+        fresh(e)
+        fired = list(fresh.fired)
+        if not fired and _flat(out) != _flat(e):
+            fired = ["canonical order"]
+    return out, fired if out != e else []
+
+
+_NARY = ("add", "mul", "matmul")
+
+
+def _flat(e: Expr) -> Expr:
+    """e with nested sums and products merged (a + (b + c) as a + b + c, (A@B)@C as
+    A@B@C): a change only of this grouping is not visible, and no step."""
+    memo: dict[Expr, Expr] = {}
+    for n in E.postorder(e, memo):
+        args: list = []
+        for a in n.args:
+            fa = memo[a]
+            args.extend(fa.args if n.op in _NARY and fa.op == n.op else (fa,))
+        memo[n] = n if tuple(args) == n.args else Expr(n.op, tuple(args), n.shape, n.name,
+                                                       n.value)
+    return memo[e]
 
 
 MAX_SHOWN = 80                 # a chain step's multiplied-out form larger than this is left out:
