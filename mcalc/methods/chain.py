@@ -11,7 +11,8 @@ from mcalc import rules as R
 from mcalc.derivation import Derivation, Step, Total
 from mcalc.errors import McalcError
 from mcalc.expr import Expr
-from mcalc.methods.graph import MAX_SHOWN, Derive, _shown, derivative_eq, derive_groups
+from mcalc.methods.graph import (MAX_SHOWN, Derive, _shown, derivative_eq, derive_groups,
+                                 simplified)
 
 NAME = "chain"
 
@@ -126,13 +127,13 @@ class ChainRule(Derive):
         if not total or step.rhs is None or len({t.shape for t in total}) > 1:
             return step
         raw = R.add(*total) if len(total) > 1 else total[0]
-        fired: list[str] = []
-        self.simp.fired = fired
+        if raw == step.rhs or raw.size > MAX_SHOWN:
+            return step
         try:
-            same = raw != step.rhs and raw.size <= MAX_SHOWN and self.simp(raw) == step.rhs
+            out, fired = simplified(self.simp, raw, order=False)
         except McalcError:             # a product the simplifier cannot take as it stands
             return step
-        if not same or not fired:
+        if out != step.rhs or not fired:
             return step
         return dataclasses.replace(step, product=raw,
                                    rule=f"{step.rule}; {', '.join(dict.fromkeys(fired))}")

@@ -358,11 +358,11 @@ class Derive:
         pass
 
 
-def simplified(simp: Simplifier, e: Expr) -> tuple[Expr, list[str]]:
+def simplified(simp: Simplifier, e: Expr, order: bool = True) -> tuple[Expr, list[str]]:
     """simp(e), and the names (simplify.REWRITES) of the rewrites that made it. The shared
     simplifier remembers what it has seen, and a rewrite that fired for an earlier step
     does not fire again: then a fresh one names them; a change that no rewrite recorded
-    is the canonical order of operands."""
+    is the canonical order of operands (with `order`)."""
     fired: list[str] = []
     simp.fired = fired
     out = simp(e)
@@ -370,7 +370,7 @@ def simplified(simp: Simplifier, e: Expr) -> tuple[Expr, list[str]]:
         fresh = Simplifier()
         fresh(e)
         fired = list(fresh.fired)
-        if not fired and _flat(out) != _flat(e):
+        if not fired and order and _flat(out) != _flat(e):
             fired = ["canonical order"]
     return out, fired if out != e else []
 
