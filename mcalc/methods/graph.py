@@ -406,12 +406,7 @@ def wrt_groups(req, typing):
     groups = []
     for k, group in enumerate(reversed(req.wrt)):
         col = req.wrt_columns[len(req.wrt) - 1 - k] if len(req.wrt_columns) > k else 0
-        xs = []
-        for name in group:
-            if name not in typing.vars:
-                raise McalcError(f"'{name}' does not appear in the expression", col)
-            vt = typing.vars[name]
-            xs.append(E.var(name, vt.shape, vt.kind == "symmetric"))
+        xs = [_variable(name, typing, req, len(req.wrt) - 1 - k) for name in group]
         if len(xs) > 1 and any(not x.is_scalar for x in xs):
             bad = next(x for x in xs if not x.is_scalar)
             raise McalcError(f"d/d(...) stacks scalars; {bad.name} is not a scalar", col)
