@@ -31,7 +31,8 @@ class Differential(Derive):
         # dy = G : dX: G is the gradient (denominator layout), its transpose numerator
         self.steps.append(Step("identify", (of, self.x.name), _shown(oriented), rule=(
             "identification: dy = G : dX gives the gradient G" +
-            ("" if layout == "denominator" else "; numerator layout: its transpose")),
+            ("" if layout == "denominator" else "; numerator layout: its transpose" +
+             self.transpose_rewrites(out))),
             source="M&N ch. 9; P&H §4", eq=self._total(of, oriented, layout)))
 
     def at_node(self, node, G, terms, grads, done):

@@ -340,10 +340,17 @@ class Derive:
 
     def orientation_step(self, of: str, out: Expr, oriented: Expr, layout: str):
         """The step that turns the combined derivative into the requested layout."""
-        if layout == "denominator" and oriented != self.orient(out, "numerator"):
+        numerator = self.orient(out, "numerator")
+        if layout == "denominator" and oriented != numerator:
             self.steps.append(Step("layout", (of, self.x.name), _shown(oriented),
-                                   rule="denominator layout: transpose", source="P&H §4",
-                                   eq=self._total(of, oriented, layout)))
+                                   rule="denominator layout: transpose" +
+                                   self.transpose_rewrites(numerator),
+                                   source="P&H §4", eq=self._total(of, oriented, layout)))
+
+    def transpose_rewrites(self, e: Expr) -> str:
+        """'; ' and the names of the rewrites that tidy e' ((AB)' = B'A'), or ''."""
+        _, fired = simplified(Simplifier(), R.T(e), order=False)
+        return "; " + ", ".join(fired) if fired else ""
 
     def at_node(self, node, G, terms, grads, done):
         return None
