@@ -130,3 +130,20 @@ def test_every_simplification_is_a_named_step(request_text, positive, method):
     for s in d.steps:
         if s.kind == "simplify":
             assert s.rule and set(s.rule.split(", ")) <= names, s.rule
+
+
+def test_the_methods_are_peers():
+    """chain, differential and definition (and the automatic choice) are modules with one
+    interface, dispatched by name: each derivation says which method made it."""
+    import inspect
+
+    from mcalc.methods import automatic, chain, definition, differential
+    from mcalc.pipeline import METHODS
+    peers = (chain, differential, definition)
+    assert {m.NAME for m in peers} == set(METHODS)
+    assert len({tuple(inspect.signature(m.derive).parameters)
+                for m in peers + (automatic,)}) == 1
+    for name in METHODS:
+        assert derive("d/dX tr(X'@A@X)", method=name).method == name
+    assert derive("d/dX tr(X'@A@X)").method == "differential"
+    assert derive("d/dx sin(x^2)").method == "chain"
