@@ -392,11 +392,14 @@ def stacked_derivative(f: Expr, xs: list[Expr], layout: str, method: str,
         if not all(c.op == "vector" or c.op == "zeros" for c in cols):
             raise NoRule("the Jacobian of a vector expression by stacked scalars is printed "
                          "only for vector literals [f1, f2, ...]")
-        k = int(f.shape[0])
-        rows = [[c.args[i] if c.op == "vector" else E.ZERO for c in cols] for i in range(k)]
+        k = f.shape[0]                          # a name (n) only when every column is zeros
+        rows = ([[c.args[i] if c.op == "vector" else E.ZERO for c in cols] for i in range(int(k))]
+                if k.isdigit() else None)
     if f.is_scalar:                             # the gradient: a row in numerator layout
         grad = Expr("vector", tuple(cols), (str(m), "1"))
         jac = grad if layout == "denominator" else Expr("T", (grad,), ("1", str(m)))
+    elif rows is None:
+        jac = E.zeros((k, str(m)) if layout == "numerator" else (str(m), k))
     else:
         jac = Expr("matrix", tuple(e for r in rows for e in r), (str(len(rows)), str(m)))
         if layout == "denominator":
