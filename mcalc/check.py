@@ -50,6 +50,7 @@ KINKED_POINTS_PER_SIZE = 16   # ... when an indicator, relu, abs, sign, max or m
                               # every piece ((b > 0) vs (b + w'x > 0) agree at most)
 SIZES = (2, 3, 4, 5)
 KINK_GAP = 1e-3               # redraw when a kink's argument is closer than this
+MAX_SAMPLED_ELEMENTS = 1_000_000   # elements of one variable at a random point
 
 
 # =====================================================================================
@@ -395,6 +396,10 @@ class _Checker:
         values = {}
         for name, vt in self.typing.vars.items():
             r, c = (parse_dim_size(d, sizes) for d in vt.shape)
+            if r * c > MAX_SAMPLED_ELEMENTS:
+                raise McalcError(f"{name} has {r * c} elements, too many to evaluate (the "
+                                 f"limit is {MAX_SAMPLED_ELEMENTS}); declare the dimension by "
+                                 f"name, vector(n), to sample it")
             m = rng.uniform(0.5, 2.0, size=(r, c)) if positive else rng.standard_normal((r, c))
             if vt.kind == "symmetric":
                 m = (m + m.T) / 2
