@@ -101,7 +101,7 @@ def check_command(args, layout, types, method, exact, batch, fmt, seed):
             raise
         result = CheckResult(args[0], args[1], None, error=_error_line(e))
     click.echo(dumps(result.as_dict()) if fmt == "json"
-               else "\n".join(visible(ln) for ln in result.text().split("\n")))
+               else visible(result.text(), newlines=True))
     sys.exit(result.status)
 
 

@@ -13,7 +13,7 @@ import sys
 import click
 
 from mcalc import __version__
-from mcalc.errors import McalcError
+from mcalc.errors import McalcError, visible
 from mcalc.options import (INTERRUPTED_STATUS, closed_pipe, common_options, fail, guarded,
                            pick_format)
 
@@ -146,7 +146,7 @@ def diff(request, layout, types, method, fmt, latex_flag, standalone):
         sys.exit(_batch_diff(sys.stdin, types, layout, method, fmt))
     out = render(_derive(request, types, layout, method), fmt, standalone)
     if out is not None:
-        click.echo(out.rstrip("\n"))
+        click.echo(visible(out.rstrip("\n"), newlines=True))    # the request, echoed
 
 
 def _batch_diff(stream, types, layout, method, fmt) -> int:

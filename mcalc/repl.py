@@ -210,7 +210,7 @@ class Session:
             if not self.interactive:
                 raise
             self.echo("interrupted", err=True)
-        except Exception as e:                   # any failure is this line's, and the session goes on
+        except Exception as e:                   # any failure is this line's; the session goes on
             self.error(_error_line(e), text)
 
     def _show(self, names) -> str:
@@ -228,7 +228,7 @@ class Session:
         out = self.render(d, self.fmt)
         if out is not None:
             from mcalc.errors import visible
-            self.echo("\n".join(visible(ln) for ln in out.rstrip("\n").split("\n")))
+            self.echo(visible(out.rstrip("\n"), newlines=True))
         if self.interactive and self.fmt in ("rich", "plain", "latex"):
             self.echo("")                        # a blank line before the next prompt
         if req.decls:

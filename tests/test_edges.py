@@ -287,10 +287,19 @@ def test_escape_sequences_are_echoed_escaped_on_a_terminal(mode):
     assert (b"'\\x1b'" if mode == "repl" else b"\\x1b[2J\\x1b]0;PWNED\\x07") in shown, shown
 
 
+def test_single_request_echo_is_escaped():
+    """Whitespace the grammar accepts (form feed, carriage return, tab) is echoed escaped."""
+    code, out, err = mcalc(["diff", "d/dx x\x0c+\ty\r", "--format", "plain"])
+    assert code == 0 and out.decode().splitlines()[0] == "request: d/dx x\\x0c+\\ty\\r"
+    code, out, err = mcalc(["check", "d/dx x\x0c", "1\r"])
+    assert code == 0 and out.decode().splitlines()[0] == "holds: d/dx x\\x0c ;; 1\\r  (symbolic)"
+
+
 def test_visible_escapes_only_what_is_not_printable():
     from mcalc.errors import visible
     assert visible("d/dx ∂θ × x'") == "d/dx ∂θ × x'"
     assert visible("a\x1b[2J\tb\u202ec\n") == "a\\x1b[2J\\tb\\u202ec\\n"
+    assert visible("a\x1b\nb", newlines=True) == "a\\x1b\nb"
 
 
 # ---- the other rows ------------------------------------------------------------------------

@@ -62,7 +62,7 @@ def dumps(value) -> str:
     if text.isprintable():
         return text
     # json escapes only U+0000..U+001F; the others (DEL, C1 controls, bidi overrides,
-    # lone surrogates from undecodable input) can only sit inside strings here
+    # lone surrogates from undecodable arguments) can only sit inside strings here
     return "".join(ch if ch.isprintable() else _escape(ch) for ch in text)
 
 
