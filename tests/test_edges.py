@@ -30,10 +30,10 @@ def env(**extra) -> dict:
     return e
 
 
-def mcalc(args, stdin: bytes = b"", **extra):
+def mcalc(args, stdin: bytes = b"", timeout: float = TIMEOUT, **extra):
     """(exit status, stdout bytes, stderr text) of the installed mcalc."""
     p = subprocess.run([installed_mcalc(), *args], input=stdin, capture_output=True,
-                       env=env(**extra), timeout=TIMEOUT)
+                       env=env(**extra), timeout=timeout)
     return p.returncode, p.stdout, p.stderr.decode("utf-8", "replace")
 
 
@@ -230,15 +230,16 @@ def _interrupt_after(p, n: int) -> list[bytes]:
     return got + rest.splitlines(keepends=True)
 
 
-def test_sigint_during_diff_batch_prints_the_finished_lines_and_exits_130():
-    p = subprocess.Popen([installed_mcalc(), "diff", "-"], stdin=subprocess.PIPE,
+@pytest.mark.parametrize("mode", [["diff", "-", "--format", "json"],
+                                  ["repl", "--format", "json"]])
+def test_sigint_during_a_piped_batch_prints_the_finished_lines_and_exits_130(mode):
+    p = subprocess.Popen([installed_mcalc(), *mode], stdin=subprocess.PIPE,
                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env())
     p.stdin.write(b"d/dx sin(x)\nd/dx x^2\nd/dx exp(x)\n")
     p.stdin.flush()                               # the stream stays open: mcalc waits for more
     lines = _interrupt_after(p, 3)
     p.stdin.close()
-    assert [ln.decode().split("  =>  ")[1].split()[0] for ln in lines] == ["cos(x)", "2*x",
-                                                                           "exp(x)"]
+    assert [strict_json(ln)["result"] for ln in lines] == ["cos(x)", "2*x", "exp(x)"]
 
 
 def test_sigint_during_check_batch_file_prints_the_finished_lines_and_exits_130(tmp_path):
@@ -333,6 +334,29 @@ def test_big_number_folding_is_bounded():
     assert code in (0, 2) and (out.strip().endswith(b"numerator layout") or
                                err.startswith("error"))
     assert time.monotonic() - t0 < 20
+
+
+# rows of the table whose fixes belong to other files (types.py, check.py, the engine's
+# speed): strict, so that they fail — and the mark is removed — once those fixes land
+
+@pytest.mark.xfail(strict=True, reason="types.py: dimension 03 is not normalised to 3")
+def test_leading_zero_in_a_size_is_the_same_size():
+    code, out, err = mcalc(["check", "d/dx A@x where x: vector(03); A: matrix(2, 3)", "A"])
+    assert code == 0, err
+
+
+@pytest.mark.xfail(strict=True, reason="check.py: a claim's declarations are ignored")
+def test_declarations_in_a_claim_are_an_error():
+    code, out, err = mcalc(["check", "d/dx x^2", "2*x where x: vector(n)"])
+    assert code == 2 and err.startswith("error")
+
+
+@pytest.mark.xfail(strict=True, raises=subprocess.TimeoutExpired,
+                   reason="engine: a deep second derivative is not linear (the speed issue)")
+def test_deep_second_derivative_takes_seconds():
+    code, out, err = mcalc(["diff", "d^2/dx^2 " + "sin(" * 190 + "x" + ")" * 190,
+                            "--format", "plain"], timeout=10)
+    assert code == 0
 
 
 def test_bare_mcalc_prints_the_multi_line_help():
