@@ -67,8 +67,12 @@ def dumps(value) -> str:
 
 
 def _escape(ch: str) -> str:
-    """JSON's \\uXXXX escape (a surrogate pair beyond the Basic Multilingual Plane)."""
+    """JSON's \\uXXXX escape (a surrogate pair beyond the Basic Multilingual Plane); a
+    lone surrogate (an undecodable byte of an argument) is U+FFFD, as strict parsers
+    refuse its escape."""
     code = ord(ch)
+    if 0xD800 <= code <= 0xDFFF:
+        return "\ufffd"
     if code <= 0xFFFF:
         return f"\\u{code:04x}"
     code -= 0x10000
