@@ -38,12 +38,10 @@ def read_lines(stream) -> Iterator[Line]:
     stream = getattr(stream, "buffer", stream)
     number = 0
     while True:
-        raw = stream.readline(LINE_LIMIT + 1)
+        raw = _bytes(stream.readline(LINE_LIMIT + 1))
         if not raw:
             return
         number += 1
-        if isinstance(raw, str):                 # undecodable bytes arrive as surrogates
-            raw = raw.encode("utf-8", "surrogateescape")
         if len(raw) > LINE_LIMIT and not raw.endswith(b"\n"):
             rest = raw
             while rest and not rest.endswith(b"\n"):
@@ -52,16 +50,25 @@ def read_lines(stream) -> Iterator[Line]:
             yield Line(number, shown, f"error: line too long (more than {LINE_LIMIT} bytes)")
             continue
         raw = raw.rstrip(b"\r\n")
-        try:
-            yield Line(number, raw.decode("utf-8"), None)
-        except UnicodeDecodeError as e:
-            column = len(raw[:e.start].decode("utf-8", "replace")) + 1
-            yield Line(number, raw.decode("utf-8", "replace"),
-                       f"error (column {column}): not valid UTF-8 (byte 0x{raw[e.start]:02x})")
+        text, error = raw.decode("utf-8", "replace"), None
+        if "\ufffd" in text:                     # replaced, or a U+FFFD of the input itself
+            try:
+                raw.decode("utf-8")
+            except UnicodeDecodeError as e:
+                column = len(raw[:e.start].decode("utf-8", "replace")) + 1
+                error = f"error (column {column}): not valid UTF-8 (byte 0x{raw[e.start]:02x})"
+        yield Line(number, text, error)
 
 
 def _bytes(chunk) -> bytes:
-    return chunk.encode("utf-8", "surrogateescape") if isinstance(chunk, str) else chunk
+    """A text stream's line as the bytes it came from (undecodable bytes arrive as
+    surrogates; any other surrogate stays invalid UTF-8, and is reported)."""
+    if isinstance(chunk, bytes):
+        return chunk
+    try:
+        return chunk.encode("utf-8", "surrogateescape")
+    except UnicodeEncodeError:
+        return chunk.encode("utf-8", "surrogatepass")
 
 
 def run_batch(stream, answer: Callable[[str], tuple[str, int]],
