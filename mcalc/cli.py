@@ -1,5 +1,7 @@
 """The mcalc command line (click). Exit status: 0 success / claim holds, 1 claim does not
-hold, 2 bad input — always a one-line message, never a traceback.
+hold, 2 bad input — always a one-line message, never a traceback; 130 interrupted (a
+batch prints its finished lines first), 141 the output pipe was closed (quietly, as cat).
+Batches (`diff -`, `check --batch`) run through mcalc.batch: one line out per request.
 
 Heavy modules (rich, numpy, sympy) are imported only by the commands that need them, so
 a plain call stays fast.
