@@ -49,15 +49,21 @@ def read_lines(stream) -> Iterator[Line]:
             shown = raw[:_SHOWN * 4].decode("utf-8", "replace")[:_SHOWN] + "…"
             yield Line(number, shown, f"error: line too long (more than {LINE_LIMIT} bytes)")
             continue
-        raw = raw.rstrip(b"\r\n")
-        text, error = raw.decode("utf-8", "replace"), None
-        if "\ufffd" in text:                     # replaced, or a U+FFFD of the input itself
-            try:
-                raw.decode("utf-8")
-            except UnicodeDecodeError as e:
-                column = len(raw[:e.start].decode("utf-8", "replace")) + 1
-                error = f"error (column {column}): not valid UTF-8 (byte 0x{raw[e.start]:02x})"
-        yield Line(number, text, error)
+        yield Line(number, *decode(raw.rstrip(b"\r\n")))
+
+
+def decode(raw) -> tuple[str, str | None]:
+    """(text with bad bytes as U+FFFD, the error that reports the first of them or None);
+    `raw` bytes, or text whose undecodable bytes are surrogates."""
+    raw = _bytes(raw)
+    text = raw.decode("utf-8", "replace")
+    if "\ufffd" in text:                         # replaced, or a U+FFFD of the input itself
+        try:
+            raw.decode("utf-8")
+        except UnicodeDecodeError as e:
+            column = len(raw[:e.start].decode("utf-8", "replace")) + 1
+            return text, f"error (column {column}): not valid UTF-8 (byte 0x{raw[e.start]:02x})"
+    return text, None
 
 
 def _bytes(chunk) -> bytes:

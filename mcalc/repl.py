@@ -399,8 +399,11 @@ def run_interactive(session: Session, banner: str | None = None) -> int:
             except KeyboardInterrupt:
                 session.echo("")
                 continue
+            except UnicodeDecodeError as e:      # bytes not UTF-8, with strict decoding
+                line = e.object.decode("utf-8", "surrogateescape")
             try:
-                session.handle(line)
+                from mcalc.batch import decode
+                session.handle(*decode(line))    # bytes not UTF-8 reported as in a batch
             except Quit:
                 return 0
     finally:

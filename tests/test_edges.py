@@ -356,7 +356,7 @@ def test_declarations_in_a_claim_are_an_error():
                    reason="engine: a deep second derivative is not linear (the speed issue)")
 def test_deep_second_derivative_takes_seconds():
     code, out, err = mcalc(["diff", "d^2/dx^2 " + "sin(" * 190 + "x" + ")" * 190,
-                            "--format", "plain"], timeout=10)
+                            "--format", "plain"], timeout=5)
     assert code == 0
 
 
@@ -412,6 +412,28 @@ def _repl_on_a_terminal(home, lines=("d/dx sin(x)",)):
         return seen.getvalue()
     finally:
         child.close(force=True)
+
+
+@pytest.mark.parametrize("errors", ["surrogateescape", "strict"])
+def test_undecodable_bytes_typed_at_the_prompt(tmp_path, errors):
+    pexpect = pytest.importorskip("pexpect")
+    child = pexpect.spawn(installed_mcalc(), ["repl", "--format", "plain"],
+                          env=env(HOME=str(tmp_path), LC_ALL="C.UTF-8",
+                                  PYTHONIOENCODING=f"utf-8:{errors}"), timeout=30)
+    try:
+        child.expect_exact(b"mcalc> ")
+        child.send(b"d/dx \xff\r")
+        child.expect_exact(b"mcalc> ")
+        shown = child.before
+        child.sendline(b"d/dx sin(x)")
+        child.expect_exact(b"cos(x)")
+        child.sendline(b":quit")
+        child.expect(pexpect.EOF)
+    finally:
+        child.close(force=True)
+    answer = shown.split(b"\r\n", 1)[1]           # after the terminal's echo of the input
+    assert answer == b"error (column 6): not valid UTF-8 (byte 0xff)\r\n", shown
+    assert child.exitstatus == 0
 
 
 def test_history_is_private(tmp_path):
