@@ -386,6 +386,7 @@ def _save_history(readline, path: str | None) -> None:
 
 def run_interactive(session: Session, banner: str | None = None) -> int:
     """The terminal loop: prompt, readline editing and history, Ctrl-C cancels a line."""
+    from mcalc.batch import decode
     readline, history = _setup_readline(session)
     if banner:
         session.echo(banner)
@@ -402,7 +403,6 @@ def run_interactive(session: Session, banner: str | None = None) -> int:
             except UnicodeDecodeError as e:      # bytes not UTF-8, with strict decoding
                 line = e.object.decode("utf-8", "surrogateescape")
             try:
-                from mcalc.batch import decode
                 session.handle(*decode(line))    # bytes not UTF-8 reported as in a batch
             except Quit:
                 return 0
