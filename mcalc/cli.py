@@ -57,7 +57,10 @@ class DefaultToDiff(click.Group):
         try:
             return super().main(*args, standalone_mode=False, **kwargs)
         except click.exceptions.NoArgsIsHelpError as e:
-            click.echo(e.ctx.get_help() if e.ctx else str(e))
+            try:
+                click.echo(e.ctx.get_help() if e.ctx else str(e))
+            except BrokenPipeError:
+                closed_pipe()
             sys.exit(2)
         except click.UsageError as e:
             fail(f"error: {e.format_message()}")
@@ -75,6 +78,8 @@ class DefaultToDiff(click.Group):
             raise
         except click.ClickException as e:
             raise OneLineError(e) from None
+        except BrokenPipeError:                  # `mcalc --help | head -1`
+            closed_pipe()
 
     def invoke(self, ctx):
         """A closed output pipe ends quietly (exit 141, as cat); Ctrl-C exits 130."""

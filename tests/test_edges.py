@@ -190,7 +190,10 @@ def test_dev_zero_is_bounded():
 PIPED = {"diff -": (["diff", "-"], "d/dx sin(x)\n"),
          "check --batch": (["check", "--batch", "-"], "d/dx sin(x) ;; cos(x)\n"),
          "repl": (["repl"], "d/dx sin(x)\n"),
-         "rules": (["rules"], "")}
+         "rules": (["rules"], ""),
+         "--help": (["--help"], ""),
+         "diff --help": (["diff", "--help"], ""),
+         "bare mcalc": ([], "")}
 
 
 @pytest.mark.parametrize("name", list(PIPED))
