@@ -19,9 +19,9 @@ from mcalc.errors import McalcError, visible
 from mcalc.options import (INTERRUPTED_STATUS, closed_pipe, common_options, fail, guarded,
                            pick_format)
 
-FORMATS = ("rich", "plain", "latex", "json", "numpy")
+FORMATS = ("rich", "plain", "latex", "json", "numpy", "markdown", "html")
 BATCH_FORMATS = ("plain", "json", "numpy")      # one line per request (contract §3)
-STANDALONE_FORMATS = ("latex",)                 # the formats --standalone wraps
+STANDALONE_FORMATS = ("latex", "html")          # the formats --standalone wraps
 
 # At exit the interpreter's last garbage collection walks every object the call created
 # (about 20 ms of a cold call, issue #6); frozen objects are skipped. Nothing observable
@@ -119,7 +119,13 @@ def render(d, fmt: str, standalone: bool = False) -> str | None:
     if fmt == "numpy":
         from mcalc.printing.numpy_code import to_numpy
         names = {e: n for n, e in d.where}
-        return to_numpy(d.result if d.result is not None else d.expr, d.dims, names)
+        return to_numpy(d.result if d.result is not None else d.expr, d.dims, names, d.types)
+    if fmt == "markdown":
+        from mcalc.printing.markdown import render as markdown
+        return markdown(d)
+    if fmt == "html":
+        from mcalc.printing import html
+        return html.standalone(d) if standalone else html.render(d)
     from mcalc.printing.rich_view import render as rich
     rich(d)
     return None
@@ -136,7 +142,8 @@ def _derive(request: str, types, layout, method):
 @click.option("--format", "fmt", type=click.Choice(FORMATS), default=None,
               help="Output format (default: rich on a terminal, plain when piped).")
 @click.option("--latex", "latex_flag", is_flag=True, help="Same as --format latex.")
-@click.option("--standalone", is_flag=True, help="Wrap LaTeX output in a compilable document.")
+@click.option("--standalone", is_flag=True,
+              help="Wrap LaTeX (or HTML) output in a complete document.")
 @guarded
 def diff(request, layout, types, method, fmt, latex_flag, standalone):
     """Derive REQUEST step by step (REQUEST '-' reads one request per line from stdin)."""
@@ -148,8 +155,8 @@ def diff(request, layout, types, method, fmt, latex_flag, standalone):
                                f"{' or '.join(STANDALONE_FORMATS)}, not {fmt}")
     if request == "-":
         if fmt not in BATCH_FORMATS:
-            raise click.UsageError(f"'diff -' writes one line per request: --format "
-                                   f"{', '.join(BATCH_FORMATS)}, not {fmt}")
+            raise click.UsageError(f"batch mode ('diff -') writes one line per request: "
+                                   f"--format {', '.join(BATCH_FORMATS)}, not {fmt}")
         sys.exit(_batch_diff(sys.stdin, types, layout, method, fmt))
     out = render(_derive(request, types, layout, method), fmt, standalone)
     if out is not None:

@@ -1,7 +1,7 @@
 """The one exception users see: a one-line message, optionally pointing at a column."""
 
 
-class McalcError(Exception):
+class McalcError(ValueError):
     """Bad input (exit status 2): syntax, unknown name, shape mismatch, a limit hit."""
 
     def __init__(self, message: str, column: int | None = None, source: str | None = None):

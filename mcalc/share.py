@@ -6,7 +6,7 @@ printed whole.
 """
 from __future__ import annotations
 
-from mcalc.expr import LEAVES, Expr
+from mcalc.expr import LEAVES, Expr, dimension_names
 
 MIN_EXPANDED = 60        # tree size above which naming starts
 MIN_SHARED = 6           # a repeated subexpression smaller than this is written out
@@ -36,8 +36,14 @@ def shared_names(*roots: Expr) -> tuple[tuple[str, Expr], ...]:
     if max(expanded[r] for r in roots) <= MIN_EXPANDED:
         return ()
     out = []
+    # a name is never a variable's or a dimension's (a user's t1 stays the user's)
+    taken = {n.name for n in order if n.op in ("var", "dim")} | dimension_names(*roots)
+    k = 0
     for node in order:                                   # post-order: children first
         if refs.get(node, 0) >= 2 and node.op not in LEAVES and node.size >= MIN_SHARED \
                 and node not in roots:
-            out.append((f"t{len(out) + 1}", node))
+            k += 1
+            while f"t{k}" in taken:
+                k += 1
+            out.append((f"t{k}", node))
     return tuple(out)

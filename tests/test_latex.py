@@ -349,11 +349,13 @@ def test_chain_derivation_lines():
                        r"\frac{\partial \mathbf{u}_{1}}{\partial \mathbf{w}} \qquad"
                        r"\text{(vector chain rule (P\&H $\S$4.5.3))}")
     assert body[7] == r"&= \mathbf{1}^{T} \operatorname{diag}\left(\mathbf{x}\right)"
-    # the substitution repeats the chain's value: not printed twice
-    assert body[8] == r"&= \mathbf{x}^{T} \qquad\text{(ones(n)'@diag(x) = x')}"
-    assert body[9] == "& " + r"\text{" + escape_text(NOTE) + "}"
-    assert lines[-2] == (r"\frac{\partial y}{\partial \mathbf{w}} &= \mathbf{x}^{T} \qquad "
-                         r"\text{shape } 1 \times n\text{, numerator layout}")
+    # the substitution repeats the chain's value: not printed twice; the last step is the
+    # result, shown once, below, with its rule and shape (on a row of their own: too long)
+    assert body[8] == "& " + r"\text{" + escape_text(NOTE) + "}"
+    tail = out.split(r"\\[1ex]")[1]
+    assert tail.startswith("\n" + r"\frac{\partial y}{\partial \mathbf{w}} &= \mathbf{x}^{T} \\")
+    assert r"\text{(ones(n)'@diag(x) = x')}" in tail
+    assert r"\text{shape } 1 \times n\text{, numerator layout}" in tail
     assert out.isascii()
 
 
@@ -379,8 +381,8 @@ def test_differential_derivation():
     out = derivation_to_latex(differential_derivation())
     assert r"dy &= C^{T} : dU_{1} \qquad\text{(trace)}" in out
     assert r"&= C^{T} : A dX \qquad" in out
-    assert r"&= A^{T} C^{T} : dX \qquad\text{(Frobenius product: A : BC = B$^{T}$A : C (003))}" \
-        in out
+    assert r"&= A^{T} C^{T} : dX \\" "\n" \
+        r"& \qquad\text{(Frobenius product: A : BC = B$^{T}$A : C (003))}" in out
     assert r"\frac{\partial y}{\partial X} &= \left(A^{T} C^{T}\right)^{T}" in out
 
 
@@ -441,7 +443,7 @@ def test_standalone_document():
     assert out.startswith("\\documentclass{article}\n\\usepackage{amsmath,amssymb}\n")
     assert r"\allowdisplaybreaks" in out and r"\begin{document}" in out
     assert out.endswith("\\end{document}\n")
-    assert r"\texttt{d/dw sum(w*x) + b}" in out
+    assert r"\texttt{d/dw sum(\allowbreak{}w*x) \allowbreak{}+ b}" in out   # breakable
     assert out.isascii()
 
 

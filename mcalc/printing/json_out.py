@@ -31,7 +31,7 @@ def as_dict(d: Derivation) -> dict:
         "shape_text": shape_text(d),
         "vec_form": d.vec_form,
         "latex": latex.expr_to_latex(shown, names),
-        "numpy": to_numpy(shown, d.dims, names),
+        "numpy": to_numpy(shown, d.dims, names, d.types),
         "steps": [{"kind": s.kind, "rule": s.rule, "source": s.source, "text": step_text(s, names, text),
                    "latex": latex.step_to_latex(s, d)} for s in d.steps],
     }

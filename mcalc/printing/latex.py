@@ -694,23 +694,24 @@ def _shape_note(d) -> str:
 def _align(lines, result=None, after=()) -> str:
     """lines: (lhs, rhs, annotation); lhs None is a note; an lhs equal to the previous
     one continues it (&= ...). `result` is printed in full after a little space."""
+    from mcalc.printing.latex_layout import Fitter
+    fit = Fitter([x[0] for x in [*lines, *after, *([result] if result else [])] if x[0]])
     rows, prev = [], None
     for lhs, rhs, note in lines:
         if lhs is None:
-            rows.append(f"& {rhs}")
+            rows.append(fit.words(rhs))
             prev = (None, None)
             continue
         if (lhs, rhs) == prev and not note:
             continue                                    # nothing new (e.g. a substitution)
         left = "" if prev is not None and lhs == prev[0] else lhs + " "
-        rows.append(f"{left}&= {rhs}{(' ' + note) if note else ''}")
+        rows.append(fit.row(left, "=", rhs, note))
         prev = (lhs, rhs)
     tail = []
     if result is not None:
         lhs, rhs, note = result
-        tail.append(f"{lhs} &= {rhs}{(' ' + note) if note else ''}" if lhs else
-                    f"& {rhs}{(' ' + note) if note else ''}")
-    tail += [f"{lhs} &= {rhs}" for lhs, rhs, _ in after]
+        tail.append(fit.row(f"{lhs} ", "=", rhs, note) if lhs else fit.row("", "", rhs, note))
+    tail += [fit.row(f"{lhs} ", "=", rhs, "") for lhs, rhs, _ in after]
     body = " \\\\\n".join(rows)
     if tail:
         body += (" \\\\[1ex]\n" if rows else "") + " \\\\\n".join(tail)
@@ -730,6 +731,8 @@ def derivation_to_latex(d, standalone: bool = False) -> str:
         result = (_result_lhs(d, sym), p.tex(d.result)[0], r"\qquad " + _shape_note(d))
     else:
         result = ("", expr_to_latex(d.expr), r"\qquad " + _shape_note(d))
+    from mcalc.printing.latex_layout import once
+    lines, result = once(lines, result)                 # the result is shown once
     after = []
     for name, e in d.where:
         own = _Printer({k: v for k, v in names.items() if v != name})
@@ -806,8 +809,9 @@ def _document(d, body: str) -> str:
     head = [r"\documentclass{article}", r"\usepackage{amsmath,amssymb}"]
     if cols > 10:
         head.append(rf"\setcounter{{MaxMatrixCols}}{{{cols}}}")
-    head += [r"\allowdisplaybreaks", r"\begin{document}", "",
-             r"\noindent\texttt{" + escape_text(d.request, tt=True) + "}"]
+    from mcalc.printing.latex_layout import request_tt
+    head += [r"\allowdisplaybreaks", r"\begin{document}", r"\raggedright", "",
+             r"\noindent" + request_tt(d.request)]
     if d.types:
         head[-1] += r"\\"
         head.append(r"where " + _typing_latex(d.types) +

@@ -22,8 +22,15 @@ prints as itself (the caller then has to bind it when evaluating).
 `names` (Expr -> identifier, e.g. {A@x: "t1"}) names shared subexpressions. The result is
 still one expression: `((t1 := ...), (t2 := ... t1 ...), <final>)[-1]`; each named
 subexpression reachable from the root is printed once, after the named subexpressions
-it uses (the dict's order is kept where dependencies allow). Names must not collide
-with the variables.
+it uses (the dict's order is kept where dependencies allow). A name that would capture
+a variable (the same Python name) is replaced by a fresh one (t1_1, ...), so a walrus
+never overwrites a value the caller passed in.
+
+Variables are written by their Python names (`python_names`, the contract's renaming
+rule): a name whose NFKC form is not a Python identifier, is a keyword or one of the
+builtin constants True/False/None, or is `np`, gets a trailing `_` (`lambda_`, `np_`,
+`True_`); characters that cannot be in an identifier become `_` first. Distinct mcalc
+names that would meet (`lambda` and `lambda_`, `x₁` and `x1`) get more underscores.
 
 Dispatch is a table keyed on the node's op, like mcalc.printing.text. The printer is
 iterative (deep trees never reach the recursion limit) and prints each node of the
@@ -31,7 +38,9 @@ shared DAG once.
 """
 from __future__ import annotations
 
+import keyword
 import re
+import unicodedata
 from fractions import Fraction
 
 from mcalc.expr import postorder
@@ -42,15 +51,70 @@ SUM, PRODUCT, UNARY, POWER, ATOM = 2, 3, 4, 5, 6
 
 _SIMPLE = re.compile(r"[A-Za-z_]\w*(\.\w+|\[[^\[\]]*\]|\([^()]*\))*|\d+")
 _IDENT = re.compile(r"[A-Za-z_]\w*")
+_DIM_SOURCE = re.compile(r"np\.shape\(([^()]+)\)\[(\d+)\]")
 
 
-def to_numpy(e, dims: dict[str, str], names: dict | None = None) -> str:
-    """A Python expression over `np` and the variable names whose value is `e`."""
+_RESERVED = frozenset(keyword.kwlist) | {"True", "False", "None", "np"}
+
+
+def _renamed(name: str) -> str:
+    """The contract's rule for one name (before names are made distinct)."""
+    py = unicodedata.normalize("NFKC", name) if not name.isascii() else name
+    if py.isidentifier() and not keyword.iskeyword(py) and py not in _RESERVED:
+        return py
+    if not py.isidentifier():
+        py = "".join(c if ("a" + c).isidentifier() else "_" for c in py)
+        if not py.isidentifier():                       # starts with a digit
+            py = "_" + py
+    return py + "_"
+
+
+def python_names(variables) -> dict[str, str]:
+    """mcalc variable name -> its Python name in the numpy code, all distinct (in the
+    given order, so the renaming is stable)."""
+    out: dict[str, str] = {}
+    taken: set[str] = set()
+    keep = {v for v in variables if _renamed(v) == v}   # names that need no change win
+    taken |= keep
+    for v in variables:
+        py = _renamed(v)
+        if v not in keep:
+            while py in taken:
+                py += "_"
+        out[v] = py
+        taken.add(py)
+    return out
+
+
+def _variable_names(e) -> list[str]:
+    out, done = {}, {}
+    for node in postorder(e, done):
+        done[node] = True
+        if node.op == "var":
+            out[node.name] = True
+    return sorted(out)
+
+
+def to_numpy(e, dims: dict[str, str], names: dict | None = None, variables=()) -> str:
+    """A Python expression over `np` and the variable names whose value is `e`.
+    `variables`: every variable of the request (so that the renaming is the same for all
+    results of one request); those of `e` are always included."""
     names = dict(names or {})
     for n in names.values():
         if not (isinstance(n, str) and n.isidentifier()):
             raise ValueError(f"not a Python identifier: {n!r}")
-    p = _Printer(dims or {}, names)
+    py = python_names(dict.fromkeys([*variables, *_variable_names(e)]))
+    used = set(py.values())
+    for node, n in list(names.items()):                 # generated names never capture
+        fresh, k = n, 0
+        while fresh in used or keyword.iskeyword(fresh) or fresh in _RESERVED:
+            k += 1
+            fresh = f"{n}_{k}"
+        names[node] = fresh
+        used.add(fresh)
+    dims = {d: _DIM_SOURCE.sub(lambda m: f"np.shape({py.get(m[1], m[1])})[{m[2]}]", t)
+            for d, t in (dims or {}).items()}
+    p = _Printer(dims, names, py)
     p.fill(e)
     final = p.text(e)[0]
     order = _definition_order(e, names)
@@ -88,9 +152,10 @@ def _paren(text: str, prec: int, min_prec: int) -> str:
 # ---- the printer ----------------------------------------------------------------------
 
 class _Printer:
-    def __init__(self, dims, names):
+    def __init__(self, dims, names, py=None):
         self.dims = dims
         self.names = names
+        self.py = py or {}                 # variable name -> Python name
         self.body: dict = {}               # Expr -> (text, prec), the unnamed text
 
     def fill(self, root):
@@ -117,7 +182,7 @@ class _Printer:
     def size(self, d: str) -> tuple[str, int]:
         parts = []
         for part in d.split("*"):
-            t = part if part.isdigit() else str(self.dims.get(part, part))
+            t = part if part.isdigit() else str(self.dims.get(part) or _renamed(part))
             parts.append(t if _SIMPLE.fullmatch(t) else f"({t})")
         return (parts[0], ATOM) if len(parts) == 1 else (" * ".join(parts), PRODUCT)
 
@@ -135,7 +200,7 @@ class _Printer:
         return _float_text(e.value), (UNARY if e.value < 0 else ATOM)
 
     def var(self, e):
-        return e.name, ATOM
+        return self.py.get(e.name, e.name), ATOM
 
     def dim(self, e):
         return self.size(e.name)
