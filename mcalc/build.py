@@ -5,24 +5,43 @@ from fractions import Fraction
 
 from mcalc import expr as E
 from mcalc.errors import McalcError
-from mcalc.types import SCALAR
+from mcalc.types import SCALAR, Typing, solve
 
 _CALL_ALIASES = {"trace": "tr", "transpose": "T"}
 _COMPARE = {">": "gt", ">=": "ge", "<": "lt", "<=": "le"}
 MAX_EXPONENT = 10_000          # |p| in x^p: beyond it a power is pathological, not calculus
 
 
-def build(root, typing, shape_of_tv, inference) -> E.Expr:
-    done: dict[int, E.Expr] = {}
+def infer(bodies, decls, source: str = "", defs=(), local_defs=()) -> tuple[list, Typing]:
+    """Type the syntax trees `bodies` together (mcalc.types.solve) and build their typed
+    trees. A defined name stands for its expression: the typed tree holds the expression
+    (shared, not copied) wherever the name is used."""
+    typing, inference, shape_of_tv = solve(bodies, decls, source, defs, local_defs)
+    built: dict[int, E.Expr] = {}                   # id(syntax node) -> Expr, shared by all
+    exprs = [build(b, typing, shape_of_tv, inference, built)
+             for b in [d.body for d in defs] + [d.body for ds in local_defs for d in ds]
+             + list(bodies)]
+    return exprs[len(exprs) - len(bodies):], typing
+
+
+def build(root, typing, shape_of_tv, inference, done: dict | None = None) -> E.Expr:
+    """The typed tree of `root`. `done` (id(syntax node) -> Expr) is shared by the trees
+    of one request, so a defined name is its definition's Expr, built before its uses."""
+    done = {} if done is None else done
     stack = [(root, False)]
     while stack:
         node, ready = stack.pop()
         if ready:
-            done[id(node)] = _node(node, [done[id(a)] for a in node.args], typing,
-                                   lambda n: shape_of_tv(inference.t(n)))
-        else:
+            body = inference.resolved.get(id(node))
+            dims = inference.dim_args.get(id(node))
+            done[id(node)] = done[id(body)] if body is not None else \
+                E.commutation(*dims) if dims is not None else \
+                _node(node, [done[id(a)] for a in node.args], typing,
+                      lambda n: shape_of_tv(inference.t(n)))
+        elif id(node) not in done:
             stack.append((node, True))
-            stack.extend((a, False) for a in reversed(node.args))
+            if id(node) not in inference.dim_args:          # its operands are sizes
+                stack.extend((a, False) for a in reversed(node.args))
     return done[id(root)]
 
 

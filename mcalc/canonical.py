@@ -7,9 +7,12 @@ a dimension N, pi, a literal), a matrix-product chain of such products (scalars 
 out, eye dropped, inv(M)@M cancelled, diag(v)@u = v*u, ones(n)'@ones(n) = n, a 1×1 chain
 in its smaller orientation, u'@v as ones'@(u*v)), a trace in its smallest cyclic
 rotation, or a function of canonical arguments. Products distribute over sums (up to
-MAX_TERMS terms), sum/mean/dot/norm become products with ones, sqrt a power 1/2,
-x < y becomes y - x > 0. Every rewrite is an identity, so equal forms prove equality;
-unequal forms prove nothing (check's numeric stage decides).
+MAX_TERMS terms), sum/mean/dot/norm become products with ones, softmax(x) is
+exp(x)/sum(exp(x)) and logsumexp(x) log(sum(exp(x))), sqrt a power 1/2 — a fractional
+power is a factor of its own, so sqrt(x)^2 stays apart from x (it is undefined for
+x < 0) — and x < y becomes y - x > 0. Every rewrite is an identity wherever both sides
+are defined (up to isolated points), so equal forms prove equality; check compares the
+canonical form of the difference of the two sides.
 """
 from __future__ import annotations
 
@@ -59,6 +62,12 @@ def canonical_poly(e: Expr) -> Poly:
     return _Canon().poly(e)
 
 
+def Canonicalizer():
+    """An object whose .poly(e) gives canonical forms, remembering every subtree's: the
+    expressions it is given share the work on their common subtrees."""
+    return _Canon()
+
+
 def poly_sub(a: Poly, b: Poly) -> Poly:
     terms = dict(a.terms)
     for m, c in b.terms.items():
@@ -105,7 +114,14 @@ def _ones_like(shape) -> Expr:
 
 
 def _is_ones_like(b: Expr) -> bool:
-    return b == _ones_like(b.shape) if b.shape != SCALAR else False
+    """b is _ones_like(b.shape) (tested without building it: this is on the hot path)."""
+    op, args = b.op, b.args
+    if op == "ones":
+        return True
+    if op == "T":
+        return args[0].op == "ones" and b.shape[0] == "1"
+    return op == "matmul" and len(args) == 2 and args[0].op == "ones" and \
+        args[1].op == "T" and args[1].args[0].op == "ones"
 
 
 def _dim_expr(d: str) -> Expr:
@@ -267,7 +283,7 @@ class _Canon:
                 coeff, m = self.mono_mul(tuple(factors), ())
                 return self.fit(Poly({m: c ** k * coeff}, shape), shape)
             if c > 0 and len(mono) == 1 and mono[0][1] == 1:
-                factors = [(mono[0][0], p)]
+                factors = [_power_factor(mono[0][0], p)]
                 if c != 1:
                     factors.append((E.num(c), p))
                 return self.fit(Poly({_mono(factors): Fraction(1)}, shape), shape)
@@ -278,7 +294,8 @@ class _Canon:
 
     def _pow_atom(self, base, p, shape):
         """(sum)^p as one factor with an exponent, so (a+b)^-1 * (a+b) cancels."""
-        return self.fit(Poly({((render_poly(base), Fraction(p)),): Fraction(1)}, shape), shape)
+        return self.fit(Poly({(_power_factor(render_poly(base), Fraction(p)),): Fraction(1)},
+                             shape), shape)
 
     def T_(self, e):
         return self.transpose(self.poly(e.args[0]))
@@ -465,6 +482,19 @@ class _Canon:
     def opaque(self, e):
         return self.func(e)
 
+    def softmax(self, e):
+        """softmax(x) = exp(x)/sum(exp(x))."""
+        a = e.args[0]
+        ex = Expr("exp", (self.expr(a),), a.shape)
+        total = Expr("pow", (Expr("sum", (ex,), SCALAR), E.num(-1)), SCALAR)
+        return self.poly(Expr("mul", (ex, total), e.shape))
+
+    def logsumexp(self, e):
+        """logsumexp(x) = log(sum(exp(x)))."""
+        a = e.args[0]
+        ex = Expr("exp", (self.expr(a),), a.shape)
+        return self.poly(Expr("log", (Expr("sum", (ex,), SCALAR),), SCALAR))
+
     def sqrt(self, e):
         return self.power(self.poly(e.args[0]), Fraction(1, 2), e.shape)
 
@@ -616,6 +646,14 @@ class _Canon:
         return self.add(out, e.shape)
 
 
+def _power_factor(base: Expr, p: Fraction):
+    """A factor base^p. A fractional power is a base of its own, so exponents never add
+    up across it: sqrt(x)*sqrt(x) is not x (it is undefined for x < 0)."""
+    if p.denominator == 1:
+        return (base, p)
+    return (Expr("pow", (base, E.num(p)), base.shape), Fraction(1))
+
+
 def _sum_expr(a: Expr) -> Expr:
     if a.shape == SCALAR:
         return a
@@ -632,12 +670,14 @@ ELEMENTWISE = ("sin", "cos", "tan", "exp", "log", "tanh", "sigmoid", "relu", "ab
                "max", "min", "gt", "ge", "lt", "le", "sqrt")
 
 _CANON = {
-    **{op: _Canon.leaf for op in ("num", "var", "dim", "const", "ones", "eye", "zeros")},
+    **{op: _Canon.leaf for op in ("num", "var", "dim", "const", "ones", "eye", "zeros",
+                                  "commutation")},
     "vector": _Canon.literal, "matrix": _Canon.literal,
     "add": _Canon.add_, "mul": _Canon.mul_, "pow": _Canon.pow_, "T": _Canon.T_,
     "matmul": _Canon.matmul_,
     **{op: _Canon.func for op in ("sin", "cos", "tan", "exp", "log", "tanh", "sigmoid",
-                                  "relu", "abs", "sign", "logsumexp", "softmax")},
+                                  "relu", "abs", "sign")},
+    "softmax": _Canon.softmax, "logsumexp": _Canon.logsumexp,
     "sqrt": _Canon.sqrt, "max": _Canon.minmax, "min": _Canon.minmax,
     **{op: _Canon.compare for op in ("gt", "ge", "lt", "le")},
     "sum": _Canon.sum_, "mean": _Canon.mean, "dot": _Canon.dot, "norm": _Canon.norm,

@@ -1,35 +1,44 @@
 """`mcalc check`: is a hand-derived CLAIM the derivative REQUEST asks for?
 
-The claim is parsed by the request language's grammar and typed together with the request
-(mcalc.pipeline.typed), so both share declarations, inferred types and dimension names. Then,
-in order (CONTRACT.md §3 'check'):
+The request is parsed and typed alone (its typing pinned, so the claim cannot change it),
+then with the claim, so both share declarations, inferred types and dimension names. A
+symmetric S's transpose is S in both (CONTRACT §1). Then, in order (CONTRACT §3 'check',
+§ JSON 'decided_by'):
 
-1. shape — the claim must have the derivative's shape in the chosen layout. The shape is
-   worked out from the contract's layout rules alone (not from the engine); a claim with
-   the transposed shape is reported as the other layout's form.
-2. symbolic — mcalc's own derivative and the claim are brought to one canonical form
-   (below); equal forms hold. The engine's result is trusted for this only after it has
-   agreed with central finite differences of the expression at random points, so an
-   engine bug cannot make a wrong claim hold.
-3. numeric — several random points at several random sizes of the dimensions (2..5),
-   float64: kinks of relu/abs/sign/max/min/comparisons avoided, square matrices well
-   conditioned, symmetric values for symmetric(n) variables, positive values when a
-   value is NaN (log, sqrt). Any disagreement is a counterexample; the diagnosis then
-   looks for a likely cause: transposed, a constant factor, a wrong sign, a missing or
-   extra term (found symbolically: derivative − claim in canonical form is one term),
-   a missing A' term (the claim holds only for a symmetric A), a reversed indicator, a
-   misplaced transpose.
+1. shape — the claim must have the derivative's shape in the chosen layout, worked out
+   from the contract's layout rules alone; a bare I takes the derivative's size; the
+   transposed shape is reported as the other layout's form.            decided_by: shape
+2. mcalc's derivative. Without one, check does not decide (exit 2; --exact can): finite
+   differences are never the truth on their own. The derivative is compared with a
+   directional central difference of the expression (a second difference for the second
+   derivative of a scalar) at a few points, so an engine bug cannot make a wrong claim
+   hold: a disagreement is exit 2 too.
+3. symbolic — canonical(derivative − claim) (mcalc.canonical). 0 proves the claim; a
+   nonzero constant or monomial disproves it (shown at a point).    decided_by: symbolic
+4. numeric — every named dimension takes every size 1..9 (smallest first), values at
+   scales 1, 1e-3 and 1e3 with random signs (positive where signed values leave the
+   domain), and for every kink (relu, abs, sign, max, min, an indicator) the points just
+   either side of it, found by the secant method along a random line. A point where the
+   derivative is defined is screened in float64 (a difference relative to the values, or
+   a nonzero canonical difference evaluated term by term) and confirmed with mpmath
+   intervals, which surely hold the exact values: disjoint means different, a claim
+   undefined where the derivative is defined differs too.   decided_by: counterexample
+   No difference anywhere: holds.                                     decided_by: sampling
+   The first confirmed point (at the smallest sizes) is the counterexample; a few more
+   points feed the diagnosis: transposed, a constant factor, a wrong sign, a missing or
+   extra term, a missing A' term, a reversed indicator, a misplaced transpose.
+   Concrete sizes too costly to evaluate (vector(100000)) without a proof: exit 2, "declare
+   the dimension by name" — never a guess at a smaller size.
 
 `check --exact` (or --method definition) decides by the definition method instead
-(mcalc.definition: every component at concrete sizes, differentiated by SymPy, compared
-exactly); the numeric stage then only explains a failure.
+(mcalc.definition: SymPy, component by component); the numeric stage then only explains
+a failure.                                                               decided_by: exact
 
-The canonical form is mcalc.canonical's.
-
-Public API: check(request, claim, types=(), layout, method, exact, seed) -> CheckResult,
-check_batch(lines, ...) -> [CheckResult], worst_status(results), derivative_shape,
-canonical / canonical_poly (the canonical form). numpy is imported when a check runs
-(sympy only for --exact), never when mcalc or this module is imported.
+Public API: check(request, claim, types=(), layout, method, exact, seed, cache) ->
+CheckResult, check_batch(lines, ...) -> [CheckResult] (one cache for the batch: each
+request is parsed, derived and validated once), worst_status(results), derivative_shape.
+numpy and mpmath are imported when a check runs (sympy only for --exact), never when mcalc
+or this module is imported.
 """
 from __future__ import annotations
 
@@ -39,18 +48,24 @@ from fractions import Fraction
 from mcalc import expr as E
 from mcalc.errors import McalcError, NoRule
 from mcalc.expr import Expr
-from mcalc.canonical import GiveUp, Poly, canonical_poly, poly_sub, render_mono, render_poly
+from mcalc.canonical import (Canonicalizer, GiveUp, Poly, _ones_like, canonical_poly,
+                             poly_sub, render_mono, render_poly)
 from mcalc.types import SCALAR, dim_mul, parse_dim_size
 
 LAYOUTS = ("numerator", "denominator")
-SIZE_DRAWS = 3                # random assignments of the dimension sizes
-POINTS_PER_SIZE = 4           # random points at each assignment
-KINKED_POINTS_PER_SIZE = 16   # ... when an indicator, relu, abs, sign, max or min is
-                              # involved: piecewise functions need many points to meet
-                              # every piece ((b > 0) vs (b + w'x > 0) agree at most)
-SIZES = (2, 3, 4, 5)
-KINK_GAP = 1e-3               # redraw when a kink's argument is closer than this
-MAX_SAMPLED_ELEMENTS = 1_000_000   # elements of one variable at a random point
+DECIDED_BY = ("shape", "symbolic", "counterexample", "exact", "sampling")
+SIZES = (1, 2, 3, 4, 5, 6, 7, 8, 9)   # every free dimension takes every one of these
+SCALES = (1.0, 1e-3, 1e3)             # value scales (signs random)
+SECANT_STEPS = 12                     # root finding on a line, for a kink's argument
+KINK_STEPS = (1e-11, 1e-6)            # the points beside a kink: t* ± these (relative)
+FLOAT_RTOL = 1e-12                    # float64 screen: larger relative differences ...
+DIFF_RTOL = 1e-9                      # ... or canonical differences go to mpmath
+MP_DPS = (30, 60, 120)                # digits of the high-precision confirmation ...
+MP_DEEP_DPS = (400, 1200)             # ... and beyond, for a few points per check
+MP_DEEP_POINTS = 4                    # (tanh saturated beside a kink: 1 - tanh^2 ~ e^-600)
+MAX_COST = 200_000                    # entries (and products) evaluated: beyond, exit 2
+UNDERFLOW = ("exp", "tanh", "sigmoid", "softmax", "logsumexp", "pow")
+MAX_DIFF_TERMS = 40                   # canonical differences evaluated term by term
 
 
 # =====================================================================================
@@ -65,7 +80,13 @@ class Counterexample:
     claimed: object                   # the claim's value
 
     def as_dict(self) -> dict:
-        tolist = lambda v: v.tolist() if hasattr(v, "tolist") else v  # noqa: E731
+        """Plain data; non-finite numbers as the strings "nan", "inf", "-inf" (JSON)."""
+        def tolist(v):
+            v = v.tolist() if hasattr(v, "tolist") else v
+            if isinstance(v, list):
+                return [tolist(x) for x in v]
+            return v if v == v and v not in (float("inf"), float("-inf")) else \
+                ("nan" if v != v else ("inf" if v > 0 else "-inf"))
         return {"sizes": dict(self.sizes),
                 "values": {k: tolist(v) for k, v in self.values.items()},
                 "derivative": tolist(self.expected), "claim": tolist(self.claimed)}
@@ -76,7 +97,7 @@ class CheckResult:
     request: str
     claim: str
     holds: bool | None                # None: the line was bad input (see `error`)
-    method: str = ""                  # shape | symbolic | numeric | exact
+    decided_by: str = ""              # shape | symbolic | counterexample | exact | sampling
     reason: str = ""                  # one line: why it was decided so
     cause: str | None = None          # the likely cause when it does not hold
     layout: str = "numerator"
@@ -85,6 +106,12 @@ class CheckResult:
     counterexample: Counterexample | None = None
     notes: tuple[str, ...] = ()
     error: str | None = None          # the one-line message of bad input
+    sampled: str = ""                 # sampling: the points, sizes and scales compared
+
+    @property
+    def method(self) -> str:
+        """The former name of decided_by."""
+        return self.decided_by
 
     @property
     def status(self) -> int:
@@ -97,8 +124,8 @@ class CheckResult:
         if self.error is not None:
             out["error"] = self.error
             return out
-        out.update({"method": self.method, "layout": self.layout, "types": dict(self.types),
-                    "derivative": self.derivative})
+        out.update({"decided_by": self.decided_by, "layout": self.layout,
+                    "types": dict(self.types), "derivative": self.derivative})
         if self.cause:
             out["cause"] = self.cause
         if self.counterexample is not None:
@@ -107,13 +134,23 @@ class CheckResult:
             out["notes"] = list(self.notes)
         return out
 
+    def verdict(self) -> str:
+        """'holds (proved)', 'holds (no difference found at N points, …)', 'does not
+        hold'."""
+        if not self.holds:
+            return "does not hold"
+        if self.decided_by == "sampling":
+            return f"holds ({self.sampled})"
+        return "holds (proved)" if self.decided_by == "symbolic" else \
+            f"holds ({self.decided_by})"
+
     def line(self) -> str:
         """The one-line form (batch output)."""
         both = f"{self.request} ;; {self.claim}"
         if self.error is not None:
             return f"error: {both}  — {self.error}"
         if self.holds:
-            return f"holds: {both}  ({self.method})"
+            return f"{self.verdict()}: {both}"
         return f"does not hold: {both}  — {self.cause or self.reason}"
 
     def text(self) -> str:
@@ -126,6 +163,7 @@ class CheckResult:
         lines.append(f"  layout:     {self.layout}")
         if self.derivative is not None:
             lines.append(f"  derivative: {self.derivative}")
+        lines.append(f"  decided by: {self.decided_by}")
         lines.append(f"  why:        {self.reason}")
         for n in self.notes:
             lines.append(f"  note:       {n}")
@@ -153,10 +191,13 @@ def _show(v) -> str:
 # =====================================================================================
 
 def check(request: str, claim: str, types=(), layout: str = "numerator",
-          method: str | None = None, exact: bool = False, seed: int = 0) -> CheckResult:
+          method: str | None = None, exact: bool = False, seed: int = 0,
+          cache: dict | None = None) -> CheckResult:
     """Decide whether `claim` is the derivative `request` asks for. Bad input raises
-    McalcError (exit status 2); otherwise the result says holds or not, and why."""
-    from mcalc.pipeline import METHODS, typed
+    McalcError (exit status 2); otherwise the result says holds or not, and why. `cache`
+    (check_batch's) keeps parsed requests and validated derivatives between calls."""
+    cache = {} if cache is None else cache
+    from mcalc.pipeline import METHODS
     if layout not in LAYOUTS:
         raise McalcError(f"unknown layout '{layout}' (numerator or denominator)")
     if method is not None and method not in METHODS:
@@ -164,29 +205,65 @@ def check(request: str, claim: str, types=(), layout: str = "numerator",
     if not claim.strip():
         raise McalcError("the claim is empty")
     exact = exact or method == "definition"
-    # The request's own typing is pinned first, so the claim cannot change it (in
-    # `(w'@x + b < 0)*x` the claim alone would make b a vector).
-    _, _, _, alone = typed(request, types)
-    pinned = "; ".join(f"{n}: {t}" for n, t in alone.as_strings().items())
-    try:
-        req, body, cl, typing = typed(request, tuple(types) + ((pinned,) if pinned else ()),
-                                      claim)
-    except McalcError as e:                   # the request alone was fine: it is the claim
-        raise McalcError(f"in the claim: {e.message}", e.column) from None
+    req, body, cl, typing = _typed_pair(request, claim, tuple(types), cache)
     if not req.wrt:
         raise McalcError("check needs a derivative request such as d/dx f", 1)
     extra = sorted(E.free_vars(cl) - E.free_vars(body))
     if extra:
         raise McalcError(f"the claim uses {', '.join(extra)}, which the request does not "
                          f"have")
-    return _Checker(request, claim, req, body, cl, typing, layout, method, exact, seed).run()
+    body, cl = _symmetric_plain(body, typing), _symmetric_plain(cl, typing)
+    from mcalc.evaluate import EvaluationError
+    try:
+        return _Checker(request, claim, req, body, cl, typing, layout, method, exact, seed,
+                        cache).run()
+    except EvaluationError as e:
+        raise McalcError(f"cannot decide: {e}") from None
+    except (OverflowError, ValueError) as e:       # a literal such as ((2^64)^64)^64
+        if not _huge_number(e):
+            raise
+        raise McalcError(f"cannot decide: a number is too large to work with ({e})") from None
+
+
+CACHE_SIZE = 512          # entries a batch remembers: parsed requests, their derivatives
+
+
+def _remember(cache: dict, key, value):
+    if len(cache) >= CACHE_SIZE:
+        cache.clear()
+    cache[key] = value
+    return value
+
+
+def _typed_pair(request: str, claim: str, types: tuple, cache: dict):
+    """(request, typed body, typed claim, typing), through mcalc.pipeline.typed. The
+    request's own typing (found once per batch) stands: when typing the claim with it
+    would change it (in `(w'@x + b < 0)*x` the claim alone would make b a vector), it is
+    pinned by declarations and the pair typed again."""
+    from mcalc.pipeline import typed
+    alone = cache.get(("typed", request, types))
+    if alone is None:
+        alone = _remember(cache, ("typed", request, types),
+                          typed(request, types)[3].as_strings())
+    try:
+        try:
+            got = typed(request, types, claim)
+            if all(got[3].as_strings().get(n) == t for n, t in alone.items()):
+                return got
+        except McalcError:
+            pass                               # perhaps only without the pinned typing
+        decl = "; ".join(f"{n}: {t}" for n, t in alone.items())
+        return typed(request, types + ((decl,) if decl else ()), claim)
+    except McalcError as e:                   # the request alone was fine: it is the claim
+        raise McalcError(f"in the claim: {e.message}", e.column) from None
 
 
 def check_batch(lines, types=(), layout: str = "numerator", method: str | None = None,
                 exact: bool = False, seed: int = 0) -> list[CheckResult]:
     """One result per line `REQUEST ;; CLAIM`; blank lines and # comments are skipped. A
     bad line gives a result with `error` set (status 2) and the batch goes on."""
-    out = []
+    out: list = []
+    cache: dict = {}
     for raw in lines:
         line = raw.rstrip("\r\n")
         if not line.strip() or line.lstrip().startswith("#"):
@@ -196,7 +273,7 @@ def check_batch(lines, types=(), layout: str = "numerator", method: str | None =
         try:
             if not sep:
                 raise McalcError("expected REQUEST ;; CLAIM")
-            out.append(check(request, claim, types, layout, method, exact, seed))
+            out.append(check(request, claim, types, layout, method, exact, seed, cache))
         except McalcError as e:
             out.append(CheckResult(request if sep else line.strip(), claim, None,
                                    error=e.one_line()))
@@ -269,23 +346,26 @@ def _by(shape):
 # =====================================================================================
 
 class _Checker:
-    def __init__(self, request, claim, req, body, cl, typing, layout, method, exact, seed):
+    def __init__(self, request, claim, req, body, cl, typing, layout, method, exact, seed,
+                 cache):
         import numpy as np
         self.np = np
         self.request, self.claim = request, claim
         self.req, self.body, self.cl, self.typing = req, body, cl, typing
         self.layout, self.method, self.exact = layout, method, exact
         self.rng = np.random.default_rng(seed)
+        self.seed, self.types_key = seed, tuple(sorted(typing.as_strings().items()))
+        self.cache = cache
         self.notes: list[str] = []
         self.truth: Expr | None = None          # mcalc's derivative
-        self.engine_ok = True                   # the engine agreed with finite differences
-        self.fd_truth = False                   # the truth is finite differences
+        self.points: list[dict] = []            # the points compared (2-D values)
+        self.kink_points = 0
+        self.diff_terms: list[Expr] = []        # canonical(derivative − claim), by term
 
     # -- the decision, in order ------------------------------------------------------
     def run(self) -> CheckResult:
-        from mcalc.printing.text import to_text
         self.shape = expected_shape(self.req, self.body, self.typing, self.layout)
-        self._derive()
+        self.cl = _fit_free_dims(self.cl, self.shape, self.typing)
         claim_shape = self.cl.shape
         if _is_zero_literal(self.cl) and claim_shape != self.shape:
             self.cl = E.zeros(self.shape)                  # "0" stands for a zero array
@@ -294,51 +374,119 @@ class _Checker:
             return self._result(False, "shape", *self._shape_reason(claim_shape))
         if self.exact:
             return self._exact()
-        self._points()
-        if self.truth is not None and self.engine_ok:
-            try:
-                if canonical_poly(self.truth) == canonical_poly(self.cl):
-                    return self._result(True, "symbolic",
-                                        "symbolic: the claim and the derivative "
-                                        f"{to_text(self.truth)} reduce to one canonical form")
-            except GiveUp:
-                self.notes.append("the canonical forms were too large to compare")
-        return self._numeric()
+        key = ("derived", self.request, self.types_key, self.layout, self.method)
+        if key in self.cache:
+            self.truth = self.cache[key]
+        else:
+            self._derive()
+        large = self._too_large()
+        if large:
+            self.notes.append(f"mcalc's derivative is not compared with finite differences "
+                              f"here (the expressions, with {large}, are too large)")
+        elif key not in self.cache:
+            self._validate_engine()
+            _remember(self.cache, key, self.truth)
+        diff = self._difference()
+        if diff is not None and not diff.terms:
+            bad = None if large else self._outside_domain()
+            if bad is None:
+                from mcalc.printing.text import to_text
+                return self._result(True, "symbolic", "symbolic: the claim minus the "
+                                    f"derivative {to_text(self.truth)} reduces to 0")
+            cause, ce = self._diagnose_failure(bad)
+            return self._result(False, "counterexample", f"counterexample: {cause}", cause,
+                                ce)
+        nonzero = diff is not None and _provably_nonzero(diff)
+        if large:
+            if nonzero:
+                return self._result(False, "symbolic", self._nonzero_reason(diff))
+            raise McalcError(f"cannot decide: no proof, and the expressions (with {large}) "
+                             f"are too large to evaluate — declare the dimension by name "
+                             f"(vector(n), matrix(m, n)) to sample it at sizes 1..9")
+        try:
+            bad = self._search()
+        except McalcError:
+            if not nonzero:
+                raise
+            return self._result(False, "symbolic", self._nonzero_reason(diff))
+        if bad is None and nonzero:
+            bad = next((p for p in self.points if self._confirm(p)), None)
+        if bad is not None:
+            cause, ce = self._diagnose_failure(bad)
+            if nonzero:
+                return self._result(False, "symbolic", f"{self._nonzero_reason(diff)} — "
+                                                       f"{cause}", cause, ce)
+            at = ", ".join(f"{k} = {v}" for k, v in ce.sizes.items())
+            return self._result(False, "counterexample",
+                                f"counterexample: the claim differs from the derivative"
+                                f"{f' at {at}' if at else ''} (confirmed with mpmath "
+                                f"intervals) — {cause}", cause, ce)
+        if nonzero:
+            return self._result(False, "symbolic", self._nonzero_reason(diff))
+        return self._result(True, "sampling", f"sampling: {self._sampled_text()}")
 
-    def _result(self, holds, method, reason, cause=None, counterexample=None):
+    def _result(self, holds, decided_by, reason, cause=None, counterexample=None):
         from mcalc.printing.text import to_text
         return CheckResult(
-            request=self.request, claim=self.claim, holds=holds, method=method,
+            request=self.request, claim=self.claim, holds=holds, decided_by=decided_by,
             reason=reason, cause=cause, layout=self.layout,
             derivative=to_text(self.truth) if self.truth is not None else None,
             types=self.typing.as_strings(), counterexample=counterexample,
-            notes=tuple(dict.fromkeys(self.notes)))
+            notes=tuple(dict.fromkeys(self.notes)), sampled=self._sampled_text()
+            if decided_by == "sampling" else "")
 
     def _derive(self):
+        """mcalc's derivative; without it check cannot decide (exit 2), never by finite
+        differences alone."""
         from mcalc.pipeline import derive_typed
         method = self.method if self.method in ("chain", "differential") else None
+        why, result = None, None
         try:
-            d = derive_typed(self.req, self.body, self.typing, self.layout, method)
+            result = derive_typed(self.req, self.body, self.typing, self.layout, method).result
         except NoRule as e:
-            self.notes.append(f"mcalc has no symbolic derivative here ({e.message}); the "
-                              f"claim is compared with finite differences")
-            return
-        except McalcError as e:                   # the request itself was checked first
-            self.notes.append(f"mcalc's own derivation failed ({e.message}; please report "
-                              f"this request); the claim is compared with finite differences")
-            return
+            why = f"mcalc cannot derive this request ({e.message})"
+        except McalcError as e:
+            why = f"mcalc's own derivation failed ({e.message}; please report this request)"
         except (ArithmeticError, LookupError, TypeError, ValueError, AttributeError) as e:
-            self.notes.append(f"mcalc's own derivation failed (internal error: "
-                              f"{type(e).__name__}: {e}; please report this request); the "
-                              f"claim is compared with finite differences")
-            return
-        if d.result.shape != self.shape:
-            from mcalc.printing.text import to_text
-            self.notes.append(f"mcalc's own derivative {to_text(d.result)} has the shape "
-                              f"{_by(d.result.shape)}, not {_by(self.shape)} (please report "
-                              f"this request); the claim is compared with finite differences")
-            return
-        self.truth = d.result
+            why = (f"mcalc's own derivation failed (internal error: {type(e).__name__}; "
+                   f"please report this request)")
+        else:
+            if result.is_scalar and self.shape != SCALAR:     # a scalar stands for an array
+                result = Expr("mul", (result, _ones_like(self.shape)), self.shape)
+            if result.shape != self.shape:
+                from mcalc.printing.text import to_text
+                why = (f"mcalc's own derivative {to_text(result)} has the shape "
+                       f"{_by(result.shape)}, not {_by(self.shape)} (please report this "
+                       f"request)")
+        if why is not None:
+            raise McalcError(f"cannot decide: {why}; --exact decides by the definition "
+                             f"method")
+        self.truth = _symmetric_plain(result, self.typing)
+
+    def _difference(self):
+        """canonical(derivative − claim), or None when the forms are too large."""
+        canon = self.cache.get(("canon", self.truth))
+        if canon is None:                      # one per derivative: claims share its work
+            canon = _remember(self.cache, ("canon", self.truth), Canonicalizer())
+        try:
+            self.polys = canon, canon.poly(self.truth), canon.poly(self.cl)
+            diff = poly_sub(*self.polys[1:])
+        except GiveUp:
+            self.notes.append("the canonical forms were too large to compare")
+            return None
+        if len(diff.terms) <= MAX_DIFF_TERMS:
+            self.diff_terms = [render_mono(m, c) for m, c in diff.terms.items()]
+        return diff
+
+    def _nonzero_reason(self, diff) -> str:
+        from mcalc.printing.text import to_text
+        try:
+            text = to_text(render_poly(diff))
+        except (OverflowError, ValueError) as e:
+            if not _huge_number(e):
+                raise
+            text = "a nonzero constant or monomial"
+        return f"symbolic: the derivative minus the claim is {text}, which is not 0"
 
     def _shape_reason(self, claim_shape):
         want, lay = self.shape, self.layout
@@ -357,210 +505,467 @@ class _Checker:
         if verdict.equal:
             return self._result(True, "exact", f"exact: {verdict.detail}")
         try:
-            self._points()
-            if all(self._agree(p["truth"], p["claim"]) for p in self.points):
-                self.notes.append("the random points of the numeric comparison did not "
-                                  "show the difference")
-                return self._result(False, "exact", f"exact: {verdict.detail}")
-            cause, ce = self._diagnose_failure()
+            self._derive()
+            if self._too_large():
+                raise McalcError("too large")
+            bad = self._search()
         except McalcError:                        # no numeric explanation: the verdict stands
             return self._result(False, "exact", f"exact: {verdict.detail}")
+        if bad is None:
+            self.notes.append("the points of the numeric comparison did not show the "
+                              "difference")
+            return self._result(False, "exact", f"exact: {verdict.detail}")
+        cause, ce = self._diagnose_failure(bad)
         return self._result(False, "exact", f"exact: {verdict.detail} — {cause}", cause, ce)
 
-    # -- random points -----------------------------------------------------------------
+    # -- sizes, values, points -----------------------------------------------------------
+    def _roots(self):
+        return (self.body, self.cl) + ((self.truth,) if self.truth is not None else ())
+
     def _dims(self):
-        names = set(d for d in self.typing.dims if not d.isdigit())
-        roots = (self.body, self.cl) + ((self.truth,) if self.truth is not None else ())
-        return sorted(names | E.dimension_names(*roots))
+        roots = self._roots()
+        if getattr(self, "_dims_of", None) != roots:
+            names = set(d for d in self.typing.dims if not d.isdigit())
+            self._dims_of, self._dim_names = roots, sorted(names |
+                                                           E.dimension_names(*roots))
+        return self._dim_names
 
-    def _draw_sizes(self, names, k):
-        """Sizes in 2..5, distinct across names (up to four names: a transposed result
-        then has another shape); the first name takes a new size at every draw."""
-        rng = self.rng
-        if not hasattr(self, "_first_sizes"):
-            self._first_sizes = [int(s) for s in rng.permutation(SIZES)]
+    def _size_plan(self):
+        """Every free dimension takes every size 1..9 (names offset from each other, so
+        up to three get distinct sizes), smallest first — up to the largest size whose
+        cost is within bounds."""
+        names = self._dims()
+        sizes = SIZES[:getattr(self, "top", len(SIZES))]
         if not names:
-            return {}
-        first = self._first_sizes[k % len(SIZES)]
-        rest = [s for s in SIZES if s != first]
-        if len(names) <= len(SIZES):
-            drawn = [first] + [int(s) for s in rng.choice(rest, size=len(names) - 1,
-                                                            replace=False)]
-        else:
-            drawn = [first] + [int(s) for s in rng.integers(SIZES[0], SIZES[-1] + 1,
-                                                            size=len(names) - 1)]
-        return dict(zip(names, drawn))
+            return [{}] * len(SIZES)
+        plan = [{n: sizes[(k + 3 * i) % len(sizes)] for i, n in enumerate(names)}
+                for k in range(len(sizes))]
+        return sorted(plan, key=lambda s: (max(s.values()), sum(s.values())))
 
-    def _draw_values(self, sizes, positive):
-        np, rng = self.np, self.rng
+    def _cost(self, top: int):
+        """(entries computed, with r·c·k for a matrix product; the largest value) when
+        every named dimension has the size top: the cost of one evaluation, which bounds
+        the high-precision confirmation, the slow part."""
+        at = {n: top for n in self._dims()}
+        size = lambda d: parse_dim_size(d, at)  # noqa: E731
+        done: dict = {}
+        cost, largest = 0, (1, 1)
+        for root in self._roots():
+            for node in E.postorder(root, done):
+                done[node] = True
+                r, c = size(node.shape[0]), size(node.shape[1])
+                k = max((size(a.shape[1]) for a in node.args), default=1) \
+                    if node.op == "matmul" else 1
+                cost += r * c * k
+                largest = max(largest, (r, c), key=lambda s: s[0] * s[1])
+        return cost, largest
+
+    def _too_large(self):
+        """Why the concrete sizes (vector(100000)) make the expressions too costly to
+        evaluate, or ''. Named dimensions are sampled up to the largest size in bounds."""
+        self.top = next((k for k in range(len(SIZES), 0, -1)
+                         if self._cost(SIZES[k - 1])[0] <= MAX_COST), 0)
+        if self.top:
+            return ""
+        largest = self._cost(SIZES[0])[1]
+        return f"a {largest[0]}×{largest[1]} value"
+
+    def _draw_values(self, sizes, scale, positive, rng=None):
+        np, rng = self.np, rng or self.rng
         values = {}
         for name, vt in self.typing.vars.items():
             r, c = (parse_dim_size(d, sizes) for d in vt.shape)
-            if r * c > MAX_SAMPLED_ELEMENTS:
-                raise McalcError(f"{name} has {r * c} elements, too many to evaluate (the "
-                                 f"limit is {MAX_SAMPLED_ELEMENTS}); declare the dimension by "
-                                 f"name, vector(n), to sample it")
-            m = rng.uniform(0.5, 2.0, size=(r, c)) if positive else rng.standard_normal((r, c))
+            m = rng.standard_normal((r, c))
+            m = (np.abs(m) + 0.1 if positive else m) * scale
             if vt.kind == "symmetric":
                 m = (m + m.T) / 2
             if r == c and r > 1:
-                m = m + r * np.eye(r)                      # well conditioned
+                m = m + r * scale * np.eye(r)              # well conditioned
             values[name] = m
         return values
 
-    def _points(self):
-        """Random points (sizes, values 2-D) with the derivative's value at each."""
-        if hasattr(self, "points"):
-            return
-        from mcalc.evaluate import KINK_BINARY, KINK_UNARY
-        names = self._dims()
-        self.points = []
-        roots = [self.body, self.cl] + ([self.truth] if self.truth is not None else [])
-        kinked = any(n.op in KINK_UNARY or n.op in KINK_BINARY
-                     for r in roots for _, n in _nodes_with_paths(r))
-        per = KINKED_POINTS_PER_SIZE if kinked else POINTS_PER_SIZE
-        draws = SIZE_DRAWS if names else 1
-        per = per if names else SIZE_DRAWS * per
-        for k in range(draws):
-            sizes = self._draw_sizes(names, k)
-            for _ in range(per):
-                p = self._one_point(sizes)
-                if p is not None:
-                    self.points.append(p)
-        if not self.points:
-            raise McalcError("could not find a random point where the expression, the "
-                             "derivative and the claim are all defined")
-        self._validate_engine()
+    def _evaluate(self, values, sizes):
+        """Every root at one point, through one evaluation order computed once (the roots
+        share subtrees, so each is evaluated once)."""
+        from mcalc.evaluate import evaluate_order, evaluation_order
+        roots = (self.body, self.truth, self.cl, *self.diff_terms)
+        if getattr(self, "_order_of", None) != roots:
+            self._order_of, self._order = roots, evaluation_order(roots)
+        memo = evaluate_order(self._order, values, sizes)
+        out = {"body": memo[self.body], "truth": memo[self.truth], "claim": memo[self.cl]}
+        if self.diff_terms:
+            terms = [memo[t] for t in self.diff_terms]
+            with self.np.errstate(all="ignore"):
+                out["diff"] = sum(terms)
+                out["diff_size"] = sum(self.np.abs(t) for t in terms)
+        return out
 
-    def _one_point(self, sizes, tries: int = 24):
-        from mcalc.evaluate import kink_distance
+    def _point(self, sizes, values, kink: bool = False):
+        """The point with its values, or None where the derivative is not defined. Beside
+        a kink, a float overflow (2^x at x = 1e6) does not hide the point: mpmath says
+        whether the expression and its derivative are defined there."""
         np = self.np
-        for t in range(tries):
-            positive = t % 2 == 1 or t >= tries // 2
-            values = self._draw_values(sizes, positive)
-            roots = [self.body, self.cl] + ([self.truth] if self.truth is not None else [])
-            if min(kink_distance(r, values, sizes) for r in roots) < KINK_GAP:
-                continue
-            f = self._eval(self.body, values, sizes)
-            if not np.all(np.isfinite(f)):
-                continue
-            truth = self._eval(self.truth, values, sizes) if self.truth is not None else None
-            if truth is not None and not np.all(np.isfinite(truth)):
-                continue
-            claim = self._eval(self.cl, values, sizes)
-            if not np.all(np.isfinite(claim)) and t < tries - 2:
-                continue                                   # try positive values first
-            return {"sizes": sizes, "values": values, "truth": truth, "claim": claim}
+        got = self._evaluate(values, sizes)
+        got.update(sizes=sizes, values=values, kink=kink)
+        if np.all(np.isfinite(got["body"])) and np.all(np.isfinite(got["truth"])):
+            return got
+        if kink and self._defined_mp(got):
+            got["overflow"] = True
+            return got
         return None
 
-    def _eval(self, e, values, sizes):
-        from mcalc.evaluate import evaluate
-        return evaluate(e, values, sizes, two_d=True)
+    def _defined_mp(self, p) -> bool:
+        import mpmath
+        from mcalc.evaluate import evaluate_mp
+        memo: dict = {}
+        ok = lambda x: isinstance(x, mpmath.mpf) and mpmath.isfinite(x)  # noqa: E731
+        try:
+            return all(ok(x) for root in (self.body, self.truth) for x in
+                       evaluate_mp(root, p["values"], p["sizes"], MP_DPS[0], memo).ravel())
+        except (ArithmeticError, ValueError, TypeError):
+            return False
 
-    # -- finite differences ------------------------------------------------------------
-    def _fd(self, values, sizes, step: float = 1e-6):
-        """∂body/∂x by central differences, arranged in the requested layout (first
-        derivatives only; None for second derivatives)."""
-        np = self.np
-        groups = _wrt_groups(self.req, self.typing)
-        if len(groups) != 1:
-            return None
-        xs, stacked = groups[0]
-        columns = []
-        for x in xs:
-            x0 = values[x.name]
-            flat = x0.reshape(-1, order="F")
-            for k in range(flat.size):
-                h = step * max(1.0, abs(flat[k]))
-                vals = []
-                for sgn in (1, -1):
-                    moved = flat.copy()
-                    moved[k] += sgn * h
-                    v = dict(values)
-                    v[x.name] = moved.reshape(x0.shape, order="F")
-                    vals.append(self._eval(self.body, v, sizes))
-                columns.append(((vals[0] - vals[1]) / (2 * h)).reshape(-1, order="F"))
-        j = np.stack(columns, axis=1)
-        f_shape = self.body.shape
-        x_shape = (str(len(xs)), "1") if stacked else xs[0].shape
-        fr, fc = (parse_dim_size(d, sizes) for d in f_shape)
-        xr, xc = (1, 1) if x_shape == SCALAR else (
-            (len(xs), 1) if stacked else (parse_dim_size(x_shape[0], sizes),
-                                          parse_dim_size(x_shape[1], sizes)))
-        return arrange(np, j, (fr, fc), (xr, xc), self.layout)
-
-    def _validate_engine(self):
-        """Trust mcalc's symbolic derivative only after it agrees with finite differences
-        (first derivatives); otherwise finite differences are the truth."""
-        np = self.np
-        if self.truth is not None:
-            for p in self.points[:2]:
-                fd = self._fd(p["values"], p["sizes"])
-                if fd is None:
-                    return
-                if not _close(np, p["truth"], fd, loose=True) and not any(
-                        _close(np, p["truth"], self._fd(p["values"], p["sizes"], h), loose=True)
-                        for h in (1e-5, 1e-7)):       # second opinions before blaming it
-                    self.engine_ok = False
-                    from mcalc.printing.text import to_text
-                    self.notes.append(
-                        f"mcalc's own derivative {to_text(self.truth)} disagrees with finite "
-                        f"differences (please report this request); the claim is compared "
-                        f"with finite differences")
+    def _points_at(self, sizes):
+        """Points at every scale (positive values where signed ones leave the domain),
+        then points on both sides of every kink."""
+        for scale in SCALES:
+            for positive in (False, True):
+                p = self._point(sizes, self._draw_values(sizes, scale, positive))
+                if p is not None:
+                    yield p
                     break
-            if self.engine_ok:
+        yield from self._kink_points(sizes)
+
+    def _search(self):
+        """The first point (smallest sizes first) where the claim differs from the
+        derivative, confirmed at high precision; None if there is none."""
+        for sizes in self._size_plan():
+            for p in self._points_at(sizes):
+                self.points.append(p)
+                if self._differs(p) and self._confirm(p):
+                    return p
+        if not self.points:
+            raise McalcError("cannot decide: no point found where the expression and its "
+                             "derivative are both defined")
+        return None
+
+    def _more_points(self, after):
+        """A few more points (for the diagnosis) once a difference is found."""
+        plan = self._size_plan()
+        rest = plan[plan.index(after) + 1:] or plan
+        signs = (False, False, True) if self._kinks() else (False, True)
+        for sizes in rest[:2]:
+            for positive in signs:
+                p = self._point(sizes, self._draw_values(sizes, 1.0, positive))
+                if p is not None:
+                    self.points.append(p)
+
+    def _outside_domain(self):
+        """A point where the derivative is defined and the claim is not, when the claim
+        has a log, sqrt, fractional power or logdet the canonical form may have dropped
+        (0*sqrt(x) is 0 only where sqrt(x) is defined); None if there is none."""
+        np = self.np
+        def partial(n):
+            return n.op in ("log", "sqrt", "logdet") or (
+                n.op == "pow" and n.args[1].op == "num" and n.args[1].value.denominator != 1)
+        if not any(partial(n) for _, n in _nodes_with_paths(self.cl)):
+            return None
+        for sizes in self._size_plan()[:3]:
+            p = self._point(sizes, self._draw_values(sizes, 1.0, False))
+            if p is not None and not np.all(np.isfinite(p["claim"])):
+                self.points.append(p)
+                if self._undefined_claim(p, MP_DPS[0]):
+                    return p
+        return None
+
+    # -- kinks ---------------------------------------------------------------------------
+    def _kinks(self):
+        """(a, b) for every kink: relu(a)/abs(a)/sign(a) change at a = 0 (b None), max,
+        min and the indicators where a − b changes sign."""
+        from mcalc.evaluate import KINK_BINARY, KINK_UNARY
+        if not hasattr(self, "_kink_list"):
+            seen, out = set(), []
+            for root in self._roots():
+                for _, n in _nodes_with_paths(root):
+                    if n in seen:
+                        continue
+                    seen.add(n)
+                    if n.op in KINK_UNARY:
+                        out.append((n.args[0], None))
+                    elif n.op in KINK_BINARY:
+                        out.append(n.args)
+            self._kink_list = [k for k in dict.fromkeys(out)
+                               if E.free_vars(k[0]) | (E.free_vars(k[1]) if k[1] else set())]
+        return self._kink_list
+
+    def _kink_points(self, sizes):
+        """For each kink, a random line through a point; the secant method finds where
+        the kink's argument (one entry, at random) is 0 on it, and the points just
+        either side of that root are compared (not luck: a kink at x = 700 or 1e9 is
+        found as surely as one at 0)."""
+        from mcalc.evaluate import evaluate_order, evaluation_order
+        np = self.np
+        for a, b in self._kinks():
+            order = evaluation_order((a,) if b is None else (a, b))
+            base = self._draw_values(sizes, 1.0, False)
+            step = self._draw_values(sizes, 1.0, False)
+            # the line moves every variable, or (half the time) one the kink depends on:
+            # far kinks then leave the other variables at ordinary values
+            names = sorted(E.free_vars(a) | (E.free_vars(b) if b is not None else set()))
+            moving = set(base) if self.rng.random() < 0.5 else \
+                {names[int(self.rng.integers(len(names)))]}
+            at = lambda t: {k: base[k] + t * (step[k] - (step[k].shape[0] * np.eye(  # noqa: E731
+                step[k].shape[0]) if step[k].shape[0] == step[k].shape[1] > 1 else 0))
+                if k in moving else base[k] for k in base}
+
+            def g(t, order=order, a=a, b=b):
+                memo = evaluate_order(order, at(t), sizes)
+                return (memo[a] if b is None else memo[a] - memo[b]).reshape(-1)
+            g0 = g(0.0)
+            if not g0.size:
+                continue
+            j = int(self.rng.integers(g0.size))
+            t0, t1, f0, f1 = 0.0, 1.0, g0[j], g(1.0)[j]
+            for _ in range(SECANT_STEPS):
+                if not (np.isfinite(f0) and np.isfinite(f1)) or f1 == f0 or f1 == 0:
+                    break
+                t0, t1, f0 = t1, t1 - f1 * (t1 - t0) / (f1 - f0), f1
+                if abs(t1 - t0) <= 1e-14 * max(1.0, abs(t1)):
+                    break                              # converged (at once when affine)
+                f1 = g(t1)[j]
+            if not np.isfinite(t1):
+                continue
+            for t in (t1 + sgn * step * max(1.0, abs(t1)) for step in KINK_STEPS
+                      for sgn in (-1, 1)):
+                p = self._point(sizes, at(t), kink=True)
+                if p is not None:
+                    self.kink_points += 1
+                    yield p
+
+    # -- comparison ----------------------------------------------------------------------
+    def _differs(self, p) -> bool:
+        """float64 screen: a difference larger than FLOAT_RTOL relative to the values
+        compared, or a nonzero canonical difference (which big terms cannot swamp); beside
+        a kink, also float values that overflowed or underflowed."""
+        np = self.np
+        t, c = p["truth"], p["claim"]
+        if not np.all(np.isfinite(c)) or p.get("overflow"):
+            return True
+        if p["kink"] and self._underflows() and np.any(np.abs(t) < 1e-290):
+            return True          # beside a kink, an underflow to 0 may hide a difference
+        if np.any(np.abs(t - c) > FLOAT_RTOL * np.maximum(np.abs(t), np.abs(c))):
+            return True
+        if "diff" in p:
+            d, size = p["diff"], p["diff_size"]
+            return bool(np.any(np.isfinite(d) & (np.abs(d) > DIFF_RTOL * size)))
+        return False
+
+    def _underflows(self) -> bool:
+        """Can the derivative's values underflow to 0 (exp, tanh, sigmoid, softmax...)?"""
+        if not hasattr(self, "_underflow"):
+            self._underflow = any(n.op in UNDERFLOW for _, n in _nodes_with_paths(self.truth))
+        return self._underflow
+
+    def _confirm(self, p) -> bool:
+        """Do the two sides really differ at p? Both are evaluated with mpmath intervals
+        (sure to hold the exact values) at increasing precision: disjoint intervals prove
+        a difference. A claim undefined (NaN) where the derivative is defined differs too."""
+        from mcalc.evaluate import Ambiguous, evaluate_mp
+        deep = getattr(self, "deep_left", MP_DEEP_POINTS) > 0
+        for dps in MP_DPS + (MP_DEEP_DPS if deep else ()):
+            if dps in MP_DEEP_DPS and dps == MP_DEEP_DPS[0]:
+                self.deep_left = getattr(self, "deep_left", MP_DEEP_POINTS) - 1
+            memo: dict = {}
+            try:
+                t = evaluate_mp(self.truth, p["values"], p["sizes"], dps, memo, interval=True)
+                c = evaluate_mp(self.cl, p["values"], p["sizes"], dps, memo, interval=True)
+            except Ambiguous:
+                continue                               # a kink too close: more digits
+            except (ArithmeticError, ValueError, TypeError) as e:
+                self.notes.append(f"high-precision evaluation failed ({type(e).__name__})")
+                return False
+            t, c = t.ravel(), c.ravel()
+            if not all(_iv_finite(x) for x in t):
+                return False                           # the derivative is not defined here
+            if not all(_iv_finite(x) for x in c):
+                if self._undefined_claim(p, dps):
+                    return True
+                continue
+            if any((a < b) is True or (a > b) is True for a, b in zip(t, c)):
+                return True
+            if all(_iv_narrow(a) and _iv_narrow(b) for a, b in zip(t, c)):
+                return False                           # equal to 25 digits
+        return False
+
+    def _undefined_claim(self, p, dps) -> bool:
+        """At mpmath precision: the derivative has a value and the claim has none."""
+        import mpmath
+        from mcalc.evaluate import evaluate_mp
+        memo: dict = {}
+        t = evaluate_mp(self.truth, p["values"], p["sizes"], dps, memo)
+        c = evaluate_mp(self.cl, p["values"], p["sizes"], dps, memo)
+        ok = lambda x: isinstance(x, mpmath.mpf) and mpmath.isfinite(x)  # noqa: E731
+        return all(ok(x) for x in t.ravel()) and not all(ok(x) for x in c.ravel())
+
+    def _sampled_text(self) -> str:
+        sizes: dict = {}
+        for p in self.points:
+            for k, v in p["sizes"].items():
+                sizes.setdefault(k, set()).add(v)
+        at = "; ".join(f"{k} = {min(v)}..{max(v)}" if len(v) > 1 else f"{k} = {min(v)}"
+                       for k, v in sorted(sizes.items()))
+        kinks = f" ({self.kink_points} of them beside kinks)" if self.kink_points else ""
+        return (f"no difference found at {len(self.points)} points{kinks}, "
+                f"{f'sizes {at}, ' if at else ''}scales ±1e-3..±1e3")
+
+    # -- the engine, against finite differences ---------------------------------------
+    def _validate_engine(self):
+        """A directional central difference of the expression at a few points must agree
+        with mcalc's derivative (a second difference for the second derivative of a
+        scalar), or check does not decide."""
+        from mcalc.evaluate import kink_distance
+        groups = _wrt_groups(self.req, self.typing)
+        if len(groups) > 2 or len(groups) == 2 and not self.body.is_scalar:
+            self.notes.append("mcalc's derivative is not compared with finite differences "
+                              "here (beyond the second derivative of a scalar)")
+            return
+        plan = [s for s in self._size_plan() if all(v >= 2 for v in s.values())] or \
+            self._size_plan()
+        tried = 0
+        rng = self.np.random.default_rng(self.seed + 1)     # the search's points stay put
+        for sizes in plan:
+            values = self._draw_values(sizes, 1.0, tried % 2 == 1, rng)
+            if kink_distance(self.body, values, sizes) < 1e-3:
+                continue
+            p = self._point(sizes, values)
+            if p is None:
+                continue
+            tried += 1
+            ok = self._directional_ok(p, *groups[0], rng) if len(groups) == 1 else \
+                self._second_ok(p, groups, rng)
+            if ok:
                 return
-        for p in self.points:
-            fd = self._fd(p["values"], p["sizes"])
-            if fd is None:
-                raise McalcError("mcalc has no derivative for this request, and finite "
-                                 "differences cover first derivatives only")
-            p["truth"] = fd
-        self.fd_truth = True
+            if tried >= 3:
+                break
+        if not tried:
+            self.notes.append("mcalc's derivative could not be compared with finite "
+                              "differences (no point away from kinks where the expression "
+                              "is defined)")
+            return
+        from mcalc.printing.text import to_text
+        raise McalcError(f"cannot decide: mcalc's own derivative {to_text(self.truth)} "
+                         f"disagrees with finite differences of the expression (please "
+                         f"report this request); --exact decides by the definition method")
 
-    # -- numeric decision --------------------------------------------------------------
-    def _agree(self, a, b) -> bool:
-        return _close(self.np, b, a, loose=self.fd_truth)
+    def _direction(self, xs, values, rng):
+        """A random direction for the variables xs, and its vec."""
+        direction = {x.name: rng.standard_normal(values[x.name].shape) for x in xs}
+        for x in xs:
+            if x.is_symmetric:
+                d = direction[x.name]
+                direction[x.name] = (d + d.T) / 2
+        return direction, self.np.concatenate([direction[x.name].reshape(-1, order="F")
+                                               for x in xs])
 
-    def _numeric(self) -> CheckResult:
-        bad = next((p for p in self.points if not self._agree(p["truth"], p["claim"])), None)
-        if bad is None:
-            n = len(self.points)
-            return self._result(True, "numeric", f"numeric: equal to the derivative at {n} "
-                                                 f"random points{self._sizes_text()}")
-        cause, ce = self._diagnose_failure()
-        at = ", ".join(f"{k} = {v}" for k, v in ce.sizes.items())
-        return self._result(False, "numeric", f"numeric: the claim differs from the "
-                                              f"derivative{f' at {at}' if at else ''} — {cause}",
-                            cause, ce)
+    def _f_at(self, values, sizes, *moves):
+        """The expression at values moved by coefficient × direction, for each move."""
+        from mcalc.evaluate import evaluate
+        moved = dict(values)
+        for c, direction in moves:
+            for k, d in direction.items():
+                moved[k] = moved[k] + c * d
+        return evaluate(self.body, moved, sizes, two_d=True).reshape(-1, order="F")
 
-    def _sizes_text(self):
-        seen = []
-        for p in self.points:
-            s = ", ".join(f"{k} = {v}" for k, v in p["sizes"].items())
-            if s and s not in seen:
-                seen.append(s)
-        return f" (sizes {'; '.join(seen)})" if seen else ""
+    def _second_ok(self, p, groups, rng) -> bool:
+        """w'·H·v (either orientation) against a second central difference of f."""
+        np = self.np
+        values, sizes, t = p["values"], p["sizes"], p["truth"]
+        dv, v = self._direction(groups[0][0], values, rng)
+        dw, w = self._direction(groups[1][0], values, rng)
+        cands = [float(x @ t @ y) for x, y in ((v, w), (w, v))
+                 if t.shape == (len(x), len(y))]
+        for h in (1e-4, 1e-3, 1e-5):
+            f = [self._f_at(values, sizes, (a * h, dv), (b * h, dw))[0]
+                 for a, b in ((1, 1), (1, -1), (-1, 1), (-1, -1))]
+            second = (f[0] - f[1] - f[2] + f[3]) / (4 * h * h)
+            size = max(float(np.max(np.abs(p["body"]))), abs(second), 1e-300)
+            if any(abs(c - second) <= 1e-4 * max(size, abs(c)) for c in cands):
+                return True
+        return False
+
+    def _directional_ok(self, p, xs, stacked, rng) -> bool:
+        np = self.np
+        values, sizes = p["values"], p["sizes"]
+        direction, v = self._direction(xs, values, rng)
+        fr, fc = (parse_dim_size(d, sizes) for d in self.body.shape)
+        t = p["truth"]
+        num = self.layout == "numerator"
+        if len(v) == 1 and not stacked:
+            j = (t if num else t.T).reshape(-1, 1, order="F")
+        elif (fr, fc) == (1, 1):
+            j = (t.T if num else t).reshape(1, -1, order="F")
+        else:
+            j = t if num else t.T
+        jv = j @ v
+        for h in (1e-6, 1e-4, 1e-5, 1e-7):
+            fd = (self._f_at(values, sizes, (h, direction)) -
+                  self._f_at(values, sizes, (-h, direction))) / (2 * h)
+            # relative to the values at hand: a derivative of 1e-10*x^2 is not "about 0"
+            size = max(float(np.max(np.abs(p["body"]))), float(np.max(np.abs(jv))),
+                       float(np.max(np.abs(fd))), 1e-300)
+            if np.all(np.abs(fd - jv) <= 1e-4 * size):
+                return True
+        return False
 
     # -- diagnosis ---------------------------------------------------------------------
-    def _diagnose_failure(self):
+    def _diagnose_failure(self, bad):
         from mcalc.evaluate import to_contract
         np = self.np
-        bad = next((p for p in self.points if not self._agree(p["truth"], p["claim"])),
-                   self.points[0])
         ce = Counterexample(
             sizes=dict(bad["sizes"]),
             values={k: to_contract(v) for k, v in bad["values"].items()},
             expected=to_contract(bad["truth"]), claimed=to_contract(bad["claim"]))
-        usable = [p for p in self.points if np.all(np.isfinite(p["claim"]))]
-        if not usable:
+        if bad.get("overflow"):                  # beyond floats: the forms must explain
+            return (self._symbolic_cause() or self._one_term([]) or
+                    "the values differ (beyond the range of floating point numbers)"), ce
+        if not np.all(np.isfinite(bad["claim"])):
             return "the claim is not defined (NaN) where the derivative is", ce
+        cause = self._symbolic_cause()
+        if cause:
+            return cause, ce
+        self._more_points(bad["sizes"])
+        usable = [p for p in self.points if np.all(np.isfinite(p["claim"]))]
+        usable = [p for p in usable if all(v >= 2 for v in p["sizes"].values())] or usable
         for find in (self._transposed, self._factor, self._dimension_factor, self._one_term,
                      self._indicator, self._misplaced_transpose, self._symmetric_only):
-            cause = find(usable)
+            try:
+                cause = find(usable)
+            except (OverflowError, ValueError) as e:
+                if not _huge_number(e):
+                    raise
+                continue                        # a cause too large to print is no help
             if cause:
                 return cause, ce
         return "the values differ (no simple cause found)", ce
+
+    def _symbolic_cause(self):
+        """Transposed, or off by a constant factor, read off the canonical forms (no
+        points needed); None otherwise."""
+        if getattr(self, "polys", None) is None:
+            return None
+        canon, pt, pc = self.polys
+        shape = self.truth.shape
+        try:
+            if shape[0] == shape[1] and shape != SCALAR and pt != pc and \
+                    canon.transpose(pt) == pc:
+                return f"transposed (the {_other(self.layout)}-layout form)"
+        except GiveUp:
+            pass
+        if pt.terms and set(pt.terms) == set(pc.terms):
+            ratios = {pc.terms[m] / c for m, c in pt.terms.items()}
+            if len(ratios) == 1:
+                return _factor_text(next(iter(ratios)))
+        return None
 
     def _transposed(self, pts):
         np = self.np
@@ -582,13 +987,7 @@ class _Checker:
             return None
         if abs(k) < 1e-9:
             return "the claim is 0 but the derivative is not"
-        if abs(k + 1) < 1e-6:
-            return "wrong sign"
-        nice = Fraction(k).limit_denominator(1000)
-        text = str(nice) if abs(float(nice) - k) < 1e-6 * abs(k) else f"{k:.6g}"
-        sign = " and the wrong sign" if k < 0 else ""
-        text = text.lstrip("-")
-        return f"off by a factor of {text}{sign}"
+        return _factor_text(k)
 
     def _symmetric_only(self, pts):
         """Does the claim hold once some square matrix is symmetric? Then the claim misses
@@ -636,18 +1035,27 @@ class _Checker:
         return None
 
     def _truth_at(self, values, sizes):
-        if self.fd_truth:
-            return self._fd(values, sizes)
         return self._eval(self.truth, values, sizes)
+
+    def _eval(self, e, values, sizes):
+        from mcalc.evaluate import evaluate
+        return evaluate(e, values, sizes, two_d=True)
+
+    def _agree(self, a, b) -> bool:
+        return _close(self.np, b, a)
 
     def _one_term(self, pts):
         """derivative − claim in canonical form: one term is a missing (or extra) term."""
         from mcalc.printing.text import to_text
         from mcalc.simplify import simplify
-        if self.truth is None or not self.engine_ok:
+        if self.truth is None:
             return None
+        canon = self.cache.get(("canon", self.truth))
+        if canon is None:                      # one per derivative: claims share its work
+            canon = _remember(self.cache, ("canon", self.truth), Canonicalizer())
         try:
-            diff = poly_sub(canonical_poly(self.truth), canonical_poly(self.cl))
+            self.polys = canon, canon.poly(self.truth), canon.poly(self.cl)
+            diff = poly_sub(*self.polys[1:])
         except GiveUp:
             return None
         if len(diff.terms) != 1:
@@ -702,15 +1110,14 @@ class _Checker:
         return None
 
 
-def _close(np, a, b, loose: bool = False) -> bool:
+def _close(np, a, b) -> bool:
+    """Equal up to rounding, relative to the values compared (the diagnosis' test)."""
     a, b = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
     if a.shape != b.shape:
         return False
     if not (np.all(np.isfinite(a)) and np.all(np.isfinite(b))):
         return False
-    scale = max(1.0, float(np.max(np.abs(b), initial=0.0)), float(np.max(np.abs(a), initial=0.0)))
-    rtol, atol = (1e-4, 1e-6) if loose else (1e-7, 1e-9)
-    return bool(np.allclose(a, b, rtol=rtol, atol=atol * scale))
+    return bool(np.all(np.abs(a - b) <= 1e-9 * np.maximum(np.abs(a), np.abs(b))))
 
 
 def arrange(xp, j, f_shape, x_shape, layout):
@@ -724,6 +1131,102 @@ def arrange(xp, j, f_shape, x_shape, layout):
         g = j[0, :].reshape(x_shape, order="F")
         return g.T if num else g
     return j if num else j.T
+
+
+def _huge_number(e: Exception) -> bool:
+    """Is e Python giving up on a huge number (a float overflow, or its limit on the
+    digits of an int turned into text)?"""
+    return isinstance(e, OverflowError) or (
+        type(e) is ValueError and "integer string conversion" in str(e))
+
+
+def _factor_text(k) -> str | None:
+    """'wrong sign', 'off by a factor of 1/2' (k: the claim over the derivative)."""
+    exact = isinstance(k, Fraction)                 # from the canonical forms
+    if k == -1 or not exact and abs(k + 1) < 1e-6:
+        return "wrong sign"
+    if k == 1 or not exact and abs(k - 1) < 1e-6:
+        return None
+    nice = Fraction(k).limit_denominator(1000)
+    if exact:
+        text = str(nice) if nice == k else f"{float(k):.10g}"
+    else:
+        text = str(nice) if abs(float(nice) - k) < 1e-6 * abs(k) else f"{k:.6g}"
+    sign = " and the wrong sign" if k < 0 else ""
+    return f"off by a factor of {text.lstrip('-')}{sign}"
+
+
+def _iv_ends(x):
+    """An interval's ends as mpmath numbers (no float overflow: 2^1e6 is finite); a
+    plain number, from an operator without an interval version, is its own two ends."""
+    import mpmath
+    if hasattr(x, "_mpi_"):
+        return tuple(mpmath.mp.make_mpf(v) for v in x._mpi_)
+    return (mpmath.mpf(x),) * 2
+
+
+def _iv_finite(x) -> bool:
+    import mpmath
+    return all(mpmath.isfinite(v) for v in _iv_ends(x))
+
+
+def _iv_narrow(x) -> bool:
+    import mpmath
+    lo, hi = _iv_ends(x)
+    with mpmath.workdps(40):
+        return hi - lo <= mpmath.mpf("1e-25") * max(abs(lo), abs(hi))
+
+
+def _symmetric_plain(e: Expr, typing) -> Expr:
+    """S' is S for a symmetric(n) variable (CONTRACT §1), rewritten before anything else."""
+    mapping = {}
+    for name, vt in typing.vars.items():
+        if vt.kind == "symmetric":
+            s = E.var(name, vt.shape, True)
+            mapping[Expr("T", (s,), vt.shape)] = s
+    return E.replace(e, mapping) if mapping else e
+
+
+def _fit_free_dims(cl: Expr, want, typing) -> Expr:
+    """A bare I takes its size from the derivative it is compared with: a dimension that
+    only the claim's I has is renamed to the derivative's."""
+    known = set(typing.dims) | E.dimension_names(*(E.var(n, vt.shape)
+                                                    for n, vt in typing.vars.items()))
+    if cl.shape == want:
+        return cl
+    bare = {n.shape[0] for _, n in _nodes_with_paths(cl) if n.op == "eye"} - known
+    rename: dict = {}
+    for have, need in zip(cl.shape, want):
+        if have not in bare:
+            if have != need:
+                return cl
+            continue
+        if rename.setdefault(have, need) != need:
+            return cl
+    if not rename:
+        return cl
+    done: dict = {}
+    sub = lambda d: rename.get(d, d)  # noqa: E731
+    for node in E.postorder(cl, done):
+        done[node] = Expr(node.op, tuple(done[a] for a in node.args),
+                          tuple(sub(d) for d in node.shape),
+                          sub(node.name) if node.op == "dim" else node.name, node.value)
+    return done[cl]
+
+
+def _provably_nonzero(diff: Poly) -> bool:
+    """A difference that cannot vanish identically: one term whose factors are
+    variables, constants (ones, I, pi), dimensions and literals — a monomial."""
+    if len(diff.terms) != 1:
+        return False
+    (mono, c), = diff.terms.items()
+    plain = ("var", "ones", "eye", "dim", "const", "num")
+    return bool(c) and all(
+        b.op in plain or (b.op == "T" and b.args[0].op in ("var", "ones"))
+        or (b.op == "matmul" and all(a.op in ("ones", "T") and
+                                     (a.op == "ones" or a.args[0].op == "ones")
+                                     for a in b.args))
+        for b, _ in mono)
 
 
 def _is_zero_literal(e: Expr) -> bool:

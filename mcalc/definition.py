@@ -580,6 +580,12 @@ class _SymEval:
     def zeros(self, e, _):
         return self.sp.zeros(self.size(e.shape[0]), self.size(e.shape[1]))
 
+    def commutation(self, e, _):
+        """K_{m,n}: entry (j + i n, i + j m) is 1 (K vec(A) = vec(A'), see mcalc.evaluate)."""
+        m, n = (self.size(d) for d in e.value)
+        return self.sp.Matrix(m * n, m * n,
+                              lambda r, c: int(c == r // n + (r % n) * m))
+
     # operators
     def add(self, e, a):
         out = a[0]
@@ -692,6 +698,7 @@ class _SymEval:
 
 _SYM_TABLE = {
     "num": _SymEval.num, "var": _SymEval.var, "dim": _SymEval.dim, "const": _SymEval.const,
+    "commutation": _SymEval.commutation,
     "ones": _SymEval.ones, "eye": _SymEval.eye, "zeros": _SymEval.zeros,
     "add": _SymEval.add, "mul": _SymEval.mul, "pow": _SymEval.pow,
     "matmul": _SymEval.matmul, "T": _SymEval.T,

@@ -319,9 +319,6 @@ class Derive:
                                        terms=tuple(terms.get(node, ()))))
             for i in self._operands(node):
                 a = node.args[i]
-                if node.op in ("vector", "matrix"):
-                    raise NoRule("a literal of expressions in a vector variable has no Jacobian "
-                                 "rule; differentiate by scalars with d/d(x, y)")
                 rule, local, part = self.partial(node, i)
                 if part is None:
                     part = rule.jacobian(local, i)           # raises NoRule with the reason
@@ -386,25 +383,22 @@ def stacked_derivative(f: Expr, xs: list[Expr], layout: str, method: str,
         cols.append(col)
         steps.extend(st)
     m = len(xs)
-    if f.is_scalar:
-        rows = [cols]
-    else:
-        if not all(c.op == "vector" or c.op == "zeros" for c in cols):
-            raise NoRule("the Jacobian of a vector expression by stacked scalars is printed "
-                         "only for vector literals [f1, f2, ...]")
-        k = f.shape[0]                          # a name (n) only when every column is zeros
-        rows = ([[c.args[i] if c.op == "vector" else E.ZERO for c in cols] for i in range(int(k))]
-                if k.isdigit() else None)
     if f.is_scalar:                             # the gradient: a row in numerator layout
         grad = Expr("vector", tuple(cols), (str(m), "1"))
         jac = grad if layout == "denominator" else Expr("T", (grad,), ("1", str(m)))
-    elif rows is None:
-        jac = E.zeros((k, str(m)) if layout == "numerator" else (str(m), k))
-    else:
+    elif all(c.op in ("vector", "zeros") for c in cols) and f.shape[0].isdigit():
+        k = int(f.shape[0])
+        rows = [[c.args[i] if c.op == "vector" else E.ZERO for c in cols] for i in range(k)]
         jac = Expr("matrix", tuple(e for r in rows for e in r), (str(len(rows)), str(m)))
         if layout == "denominator":
             t = [[rows[i][j] for i in range(len(rows))] for j in range(m)]
             jac = Expr("matrix", tuple(e for r in t for e in r), (str(m), str(len(rows))))
+    else:
+        # columns of any length: J = Σ ∂f/∂xᵢ eᵢᵀ (eᵢ the i-th unit vector of length m)
+        units = [Expr("vector", tuple(E.ONE if j == i else E.ZERO for j in range(m)),
+                      (str(m), "1")) for i in range(m)]
+        jac = simp(R.add(*(R.mm(c, R.T(u)) for c, u in zip(cols, units))))
+        jac = jac if layout == "numerator" else simp(R.T(jac))
     stacked = "(" + ", ".join(x.name for x in xs) + ")"
     steps.append(Step("chain", (labels(f)[0], stacked), jac,
                       rule="stack the partial derivatives",

@@ -10,12 +10,21 @@ from __future__ import annotations
 import weakref
 from fractions import Fraction
 
-from mcalc.types import SCALAR, Shape, shape_of
+from mcalc.types import SCALAR, Shape, dim_mul, shape_of
 
-LEAVES = frozenset({"var", "num", "dim", "const", "ones", "eye", "zeros"})
+LEAVES = frozenset({"var", "num", "dim", "const", "ones", "eye", "zeros", "commutation"})
 
 
 _INTERNED: "weakref.WeakValueDictionary[tuple, Expr]" = weakref.WeakValueDictionary()
+
+# How repr() writes a node: mcalc.printing.text registers its printer when it is imported
+# (the printer sits above this module, which never imports it).
+_show = None
+
+
+def show_with(printer) -> None:
+    global _show
+    _show = printer
 
 
 class Expr:
@@ -47,8 +56,8 @@ class Expr:
         return (Expr, (self.op, self.args, self.shape, self.name, self.value))
 
     def __repr__(self):
-        from mcalc.printing.text import to_text
-        return f"Expr({to_text(self)!r}, {self.shape})"
+        shown = _show(self) if _show else f"{self.op} of {self.size} nodes"
+        return f"Expr({shown!r}, {self.shape})"
 
     # shape predicates
     @property
@@ -98,6 +107,15 @@ def ones(n: str) -> Expr:
 
 def eye(n: str) -> Expr:
     return Expr("eye", (), (n, n))
+
+
+def commutation(m: str, n: str) -> Expr:
+    """The mn×mn commutation matrix K_{m,n}: K@vec(A) = vec(A') for an m×n A. K_{1,n} and
+    K_{n,1} are the identity."""
+    if m == "1" or n == "1":
+        return eye(n if m == "1" else m)
+    mn = dim_mul(m, n)
+    return Expr("commutation", (), (mn, mn), None, (m, n))
 
 
 def zeros(shape: Shape) -> Expr:

@@ -8,10 +8,11 @@ from __future__ import annotations
 
 from mcalc import _lark_parser as lk
 from mcalc.errors import McalcError
-from mcalc.syntax import Decl, Request, Syntax
+from mcalc.syntax import Decl, Definition, Request, Syntax
 
 MAX_LENGTH = 100_000          # characters in one request
 MAX_DEPTH = 200               # nesting of the syntax tree
+MAX_ORDER = 10                # k in d^k/dx^k: each order multiplies the result's size
 
 _parser = None
 
@@ -72,8 +73,17 @@ class ToSyntax(lk.Transformer):
     def d_by_stacked(self, c):
         return (tuple(str(t) for t in c[1:]), _col(c[1]))
 
-    def d2_by(self, c):
-        return ("d2", (str(c[1]),), _col(c[1]))
+    def dk_by(self, c):
+        return self._dk(c[0], (str(c[1]),), c[1], c[2])
+
+    def dk_by_stacked(self, c):
+        return self._dk(c[0], tuple(str(t) for t in c[1:-1]), c[1], c[-1])
+
+    @staticmethod
+    def _dk(deriv, names, first, power):
+        """d^k/dx^k: k nested prefixes (parse_request checks the two k)."""
+        k = int(str(deriv)[2:].partition("/")[0])
+        return ("dk", k, names, _col(first), int(str(power)[1:]), _col(power))
 
     # declarations
     def scalar_type(self, c):
@@ -94,6 +104,11 @@ class ToSyntax(lk.Transformer):
 
     def decls(self, c):
         return tuple(c)
+
+    items = decls
+
+    def definition(self, c):
+        return Definition(str(c[0]), c[1], _col(c[0]))
 
     def where_clause(self, c):
         return c[0]
@@ -154,23 +169,39 @@ def _parse(text: str, start: str):
 def parse_request(text: str, extra_decls: tuple[Decl, ...] = ()) -> Request:
     """Parse one request line; `extra_decls` come from -t/--type."""
     tree = _parse(text, "request")
-    prefixes, body, decls = [], None, ()
+    prefixes, body, where = [], None, ()
     for item in tree.children:
         if isinstance(item, Syntax):
             body = item
-        elif isinstance(item, tuple) and item and isinstance(item[0], Decl):
-            decls = item
+        elif isinstance(item, tuple) and item and isinstance(item[0], (Decl, Definition)):
+            where = item
         else:
             prefixes.append(item)
     wrt, cols = [], []
     for p in prefixes:
-        if p[0] == "d2":
-            wrt += [p[1], p[1]]
-            cols += [p[2], p[2]]
+        if p[0] == "dk":
+            _, k, _, _, k_again, col = p
+            if k_again != k:
+                raise McalcError(f"the orders of d^{k}/d…^{k_again} differ", col)
+            if not 1 <= k <= MAX_ORDER:
+                raise McalcError(f"the order of a derivative is 1 to {MAX_ORDER}, not {k}", col)
+            wrt += [p[2]] * p[1]
+            cols += [p[3]] * p[1]
         else:
             wrt.append(p[0])
             cols.append(p[1])
-    return Request(text, tuple(wrt), body, tuple(extra_decls) + tuple(decls), tuple(cols))
+    decls = tuple(w for w in where if isinstance(w, Decl))
+    defs = tuple(w for w in where if isinstance(w, Definition))
+    return Request(text, tuple(wrt), body, tuple(extra_decls) + decls, tuple(cols), defs)
+
+
+def parse_claim(text: str) -> Request:
+    """A claim of mcalc check: an expression with its own `where` (its definitions apply to
+    the claim alone; its declarations join the request's). A Request with no wrt."""
+    req = parse_request(text)
+    if req.wrt:
+        raise McalcError("a claim is an expression, not a derivative request", 1)
+    return req
 
 
 def parse_decls(text: str) -> tuple[Decl, ...]:
@@ -179,7 +210,4 @@ def parse_decls(text: str) -> tuple[Decl, ...]:
 
 
 def parse_expression(text: str) -> Syntax:
-    req = parse_request(text)
-    if req.wrt:
-        raise McalcError("a claim is an expression, not a derivative request", 1)
-    return req.body
+    return parse_claim(text).body

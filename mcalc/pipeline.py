@@ -3,13 +3,14 @@ Python API (mcalc.pipeline) and check sit on top of this module."""
 from __future__ import annotations
 
 from mcalc import engine
+from mcalc.build import infer
 from mcalc.derivation import Derivation, Step
 from mcalc.errors import McalcError
 from mcalc.expr import Expr
 from mcalc.parser import parse_decls, parse_request
 from mcalc.simplify import Simplifier
 from mcalc.syntax import Request
-from mcalc.types import Typing, infer
+from mcalc.types import Typing
 
 LAYOUTS = ("numerator", "denominator")
 METHODS = ("chain", "differential", "definition")
@@ -26,11 +27,13 @@ def typed(text: str, types=(), claim: str | None = None):
     """(request, typed body, typed claim or None, typing) — the claim typed together with the
     request, so both see the same declarations and dimensions."""
     req = parse_request(text, decls_from_options(types))
-    bodies = [req.body]
+    bodies, decls, local = [req.body], req.decls, [()]
     if claim is not None:
-        from mcalc.parser import parse_expression
-        bodies.append(parse_expression(claim))
-    exprs, typing = infer(bodies, req.decls, text)
+        from mcalc.parser import parse_claim
+        c = parse_claim(claim)
+        bodies.append(c.body)
+        decls, local = decls + c.decls, [(), c.defs]
+    exprs, typing = infer(bodies, decls, text, req.defs, local)
     return req, exprs[0], (exprs[1] if claim is not None else None), typing
 
 
@@ -48,7 +51,7 @@ def _variable(name: str, typing: Typing, req: Request, k: int) -> Expr:
     from mcalc import expr as E
     col = req.wrt_columns[k] if k < len(req.wrt_columns) else 0
     if name not in typing.vars:
-        raise McalcError(f"'{name}' does not appear in the expression", col)
+        raise McalcError(typing.not_a_variable(name), col)
     vt = typing.vars[name]
     return E.var(name, vt.shape, vt.kind == "symmetric")
 
@@ -88,9 +91,9 @@ def derive_typed(req: Request, body: Expr, typing: Typing, layout: str,
             f, st, vec_form = engine.first_derivative(f, xs[0], lay, m, simp)
         steps.extend(st)
     from mcalc.share import shared_names
-    where = shared_names(f) if req.wrt else ()
+    where = shared_names(f, taken=typing.defined) if req.wrt else ()
     return Derivation(request=req.text, wrt=tuple(wrt_names), layout=layout,
                       method=chosen or "chain", types=typing.as_strings(), expr=body,
                       result=f if req.wrt else None, steps=tuple(steps), vec_form=vec_form,
                       dims=dim_sources(typing), of=engine.labels(body)[0], where=where,
-                      stacked=len(req.wrt) == 1 and len(req.wrt[0]) > 1)
+                      stacked=bool(req.wrt) and len(set(req.wrt)) == 1 and len(req.wrt[0]) > 1)

@@ -139,7 +139,7 @@ class Session:
         where `text` starts in the input line, so that error columns point into the line."""
         from mcalc.errors import McalcError
         from mcalc.parser import parse_decls
-        from mcalc.types import infer
+        from mcalc.build import infer
         try:
             decls = parse_decls(text)
             infer([], decls, text)               # reserved names, zero dimensions, ...

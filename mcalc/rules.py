@@ -106,12 +106,6 @@ def expand(g: Expr, like: Expr) -> Expr:
     return mul(g, mm(E.ones(like.shape[0]), T(E.ones(like.shape[1]))))
 
 
-def no_form(what: str):
-    def f(*_):
-        raise NoRule(what)
-    return f
-
-
 # ---- the table -------------------------------------------------------------------
 
 
@@ -222,11 +216,9 @@ rule("matrix product (right operand)", "P&H §5; 000 (y = Xa + b by a); MC (eq. 
 rule("matrix product (left operand)", "000 (y = Xa + b by X: ∂L/∂X = δ aᵀ); 003", "matmul",
      "∂(xᵀA)/∂x = Aᵀ;  dL = G : dX B  =>  ∂L/∂X = G Bᵀ", "m×n", _mm_left,
      lambda u, i, G: mm(G, T(u.args[1])), lambda u, i, d: mm(d, u.args[1]), arg=0)
-rule("transpose", "003 (d(Xᵀ) = (dX)ᵀ)", "T", "∂xᵀ/∂x = I (vectors); G : dXᵀ = Gᵀ : dX",
-     "n×n",
-     lambda u, i: eye_like(u) if u.is_vectorlike else no_form(
-         "the vec form of a transposed matrix is a commutation matrix, which mcalc does not "
-         "print; differentiate a scalar of it instead")(),
+rule("transpose", "003 (d(Xᵀ) = (dX)ᵀ); Magnus & Neudecker §3.7 (K vec(X) = vec(Xᵀ))", "T",
+     "∂xᵀ/∂x = I (vectors); ∂vec(Xᵀ)/∂vec(X) = K_{m,n}; G : dXᵀ = Gᵀ : dX", "n×n",
+     lambda u, i: eye_like(u) if u.is_vectorlike else E.commutation(*u.args[0].shape),
      lambda u, i, G: T(G), lambda u, i, d: T(d))
 
 # Element-wise functions: diag(f'(x)) [P&H §4.2 element-wise diagonal condition, §2 table]
@@ -349,20 +341,113 @@ rule("inverse", "003; MC (eq. 59)", "inv", "d(X⁻¹) = -X⁻¹ dX X⁻¹", "n²
      lambda u, i: neg(E.make("kron", _inv_T(u.args[0]), u)),
      lambda u, i, G: neg(mm(T(u), G, T(u))),
      lambda u, i, d: neg(mm(u, d, u)))
-rule("diagonal matrix", "contract §1 (diag)", "diag", "G : d diag(v) = diag(G) : dv", "—",
-     no_form("the Jacobian of diag() has no 2-D or Kronecker form in mcalc's language "
-             "(∂diag(v)/∂v is a third-order tensor); differentiate a scalar of it"),
+def _eye(d: str) -> Expr:
+    return E.ONE if d == "1" else E.eye(d)
+
+
+def _ones(r: str, c: str) -> Expr:
+    """The all-ones r×c array, as the language writes it."""
+    if c == "1":
+        return E.ONE if r == "1" else E.ones(r)
+    return T(E.ones(c)) if r == "1" else mm(E.ones(r), T(E.ones(c)))
+
+
+def _diag_embedding(n: str) -> Expr:
+    """∂vec(diag(v))/∂v (n²×n): column i is vec(eᵢeᵢᵀ)."""
+    return mm(fn("diag", fn("vec", E.eye(n))), E.make("kron", E.ones(n), E.eye(n)))
+
+
+def _unvec(g: Expr, like: Expr) -> Expr:
+    """g (a column of numel(like) entries) reshaped to like's shape:
+    (vec(Iₙ)ᵀ ⊗ Iₘ)(Iₙ ⊗ g) for an m×n matrix [Magnus & Neudecker]."""
+    if like.is_vectorlike:
+        return g if like.is_column or like.is_scalar else T(g)
+    m, n = like.shape
+    return mm(E.make("kron", T(fn("vec", E.eye(n))), E.eye(m)), E.make("kron", E.eye(n), g))
+
+
+def _kron_jacobian(u, i):
+    """vec(A ⊗ B) = (Iₙ ⊗ K_{q,m} ⊗ Iₚ)(vec A ⊗ vec B) for A m×n, B p×q [Magnus & Neudecker
+    §3.7 Thm 10], so ∂/∂vec A = P (I_{mn} ⊗ vec B) and ∂/∂vec B = P (vec A ⊗ I_{pq})."""
+    a, b = u.args
+    (m, n), (p, q) = a.shape, b.shape
+    perm = E.make("kron", E.make("kron", _eye(n), E.commutation(q, m)), _eye(p))
+    if i == 0:
+        return mm(perm, E.make("kron", _eye(numel(a)), vec(b)))
+    return mm(perm, E.make("kron", vec(a), _eye(numel(b))))
+
+
+def _identity_scale(G: Expr):
+    """g when G is g·I (the gradient a trace passes down), else None."""
+    if G.op == "eye":
+        return E.ONE
+    if G.op == "mul":
+        arrays = [f for f in G.args if not f.is_scalar]
+        if len(arrays) == 1 and arrays[0].op == "eye":
+            return mul(*(f for f in G.args if f.is_scalar))
+    return None
+
+
+def _kron_grad(u, i, G):
+    """G : d(A ⊗ B): each entry of A meets one block of G times B, so the gradient by A is
+    the block sums of G ⊙ (1 ⊗ B) (and by B the sum of the blocks of G ⊙ (A ⊗ 1)); when
+    G = g·I and A, B are square it is g·tr(B)·I (MC eq. 105: tr(A ⊗ B) = tr(A) tr(B))."""
+    a, b = u.args
+    (m, n), (p, q) = a.shape, b.shape
+    g = _identity_scale(G)
+    if g is not None and m == n and p == q:
+        other = b if i == 0 else a
+        mine = u.args[i]
+        return mul(g, fn("tr", other) if not other.is_scalar else other,
+                   E.ONE if mine.is_scalar else E.eye(mine.shape[0]))
+    if i == 0:
+        masked = mul(G, E.make("kron", _ones(m, n), b))
+        return mm(E.make("kron", _eye(m), _ones("1", p)), masked,
+                  E.make("kron", _eye(n), _ones(q, "1")))
+    masked = mul(G, E.make("kron", a, _ones(p, q)))
+    return mm(E.make("kron", _ones("1", m), _eye(p)), masked,
+              E.make("kron", _ones(n, "1"), _eye(q)))
+
+
+rule("diagonal matrix", "contract §1 (diag); Magnus & Neudecker (diagonal embedding)", "diag",
+     "∂vec(diag(v))/∂v = diag(vec(I))(1 ⊗ I);  G : d diag(v) = diag(G) : dv", "n²×n",
+     lambda u, i: _diag_embedding(u.shape[0]) if u.is_matrix
+     else T(_diag_embedding(u.shape[0])),
      lambda u, i, G: fn("diag", G),
      lambda u, i, d: fn("diag", d))
-rule("vec", "contract §2 (vec forms)", "vec", "∂vec(X)/∂vec(X) = I", "mn×mn",
+rule("vec", "contract §2 (vec forms); Magnus & Neudecker (vec(Iₙ)ᵀ ⊗ Iₘ)(Iₙ ⊗ vec A) = A",
+     "vec", "∂vec(X)/∂vec(X) = I", "mn×mn",
      lambda u, i: E.eye(numel(u.args[0])),
-     no_form("reshaping a gradient back from vec(X) has no expression in mcalc's language"),
+     lambda u, i, G: _unvec(G, u.args[0]),
      lambda u, i, d: fn("vec", d))
-rule("Kronecker product", "MC §10.2", "kron", "d(A ⊗ B) = dA ⊗ B + A ⊗ dB", "—",
-     no_form("the vec form of a Kronecker product's derivative needs a commutation matrix, "
-             "which mcalc does not print"),
-     no_form("mcalc has no rule for the gradient through a Kronecker product"),
+rule("Kronecker product", "MC §10.2, eq. 105; Magnus & Neudecker §3.7", "kron",
+     "d(A ⊗ B) = dA ⊗ B + A ⊗ dB;  vec(A ⊗ B) = (Iₙ ⊗ K_{q,m} ⊗ Iₚ)(vec A ⊗ vec B)", "mnpq×mn",
+     _kron_jacobian, _kron_grad,
      lambda u, i, d: E.make("kron", d, u.args[1]) if i == 0 else E.make("kron", u.args[0], d))
+
+
+# Literals [x1, x2] and [[a, b], [c, d]]: each entry is one scalar operand
+
+
+def _entry(G: Expr, u: Expr, i: int, otherwise: Expr) -> Expr:
+    """Entry i of the gradient G: read off a literal, else picked by a unit literal."""
+    return G.args[i] if G.op == u.op else otherwise
+
+
+def _unit(u: Expr, i: int) -> Expr:
+    """The literal of u's shape with 1 at operand i's place and 0 elsewhere."""
+    return Expr(u.op, tuple(E.ONE if j == i else E.ZERO for j in range(len(u.args))), u.shape)
+
+
+rule("vector literal entry", "contract §1 (vector and matrix literals)", "vector",
+     "∂[x1, x2, …]/∂xᵢ = eᵢ", "n×1",
+     lambda u, i: vec(_unit(u, i)), lambda u, i, G: _entry(G, u, i, mm(T(_unit(u, i)), G)),
+     lambda u, i, d: mul(d, _unit(u, i)))
+rule("matrix literal entry", "contract §1 (vector and matrix literals)", "matrix",
+     "∂[[a, b], [c, d]]/∂a = vec(E₁₁)", "mn×1",
+     lambda u, i: vec(_unit(u, i)),
+     lambda u, i, G: _entry(G, u, i, fn("sum", mul(_unit(u, i), G))),
+     lambda u, i, d: mul(d, _unit(u, i)))
 
 
 # ---- look-up ---------------------------------------------------------------------

@@ -12,8 +12,9 @@ MIN_EXPANDED = 60        # tree size above which naming starts
 MIN_SHARED = 6           # a repeated subexpression smaller than this is written out
 
 
-def shared_names(*roots: Expr) -> tuple[tuple[str, Expr], ...]:
-    """(name, subexpression) pairs, children before parents."""
+def shared_names(*roots: Expr, taken=()) -> tuple[tuple[str, Expr], ...]:
+    """(name, subexpression) pairs, children before parents; `taken` (the request's own
+    `where` names) are never used."""
     refs: dict[Expr, int] = {}
     order: list[Expr] = []
     expanded: dict[Expr, int] = {}
@@ -37,7 +38,8 @@ def shared_names(*roots: Expr) -> tuple[tuple[str, Expr], ...]:
         return ()
     out = []
     # a name is never a variable's or a dimension's (a user's t1 stays the user's)
-    taken = {n.name for n in order if n.op in ("var", "dim")} | dimension_names(*roots)
+    taken = set(taken) | {n.name for n in order if n.op in ("var", "dim")} | \
+        dimension_names(*roots)
     k = 0
     for node in order:                                   # post-order: children first
         if refs.get(node, 0) >= 2 and node.op not in LEAVES and node.size >= MIN_SHARED \

@@ -10,7 +10,7 @@ from fractions import Fraction
 
 from mcalc import expr as E
 from mcalc.expr import Expr
-from mcalc.types import SCALAR
+from mcalc.types import SCALAR, dim_mul
 
 MAX_FOLDED_POWER = 64          # fold numeric powers only while the result stays small
 MAX_FOLDED_BITS = 256
@@ -21,7 +21,7 @@ REWRITES = (
     ("1ᵀdiag(v) = vᵀ", "ones(n)'@diag(v) = v', diag(v)@ones(n) = v", "P&H §4.4, §5"),
     ("diag(a)diag(b) = diag(a⊗b)", "diag(a)@diag(b) = diag(a*b)", "P&H §4.5.3"),
     ("diag(a)v = a⊗v", "diag(a)@v = a*v, v'@diag(a) = (a*v)'", "P&H §4.2"),
-    ("1ᵀv = sum(v)", "ones(n)'@v = sum(v)", "P&H §4.4"),
+    ("1ᵀv = sum(v)", "ones(n)'@v = sum(v), ones(m)'@M@ones(n) = sum(M)", "P&H §4.4"),
     ("transpose rules", "(AB)' = B'A', (A')' = A, S' = S (S symmetric), (A + B)' = A' + B'",
      "MC §1"),
     ("identity", "I@A = A", "algebra"),
@@ -30,6 +30,13 @@ REWRITES = (
     ("scalars out of products", "(cA)@B = c(A@B)", "algebra"),
     ("exp(a)/(1 + exp(a)) = sigmoid(a)", "the logistic function", "004 §6.3"),
     ("mixed product (A⊗B)(C⊗D) = AC⊗BD", "kron(A, B)@kron(C, D) = kron(A@C, B@D)", "MC §10.2"),
+    ("commutation laws", "commutation(m, n)' = commutation(n, m); commutation(m, n)@commutation("
+     "n, m) = I; kron(A, B)@commutation(n, q) = commutation(m, p)@kron(B, A) (A m×n, B p×q); "
+     "commutation(m, n)@vec(A) = vec(A') (A m×n)", "Magnus & Neudecker §3.7"),
+    ("diagonal embedding", "kron(u', eye(n))@diag(vec(M))@kron(ones(n), eye(n)) = diag(M@u)",
+     "Magnus & Neudecker"),
+    ("Kronecker laws", "kron(A, B)' = kron(A', B'); kron(A, B)*kron(C, D) = kron(A*C, B*D); "
+     "kron(c, B) = c*B (c scalar)", "MC §10.2"),
 )
 
 
@@ -206,6 +213,7 @@ def mul_(s, factors, shape=None) -> Expr:
     flat = []
     for f in factors:
         flat.extend(f.args if f.op == "mul" else (f,))
+    flat = _kron_hadamard(s, flat)
     shape = shape or _broadcast([f.shape for f in flat])
     coeff = Fraction(1)
     rest = []
@@ -282,6 +290,10 @@ def pow_(s, base, p) -> Expr:
 
 
 def T_(s, a) -> Expr:
+    if a.op == "commutation":
+        return _commutation_T(s, a)
+    if a.op == "kron":
+        return _kron(s, T_(s, a.args[0]), T_(s, a.args[1]))
     if a.is_scalar or a.op in ("eye", "diag") and a.is_matrix or a.is_symmetric or \
             a.op == "inv" and a.args[0].is_symmetric:
         if a.is_symmetric and s:
@@ -341,7 +353,7 @@ def matmul_(s, args) -> Expr:
                 s.note("identity")
             continue
         chain.append(rest)
-    chain = _pairwise(s, chain)
+    chain = _embeddings(s, _pairwise(s, chain))
     if shape[1] == "1" and shape[0] != "1":
         # diag(a)@M@v = a*(M@v): a diagonal matrix applied to a column is a Hadamard product
         for i, m in enumerate(chain[:-1]):
@@ -382,6 +394,11 @@ def _is_ones_row(x):
 
 def _pair(s, a, b):
     note = s.note if s else (lambda r: None)
+    if "commutation" in (a.op, b.op):
+        got = _commutation_pair(s, a, b)
+        if got is not None:
+            note("commutation laws")
+            return got
     if _is_ones_row(a) and b.op == "diag" and b.args[0].is_column:
         note("1ᵀdiag(v) = vᵀ")
         return [T_(s, b.args[0])]
@@ -406,8 +423,7 @@ def _pair(s, a, b):
     if a.op == "kron" and b.op == "kron" and a.args[0].shape[1] == b.args[0].shape[0] \
             and a.args[1].shape[1] == b.args[1].shape[0]:
         note("mixed product (A⊗B)(C⊗D) = AC⊗BD")
-        return [Expr("kron", (matmul_(s, [a.args[0], b.args[0]]),
-                              matmul_(s, [a.args[1], b.args[1]])), (a.shape[0], b.shape[1]))]
+        return [_kron(s, matmul_(s, [a.args[0], b.args[0]]), matmul_(s, [a.args[1], b.args[1]]))]
     if a.is_row and b.is_column and a.op == "T":
         product = mul_(None, [a.args[0], b])             # u'v = sum(u*v) when u*v cancels
         if product.size < a.size + b.size - 1:
@@ -480,6 +496,111 @@ def _indicator(s, e, args):
     return _rebuild(s, e, args)
 
 
+
+# ---- commutation matrices (Magnus & Neudecker §3.7) --------------------------------
+# K = commutation(m, n) is the mn×mn permutation with K@vec(A) = vec(A') for an m×n A.
+# Its laws move it to the left of Kronecker products, where two of them cancel: so
+# K_{p,m}@kron(A, B)@K_{n,q} becomes kron(B, A), and d/dX X'@X the textbook
+# (I + K_{n,n})(I ⊗ X').
+
+def _commutation_T(s, k):
+    if s:
+        s.note("commutation laws")
+    return E.commutation(k.value[1], k.value[0])
+
+
+def _commutation_pair(s, a, b):
+    """The law for a@b when one of them is a commutation matrix, or None."""
+    if a.op == "commutation" and b.op == "commutation" and a.value == b.value[::-1]:
+        return []                                                  # K_{m,n} K_{n,m} = I
+    if a.op == "kron" and b.op == "commutation":
+        x, y = a.args
+        if b.value == (x.shape[1], y.shape[1]):
+            k = E.commutation(x.shape[0], y.shape[0])
+            swapped = Expr("kron", (y, x), (a.shape[0], b.shape[1]))
+            return [swapped] if k.op == "eye" else [k, swapped]
+    if a.op == "commutation" and b.op == "vec" and b.args[0].shape == a.value:
+        return [Expr("vec", (T_(s, b.args[0]),), b.shape)]
+    if b.op == "commutation" and a.op == "T" and a.args[0].op == "vec" \
+            and a.args[0].args[0].shape == b.value[::-1]:                # vec(A)'K = vec(A')'
+        inner = Expr("vec", (T_(s, a.args[0].args[0]),), a.args[0].shape)
+        return [Expr("T", (inner,), a.shape)]
+    return None
+
+
+# ∂vec(diag(v))/∂v = diag(vec(I))(1 ⊗ I) (mcalc.rules) meets, in a chain rule, the Jacobian
+# of what uses diag(v): (uᵀ ⊗ I) diag(vec(M)) (1 ⊗ I) is diag(M u), entry a being
+# Σ_b u_b M[a, b]; its transpose (a denominator-layout chain) is the same diagonal matrix.
+
+def _embeddings(s, chain):
+    """Laws of three neighbours in an @ chain: the embedding's, and 1ᵀM1 = sum(M)."""
+    for i in range(len(chain) - 2):
+        a, m, b = chain[i:i + 3]
+        if _is_ones_row(a) and b.op == "ones" and m.is_matrix:
+            got, law = Expr("sum", (m.args[0] if m.op == "T" else m,), SCALAR), "1ᵀv = sum(v)"
+        else:
+            got, law = _embedding(s, a, m, b), "diagonal embedding"
+        if got is not None:
+            if s:
+                s.note(law)
+            return _embeddings(s, _pairwise(s, chain[:i] + [got] + chain[i + 3:]))
+    return chain
+
+
+def _embedding(s, a, m, b):
+    if m.op != "diag" or not m.args[0].is_column:
+        return None
+    n = a.shape[0] if a.op != "T" else b.shape[1]
+    spread = Expr("kron", (E.ones(n), E.eye(n)), (dim_mul(n, n), n))      # (1 ⊗ I)
+    if b is spread:
+        pick = a
+    elif a.op == "T" and a.args[0] is spread and b.op == "T":
+        pick = b.args[0]
+    else:
+        return None
+    if pick.op != "kron" or pick.args[1] is not E.eye(n) or not pick.args[0].is_row:
+        return None
+    w = m.args[0]
+    if w.op == "pow" and w.args[0].op == "vec" and w.args[0].args[0].op == "eye" and \
+            w.args[1].op == "num" and w.args[1].value > 0:
+        w = w.args[0]                                   # vec(I)^p = vec(I): 0/1 entries
+    factors = w.args if w.op == "mul" else (w,)       # vec(A)*vec(B) = vec(A*B)
+    if not all(f.is_scalar or f.op == "vec" and f.args[0].shape == (n, n) for f in factors):
+        return None
+    inner = [f if f.is_scalar else f.args[0] for f in factors]
+    column = matmul_(s, [mul_(s, inner) if len(inner) > 1 else inner[0], T_(s, pick.args[0])])
+    return _func(s, Expr("diag", (column,), (n, n)), [column])
+
+
+# ---- Kronecker products (MC §10.2) -------------------------------------------------
+
+def _kron(s, a, b) -> Expr:
+    """kron(a, b), a scalar operand a plain factor."""
+    if a.is_scalar or b.is_scalar:
+        if s:
+            s.note("Kronecker laws")
+        return mul_(s, [a, b])
+    return Expr("kron", (a, b), (dim_mul(a.shape[0], b.shape[0]), dim_mul(a.shape[1], b.shape[1])))
+
+
+def _kron_hadamard(s, factors):
+    """(A ⊗ B) * (C ⊗ D) = (A * C) ⊗ (B * D) for operands of equal shapes, in a product's
+    factors."""
+    out: list[Expr] = []
+    for f in factors:
+        partner = next((i for i, g in enumerate(out) if f.op == g.op == "kron"
+                        and f.args[0].shape == g.args[0].shape
+                        and f.args[1].shape == g.args[1].shape), None)
+        if partner is None:
+            out.append(f)
+            continue
+        if s:
+            s.note("Kronecker laws")
+        g = out[partner]
+        out[partner] = _kron(s, mul_(s, [g.args[0], f.args[0]]), mul_(s, [g.args[1], f.args[1]]))
+    return out
+
+
 _BUILD = {
     "add": lambda s, e, a: add_(s, a, e.shape),
     "mul": lambda s, e, a: mul_(s, a, e.shape),
@@ -488,4 +609,5 @@ _BUILD = {
     "matmul": lambda s, e, a: matmul_(s, a),
     **{f: _func for f in ("sum", "tr", "log") + tuple(_AT_ZERO)},
     **{f: _indicator for f in ("gt", "ge", "lt", "le")},
+    "kron": lambda s, e, a: _kron(s, *a),
 }

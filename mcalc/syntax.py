@@ -31,14 +31,28 @@ class Decl(Record):
         s(self, "column", column)
 
 
+class Definition(Record):
+    """`where t1 = tanh(W@x)`: the name stands for the expression (it is not a variable)."""
+    __slots__ = _fields = ("name", "body", "column")
+
+    def __init__(self, name: str, body: Syntax, column: int = 0):
+        s = object.__setattr__
+        s(self, "name", name)
+        s(self, "body", body)
+        s(self, "column", column)
+
+
 class Request(Record):
-    __slots__ = _fields = ("text", "wrt", "body", "decls", "wrt_columns")
+    """A request, or a claim (no wrt): its own declarations and definitions, in order."""
+    __slots__ = _fields = ("text", "wrt", "body", "decls", "wrt_columns", "defs")
 
     def __init__(self, text: str, wrt: tuple[tuple[str, ...], ...], body: Syntax,
-                 decls: tuple[Decl, ...] = (), wrt_columns: tuple[int, ...] = ()):
+                 decls: tuple[Decl, ...] = (), wrt_columns: tuple[int, ...] = (),
+                 defs: tuple[Definition, ...] = ()):
         s = object.__setattr__
         s(self, "text", text)
         s(self, "wrt", wrt)          # outermost first: d/dx d/dy f -> (("x",), ("y",))
         s(self, "body", body)
         s(self, "decls", decls)
         s(self, "wrt_columns", wrt_columns)
+        s(self, "defs", defs)

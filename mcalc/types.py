@@ -4,10 +4,10 @@ A shape is a pair of dimensions (rows, cols); a dimension is a string, a name ('
 or a positive integer ('3'), or a product ('m*n') in vec forms. Scalars are 1×1,
 vectors n×1 columns, their transposes 1×n rows.
 
-`shape_of` is the shape law of every operator; `infer` types a parsed request by the
+`shape_of` is the shape law of every operator; `solve` types a parsed request by the
 contract's rules (declarations, upper-case names are matrices, unification through
-element-wise operators, constraints from @/sum/tr/…, the rest scalar) and builds the
-typed expression tree.
+element-wise operators, constraints from @/sum/tr/…, the rest scalar); mcalc.build turns
+the typed request into Expr trees.
 """
 from __future__ import annotations
 
@@ -26,7 +26,7 @@ REDUCTIONS = ("sum", "mean", "norm", "logsumexp")
 SQUARE_TO_SCALAR = ("tr", "det", "logdet")
 FUNCTIONS = ELEMENTWISE_UNARY + REDUCTIONS + SQUARE_TO_SCALAR + (
     "max", "min", "dot", "softmax", "trace", "inv", "diag", "kron", "vec", "ones", "eye",
-    "transpose")
+    "transpose", "commutation")
 RESERVED = ("I", "e", "pi")
 DEFAULT_DIM_NAMES = ("n", "m", "k", "p", "q", "r", "s", "l", "j")
 
@@ -202,6 +202,8 @@ class _Solver:
         self.changes = 0            # counts unifications that may let a deferred step progress
         self.dim_names: set[str] = set()
         self.order: list[str] = []
+        self.declared = {name for d in decls for name in d.names}
+        self.products: list[tuple[_Dim, tuple[_Dim, ...]]] = []     # vec and kron sizes
         for d in decls:
             for name in d.names:
                 if name in RESERVED:
@@ -245,6 +247,16 @@ class _Solver:
         else:
             a.parent = b
 
+    def product(self, *factors: _Dim) -> _Dim:
+        """The dimension that is the product of `factors` (vec(X) has rows·cols rows):
+        named at once when the factors are, else once they are (_name_dims)."""
+        fixed = [f.find().fixed for f in factors]
+        if all(fixed):
+            return self.dim(dim_mul(*fixed[:1], *fixed[1:]) if len(fixed) > 1 else fixed[0])
+        out = _Dim()
+        self.products.append((out, factors))
+        return out
+
     # types
     def scalar(self):
         return _TV("array", (self.one, self.one))
@@ -287,6 +299,10 @@ class _Infer:
         self.s = solver
         self.tv: dict[int, _TV] = {}
         self.pending: dict[int, tuple] = {}            # element-wise node -> its constraint
+        self.defined: dict[str, object] = {}          # definitions in scope: name -> body
+        self.all_defined: set[str] = set()
+        self.resolved: dict[int, object] = {}         # id(name node) -> definition body
+        self.dim_args: dict[int, tuple] = {}          # id(commutation(m, n) node) -> (m, n)
 
     def walk(self, root):
         # post-order, iterative (deep trees never reach the recursion limit)
@@ -299,6 +315,26 @@ class _Infer:
                 stack.append((node, True))
                 stack.extend((a, False) for a in reversed(node.args))
         return self.tv[id(root)]
+
+    def define(self, d):
+        """`where t = expr`: type expr; from here on the name t stands for it."""
+        s, name = self.s, d.name
+        if name in RESERVED:
+            raise McalcError(f"'{name}' is reserved and cannot be defined", d.column)
+        if name in self.all_defined:
+            raise McalcError(f"'{name}' is defined twice", d.column)
+        if name in s.declared:
+            raise McalcError(f"'{name}' is both declared and defined; a name is one or the "
+                             "other", d.column)
+        if name in s.dim_names:
+            raise McalcError(f"'{name}' is a dimension and cannot be defined", d.column)
+        self.walk(d.body)
+        if name in s.vars:                      # used earlier, or in its own definition
+            raise McalcError(f"'{name}' is used as a variable before its definition (a "
+                             "definition applies to the body and to later definitions)",
+                             d.column)
+        self.defined[name] = d.body
+        self.all_defined.add(name)
 
     def t(self, node) -> _TV:
         return self.tv[id(node)]
@@ -334,6 +370,10 @@ class _Infer:
 
     def name(self, n):
         s, name = self.s, n.text
+        if name in self.defined:
+            body = self.defined[name]
+            self.resolved[id(n)] = body
+            return self.t(body)
         if name in ("e", "pi"):
             return s.scalar()
         if name == "I":
@@ -389,6 +429,9 @@ class _Infer:
         if node.op == "neg":
             self.force_array(node.args[0])
             return
+        if id(node) in self.resolved:                 # a defined name: its definition
+            self.force_array(self.resolved[id(node)])
+            return
         c = self.pending.get(id(node))
         if c is not None and c[0] == "ew":
             # an element-wise result used as an array: its non-scalar operands are arrays
@@ -413,6 +456,8 @@ class _Infer:
             raise McalcError(f"{f}() takes a dimension (a name, a positive integer or a "
                              "product of them)", a.column)
         s = self.s
+        if a.text in s.declared:
+            raise McalcError(f"'{a.text}' is a declared variable, not a dimension", a.column)
         s.dim_names.add(a.text)
         s.vars.pop(a.text, None)
         if a.text in s.order:
@@ -439,7 +484,7 @@ class _Infer:
         s, f, args = self.s, n.text, n.args
         if f not in FUNCTIONS:
             raise McalcError(f"unknown function '{f}'", n.column)
-        arity = {"max": 2, "min": 2, "dot": 2, "kron": 2}.get(f, 1)
+        arity = {"max": 2, "min": 2, "dot": 2, "kron": 2, "commutation": 2}.get(f, 1)
         if len(args) != arity:
             raise McalcError(f"{f}() takes {arity} argument{'s' * (arity > 1)}, got {len(args)}",
                              n.column)
@@ -451,6 +496,11 @@ class _Infer:
         if f in ("ones", "eye"):
             d = s.dim(self.dimension(args[0], f))
             return _TV("array", (d, s.one if f == "ones" else d))
+        if f == "commutation":                   # K_{m,n}: mn×mn
+            m, n_ = (self.dimension(a, f) for a in args)
+            self.dim_args[id(n)] = (m, n_)
+            d = s.dim(dim_mul(m, n_))
+            return _TV("array", (d, d))
         for a in args:
             self.force_array(a)
         if f in REDUCTIONS:
@@ -475,9 +525,11 @@ class _Infer:
             return _TV("array", (d, s.one))
         if f == "transpose":
             return self.transpose(n, ts[0])
+        a = ts[0].find()
         if f == "vec":
-            return _TV("array", (s.dim(), s.one))
-        return _TV("array", (s.dim(), s.dim()))        # kron: its shape law fixes the dims
+            return _TV("array", (s.product(*a.dims), s.one))
+        b = ts[1].find()                                # kron: rows times rows, cols times cols
+        return _TV("array", (s.product(a.dims[0], b.dims[0]), s.product(a.dims[1], b.dims[1])))
 
     def solve(self):
         """Passes over the deferred constraints, in order, applying each that can progress;
@@ -559,9 +611,17 @@ def _name_dims(solver: _Solver, used: set[str]):
     pool = (p for p in itertools.chain(DEFAULT_DIM_NAMES, (f"n{i}" for i in itertools.count(1)))
             if p not in used)                   # unbounded: any number of free dimensions
 
+    for out, factors in solver.products:
+        # a product fixed from outside (commutation(m, n)@vec(X)) names free factors
+        parts, fs = (out.find().fixed or "").split("*"), [f.find() for f in factors]
+        if out.find().fixed and len(parts) == len(fs) and all(f.fixed is None for f in fs):
+            for f, part in zip(fs, parts):
+                solver.unify_dim(f, solver.dim(part), 0, "a product of dimensions")
+    products = {id(out.find()) for out, _ in solver.products if out.find().fixed is None}
+
     def name(d: _Dim):
         r = d.find()
-        if r.fixed is None:
+        if r.fixed is None and id(r) not in products:   # a product is named by its factors
             r.fixed = next(pool)
 
     tvs = [(v, solver.vars[v].find()) for v in solver.order if v in solver.vars]
@@ -572,6 +632,10 @@ def _name_dims(solver: _Solver, used: set[str]):
         if t.kind:
             name(t.dims[1])
             name(t.dims[0])
+    for out, factors in solver.products:                # inner products first (post-order)
+        r, parts = out.find(), [f.find().fixed for f in factors]
+        if r.fixed is None and all(parts):
+            r.fixed = dim_mul(*parts)
 
 
 def _resolve_dim(d: _Dim, solver) -> str:
@@ -591,22 +655,42 @@ def _resolve_dim(d: _Dim, solver) -> str:
 
 @dataclass
 class Typing:
-    """The typing of one request: every variable's type, and the dimension names."""
+    """The typing of one request: every variable's type, the dimension names and the
+    defined names (`where t = …`)."""
     vars: dict[str, VarType]
     dims: frozenset[str]
+    defined: frozenset[str] = frozenset()
+
+    def not_a_variable(self, name: str) -> str:
+        """Why d/d<name> has nothing to differentiate by."""
+        if name in self.defined:
+            return f"'{name}' is a definition (where {name} = …), not a variable; " \
+                "differentiate by the variables it is made of"
+        if name in self.dims:
+            return f"'{name}' is a dimension (a size), not a variable"
+        return f"'{name}' does not appear in the expression"
 
     def as_strings(self) -> dict[str, str]:
         return {k: str(v) for k, v in self.vars.items()}
 
 
-def infer(bodies, decls, source: str = "") -> tuple[list, Typing]:
-    """Type the syntax trees `bodies` (request and, for check, the claim) together."""
-    from mcalc.build import build                                    # typed Expr builder
+def solve(bodies, decls, source: str = "", defs=(), local_defs=()):
+    """Type the syntax trees `bodies` (request and, for check, the claim) together:
+    (typing, the inference — each node's type and each defined name's definition —, and
+    the shape of a node's type). mcalc.build.infer builds the typed trees from them.
 
+    `defs` (mcalc.syntax.Definition, in order) apply to every body; `local_defs[i]` to
+    bodies[i] alone (a claim's own definitions)."""
     solver = _Solver(decls, source)
     inf = _Infer(solver)
-    for body in bodies:
+    for d in defs:
+        inf.define(d)
+    for i, body in enumerate(bodies):
+        scope = dict(inf.defined)
+        for d in (local_defs[i] if i < len(local_defs) else ()):
+            inf.define(d)
         inf.walk(body)
+        inf.defined = scope
     inf.solve()
     for name in list(solver.vars):                                   # the rest is scalar
         t = solver.vars[name].find()
@@ -629,9 +713,8 @@ def infer(bodies, decls, source: str = "") -> tuple[list, Typing]:
     dims = set(solver.dim_names)
     for vt in typing.values():
         dims.update(d for d in vt.shape if not d.isdigit())
-    result = Typing(typing, frozenset(dims))
-    exprs = [build(b, result, lambda tv: _shape_of_tv(tv, solver), inf) for b in bodies]
-    return exprs, result
+    result = Typing(typing, frozenset(dims), frozenset(inf.all_defined))
+    return result, inf, lambda tv: _shape_of_tv(tv, solver)
 
 
 def _shape_of_tv(tv: _TV, solver) -> Shape:

@@ -80,6 +80,12 @@ CASES = [
     ("d/dX A@X@B", False), ("d/dX X@a + b", False), ("d/da X@a + b", False),
     ("d/dX A@X + B", False), ("d/dX X@A + B", False), ("d/dX sin(X)", False),
     ("d/dX inv(X)", False), ("d/dX X@X", False),
+    # commutation matrices, the diagonal embedding, Kronecker products, literals
+    ("d/dX X'", False), ("d/dX X'@X", False), ("d/dx diag(x)", False),
+    ("d/dX kron(A, X)", False), ("d/dX sum(kron(A, X)^2)", False),
+    ("d/dX tr(kron(A, X)) where A: matrix(m, m); X: matrix(n, n)", False),
+    ("d/dX sum(vec(X)^2)", False), ("d/dx sum([sum(x), a*sum(x)]^2)", False),
+    ("d/dx [[sum(x), a], [a, sum(x^2)]]", False), ("d/dx sum([[sum(x), a], [a, x'@x]]^2)", False),
     # second derivatives
     ("d^2/dx^2 x'@A@x", False), ("d^2/dx^2 sum(sin(x))", False),
     ("d^2/dx^2 logsumexp(x)", False), ("d^2/dx^2 norm(A@x - b)^2", False),
@@ -129,7 +135,7 @@ def _body(request: str) -> str:
     from mcalc.parser import parse_request
     from mcalc.printing.text import to_text
     req = parse_request(request)
-    from mcalc.types import infer
+    from mcalc.build import infer
     exprs, typing = infer([req.body], req.decls, request)
     where = "; ".join(f"{k}: {v}" for k, v in typing.as_strings().items())
     return f"{to_text(exprs[0])} where {where}"

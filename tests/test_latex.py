@@ -18,7 +18,7 @@ from mcalc.printing import latex as L
 from mcalc.printing.latex import (derivation_to_latex, escape_text, expr_to_latex,
                                   name_to_latex, step_to_latex)
 from mcalc.printing.text import _TABLE as TEXT_TABLE
-from mcalc.types import infer
+from mcalc.build import infer
 
 SCALAR = ("1", "1")
 a, b, c = E.var("a", SCALAR), E.var("b", SCALAR), E.var("c", SCALAR)

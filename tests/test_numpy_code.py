@@ -96,6 +96,12 @@ CASES = [
     ("ones-1", E.ones("1"), lambda v: 1.0, False),
     ("eye", E.eye("n"), lambda v: np.eye(len(v["x"])), False),
     ("eye-int", E.eye("2"), lambda v: np.eye(2), False),
+    # K@vec(A) = vec(A'): vec stacks columns, so vec(A') is A read row by row
+    ("commutation", M("matmul", E.commutation("m", "n"), M("vec", A)),
+     lambda v: v["A"].reshape(-1), False),
+    ("commutation-int", E.commutation("2", "3"),
+     lambda v: np.array([[1., 0, 0, 0, 0, 0], [0, 0, 1, 0, 0, 0], [0, 0, 0, 0, 1, 0],
+                         [0, 1, 0, 0, 0, 0], [0, 0, 0, 1, 0, 0], [0, 0, 0, 0, 0, 1]]), False),
     ("zeros-column", E.zeros(("n", "1")), lambda v: np.zeros(len(v["x"])), False),
     ("zeros-row", E.zeros(("1", "m")), lambda v: np.zeros(len(v["u"])), False),
     ("zeros-matrix", E.zeros(("m", "n")), lambda v: np.zeros(v["A"].shape), False),

@@ -55,3 +55,38 @@ def test_errors_point_at_the_column(text, column):
     with pytest.raises(McalcError) as e:
         parse_request(text)
     assert e.value.column == column
+
+
+# ---- d^k prefixes and where definitions ------------------------------------------------
+
+@pytest.mark.parametrize("text, wrt", [
+    ("d^3/dx^3 x^4", (("x",),) * 3),
+    ("∂^2/∂x^2 x^3", (("x",),) * 2),
+    ("d^2/d x^2 x^3", (("x",),) * 2),
+    ("d^2/d(x, y)^2 x*y", (("x", "y"),) * 2),
+    ("d/dz d^2/dx^2 x*z", (("z",), ("x",), ("x",))),
+])
+def test_dk_prefixes_are_k_nested_prefixes(text, wrt):
+    assert parse_request(text).wrt == wrt
+
+
+@pytest.mark.parametrize("text, column", [("d^3/dx^2 x", 7), ("d^0/dx^0 x", 7),
+                                          ("d^11/dx^11 x", 8)])
+def test_dk_orders_are_checked(text, column):
+    with pytest.raises(McalcError) as e:
+        parse_request(text)
+    assert e.value.column == column
+
+
+def test_where_mixes_declarations_and_definitions():
+    req = parse_request("d/dx t2 where t1 = x^2; x: scalar; t2 = t1 + 1")
+    assert [d.name for d in req.defs] == ["t1", "t2"]
+    assert [d.names for d in req.decls] == [("x",)]
+    assert req.defs[0].column == 15
+
+
+def test_a_claim_may_carry_definitions_but_not_a_prefix():
+    from mcalc.parser import parse_claim
+    assert [d.name for d in parse_claim("2*t' where t = x").defs] == ["t"]
+    with pytest.raises(McalcError, match="a claim is an expression"):
+        parse_claim("d/dx x")

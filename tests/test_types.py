@@ -49,3 +49,21 @@ def test_shape_errors(text, words):
     assert e.value.column > 0
     for w in words:
         assert w in e.value.message
+
+
+# ---- vec and kron: sizes that are products of dimensions ---------------------------------
+
+def _typing(text):
+    from mcalc.pipeline import derive
+    return derive(text).types
+
+
+def test_vec_and_kron_sizes_follow_their_operands():
+    assert _typing("kron(x, y) + z") == {"x": "vector(n)", "y": "vector(m)", "z": "vector(m*n)"}
+    assert _typing("vec(X) + z")["z"] == "vector(m*n)"
+    assert _typing("sum(kron(A, x)*B)")["B"] == "matrix(k*n, m)"
+
+
+def test_a_product_size_fixed_from_outside_names_the_factors():
+    assert _typing("commutation(m, n)@vec(X)") == {"X": "matrix(m, n)"}
+    assert _typing("vec(X)'@vec(Y) where X: matrix(m, n)")["Y"] == "matrix(m, n)"

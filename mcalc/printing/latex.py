@@ -258,6 +258,9 @@ class _Printer:
     def eye(self, e):
         return "I", ATOM
 
+    def commutation(self, e):
+        return f"K_{{{dim_to_latex(e.value[0])},{dim_to_latex(e.value[1])}}}", ATOM
+
     def zeros(self, e):
         return (r"\mathbf{0}" if _is_vector_shape(e.shape) else "0"), ATOM
 
@@ -428,6 +431,7 @@ _FUNCTIONS = {
 _TABLE = {
     "num": _Printer.num, "var": _Printer.var, "dim": _Printer.dim, "const": _Printer.const,
     "ones": _Printer.ones, "eye": _Printer.eye, "zeros": _Printer.zeros,
+    "commutation": _Printer.commutation,
     "add": _Printer.add, "mul": _Printer.mul, "matmul": _Printer.matmul, "pow": _Printer.pow,
     "T": _Printer.T, "inv": _Printer.inv, "exp": _Printer.exp, "sqrt": _Printer.sqrt,
     "abs": _Printer.abs, "norm": _Printer.norm, "dot": _Printer.dot, "kron": _Printer.kron,
@@ -658,7 +662,8 @@ def _result_lhs(d, sym) -> str:
         if wrt[-len(group):] == group:
             wrt = wrt[:-len(group)] + [tuple(group)]
     elif getattr(d, "stacked", False) and len(wrt) >= 2:
-        wrt = [tuple(wrt)]
+        group = tuple(dict.fromkeys(wrt))               # d^k/d(x, y)^k: k copies
+        wrt = [group] * (len(wrt) // len(group))
     if not wrt:
         return ""
     groups = []                                       # (symbol, power), equal ones merged

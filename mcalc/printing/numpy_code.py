@@ -217,6 +217,12 @@ class _Printer:
         return (f"np.eye({self.size(e.shape[0])[0]})" if e.op == "eye" else
                 f"np.ones({self.shape_text(e.shape)})"), ATOM
 
+    def commutation(self, e):
+        """K_{m,n} as a permutation of the identity's rows (see mcalc.evaluate)."""
+        m, n = (self.size(d)[0] for d in e.value)
+        mn = self.size(e.shape[0])[0]
+        return f"np.eye({mn})[np.arange({mn}).reshape(({m}, {n}), order='F').ravel()]", ATOM
+
     def zeros(self, e):
         if _kind(e.shape) == "scalar":
             return "0.0", ATOM
@@ -465,6 +471,7 @@ _CALLS = {
 _TABLE = {
     "num": _Printer.num, "var": _Printer.var, "dim": _Printer.dim, "const": _Printer.const,
     "ones": _Printer.ones, "eye": _Printer.ones, "zeros": _Printer.zeros,
+    "commutation": _Printer.commutation,
     "add": _Printer.add, "mul": _Printer.mul, "matmul": _Printer.matmul, "pow": _Printer.pow,
     "T": _Printer.T, "vector": _Printer.vector, "matrix": _Printer.matrix,
     "sigmoid": _Printer.sigmoid, "relu": _Printer.relu, "norm": _Printer.norm,

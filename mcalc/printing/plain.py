@@ -110,8 +110,10 @@ def render(d: Derivation) -> str:
 def result_symbol(d: Derivation) -> str:
     """∂y/∂w, ∂²y/∂x², ∂²y/∂x∂y, ∂y/∂(x, y)."""
     if len(d.wrt) == 1 or d.stacked:
-        by = d.wrt[0] if len(d.wrt) == 1 else f"({', '.join(d.wrt)})"
-        return f"∂{d.of}/∂{by}"
+        group = tuple(dict.fromkeys(d.wrt))        # d^k/d(x, y)^k: k copies of (x, y)
+        by = d.wrt[0] if len(d.wrt) == 1 else f"({', '.join(group)})"
+        k = len(d.wrt) // len(group)
+        return f"∂{d.of}/∂{by}" if k == 1 else f"∂{_SUP.get(k, k)}{d.of}/∂{by}{_SUP.get(k, k)}"
     order = len(d.wrt)
     if len(set(d.wrt)) == 1:
         return f"∂{_SUP.get(order, order)}{d.of}/∂{d.wrt[0]}{_SUP.get(order, order)}"

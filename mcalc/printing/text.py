@@ -7,6 +7,8 @@ from __future__ import annotations
 
 from fractions import Fraction
 
+from mcalc import expr as E
+
 ATOM, POSTFIX, POWER, UNARY, PRODUCT, SUM, COMPARE = 6, 5, 4, 3, 2, 1, 0
 _CMP = {"gt": ">", "ge": ">=", "lt": "<", "le": "<="}
 
@@ -74,6 +76,9 @@ class _Printer:
 
     def zeros(self, e):
         return "0", ATOM
+
+    def commutation(self, e):
+        return f"commutation({e.value[0]}, {e.value[1]})", ATOM
 
     # operators
     def add(self, e):
@@ -170,13 +175,11 @@ def split_product(e):
 
 
 def _pow(base, p):
-    from mcalc import expr as E
     return E.Expr("pow", (base, E.num(p)), base.shape)
 
 
 def _negated(t):
     """t without its leading minus sign, if it has one (for printing a - b)."""
-    from mcalc import expr as E
     if t.op == "num" and t.value < 0:
         return E.num(-t.value)
     if t.op == "mul" and t.args[0].op == "num" and t.args[0].value < 0:
@@ -190,6 +193,7 @@ def _negated(t):
 _TABLE = {
     "num": _Printer.num, "var": _Printer.name, "dim": _Printer.name, "const": _Printer.name,
     "ones": _Printer.ones, "eye": _Printer.eye, "zeros": _Printer.zeros,
+    "commutation": _Printer.commutation,
     "add": _Printer.add, "mul": _Printer.mul, "matmul": _Printer.matmul, "pow": _Printer.pow,
     "T": _Printer.T, "vector": _Printer.vector, "matrix": _Printer.matrix,
     **{op: _Printer.compare for op in _CMP},
@@ -198,3 +202,5 @@ for _f in ("sin", "cos", "tan", "exp", "log", "sqrt", "tanh", "sigmoid", "relu",
            "max", "min", "sum", "mean", "norm", "logsumexp", "dot", "softmax", "tr", "det",
            "logdet", "inv", "diag", "kron", "vec"):
     _TABLE[_f] = _Printer.call
+
+E.show_with(to_text)                   # repr(Expr) prints in the request language
