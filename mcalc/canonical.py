@@ -24,7 +24,7 @@ from mcalc.expr import Expr
 from mcalc.types import SCALAR, dim_mul
 
 MAX_TERMS = 600               # canonical forms larger than this are left to the numbers
-MAX_COEFFICIENT_BITS = 1024   # c^k is folded only below this size: (10^10000)^10000 stays a power
+MAX_COEFFICIENT_BITS = 1 << 20  # c^k folds below this size (2^262144 does; (10^10000)^10000 stays a power)
 
 
 class GiveUp(Exception):
