@@ -106,16 +106,21 @@ def check_command(args, layout, types, method, exact, batch, fmt, seed):
 
 
 def _batch(source: str, types, layout, method, exact, seed, fmt) -> int:
-    """One `REQUEST ;; CLAIM` per line through check.check_batch, one line at a time."""
+    """One `REQUEST ;; CLAIM` per line, answered as it is read (mcalc.batch); the lines
+    share check's cache, so each request is derived once however many claims it has."""
     from mcalc.batch import run_batch
-    from mcalc.check import CheckResult, check_batch
+    from mcalc.check import CheckResult, check
     from mcalc.printing.json_out import dumps
+    cache: dict = {}
 
     def show(r: CheckResult) -> str:
         return dumps(r.as_dict()) if fmt == "json" else r.line()
 
     def answer(line: str) -> tuple[str, int]:
-        (r,) = check_batch([line], types, layout, method, exact, seed)
+        request, sep, claim = line.partition(";;")
+        if not sep:
+            raise McalcError("expected REQUEST ;; CLAIM")
+        r = check(request.strip(), claim.strip(), types, layout, method, exact, seed, cache)
         return show(r), r.status
 
     def failed(line: str, message: str) -> str:
