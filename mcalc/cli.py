@@ -232,13 +232,15 @@ def rules(fmt):
     click.echo("\nchain rules")
     for name, formula in CHAIN_RULES:
         click.echo(f"  {name:<34} {formula}")
+    from mcalc.rules import KEY
+    click.echo("\n" + KEY)
 
 
 CHAIN_RULES = (
     ("single-variable chain rule", "dy/dx = dy/du du/dx  [P&H §4.5.1]"),
-    ("total-derivative chain rule", "∂y/∂x = Σ ∂y/∂uᵢ ∂uᵢ/∂x over every path  [P&H §4.5.2]"),
-    ("vector chain rule", "∂f/∂x = ∂f/∂g ∂g/∂x (Jacobians)  [P&H §4.5.3; 000]"),
-    ("differential method", "dL = G : dX  =>  ∂L/∂X = G  [003; 000]"),
+    ("total-derivative chain rule", "dy/dx = Σ ∂y/∂uᵢ duᵢ/dx over every path  [P&H §4.5.2]"),
+    ("vector chain rule", "∂f/∂x = ∂f/∂g ∂g/∂x (Jacobians)  [P&H §4.5.3; 000 (Chain Rule for Vector-to-Vector Derivatives)]"),
+    ("differential method", "dL = G : dX  =>  ∂L/∂X = G; dF = A dX B  =>  kron(B', A)  [M&N ch. 9; 003]"),
     ("definition method", "component by component, ∂fᵢ/∂xⱼ  [000; P&H §4]"),
 )
 

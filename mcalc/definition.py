@@ -8,7 +8,7 @@ expression is differentiated by each component of the variable with `sympy.diff`
 the derivatives are arranged as the contract arranges ∂F/∂X (mcalc.check.arrange:
 numerator or denominator layout, vec forms beyond two dimensions).
 
-  definition_derivation(req, body, typing, layout)   `diff --method definition`: the
+  definition_derivation(req, body, typing, layout, by_rules)   `diff --method definition`: the
       component derivatives as steps, then the chain/differential engine's symbolic
       result, confirmed equal to the component-wise derivative at the concrete sizes
       (an McalcError if they disagree: that is an engine bug)
@@ -41,7 +41,7 @@ from dataclasses import dataclass
 from fractions import Fraction
 
 from mcalc import expr as E
-from mcalc.derivation import Derivation, Step
+from mcalc.derivation import Eq, Derivation, Step
 from mcalc.errors import McalcError, NoRule
 from mcalc.expr import postorder
 from mcalc.expr import Expr
@@ -99,14 +99,14 @@ def exact_equal(req, body: Expr, claim: Expr, typing, layout: str,
                             tuple(checked))
 
 
-def definition_derivation(req, body: Expr, typing, layout: str,
+def definition_derivation(req, body: Expr, typing, layout: str, by_rules,
                           time_limit: float = TIME_LIMIT) -> Derivation:
     """`diff --method definition`: component by component, then the engine's symbolic
-    result confirmed equal to it at the concrete sizes."""
-    from mcalc.pipeline import derive_typed
+    result (`by_rules()`, the derivation by the rules) confirmed equal to it at the
+    concrete sizes."""
     no_rule = None
     try:
-        d = derive_typed(req, body, typing, layout, None)
+        d = by_rules()
         result = d.result
     except NoRule as e:
         d, result, no_rule = None, None, e
@@ -147,12 +147,24 @@ def definition_derivation(req, body: Expr, typing, layout: str,
                                            f"{_sizes_text(sets[0])}:", rhs=literal))
         steps.append(Step("note", rhs=result, text=(
             f"the rules give this result; it equals the component-wise derivative"
-            f"{run.sizes_summary(confirmed)} (checked exactly with SymPy):")))
+            f"{run.sizes_summary(confirmed)} (checked exactly with SymPy):"),
+            eq=_result_eq(req, d, result, layout)))
+        if len(req.wrt) == 1:
+            steps.insert(0, Step("define", d.of, body, eq=Eq("define", d.of, rhs=body)))
     return dataclasses.replace(d, method="definition", steps=tuple(steps))
 
 
+def _result_eq(req, d, result, layout):
+    """The result as the last equation (one derivative prefix: y and its variables)."""
+    if len(req.wrt) != 1:
+        return None
+    group = req.wrt[0]
+    by = group[0] if len(group) == 1 else "(" + ", ".join(group) + ")"
+    return Eq("total", d.of, by, result, layout=layout)
+
+
 def _plain_derivation(req, body, typing, layout, result) -> Derivation:
-    from mcalc.pipeline import dim_sources
+    from mcalc.derivation import dim_sources
     from mcalc.engine import labels
     wrt = tuple(n for group in req.wrt for n in group)
     return Derivation(request=req.text, wrt=wrt, layout=layout, method="definition",
@@ -235,8 +247,8 @@ class _Run:
         self.sp = sympy
         self.req, self.body, self.typing, self.layout = req, body, typing, layout
         self.deadline = deadline
-        from mcalc.check import _wrt_groups
-        self.groups = _wrt_groups(req, typing)
+        from mcalc.engine import wrt_groups
+        self.groups = wrt_groups(req, typing)
         self.named_dims = self._named_dims()
         self.cache: dict = {}
         self.rng = random.Random(12345)

@@ -7,18 +7,53 @@ Step kinds (`Step.kind`):
   'partial'      lhs = (of, by): ∂of/∂by by the named rule, rhs = the partial derivative
   'chain'        lhs = (of, by): rhs = the sum over `terms` (pairs of ((of, mid), (mid, by))
                  partial symbols) combined by the named chain rule, already multiplied out
-  'differential' lhs = the scalar's name, rhs = G, by = the matrix differential dX:
-                 'dL = G : dX' (Frobenius product), one line per move of the differential method
+  'differential' lhs = the scalar's name, terms = ((G, dU, symbol), ...): the whole
+                 differential 'dL = G : dU + ...' (Frobenius products); G is None when too
+                 large to show, and `symbol` (∂L/∂U) names it instead
+  'identify'     lhs = (of, by): the derivative read off a differential (Magnus & Neudecker)
+  'layout'       lhs = (of, by): the derivative turned into the denominator layout
   'substitute'   lhs = (of, by): rhs = the chain result with intermediates substituted back
   'simplify'     lhs = (of, by): rhs = the textbook form; rule names the rewrites used
   'component'    lhs = (of, by): definition method, one component's derivative (rhs)
   'note'         text (e.g. a subgradient choice at a kink), optionally followed by rhs
+
+Every step that states an equation carries it as data in `eq` (an Eq), so that each line
+can be checked on its own (the contract, section "JSON").
 """
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 
 from mcalc.expr import Expr
+
+
+def dim_sources(typing) -> dict[str, str]:
+    """numpy text giving each dimension's size, read off a variable that has it."""
+    out: dict[str, str] = {}
+    for name, vt in typing.vars.items():
+        for axis, d in enumerate(vt.shape):
+            if d != "1" and not d.isdigit() and d not in out:
+                out[d] = f"np.shape({name})[{axis}]"
+    return out
+
+
+@dataclass(frozen=True)
+class Eq:
+    """One equation of a derivation.
+
+    kind 'define':       name = rhs (an intermediate variable)
+    kind 'partial':      ∂of/∂by = rhs, the other operands of of's definition held fixed
+    kind 'total':        the total derivative of `of` by `by` = rhs
+    kind 'differential': d(of) = Σ G : D over `terms` ((G, D) pairs, D written with the
+                         differentials d<name> of intermediates and variables)
+    A derivative's rhs is in `layout`; `vec` marks ∂vec(of)/∂vec(by)."""
+    kind: str
+    of: str
+    by: str = ""
+    rhs: Expr | None = None
+    terms: tuple = ()
+    layout: str = "numerator"
+    vec: bool = False
 
 
 @dataclass(frozen=True)
@@ -31,6 +66,9 @@ class Step:
     by: Expr | None = None
     text: str = ""
     source: str = ""                     # where the rule comes from (seed and section)
+    eq: Eq | None = None                 # the equation the step states, as data
+    product: Expr | None = None          # chain: the product of the stated partials, before
+                                         # the named rewrites (in `rule`) simplify it to rhs
 
 
 @dataclass(frozen=True)
@@ -48,6 +86,7 @@ class Derivation:
     dims: dict = field(default_factory=dict)   # dimension -> numpy text giving its size
     of: str = "y"                        # the name the steps give the expression
     stacked: bool = False                # d/d(x, y): wrt are stacked scalars
+    groups: tuple = ()                   # the prefixes as written: (("x1", "x2"), ("x1", "x2"))
 
     @property
     def shape(self):

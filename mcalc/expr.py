@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import weakref
 from fractions import Fraction
+from operator import attrgetter
 
 from mcalc.types import SCALAR, Shape, dim_mul, shape_of
 
@@ -16,6 +17,7 @@ LEAVES = frozenset({"var", "num", "dim", "const", "ones", "eye", "zeros", "commu
 
 
 _INTERNED: "weakref.WeakValueDictionary[tuple, Expr]" = weakref.WeakValueDictionary()
+_SIZE = attrgetter("size")
 
 # How repr() writes a node: mcalc.printing.text registers its printer when it is imported
 # (the printer sits above this module, which never imports it).
@@ -33,13 +35,15 @@ class Expr:
     __slots__ = ("op", "args", "shape", "name", "value", "_hash", "size", "__weakref__")
 
     def __new__(cls, op: str, args: tuple = (), shape: Shape = SCALAR, name=None, value=None):
-        key = (op, args, shape, name, value)
+        # operands by identity: they are interned, and alive while an entry for a node
+        # that holds them is; hashing ids stays in C, so a long @ chain hashes fast
+        key = (op, tuple(map(id, args)), shape, name, value)
         node = _INTERNED.get(key)
         if node is None:
             node = object.__new__(cls)
             node.op, node.args, node.shape, node.name, node.value = op, args, shape, name, value
             node._hash = hash(key)
-            node.size = 1 + sum(a.size for a in args)
+            node.size = 1 + sum(map(_SIZE, args))
             _INTERNED[key] = node
         return node
 

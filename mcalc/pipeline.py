@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from mcalc import engine
 from mcalc.build import infer
-from mcalc.derivation import Derivation, Step
+from mcalc.derivation import Derivation, Step, dim_sources  # noqa: F401 (API)
 from mcalc.errors import McalcError
 from mcalc.expr import Expr
 from mcalc.parser import parse_decls, parse_request
@@ -37,16 +37,6 @@ def typed(text: str, types=(), claim: str | None = None):
     return req, exprs[0], (exprs[1] if claim is not None else None), typing
 
 
-def dim_sources(typing: Typing) -> dict[str, str]:
-    """numpy text giving each dimension's size, read off a variable that has it."""
-    out: dict[str, str] = {}
-    for name, vt in typing.vars.items():
-        for axis, d in enumerate(vt.shape):
-            if d != "1" and not d.isdigit() and d not in out:
-                out[d] = f"np.shape({name})[{axis}]"
-    return out
-
-
 def _variable(name: str, typing: Typing, req: Request, k: int) -> Expr:
     from mcalc import expr as E
     col = req.wrt_columns[k] if k < len(req.wrt_columns) else 0
@@ -63,11 +53,17 @@ def derive(text: str, types=(), layout: str = "numerator", method: str | None = 
     return derive_typed(req, body, typing, layout, method)
 
 
+def _where_names(req: Request) -> set[str]:
+    """The names the request's `where` definitions give (intermediates never take them)."""
+    return {getattr(dcl, "name", None) for dcl in getattr(req, "defs", ())} - {None}
+
+
 def derive_typed(req: Request, body: Expr, typing: Typing, layout: str,
                  method: str | None) -> Derivation:
     if method == "definition":
         from mcalc.definition import definition_derivation
-        return definition_derivation(req, body, typing, layout)
+        return definition_derivation(req, body, typing, layout, lambda: derive_typed(
+            req, body, typing, layout, None))
     steps: list[Step] = []
     simp = Simplifier()
     f = body
@@ -75,6 +71,7 @@ def derive_typed(req: Request, body: Expr, typing: Typing, layout: str,
     groups = list(reversed(req.wrt))                    # innermost derivative first
     vec_form = False
     chosen = method
+    names = engine.Names(body, _where_names(req))
     for k, group in enumerate(groups):
         xs = [_variable(n, typing, req, len(groups) - 1 - k) for n in group]
         wrt_names = list(group) + wrt_names
@@ -83,12 +80,15 @@ def derive_typed(req: Request, body: Expr, typing: Typing, layout: str,
         m = method or ("differential" if any(x.is_matrix for x in xs) and f.is_scalar
                        else "chain")
         chosen = m
+        root = ""
         if k:
-            steps.append(Step("note", text=f"differentiate the result again, by {', '.join(group)}"))
+            root = names.fresh("g")
+            steps.append(Step("note", text=f"differentiate the result again, by "
+                              f"{', '.join(group)}: call it {root}"))
         if len(xs) > 1:
-            f, st, vec_form = engine.stacked_derivative(f, xs, lay, m, simp)
+            f, st, vec_form = engine.stacked_derivative(f, xs, lay, m, simp, names, root)
         else:
-            f, st, vec_form = engine.first_derivative(f, xs[0], lay, m, simp)
+            f, st, vec_form = engine.first_derivative(f, xs[0], lay, m, simp, names, root)
         steps.extend(st)
     from mcalc.share import shared_names
     where = shared_names(f, taken=typing.defined) if req.wrt else ()
@@ -96,4 +96,5 @@ def derive_typed(req: Request, body: Expr, typing: Typing, layout: str,
                       method=chosen or "chain", types=typing.as_strings(), expr=body,
                       result=f if req.wrt else None, steps=tuple(steps), vec_form=vec_form,
                       dims=dim_sources(typing), of=engine.labels(body)[0], where=where,
-                      stacked=bool(req.wrt) and len(set(req.wrt)) == 1 and len(req.wrt[0]) > 1)
+                      stacked=bool(req.wrt) and len(set(req.wrt)) == 1 and len(req.wrt[0]) > 1,
+                      groups=tuple(tuple(g) for g in req.wrt))

@@ -9,9 +9,8 @@ differentiates, which operand, a condition on shapes, and three forms of one fac
                       u): the differential method's move  G : du  ->  grad : daᵢ
   differential(u,i,d) du when only aᵢ varies by d (printed in differential steps)
 
-Sources: [P&H] Parr & Howard, The Matrix Calculus You Need For Deep Learning (seed 002);
-[000] the chain rules for vectors and matrices (seed 000); [003] the differential method
-(seed 003); [004] the cheat sheet (seed 004); [MC] The Matrix Cookbook.
+Sources (KEY below, printed by `mcalc rules`): every citation names a section or an
+equation number a reader can look up, re-checked against the texts.
 """
 from __future__ import annotations
 
@@ -108,6 +107,18 @@ def expand(g: Expr, like: Expr) -> Expr:
 
 # ---- the table -------------------------------------------------------------------
 
+KEY = """\
+sources:
+  P&H  T. Parr and J. Howard, The Matrix Calculus You Need For Deep Learning (§ = section)
+  MC   K. B. Petersen and M. S. Pedersen, The Matrix Cookbook, 2012 (eq. = equation number)
+  M&N  J. R. Magnus and H. Neudecker, Matrix Differential Calculus with Applications in
+       Statistics and Econometrics (ch. = chapter): differentials, vec and Kronecker forms
+  000  Model Perspective, Mastering the Chain Rule for Vector-to-Vector and
+       Scalar-to-Matrix Derivatives (named sections)
+  003  Mathematics Stack Exchange, the answer deriving dL = 2Y : X'dW (the differential
+       approach) to a question on the chain rule with a matrix intermediate
+  004  Matrix Calculus for Machine Learning: From Gradients to Jacobians (§ = section)"""
+
 
 def _always(u, i):
     return True
@@ -132,8 +143,9 @@ class Rule(Record):
 
     @property
     def cite(self) -> str:
-        """The source without its glosses: 'P&H §2, §4.2', '004 §3.5; MC'."""
-        return re.sub(r"\s*\((?:[^()]|\([^()]*\))*\)", "", self.source)
+        """The source without its glosses, keeping equation numbers: 'P&H §2, §4.2',
+        '004 §3.5; MC (eq. 42, 49)'."""
+        return re.sub(r"\s*\((?!eq\.)(?:[^()]|\([^()]*\))*\)", "", self.source)
 
 
 RULES: list[Rule] = []
@@ -158,13 +170,27 @@ def _expanded(u, i):
     return u.args[i].is_scalar and not u.is_scalar
 
 
+def _negated(e):
+    return e.op == "mul" and len(e.args) == 2 and E.is_number(e.args[0], -1)
+
+
 # Scalar expansion and element-wise binary operators [P&H §4.2, §4.3]
+rule("difference rule", "P&H §4.2 (w - x)", "add", "∂(a - b)/∂a = I", "n×n",
+     lambda u, i: eye_like(u),
+     lambda u, i, G: G, lambda u, i, d: d,
+     when=lambda u, i: _same_shape(u, i) and any(_negated(a) for a in u.args))
 rule("sum rule", "P&H §2, §4.2", "add", "∂(a + b)/∂a = I", "n×n",
      lambda u, i: eye_like(u),
      lambda u, i, G: G, lambda u, i, d: d, when=_same_shape)
-rule("scalar expansion (sum)", "P&H §4.3", "add", "∂(x + z)/∂z = 1 (z scalar)", "n×1",
+rule("scalar expansion (sum)", "P&H §4.3", "add", "∂(x + z)/∂z = ones(n) (z scalar)", "n×1",
      lambda u, i: vec(expand(E.ONE, u)),
-     lambda u, i, G: fn("sum", G), lambda u, i, d: d, when=_expanded)
+     lambda u, i, G: fn("sum", G), lambda u, i, d: expand(d, u), when=_expanded)
+rule("constant multiple", "P&H §2 (multiplication by constant), §4.3", "mul",
+     "∂(c x)/∂x = c I (c a number)", "n×n",
+     lambda u, i: diag_of(_other_factors(u, i), u),
+     lambda u, i, G: mul(G, _other_factors(u, i)),
+     lambda u, i, d: mul(d, _other_factors(u, i)),
+     when=lambda u, i: _same_shape(u, i) and len(u.args) == 2 and u.args[1 - i].op == "num")
 rule("element-wise product", "P&H §4.2", "mul", "∂(w ⊗ x)/∂w = diag(x)", "n×n",
      lambda u, i: diag_of(_other_factors(u, i), u),
      lambda u, i, G: mul(G, _other_factors(u, i)),
@@ -206,17 +232,17 @@ def _dot(u, i):
     return u.is_scalar and u.args[0].is_row and u.args[1].is_column
 
 
-rule("dot product", "P&H §4.4 (w·x = sum(w ⊗ x))", "matmul", "∂(wᵀx)/∂w = xᵀ", "1×n",
+rule("dot product (w'@x)", "P&H §5, §8.4 (w·x = sum(w ⊗ x))", "matmul", "∂(wᵀx)/∂w = xᵀ", "1×n",
      lambda u, i: T(u.args[1]) if i == 0 else u.args[0],
      lambda u, i, G: mul(G, T(u.args[1])) if i == 0 else mul(G, T(u.args[0])),
      lambda u, i, d: mm(d, u.args[1]) if i == 0 else mm(u.args[0], d), when=_dot)
-rule("matrix product (right operand)", "P&H §5; 000 (y = Xa + b by a); MC (eq. 520)", "matmul",
+rule("matrix product (right operand)", "003 (Y : XᵀdW = XY : dW); MC (eq. 37, 520)", "matmul",
      "∂(A x)/∂x = A;  ∂vec(AXB)/∂vec(X) = Bᵀ ⊗ A", "m×n", _mm_right,
      lambda u, i, G: mm(T(u.args[0]), G), lambda u, i, d: mm(u.args[0], d), arg=1)
-rule("matrix product (left operand)", "000 (y = Xa + b by X: ∂L/∂X = δ aᵀ); 003", "matmul",
+rule("matrix product (left operand)", "MC (eq. 37, 520)", "matmul",
      "∂(xᵀA)/∂x = Aᵀ;  dL = G : dX B  =>  ∂L/∂X = G Bᵀ", "m×n", _mm_left,
      lambda u, i, G: mm(G, T(u.args[1])), lambda u, i, d: mm(d, u.args[1]), arg=0)
-rule("transpose", "003 (d(Xᵀ) = (dX)ᵀ); Magnus & Neudecker §3.7 (K vec(X) = vec(Xᵀ))", "T",
+rule("transpose", "MC (eq. 44); M&N §3.7 (K vec(X) = vec(Xᵀ))", "T",
      "∂xᵀ/∂x = I (vectors); ∂vec(Xᵀ)/∂vec(X) = K_{m,n}; G : dXᵀ = Gᵀ : dX", "n×n",
      lambda u, i: eye_like(u) if u.is_vectorlike else E.commutation(*u.args[0].shape),
      lambda u, i, G: T(G), lambda u, i, d: T(d))
@@ -239,8 +265,8 @@ ELEMENTWISE = {
             "at 0 the subdifferential of |x| is [-1, 1]; mcalc takes 0"),
     "sign": (lambda a, u: E.zeros(a.shape), "d sign(x) = 0 (x ≠ 0)", ""),
 }
-_ELEMENTWISE_SOURCE = {"relu": "P&H §5; 004 §2", "abs": "004 §2", "sigmoid": "004 §5",
-                       "tanh": "004 §5", "sign": "004 §6.4"}
+_ELEMENTWISE_SOURCE = {"relu": "P&H §5; 004 §2, §5", "abs": "004 §2", "sigmoid": "004 §5",
+                       "tanh": "004 §5", "sign": "004 §6.4 (Lasso subgradient)"}
 
 for _f, (_d, _formula, _kink) in ELEMENTWISE.items():
     rule(f"{_f} (element-wise)" if _f != "relu" else "max(0, z) piecewise derivative",
@@ -251,8 +277,8 @@ for _f, (_d, _formula, _kink) in ELEMENTWISE.items():
          lambda u, i, dx, d=_d: mul(d(u.args[0], u), dx), kink=_kink)
 
 for _cmp in ("gt", "ge", "lt", "le"):
-    rule("indicator", "contract §1 (0 almost everywhere)", _cmp, "∂(x > y)/∂x = 0", "n×n",
-         lambda u, i: mul(E.ZERO, eye_like(u)) if not u.is_scalar else E.ZERO,
+    rule("indicator", "P&H §5 (piecewise: 0 where the function is flat)", _cmp, "∂(x > y)/∂x = 0", "n×n",
+         lambda u, i: E.ZERO if u.is_scalar else E.zeros((numel(u), numel(u.args[i]))),
          lambda u, i, G: E.zeros(u.args[i].shape), lambda u, i, d: E.zeros(u.shape))
 
 
@@ -274,7 +300,7 @@ for _m in ("max", "min"):
               "gradients; mcalc gives it to one operand")
 
 # Reductions [P&H §4.4]
-rule("sum reduction", "P&H §4.4", "sum", "∂sum(x)/∂x = 1ᵀ", "1×n",
+rule("sum reduction", "P&H §4.4, §8.4", "sum", "∂sum(x)/∂x = 1ᵀ", "1×n",
      lambda u, i: T(E.ones(numel(u.args[0]))),
      lambda u, i, G: expand(G, u.args[0]), lambda u, i, d: fn("sum", d))
 
@@ -285,18 +311,18 @@ def _size(a):
         mul(*(E.dim(x) if not x.isdigit() else E.num(int(x)) for x in n.split("*")))
 
 
-rule("mean", "P&H §6 (mean of a sum)", "mean", "∂mean(x)/∂x = 1ᵀ/n", "1×n",
+rule("mean", "P&H §4.4, §6 (the mean of a sum)", "mean", "∂mean(x)/∂x = 1ᵀ/n", "1×n",
      lambda u, i: mul(recip(_size(u.args[0])), T(E.ones(numel(u.args[0])))),
      lambda u, i, G: mul(recip(_size(u.args[0])), expand(G, u.args[0])),
      lambda u, i, d: fn("mean", d))
-rule("dot product", "P&H §4.4 (sum(w ⊗ x))", "dot", "∂(w·x)/∂w = xᵀ", "1×n",
+rule("dot product (dot)", "P&H §5, §8.4 (sum(w ⊗ x))", "dot", "∂(w·x)/∂w = xᵀ", "1×n",
      lambda u, i: T(u.args[1 - i]), lambda u, i, G: mul(G, u.args[1 - i]),
      lambda u, i, d: fn("dot", d, u.args[1 - i]))
 rule("norm", "004 §5 (|x|² → 2x); MC (eq. 129)", "norm", "∂‖x‖/∂x = xᵀ/‖x‖", "1×n",
      lambda u, i: mul(T(vec(u.args[0])), recip(u)),
      lambda u, i, G: mul(G, u.args[0], recip(u)),
      lambda u, i, d: mul(recip(u), fn("sum", mul(u.args[0], d))))
-rule("logsumexp", "004 §8.1", "logsumexp", "∂logsumexp(x)/∂x = softmax(x)ᵀ", "1×n",
+rule("logsumexp", "004 §5 (softmax), §8.1", "logsumexp", "∂logsumexp(x)/∂x = softmax(x)ᵀ", "1×n",
      lambda u, i: T(fn("softmax", u.args[0])),
      lambda u, i, G: mul(G, fn("softmax", u.args[0])),
      lambda u, i, d: fn("dot", fn("softmax", u.args[0]), d), when=lambda u, i: u.args[0].is_column)
@@ -307,7 +333,7 @@ def _softmax_of_all(a):
     return mul(fn("exp", a), recip(fn("sum", fn("exp", a))))
 
 
-rule("logsumexp (all elements)", "004 §8.1", "logsumexp",
+rule("logsumexp (all elements)", "004 §5 (softmax), §8.1", "logsumexp",
      "∂logsumexp(X)/∂X = exp(X)/sum(exp(X))", "1×mn",
      lambda u, i: T(vec(_softmax_of_all(u.args[0]))),
      lambda u, i, G: mul(G, _softmax_of_all(u.args[0])),
@@ -324,20 +350,20 @@ def _inv_T(a):
     return T(fn("inv", a))
 
 
-rule("trace", "004 §3.5; MC (eq. 100)", "tr", "d tr(X) = tr(dX) = I : dX", "1×n²",
+rule("trace", "004 §3.5, §5; MC (eq. 36, 100)", "tr", "d tr(X) = tr(dX) = I : dX", "1×n²",
      lambda u, i: T(fn("vec", E.eye(u.args[0].shape[0]))),
      lambda u, i, G: mul(G, E.eye(u.args[0].shape[0])), lambda u, i, d: fn("tr", d))
-rule("determinant", "004 §3.5; MC (eq. 49)", "det",
+rule("determinant", "004 §3.5; MC (eq. 42, 49)", "det",
      "d det(X) = det(X) tr(X⁻¹ dX)  =>  ∂det(X)/∂X = det(X) X⁻ᵀ", "1×n²",
      lambda u, i: mul(u, T(fn("vec", _inv_T(u.args[0])))),
      lambda u, i, G: mul(G, u, _inv_T(u.args[0])),
      lambda u, i, d: mul(u, fn("tr", mm(fn("inv", u.args[0]), d))))
-rule("log-determinant", "004 §3.5; MC (eq. 57)", "logdet",
+rule("log-determinant", "004 §3.5, §5; MC (eq. 43, 57)", "logdet",
      "d logdet(X) = tr(X⁻¹ dX)  =>  ∂logdet(X)/∂X = X⁻ᵀ", "1×n²",
      lambda u, i: T(fn("vec", _inv_T(u.args[0]))),
      lambda u, i, G: mul(G, _inv_T(u.args[0])),
      lambda u, i, d: fn("tr", mm(fn("inv", u.args[0]), d)))
-rule("inverse", "003; MC (eq. 59)", "inv", "d(X⁻¹) = -X⁻¹ dX X⁻¹", "n²×n²",
+rule("inverse", "MC (eq. 40, 59)", "inv", "d(X⁻¹) = -X⁻¹ dX X⁻¹", "n²×n²",
      lambda u, i: neg(E.make("kron", _inv_T(u.args[0]), u)),
      lambda u, i, G: neg(mm(T(u), G, T(u))),
      lambda u, i, d: neg(mm(u, d, u)))
@@ -409,18 +435,18 @@ def _kron_grad(u, i, G):
               E.make("kron", _ones(n, "1"), _eye(q)))
 
 
-rule("diagonal matrix", "contract §1 (diag); Magnus & Neudecker (diagonal embedding)", "diag",
+rule("diagonal matrix", "M&N (the diagonal embedding: d diag(v) = diag(dv))", "diag",
      "∂vec(diag(v))/∂v = diag(vec(I))(1 ⊗ I);  G : d diag(v) = diag(G) : dv", "n²×n",
      lambda u, i: _diag_embedding(u.shape[0]) if u.is_matrix
      else T(_diag_embedding(u.shape[0])),
      lambda u, i, G: fn("diag", G),
      lambda u, i, d: fn("diag", d))
-rule("vec", "contract §2 (vec forms); Magnus & Neudecker (vec(Iₙ)ᵀ ⊗ Iₘ)(Iₙ ⊗ vec A) = A",
+rule("vec", "M&N ((vec(Iₙ)ᵀ ⊗ Iₘ)(Iₙ ⊗ vec A) = A)",
      "vec", "∂vec(X)/∂vec(X) = I", "mn×mn",
      lambda u, i: E.eye(numel(u.args[0])),
      lambda u, i, G: _unvec(G, u.args[0]),
      lambda u, i, d: fn("vec", d))
-rule("Kronecker product", "MC §10.2, eq. 105; Magnus & Neudecker §3.7", "kron",
+rule("Kronecker product", "MC (eq. 39, 105); M&N §3.7", "kron",
      "d(A ⊗ B) = dA ⊗ B + A ⊗ dB;  vec(A ⊗ B) = (Iₙ ⊗ K_{q,m} ⊗ Iₚ)(vec A ⊗ vec B)", "mnpq×mn",
      _kron_jacobian, _kron_grad,
      lambda u, i, d: E.make("kron", d, u.args[1]) if i == 0 else E.make("kron", u.args[0], d))
@@ -439,11 +465,11 @@ def _unit(u: Expr, i: int) -> Expr:
     return Expr(u.op, tuple(E.ONE if j == i else E.ZERO for j in range(len(u.args))), u.shape)
 
 
-rule("vector literal entry", "contract §1 (vector and matrix literals)", "vector",
+rule("vector literal entry", "P&H §3, §4.1 (partials stacked into vectors and matrices)", "vector",
      "∂[x1, x2, …]/∂xᵢ = eᵢ", "n×1",
      lambda u, i: vec(_unit(u, i)), lambda u, i, G: _entry(G, u, i, mm(T(_unit(u, i)), G)),
      lambda u, i, d: mul(d, _unit(u, i)))
-rule("matrix literal entry", "contract §1 (vector and matrix literals)", "matrix",
+rule("matrix literal entry", "P&H §3, §4.1 (partials stacked into vectors and matrices)", "matrix",
      "∂[[a, b], [c, d]]/∂a = vec(E₁₁)", "mn×1",
      lambda u, i: vec(_unit(u, i)),
      lambda u, i, G: _entry(G, u, i, fn("sum", mul(_unit(u, i), G))),

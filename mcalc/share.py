@@ -2,7 +2,9 @@
 does with its `where` lists, so a deep network's gradient prints in linear size.
 
 Only results whose written-out form would be large get names; textbook-sized results are
-printed whole.
+printed whole. Repetitions are counted in the tree as it is written: `a - b` writes b,
+not the -b it stores, and `a/b` writes b, not b^-1, so a name is given only to what the
+result (or another name) will actually show — every name is used.
 """
 from __future__ import annotations
 
@@ -10,6 +12,20 @@ from mcalc.expr import LEAVES, Expr, dimension_names
 
 MIN_EXPANDED = 60        # tree size above which naming starts
 MIN_SHARED = 6           # a repeated subexpression smaller than this is written out
+
+
+def written_args(node: Expr) -> tuple:
+    """The operands of node as the text printer writes them."""
+    from mcalc.printing.text import _negated, split_product
+    if node.op == "add":
+        return (node.args[0],) + tuple(_negated(t) or t for t in node.args[1:])
+    if node.op == "mul":
+        _, num, den = split_product(node)
+        return tuple(num) + tuple(den)
+    if node.op == "pow" and node.args[1].op == "num" and node.args[1].value < 0:
+        _, _, den = split_product(Expr("mul", (node,), node.shape))
+        return tuple(den)
+    return node.args
 
 
 def shared_names(*roots: Expr, taken=()) -> tuple[tuple[str, Expr], ...]:
@@ -20,17 +36,19 @@ def shared_names(*roots: Expr, taken=()) -> tuple[tuple[str, Expr], ...]:
     expanded: dict[Expr, int] = {}
     stack = [(r, False) for r in roots]
     seen: set = set()
+    kids: dict[Expr, tuple] = {}
     while stack:
         node, ready = stack.pop()
         if ready:
-            expanded[node] = 1 + sum(expanded[a] for a in node.args)
+            expanded[node] = 1 + sum(expanded[a] for a in kids[node])
             order.append(node)
             continue
         if node in seen:
             continue
         seen.add(node)
         stack.append((node, True))
-        for a in node.args:
+        kids[node] = written_args(node)
+        for a in kids[node]:
             refs[a] = refs.get(a, 0) + 1
             if a not in seen:
                 stack.append((a, False))

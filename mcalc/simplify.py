@@ -6,9 +6,14 @@ REWRITES, so the derivation can say which identities turned `ones(n)'@diag(x)` i
 """
 from __future__ import annotations
 
+import itertools
+import zlib
 from fractions import Fraction
+from math import gcd
 
+from mcalc import algebra as A
 from mcalc import expr as E
+from mcalc import identities as ID
 from mcalc.expr import Expr
 from mcalc.types import SCALAR, dim_mul
 
@@ -22,14 +27,19 @@ REWRITES = (
     ("diag(a)diag(b) = diag(a⊗b)", "diag(a)@diag(b) = diag(a*b)", "P&H §4.5.3"),
     ("diag(a)v = a⊗v", "diag(a)@v = a*v, v'@diag(a) = (a*v)'", "P&H §4.2"),
     ("1ᵀv = sum(v)", "ones(n)'@v = sum(v), ones(m)'@M@ones(n) = sum(M)", "P&H §4.4"),
-    ("transpose rules", "(AB)' = B'A', (A')' = A, S' = S (S symmetric), (A + B)' = A' + B'",
+    ("transpose rules", "(AB)' = B'A' (and A'B' = (BA)', one transpose instead of two), "
+     "(A')' = A, S' = S (S symmetric), (A + B)' = A' + B'",
      "MC §1"),
     ("identity", "I@A = A", "algebra"),
     ("associativity", "A@(B@C) = A@B@C", "algebra"),
     ("factor common operand", "A@x + B@x = (A + B)@x", "algebra"),
     ("scalars out of products", "(cA)@B = c(A@B)", "algebra"),
-    ("exp(a)/(1 + exp(a)) = sigmoid(a)", "the logistic function", "004 §6.3"),
     ("mixed product (A⊗B)(C⊗D) = AC⊗BD", "kron(A, B)@kron(C, D) = kron(A@C, B@D)", "MC §10.2"),
+    ("common denominator", "a/b + c/d = (a*d + b*c)/(b*d), then p*q/q = p (exact division)",
+     "algebra"),
+    ("factor out", "a*b + a*c = a*(b + c), 1/2*A + 1/2*A' = (A + A')/2, when shorter",
+     "algebra"),
+    ("expand", "a*(b + c) = a*b + a*c, when shorter", "algebra"),
     ("commutation laws", "commutation(m, n)' = commutation(n, m); commutation(m, n)@commutation("
      "n, m) = I; kron(A, B)@commutation(n, q) = commutation(m, p)@kron(B, A) (A m×n, B p×q); "
      "commutation(m, n)@vec(A) = vec(A') (A m×n)", "Magnus & Neudecker §3.7"),
@@ -37,12 +47,21 @@ REWRITES = (
      "Magnus & Neudecker"),
     ("Kronecker laws", "kron(A, B)' = kron(A', B'); kron(A, B)*kron(C, D) = kron(A*C, B*D); "
      "kron(c, B) = c*B (c scalar)", "MC §10.2"),
-)
+) + tuple((i.name, i.formula, i.source) for i in ID.IDENTITIES)
 
 
 class Simplifier:
+    """Bottom-up through the canonical constructors (memoised: shared subtrees once, no
+    recursion); each element-wise cluster is brought to textbook form (mcalc.algebra)
+    where it meets a non-element-wise parent, or is the result."""
+
     def __init__(self):
-        self.memo: dict[Expr, Expr] = {}
+        self.memo: dict[Expr, Expr] = {}        # node -> its canonical form
+        self.final: dict[Expr, Expr] = {}       # node -> its textbook form
+        self.normed: dict[Expr, Expr] = {}      # cluster -> its textbook form
+        self.finished: dict[Expr, Expr] = {}    # node -> with its inner clusters in it
+        self.tokens: dict[Expr, int] = {}
+        self.keys: dict[Expr, tuple] = {}       # order_key's cache
         self.fired: list[str] = []
 
     def note(self, rule: str):
@@ -50,17 +69,47 @@ class Simplifier:
             self.fired.append(rule)
 
     def __call__(self, e: Expr) -> Expr:
-        got = self.memo.get(e)
+        got = self.final.get(e)
         if got is not None:
             return got
-        if e.op in E.LEAVES:
-            out = e
-        else:
-            args = [self(a) for a in e.args]
-            out = _BUILD.get(e.op, _rebuild)(self, e, args)
-        self.memo[e] = out
-        self.memo[out] = out
+        memo = self.memo
+        for node in E.postorder(e, memo):
+            if node.op in E.LEAVES:
+                out = node
+            else:
+                args = [memo[a] for a in node.args]
+                if not A.is_cluster(node):
+                    args = [self.normal(a) if A.is_cluster(a) else a for a in args]
+                out = _BUILD.get(node.op, _rebuild)(self, node, args)
+            memo[node] = out
+            if out not in memo:
+                memo[out] = out
+        out = memo[e]
+        if out is not e:                        # e itself: its clusters are normal already
+            out = self.finish(out)
+        if A.is_cluster(out):
+            out = self.normal(out)
+        self.final[e] = self.final[out] = out
         return out
+
+    def finish(self, root: Expr) -> Expr:
+        """root with every cluster that a constructor built below a non-element-wise node
+        (the scalars taken out of x*(A@y), say) in textbook form too."""
+        done = self.finished
+        for node in E.postorder(root, done):
+            args = [done[a] for a in node.args]
+            if not A.is_cluster(node):
+                args = [self.normal(a) if A.is_cluster(a) else a for a in args]
+            done[node] = node if tuple(args) == node.args else \
+                _BUILD.get(node.op, _rebuild)(self, node, args)
+        return done[root]
+
+    def normal(self, e: Expr) -> Expr:
+        got = self.normed.get(e)
+        if got is None:
+            got = _textbook(self, e)
+            self.normed[e] = self.normed[got] = got
+        return got
 
 
 def simplify(e: Expr, fired: list | None = None) -> Expr:
@@ -77,20 +126,34 @@ def _rebuild(s, e, args):
 
 # ---- a stable order for commutative operands ------------------------------------
 
-_OP_RANK = {"num": 0, "dim": 1, "const": 2, "var": 3}
-_key_memo: dict[Expr, tuple] = {}
+def _num(v) -> Expr:
+    """E.num without re-making a Fraction (the simplifier's numbers mostly are one)."""
+    return Expr("num", (), SCALAR, None, v if type(v) is Fraction else Fraction(v))
 
 
-def order_key(e: Expr) -> tuple:
-    k = _key_memo.get(e)
-    if k is None:
-        rank = 5 if e.value == "differential" else _OP_RANK.get(e.op, 4)   # dX last
-        k = (rank, e.op, e.name or "", str(e.value or ""),
-             tuple(order_key(a) for a in e.args[:4]), e.size)
-        if len(_key_memo) > 200_000:
-            _key_memo.clear()
-        _key_memo[e] = k
-    return k
+_OP_RANK = {"num": 0, "dim": 1, "const": 2, "var": 3,
+            # functions before sums and products: cos(x + x^2)*(1 + 2*x), as P&H print it
+            **{f: 3.5 for f in ("sin", "cos", "tan", "exp", "log", "sqrt", "tanh", "sigmoid",
+                                "relu", "abs", "sign", "softmax", "pow")}}
+
+
+def order_key(e: Expr, keys: dict) -> tuple:
+    """A total order that compares in constant time: the node and its operands to two
+    levels (what a reader sees first: x before y, sin(x) before sin(y)), then a
+    deterministic fingerprint of the whole tree. `keys` caches (key to depth 0, 1, 2,
+    fingerprint) per node — the simplifier's own, so it lives as long as one request."""
+    got = keys.get(e)
+    if got is None:
+        for node in E.postorder(e, keys):
+            rank = 5 if node.value == "differential" else _OP_RANK.get(node.op, 4)  # dX last
+            own = (rank, node.op, node.name or "", str(node.value or ""))
+            kids = [keys[a] for a in node.args]
+            fp = zlib.crc32(repr((own, node.shape, [k[3] for k in kids])).encode())
+            keys[node] = (own + (node.size,),
+                          own + (tuple(k[0] for k in kids[:4]), node.size),
+                          own + (tuple(k[1] for k in kids[:4]), node.size), fp)
+        got = keys[e]
+    return got[2], got[3]
 
 
 # ---- constructors ------------------------------------------------------------------
@@ -113,15 +176,15 @@ def coeff_and_rest(e: Expr) -> tuple[Fraction, Expr | None]:
 
 def scale(c: Fraction, e: Expr | None, shape) -> Expr:
     if e is None:
-        return E.num(c) if shape == SCALAR else mul_(None, [E.num(c), E.ones(shape[0])]) \
-            if shape[1] == "1" else E.num(c)
+        return _num(c) if shape == SCALAR else mul_(None, [_num(c), E.ones(shape[0])]) \
+            if shape[1] == "1" else _num(c)
     if c == 1:
         return e
     if c == 0:
         return E.zeros(e.shape)
     if e.op == "mul":
-        return Expr("mul", (E.num(c),) + e.args, e.shape)
-    return Expr("mul", (E.num(c), e), e.shape)
+        return Expr("mul", (_num(c),) + e.args, e.shape)
+    return Expr("mul", (_num(c), e), e.shape)
 
 
 def add_(s, terms, shape=None) -> Expr:
@@ -152,7 +215,7 @@ def add_(s, terms, shape=None) -> Expr:
         elif c != 0:
             out.append(scale(c, rest, rest.shape))
     if numbers:
-        out.append(E.num(numbers))
+        out.append(_num(numbers))
     out.sort(key=_transposes)
     if out and coeff_and_rest(out[0])[0] < 0:             # 1 - x rather than -x + 1
         first_positive = next((t for t in out if coeff_and_rest(t)[0] > 0), None)
@@ -165,17 +228,19 @@ def add_(s, terms, shape=None) -> Expr:
         return E.zeros(shape)
     if len(out) == 1 and out[0].shape == shape:
         return out[0]
-    if len(out) == 1:                                     # a scalar spread over a vector
-        return mul_(s, [out[0], E.ones(shape[0])], shape) if shape[1] == "1" else \
-            Expr("add", (out[0], E.zeros(shape)), shape)
+    if all(t.is_scalar for t in out) and shape != SCALAR:   # scalars spread over an array
+        return _spread(s, out[0] if len(out) == 1 else Expr("add", tuple(out), SCALAR), shape)
     return Expr("add", tuple(out), shape)
 
 
 def _transposes(e: Expr) -> int:
     """How many transposed matrices a term shows: A + A' rather than A' + A."""
-    if e.size >= 40:
-        return 0
-    return (e.op == "T" and e.is_matrix) + sum(_transposes(a) for a in e.args[:3])
+    count, stack = 0, [e] if e.size < 40 else []
+    while stack:                                  # small terms only; no recursion
+        n = stack.pop()
+        count += n.op == "T" and n.is_matrix
+        stack.extend(a for a in n.args[:3] if a.size < 40)
+    return count
 
 
 def _broadcast(shapes):
@@ -184,29 +249,51 @@ def _broadcast(shapes):
 
 
 def _factor_common(s, terms, shape):
-    """A@x + B@x -> (A + B)@x, and x'@A + x'@B -> x'@(A + B)."""
+    """A@x + B@x -> (A + B)@x, and x'@A + x'@B -> x'@(A + B), until no two terms share an
+    outer operand."""
+    while len(terms) > 1:
+        merged = _factor_once(s, terms)
+        if merged is None:
+            break
+        terms = merged
+    return terms
+
+
+def _factors(e: Expr | None) -> tuple | None:
+    """The operands of an @ product, (A@B)' read as B'@A'."""
+    if e is None:
+        return None
+    if e.op == "matmul":
+        return e.args
+    if e.op == "T" and e.args[0].op == "matmul":
+        return tuple(_t_leaf(None, x) or Expr("T", (x,), (x.shape[1], x.shape[0]))
+                     for x in reversed(e.args[0].args))
+    return None
+
+
+def _factor_once(s, terms):
     for side in (-1, 0):
         groups: dict = {}
         for i, t in enumerate(terms):
-            c, rest = coeff_and_rest(t)
-            if rest is not None and rest.op == "matmul":
-                groups.setdefault(rest.args[side], []).append(i)
+            factors = _factors(coeff_and_rest(t)[1])
+            if factors is not None:
+                groups.setdefault(factors[side], []).append(i)
         for operand, idx in groups.items():
             if len(idx) < 2:
                 continue
             others = []
             for i in idx:
                 c, rest = coeff_and_rest(terms[i])
-                remaining = rest.args[:-1] if side == -1 else rest.args[1:]
+                factors = _factors(rest)
+                remaining = factors[:-1] if side == -1 else factors[1:]
                 inner = remaining[0] if len(remaining) == 1 else matmul_(None, list(remaining))
                 others.append(scale(c, inner, inner.shape))
             summed = add_(None, others)
             pair = [summed, operand] if side == -1 else [operand, summed]
             s.note("factor common operand")
-            merged = matmul_(s, pair)
-            rest_terms = [t for i, t in enumerate(terms) if i not in idx]
-            return _factor_common(s, rest_terms + [merged], shape) if rest_terms else [merged]
-    return terms
+            chosen = set(idx)
+            return [t for i, t in enumerate(terms) if i not in chosen] + [matmul_(s, pair)]
+    return None
 
 
 def mul_(s, factors, shape=None) -> Expr:
@@ -240,13 +327,14 @@ def mul_(s, factors, shape=None) -> Expr:
             powers[base] = add_(s, [powers[base], p])
         else:
             powers[base] = p
-    _logistic(s, powers)
     rest = [b if E.is_number(p, 1) else pow_(s, b, p) for b, p in powers.items()
             if not E.is_number(p, 0)]
     rest = [f for f in rest if not E.is_number(f, 1)]
-    rest.sort(key=lambda f: (0 if f.is_scalar else 1, order_key(f)))
+    if len(rest) > 1:
+        keys = s.keys if s else {}
+        rest.sort(key=lambda f: (0 if f.is_scalar else 1, order_key(f, keys)))
     if coeff != 1 or not rest:
-        rest.insert(0, E.num(coeff))
+        rest.insert(0, _num(coeff))
     if len(rest) == 1:
         only = rest[0]
         if only.shape != shape:                # a scalar broadcast over ones
@@ -255,21 +343,12 @@ def mul_(s, factors, shape=None) -> Expr:
     return Expr("mul", tuple(rest), shape)
 
 
-def _logistic(s, powers: dict) -> None:
-    """exp(a)/(1 + exp(a)) = sigmoid(a), in place on a product's {base: exponent}."""
-    for base, p in list(powers.items()):
-        if base.op == "exp" and E.is_number(p, 1):
-            denominator = add_(None, [E.ONE, base])
-            if E.is_number(powers.get(denominator, E.ZERO), -1):
-                del powers[base], powers[denominator]
-                powers[Expr("sigmoid", base.args, base.shape)] = E.ONE
-                if s:
-                    s.note("exp(a)/(1 + exp(a)) = sigmoid(a)")
-
-
 def pow_(s, base, p) -> Expr:
     if E.is_number(p, 1) or base.op == "ones":
         return base
+    got = _identity(s, "pow", [base, p])
+    if got is not None:
+        return got
     if base.op == "zeros" and p.op == "num" and p.value > 0:
         return base
     if E.is_number(p, 0):
@@ -280,16 +359,18 @@ def pow_(s, base, p) -> Expr:
             * abs(p.value) <= MAX_FOLDED_BITS:
         if s:
             s.note("fold constants")
-        return E.num(base.value ** int(p.value))
+        return _num(base.value ** int(p.value))
     if base.op == "pow" and p.op == "num" and base.args[1].op == "num" \
             and p.value.denominator == 1:
-        return pow_(s, base.args[0], E.num(base.args[1].value * p.value))
+        return pow_(s, base.args[0], _num(base.args[1].value * p.value))
     if base.op == "mul" and p.op == "num" and p.value.denominator == 1 and base.is_scalar:
         return mul_(s, [pow_(s, f, p) for f in base.args])
     return Expr("pow", (base, p), base.shape)
 
 
-def T_(s, a) -> Expr:
+def _t_leaf(s, a) -> Expr | None:
+    """aᵀ when it needs no product rebuilt: a scalar, a symmetric or diagonal matrix, bᵀ,
+    a commutation matrix, a Kronecker product."""
     if a.op == "commutation":
         return _commutation_T(s, a)
     if a.op == "kron":
@@ -305,18 +386,38 @@ def T_(s, a) -> Expr:
         return a.args[0]
     if a.op == "zeros":
         return E.zeros((a.shape[1], a.shape[0]))
-    if a.op == "add" and a.is_matrix:
-        return add_(s, [T_(s, t) for t in a.args])      # (A + B)ᵀ = Aᵀ + Bᵀ; vectors keep (x - y)ᵀ
+    return None
+
+
+def _t_one(s, a, levels: int = 2) -> Expr:
+    """aᵀ, pushed through products and sums `levels` deep: (AB)ᵀ = BᵀAᵀ, (cA)ᵀ = cAᵀ."""
+    got = _t_leaf(s, a)
+    if got is not None:
+        return got
     if a.op == "matmul":
         if s:
             s.note("transpose rules")
-        return matmul_(s, [T_(s, x) for x in reversed(a.args)])
+        return matmul_(s, [T_(s, x, levels - 1) if levels else _t_leaf(s, x) or
+                           Expr("T", (x,), (x.shape[1], x.shape[0])) for x in reversed(a.args)])
     if a.op == "mul":
         scalars = [f for f in a.args if f.is_scalar]
         others = [f for f in a.args if not f.is_scalar]
+        if scalars and len(others) > 1:                 # (c*A*B)ᵀ = c*(A*B)ᵀ
+            return mul_(s, scalars + [Expr("T", (Expr("mul", tuple(others), a.shape),),
+                                           (a.shape[1], a.shape[0]))])
         if len(others) == 1:
-            return mul_(s, scalars + [T_(s, others[0])])
+            return mul_(s, scalars + [T_(s, others[0], levels - 1) if levels else
+                                      _t_leaf(s, others[0]) or Expr(
+                                          "T", (others[0],), (others[0].shape[1], others[0].shape[0]))])
     return Expr("T", (a,), (a.shape[1], a.shape[0]))
+
+
+def T_(s, a, levels: int = 2) -> Expr:
+    """aᵀ with the transpose pushed into sums and products, a bounded number of levels (the
+    operands are already simplified; no recursion in the depth of the tree)."""
+    if a.op == "add" and a.is_matrix:        # (A + B)ᵀ = Aᵀ + Bᵀ; vectors keep (x - y)ᵀ
+        return add_(s, [_t_one(s, t, levels) for t in a.args])
+    return _t_one(s, a, levels)
 
 
 def _split_scalars(x: Expr):
@@ -332,60 +433,90 @@ def _split_scalars(x: Expr):
 
 
 def matmul_(s, args) -> Expr:
-    flat = []
-    for a in args:
-        flat.extend(a.args if a.op == "matmul" else (a,))
-    if s and len(flat) > len(args):
+    # An operand that is itself a simplified product is a run whose inner pairs are final:
+    # only the pairs where runs meet are tried, and runs are copied whole, never walked,
+    # so a chain built one product at a time costs linear time in its length.
+    runs: list[tuple] = []                  # (factors, final?)
+    scalars: list = []
+    many = len(args) > 1 or args[0].op == "matmul"
+    shape = (args[0].shape[0], args[-1].shape[1])
+    if s and any(a.op == "matmul" for a in args) and len(args) > 1:
         s.note("associativity")
-    shape = (flat[0].shape[0], flat[-1].shape[1])
-    scalars, chain = [], []
-    for a in flat:
-        sc, rest = _split_scalars(a) if len(flat) > 1 else ([], a)
-        if sc and s:
-            s.note("scalars out of products")
-        scalars.extend(sc)
-        if rest is None:
+    for a in args:
+        if a.op == "matmul" and s is not None and s.memo.get(a) is a:
+            runs.append((a.args, True))
             continue
-        if rest.op == "zeros":
-            return E.zeros(shape)
-        if rest.op == "eye" and len(flat) > 1:
-            if s:
-                s.note("identity")
-            continue
-        chain.append(rest)
-    chain = _embeddings(s, _pairwise(s, chain))
-    if shape[1] == "1" and shape[0] != "1":
-        # diag(a)@M@v = a*(M@v): a diagonal matrix applied to a column is a Hadamard product
-        for i, m in enumerate(chain[:-1]):
-            if m.op == "diag" and m.args[0].is_column:
+        inside = _factors(a) if a.op == "matmul" or len(args) > 1 else None
+        for f in inside or (a,):             # (B@A)' inside a longer chain: A'@B' again
+            sc, rest = _split_scalars(f) if many else ([], f)
+            if sc and s:
+                s.note("scalars out of products")
+            scalars.extend(sc)
+            if rest is None:
+                continue
+            if rest.op == "zeros":
+                return E.zeros(shape)
+            if rest.op == "eye" and many:
                 if s:
-                    s.note("diag(a)v = a⊗v")
-                tail = matmul_(s, chain[i + 1:])
-                chain = chain[:i] + [mul_(s, [m.args[0], tail])]
-                break
+                    s.note("identity")
+                continue
+            runs.append(((rest,), False))
+    runs = _embeddings(s, _pairwise(s, runs))
+    if shape[1] == "1" and shape[0] != "1":
+        # diag(a)@M@v = a*(M@v): a diagonal matrix applied to a column is a Hadamard
+        # product (a final run that is itself a column has had this done)
+        at = next(((k, i) for k, (r, final) in enumerate(runs)
+                   if not (final and r[-1].shape[1] == "1")
+                   for i, m in enumerate(r) if m.op == "diag" and m.args[0].is_column
+                   and (k, i) != (len(runs) - 1, len(r) - 1)), None)
+        if at is not None:
+            if s:
+                s.note("diag(a)v = a⊗v")
+            k, i = at
+            before = [f for r, _ in runs[:k] for f in r] + list(runs[k][0][:i])
+            tail = matmul_(s, list(runs[k][0][i + 1:]) + [f for r, _ in runs[k + 1:] for f in r])
+            runs = [(tuple(before) + (mul_(s, [runs[k][0][i].args[0], tail]),), False)]
+    chain = tuple(itertools.chain.from_iterable(r for r, _ in runs))
     if not chain:
         core = E.eye(shape[0]) if shape != SCALAR else E.ONE
     elif len(chain) == 1:
         core = chain[0]
+    elif all(m.op == "T" for m in chain):          # A'@B' = (B@A)': one transpose, not k
+        if s:
+            s.note("transpose rules")
+        inner = tuple(m.args[0] for m in reversed(chain))
+        core = Expr("T", (Expr("matmul", inner, (inner[0].shape[0], inner[-1].shape[1])),),
+                    (chain[0].shape[0], chain[-1].shape[1]))
     else:
-        core = Expr("matmul", tuple(chain), (chain[0].shape[0], chain[-1].shape[1]))
+        core = Expr("matmul", chain, (chain[0].shape[0], chain[-1].shape[1]))
     if core.op == "mul" or scalars:
         return mul_(s, scalars + [core])
     return core
 
 
-def _pairwise(s, chain):
-    """Rewrite adjacent pairs of an @ chain until none applies."""
-    changed = True
-    while changed and len(chain) > 1:
-        changed = False
-        for i in range(len(chain) - 1):
-            new = _pair(s, chain[i], chain[i + 1])
+def _pairwise(s, runs):
+    """Rewrite adjacent pairs of an @ chain until none applies, in one pass with a stack:
+    a rewritten pair goes back to be tried with its left neighbour. Pairs inside a final
+    run are not tried."""
+    out: list = []
+    pending = list(reversed(runs))
+    while pending:
+        run, final = pending.pop()
+        if not run:                                # a pair that cancelled: K@K' = I
+            continue
+        if out:
+            left, left_final = out[-1]
+            new = _pair(s, left[-1], run[0])
             if new is not None:
-                chain = chain[:i] + new + chain[i + 2:]
-                changed = True
-                break
-    return chain
+                out.pop()
+                if len(left) > 1:                  # its pairs were tried already
+                    out.append((left[:-1], left_final))
+                if len(run) > 1:
+                    pending.append((run[1:], final))
+                pending.append((tuple(new), False))
+                continue
+        out.append((run, final))
+    return out
 
 
 def _is_ones_row(x):
@@ -434,25 +565,49 @@ def _pair(s, a, b):
     return None
 
 
+def _identity(s, op, args):
+    """The table's local identity for op (mcalc.identities), rebuilt canonically."""
+    entry = ID.REWRITE_BY_OP.get(op)
+    got = entry and entry[1](args)
+    if got is None:
+        return None
+    if s:
+        s.note(entry[0].name)
+    if got.op == "exp" and got.args[0].op == "mul":
+        return Expr("exp", (mul_(s, list(got.args[0].args)),), got.shape)
+    return got
+
+
 def _func(s, e, args):
     f = e.op
     a = args[0]
+    got = _identity(s, f, args)
+    if got is not None:
+        return got
     if f in ("sum", "tr") and (a.op == "zeros" or E.is_number(a, 0)):
         return E.ZERO
+    if a.op == "zeros" and f in _OF_ZERO:
+        if s:
+            s.note("fold constants")
+        return _OF_ZERO[f](a)
+    if f in ("vec", "dot") and any(x.op == "zeros" for x in args):
+        if s:
+            s.note("fold constants")                        # linear in each operand
+        return E.zeros(e.shape)
     if a.op == "zeros" and f in _AT_ZERO:
         if s:
             s.note("fold constants")                        # f(0), element by element
         return filled(_AT_ZERO[f], e.shape)
     if f == "sum":
         if a.op == "ones":
-            return E.dim(a.shape[0]) if not a.shape[0].isdigit() else E.num(int(a.shape[0]))
+            return E.dim(a.shape[0]) if not a.shape[0].isdigit() else _num(int(a.shape[0]))
         if a.op == "mul":
             sc = [x for x in a.args if x.is_scalar]
             if sc and len(sc) < len(a.args):
                 return mul_(s, sc + [Expr("sum", (mul_(s, [x for x in a.args
                                                             if not x.is_scalar]),), SCALAR)])
     if f == "tr" and a.op == "eye":
-        return E.dim(a.shape[0]) if not a.shape[0].isdigit() else E.num(int(a.shape[0]))
+        return E.dim(a.shape[0]) if not a.shape[0].isdigit() else _num(int(a.shape[0]))
     if f == "diag" and a.op == "T" and a.is_matrix:
         if s:
             s.note("transpose rules")
@@ -469,7 +624,7 @@ def _func(s, e, args):
     if f == "log" and E.is_number(a, 1):
         return E.ZERO
     if f == "sign" and a.op == "num":
-        return E.num((a.value > 0) - (a.value < 0))
+        return _num((a.value > 0) - (a.value < 0))
     return _rebuild(s, e, args)
 
 
@@ -477,14 +632,33 @@ _AT_ZERO = {"diag": 0, "sin": 0, "tan": 0, "tanh": 0, "relu": 0, "abs": 0, "sign
             "cos": 1, "exp": 1, "sigmoid": Fraction(1, 2)}
 
 
+def _count(d: str) -> Expr:
+    """A dimension ("n", "3", "m*n") as a scalar."""
+    parts = [_num(int(p)) if p.isdigit() else E.dim(p) for p in d.split("*")]
+    return parts[0] if len(parts) == 1 else mul_(None, parts)
+
+
+# reductions and vector functions of a zero array (which prints as 0, a scalar)
+_OF_ZERO = {
+    "mean": lambda a: E.ZERO, "norm": lambda a: E.ZERO, "det": lambda a: E.ZERO,
+    "logsumexp": lambda a: Expr("log", (_count_all(a.shape),), SCALAR),
+    "softmax": lambda a: mul_(None, [Expr("pow", (_count(a.shape[0]), _num(-1)), SCALAR),
+                                     E.ones(a.shape[0])], a.shape),
+}
+
+
+def _count_all(shape) -> Expr:
+    return mul_(None, [_count(d) for d in shape if d != "1"] or [E.ONE])
+
+
 def filled(value, shape) -> Expr:
     """An array of one value that prints with its shape: 0, c*ones(n), c*ones(m)@ones(n)'."""
     if value == 0 or shape == SCALAR:
-        return E.zeros(shape) if value == 0 else E.num(value)
+        return E.zeros(shape) if value == 0 else _num(value)
     ones = E.ones(shape[0]) if shape[1] == "1" else \
         Expr("T", (E.ones(shape[1]),), shape) if shape[0] == "1" else \
         Expr("matmul", (E.ones(shape[0]), Expr("T", (E.ones(shape[1]),), ("1", shape[1]))), shape)
-    return ones if value == 1 else Expr("mul", (E.num(value), ones), shape)
+    return ones if value == 1 else Expr("mul", (_num(value), ones), shape)
 
 
 def _indicator(s, e, args):
@@ -492,9 +666,8 @@ def _indicator(s, e, args):
     if a.op == "num" and b.op == "num":
         v = {"gt": a.value > b.value, "ge": a.value >= b.value, "lt": a.value < b.value,
              "le": a.value <= b.value}[e.op]
-        return E.num(int(v)) if e.is_scalar else scale(Fraction(int(v)), None, e.shape)
+        return _num(int(v)) if e.is_scalar else scale(Fraction(int(v)), None, e.shape)
     return _rebuild(s, e, args)
-
 
 
 # ---- commutation matrices (Magnus & Neudecker §3.7) --------------------------------
@@ -532,19 +705,39 @@ def _commutation_pair(s, a, b):
 # of what uses diag(v): (uᵀ ⊗ I) diag(vec(M)) (1 ⊗ I) is diag(M u), entry a being
 # Σ_b u_b M[a, b]; its transpose (a denominator-layout chain) is the same diagonal matrix.
 
-def _embeddings(s, chain):
-    """Laws of three neighbours in an @ chain: the embedding's, and 1ᵀM1 = sum(M)."""
-    for i in range(len(chain) - 2):
-        a, m, b = chain[i:i + 3]
-        if _is_ones_row(a) and b.op == "ones" and m.is_matrix:
-            got, law = Expr("sum", (m.args[0] if m.op == "T" else m,), SCALAR), "1ᵀv = sum(v)"
+def _embeddings(s, runs):
+    """Laws of three neighbours in an @ chain: the embedding's, and 1ᵀM1 = sum(M). Only
+    windows that hold a factor of a run that is not final are tried (a final run's own
+    windows were tried when it was built); after a law fires the chain is paired again
+    and every window tried again, until none fires."""
+    windows, pos = set(), 0
+    for r, final in runs:
+        if not final:
+            windows.update(range(max(0, pos - 2), pos + len(r)))
+        pos += len(r)
+    windows = sorted(i for i in windows if i <= pos - 3)
+    if not windows:
+        return runs
+    chain = list(itertools.chain.from_iterable(r for r, _ in runs))
+    fired = False
+    while windows:
+        for i in windows:
+            a, m, b = chain[i:i + 3]
+            if _is_ones_row(a) and b.op == "ones" and m.is_matrix:
+                got, law = Expr("sum", (m.args[0] if m.op == "T" else m,), SCALAR), "1ᵀv = sum(v)"
+            else:
+                got, law = _embedding(s, a, m, b), "diagonal embedding"
+            if got is not None:
+                if s:
+                    s.note(law)
+                chain = [f for r, _ in _pairwise(s, [((f,), False) for f in
+                                                     chain[:i] + [got] + chain[i + 3:]])
+                         for f in r]
+                windows, fired = list(range(len(chain) - 2)), True
+                break
         else:
-            got, law = _embedding(s, a, m, b), "diagonal embedding"
-        if got is not None:
-            if s:
-                s.note(law)
-            return _embeddings(s, _pairwise(s, chain[:i] + [got] + chain[i + 3:]))
-    return chain
+            break
+    return [(tuple(chain), False)] if fired else runs
 
 
 def _embedding(s, a, m, b):
@@ -607,7 +800,161 @@ _BUILD = {
     "pow": lambda s, e, a: pow_(s, a[0], a[1]),
     "T": lambda s, e, a: T_(s, a[0]),
     "matmul": lambda s, e, a: matmul_(s, a),
-    **{f: _func for f in ("sum", "tr", "log") + tuple(_AT_ZERO)},
+    **{f: _func for f in ("sum", "tr", "log", "vec", "dot") + tuple(_AT_ZERO)
+       + tuple(_OF_ZERO)},
     **{f: _indicator for f in ("gt", "ge", "lt", "le")},
-    "kron": lambda s, e, a: _kron(s, *a),
+    "kron": lambda s, e, a: E.zeros(e.shape) if any(x.op == "zeros" for x in a) else _kron(s, *a),
 }
+
+
+# ---- textbook form of an element-wise cluster (mcalc.algebra) -------------------------------
+
+def _worth(e: Expr) -> int:
+    """What the algebra may shorten in a cluster: 0 nothing (a product of powers, already
+    canonical), 1 only by taking common factors out (a sum of such products), 2 anything:
+    a quotient by a sum or by sum(exp(x)), a sum times a number alone or times another sum
+    or inside a sum, a power of a sum inside a sum, two quotients in a sum."""
+    stack, seen, level, quotients, atoms = [(e, None)], set(), 0, 0, set()
+    while stack:
+        n, parent = stack.pop()
+        if n.op == "pow":
+            base, p = n.args
+            if p.value < 0 and (base.op == "add" or base.op == "sum" and base.args[0].op == "exp"):
+                return 2
+            if base.op == "add" and parent == "add":
+                return 2
+            quotients += p.value < 0 and parent == "add"
+        elif n.op == "mul":
+            sums = sum(f.op == "add" or f.op == "pow" and f.args[0].op == "add" for f in n.args)
+            quotients += parent == "add" and any(
+                f.op == "pow" and f.args[1].op == "num" and f.args[1].value < 0 for f in n.args)
+            if sums > 1 or sums and (n.args[0].op == "num" and len(n.args) == 2  # 9*(x + 1)
+                                     or parent == "add"):
+                return 2
+        else:
+            level = 1
+        if quotients > 1:
+            return 2
+        for a in n.args:
+            if A.is_cluster(a) and a not in seen:
+                seen.add(a)
+                stack.append((a, n.op))
+            elif not A.is_cluster(a):
+                atoms.add(a.op)
+    return 2 if {"relu", "gt"} <= atoms else level
+
+
+def _nothing_in_common(e: Expr) -> bool:
+    """A product, or a sum of products whose coefficients have no common divisor and
+    whose terms share no factor: taking common factors out cannot shorten it."""
+    if e.op != "add":
+        return True
+    divisor, fractions, common = 0, False, None
+    for t in e.args:
+        c, rest = coeff_and_rest(t)
+        divisor = gcd(divisor, c.numerator)
+        fractions = fractions or c.denominator != 1
+        factors = set() if rest is None else {
+            f.args[0] if f.op == "pow" and f.args[1].op == "num" else f      # x^2, x: x
+            for f in (rest.args if rest.op == "mul" else (rest,))}
+        common = factors if common is None else common & factors
+    return divisor == 1 and not fractions and not common
+
+
+def _sigmoid_arg(w: Expr, flip: bool):
+    """(u, True) for w = -u, else (w, False): sigmoid's argument written without a minus;
+    flipped, (-w, True) or (w, False) the other way round."""
+    c, rest = coeff_and_rest(w)
+    if (c < 0) != flip and rest is not None:
+        return scale(-c, rest, rest.shape), True
+    return w, False
+
+
+def _textbook(s, e: Expr) -> Expr:
+    """The shortest of e as it is, factored and expanded, after common denominators,
+    cancelling and the table's product identities (logistic, softmax)."""
+    level = _worth(e)
+    if not level or level == 1 and _nothing_in_common(e):
+        return e
+    atoms = A.Atoms()
+    best, best_len, best_rules = e, A.tokens(e, s.tokens), ()
+    try:
+        t = A.to_poly(e, atoms)
+        if level == 1 and (not t or A.content(t) == (1, ())):
+            return e                        # a sum of products with nothing in common
+        options = [((), t)]
+        for identity, apply in ((ID.SOFTMAX, A.softmax_terms), (ID.RELU_STEP, A.relu_step_terms)):
+            got = apply(options[0][1], atoms)          # never longer: taken when they apply
+            if got is not None:
+                options = [(options[0][0] + (identity.name,), got)]
+                best_len = float("inf")
+        for flip in (False, True):
+            try:
+                logistic = A.logistic_terms(options[0][1], atoms, _sigmoid_arg, flip)
+            except A.TooBig:
+                continue
+            if logistic is not None:
+                options.append((options[0][0] + (ID.LOGISTIC.name,), logistic))
+    except A.TooBig:
+        return e
+    for rules, poly in options:
+        try:
+            n, den = A.combine(poly, atoms)
+            forms = list(_forms(s, n, den, atoms, e.shape))
+        except A.TooBig:
+            continue
+        for form, cand in forms:
+            k = A.tokens(cand, s.tokens)
+            if k < best_len:
+                best, best_len = cand, k
+                best_rules = rules + (("common denominator",) if den else ()) + \
+                    ((form,) if form else ())
+    for r in best_rules:
+        s.note(r)
+    return best
+
+
+def _forms(s, n: dict, den: dict, atoms: A.Atoms, shape):
+    """(rewrite name, expression) for n/den written expanded and with common factors out."""
+    exprs: dict = {}
+
+    def atom(i):
+        got = exprs.get(i)
+        if got is None:
+            item = atoms.items[i]
+            got = exprs[i] = item if isinstance(item, Expr) else \
+                add_(s, [term(m, c) for m, c in item.items()])
+        return got
+
+    def term(m, c):
+        return mul_(s, [_num(c)] + [pow_(s, atom(i), _num(k)) for i, k in m])
+
+    below = [pow_(s, atom(i), _num(-k)) for i, k in sorted(den.items())]
+    if not n:
+        yield None, E.zeros(shape)
+        return
+    n = dict(sorted(n.items(), key=lambda mc: mc[1] < 0))    # x + b - y: subtracted last
+    if len(n) > 1:                                             # first: it wins ties
+        c, common = A.content(n)
+        inner = add_(s, [term(A.mono_mul(m, common, -1), v / c)
+                         for m, v in sorted(n.items(), key=lambda mc: mc[1] / c < 0)])
+        yield "factor out", _spread(s, mul_(s, [_num(c)] + [pow_(s, atom(i), _num(k))
+                                                               for i, k in common]
+                                            + [inner] + below), shape)
+        roots = A.linear_factors({A.mono_mul(m, common, -1): v / c for m, v in n.items()})
+        if roots is not None:                   # 2*s^2 - 3*s + 1 = (1 - s)*(1 - 2*s)
+            factors, rest = roots
+            yield "factor out", _spread(s, mul_(
+                s, [_num(c)] + [pow_(s, atom(i), _num(k)) for i, k in common]
+                + [add_(s, [term(m, v) for m, v in p.items()]) for p in [rest] + factors]
+                + below), shape)
+    yield "expand", _spread(s, mul_(s, [add_(s, [term(m, c) for m, c in n.items()])] + below),
+                            shape)
+
+
+def _spread(s, e: Expr, shape) -> Expr:
+    """e, possibly a scalar, with an array's shape: c*ones(n), c*ones(m)@ones(n)' (so that
+    it prints, and parses back, with that shape)."""
+    if e.shape == shape:
+        return e
+    return mul_(s, [e, filled(1, shape)], shape)

@@ -57,7 +57,7 @@ def test_layout_and_type_options():
 
 def test_method_differential_shows_frobenius_steps():
     r = run("diff", "d/dW norm(X'@W)^2", "--method", "differential", "--format", "plain")
-    assert r.exit_code == 0 and "dy = 2*U1 : dU1" in r.stdout
+    assert r.exit_code == 0 and "dy = 2*U1 : d(U1)" in r.stdout
 
 
 def test_batch_diff_one_line_per_request_and_worst_status():

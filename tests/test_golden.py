@@ -40,6 +40,13 @@ CASES = [
     ("plain_relu_affine.txt", "plain", "d/dw max(0, w'@x + b)", "numerator", None),
     ("plain_norm_XtW_sq_denominator.txt", "plain", "d/dW norm(X'@W)^2", "denominator",
      None),
+    # the seeds' worked examples: P&H §4.3 and §6.2, 004 §3.5
+    ("plain_scalar_expansion.txt", "plain", "d/dz x + z where x: vector(n); z: scalar",
+     "numerator", None),
+    ("plain_loss_by_bias.txt", "plain", "d/db mean((X@w + b - y)^2) where b: scalar",
+     "numerator", None),
+    ("plain_trace_quadratic_denominator.txt", "plain", "d/dX tr(X'@A@X)", "denominator",
+     None),
     ("rich_sum_wx_plus_b.txt", "rich", "d/dw sum(w*x) + b", "numerator", None),
     ("rich_sin_x_plus_x2.txt", "rich", "d/dx sin(x + x^2)", "numerator", None),
     ("rich_norm_XtW_sq_denominator.txt", "rich", "d/dW norm(X'@W)^2", "denominator",

@@ -314,17 +314,19 @@ def chain_derivation(layout="numerator", where=()):
 
 def differential_derivation():
     U1 = E.var("U1", ("m", "n"))
-    dX, dU1 = E.var("dX", ("n", "n")), E.var("dU1", ("m", "n"))
+    dX = E.Expr("var", (), ("n", "n"), "d(X)", "differential")
+    dU1 = E.Expr("var", (), ("m", "n"), "d(U1)", "differential")
     C = E.var("C", ("n", "m"))
     f = M("tr", M("matmul", M("matmul", A, X), C))
     G = M("matmul", T(A), T(C))
     steps = (
         Step("define", "U1", M("matmul", A, X)),
         Step("define", "y", M("tr", M("matmul", U1, C))),
-        Step("differential", "y", T(C), rule="trace", by=dU1),
-        Step("differential", "y", T(C), rule="matrix product (right operand)",
-             by=M("matmul", A, dX)),
-        Step("differential", "y", G, rule="Frobenius product: A : BC = BᵀA : C (003)", by=dX),
+        Step("differential", "y", rule="trace", terms=((T(C), dU1, "∂y/∂U1"),)),
+        Step("differential", "y", rule="matrix product (right operand)",
+             terms=((T(C), M("matmul", A, dX), "∂y/∂U1"),)),
+        Step("differential", "y", rule="Frobenius product: A : BC = BᵀA : C (003)",
+             terms=((G, dX, "∂y/∂X"),)),
     )
     return Derivation(request="d/dX tr(A@X@C)", wrt=("X",), layout="numerator",
                       method="differential",

@@ -106,7 +106,7 @@ def test_says_what_the_plain_printer_says(request_text):
 
 
 def test_sections_in_order():
-    out = rendered("d/dw sum(w*x) + b", width=100, color_system=None)
+    out = rendered("d/dw sin(sum(w*x)) + b", width=100, color_system=None)
     positions = [out.index(name) for name in (
         "intermediate variables", "partial derivatives", "chain rule", "substitute back",
         "result")]

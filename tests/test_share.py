@@ -6,6 +6,7 @@ import numpy as np
 from mcalc.pipeline import derive
 from mcalc.printing.numpy_code import to_numpy
 from mcalc.printing.plain import render, result_line
+from mcalc.printing.text import to_text
 from numeric import assert_close, evaluate, finite_difference, random_values
 
 
@@ -43,3 +44,16 @@ def test_named_numpy_form_is_one_expression_with_the_right_value():
     f_np = to_numpy(d.expr, d.dims)
     want = finite_difference(lambda v: evaluate(f_np, v), values, "W1", "denominator")
     assert_close(evaluate(code, values), want, rtol=1e-4, atol=1e-6)
+
+
+def test_every_where_name_is_used():
+    """A name is given only to what the result, or another name, writes: `a - b` writes
+    b, not the -b it stores, so a repeated -b is no reason for a name."""
+    import re
+    for request in ("d/dx (x - mean(x))/sqrt(mean((x - mean(x))^2) + 0.001)", network(8)):
+        d = derive(request)
+        names = {e: n for n, e in d.where}
+        texts = [to_text(d.result, names)] + [
+            to_text(e, {k: v for k, v in names.items() if k is not e}) for _, e in d.where]
+        used = set(re.findall(r"\bt\d+\b", " ".join(texts)))
+        assert d.where and {n for n, _ in d.where} <= used

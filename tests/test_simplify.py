@@ -16,13 +16,14 @@ DECLS = " where x, v, a, b: vector(n); A, B: matrix(n, n); S: symmetric(n); c: s
     ("diag(a)@v", "a*v", "diag(a)v = a⊗v"),
     ("ones(n)'@v", "sum(v)", "1ᵀv = sum(v)"),
     ("A@x + A'@x", "(A + A')@x", "factor common operand"),
-    ("(A@B)'", "B'@A'", "transpose rules"),
+    ("A'@B'", "(B@A)'", "transpose rules"),
+    ("(A@B + B)'", "(A@B)' + B'", "transpose rules"),
     ("S'", "S", "transpose rules"),
     ("x'' + 2*x + x", "4*x", "like terms"),
     ("2*3*x*x", "6*x^2", "fold constants"),
     ("eye(n)@A", "A", "identity"),
     ("(2*A)@B", "2*A@B", "scalars out of products"),
-    ("exp(c)/(1 + exp(c))", "sigmoid(c)", "exp(a)/(1 + exp(a)) = sigmoid(a)"),
+    ("exp(c)/(1 + exp(c))", "sigmoid(c)", "exp(u)/(1 + exp(u)) = sigmoid(u)"),
     ("kron(A, B)@kron(A, B)", "kron(A@A, B@B)", "mixed product (A⊗B)(C⊗D) = AC⊗BD"),
     ("A@(B@x)", "A@B@x", "associativity"),
 ])
@@ -44,3 +45,46 @@ def test_a_transpose_is_never_dropped():
 def test_zero_keeps_its_shape():
     e = typed("x - x" + DECLS)[1]
     assert simplify(e).shape == ("n", "1")
+
+
+def test_ten_thousand_levels_without_recursion():
+    """The simplifier walks with explicit stacks: a 10,000-deep tree is simplified with
+    Python's default recursion limit, in each shape of nesting."""
+    import sys
+    from mcalc import expr as E
+    x, y = E.var("x", ("n", "1")), E.var("y", ("1", "1"))
+    sys_limit = sys.getrecursionlimit()
+    sys.setrecursionlimit(1000)
+    try:
+        for step in (lambda e, i: E.make("sin", e),
+                     lambda e, i: E.make("add", e, E.make("mul", E.num(i % 5 + 1), x)),
+                     lambda e, i: E.make("mul", e, E.make("cos", x)) if i % 2 else
+                     E.make("mul", E.make("add", x, E.num(1)), e),
+                     lambda e, i: E.make("add", E.make("mul", e, y), E.num(1))):
+            e = x
+            for i in range(10_000):
+                e = step(e, i)
+            assert simplify(e).shape == ("n", "1")
+    finally:
+        sys.setrecursionlimit(sys_limit)
+
+
+@pytest.mark.parametrize("before,after", [
+    ("exp(x)/sum(exp(x))", "softmax(x)"),
+    ("1/(1 + exp(-c))", "sigmoid(c)"),
+    ("log(exp(c))", "c"),
+    ("sqrt(x'@x)", "norm(x)"),
+    ("1/2*A + 1/2*A'", "(A + A')/2"),
+    ("c/(1 + c) + 1/(1 + c)", "1"),
+    ("(a - b)*(a + b) + b^2", "a^2"),
+    ("relu(x)*(x > 0)", "x*(x > 0)"),
+])
+def test_textbook_algebra(before, after):
+    e = typed(before + DECLS)[1]
+    fired = []
+    assert to_text(simplify(e, fired)) == after and fired
+
+
+def test_rational_roots_are_factored_when_shorter():
+    e = typed("2*c^3 - 3*c^2 + c" + DECLS)[1]             # σ'' in σ: c(1 - c)(1 - 2c)
+    assert to_text(simplify(e)) == "c*(1 - c)*(1 - 2*c)"

@@ -12,7 +12,7 @@ import math
 from mcalc.derivation import Derivation
 from mcalc.printing import latex
 from mcalc.printing.numpy_code import to_numpy
-from mcalc.printing.plain import names_below, shape_text, step_text
+from mcalc.printing.plain import eq_dict, names_below, shape_text, step_text
 from mcalc.printing.text import printer, to_text
 
 
@@ -20,6 +20,7 @@ def as_dict(d: Derivation) -> dict:
     shown = d.result if d.result is not None else d.expr
     names = dict((e, n) for n, e in d.where)
     text = printer(names)
+    steps_latex = latex.step_renderer(d)
     out = {
         "request": d.request,
         "wrt": list(d.wrt),
@@ -32,11 +33,21 @@ def as_dict(d: Derivation) -> dict:
         "vec_form": d.vec_form,
         "latex": latex.expr_to_latex(shown, names),
         "numpy": to_numpy(shown, d.dims, names, d.types),
-        "steps": [{"kind": s.kind, "rule": s.rule, "source": s.source, "text": step_text(s, names, text),
-                   "latex": latex.step_to_latex(s, d)} for s in d.steps],
+        "steps": [step_dict(s, d.layout, names, text, steps_latex) for s in d.steps],
     }
     if d.where:
         out["where"] = {n: to_text(e, names_below(d.where, n)) for n, e in d.where}
+    return out
+
+
+def step_dict(s, layout: str, names: dict, text, steps_latex) -> dict:
+    """One step as JSON: kind, rule, source, text, latex, and `eq` for an equation.
+    `text` and `steps_latex` are the derivation's printers (mcalc.printing.text.printer,
+    latex.step_renderer), shared by its steps."""
+    out = {"kind": s.kind, "rule": s.rule, "source": s.source,
+           "text": step_text(s, names, text), "latex": steps_latex(s)}
+    if s.eq is not None:
+        out["eq"] = eq_dict(s.eq, layout, text)
     return out
 
 

@@ -582,23 +582,23 @@ def _chain(s, sym, p):
     if via is None or via in (value, lhs):
         return [(lhs, value or "", _rule(s))]
     lines = [(lhs, via, _rule(s))]
+    if getattr(s, "product", None) is not None:
+        lines.append((lhs, p.tex(s.product)[0], ""))
     if value is not None:
         lines.append((lhs, value, ""))
     return lines
 
 
 def _differential(s, sym, p):
-    G = p.wrap(s.rhs, PRODUCT) if s.rhs is not None else text(s.text)
-    by = s.by
-    if by is None:
-        dby = ""
-    elif isinstance(by, str):
-        dby = "d" + sym(by)
-    else:
+    out = []
+    for G, by, symbol in s.terms:
         dby = _Printer(p.names, {**p.raw, **_differentials(by, sym)}).wrap(by, PRODUCT)
-    one = s.rhs is not None and s.rhs.op == "num" and s.rhs.value == 1
-    return [("d" + (sym(s.lhs) if s.lhs is not None else ""), dby if one else f"{G} : {dby}",
-             _rule(s))]
+        if G is not None and G.op == "num" and G.value == 1:
+            out.append(dby)
+        else:
+            out.append(f"{p.wrap(G, PRODUCT) if G is not None else text(symbol)} : {dby}")
+    rhs = out[0] if len(out) == 1 else " + ".join(rf"\left({t}\right)" for t in out)
+    return [("d" + (sym(s.lhs) if s.lhs is not None else ""), rhs, _rule(s))]
 
 
 def _differentials(e, sym) -> dict:
@@ -609,8 +609,8 @@ def _differentials(e, sym) -> dict:
         if n in seen:
             continue
         seen.add(n)
-        if n.op == "var" and n.name.startswith("d") and len(n.name) > 1:
-            rest = n.name[1:]
+        if n.op == "var" and n.value == "differential":
+            rest = n.name[2:-1]
             if rest in sym.shapes:
                 out[n] = "d" + name_to_latex(rest, _is_vector_shape(n.shape))
         stack.extend(n.args)
@@ -626,7 +626,8 @@ def _note(s, sym, p):
 
 _STEPS = {"define": _define, "partial": _partial_like, "chain": _chain,
           "differential": _differential, "substitute": _partial_like,
-          "simplify": _partial_like, "component": _partial_like, "note": _note}
+          "simplify": _partial_like, "component": _partial_like, "note": _note,
+          "layout": _partial_like, "identify": _partial_like}
 
 
 def _step_lines(s, sym, p):
@@ -639,9 +640,20 @@ def _step_lines(s, sym, p):
 def step_to_latex(step, d=None) -> str:
     """One step as one formula (no alignment), e.g. for JSON. With the derivation `d`,
     names are bold exactly when their variable is a vector."""
-    sym = _Symbols(d, () if d is not None else (step,))
-    names = {e: n for n, e in d.where} if d is not None else {}
-    lines = _step_lines(step, sym, _Printer(names))
+    if d is not None:
+        return step_renderer(d)(step)
+    return _one_formula(_step_lines(step, _Symbols(None, (step,)), _Printer({})))
+
+
+def step_renderer(d):
+    """step -> one formula, for every step of `d` in turn: one symbol table and one
+    memoised printer serve the whole derivation (linear, not one table per step)."""
+    sym = _Symbols(d)
+    p = _Printer({e: n for n, e in d.where})
+    return lambda step: _one_formula(_step_lines(step, sym, p))
+
+
+def _one_formula(lines) -> str:
     out = []
     for lhs, rhs, _ in lines:
         if lhs is None:

@@ -4,7 +4,8 @@
 """
 from __future__ import annotations
 
-from mcalc.derivation import Derivation, Step
+from mcalc import expr as E
+from mcalc.derivation import Derivation, Eq, Step
 from mcalc.printing.text import printer
 from mcalc.printing.text import to_text as _to_text
 from mcalc.types import describe
@@ -49,6 +50,58 @@ def _terms(terms) -> str:
     return " + ".join(" ".join(partial_symbol(*p) for p in t) for t in terms)
 
 
+def _frobenius_side(e, text) -> str:
+    """One side of `:` — a sum in parentheses, so the line reads one way only."""
+    t = text(e)
+    return f"({t})" if e.op == "add" or (e.op == "mul" and E.is_number(e.args[0], -1)) else t
+
+
+def _zero_text(shape) -> str:
+    """A zero that keeps its shape ("0" alone reads as a scalar)."""
+    r, c = shape
+    return "0*" + (f"ones({r})" if c == "1" else f"ones({c})'" if r == "1" else
+                   f"ones({r})@ones({c})'")
+
+
+def _shaped(text):
+    return lambda e: _zero_text(e.shape) if e.op == "zeros" and e.shape != ("1", "1") \
+        else text(e)
+
+
+def differential_text(terms, text) -> str:
+    """Σ G : D as the rhs of `dy = …`: `G : D`, `D` when G is 1, `(G : D) + (H : E)`.
+    A G of None is shown by its symbol (∂y/∂u3)."""
+    out, text = [], _shaped(text)
+    for G, D, *symbol in terms:
+        d = _frobenius_side(D, text)
+        if G is not None and G.op == "num" and G.value == 1:
+            out.append(text(D) if len(terms) == 1 else d)
+            continue
+        g = symbol[0] if G is None and symbol else _frobenius_side(G, text)
+        out.append(f"{g} : {d}")
+    if len(out) == 1:
+        return out[0]
+    return " + ".join(f"({t})" if " : " in t else t for t in out) or "0"
+
+
+def eq_dict(eq: Eq, layout: str, text) -> dict:
+    """A step's equation as the contract's JSON `eq`; `layout` is the derivation's."""
+    if eq.kind == "define":
+        return {"define": eq.of, "rhs": text(eq.rhs)}
+    if eq.kind == "differential":
+        return {"differential": eq.of,
+                "rhs": differential_text([(G, D) for G, D in eq.terms], text)}
+    if eq.rhs.op == "zeros" and eq.rhs.shape != ("1", "1"):
+        return {**eq_dict(Eq(eq.kind, eq.of, eq.by, E.ONE, layout=eq.layout, vec=eq.vec),
+                          layout, text), "rhs": _zero_text(eq.rhs.shape)}
+    out = {"of": eq.of, "by": eq.by, "partial": eq.kind == "partial", "rhs": text(eq.rhs)}
+    if eq.layout != layout:
+        out["layout"] = eq.layout
+    if eq.vec:
+        out["vec"] = True
+    return out
+
+
 def step_text(s: Step, names: dict | None = None, text=None) -> str:
     """One step as one line; `names` prints shared subexpressions by their t-names.
     `text` (from mcalc.printing.text.printer(names)) shares the work between steps."""
@@ -58,20 +111,26 @@ def step_text(s: Step, names: dict | None = None, text=None) -> str:
     if s.kind == "define":
         return f"{s.lhs} = {to_text(s.rhs)}"
     if s.kind == "partial":
-        return f"{partial_symbol(*s.lhs)} = {to_text(s.rhs)}"
+        of, by = s.lhs
+        if s.eq is not None and s.eq.vec:          # ∂vec(of)/∂vec(by): say so
+            of, by = f"vec({of})", f"vec({by})"
+        # one operand's share of a product rule (x^x) is a term, not an equation
+        term = "term: " if s.eq is None else ""
+        return f"{term}{partial_symbol(of, by)} = {to_text(s.rhs)}"
     if s.kind == "chain":
         via = f"{_terms(s.terms)} = " if s.terms and s.terms != ((s.lhs,),) and \
             "components" not in s.terms[0][0] else ""
+        # a total derivative that sums a partial of the same pair is dy/dx (P&H §4.5.2)
+        lhs = f"d{s.lhs[0]}/d{s.lhs[1]}" if (s.lhs,) in s.terms and len(s.terms) > 1 \
+            else partial_symbol(*s.lhs)
         if s.rhs is None:                  # a large product: its factors are shown above
-            return f"{partial_symbol(*s.lhs)} = {via[:-3]}"
-        return f"{partial_symbol(*s.lhs)} = {via}{to_text(s.rhs)}"
+            return f"{lhs} = {via[:-3]}"
+        if s.product is not None:          # the product, then what the rewrites make of it
+            via += f"{to_text(s.product)} = "
+        return f"{lhs} = {via}{to_text(s.rhs)}"
     if s.kind == "differential":
-        if s.rhs is None:                  # a large gradient, named by what it is
-            return f"d{s.lhs} = {s.text} : {to_text(s.by)}"
-        if s.rhs.op == "num" and s.rhs.value == 1:
-            return f"d{s.lhs} = {to_text(s.by)}"
-        return f"d{s.lhs} = {to_text(s.rhs)} : {to_text(s.by)}"
-    if s.kind in ("substitute", "simplify", "component"):
+        return f"d{s.lhs} = {differential_text(s.terms, to_text)}"
+    if s.kind in ("substitute", "simplify", "component", "layout", "identify"):
         shown = to_text(s.rhs) if s.rhs is not None else "(too large to show; simplified below)"
         return f"{partial_symbol(*s.lhs)} = {shown}"
     return f"{s.text} {to_text(s.rhs)}" if s.rhs is not None else s.text
@@ -80,6 +139,7 @@ def step_text(s: Step, names: dict | None = None, text=None) -> str:
 _SECTIONS = {"define": "intermediate variables", "partial": "partial derivatives",
              "chain": "chain rule", "differential": "differential method",
              "substitute": "substitute back", "simplify": "simplify", "note": "note",
+             "layout": "layout", "identify": "identification",
              "component": "definition method: component by component"}
 
 
@@ -108,19 +168,22 @@ def render(d: Derivation) -> str:
 
 
 def result_symbol(d: Derivation) -> str:
-    """∂y/∂w, ∂²y/∂x², ∂²y/∂x∂y, ∂y/∂(x, y)."""
-    if len(d.wrt) == 1 or d.stacked:
-        group = tuple(dict.fromkeys(d.wrt))        # d^k/d(x, y)^k: k copies of (x, y)
-        by = d.wrt[0] if len(d.wrt) == 1 else f"({', '.join(group)})"
-        k = len(d.wrt) // len(group)
-        return f"∂{d.of}/∂{by}" if k == 1 else f"∂{_SUP.get(k, k)}{d.of}/∂{by}{_SUP.get(k, k)}"
-    order = len(d.wrt)
-    if len(set(d.wrt)) == 1:
-        return f"∂{_SUP.get(order, order)}{d.of}/∂{d.wrt[0]}{_SUP.get(order, order)}"
-    return f"∂{_SUP.get(order, order)}{d.of}/" + "".join(f"∂{w}" for w in d.wrt)
+    """∂y/∂w, ∂²y/∂x², ∂²y/∂x∂y, ∂y/∂(x, y), ∂²y/∂(x1, x2)² — one ∂ per prefix written."""
+    groups = d.groups or ((tuple(d.wrt),) if d.stacked else tuple((w,) for w in d.wrt))
+    merged: list = []                          # [label, power], equal neighbours merged
+    for g in groups:
+        label = g[0] if len(g) == 1 else f"({', '.join(g)})"
+        if merged and merged[-1][0] == label:
+            merged[-1][1] += 1
+        else:
+            merged.append([label, 1])
+    order = len(groups)
+    den = "".join(f"∂{label}{_sup(k) if k > 1 else ''}" for label, k in merged)
+    return f"∂{_sup(order) if order > 1 else ''}{d.of}/{den}"
 
 
-_SUP = {2: "²", 3: "³"}
+def _sup(k: int) -> str:
+    return str(k).translate(str.maketrans("0123456789", "⁰¹²³⁴⁵⁶⁷⁸⁹"))
 
 
 def result_line(d: Derivation) -> str:

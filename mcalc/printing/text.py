@@ -121,7 +121,8 @@ class _Printer:
             body = parts[1:] if coeff.numerator != 1 or not num else parts
             scal = [p for f, p in zip(num, body) if f.is_scalar]
             rest = [p for f, p in zip(num, body) if not f.is_scalar]
-            text = "*".join([head] + scal) + over + "*" + "*".join(rest)
+            text = "*".join(rest) + over if head == "1" and not scal else \
+                "*".join([head] + scal) + over + "*" + "*".join(rest)    # x/norm(x)
         else:
             text = "*".join(parts) + over
         return sign + text, (UNARY if sign and len(parts) + len(den) == 1 else PRODUCT)

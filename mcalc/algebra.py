@@ -1,0 +1,446 @@
+"""The element-wise part of an expression as ordinary commutative algebra.
+
+A cluster is a maximal subtree of element-wise sums, products and numeric powers; what
+hangs below it (a matrix product, a function call, x^x) is an atom. The cluster is read as
+a Laurent polynomial over its atoms — a sum with a negative or fractional power becomes
+an atom of its own, a "P-atom" that remembers its polynomial — then brought over a common
+denominator and cancelled (exact polynomial division by each P-atom), and written back
+three ways: as it was, with common factors pulled out, and expanded. The shortest in
+tokens wins (names, numbers and operators count; brackets do not); ties keep the form as
+it was, then the factored one. Everything is iterative and bounded: a cluster whose
+expansion passes MAX_TERMS terms is left as it was.
+"""
+from __future__ import annotations
+
+from fractions import Fraction
+from math import gcd
+
+from mcalc import expr as E
+from mcalc import identities as ID
+from mcalc.expr import Expr
+
+MAX_TERMS = 48
+MAX_DIVISION_STEPS = 200
+
+
+def is_cluster(e: Expr) -> bool:
+    return e.op in ("add", "mul") or (e.op == "pow" and e.args[1].op == "num")
+
+
+class TooBig(Exception):
+    pass
+
+
+# ---- Laurent polynomials: {monomial: coefficient}, a monomial ((atom index, exponent), ...)
+
+def mono_mul(a: tuple, b: tuple, k=1) -> tuple:
+    """a * b^k."""
+    if not b:
+        return a
+    d = dict(a)
+    for i, e in b:
+        v = d.get(i, 0) + e * k
+        if v:
+            d[i] = v
+        else:
+            del d[i]
+    return tuple(sorted(d.items()))
+
+
+def _padd(p: dict, q: dict, k=1) -> dict:
+    out = dict(p)
+    for m, c in q.items():
+        v = out.get(m, 0) + c * k
+        if v:
+            out[m] = v
+        else:
+            out.pop(m, None)
+    return out
+
+
+def _pmul(p: dict, q: dict) -> dict:
+    out: dict = {}
+    for m1, c1 in p.items():
+        for m2, c2 in q.items():
+            m = mono_mul(m1, m2)
+            v = out.get(m, 0) + c1 * c2
+            if v:
+                out[m] = v
+            else:
+                out.pop(m, None)
+    if len(out) > MAX_TERMS:
+        raise TooBig
+    return out
+
+
+def _grlex(m: tuple):
+    return (sum(e for _, e in m), tuple((-i, e) for i, e in m))
+
+
+def _pdiv(n: dict, p: dict) -> dict | None:
+    """n / p when p divides n exactly (both with non-negative exponents), else None."""
+    lead = max(p, key=_grlex)
+    lc = p[lead]
+    r, q = dict(n), {}
+    for _ in range(MAX_DIVISION_STEPS):
+        if not r:
+            return q
+        m = max(r, key=_grlex)
+        t = mono_mul(m, lead, -1)
+        if any(e < 0 for _, e in t):
+            return None
+        c = r[m] / lc
+        q[t] = q.get(t, 0) + c
+        r = _padd(r, {mono_mul(mp, t): cp for mp, cp in p.items()}, -c)
+    return None
+
+
+class Atoms:
+    """Atom index <-> Expr, or <-> a P-atom's polynomial (a canonical primitive sum)."""
+
+    def __init__(self):
+        self.index: dict = {}
+        self.items: list = []
+
+    def of(self, key, item) -> int:
+        i = self.index.get(key)
+        if i is None:
+            i = self.index[key] = len(self.items)
+            self.items.append(item)
+        return i
+
+    def expr(self, e: Expr) -> int:
+        return self.of(e, e)
+
+    def poly(self, p: dict) -> int:
+        return self.of(("P", frozenset(p.items())), p)
+
+
+def content(p: dict) -> tuple[Fraction, tuple]:
+    """(c, m) with p = c*m*q, q primitive with integer coefficients and no monomial factor;
+    the sign of c leaves q with no more negative than positive coefficients."""
+    mins: dict = {}
+    monos = list(p)
+    for i in {i for m in monos for i, _ in m}:
+        mins[i] = min(dict(m).get(i, 0) for m in monos)
+    m = tuple(sorted((i, e) for i, e in mins.items() if e))
+    num = 0
+    den = 1
+    for c in p.values():
+        num = gcd(num, c.numerator)
+        den = den * c.denominator // gcd(den, c.denominator)
+    c = Fraction(num, den)
+    if sum(1 if v < 0 else -1 for v in p.values()) > 0:
+        c = -c
+    return c, m
+
+
+def power(p: dict, k: Fraction, atoms: Atoms) -> dict:
+    """p^k as a Laurent polynomial (a sum to a negative or fractional power is a P-atom)."""
+    if len(p) == 1:
+        (m, c), = p.items()
+        if k.denominator == 1:
+            return {tuple((i, e * k) for i, e in m): c ** int(k)}
+        if c == 1:
+            return {tuple((i, e * k) for i, e in m): Fraction(1)}
+    elif not p:
+        if k <= 0:
+            raise TooBig                                 # 0^-k: left as written
+        return {}
+    if k.denominator == 1 and k >= 0:
+        out = {(): Fraction(1)}
+        for _ in range(int(k)):
+            out = _pmul(out, p)
+        return out
+    if k.denominator != 1:
+        return {((atoms.poly(p), k),): Fraction(1)}
+    c, m = content(p)
+    q = {mono_mul(mm, m, -1): v / c for mm, v in p.items()}
+    i = atoms.poly(q)
+    return {mono_mul(((i, k),), m, k): c ** int(k)}
+
+
+def to_poly(root: Expr, atoms: Atoms) -> dict:
+    """The cluster at root as a Laurent polynomial, walked without recursion."""
+    done: dict = {}
+    stack = [root]
+    while stack:
+        node = stack[-1]
+        if node in done:
+            stack.pop()
+            continue
+        inner = is_cluster(node)
+        pending = [a for a in node.args if a not in done and is_cluster(a)] if inner else []
+        if pending:
+            stack.extend(pending)
+            continue
+        stack.pop()
+        done[node] = _node_poly(node, done, atoms) if inner else _leaf_poly(node, atoms)
+    return done[root]
+
+
+def _leaf_poly(e: Expr, atoms: Atoms) -> dict:
+    if e.op == "num":
+        return {(): e.value} if e.value else {}
+    if e.op == "zeros":
+        return {}
+    return {((atoms.expr(e), 1),): Fraction(1)}
+
+
+def _sub(a: Expr, done: dict, atoms: Atoms) -> dict:
+    return done[a] if is_cluster(a) else _leaf_poly(a, atoms)
+
+
+def _node_poly(e: Expr, done: dict, atoms: Atoms) -> dict:
+    parts = [_sub(a, done, atoms) for a in e.args]
+    if e.op == "add":
+        out: dict = {}
+        for p in parts:
+            out = _padd(out, p)
+        if len(out) > MAX_TERMS:
+            raise TooBig
+        return out
+    if e.op == "mul":
+        out = {(): Fraction(1)}
+        for p in parts:
+            out = _pmul(out, p)
+        return out
+    return power(parts[0], e.args[1].value, atoms)
+
+
+# ---- common denominator and cancelling ----------------------------------------------
+
+def combine(t: dict, atoms: Atoms) -> tuple[dict, dict]:
+    """t as (numerator polynomial, {atom: exponent of the denominator}), cancelled."""
+    den: dict = {}
+    for m in t:
+        for i, e in m:
+            if e < 0 and -e > den.get(i, 0):
+                den[i] = -e
+    dm = tuple(sorted(den.items()))
+    n: dict = {}
+    for m, c in t.items():                 # times the denominator; P-atoms left over expand
+        m = mono_mul(m, dm)
+        part = {(): c}
+        keep = []
+        for i, e in m:
+            item = atoms.items[i]
+            if isinstance(item, dict) and e.denominator == 1:
+                part = _pmul(part, power(item, e, atoms))
+            else:
+                keep.append((i, e))
+        n = _padd(n, {mono_mul(mm, tuple(keep)): v for mm, v in part.items()})
+    if len(n) > MAX_TERMS:
+        raise TooBig
+    for i, k in list(den.items()):
+        item = atoms.items[i]
+        if isinstance(item, dict):
+            while k > 0 and k.denominator == 1 and n:
+                q = _pdiv(n, item)
+                if q is None:
+                    break
+                n, k = q, k - 1
+        elif n:
+            g = min(min(dict(m).get(i, 0) for m in n), k)
+            if g > 0:
+                n = {mono_mul(m, ((i, g),), -1): c for m, c in n.items()}
+                k -= g
+        den[i] = k
+    return n, {i: k for i, k in den.items() if k}
+
+
+# ---- identities that need the whole product ----------------------------------------
+
+def softmax_terms(t: dict, atoms: Atoms) -> dict | None:
+    """exp(x)*sum(exp(x))^-1 -> softmax(x) in every term where both stand."""
+    changed = False
+    out: dict = {}
+    for m, c in t.items():
+        d = dict(m)
+        for i, e in m:
+            item = atoms.items[i]
+            if isinstance(item, Expr) and item.op == "sum" and e < 0 \
+                    and item.args[0].op == "exp" and item.args[0].is_column:
+                j = atoms.index.get(item.args[0])
+                if j is not None and d.get(j, 0) > 0 and d.get(i, 0) < 0:
+                    s = atoms.expr(Expr("softmax", (item.args[0].args[0],), item.args[0].shape))
+                    d[j] -= 1
+                    d[i] += 1
+                    d[s] = d.get(s, 0) + 1
+                    changed = True
+        mm = tuple(sorted((i, e) for i, e in d.items() if e))
+        out[mm] = out.get(mm, 0) + c
+    return {m: c for m, c in out.items() if c} if changed else None
+
+
+def relu_step_terms(t: dict, atoms: Atoms) -> dict | None:
+    """relu(u)^k*(u > 0) -> u^k*(u > 0) in every term where both stand."""
+    steps = {(a.args[0], i) for i, a in enumerate(atoms.items) if isinstance(a, Expr)
+             and a.op == "gt" and (E.is_number(a.args[1], 0) or a.args[1].op == "zeros")}
+    relus = {i: a.args[0] for i, a in enumerate(atoms.items)
+             if isinstance(a, Expr) and a.op == "relu"}
+    pairs = {i: u for i, u in relus.items() if any(v is u for v, _ in steps)}
+    if not pairs:
+        return None
+    out: dict = {}
+    changed = False
+    for m, c in t.items():
+        part = {(): c}
+        keep = []
+        present = {i for i, _ in m}
+        for i, e in m:
+            u = pairs.get(i)
+            if u is not None and e > 0 and e.denominator == 1 and \
+                    any(v is u and j in present for v, j in steps):
+                part = _pmul(part, power(to_poly(u, atoms), e, atoms))
+                changed = True
+            else:
+                keep.append((i, e))
+        out = _padd(out, {mono_mul(mm, tuple(keep)): v for mm, v in part.items()})
+    return out if changed else None
+
+
+def logistic_terms(t: dict, atoms: Atoms, sigmoid_of, flip: bool) -> dict | None:
+    """With a P-atom 1 + exp(w) in t: exp(w) and (1 + exp(w))^-1 in terms of
+    s = sigmoid(±w) — the sign that writes s's argument without a minus, or (flip) the
+    other one."""
+    subs: dict = {}
+    for i, item in enumerate(list(atoms.items)):
+        if not isinstance(item, dict) or len(item) != 2 or item.get(()) != 1:
+            continue
+        (m, c), = [(m, c) for m, c in item.items() if m]
+        if c != 1 or len(m) != 1 or m[0][1] != 1:
+            continue
+        j = m[0][0]
+        ex = atoms.items[j]
+        if not isinstance(ex, Expr) or ex.op != "exp":
+            continue
+        arg, negative = sigmoid_of(ex.args[0], flip)
+        s = atoms.expr(Expr("sigmoid", (arg,), ex.shape))
+        one_minus = {(): Fraction(1), ((s, 1),): Fraction(-1)}
+        sp = {((s, 1),): Fraction(1)}
+        if negative:                       # exp(-u) = (1 - s)/s, 1/(1 + exp(-u)) = s
+            subs[j] = _pmul(one_minus, {((s, -1),): Fraction(1)})
+            subs[i] = power(sp, Fraction(-1), atoms)
+        else:                              # exp(u) = s/(1 - s), 1/(1 + exp(u)) = 1 - s
+            subs[j] = _pmul(sp, power(one_minus, Fraction(-1), atoms))
+            subs[i] = power(one_minus, Fraction(-1), atoms)
+    if not subs or not any(i in subs for m in t for i, _ in m):
+        return None
+    out: dict = {}
+    for m, c in t.items():
+        part = {(): c}
+        keep = []
+        for i, e in m:
+            if i in subs and e.denominator == 1:
+                part = _pmul(part, power(subs[i], e, atoms))
+            else:
+                keep.append((i, e))
+        out = _padd(out, {mono_mul(mm, tuple(keep)): v for mm, v in part.items()})
+    return out
+
+
+# ---- length in tokens ----------------------------------------------------------------
+
+def _number_tokens(v: Fraction) -> int:
+    d = v.denominator
+    while d % 2 == 0:
+        d //= 2
+    while d % 5 == 0:
+        d //= 5
+    return (1 if d == 1 else 3) + (v < 0)
+
+
+def tokens(root: Expr, memo: dict) -> int:
+    """Tokens of the printed form — names, numbers, operators; brackets and commas free —
+    read off the tree (the printers sit above the simplifier)."""
+    for e in E.postorder(root, memo):
+        a = [memo[x] for x in e.args]
+        op = e.op
+        if op == "num":
+            n = _number_tokens(e.value)
+        elif op in ("ones", "eye"):
+            n = 2
+        elif not e.args:
+            n = 1
+        elif op == "mul":
+            n = len(a) - 1 + sum(a)
+            for f, k in zip(e.args, a):
+                if f.op == "num" and abs(f.value) == 1:
+                    n -= 1 + k - (f.value < 0)           # -x: the 1 is not written
+                elif f.op == "pow" and f.args[1].op == "num" and f.args[1].value < 0:
+                    n -= 2                               # x/y, not x*1/y
+        elif op == "pow":
+            k = e.args[1]
+            n = a[0] + (a[1] + 1 if k.op != "num" or k.value > 0 else    # x^k, 1/x, 1/x^k
+                        2 if k.value == -1 else 3 + _number_tokens(-k.value))
+        elif op == "add":                                # a - b, not a + -b
+            n = len(a) - 1 + sum(a) - sum(
+                t.op == "num" and t.value < 0 or t.op == "mul" and t.args[0].op == "num"
+                and t.args[0].value < 0 for t in e.args[1:])
+        elif op == "matmul":
+            n = len(a) - 1 + sum(a)
+        elif op == "T":
+            n = a[0] + 1
+        elif op in ("gt", "ge", "lt", "le"):
+            n = a[0] + a[1] + 1
+        elif op in ("vector", "matrix"):
+            n = sum(a)
+        else:
+            n = 1 + sum(a)
+        memo[e] = n
+    return memo[root]
+
+
+# ---- rational roots of a polynomial in one atom --------------------------------------
+
+def linear_factors(p: dict) -> tuple[list[dict], dict] | None:
+    """p (in one atom t, integer exponents, degree 2 to 4) as (factors a + b*t with a > 0,
+    the rest), from its rational roots; None when it has none."""
+    atoms = {i for m in p for i, _ in m}
+    if len(atoms) != 1 or any(e.denominator != 1 or e < 0 for m in p for _, e in m):
+        return None
+    t = atoms.pop()
+    degree = int(max(e for m in p for _, e in m))
+    if not 2 <= degree <= 4:
+        return None
+    coeffs = [Fraction(0)] * (degree + 1)               # coeffs[k] of t^k
+    for m, c in p.items():
+        coeffs[int(m[0][1]) if m else 0] += c
+    if coeffs[0] == 0 or any(c.denominator != 1 for c in coeffs):
+        return None
+    factors = []
+    for _ in range(degree):
+        if len(coeffs) < 2:
+            break
+        root = next((r for r in _candidates(coeffs[0], coeffs[-1])
+                     if sum(c * r ** k for k, c in enumerate(coeffs)) == 0), None)
+        if root is None:
+            break
+        quotient = [Fraction(0)] * (len(coeffs) - 1)    # p = (t - root)*quotient
+        carry = Fraction(0)
+        for k in range(len(coeffs) - 1, 0, -1):
+            carry = coeffs[k] + carry * root
+            quotient[k - 1] = carry
+        # (t - root) = -(root.numerator - root.denominator*t)/root.denominator
+        coeffs = [c * -Fraction(1, root.denominator) for c in quotient]
+        factors.append({(): Fraction(root.numerator), ((t, Fraction(1)),):
+                        Fraction(-root.denominator)})
+    if not factors:
+        return None
+    for f in factors:                                    # a + b*t with a > 0
+        if f[()] < 0:
+            for m in f:
+                f[m] = -f[m]
+            coeffs = [-c for c in coeffs]
+    rest = {(((t, Fraction(k)),) if k else ()): c for k, c in enumerate(coeffs) if c}
+    return factors, rest
+
+
+def _candidates(c0: Fraction, cn: Fraction):
+    ps = [d for d in range(1, min(abs(int(c0)), 64) + 1) if int(c0) % d == 0]
+    qs = [d for d in range(1, min(abs(int(cn)), 64) + 1) if int(cn) % d == 0]
+    for q in qs:
+        for p in ps:
+            for r in (Fraction(p, q), Fraction(-p, q)):
+                yield r
