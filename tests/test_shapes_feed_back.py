@@ -186,7 +186,7 @@ SETTINGS = settings(max_examples=120, deadline=None,
 
 
 @SETTINGS
-@given(_cancelling(2).flatmap(_outer), st.sampled_from(["x", "a", "y"]),
+@given(_cancelling(2).flatmap(_outer), st.sampled_from(["x", "a", "y", "A"]),
        st.sampled_from(["numerator", "denominator"]), st.integers(0, 2**31))
 def test_derivatives_feed_back_with_shape_and_value(body, wrt, layout, seed):
     _feeds_back(f"d/d{wrt} {body}", layout, seed)
