@@ -1,4 +1,5 @@
-"""Syntax tree + typing -> typed Expr (the operators' synonyms resolved, shapes checked)."""
+"""Syntax tree + typing -> typed Expr (the operators' synonyms resolved, shapes checked, S' = S
+for a symmetric S)."""
 from __future__ import annotations
 
 from fractions import Fraction
@@ -18,17 +19,20 @@ def infer(bodies, decls, source: str = "", defs=(), local_defs=()) -> tuple[list
     (shared, not copied) wherever the name is used."""
     typing, inference, shape_of_tv = solve(bodies, decls, source, defs, local_defs)
     built: dict[int, E.Expr] = {}                   # id(syntax node) -> Expr, shared by all
-    exprs = [build(b, typing, shape_of_tv, inference, built)
+    sym = _Symmetric(typing)
+    exprs = [build(b, typing, shape_of_tv, inference, built, sym)
              for b in [d.body for d in defs] + [d.body for ds in local_defs for d in ds]
              + list(bodies)]
     return exprs[len(exprs) - len(bodies):], typing
 
 
-def build(root, typing, shape_of_tv, inference, done: dict | None = None) -> E.Expr:
-    """The typed tree of `root`. `done` (id(syntax node) -> Expr) is shared by the trees
-    of one request, so a defined name is its definition's Expr, built before its uses."""
+def build(root, typing, shape_of_tv, inference, done: dict | None = None,
+          sym: "_Symmetric | None" = None) -> E.Expr:
+    """The typed tree of `root`. `done` (id(syntax node) -> Expr) and `sym` are shared by
+    the trees of one request, so a defined name is its definition's Expr, built before its
+    uses, and is looked through for symmetric variables once."""
     done = {} if done is None else done
-    sym = _Symmetric(typing)
+    sym = sym or _Symmetric(typing)
     stack = [(root, False)]
     while stack:
         node, ready = stack.pop()
