@@ -11,16 +11,19 @@ from mcalc.errors import McalcError
 from mcalc.syntax import Decl, Definition, Request, Syntax
 
 MAX_LENGTH = 100_000          # characters in one request
-MAX_DEPTH = 200               # nesting of the syntax tree
+MAX_DEPTH = 10_000            # nesting of the syntax tree (every walk is iterative)
 MAX_ORDER = 10                # k in d^k/dx^k: each order multiplies the result's size
 
 _parser = None
 
 
 def _lark():
+    """The LALR parser with ToSyntax applied at each reduction: syntax is built as the
+    parser goes, without a parse tree to walk afterwards (lark's Transformer recurses
+    once per level, and the extra walk was a fifth of a short request's parse)."""
     global _parser
     if _parser is None:
-        _parser = lk.Lark_StandAlone()
+        _parser = lk.Lark_StandAlone(transformer=ToSyntax())
     return _parser
 
 
@@ -121,28 +124,16 @@ def _check_size(text: str) -> None:
         raise McalcError("NUL byte in input", text.index("\x00") + 1)
 
 
-def _check_depth(tree) -> None:
+def _check_depth(node) -> None:
     """Iteratively, so that deep input never reaches Python's recursion limit."""
-    stack = [(tree, 1)]
+    stack = [(node, 1)]
     while stack:
         node, depth = stack.pop()
         if depth > MAX_DEPTH:
-            tok = next((t for t in _tokens(node)), None)
             raise McalcError(f"expression nested too deeply (more than {MAX_DEPTH} levels; "
-                             "each operand of a chain such as a + b + c is a level)", _col(tok))
-        for child in getattr(node, "children", ()):
-            if isinstance(child, lk.Tree):
-                stack.append((child, depth + 1))
-
-
-def _tokens(node):
-    stack = [node]
-    while stack:
-        n = stack.pop()
-        if isinstance(n, lk.Token):
-            yield n
-        else:
-            stack.extend(reversed(n.children))
+                             "each operand of a chain such as a + b + c is a level)",
+                             node.column)
+        stack.extend((a, depth + 1) for a in node.args if isinstance(a, Syntax))
 
 
 def _parse(text: str, start: str):
@@ -162,8 +153,14 @@ def _parse(text: str, start: str):
         raise McalcError(f"unexpected {str(tok)!r}", _col(tok)) from None
     except lk.LarkError as e:                       # anything else lark reports
         raise McalcError(str(e).splitlines()[0]) from None
-    _check_depth(tree)
-    return ToSyntax().transform(tree)
+    for item in getattr(tree, "children", ()):
+        if isinstance(item, Syntax):
+            _check_depth(item)
+        elif isinstance(item, tuple):                # where: definitions have bodies
+            for d in item:
+                if isinstance(d, Definition):
+                    _check_depth(d.body)
+    return tree
 
 
 def parse_request(text: str, extra_decls: tuple[Decl, ...] = ()) -> Request:

@@ -6,8 +6,8 @@ import json
 from mcalc.derivation import Derivation
 from mcalc.printing import latex
 from mcalc.printing.numpy_code import to_numpy
-from mcalc.printing.plain import eq_dict, names_below, shape_text, step_text
-from mcalc.printing.text import printer, to_text
+from mcalc.printing.plain import eq_dict, shape_text, step_text
+from mcalc.printing.text import printer, to_text, where_texts
 
 
 def as_dict(d: Derivation) -> dict:
@@ -30,7 +30,7 @@ def as_dict(d: Derivation) -> dict:
         "steps": [step_dict(s, d.layout, names, text, steps_latex) for s in d.steps],
     }
     if d.where:
-        out["where"] = {n: to_text(e, names_below(d.where, n)) for n, e in d.where}
+        out["where"] = dict(where_texts(d.where))
     return out
 
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from mcalc import expr as E
 from mcalc.derivation import Derivation, Eq, Step
-from mcalc.printing.text import printer
+from mcalc.printing.text import printer, where_texts
 from mcalc.printing.text import to_text as _to_text
 from mcalc.types import describe
 
@@ -162,8 +162,7 @@ def render(d: Derivation) -> str:
         extra = f"    ({describe(s.rhs.shape)})" if s.kind == "define" else ""
         lines.append(f"  {step_text(s, names, text)}{extra}{rule}")
     lines += ["", "result", f"  {result_line(d)}", f"  shape: {shape_text(d)}"]
-    for name, e in d.where:
-        lines.append(f"  where {name} = {_to_text(e, names_below(d.where, name))}")
+    lines += [f"  where {name} = {text}" for name, text in where_texts(d.where)]
     return "\n".join(lines) + "\n"
 
 
@@ -206,6 +205,6 @@ def one_line(d: Derivation) -> str:
     if d.result is None:
         return f"{d.request}  =>  {describe(d.shape)}"
     names = {e: n for n, e in d.where}
-    where = "".join(f"; {n} = {_to_text(e, names_below(d.where, n))}" for n, e in d.where)
+    where = "".join(f"; {n} = {text}" for n, text in where_texts(d.where))
     return f"{d.request}  =>  {_to_text(d.result, names)}    [{r}×{c}]" + \
         (f"    where {where[2:]}" if where else "")

@@ -8,6 +8,7 @@ from __future__ import annotations
 from fractions import Fraction
 
 from mcalc import expr as E
+from mcalc.expr import postorder
 
 ATOM, POSTFIX, POWER, UNARY, PRODUCT, SUM, COMPARE = 6, 5, 4, 3, 2, 1, 0
 _CMP = {"gt": ">", "ge": ">=", "lt": "<", "le": "<="}
@@ -30,7 +31,7 @@ def number_text(v: Fraction) -> str:
 
 def to_text(e, names: dict | None = None) -> str:
     """`names` maps shared subexpressions to the names they are printed as (t1, t2, ...)."""
-    return _Printer(names or {}).text(e)[0]
+    return _flat(_Printer(names or {}).text(e)[0])
 
 
 def printer(names: dict | None = None):
@@ -38,24 +39,62 @@ def printer(names: dict | None = None):
     (the steps of one derivation): each node's text is built once, so the steps of a deep
     network print in time proportional to their nodes, not to their written-out size."""
     p = _Printer(names or {})
-    return lambda e: p.text(e)[0]
+    return lambda e: _flat(p.text(e)[0])
+
+
+def where_texts(where) -> list[tuple[str, str]]:
+    """(name, text) of each `where` definition, written with the names defined before it.
+    `where` lists children before parents, so every named subexpression of a definition is
+    an earlier one: one printer holding all the names serves every definition (each root
+    printed by its own structure), instead of a new printer and name table per line."""
+    p = _Printer({e: n for n, e in where})
+    return [(n, _flat(_TABLE[e.op](p, e)[0])) for n, e in where]
+
+
+# A node's text is kept as a rope: a string, or a tuple of ropes that shares its operands'
+# ropes instead of copying their characters. Copying would make sin(sin(...x)) n deep cost
+# n²/2 characters of memory and time; a rope is flattened once, when a line is printed.
+
+def _flat(rope) -> str:
+    if rope.__class__ is str:
+        return rope
+    out, stack = [], [rope]
+    while stack:                                 # left to right, without recursion
+        r = stack.pop()
+        if r.__class__ is str:
+            out.append(r)
+        else:
+            stack.extend(reversed(r))
+    return "".join(out)
+
+
+def _join(sep: str, ropes) -> tuple:
+    out = []
+    for r in ropes:
+        if out:
+            out.append(sep)
+        out.append(r)
+    return tuple(out)
 
 
 class _Printer:
     def __init__(self, names):
-        self.names = names
-        self.memo: dict = {}                   # node -> (text, precedence); text(e) is pure
+        # node -> (text, precedence); text(e) is pure. A named node prints as its name.
+        self.memo: dict = {e: (n, ATOM) for e, n in names.items()}
 
-    def text(self, e) -> tuple[str, int]:
+    def text(self, e) -> tuple:
+        """(rope, precedence) of e."""
         got = self.memo.get(e)
         if got is None:
-            got = (self.names[e], ATOM) if e in self.names else _TABLE[e.op](self, e)
-            self.memo[e] = got
+            memo = self.memo
+            for node in postorder(e, memo):   # children first: the methods below find
+                memo[node] = _TABLE[node.op](self, node)   # their operands done (no recursion)
+            got = memo[e]
         return got
 
-    def wrap(self, e, min_prec: int) -> str:
+    def wrap(self, e, min_prec: int):
         s, p = self.text(e)
-        return s if p >= min_prec else f"({s})"
+        return s if p >= min_prec else ("(", s, ")")
 
     # leaves
     def num(self, e):
@@ -92,13 +131,13 @@ class _Printer:
         for i, t in enumerate(e.args):
             neg = _negated(t)
             if i and neg is not None:
-                out.append(" - " + self.wrap(neg, PRODUCT))
+                out += (" - ", self.wrap(neg, PRODUCT))
             elif i:
-                out.append(" + " + self.wrap(t, PRODUCT if t.op != "add" else SUM + 1))
+                out += (" + ", self.wrap(t, PRODUCT if t.op != "add" else SUM + 1))
             else:
                 out.append(self.wrap(t, SUM + 1) if t.op in ("gt", "ge", "lt", "le") else
                            self.text(t)[0])
-        return "".join(out), SUM
+        return tuple(out), SUM
 
     def mul(self, e):
         coeff, num, den = split_product(e)
@@ -107,19 +146,20 @@ class _Printer:
         parts = []
         if coeff.numerator != 1 or not num:
             parts.append(str(coeff.numerator))
+        scalars_before = True                  # every factor before num[i] is a scalar
         for i, f in enumerate(num):
             # an @ product that follows a non-scalar factor needs parentheses: x*(A@y)
             first = i == 0 and not parts
-            scalars_before = all(g.is_scalar for g in num[:i])
             last_after_scalars = scalars_before and i == len(num) - 1
+            scalars_before = scalars_before and f.is_scalar
             if f.op == "matmul" and not first and not last_after_scalars:
-                parts.append(f"({self.text(f)[0]})")
+                parts.append(("(", self.text(f)[0], ")"))
             else:
                 parts.append(self.wrap(f, PRODUCT if first or last_after_scalars else UNARY))
         if coeff.denominator != 1:
             den.insert(0, None)
         ds = [str(coeff.denominator) if d is None else self.wrap(d, POWER) for d in den]
-        over = "/" + (ds[0] if len(ds) == 1 else "(" + "*".join(ds) + ")") if ds else ""
+        over = ("/", ds[0] if len(ds) == 1 else ("(", _join("*", ds), ")")) if ds else ""
         if over and any(not f.is_scalar for f in num) and all(d is None or d.is_scalar
                                                               for d in den):
             # a scalar fraction in front of an array: 2/m*(X@w - y)'@X
@@ -127,42 +167,42 @@ class _Printer:
             body = parts[1:] if coeff.numerator != 1 or not num else parts
             scal = [p for f, p in zip(num, body) if f.is_scalar]
             rest = [p for f, p in zip(num, body) if not f.is_scalar]
-            text = "*".join(rest) + over if head == "1" and not scal else \
-                "*".join([head] + scal) + over + "*" + "*".join(rest)    # x/norm(x)
+            text = (_join("*", rest), over) if head == "1" and not scal else \
+                (_join("*", [head] + scal), over, "*", _join("*", rest))    # x/norm(x)
         else:
-            text = "*".join(parts) + over
-        return sign + text, (UNARY if sign and len(parts) + len(den) == 1 else PRODUCT)
+            text = (_join("*", parts), over)
+        return (sign, text), (UNARY if sign and len(parts) + len(den) == 1 else PRODUCT)
 
     def matmul(self, e):
         parts = [self.wrap(e.args[0], PRODUCT)] + [self.wrap(a, UNARY) for a in e.args[1:]]
-        return "@".join(parts), PRODUCT
+        return _join("@", parts), PRODUCT
 
     def pow(self, e):
         base, p = e.args
         if p.op == "num" and p.value < 0:
             inv = -p.value
-            return "1/" + (self.wrap(base, POWER) if inv == 1 else self.text(_pow(base, inv))[0]), \
+            return ("1/", self.wrap(base, POWER) if inv == 1 else self.text(_pow(base, inv))[0]), \
                 PRODUCT
-        return f"{self.wrap(base, POSTFIX)}^{self.wrap(p, POWER)}", POWER
+        return (self.wrap(base, POSTFIX), "^", self.wrap(p, POWER)), POWER
 
     def T(self, e):
-        return self.wrap(e.args[0], POSTFIX) + "'", POSTFIX
+        return (self.wrap(e.args[0], POSTFIX), "'"), POSTFIX
 
     def call(self, e):
-        return f"{e.op}({', '.join(self.text(a)[0] for a in e.args)})", ATOM
+        return (e.op, "(", _join(", ", [self.text(a)[0] for a in e.args]), ")"), ATOM
 
     def compare(self, e):
         a, b = e.args
-        return f"({self.wrap(a, SUM)} {_CMP[e.op]} {self.wrap(b, SUM)})", ATOM
+        return ("(", self.wrap(a, SUM), f" {_CMP[e.op]} ", self.wrap(b, SUM), ")"), ATOM
 
     def vector(self, e):
-        return "[" + ", ".join(self.text(a)[0] for a in e.args) + "]", ATOM
+        return ("[", _join(", ", [self.text(a)[0] for a in e.args]), "]"), ATOM
 
     def matrix(self, e):
         r, c = int(e.shape[0]), int(e.shape[1])
-        rows = ["[" + ", ".join(self.text(a)[0] for a in e.args[i * c:(i + 1) * c]) + "]"
+        rows = [("[", _join(", ", [self.text(a)[0] for a in e.args[i * c:(i + 1) * c]]), "]")
                 for i in range(r)]
-        return "[" + ", ".join(rows) + "]", ATOM
+        return ("[", _join(", ", rows), "]"), ATOM
 
 
 def split_product(e):
