@@ -662,7 +662,7 @@ def _count(d: str) -> Expr:
     return parts[0] if len(parts) == 1 else mul_(None, parts)
 
 
-# reductions and vector functions of a zero array (which prints as 0, a scalar)
+# reductions and vector functions of a zero array
 _OF_ZERO = {
     "mean": lambda a: E.ZERO, "norm": lambda a: E.ZERO, "det": lambda a: E.ZERO,
     "logsumexp": lambda a: Expr("log", (_count_all(a.shape),), SCALAR),
@@ -676,7 +676,8 @@ def _count_all(shape) -> Expr:
 
 
 def filled(value, shape) -> Expr:
-    """An array of one value that prints with its shape: 0, c*ones(n), c*ones(m)@ones(n)'."""
+    """An array of one value that prints with its shape: 0*ones(n) (the zeros leaf), c*ones(n),
+    c*ones(m)@ones(n)'."""
     if value == 0 or shape == SCALAR:
         return E.zeros(shape) if value == 0 else _num(value)
     ones = E.ones(shape[0]) if shape[1] == "1" else \
