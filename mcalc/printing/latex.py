@@ -270,7 +270,9 @@ class _Printer:
         return f"K_{{{dim_to_latex(e.value[0])},{dim_to_latex(e.value[1])}}}", ATOM
 
     def zeros(self, e):
-        return (r"\mathbf{0}" if _is_vector_shape(e.shape) else "0"), ATOM
+        if e.shape == ("1", "1"):
+            return "0", ATOM
+        return (r"\mathbf{0}^{T}", POSTFIX) if e.shape[0] == "1" else (r"\mathbf{0}", ATOM)
 
     # operators
     def add(self, e):
