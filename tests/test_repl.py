@@ -181,13 +181,13 @@ def test_bad_startup_declaration_is_a_one_line_error(env):
 def test_session_in_process():
     """The loop itself, without click or a subprocess."""
     import io
+    from mcalc.cli import render
     printed: list[tuple[str, bool]] = []
-    s = Session(echo=lambda m="", err=False: printed.append((m, err)), fmt="numpy",
+    s = Session(render, echo=lambda m="", err=False: printed.append((m, err)), fmt="numpy",
                 types=("x: vector(n)",))
     code = run_stream(s, io.StringIO("d/dx sum(x*x)\nd/dx (\n:layout nope\n:types\n"))
     assert code == 0
     from mcalc.pipeline import derive
-    from mcalc.cli import render
     assert printed == [(render(derive("d/dx sum(x*x)", ("x: vector(n)",)), "numpy"), False),
                        ("line 2: error (column 7): unexpected end of input", True),
                        ("line 3: error: unknown layout 'nope' (one of: numerator, denominator)",

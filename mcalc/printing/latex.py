@@ -196,6 +196,14 @@ def escape_text(s: str, tt: bool = False) -> str:
     return "".join(out)
 
 
+def request_tt(request: str) -> str:
+    """The request in \\texttt, breakable after ( @ , and before + - (a long request has
+    no spaces to break at)."""
+    pieces = re.split(r"(?<=[(@,])|(?=[+\-])", request)
+    return r"\texttt{" + r"\allowbreak{}".join(escape_text(p, tt=True) for p in pieces
+                                               if p) + "}"
+
+
 def text(s: str) -> str:
     r"""\text{...} with s escaped, for use inside math."""
     return r"\text{" + escape_text(s) + "}"
@@ -262,7 +270,9 @@ class _Printer:
         return f"K_{{{dim_to_latex(e.value[0])},{dim_to_latex(e.value[1])}}}", ATOM
 
     def zeros(self, e):
-        return (r"\mathbf{0}" if _is_vector_shape(e.shape) else "0"), ATOM
+        if e.shape == ("1", "1"):
+            return "0", ATOM
+        return (r"\mathbf{0}^{T}", POSTFIX) if e.shape[0] == "1" else (r"\mathbf{0}", ATOM)
 
     # operators
     def add(self, e):
@@ -830,7 +840,6 @@ def _document(d, body: str) -> str:
     head = [r"\documentclass{article}", r"\usepackage{amsmath,amssymb}"]
     if cols > 10:
         head.append(rf"\setcounter{{MaxMatrixCols}}{{{cols}}}")
-    from mcalc.printing.latex_layout import request_tt
     head += [r"\allowdisplaybreaks", r"\begin{document}", r"\raggedright", "",
              r"\noindent" + request_tt(d.request)]
     if d.types:
