@@ -373,12 +373,10 @@ def simplified(simp: Simplifier, e: Expr, order: bool = True) -> tuple[Expr, lis
     fired: list[str] = []
     simp.fired = fired
     out = simp(e)
-    if out != e and not fired:
+    if out != e and not fired and _flat(out) != _flat(e):     # a visible change
         fresh = Simplifier()
         fresh(e)
-        fired = list(fresh.fired)
-        if not fired and order and _flat(out) != _flat(e):
-            fired = ["canonical order"]
+        fired = list(fresh.fired) or (["canonical order"] if order else [])
     return out, fired if out != e else []
 
 
