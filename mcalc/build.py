@@ -1,11 +1,12 @@
-"""Syntax tree + typing -> typed Expr (the operators' synonyms resolved, shapes checked)."""
+"""Syntax tree + typing -> typed Expr (the operators' synonyms resolved, shapes checked, S' = S
+for a symmetric S)."""
 from __future__ import annotations
 
 from fractions import Fraction
 
 from mcalc import expr as E
 from mcalc.errors import McalcError
-from mcalc.types import SCALAR, Typing, solve
+from mcalc.types import ELEMENTWISE_BINARY, ELEMENTWISE_UNARY, SCALAR, Typing, solve
 
 _CALL_ALIASES = {"trace": "tr", "transpose": "T"}
 _COMPARE = {">": "gt", ">=": "ge", "<": "lt", "<=": "le"}
@@ -18,16 +19,20 @@ def infer(bodies, decls, source: str = "", defs=(), local_defs=()) -> tuple[list
     (shared, not copied) wherever the name is used."""
     typing, inference, shape_of_tv = solve(bodies, decls, source, defs, local_defs)
     built: dict[int, E.Expr] = {}                   # id(syntax node) -> Expr, shared by all
-    exprs = [build(b, typing, shape_of_tv, inference, built)
+    sym = _Symmetric(typing)
+    exprs = [build(b, typing, shape_of_tv, inference, built, sym)
              for b in [d.body for d in defs] + [d.body for ds in local_defs for d in ds]
              + list(bodies)]
     return exprs[len(exprs) - len(bodies):], typing
 
 
-def build(root, typing, shape_of_tv, inference, done: dict | None = None) -> E.Expr:
-    """The typed tree of `root`. `done` (id(syntax node) -> Expr) is shared by the trees
-    of one request, so a defined name is its definition's Expr, built before its uses."""
+def build(root, typing, shape_of_tv, inference, done: dict | None = None,
+          sym: "_Symmetric | None" = None) -> E.Expr:
+    """The typed tree of `root`. `done` (id(syntax node) -> Expr) and `sym` are shared by
+    the trees of one request, so a defined name is its definition's Expr, built before its
+    uses, and is looked through for symmetric variables once."""
     done = {} if done is None else done
+    sym = sym or _Symmetric(typing)
     stack = [(root, False)]
     while stack:
         node, ready = stack.pop()
@@ -37,7 +42,7 @@ def build(root, typing, shape_of_tv, inference, done: dict | None = None) -> E.E
             done[id(node)] = done[id(body)] if body is not None else \
                 E.commutation(*dims) if dims is not None else \
                 _node(node, [done[id(a)] for a in node.args], typing,
-                      lambda n: shape_of_tv(inference.t(n)))
+                      lambda n: shape_of_tv(inference.t(n)), sym)
         elif id(node) not in done:
             stack.append((node, True))
             if id(node) not in inference.dim_args:          # its operands are sizes
@@ -59,7 +64,7 @@ def _number(text: str, column: int) -> E.Expr:
         raise McalcError(f"bad number {text!r}", column) from None
 
 
-def _node(n, args, typing, shape_here) -> E.Expr:
+def _node(n, args, typing, shape_here, sym) -> E.Expr:
     op, col = n.op, n.column
     if op == "number":
         if len(n.text) > 40:
@@ -97,7 +102,7 @@ def _node(n, args, typing, shape_here) -> E.Expr:
     if op == "matmul":
         return E.make("matmul", *args, column=col)
     if op == "T":
-        return E.make("T", *args, column=col)
+        return sym.transpose(args[0], col)
     if op == "list":
         if all(a.op == "list" for a in n.args):
             rows = [_list_row(r, args[i]) for i, r in enumerate(n.args)]
@@ -106,6 +111,8 @@ def _node(n, args, typing, shape_here) -> E.Expr:
         return E.Expr("vector", tuple(args), (str(len(args)), "1"))
     if op == "call":
         f = _CALL_ALIASES.get(n.text, n.text)
+        if f == "T":
+            return sym.transpose(args[0], col)
         if f in ("ones", "eye"):
             return (E.ones if f == "ones" else E.eye)(shape_here(n)[0])
         if f in ("max", "min") and any(E.is_number(a, 0) for a in args) and f == "max":
@@ -117,3 +124,52 @@ def _node(n, args, typing, shape_here) -> E.Expr:
 
 def _list_row(row_syntax, row_expr):
     return row_expr.args
+
+
+# ---- S' is S for a symmetric S (CONTRACT §1) -------------------------------------------
+# Rewritten here, as the typed tree is built, so requests and claims both have it before
+# anything is differentiated. A transpose of an expression that holds S is pushed down to
+# S through the operators ((A@S)' = S@A', (S*B)' = S*B'), so that the derivative, taken
+# with S's n² entries independent, does not depend on where the request writes a transpose.
+
+_THROUGH = frozenset(("add", "mul", "pow", "inv", "kron", "matmul") + ELEMENTWISE_UNARY
+                     + ELEMENTWISE_BINARY)
+
+
+class _Symmetric:
+    """The request's symmetric variables, and which subtrees hold one (memoised)."""
+
+    def __init__(self, typing: Typing):
+        self.names = frozenset(n for n, vt in typing.vars.items() if vt.kind == "symmetric")
+        self.memo: dict = {}                      # E.free_vars' memo
+
+    def held(self, e: E.Expr) -> bool:
+        return bool(self.names) and not self.names.isdisjoint(E.free_vars(e, self.memo))
+
+    def transpose(self, a: E.Expr, column: int = 0) -> E.Expr:
+        """a', with S' = S for every symmetric S in a (pushed down to it, no recursion)."""
+        if not self.held(a):
+            return E.make("T", a, column=column)
+        done: dict[E.Expr, E.Expr] = {}              # node -> its transpose
+        stack = [a]
+        while stack:
+            x = stack[-1]
+            if x in done:
+                stack.pop()
+                continue
+            if x.is_scalar or x.is_symmetric:
+                done[x] = x
+            elif x.op == "T":
+                done[x] = x.args[0]
+            elif x.op not in _THROUGH or not self.held(x):
+                done[x] = E.make("T", x, column=column)
+            else:
+                todo = [y for y in x.args if y not in done]
+                if todo:
+                    stack.extend(todo)
+                    continue
+                ts = [done[y] for y in x.args]
+                done[x] = E.make("matmul", *reversed(ts), column=column) if x.op == "matmul" \
+                    else E.make(x.op, *ts, column=column)
+            stack.pop()
+        return done[a]

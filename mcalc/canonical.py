@@ -27,6 +27,7 @@ from mcalc.expr import Expr
 from mcalc.types import SCALAR, dim_mul
 
 MAX_TERMS = 600               # canonical forms larger than this are left to the numbers
+MAX_COEFFICIENT_BITS = 1 << 20  # c^k folds below this size (2^262144 does; (10^10000)^10000 stays a power)
 
 
 class GiveUp(Exception):
@@ -301,6 +302,9 @@ class _Canon:
             return self.atom(Expr("pow", (render_poly(base), E.num(p)), shape))
         if len(base.terms) == 1:
             (mono, c), = base.terms.items()
+            if p.denominator == 1 and abs(p) * (c.numerator.bit_length()
+                                                 + c.denominator.bit_length()) > MAX_COEFFICIENT_BITS:
+                return self._pow_atom(base, p, shape)
             if p.denominator == 1:
                 k = int(p)
                 factors = [(b, q * k) for b, q in mono]

@@ -10,21 +10,23 @@ method via SymPy decides; --method definition does the same), --format plain|jso
 Output (stdout): plain — the verdict line (`holds: REQUEST ;; CLAIM  (symbolic)` or
 `does not hold: REQUEST ;; CLAIM  — transposed (the denominator-layout form)`), then,
 for a single check, the typing, layout, mcalc's own derivative, why, and the
-counterexample; json — one object per request, one line each. Bad input: a single
-check prints one line on stderr and exits 2; in a batch the bad line gets an
-`error: ...` line (a JSON object with "error") and the batch goes on.
+counterexample; json — one object per request, one line each (non-finite numbers as
+"nan", "inf", "-inf"). Bad input: a single check prints one line on stderr (under
+--format json: an object with "error" on stdout) and exits 2; in a batch any failure of a
+line gets that line's `error: ...` line (a JSON object with "error") and the batch goes
+on, written line by line (mcalc.batch: bounded lines, bad UTF-8 reported, Ctrl-C exits
+130 after the finished lines).
 
 numpy and sympy are imported only when the command runs.
 """
 from __future__ import annotations
 
-import json
 import sys
 
 import click
 
-from mcalc.options import common_options, guarded
-from mcalc.errors import McalcError
+from mcalc.options import _error_line, common_options, guarded
+from mcalc.errors import McalcError, visible
 
 
 def register(main: click.Group) -> None:
@@ -82,32 +84,54 @@ def check_command(args, layout, types, method, exact, batch, fmt, seed):
       mcalc check "d/dx x'@A@x" "(A + A')@x" --layout denominator
       mcalc check --batch derivations.txt     (REQUEST ;; CLAIM per line)
     """
-    from mcalc.check import check, check_batch, worst_status
+    from mcalc.check import CheckResult, check
+    from mcalc.printing.json_out import dumps
     if batch is not None:
         if args:
             raise McalcError("--batch reads REQUEST ;; CLAIM lines; give no REQUEST or "
                              "CLAIM arguments with it")
-        results = check_batch(_lines(batch), types, layout, method, exact, seed)
-        for r in results:
-            click.echo(json.dumps(r.as_dict(), ensure_ascii=False) if fmt == "json"
-                       else r.line())
-        sys.exit(worst_status(results))
+        sys.exit(_batch(batch, types, layout, method, exact, seed, fmt))
     if len(args) != 2:
         raise McalcError(f"check takes a REQUEST and a CLAIM (got {len(args)} argument"
                          f"{'s' * (len(args) != 1)}); or --batch FILE")
-    result = check(args[0], args[1], types, layout, method, exact, seed)
-    click.echo(json.dumps(result.as_dict(), ensure_ascii=False) if fmt == "json"
-               else result.text())
+    try:
+        result = check(args[0], args[1], types, layout, method, exact, seed)
+    except Exception as e:
+        if fmt != "json":
+            raise
+        result = CheckResult(args[0], args[1], None, error=_error_line(e))
+    click.echo(dumps(result.as_dict()) if fmt == "json"
+               else visible(result.text(), newlines=True))
     sys.exit(result.status)
 
 
-def _lines(source: str):
+def _batch(source: str, types, layout, method, exact, seed, fmt) -> int:
+    """One `REQUEST ;; CLAIM` per line, answered as it is read (mcalc.batch); the lines
+    share check's cache, so each request is derived once however many claims it has."""
+    from mcalc.batch import run_batch
+    from mcalc.check import CheckResult, check
+    from mcalc.printing.json_out import dumps
+    cache: dict = {}
+
+    def show(r: CheckResult) -> str:
+        return dumps(r.as_dict()) if fmt == "json" else r.line()
+
+    def answer(line: str) -> tuple[str, int]:
+        request, sep, claim = line.partition(";;")
+        if not sep:
+            raise McalcError("expected REQUEST ;; CLAIM")
+        r = check(request.strip(), claim.strip(), types, layout, method, exact, seed, cache)
+        return show(r), r.status
+
+    def failed(line: str, message: str) -> str:
+        request, _, claim = line.partition(";;")
+        return show(CheckResult(request.strip(), claim.strip(), None, error=message))
+
     if source == "-":
-        return sys.stdin.read().splitlines()
+        return run_batch(sys.stdin, answer, failed, click.echo)
     try:
-        with open(source, encoding="utf-8") as f:
-            return f.read().splitlines()
+        f = open(source, "rb")
     except OSError as e:
-        raise McalcError(f"cannot read {source}: {e.strerror or e}") from None
-    except UnicodeDecodeError:
-        raise McalcError(f"cannot read {source}: not UTF-8 text") from None
+        raise McalcError(f"cannot read {visible(source)}: {e.strerror or e}") from None
+    with f:
+        return run_batch(f, answer, failed, click.echo)

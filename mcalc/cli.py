@@ -1,5 +1,7 @@
 """The mcalc command line (click). Exit status: 0 success / claim holds, 1 claim does not
-hold, 2 bad input — always a one-line message, never a traceback.
+hold, 2 bad input — always a one-line message, never a traceback; 130 interrupted (a
+batch prints its finished lines first), 141 the output pipe was closed (quietly, as cat).
+Batches (`diff -`, `check --batch`) run through mcalc.batch: one line out per request.
 
 Heavy modules (rich, numpy, sympy) are imported only by the commands that need them, so
 a plain call stays fast.
@@ -13,10 +15,13 @@ import sys
 import click
 
 from mcalc import __version__
-from mcalc.errors import McalcError
-from mcalc.options import _error_line, common_options, fail, guarded
+from mcalc.errors import McalcError, visible
+from mcalc.options import (INTERRUPTED_STATUS, closed_pipe, common_options, fail, guarded,
+                           pick_format)
 
 FORMATS = ("rich", "plain", "latex", "json", "numpy", "markdown", "html")
+BATCH_FORMATS = ("plain", "json", "numpy")      # one line per request (contract §3)
+STANDALONE_FORMATS = ("latex", "html")          # the formats --standalone wraps
 
 # At exit the interpreter's last garbage collection walks every object the call created
 # (about 20 ms of a cold call, issue #6); frozen objects are skipped. Nothing observable
@@ -47,15 +52,21 @@ class DefaultToDiff(click.Group):
         return super().parse_args(ctx, args)
 
     def main(self, *args, **kwargs):
-        """Usage errors as one line (exit 2), like every other bad input."""
+        """Usage errors as one line (exit 2), like every other bad input; a bare `mcalc`
+        prints the help (exit 2, as click does for a group without a command)."""
         try:
             return super().main(*args, standalone_mode=False, **kwargs)
         except click.exceptions.NoArgsIsHelpError as e:
-            click.echo(e.ctx.get_help() if e.ctx else str(e))
+            try:
+                click.echo(e.ctx.get_help() if e.ctx else str(e))
+            except BrokenPipeError:
+                closed_pipe()
             sys.exit(2)
         except click.UsageError as e:
             fail(f"error: {e.format_message()}")
-        except click.exceptions.Abort:
+        except click.exceptions.Abort as e:
+            if isinstance(e.__context__, KeyboardInterrupt):
+                sys.exit(INTERRUPTED_STATUS)
             fail("error: aborted")
         except click.ClickException as e:
             fail(f"error: {e.format_message()}")
@@ -63,14 +74,23 @@ class DefaultToDiff(click.Group):
     def make_context(self, *args, **kwargs):
         try:
             return super().make_context(*args, **kwargs)
+        except click.exceptions.NoArgsIsHelpError:
+            raise
         except click.ClickException as e:
             raise OneLineError(e) from None
+        except BrokenPipeError:                  # `mcalc --help | head -1`
+            closed_pipe()
 
     def invoke(self, ctx):
+        """A closed output pipe ends quietly (exit 141, as cat); Ctrl-C exits 130."""
         try:
             return super().invoke(ctx)
         except click.ClickException as e:
             raise OneLineError(e) from None
+        except BrokenPipeError:
+            closed_pipe()
+        except KeyboardInterrupt:
+            sys.exit(INTERRUPTED_STATUS)
 
 
 @click.group(cls=DefaultToDiff, context_settings={"help_option_names": ["-h", "--help"]})
@@ -83,14 +103,6 @@ def main():
       mcalc check "d/dx x'@A@x" "(A + A')@x" --layout denominator
     """
     sys.setrecursionlimit(max(sys.getrecursionlimit(), 20_000))
-
-
-def _pick_format(fmt: str | None, latex_flag: bool) -> str:
-    if latex_flag:
-        return "latex"
-    if fmt:
-        return fmt
-    return "rich" if sys.stdout.isatty() else "plain"
 
 
 def render(d, fmt: str, standalone: bool = False) -> str | None:
@@ -135,43 +147,36 @@ def _derive(request: str, types, layout, method):
 @guarded
 def diff(request, layout, types, method, fmt, latex_flag, standalone):
     """Derive REQUEST step by step (REQUEST '-' reads one request per line from stdin)."""
-    fmt = _pick_format(fmt, latex_flag)
-    if standalone and fmt not in ("latex", "html"):
-        raise click.UsageError("--standalone goes with --format latex or html")
+    if request == "-" and not fmt and not latex_flag:
+        fmt = "plain"                            # one line per request, even on a terminal
+    fmt = pick_format(fmt, latex_flag)
+    if standalone and fmt not in STANDALONE_FORMATS:
+        raise click.UsageError(f"--standalone goes with --format "
+                               f"{' or '.join(STANDALONE_FORMATS)}, not {fmt}")
     if request == "-":
-        if fmt in ("markdown", "html"):
-            raise click.UsageError(f"--format {fmt} is not for batch mode (one line per "
-                                   f"request: plain, json or numpy)")
+        if fmt not in BATCH_FORMATS:
+            raise click.UsageError(f"batch mode ('diff -') writes one line per request: "
+                                   f"--format {', '.join(BATCH_FORMATS)}, not {fmt}")
         sys.exit(_batch_diff(sys.stdin, types, layout, method, fmt))
     out = render(_derive(request, types, layout, method), fmt, standalone)
     if out is not None:
-        click.echo(out.rstrip("\n"))
+        click.echo(visible(out.rstrip("\n"), newlines=True))    # the request, echoed
 
 
 def _batch_diff(stream, types, layout, method, fmt) -> int:
-    """One output line per input line; the exit status is the worst."""
-    import json
+    """One output line per request line; the exit status is the worst (mcalc.batch)."""
+    from mcalc.batch import run_batch
+    from mcalc.printing.json_out import dumps
     from mcalc.printing.plain import one_line
-    worst = 0
-    for raw in stream:
-        line = raw.rstrip("\n")
-        if not line.strip() or line.lstrip().startswith("#"):
-            continue
-        try:
-            d = _derive(line, types, layout, method)
-            if fmt == "json":
-                from mcalc.printing.json_out import render as js
-                click.echo(js(d))
-            elif fmt == "numpy":
-                click.echo(render(d, "numpy"))
-            else:
-                click.echo(one_line(d))
-        except Exception as e:          # every line's failure on its line; the batch goes on
-            worst = 2
-            message = _error_line(e)
-            click.echo(json.dumps({"request": line, "error": message}, ensure_ascii=False)
-                       if fmt == "json" else f"{line}  =>  {message}")
-    return worst
+
+    def answer(line: str) -> tuple[str, int]:
+        d = _derive(line, types, layout, method)
+        return (render(d, fmt) if fmt != "plain" else one_line(d)), 0
+
+    def failed(line: str, message: str) -> str:
+        return (dumps({"request": line, "error": message}) if fmt == "json"
+                else f"{line}  =>  {message}")
+    return run_batch(stream, answer, failed, click.echo)
 
 
 @main.command()
@@ -191,10 +196,9 @@ def shape(expression, types, fmt):
     if req.wrt:
         raise McalcError("shape takes an expression, not a derivative request", 1)
     if fmt == "json":
-        import json
-        click.echo(json.dumps({"expression": to_text(body), "types": typing.as_strings(),
-                               "shape": list(body.shape), "kind": describe(body.shape)},
-                              ensure_ascii=False))
+        from mcalc.printing.json_out import dumps
+        click.echo(dumps({"expression": to_text(body), "types": typing.as_strings(),
+                          "shape": list(body.shape), "kind": describe(body.shape)}))
     else:
         click.echo(f"typing: {typing_text(typing.as_strings())}")
         click.echo(f"{to_text(body)} : {describe(body.shape)}  [{body.shape[0]}×{body.shape[1]}]")
@@ -208,12 +212,11 @@ def rules(fmt):
     from mcalc.rules import RULES
     from mcalc.simplify import REWRITES
     if fmt == "json":
-        import json
-        click.echo(json.dumps([{"name": r.name, "operator": r.op, "source": r.source,
-                                "formula": r.formula, "shape": r.shape} for r in RULES]
-                              + [{"name": n, "operator": "simplify", "source": src,
-                                  "formula": f, "shape": "="} for n, f, src in REWRITES],
-                              ensure_ascii=False))
+        from mcalc.printing.json_out import dumps
+        click.echo(dumps([{"name": r.name, "operator": r.op, "source": r.source,
+                           "formula": r.formula, "shape": r.shape} for r in RULES]
+                         + [{"name": n, "operator": "simplify", "source": src,
+                             "formula": f, "shape": "="} for n, f, src in REWRITES]))
         return
     seen = set()
     click.echo("derivative rules")
@@ -243,7 +246,7 @@ CHAIN_RULES = (
 
 
 from mcalc.check_cli import register as _register_check; _register_check(main)  # noqa: E402
-from mcalc.repl import register as _register_repl; _register_repl(main)  # noqa: E402
+from mcalc.repl import register as _register_repl; _register_repl(main, render)  # noqa: E402
 
 if __name__ == "__main__":
     main()

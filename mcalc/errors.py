@@ -17,3 +17,15 @@ class McalcError(ValueError):
 
 class NoRule(McalcError):
     """The engine has no documented rule (or no 2-D/vec form) for this derivative."""
+
+
+def visible(text: str, newlines: bool = False) -> str:
+    """`text` with every non-printable character escaped as Python writes it ('\\x1b',
+    '\\u202e', '\\udcff'), so that echoed user text cannot drive the terminal (escape
+    sequences, bidi overrides) or break a line in two; `newlines`: multi-line output
+    keeps its line breaks. Printable text is unchanged."""
+    if newlines:
+        return "\n".join(visible(line) for line in text.split("\n"))
+    if text.isprintable():
+        return text
+    return "".join(ch if ch.isprintable() else repr(ch)[1:-1] for ch in text)

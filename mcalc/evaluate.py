@@ -206,7 +206,7 @@ class _Evaluator:
     def pow(self, e, a):
         base, p = a
         p = float(p[0, 0])
-        if p == int(p) and abs(p) <= 64:
+        if abs(p) <= 64 and p == int(p):          # NaN and inf fail the first test
             return base ** int(p) if p >= 0 else 1.0 / base ** int(-p)
         return np.power(base, p)
 

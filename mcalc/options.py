@@ -5,16 +5,41 @@ use them without importing the command group.
 """
 from __future__ import annotations
 
+import os
 import sys
 
 import click
 
-from mcalc.errors import McalcError
+from mcalc.errors import McalcError, visible
+
+BROKEN_PIPE_STATUS = 141        # 128 + SIGPIPE: what a shell reports for `cat` in `cat | head`
+INTERRUPTED_STATUS = 130        # 128 + SIGINT (the contract)
 
 
 def fail(message: str) -> None:
-    click.echo(message, err=True)
+    click.echo(visible(message), err=True)
     sys.exit(2)
+
+
+def closed_pipe() -> None:
+    """The reader of our output went away (`mcalc ... | head -1`): stop quietly, as cat
+    does — nothing on stderr, exit status 141."""
+    try:                    # what is still buffered goes nowhere, so the final flush is quiet
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError):
+        pass
+    sys.exit(BROKEN_PIPE_STATUS)
+
+
+def pick_format(fmt: str | None, latex_flag: bool = False) -> str:
+    """The output format: --latex, else --format, else rich on a terminal and plain when
+    piped."""
+    if latex_flag:
+        return "latex"
+    if fmt:
+        return fmt
+    return "rich" if sys.stdout.isatty() else "plain"
 
 
 def _error_line(e: Exception) -> str:
@@ -25,19 +50,23 @@ def _error_line(e: Exception) -> str:
         return "error: expression too deeply nested for mcalc"
     if isinstance(e, MemoryError):
         return "error: out of memory (the expression is too large)"
-    detail = " ".join(str(e).split())                      # a bug: still one line
+    if isinstance(e, OverflowError) or (isinstance(e, ValueError)
+                                           and "integer string conversion" in str(e)):
+        return "error: a number too large for mcalc (the expression's constants overflow)"
+    detail = visible(" ".join(str(e).split()))            # a bug: still one line
     return f"internal error: {type(e).__name__}: {detail} (please report this request)"
 
 
 def guarded(fn):
-    """Run a command body; bad input and internal failures become one line and exit 2."""
+    """Run a command body; bad input and internal failures become one line and exit 2
+    (a closed output pipe is not a failure of the request: the command group handles it)."""
     import functools
 
     @functools.wraps(fn)
     def run(*a, **k):
         try:
             return fn(*a, **k)
-        except (click.exceptions.Exit, click.ClickException, SystemExit):
+        except (click.exceptions.Exit, click.ClickException, SystemExit, BrokenPipeError):
             raise
         except Exception as e:
             fail(_error_line(e))

@@ -15,16 +15,21 @@ actually uses are passed to it, so its printed typing and its errors are those o
 `mcalc diff` run with just the declarations it needs.
 
 With stdin a terminal: a `mcalc> ` prompt, a one-line banner, line editing and history
-(readline, history in ~/.mcalc_history) when the readline module is available. With stdin
+(readline, history in ~/.mcalc_history, written with mode 0600; a history path that is
+not a regular file — a symlink, a FIFO — is left alone with a warning, and an unreadable
+or corrupt history is ignored) when the readline module is available. With stdin
 not a terminal: no prompt, no banner, no acknowledgements — one result per request, so
 `printf 'd/dx sin(x^2)\\n' | mcalc repl --format plain` prints exactly what
 `mcalc diff 'd/dx sin(x^2)' --format plain` prints. Errors print their one line and the
 session goes on: on stderr, prefixed by the input line number when not interactive, or
 under --format json on stdout as {"request": ..., "error": ...} (as `mcalc diff -`
-does). The exit status at end of input or `:quit` is 0.
+does). Any failure of a line (bad UTF-8, a line over 1 MB, MemoryError, a bug) is that
+line's error; control characters in echoed text are escaped. The exit status at end of
+input or `:quit` is 0; Ctrl-C on piped input ends the session with status 130.
 
 This module imports only the standard library at load time (no click, rich, readline or
-the engine), so registering the command from mcalc.cli costs next to nothing.
+the engine), so registering the command from mcalc.cli costs next to nothing; mcalc.cli
+hands it the renderer when it registers the command (no import back into mcalc.cli).
 """
 from __future__ import annotations
 
@@ -74,11 +79,6 @@ def _default_echo(message: str = "", err: bool = False) -> None:
     print(message, file=stream, flush=True)
 
 
-def _default_render(d, fmt: str):
-    from mcalc.cli import render
-    return render(d, fmt)
-
-
 def _type_string(kind: str, dims: tuple[str, ...]) -> str:
     return f"{kind}({', '.join(dims)})" if dims else kind
 
@@ -109,10 +109,10 @@ class Session:
     (rich); `echo(text, err=False)` prints one line. Neither depends on click.
     """
 
-    def __init__(self, render=None, echo=None, *, layout: str = "numerator",
+    def __init__(self, render, echo=None, *, layout: str = "numerator",
                  fmt: str = "plain", method: str | None = None, types=(),
                  interactive: bool = False):
-        self.render = render or _default_render
+        self.render = render
         self.echo = echo or _default_echo
         self.layout = layout
         self.fmt = fmt
@@ -169,19 +169,26 @@ class Session:
         """One line: on stdout as a JSON object under --format json (as `mcalc diff -`
         does, so that a script gets one object per request), else on stderr, prefixed by
         the line number when the input is not a terminal."""
+        from mcalc.errors import visible
         if self.fmt == "json":
-            import json
-            self.echo(json.dumps({"request": text, "error": message}, ensure_ascii=False))
+            from mcalc.printing.json_out import dumps
+            self.echo(dumps({"request": text, "error": message}))
             return
         if not self.interactive:
             message = f"line {self.lineno}: {message}"
-        self.echo(message, err=True)
+        self.echo(visible(message), err=True)
 
-    def handle(self, line: str) -> None:
-        """Handle one input line; raises Quit on :quit. Errors are printed, not raised."""
+    def handle(self, line: str, unreadable: str | None = None) -> None:
+        """Handle one input line (`unreadable`: why it could not be read, from
+        mcalc.batch); raises Quit on :quit. Errors are printed, not raised; a closed
+        output pipe and Ctrl-C on piped input are the caller's."""
         from mcalc.errors import McalcError
+        from mcalc.options import _error_line
         self.lineno += 1
         text = line.strip()
+        if unreadable:
+            self.error(unreadable, text)
+            return
         if not text or text.startswith("#"):
             return
         try:
@@ -197,21 +204,14 @@ class Session:
                 self.say(f"declared {self._show(names)}")
             else:
                 self.request(text)
-        except Quit:
+        except (Quit, BrokenPipeError):
             raise
-        except McalcError as e:
-            self.error(e.one_line(), text)
-        except RecursionError:
-            self.error("error: expression too deeply nested for mcalc", text)
-        except MemoryError:
-            self.error("error: out of memory (the expression is too large)", text)
         except KeyboardInterrupt:
             if not self.interactive:
                 raise
             self.echo("interrupted", err=True)
-        except Exception as e:                   # a bug: one line, and the session goes on
-            self.error(f"internal error: {type(e).__name__}: {e} (please report this request)",
-                       text)
+        except Exception as e:                   # any failure is this line's; the session goes on
+            self.error(_error_line(e), text)
 
     def _show(self, names) -> str:
         from mcalc.printing.plain import typing_text
@@ -227,7 +227,8 @@ class Session:
         d = derive(text, self.decl_options(used), self.layout, self.method)
         out = self.render(d, self.fmt)
         if out is not None:
-            self.echo(out.rstrip("\n"))
+            from mcalc.errors import visible
+            self.echo(visible(out.rstrip("\n"), newlines=True))
         if self.interactive and self.fmt in ("rich", "plain", "latex"):
             self.echo("")                        # a blank line before the next prompt
         if req.decls:
@@ -305,34 +306,51 @@ class Session:
 # ---- the loops --------------------------------------------------------------------------
 
 def run_stream(session: Session, stream) -> int:
-    """Read requests line by line from `stream` (not a terminal): no prompt, no banner."""
+    """Read requests line by line from `stream` (not a terminal): no prompt, no banner;
+    lines bounded and decoded as for `mcalc diff -`."""
+    from mcalc.batch import read_lines
+    from mcalc.options import INTERRUPTED_STATUS
     try:
-        while True:
-            line = stream.readline()
-            if not line:
-                return 0
-            session.handle(line.rstrip("\r\n"))
+        for line in read_lines(stream):
+            session.handle(line.text, line.error)
     except Quit:
-        return 0
+        pass
     except KeyboardInterrupt:
-        return 130
+        return INTERRUPTED_STATUS
+    return 0
 
 
-def _history_path() -> str:
-    return os.path.expanduser(HISTORY_FILE)
+def _history_path() -> str | None:
+    """The history file, or None (with a warning) when the path is something other than
+    a regular file: a FIFO would hang the start, a symlink would be rewritten through."""
+    import stat
+    path = os.path.expanduser(HISTORY_FILE)
+    try:
+        mode = os.lstat(path).st_mode
+    except FileNotFoundError:
+        return path
+    except OSError:
+        return None
+    if not stat.S_ISREG(mode):
+        print(f"warning: {path} is not a regular file; history is not kept", file=sys.stderr)
+        return None
+    return path
 
 
 def _setup_readline(session: Session):
-    """Line editing, history and completion; None when readline is not available."""
+    """Line editing, history and completion; (readline, history path or None), readline
+    None when the module is not available."""
     try:
         import readline
     except Exception:                            # ImportError, or a broken build
-        return None
+        return None, None
+    path = _history_path()
     try:
         readline.set_history_length(HISTORY_LENGTH)
         try:
-            readline.read_history_file(_history_path())
-        except (OSError, ValueError):
+            if path:
+                readline.read_history_file(path)
+        except (OSError, ValueError):            # unreadable or corrupt: start afresh
             pass
         readline.set_completer(
             lambda text, state: session.complete(text, state, readline.get_line_buffer()))
@@ -343,21 +361,33 @@ def _setup_readline(session: Session):
             readline.parse_and_bind("tab: complete")
     except Exception:
         pass
-    return readline
+    return readline, path
 
 
-def _save_history(readline) -> None:
-    if readline is None:
+def _save_history(readline, path: str | None) -> None:
+    """Written to a private temporary file (mode 0600) that then replaces the history:
+    never world-readable, never through a link planted meanwhile."""
+    if readline is None or path is None:
         return
+    import tempfile
+    tmp = None
     try:
-        readline.write_history_file(_history_path())
-    except Exception:
-        pass
+        fd, tmp = tempfile.mkstemp(prefix=".mcalc_history.", dir=os.path.dirname(path) or ".")
+        os.close(fd)
+        readline.write_history_file(tmp)
+        os.replace(tmp, path)
+    except Exception:                            # a read-only home, a full disk: no history
+        if tmp is not None:
+            try:
+                os.unlink(tmp)
+            except OSError:
+                pass
 
 
 def run_interactive(session: Session, banner: str | None = None) -> int:
     """The terminal loop: prompt, readline editing and history, Ctrl-C cancels a line."""
-    readline = _setup_readline(session)
+    from mcalc.batch import decode
+    readline, history = _setup_readline(session)
     if banner:
         session.echo(banner)
     try:
@@ -370,12 +400,14 @@ def run_interactive(session: Session, banner: str | None = None) -> int:
             except KeyboardInterrupt:
                 session.echo("")
                 continue
+            except UnicodeDecodeError as e:      # bytes not UTF-8, with strict decoding
+                line = e.object.decode("utf-8", "surrogateescape")
             try:
-                session.handle(line)
+                session.handle(*decode(line))    # bytes not UTF-8 reported as in a batch
             except Quit:
                 return 0
     finally:
-        _save_history(readline)
+        _save_history(readline, history)
 
 
 def run(session: Session, stdin=None, banner: str | None = None) -> int:
@@ -393,19 +425,17 @@ def run(session: Session, stdin=None, banner: str | None = None) -> int:
 
 # ---- the click command ------------------------------------------------------------------
 
-def register(group, render=None) -> None:
-    """Add the `repl` command to the click group `group` (mcalc.cli.main)."""
+def register(group, render) -> None:
+    """Add the `repl` command to the click group `group` (mcalc.cli.main), printing
+    derivations with `render(derivation, fmt)` (mcalc.cli.render)."""
     import click
-
-    cli = sys.modules.get(getattr(group.callback, "__module__", "") or "")
-    if cli is None or not hasattr(cli, "common_options"):
-        from mcalc import cli
+    from mcalc.options import common_options, guarded, pick_format
 
     @group.command("repl")
-    @cli.common_options
+    @common_options
     @click.option("--format", "fmt", type=click.Choice(FORMATS), default=None,
                   help="Output format (default: rich on a terminal, plain when piped).")
-    @cli.guarded
+    @guarded
     def repl(layout, types, method, fmt):
         """Interactive session: declarations persist across lines.
 
@@ -416,17 +446,8 @@ def register(group, render=None) -> None:
         or Ctrl-D leaves.
         """
         from mcalc import __version__
-        session = Session(render or cli.render, click.echo, layout=layout,
-                          fmt=cli._pick_format(fmt, False), method=method, types=types)
+        session = Session(render, click.echo, layout=layout, fmt=pick_format(fmt),
+                          method=method, types=types)
         banner = (f"mcalc {__version__} — matrix calculus. :help for commands, "
                   ":quit or Ctrl-D to leave.")
-        try:
-            code = run(session, sys.stdin, banner)
-        except BrokenPipeError:                  # `mcalc repl < f | head`
-            try:
-                devnull = os.open(os.devnull, os.O_WRONLY)
-                os.dup2(devnull, sys.stdout.fileno())
-            except OSError:
-                pass
-            code = 1
-        sys.exit(code)
+        sys.exit(run(session, sys.stdin, banner))

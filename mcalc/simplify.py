@@ -15,8 +15,9 @@ from mcalc import algebra as A
 from mcalc import expr as E
 from mcalc import identities as ID
 from mcalc.expr import Expr
-from mcalc.types import SCALAR, dim_mul
+from mcalc.types import ELEMENTWISE_BINARY, ELEMENTWISE_UNARY, SCALAR, dim_mul
 
+_ELEMENTWISE = frozenset(("add", "mul", "pow") + ELEMENTWISE_UNARY + ELEMENTWISE_BINARY)
 MAX_FOLDED_POWER = 64          # fold numeric powers only while the result stays small
 MAX_FOLDED_BITS = 256
 
@@ -31,6 +32,8 @@ REWRITES = (
      "(A')' = A, S' = S (S symmetric), (A + B)' = A' + B'",
      "MC §1"),
     ("identity", "I@A = A", "algebra"),
+    ("canonical order", "operands of sums and products in one order, nested sums and "
+     "products flattened: x*2 = 2*x, a + (b + c) = a + b + c", "algebra"),
     ("associativity", "A@(B@C) = A@B@C", "algebra"),
     ("factor common operand", "A@x + B@x = (A + B)@x", "algebra"),
     ("scalars out of products", "(cA)@B = c(A@B)", "algebra"),
@@ -62,6 +65,7 @@ class Simplifier:
         self.finished: dict[Expr, Expr] = {}    # node -> with its inner clusters in it
         self.tokens: dict[Expr, int] = {}
         self.keys: dict[Expr, tuple] = {}       # order_key's cache
+        self.honest: dict[Expr, Expr] = {}      # node -> with its shape shown (keep_shape)
         self.fired: list[str] = []
 
     def note(self, rule: str):
@@ -89,8 +93,30 @@ class Simplifier:
             out = self.finish(out)
         if A.is_cluster(out):
             out = self.normal(out)
+        out = self.keep_shape(out, e.shape)
         self.final[e] = self.final[out] = out
         return out
+
+    def keep_shape(self, root: Expr, shape) -> Expr:
+        """The invariant of simplification: root has `shape` and so has its text when it
+        is parsed back. A rewrite that leaves a scalar where an array stood (x/x -> 1 in an
+        n-vector, or an element-wise node whose operands all became scalars) is spread
+        over ones(n), ones(n)' or ones(m)@ones(n)', so the result still feeds back."""
+        done = self.honest
+        for node in E.postorder(root, done):
+            args = tuple(done[a] for a in node.args)
+            out = node if args == node.args else Expr(node.op, args, node.shape, node.name,
+                                                      node.value)
+            if node.op in _ELEMENTWISE and not node.is_scalar and \
+                    all(a.is_scalar for a in args):
+                scalars = args if node.op == "mul" else \
+                    (Expr(node.op, args, SCALAR, node.name, node.value),)
+                out = Expr("mul", scalars + (filled(1, node.shape),), node.shape)
+            done[node] = done[out] = out
+        root = done[root]
+        if root.shape != shape and root.is_scalar:
+            root = _spread(self, root, shape)
+        return root
 
     def finish(self, root: Expr) -> Expr:
         """root with every cluster that a constructor built below a non-element-wise node
@@ -176,8 +202,7 @@ def coeff_and_rest(e: Expr) -> tuple[Fraction, Expr | None]:
 
 def scale(c: Fraction, e: Expr | None, shape) -> Expr:
     if e is None:
-        return _num(c) if shape == SCALAR else mul_(None, [_num(c), E.ones(shape[0])]) \
-            if shape[1] == "1" else _num(c)
+        return filled(c, shape)
     if c == 1:
         return e
     if c == 0:
@@ -335,11 +360,12 @@ def mul_(s, factors, shape=None) -> Expr:
         rest.sort(key=lambda f: (0 if f.is_scalar else 1, order_key(f, keys)))
     if coeff != 1 or not rest:
         rest.insert(0, _num(coeff))
+    if all(f.shape != shape for f in rest):
+        # what carried the shape cancelled (x/x, x*x^-1): the scalar left is spread over
+        # ones, so that the product still prints, and parses back, with its shape
+        rest = [f for f in rest if not E.is_number(f, 1)] + [filled(1, shape)]
     if len(rest) == 1:
-        only = rest[0]
-        if only.shape != shape:                # a scalar broadcast over ones
-            return Expr("mul", (only, E.ones(shape[0])), shape) if shape[1] == "1" else only
-        return only
+        return rest[0]
     return Expr("mul", tuple(rest), shape)
 
 
@@ -638,7 +664,7 @@ def _count(d: str) -> Expr:
     return parts[0] if len(parts) == 1 else mul_(None, parts)
 
 
-# reductions and vector functions of a zero array (which prints as 0, a scalar)
+# reductions and vector functions of a zero array
 _OF_ZERO = {
     "mean": lambda a: E.ZERO, "norm": lambda a: E.ZERO, "det": lambda a: E.ZERO,
     "logsumexp": lambda a: Expr("log", (_count_all(a.shape),), SCALAR),
@@ -652,7 +678,8 @@ def _count_all(shape) -> Expr:
 
 
 def filled(value, shape) -> Expr:
-    """An array of one value that prints with its shape: 0, c*ones(n), c*ones(m)@ones(n)'."""
+    """An array of one value that prints with its shape: 0*ones(n) (the zeros leaf), c*ones(n),
+    c*ones(m)@ones(n)'."""
     if value == 0 or shape == SCALAR:
         return E.zeros(shape) if value == 0 else _num(value)
     ones = E.ones(shape[0]) if shape[1] == "1" else \

@@ -1,17 +1,9 @@
 """Imports only go down: the module graph of mcalc/ (every import, also those inside
-functions) has no cycle, outside an explicit allow-list of edges that other helpers' files
-still need (the lead empties it at merge)."""
+functions) has no cycle."""
 import ast
 from pathlib import Path
 
 PACKAGE = Path(__file__).resolve().parent.parent / "mcalc"
-
-# edges that close a cycle in files this branch does not own, each with its owner
-ALLOWED = {
-    ("mcalc.cli", "mcalc.repl"), ("mcalc.repl", "mcalc.cli"),                 # h15
-    ("mcalc.printing.latex_layout", "mcalc.printing.latex"),                  # h14
-}
-
 
 def module_name(path: Path) -> str:
     parts = path.relative_to(PACKAGE.parent).with_suffix("").parts
@@ -33,7 +25,7 @@ def imports_graph() -> dict[str, set[str]]:
                 targets = [f"{node.module}.{a.name}" if f"{node.module}.{a.name}" in modules
                            else node.module for a in node.names]
             for t in targets:
-                if t in modules and t != name and (name, t) not in ALLOWED:
+                if t in modules and t != name:
                     graph[name].add(t)
     return graph
 

@@ -181,13 +181,13 @@ def test_bad_startup_declaration_is_a_one_line_error(env):
 def test_session_in_process():
     """The loop itself, without click or a subprocess."""
     import io
+    from mcalc.cli import render
     printed: list[tuple[str, bool]] = []
-    s = Session(echo=lambda m="", err=False: printed.append((m, err)), fmt="numpy",
+    s = Session(render, echo=lambda m="", err=False: printed.append((m, err)), fmt="numpy",
                 types=("x: vector(n)",))
     code = run_stream(s, io.StringIO("d/dx sum(x*x)\nd/dx (\n:layout nope\n:types\n"))
     assert code == 0
     from mcalc.pipeline import derive
-    from mcalc.cli import render
     assert printed == [(render(derive("d/dx sum(x*x)", ("x: vector(n)",)), "numpy"), False),
                        ("line 2: error (column 7): unexpected end of input", True),
                        ("line 3: error: unknown layout 'nope' (one of: numerator, denominator)",
@@ -216,12 +216,12 @@ def test_terminal_session(env, tmp_path):
 
         child.sendline("d/dw sum(w*x) + b")
         child.expect_exact("typing:  w, x: vector(n); b: scalar")
-        child.expect_exact("∂y/∂w = x'\r\n  shape: 1×n row vector, numerator layout")
+        child.expect_exact("dy/dw = x'\r\n  shape: 1×n row vector, numerator layout")
         child.expect_exact(PROMPT)
 
         child.sendline("d/dx x'@A@x")                      # x is still a vector(n)
         child.expect_exact("typing:  x: vector(n); A: matrix(n, n)")
-        child.expect_exact("∂y/∂x = x'@(A + A')\r\n  shape: 1×n row vector")
+        child.expect_exact("dy/dx = x'@(A + A')\r\n  shape: 1×n row vector")
         child.expect_exact(PROMPT)
 
         child.sendline("d/dx x@@")                         # a bad line: one error ...
@@ -233,7 +233,7 @@ def test_terminal_session(env, tmp_path):
         child.expect_exact("layout: denominator")
         child.expect_exact(PROMPT)
         child.sendline("d/dw sum(w*x)")
-        child.expect_exact("∂y/∂w = x\r\n  shape: n×1 column vector, denominator layout")
+        child.expect_exact("dy/dw = x\r\n  shape: n×1 column vector, denominator layout")
         child.expect_exact(PROMPT)
 
         child.sendline(":quit")

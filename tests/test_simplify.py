@@ -18,7 +18,6 @@ DECLS = " where x, v, a, b: vector(n); A, B: matrix(n, n); S: symmetric(n); c: s
     ("A@x + A'@x", "(A + A')@x", "factor common operand"),
     ("A'@B'", "(B@A)'", "transpose rules"),
     ("(A@B + B)'", "(A@B)' + B'", "transpose rules"),
-    ("S'", "S", "transpose rules"),
     ("x'' + 2*x + x", "4*x", "like terms"),
     ("2*3*x*x", "6*x^2", "fold constants"),
     ("eye(n)@A", "A", "identity"),

@@ -1,7 +1,13 @@
-"""Derivation -> one JSON object (contract §3 'JSON')."""
+"""Derivation -> one JSON object (contract §3 'JSON'), and the one way mcalc writes JSON.
+
+Strict JSON always: a non-finite number is the string "nan", "inf" or "-inf" (what
+`allow_nan=False` would refuse), and every non-printable character is escaped, so the
+text is one line of valid UTF-8 that is safe on a terminal.
+"""
 from __future__ import annotations
 
 import json
+import math
 
 from mcalc.derivation import Derivation
 from mcalc.printing import latex
@@ -46,4 +52,39 @@ def step_dict(s, layout: str, names: dict, text, steps_latex) -> dict:
 
 
 def render(d: Derivation) -> str:
-    return json.dumps(as_dict(d), ensure_ascii=False)
+    return dumps(as_dict(d))
+
+
+def _finite(value):
+    """`value` with every non-finite float replaced by its string (JSON data is shallow:
+    a counterexample's matrix is the deepest part)."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return "nan" if math.isnan(value) else ("inf" if value > 0 else "-inf")
+    if isinstance(value, dict):
+        return {k: _finite(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_finite(v) for v in value]
+    return value
+
+
+def dumps(value) -> str:
+    """One line of strict JSON (see the module's docstring)."""
+    text = json.dumps(_finite(value), ensure_ascii=False, allow_nan=False)
+    if text.isprintable():
+        return text
+    # json escapes only U+0000..U+001F; the others (DEL, C1 controls, bidi overrides,
+    # lone surrogates from undecodable arguments) can only sit inside strings here
+    return "".join(ch if ch.isprintable() else _escape(ch) for ch in text)
+
+
+def _escape(ch: str) -> str:
+    """JSON's \\uXXXX escape (a surrogate pair beyond the Basic Multilingual Plane); a
+    lone surrogate (an undecodable byte of an argument) is U+FFFD, as strict parsers
+    refuse its escape."""
+    code = ord(ch)
+    if 0xD800 <= code <= 0xDFFF:
+        return "\ufffd"
+    if code <= 0xFFFF:
+        return f"\\u{code:04x}"
+    code -= 0x10000
+    return f"\\u{0xD800 + (code >> 10):04x}\\u{0xDC00 + (code & 0x3FF):04x}"

@@ -20,7 +20,7 @@ The choices, in order:
     columns in consecutive blocks (the first opens the bracket, the last closes it).
   * The result is shown once: a last step whose equation is the result (or that leaves
     a too-large result out) is not repeated above it (`once`).
-  * The request line of a standalone document may break after ( @ , (`request_tt`).
+  * The request line of a standalone document may break after ( @ , (latex.request_tt).
 All walks over the markup are iterative (formulas may be nested thousands deep).
 """
 from __future__ import annotations
@@ -264,15 +264,6 @@ def _unpair_across(toks, cuts):
             if any(j < c < i for c in cuts):
                 big = "B" if r"\frac" in toks[j:i] or r"\sum" in toks[j:i] else "b"
                 toks[j], toks[i] = f"\\{big}igl", f"\\{big}igr"
-
-
-def request_tt(request: str) -> str:
-    """The request in \\texttt, breakable after ( @ , and before + - (a long request has
-    no spaces to break at)."""
-    from mcalc.printing.latex import escape_text
-    pieces = re.split(r"(?<=[(@,])|(?=[+\-])", request)
-    return r"\texttt{" + r"\allowbreak{}".join(escape_text(p, tt=True) for p in pieces
-                                               if p) + "}"
 
 
 # ---- rows ----------------------------------------------------------------------------

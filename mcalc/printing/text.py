@@ -132,7 +132,13 @@ class _Printer:
         return f"eye({e.shape[0]})", ATOM
 
     def zeros(self, e):
-        return "0", ATOM
+        # a zero array keeps its shape when fed back: 0*ones(n), 0*ones(n)', 0*ones(m)@ones(n)'
+        r, c = e.shape
+        if (r, c) == ("1", "1"):
+            return "0", ATOM
+        if c == "1":
+            return f"0*ones({r})", PRODUCT
+        return (f"0*ones({c})'" if r == "1" else f"0*ones({r})@ones({c})'"), PRODUCT
 
     def commutation(self, e):
         return f"commutation({e.value[0]}, {e.value[1]})", ATOM
