@@ -64,6 +64,7 @@ class Simplifier:
         self.finished: dict[Expr, Expr] = {}    # node -> with its inner clusters in it
         self.tokens: dict[Expr, int] = {}
         self.keys: dict[Expr, tuple] = {}       # order_key's cache
+        self.sort_keys: dict[Expr, tuple] = {}  # mul_'s sort key of a factor
         self.honest: dict[Expr, Expr] = {}      # node -> with its shape shown (keep_shape)
         self.too_big: set[Expr] = set()         # clusters algebra.to_poly gave up on
         self.fired: list[str] = []
@@ -352,12 +353,18 @@ def mul_(s, factors, shape=None) -> Expr:
             powers[base] = add_(s, [powers[base], p])
         else:
             powers[base] = p
-    rest = [b if E.is_number(p, 1) else pow_(s, b, p) for b, p in powers.items()
-            if not E.is_number(p, 0)]
-    rest = [f for f in rest if not E.is_number(f, 1)]
+    # numbers are interned: 1 and 0 are E.ONE and E.ZERO themselves (a test per factor)
+    one, zero = E.ONE, E.ZERO
+    rest = [b if p is one else pow_(s, b, p) for b, p in powers.items() if p is not zero]
+    rest = [f for f in rest if f is not one]
     if len(rest) > 1:
-        keys = s.keys if s else {}
-        rest.sort(key=lambda f: (0 if f.is_scalar else 1, order_key(f, keys)))
+        # the keys are looked up in C: a product that grows by a factor a step (the
+        # chain rule's) makes no Python call per factor it already had
+        keys, sort_keys = (s.keys, s.sort_keys) if s else ({}, {})
+        for f in rest:
+            if f not in sort_keys:
+                sort_keys[f] = (0 if f.is_scalar else 1, order_key(f, keys))
+        rest.sort(key=sort_keys.__getitem__)
     if coeff != 1 or not rest:
         rest.insert(0, _num(coeff))
     if all(f.shape != shape for f in rest):
