@@ -26,20 +26,16 @@ from mcalc.types import SCALAR, dim_mul
 def binary_products(e: Expr) -> Expr:
     """A@B@C as (A@B)@C: each intermediate is one product of two operands."""
     memo: dict[Expr, Expr] = {}
-
-    def go(n):
-        got = memo.get(n)
-        if got is None:
-            args = tuple(go(a) for a in n.args)
-            if n.op == "matmul" and len(args) > 2:
-                got = args[0]
-                for a in args[1:]:
-                    got = E.make("matmul", got, a)
-            else:
-                got = n if args == n.args else Expr(n.op, args, n.shape, n.name, n.value)
-            memo[n] = got
-        return got
-    return go(e)
+    for n in E.postorder(e, memo):
+        args = tuple(memo[a] for a in n.args)
+        if n.op == "matmul" and len(args) > 2:
+            got = args[0]
+            for a in args[1:]:
+                got = E.make("matmul", got, a)
+        else:
+            got = n if args == n.args else Expr(n.op, args, n.shape, n.name, n.value)
+        memo[n] = got
+    return memo[e]
 
 
 def labels(f: Expr) -> tuple[str, str]:
