@@ -31,7 +31,7 @@ symmetric S's transpose is S in both (CONTRACT §1). Then, in order (CONTRACT §
    the dimension by name" — never a guess at a smaller size.
 
 `check --exact` (or --method definition) decides by the definition method instead
-(mcalc.definition: SymPy, component by component); the numeric stage then only explains
+(mcalc.methods.definition: SymPy, component by component); the numeric stage then only explains
 a failure.                                                               decided_by: exact
 
 Public API: check(request, claim, types=(), layout, method, exact, seed, cache) ->
@@ -500,7 +500,7 @@ class _Checker:
 
     # -- exact: the definition method --------------------------------------------------
     def _exact(self) -> CheckResult:
-        from mcalc.definition import exact_equal
+        from mcalc.methods.definition import exact_equal
         verdict = exact_equal(self.req, self.body, self.cl, self.typing, self.layout)
         if verdict.equal:
             return self._result(True, "exact", f"exact: {verdict.detail}")

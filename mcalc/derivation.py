@@ -37,6 +37,15 @@ def dim_sources(typing) -> dict[str, str]:
     return out
 
 
+class Total(tuple):
+    """A factor (of, by) of a chain step's terms that is a total derivative, d(of)/d(by)
+    (P&H §4.5.2: d for a total derivative, ∂ for a partial); a plain pair is a partial."""
+    __slots__ = ()
+
+    def __new__(cls, of: str, by: str):
+        return super().__new__(cls, (of, by))
+
+
 @dataclass(frozen=True)
 class Eq:
     """One equation of a derivation.

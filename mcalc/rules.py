@@ -269,12 +269,18 @@ _ELEMENTWISE_SOURCE = {"relu": "P&H §5; 004 §2, §5", "abs": "004 §2", "sigmo
                        "tanh": "004 §5", "sign": "004 §6.4 (Lasso subgradient)"}
 
 for _f, (_d, _formula, _kink) in ELEMENTWISE.items():
-    rule(f"{_f} (element-wise)" if _f != "relu" else "max(0, z) piecewise derivative",
-         _ELEMENTWISE_SOURCE.get(_f, "P&H §2 (scalar rules), §4.2 (element-wise diagonal)"),
-         _f, _formula + "; on a vector, diag(f'(x))", "n×n",
-         lambda u, i, d=_d: diag_of(d(u.args[0], u), u),
-         lambda u, i, G, d=_d: mul(G, d(u.args[0], u)),
-         lambda u, i, dx, d=_d: mul(d(u.args[0], u), dx), kink=_kink)
+    # on a vector or matrix: yᵢ = f(xᵢ) uses xᵢ alone, so the Jacobian is diagonal (P&H
+    # name this the element-wise diagonal condition); on a scalar, the scalar rule
+    for _name, _source, _text, _when in (
+            ("element-wise diagonal condition", "P&H §4.2, §4.5.3 (element-wise diagonal "
+             "condition)", f"∂{_f}(x)/∂x = diag(f'(x)), yᵢ = {_f}(xᵢ) using xᵢ alone; {_formula}",
+             lambda u, i: not u.is_scalar),
+            (f"{_f} (element-wise)" if _f != "relu" else "max(0, z) piecewise derivative",
+             _ELEMENTWISE_SOURCE.get(_f, "P&H §2 (scalar rules)"), _formula, _always)):
+        rule(_name, _source, _f, _text, "n×n",
+             lambda u, i, d=_d: diag_of(d(u.args[0], u), u),
+             lambda u, i, G, d=_d: mul(G, d(u.args[0], u)),
+             lambda u, i, dx, d=_d: mul(d(u.args[0], u), dx), when=_when, kink=_kink)
 
 for _cmp in ("gt", "ge", "lt", "le"):
     rule("indicator", "P&H §5 (piecewise: 0 where the function is flat)", _cmp, "∂(x > y)/∂x = 0", "n×n",

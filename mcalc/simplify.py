@@ -32,6 +32,8 @@ REWRITES = (
      "(A')' = A, S' = S (S symmetric), (A + B)' = A' + B'",
      "MC §1"),
     ("identity", "I@A = A", "algebra"),
+    ("canonical order", "operands of sums and products in one order, nested sums and "
+     "products flattened: x*2 = 2*x, a + (b + c) = a + b + c", "algebra"),
     ("associativity", "A@(B@C) = A@B@C", "algebra"),
     ("factor common operand", "A@x + B@x = (A + B)@x", "algebra"),
     ("scalars out of products", "(cA)@B = c(A@B)", "algebra"),

@@ -422,7 +422,7 @@ def test_installed_mcalc_check_exit_codes(tmp_path):
 
 
 def test_check_does_not_import_numpy_until_it_runs():
-    code = ("import sys; import mcalc.cli, mcalc.check_cli, mcalc.check, mcalc.definition; "
+    code = ("import sys; import mcalc.cli, mcalc.check_cli, mcalc.check, mcalc.methods.definition; "
             "print('numpy' in sys.modules, 'sympy' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert out.stdout.split() == ["False", "False"], out.stderr

@@ -29,7 +29,7 @@ def test_bare_request_is_diff_and_plain_output_shows_the_derivation():
     r = run("d/dw sum(w*x) + b", "--format", "plain")
     assert r.exit_code == 0
     for shown in ("w, x: vector(n); b: scalar", "u1 = w*x", "element-wise product",
-                  "sum reduction", "vector chain rule", "∂y/∂w = x'", "1×n"):
+                  "sum reduction", "vector chain rule", "dy/dw = x'", "1×n"):
         assert shown in r.stdout
 
 

@@ -6,12 +6,12 @@ from __future__ import annotations
 import pytest
 from click.testing import CliRunner
 
-from mcalc import definition
+from mcalc.methods import definition
 from mcalc.pipeline import derive, typed
 from mcalc.check import check
 from mcalc.check_cli import register
 from mcalc.cli import main
-from mcalc.definition import GaveUp, exact_equal
+from mcalc.methods.definition import GaveUp, exact_equal
 from mcalc.errors import McalcError
 from mcalc.printing.plain import render
 from mcalc.printing.text import to_text

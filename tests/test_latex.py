@@ -347,7 +347,7 @@ def test_chain_derivation_lines():
     assert body[5] == (r"\frac{\partial \mathbf{u}_{1}}{\partial \mathbf{w}} &= "
                        r"\operatorname{diag}\left(\mathbf{x}\right) \qquad"
                        r"\text{(element-wise product)}")
-    assert body[6] == (r"\frac{\partial y}{\partial \mathbf{w}} &= \frac{\partial y}"
+    assert body[6] == (r"\frac{\mathrm{d} y}{\mathrm{d} \mathbf{w}} &= \frac{\partial y}"
                        r"{\partial u_{2}} \frac{\partial u_{2}}{\partial \mathbf{u}_{1}} "
                        r"\frac{\partial \mathbf{u}_{1}}{\partial \mathbf{w}} \qquad"
                        r"\text{(vector chain rule (P\&H $\S$4.5.3))}")
@@ -356,7 +356,7 @@ def test_chain_derivation_lines():
     # result, shown once, below, with its rule and shape (on a row of their own: too long)
     assert body[8] == "& " + r"\text{" + escape_text(NOTE) + "}"
     tail = out.split(r"\\[1ex]")[1]
-    assert tail.startswith("\n" + r"\frac{\partial y}{\partial \mathbf{w}} &= \mathbf{x}^{T} \\")
+    assert tail.startswith("\n" + r"\frac{\mathrm{d} y}{\mathrm{d} \mathbf{w}} &= \mathbf{x}^{T} \\")
     assert r"\text{(ones(n)'@diag(x) = x')}" in tail
     assert r"\text{shape } 1 \times n\text{, numerator layout}" in tail
     assert out.isascii()
@@ -386,21 +386,21 @@ def test_differential_derivation():
     assert r"&= C^{T} : A dX \qquad" in out
     assert r"&= A^{T} C^{T} : dX \\" "\n" \
         r"& \qquad\text{(Frobenius product: A : BC = B$^{T}$A : C (003))}" in out
-    assert r"\frac{\partial y}{\partial X} &= \left(A^{T} C^{T}\right)^{T}" in out
+    assert r"\frac{\mathrm{d} y}{\mathrm{d} X} &= \left(A^{T} C^{T}\right)^{T}" in out
 
 
 def test_vec_form_second_derivative_and_stacked_heads():
     d = differential_derivation()
     vec = Derivation(**{**d.__dict__, "vec_form": True, "steps": ()})
     out = derivation_to_latex(vec)
-    assert r"\frac{\partial \operatorname{vec}\left(" in out
-    assert r"{\partial \operatorname{vec}\left(X\right)}" in out
+    assert r"\frac{\mathrm{d} \operatorname{vec}\left(" in out
+    assert r"{\mathrm{d} \operatorname{vec}\left(X\right)}" in out
     assert r"\text{, vec form}" in out
     hess = Derivation(request="d^2/dx^2 x'@X@x", wrt=("x", "x"), layout="numerator",
                       method="chain", types={"x": "vector(n)", "X": "matrix(n, n)"},
                       expr=M("matmul", M("matmul", T(x), X), x),
                       result=M("add", X, T(X)))
-    assert r"\frac{\partial^{2} y}{\partial \mathbf{x}^{2}} &= X + X^{T}" in \
+    assert r"\frac{\mathrm{d}^{2} y}{\mathrm{d} \mathbf{x}^{2}} &= X + X^{T}" in \
         derivation_to_latex(hess)
     stacked = Derivation(request="d/d(a, b) a*b", wrt=("a", "b"), layout="numerator",
                          method="chain", types={"a": "scalar", "b": "scalar"},
@@ -408,7 +408,7 @@ def test_vec_form_second_derivative_and_stacked_heads():
                          steps=(Step("chain", ("∇", "a,b"), E.Expr("matrix", (b, a), ("1", "2")),
                                      rule="stack"),))
     out = derivation_to_latex(stacked)
-    assert r"\frac{\partial y}{\partial \left(a, b\right)}" in out
+    assert r"\frac{\mathrm{d} y}{\mathrm{d} \left(a, b\right)}" in out
     assert r"\partial^{2}" not in out
 
 
@@ -437,7 +437,7 @@ def test_step_to_latex_is_one_formula():
     for st in d.steps:
         t = step_to_latex(st)
         assert "&" not in t.replace(r"\&", "") and "\n" not in t and balanced(t), t
-    assert step_to_latex(d.steps[6], d).startswith(r"\frac{\partial y}{\partial \mathbf{w}} = ")
+    assert step_to_latex(d.steps[6], d).startswith(r"\frac{\mathrm{d} y}{\mathrm{d} \mathbf{w}} = ")
     assert step_to_latex(d.steps[0]) == r"\mathbf{u}_{1} = \mathbf{w} \circ \mathbf{x}"
 
 

@@ -216,12 +216,12 @@ def test_terminal_session(env, tmp_path):
 
         child.sendline("d/dw sum(w*x) + b")
         child.expect_exact("typing:  w, x: vector(n); b: scalar")
-        child.expect_exact("∂y/∂w = x'\r\n  shape: 1×n row vector, numerator layout")
+        child.expect_exact("dy/dw = x'\r\n  shape: 1×n row vector, numerator layout")
         child.expect_exact(PROMPT)
 
         child.sendline("d/dx x'@A@x")                      # x is still a vector(n)
         child.expect_exact("typing:  x: vector(n); A: matrix(n, n)")
-        child.expect_exact("∂y/∂x = x'@(A + A')\r\n  shape: 1×n row vector")
+        child.expect_exact("dy/dx = x'@(A + A')\r\n  shape: 1×n row vector")
         child.expect_exact(PROMPT)
 
         child.sendline("d/dx x@@")                         # a bad line: one error ...
@@ -233,7 +233,7 @@ def test_terminal_session(env, tmp_path):
         child.expect_exact("layout: denominator")
         child.expect_exact(PROMPT)
         child.sendline("d/dw sum(w*x)")
-        child.expect_exact("∂y/∂w = x\r\n  shape: n×1 column vector, denominator layout")
+        child.expect_exact("dy/dw = x\r\n  shape: n×1 column vector, denominator layout")
         child.expect_exact(PROMPT)
 
         child.sendline(":quit")

@@ -539,17 +539,19 @@ class _Symbols:
         shape = self.shapes.get(x)                    # unknown names print as scalars
         return name_to_latex(x, shape is not None and _is_vector_shape(shape))
 
-    def derivative(self, lhs) -> str:
-        """A step's left-hand side: ∂of/∂by for a pair, else the symbol itself."""
+    def derivative(self, lhs, total: bool = False) -> str:
+        """A step's left-hand side: ∂of/∂by (d of/d by: total) for a pair, else the symbol."""
         if isinstance(lhs, (tuple, list)) and len(lhs) == 2:
-            return self.partial(*lhs)
+            return self.partial(*lhs, total=total)
         return self(lhs)
 
-    def partial(self, of, by) -> str:
+    def partial(self, of, by, total: bool = False) -> str:
+        """∂of/∂by, or d of/d by for a total derivative (P&H §4.5.2)."""
         if of == "∇":
             of = self.top
-        top = r"\partial" + ((" " + self._operand(of)) if of is not None else "")
-        return rf"\frac{{{top}}}{{\partial {self._operand(by)}}}"
+        d = r"\mathrm{d}" if total else r"\partial"
+        top = d + ((" " + self._operand(of)) if of is not None else "")
+        return rf"\frac{{{top}}}{{{d} {self._operand(by)}}}"
 
     def _operand(self, x) -> str:
         s = self(x)
@@ -565,7 +567,7 @@ def _terms_latex(sym: _Symbols, terms) -> str | None:
         pairs = term if term and isinstance(term[0], (tuple, list)) else (term,)
         if any("components" in p or len(p) != 2 for p in pairs):
             return None
-        out.append(" ".join(sym.partial(*p) for p in pairs))
+        out.append(" ".join(sym.partial(*p, total=type(p).__name__ == "Total") for p in pairs))
     return " + ".join(out) if out else None
 
 
@@ -582,11 +584,13 @@ def _define(s, sym, p):
 
 
 def _partial_like(s, sym, p):
-    return [(sym.derivative(s.lhs), p.tex(s.rhs)[0] if s.rhs is not None else "", _rule(s))]
+    total = s.kind not in ("partial", "component")          # d for a total derivative
+    return [(sym.derivative(s.lhs, total), p.tex(s.rhs)[0] if s.rhs is not None else "",
+             _rule(s))]
 
 
 def _chain(s, sym, p):
-    lhs = sym.derivative(s.lhs)
+    lhs = sym.derivative(s.lhs, total=True)
     via = _terms_latex(sym, s.terms)
     value = p.tex(s.rhs)[0] if s.rhs is not None else None
     if via is None or via in (value, lhs):
@@ -694,18 +698,18 @@ def _result_lhs(d, sym) -> str:
             groups[-1][1] += 1
         else:
             groups.append([x, 1])
-    den = r" \, ".join(r"\partial " + sym(x) + (f"^{{{k}}}" if k > 1 else "")
-                       for x, k in groups)
+    den = r" \, ".join(r"\mathrm{d} " + sym(x) + (f"^{{{k}}}" if k > 1 else "")
+                       for x, k in groups)                   # a total derivative: d
     order = f"^{{{len(wrt)}}}" if len(wrt) > 1 else ""
     if d.vec_form and len(wrt) == 1:
         f, x = expr_to_latex(d.expr), sym(wrt[0])
-        return (rf"\frac{{\partial{order} \operatorname{{vec}}\left({f}\right)}}"
-                rf"{{\partial \operatorname{{vec}}\left({x}\right)}}")
+        return (rf"\frac{{\mathrm{{d}}{order} \operatorname{{vec}}\left({f}\right)}}"
+                rf"{{\mathrm{{d}} \operatorname{{vec}}\left({x}\right)}}")
     of = getattr(d, "of", None) or (d.expr.name if d.expr.op == "var" else None)
     if isinstance(of, str) and of:
-        return rf"\frac{{\partial{order} {name_to_latex(of, _is_vector_shape(d.expr.shape))}}}" \
+        return rf"\frac{{\mathrm{{d}}{order} {name_to_latex(of, _is_vector_shape(d.expr.shape))}}}" \
             rf"{{{den}}}"
-    return rf"\frac{{\partial{order}}}{{{den}}} \left({expr_to_latex(d.expr)}\right)"
+    return rf"\frac{{\mathrm{{d}}{order}}}{{{den}}} \left({expr_to_latex(d.expr)}\right)"
 
 
 def _shape_note(d) -> str:

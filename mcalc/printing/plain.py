@@ -5,7 +5,7 @@
 from __future__ import annotations
 
 from mcalc import expr as E
-from mcalc.derivation import Derivation, Eq, Step
+from mcalc.derivation import Derivation, Eq, Step, Total
 from mcalc.printing.text import printer, where_texts
 from mcalc.printing.text import to_text as _to_text
 from mcalc.types import describe
@@ -28,6 +28,15 @@ def partial_symbol(of: str, by: str) -> str:
     return f"∂{of}/∂{by}"
 
 
+def total_symbol(of: str, by: str) -> str:
+    """d(of)/d(by): a total derivative (P&H §4.5.2), ∂ being kept for partials."""
+    return f"d{of}/d{by}"
+
+
+def _symbol(pair) -> str:
+    return total_symbol(*pair) if isinstance(pair, Total) else partial_symbol(*pair)
+
+
 def shape_text(d: Derivation) -> str:
     r, c = d.shape
     if d.result is None:
@@ -47,7 +56,7 @@ def shape_text(d: Derivation) -> str:
 
 
 def _terms(terms) -> str:
-    return " + ".join(" ".join(partial_symbol(*p) for p in t) for t in terms)
+    return " + ".join(" ".join(_symbol(p) for p in t) for t in terms)
 
 
 def _frobenius_side(e, text) -> str:
@@ -120,9 +129,7 @@ def step_text(s: Step, names: dict | None = None, text=None) -> str:
     if s.kind == "chain":
         via = f"{_terms(s.terms)} = " if s.terms and s.terms != ((s.lhs,),) and \
             "components" not in s.terms[0][0] else ""
-        # a total derivative that sums a partial of the same pair is dy/dx (P&H §4.5.2)
-        lhs = f"d{s.lhs[0]}/d{s.lhs[1]}" if (s.lhs,) in s.terms and len(s.terms) > 1 \
-            else partial_symbol(*s.lhs)
+        lhs = total_symbol(*s.lhs)           # a chain step states a total derivative
         if s.rhs is None:                  # a large product: its factors are shown above
             return f"{lhs} = {via[:-3]}"
         if s.product is not None:          # the product, then what the rewrites make of it
@@ -132,7 +139,9 @@ def step_text(s: Step, names: dict | None = None, text=None) -> str:
         return f"d{s.lhs} = {differential_text(s.terms, to_text)}"
     if s.kind in ("substitute", "simplify", "component", "layout", "identify"):
         shown = to_text(s.rhs) if s.rhs is not None else "(too large to show; simplified below)"
-        return f"{partial_symbol(*s.lhs)} = {shown}"
+        # a component's derivative holds the other components fixed: a partial
+        symbol = partial_symbol if s.kind == "component" else total_symbol
+        return f"{symbol(*s.lhs)} = {shown}"
     return f"{s.text} {to_text(s.rhs)}" if s.rhs is not None else s.text
 
 
@@ -167,7 +176,8 @@ def render(d: Derivation) -> str:
 
 
 def result_symbol(d: Derivation) -> str:
-    """∂y/∂w, ∂²y/∂x², ∂²y/∂x∂y, ∂y/∂(x, y), ∂²y/∂(x1, x2)² — one ∂ per prefix written."""
+    """dy/dw, d²y/dx², d²y/dxdy, dy/d(x, y), d²y/d(x1, x2)² — one d per prefix written (the
+    result is a total derivative, P&H §4.5.2)."""
     groups = d.groups or ((tuple(d.wrt),) if d.stacked else tuple((w,) for w in d.wrt))
     merged: list = []                          # [label, power], equal neighbours merged
     for g in groups:
@@ -177,8 +187,8 @@ def result_symbol(d: Derivation) -> str:
         else:
             merged.append([label, 1])
     order = len(groups)
-    den = "".join(f"∂{label}{_sup(k) if k > 1 else ''}" for label, k in merged)
-    return f"∂{_sup(order) if order > 1 else ''}{d.of}/{den}"
+    den = "".join(f"d{label}{_sup(k) if k > 1 else ''}" for label, k in merged)
+    return f"d{_sup(order) if order > 1 else ''}{d.of}/{den}"
 
 
 def _sup(k: int) -> str:

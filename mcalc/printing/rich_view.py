@@ -36,7 +36,7 @@ STYLES = {
     "rule":         "italic dim",
     "shape":        "dim",
     "note":         "italic yellow",
-    "partial":      "bold cyan",       # ∂y/∂w
+    "partial":      "bold cyan",       # ∂y/∂w, dy/dw
     "wrt":          "bold green",      # the variable differentiated by
     "intermediate": "yellow",          # u1, U1, y
     "function":     "blue",            # sin(, norm(
@@ -46,7 +46,9 @@ STYLES = {
     "result_border": "green",
 }
 
-_PARTIAL = re.compile(r"∂[²³]?[\w∇]*/(?:∂(?:\([^)]*\)|[\w∇,]+)[²³]?)+")
+# ∂y/∂w (a partial) and dy/dw (a total derivative), whole
+_PARTIAL = re.compile(r"∂[²³]?[\w∇]*/(?:∂(?:\([^)]*\)|[\w∇,]+)[²³]?)+"
+                      r"|(?<![\w∂])d[²³]?[\w∇]+/(?:d(?:\([^)]*\)|[\w∇,]+)[²³]?)+")
 _FUNCTION = re.compile(r"(?<![\w.])[^\W\d]\w*(?=\()")
 _NUMBER = re.compile(r"(?<![\w.])\d+(?:\.\d+)?(?:e-?\d+)?(?![\w])")
 
@@ -68,11 +70,15 @@ class _Highlighter:
 
     def __call__(self, s: str, style: str = "") -> Text:
         t = Text(s, style=style)
+        # a derivative symbol is one span: nothing inside it (dx in dy/dx) is styled apart
+        symbols = [m.span() for m in _PARTIAL.finditer(s)]
         for pattern, name in ((_NUMBER, "number"), (_FUNCTION, "function"),
-                              (self.mid, "intermediate"), (self.wrt, "wrt"),
-                              (_PARTIAL, "partial")):
-            if pattern is not None:
-                t.highlight_regex(pattern, style=STYLES[name])
+                              (self.mid, "intermediate"), (self.wrt, "wrt")):
+            for m in pattern.finditer(s) if pattern is not None else ():
+                if not any(a < m.end() and m.start() < b for a, b in symbols):
+                    t.stylize(STYLES[name], *m.span())
+        for a, b in symbols:
+            t.stylize(STYLES["partial"], a, b)
         return t
 
 

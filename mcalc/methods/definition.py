@@ -8,7 +8,9 @@ expression is differentiated by each component of the variable with `sympy.diff`
 the derivatives are arranged as the contract arranges ∂F/∂X (mcalc.check.arrange:
 numerator or denominator layout, vec forms beyond two dimensions).
 
-  definition_derivation(req, body, typing, layout, by_rules)   `diff --method definition`: the
+  derive(req, body, typing, layout)   `diff --method definition` (the methods' interface):
+      definition_derivation with the automatic method's rules
+  definition_derivation(req, body, typing, layout, by_rules): the
       component derivatives as steps, then the chain/differential engine's symbolic
       result, confirmed equal to the component-wise derivative at the concrete sizes
       (an McalcError if they disagree: that is an engine bug)
@@ -99,6 +101,15 @@ def exact_equal(req, body: Expr, claim: Expr, typing, layout: str,
                             tuple(checked))
 
 
+NAME = "definition"
+
+
+def derive(req, body: Expr, typing, layout: str) -> Derivation:
+    from mcalc.methods import automatic
+    return definition_derivation(req, body, typing, layout,
+                                 lambda: automatic.derive(req, body, typing, layout))
+
+
 def definition_derivation(req, body: Expr, typing, layout: str, by_rules,
                           time_limit: float = TIME_LIMIT) -> Derivation:
     """`diff --method definition`: component by component, then the engine's symbolic
@@ -145,27 +156,42 @@ def definition_derivation(req, body: Expr, typing, layout: str, by_rules,
         if literal is not None:
             steps.append(Step("note", text=f"arranged in {layout} layout"
                                            f"{_sizes_text(sets[0])}:", rhs=literal))
+        of, defined = _inner_derivatives(req, body, typing, d.of)
+        steps.extend(defined)
+        group = req.wrt[0]
+        by = group[0] if len(group) == 1 else "(" + ", ".join(group) + ")"
         steps.append(Step("note", rhs=result, text=(
             f"the rules give this result; it equals the component-wise derivative"
             f"{run.sizes_summary(confirmed)} (checked exactly with SymPy):"),
-            eq=_result_eq(req, d, result, layout)))
-        if len(req.wrt) == 1:
-            steps.insert(0, Step("define", d.of, body, eq=Eq("define", d.of, rhs=body)))
+            eq=Eq("total", of, by, result, layout=layout) if of else None))
+        steps.insert(0, Step("define", d.of, body, eq=Eq("define", d.of, rhs=body)))
     return dataclasses.replace(d, method="definition", steps=tuple(steps))
 
 
-def _result_eq(req, d, result, layout):
-    """The result as the last equation (one derivative prefix: y and its variables)."""
-    if len(req.wrt) != 1:
-        return None
-    group = req.wrt[0]
-    by = group[0] if len(group) == 1 else "(" + ", ".join(group) + ")"
-    return Eq("total", d.of, by, result, layout=layout)
+def _inner_derivatives(req, body, typing, of):
+    """What the result is the derivative of, and the steps that define it: y itself, or
+    for a second (third ...) derivative the inner derivatives by the rules, each named
+    (g = the gradient, in denominator layout, as the rules differentiate it again), so
+    that the last line is an equation of its own. ("", []) when the rules have none."""
+    from mcalc.methods import automatic
+    from mcalc.methods.graph import Names, where_names
+    from mcalc.syntax import Request
+    names, steps = Names(body, where_names(req)), []
+    for k in range(1, len(req.wrt)):
+        inner = Request(req.text, req.wrt[-k:], req.body, req.decls, req.wrt_columns[-k:],
+                        req.defs)
+        try:
+            value = automatic.derive(inner, body, typing, "denominator").result
+        except NoRule:
+            return "", []
+        of = names.fresh("g")
+        steps.append(Step("define", of, value, eq=Eq("define", of, rhs=value)))
+    return of, steps
 
 
 def _plain_derivation(req, body, typing, layout, result) -> Derivation:
     from mcalc.derivation import dim_sources
-    from mcalc.engine import labels
+    from mcalc.methods.graph import labels
     wrt = tuple(n for group in req.wrt for n in group)
     return Derivation(request=req.text, wrt=wrt, layout=layout, method="definition",
                       types=typing.as_strings(), expr=body, result=result,
@@ -247,7 +273,7 @@ class _Run:
         self.sp = sympy
         self.req, self.body, self.typing, self.layout = req, body, typing, layout
         self.deadline = deadline
-        from mcalc.engine import wrt_groups
+        from mcalc.methods.graph import wrt_groups
         self.groups = wrt_groups(req, typing)
         self.named_dims = self._named_dims()
         self.cache: dict = {}
@@ -501,7 +527,7 @@ def _label(name, sep, i, j, r, c) -> str:
 
 
 def _of_label(body: Expr) -> str:
-    from mcalc.engine import labels
+    from mcalc.methods.graph import labels
     return labels(body)[0]
 
 

@@ -1,29 +1,27 @@
-"""The derivation engine: Parr & Howard's four steps, applied for real.
+"""The machinery the derivation methods share (mcalc.methods.chain, .differential): Parr &
+Howard's four steps, of which a method supplies the third.
 
 1. introduce an intermediate variable for every operator application that depends on the
    variable (identical subexpressions share one, which is what makes a total derivative);
 2. take each one's partial derivatives by a named rule of mcalc.rules;
-3. combine them by the chain rule — forward for a scalar variable (dy/dx = dy/du du/dx),
-   backward for a scalar function of a vector or matrix (the gradient flows from the
-   output; for matrices this is the differential method dL = G : dX), and backward with
-   Jacobians (vec/Kronecker forms beyond 2-D) otherwise;
+3. combine them — the method's own step (`Derive.combine`): the chain rule, or the
+   differential of every intermediate and the identification of the derivative;
 4. substitute the intermediates back and simplify.
 
-The engine knows no individual rule and never prints: it returns steps as data.
+`derive_groups` runs a whole request (one derivative after another for a Hessian). The
+machinery knows no individual rule and never prints: it returns steps as data.
 """
 from __future__ import annotations
 
-import dataclasses
 import itertools
 
 from mcalc import expr as E
 from mcalc import rules as R
-from mcalc.derivation import Eq, Step
+from mcalc.derivation import Derivation, Eq, Step, Total, dim_sources
 from mcalc.errors import McalcError, NoRule
 from mcalc.expr import Expr
 from mcalc.simplify import Simplifier
 from mcalc.types import SCALAR, dim_mul
-
 
 def binary_products(e: Expr) -> Expr:
     """A@B@C as (A@B)@C: each intermediate is one product of two operands."""
@@ -177,12 +175,15 @@ class Graph:
 
 
 class Derive:
-    """One first derivative: ∂f/∂x (f any expression, x a variable)."""
+    """One first derivative: ∂f/∂x (f any expression, x a variable). A method is a
+    subclass: `combine` is its step 3 (how the partials make the derivative)."""
 
-    def __init__(self, f: Expr, x: Expr, method: str, simplifier: Simplifier,
+    NAME = ""                                     # the method's name (--method)
+
+    def __init__(self, f: Expr, x: Expr, simplifier: Simplifier,
                  names: Names | None = None, root: str = "", within: tuple = ()):
         f = binary_products(f)
-        self.f, self.x, self.method = f, x, method
+        self.f, self.x = f, x
         self.simp = simplifier
         self.g = Graph(f, within or (x.name,), names, root)
         self.root = root or self.g.names.root
@@ -213,29 +214,13 @@ class Derive:
                 g.names.defined.add(label)
                 local = g.local(node)
                 self.steps.append(Step("define", label, local, eq=Eq("define", label, rhs=local)))
-        if self.method == "differential" and (self.x.is_scalar or not self.f.is_scalar):
-            out = self.forward_differential()
-        elif self.x.is_scalar:
-            out = self.forward()
-        elif self.f.is_scalar:
-            out = self.backward_gradient()
-        else:
-            out = self.backward_jacobian()
+        out = self.combine()
         self.steps += self.partials + self.chains
         for k in dict.fromkeys(self.kinks):
             self.steps.append(Step("note", text=k))
         of = g.label(self.f)
         oriented = self.orient(out, layout)
-        if self.method == "differential" and self.f.is_scalar and not self.x.is_scalar:
-            # dy = G : dX: G is the gradient (denominator layout), its transpose numerator
-            self.steps.append(Step("identify", (of, self.x.name), _shown(oriented), rule=(
-                "identification: dy = G : dX gives the gradient G" +
-                ("" if layout == "denominator" else "; numerator layout: its transpose")),
-                source="M&N ch. 9; P&H §4", eq=self._total(of, oriented, layout)))
-        elif layout == "denominator" and oriented != self.orient(out, "numerator"):
-            self.steps.append(Step("layout", (of, self.x.name), _shown(oriented),
-                                   rule="denominator layout: transpose", source="P&H §4",
-                                   eq=self._total(of, oriented, layout)))
+        self.orientation_step(of, out, oriented, layout)
         substituted = g.substitute(oriented)
         last = next((s.eq for s in reversed(self.steps) if s.eq is not None), None)
         said = last is not None and last.kind in ("partial", "total") and last.of == of \
@@ -244,10 +229,8 @@ class Derive:
             self.steps.append(Step("substitute", (of, self.x.name),
                                    _shown(substituted, size=MAX_SHOWN_SUBSTITUTED),
                                    eq=self._total(of, substituted, layout)))
-        fired: list[str] = []
-        self.simp.fired = fired
-        result = self.simp(substituted)
-        if result != substituted and fired:         # a named rewrite changed it
+        result, fired = simplified(self.simp, substituted)
+        if fired:                                   # every visible change is a named step
             self.steps.append(Step("simplify", (of, self.x.name), result,
                                    rule=", ".join(dict.fromkeys(fired)),
                                    eq=self._total(of, result, layout)))
@@ -318,264 +301,100 @@ class Derive:
     def _path(self, node, a):
         """∂f/∂node ∂node/∂a (just ∂f/∂a when node is f itself)."""
         own = (self.g.label(node), self.g.label(a))
-        return (own,) if node is self.f else ((self.g.label(self.f), self.g.label(node)), own)
-
-    def _chain(self, terms, node) -> dict:
-        """The chain rule that combines `terms`, as Step fields: rule and source, chosen by
-        the shapes of the step's own quantities (every one a scalar: single-variable)."""
-        if len(terms) > 1:
-            return {"rule": "total-derivative chain rule", "source": "P&H §4.5.2"}
-        shapes = {v.name: v.shape for v in self.g.name.values() if v.op == "var"}
-        shapes[self.x.name] = self.x.shape
-        names = {n for pair in (terms[0] if terms else ()) for n in pair}
-        if all(shapes.get(n, E.ONE.shape) == E.ONE.shape for n in names | {self.g.label(node)}):
-            return {"rule": "single-variable chain rule", "source": "P&H §4.5.1"}
-        return {"rule": "vector chain rule", "source": "P&H §4.5.3"}
-
-    def forward(self) -> Expr:
-        """x scalar: dy/dx = Σ ∂y/∂u du/dx, inputs first (forward accumulation)."""
-        g, x = self.g, self.x
-        tangent: dict[Expr, Expr] = {x: E.ONE}
-        for node in g.order:
-            if not g.depends(node, x.name):
-                continue
-            jac = None
-            if node.op in ("vector", "matrix"):          # a literal: component by component
-                parts = [self.simp(tangent[a]) if g.depends(a, x.name) else E.ZERO
-                         for a in node.args]
-                value = Expr(node.op, tuple(parts), node.shape)
-                terms = [((g.label(node), "components"), ("components", x.name))]
-            else:
-                total, terms = [], []
-                for i in self._operands(node):
-                    a = node.args[i]
-                    rule, local, jac = self.partial(node, i)
-                    da = tangent[g.through(a)]
-                    if a in g.transparent:
-                        da = self.simp(R.T(da))
-                    total.append(self.named(rule.differential(local, i, da), node, keep=da))
-                    own = (g.label(node), g.label(a))
-                    terms.append((own,) if a == x else (own, (g.label(a), x.name)))
-                value = self.simp(R.add(*total) if len(total) > 1 else total[0])
-            tangent[node] = value
-            if terms == [((g.label(node), x.name),)] and jac == value:
-                continue                                 # the partial above says it already
-            label = g.label(node)
-            self.chains.append(self._with_product(Step(
-                "chain", (label, x.name), _shown(value, node is self.f),
-                **self._chain(terms, node), terms=tuple(terms),
-                eq=derivative_eq("total", label, x.name, node.shape, x.shape, value))))
-        return tangent[self.f]
-
-    def forward_differential(self) -> Expr:
-        """The differential method for any shape (Magnus & Neudecker): the differential of
-        each intermediate in terms of dX, inputs first, then the derivative read off the
-        differential of the output, which is linear in dX (the identification theorem)."""
-        g, x = self.g, self.x
-        dx = _d(x.name, x)
-        tangent: dict[Expr, Expr] = {x: dx}
-        for node in g.order:
-            if not g.depends(node, x.name):
-                continue
-            if node.op in ("vector", "matrix"):          # a literal: component by component
-                value = Expr(node.op, tuple(self.simp(tangent[a]) if g.depends(a, x.name)
-                                            else E.ZERO for a in node.args), node.shape)
-                name, source = "components", ""
-            else:
-                total, rules = [], []
-                for i in self._operands(node):
-                    a = node.args[i]
-                    rule, local, _ = self.partial(node, i, show=False)
-                    da = tangent[g.through(a)]
-                    if a in g.transparent:
-                        da = self.simp(R.T(da))
-                    total.append(self.named(rule.differential(local, i, da), node, keep=da))
-                    rules.append(rule)
-                value = self.simp(R.add(*total) if len(total) > 1 else total[0])
-                product = len(rules) > 1 and node.op in ("mul", "matmul", "dot", "kron")
-                name = "product rule" if product else \
-                    " + ".join(dict.fromkeys(r.name for r in rules))
-                source = "MC (eq. 37)" if product else \
-                    "; ".join(dict.fromkeys(r.cite for r in rules))
-            tangent[node] = value
-            label = g.label(node)
-            self.chains.append(Step("differential", label, rule=name, source=source,
-                                    terms=((E.ONE, value, ""),),
-                                    eq=Eq("differential", label, terms=((E.ONE, value),))))
-        dF = self.simp(tangent[self.f])
-        if x.is_scalar:                                   # dF = A dx
-            J = self.simp(E.replace(dF, {dx: E.ONE}))
-        else:                                             # ∂vec(dF)/∂vec(dX), dF linear
-            inner = Derive(dF, dx, "chain", self.simp)
-            J = inner.run("numerator")
-        y = g.label(self.f)
-        self.chains.append(Step(
-            "identify", (y, x.name), _shown(J, True),
-            rule=("identification: dF = A dx gives dF/dx = A" if x.is_scalar else
-                  "identification: dF = A dx gives ∂F/∂x = A" if x.is_column else
-                  "identification: dF = A dX B gives ∂vec(F)/∂vec(X) = kron(B', A)"),
-            source="M&N ch. 9",
-            eq=derivative_eq("total", y, x.name, self.f.shape, x.shape, J)))
-        return J
-
-    def _pending(self, grads: dict, done: set) -> list:
-        """The terms G : d(u) of the whole differential: every node with a gradient that
-        has not yet been moved onto its operands, the output side first."""
-        g = self.g
-        rank = {n: k for k, n in enumerate(g.order)}
-        nodes = sorted((n for n in grads if n not in done), key=lambda n: -rank.get(n, -1))
-        return [(self.simp(R.add(*grads[n]) if len(grads[n]) > 1 else grads[n][0]),
-                 _d(g.label(n), n), n) for n in nodes]
-
-    def _differential_step(self, terms, rule: str, source: str = ""):
-        """dy = Σ G : dU over `terms` ((G, dU, node)), as one step and one equation."""
-        y = self.g.label(self.f)
-        shown = tuple((_shown(G, n is self.x), D, f"∂{y}/∂{self.g.label(n)}")
-                      for G, D, n in terms)
-        self.chains.append(Step("differential", y, rule=rule, source=source, terms=shown,
-                                eq=Eq("differential", y, terms=tuple((G, D) for G, D, _ in terms))))
+        return (own,) if node is self.f else (Total(self.g.label(self.f), self.g.label(node)), own)
 
     def backward_gradient(self) -> Expr:
-        """f scalar: the gradient flows back from y (dL = G : dU  ->  G' : dA)."""
+        """f scalar: the gradient flows back from y (dL = G : dU  ->  G' : dA). What is said
+        on the way is the method's: `at_node` before an intermediate's operands receive
+        their shares, `operand` for each, `after_node` once they have, `at_variable`."""
         g, x = self.g, self.x
         grads: dict[Expr, list] = {self.f: [E.ONE]}
         terms: dict[Expr, list] = {}
         done: set = set()
-        differential = self.method == "differential" or self.x.is_matrix and self.method != "chain"
         for node in reversed(g.order):
             if node not in grads:                     # depends on another stacked scalar
                 continue
             G = self.simp(R.add(*grads[node]) if len(grads[node]) > 1 else grads[node][0])
             grads[node] = [G]
-            if node is not self.f and not differential:
-                self._report_gradient(node, G, terms.get(node, ()))
-            others = self._pending(grads, done | {node}) if differential else []
+            state = self.at_node(node, G, terms, grads, done)
             done.add(node)
-            pieces, rules = [], []
             for i in self._operands(node):
                 a = node.args[i]
-                rule, local, _ = self.partial(node, i, show=not differential)
+                rule, local, _ = self.partial(node, i, show=self.SHOWS_PARTIALS)
                 contrib = self.simp(self.named(rule.grad(local, i, G), node, keep=G))
-                if differential:
-                    pieces.append(self.simp(self.named(rule.differential(
-                        local, i, self._d_operand(a)), node)))
-                    rules.append(rule)
+                self.operand(state, node, i, rule, local)
                 if a in g.transparent:
                     contrib = self.simp(R.T(contrib))
                 terms.setdefault(g.through(a), []).append(self._path(node, a))
                 grads.setdefault(g.through(a), []).append(contrib)
-            if differential:
-                self._differential_moves(node, G, others, pieces, rules, grads, done)
+            self.after_node(state, node, G, grads, done)
         G = self.simp(R.add(*grads[x]) if len(grads[x]) > 1 else grads[x][0])
-        if not differential:
-            self._report_gradient(x, G, terms.get(x, ()))
+        self.at_variable(G, terms.get(x, ()))
         return G
 
-    def _differential_moves(self, node, G, others, pieces, rules, grads, done):
-        """Two lines of the differential method for one intermediate: its differential
-        written out by its rule (all terms of a product rule at once), then the factors
-        moved off the differentials of its operands (Magnus & Neudecker, ch. 9)."""
-        label = self.g.label(node)
-        if len(rules) == 1:
-            name, source = rules[0].name, rules[0].cite
-        else:
-            product = node.op in ("mul", "matmul", "dot", "kron")
-            name = "product rule" if product else " + ".join(dict.fromkeys(r.name for r in rules))
-            source = "MC (eq. 37)" if product else "; ".join(dict.fromkeys(r.cite for r in rules))
-        written = [(G, R.add(*pieces) if len(pieces) > 1 else pieces[0], node)] + others
-        self._differential_step(written, f"{name} on d{label}", source)
-        after = self._pending(grads, done)
-        if [(G, D) for G, D, _ in after] != [(G, D) for G, D, _ in written]:
-            self._differential_step(after, "move the factors across ':' "
-                                    "(G : A dU B = A'G B' : dU)", "MC (eq. 16)")
+    # the method's part: step 3, and what backward_gradient says on the way
+    SHOWS_PARTIALS = True
 
-    def _d_operand(self, a: Expr) -> Expr:
-        """d of an operand: dw, or dw' for an inline transpose."""
-        inner = self.g.through(a)
-        d = _d(self.g.label(inner), inner)
-        return Expr("T", (d,), a.shape) if a is not inner else d
+    def combine(self) -> Expr:
+        raise NotImplementedError
 
-    def _report_gradient(self, node, G, terms):
-        # ∂y/∂u in numerator layout: Gᵀ for a column or a matrix, G itself for a row
-        shown = G if G.is_scalar or G.is_row else self.simp(R.T(G))
-        y, u = self.g.label(self.f), self.g.label(node)
-        eq = derivative_eq("total", y, u, self.f.shape, node.shape, shown)
-        self._chain_step(node, terms, shown, eq)
+    def orientation_step(self, of: str, out: Expr, oriented: Expr, layout: str):
+        """The step that turns the combined derivative into the requested layout."""
+        numerator = self.orient(out, "numerator")
+        if layout == "denominator" and oriented != numerator:
+            self.steps.append(Step("layout", (of, self.x.name), _shown(oriented),
+                                   rule="denominator layout: transpose" +
+                                   self.transpose_rewrites(numerator),
+                                   source="P&H §4", eq=self._total(of, oriented, layout)))
 
-    def _chain_step(self, node, terms, value, eq):
-        """One line of the chain rule; a line that restates a partial is left out, and one
-        that only reshapes a vec-form partial says so."""
-        terms = tuple(terms)
-        y, u = self.g.label(self.f), self.g.label(node)
-        chain = self._chain(terms, node)
-        if terms == (((y, u),),):
-            stated = next((s.eq for s in self.partials if s.lhs == (y, u)), None)
-            if stated is not None and stated.rhs == value:
-                return
-            if stated is not None:
-                chain = {"rule": "the partial above, reshaped from its vec form",
-                         "source": "MC §10.2.2"}
-        self.chains.append(self._with_product(Step(
-            "chain", (y, u), _shown(value, node == self.x), **chain, terms=terms, eq=eq)))
+    def transpose_rewrites(self, e: Expr) -> str:
+        """'; ' and the names of the rewrites that tidy e' ((AB)' = B'A'), or ''."""
+        _, fired = simplified(Simplifier(), R.T(e), order=False)
+        return "; " + ", ".join(fired) if fired else ""
 
-    def _with_product(self, step: Step) -> Step:
-        """The step with the product of the partials it multiplies written out, when the
-        simplifier's named rewrites turn that product into the value shown (ones(n)'@diag(x)
-        = x'): a transformation is never silent."""
-        stated = {s.lhs: s.eq for s in self.partials + self.chains
-                  if s.eq is not None and not s.eq.vec}
-        stated[(self.x.name, self.x.name)] = None
-        total = []
-        for term in step.terms:
-            factors = [stated.get(p, False) for p in term]
-            if any(f is False for f in factors):
-                return step
-            values = [E.ONE if f is None else f.rhs for f in factors]
-            prod = values[0]
-            try:                         # a vec form and a gradient do not multiply
-                for v in values[1:]:
-                    prod = R.mul(prod, v) if prod.is_scalar or v.is_scalar else R.mm(prod, v)
-            except McalcError:
-                return step
-            total.append(prod)
-        if not total or step.rhs is None or len({t.shape for t in total}) > 1:
-            return step
-        raw = R.add(*total) if len(total) > 1 else total[0]
-        fired: list[str] = []
-        self.simp.fired = fired
-        try:
-            same = raw != step.rhs and raw.size <= MAX_SHOWN and self.simp(raw) == step.rhs
-        except McalcError:             # a product the simplifier cannot take as it stands
-            return step
-        if not same or not fired:
-            return step
-        return dataclasses.replace(step, product=raw,
-                                   rule=f"{step.rule}; {', '.join(dict.fromkeys(fired))}")
+    def at_node(self, node, G, terms, grads, done):
+        return None
 
-    def backward_jacobian(self) -> Expr:
-        """f non-scalar: Jacobians multiply from the output back (vec forms for matrices)."""
-        g, x = self.g, self.x
-        jac: dict[Expr, list] = {self.f: [E.eye(R.numel(self.f))]}
-        terms: dict[Expr, list] = {}
-        y = g.label(self.f)
-        for node in reversed(g.order):
-            if node not in jac:
-                continue
-            J = self.simp(R.add(*jac[node]) if len(jac[node]) > 1 else jac[node][0])
-            if node is not self.f:
-                self._chain_step(node, terms.get(node, ()), J, derivative_eq(
-                    "total", y, g.label(node), self.f.shape, node.shape, J))
-            for i in self._operands(node):
-                a = node.args[i]
-                rule, local, part = self.partial(node, i)
-                if part is None:
-                    part = rule.jacobian(local, i)           # raises NoRule with the reason
-                jac.setdefault(g.through(a), []).append(R.mm(J, part))
-                terms.setdefault(g.through(a), []).append(self._path(node, a))
-        J = self.simp(R.add(*jac[x]) if len(jac[x]) > 1 else jac[x][0])
-        self._chain_step(x, terms.get(x, ()), J, derivative_eq(
-            "total", y, x.name, self.f.shape, x.shape, J))
-        return J
+    def operand(self, state, node, i, rule, local):
+        pass
+
+    def after_node(self, state, node, G, grads, done):
+        pass
+
+    def at_variable(self, G, terms):
+        pass
+
+
+def simplified(simp: Simplifier, e: Expr, order: bool = True) -> tuple[Expr, list[str]]:
+    """simp(e), and the names (simplify.REWRITES) of the rewrites that made it. The shared
+    simplifier remembers what it has seen, and a rewrite that fired for an earlier step
+    does not fire again: then a fresh one names them; a change that no rewrite recorded
+    is the canonical order of operands (with `order`)."""
+    fired: list[str] = []
+    simp.fired = fired
+    out = simp(e)
+    if out != e and not fired and _flat(out) != _flat(e):     # a visible change
+        fresh = Simplifier()
+        fresh(e)
+        fired = list(fresh.fired) or (["canonical order"] if order else [])
+    return out, fired if out != e else []
+
+
+_NARY = ("add", "mul", "matmul")
+
+
+def _flat(e: Expr) -> Expr:
+    """e with nested sums and products merged (a + (b + c) as a + b + c, (A@B)@C as
+    A@B@C): a change only of this grouping is not visible, and no step."""
+    memo: dict[Expr, Expr] = {}
+    for n in E.postorder(e, memo):
+        args: list = []
+        for a in n.args:
+            fa = memo[a]
+            args.extend(fa.args if n.op in _NARY and fa.op == n.op else (fa,))
+        memo[n] = n if tuple(args) == n.args else Expr(n.op, tuple(args), n.shape, n.name,
+                                                       n.value)
+    return memo[e]
 
 
 MAX_SHOWN = 80                 # a chain step's multiplied-out form larger than this is left out:
@@ -587,23 +406,12 @@ def _shown(e: Expr, always: bool = False, size: int = MAX_SHOWN) -> Expr | None:
     return e if always or e.size <= size else None
 
 
-def _d(label: str, like: Expr) -> Expr:
-    """The differential d(label) as a variable of the same shape (marked, so that products
-    write it last: 2*u2*d(u2))."""
-    return Expr("var", (), like.shape, f"d({label})", "differential")
-
-
 def wrt_groups(req, typing):
     """Innermost derivative first: [(layout-independent) list of variable Exprs, stacked?]."""
     groups = []
     for k, group in enumerate(reversed(req.wrt)):
         col = req.wrt_columns[len(req.wrt) - 1 - k] if len(req.wrt_columns) > k else 0
-        xs = []
-        for name in group:
-            if name not in typing.vars:
-                raise McalcError(f"'{name}' does not appear in the expression", col)
-            vt = typing.vars[name]
-            xs.append(E.var(name, vt.shape, vt.kind == "symmetric"))
+        xs = [_variable(name, typing, req, len(req.wrt) - 1 - k) for name in group]
         if len(xs) > 1 and any(not x.is_scalar for x in xs):
             bad = next(x for x in xs if not x.is_scalar)
             raise McalcError(f"d/d(...) stacks scalars; {bad.name} is not a scalar", col)
@@ -611,16 +419,16 @@ def wrt_groups(req, typing):
     return groups
 
 
-def first_derivative(f: Expr, x: Expr, layout: str, method: str,
+def first_derivative(f: Expr, x: Expr, layout: str, method: type,
                      simplifier: Simplifier | None = None, names: Names | None = None,
                      root: str = "", within: tuple = ()):
-    """∂f/∂x in `layout`: (result, steps, vec_form). `names` continues the intermediates
+    """∂f/∂x in `layout` by `method` (a Derive subclass): (result, steps, vec_form). `names` continues the intermediates
     of the derivation so far; `root` names f (g for the gradient a Hessian differentiates)."""
     simp = simplifier or Simplifier()
     names = names or Names(f)
     before = names.copy()
     try:
-        d = Derive(f, x, method, simp, names, root, within)
+        d = method(f, x, simp, names, root, within)
         result = d.run(layout)
         return result, d.steps, d.vec_form
     except NoRule as first_failure:
@@ -631,7 +439,7 @@ def first_derivative(f: Expr, x: Expr, layout: str, method: str,
             raise
         names.restore(before)
         try:
-            d = Derive(simpler, x, method, simp, names, root, within)
+            d = method(simpler, x, simp, names, root, within)
             result = d.run(layout)
         except NoRule:
             raise first_failure from None
@@ -639,7 +447,7 @@ def first_derivative(f: Expr, x: Expr, layout: str, method: str,
         return result, [note] + d.steps, d.vec_form
 
 
-def stacked_derivative(f: Expr, xs: list[Expr], layout: str, method: str,
+def stacked_derivative(f: Expr, xs: list[Expr], layout: str, method: type,
                        simplifier: Simplifier | None = None, names: Names | None = None,
                        root: str = ""):
     """d/d(x, y) f: the derivative by scalars stacked into one vector (P&H §3, §4)."""
@@ -680,3 +488,54 @@ def stacked_derivative(f: Expr, xs: list[Expr], layout: str, method: str,
                       source="P&H §3 (gradient), §4 (Jacobian)",
                       eq=Eq("total", of, stacked, jac, layout=layout)))
     return jac, steps, False
+
+
+def _variable(name: str, typing, req, k: int) -> Expr:
+    col = req.wrt_columns[k] if k < len(req.wrt_columns) else 0
+    if name not in typing.vars:
+        raise McalcError(typing.not_a_variable(name), col)
+    vt = typing.vars[name]
+    return E.var(name, vt.shape, vt.kind == "symmetric")
+
+
+def where_names(req) -> set[str]:
+    """The names the request's `where` definitions give (intermediates never take them)."""
+    return {getattr(dcl, "name", None) for dcl in getattr(req, "defs", ())} - {None}
+
+
+def derive_groups(req, body: Expr, typing, layout: str, pick) -> Derivation:
+    """The request's derivatives, innermost first (a Hessian differentiates the gradient
+    again); `pick(f, xs)` gives the Derive subclass of each (the method)."""
+    steps: list[Step] = []
+    simp = Simplifier()
+    f = body
+    wrt_names: list[str] = []
+    groups = list(reversed(req.wrt))                    # innermost derivative first
+    vec_form = False
+    chosen = None
+    names = Names(body, where_names(req))
+    for k, group in enumerate(groups):
+        xs = [_variable(n, typing, req, len(groups) - 1 - k) for n in group]
+        wrt_names = list(group) + wrt_names
+        last = k == len(groups) - 1
+        lay = layout if last else "denominator"        # inner derivatives as gradients
+        chosen = pick(f, xs)
+        root = ""
+        if k:
+            root = names.fresh("g")
+            steps.append(Step("note", text=f"differentiate the result again, by "
+                              f"{', '.join(group)}: call it {root}"))
+        if len(xs) > 1:
+            f, st, vec_form = stacked_derivative(f, xs, lay, chosen, simp, names, root)
+        else:
+            f, st, vec_form = first_derivative(f, xs[0], lay, chosen, simp, names, root)
+        steps.extend(st)
+    from mcalc.share import shared_names
+    where = shared_names(f, taken=typing.defined) if req.wrt else ()
+    return Derivation(request=req.text, wrt=tuple(wrt_names), layout=layout,
+                      method=chosen.NAME if chosen else "chain", types=typing.as_strings(),
+                      expr=body, result=f if req.wrt else None, steps=tuple(steps),
+                      vec_form=vec_form, dims=dim_sources(typing), of=labels(body)[0],
+                      where=where,
+                      stacked=bool(req.wrt) and len(set(req.wrt)) == 1 and len(req.wrt[0]) > 1,
+                      groups=tuple(tuple(g) for g in req.wrt))

@@ -1,0 +1,170 @@
+"""The chain-rule method (Parr & Howard §4.5): partials of the intermediates multiplied
+together — forward for a scalar variable (dy/dx = ∂y/∂u du/dx), backward for a scalar
+function of a vector or matrix (the gradient flows from the output), and backward with
+Jacobians (vec/Kronecker forms beyond 2-D) otherwise."""
+from __future__ import annotations
+
+import dataclasses
+
+from mcalc import expr as E
+from mcalc import rules as R
+from mcalc.derivation import Derivation, Step, Total
+from mcalc.errors import McalcError
+from mcalc.expr import Expr
+from mcalc.methods.graph import (MAX_SHOWN, Derive, _shown, derivative_eq, derive_groups,
+                                 simplified)
+
+NAME = "chain"
+
+
+class ChainRule(Derive):
+    NAME = NAME
+
+    def combine(self) -> Expr:
+        if self.x.is_scalar:
+            return self.forward()
+        if self.f.is_scalar:
+            return self.backward_gradient()
+        return self.backward_jacobian()
+
+    def at_node(self, node, G, terms, grads, done):
+        if node is not self.f:
+            self._report_gradient(node, G, terms.get(node, ()))
+
+    def at_variable(self, G, terms):
+        self._report_gradient(self.x, G, terms)
+
+    def _chain(self, terms, node) -> dict:
+        """The chain rule that combines `terms`, as Step fields: rule and source, chosen by
+        the shapes of the step's own quantities (every one a scalar: single-variable)."""
+        if len(terms) > 1:
+            return {"rule": "total-derivative chain rule", "source": "P&H §4.5.2"}
+        shapes = {v.name: v.shape for v in self.g.name.values() if v.op == "var"}
+        shapes[self.x.name] = self.x.shape
+        names = {n for pair in (terms[0] if terms else ()) for n in pair}
+        if all(shapes.get(n, E.ONE.shape) == E.ONE.shape for n in names | {self.g.label(node)}):
+            return {"rule": "single-variable chain rule", "source": "P&H §4.5.1"}
+        return {"rule": "vector chain rule", "source": "P&H §4.5.3"}
+
+    def forward(self) -> Expr:
+        """x scalar: dy/dx = Σ ∂y/∂u du/dx, inputs first (forward accumulation)."""
+        g, x = self.g, self.x
+        tangent: dict[Expr, Expr] = {x: E.ONE}
+        for node in g.order:
+            if not g.depends(node, x.name):
+                continue
+            jac = None
+            if node.op in ("vector", "matrix"):          # a literal: component by component
+                parts = [self.simp(tangent[a]) if g.depends(a, x.name) else E.ZERO
+                         for a in node.args]
+                value = Expr(node.op, tuple(parts), node.shape)
+                terms = [((g.label(node), "components"), ("components", x.name))]
+            else:
+                total, terms = [], []
+                for i in self._operands(node):
+                    a = node.args[i]
+                    rule, local, jac = self.partial(node, i)
+                    da = tangent[g.through(a)]
+                    if a in g.transparent:
+                        da = self.simp(R.T(da))
+                    total.append(self.named(rule.differential(local, i, da), node, keep=da))
+                    own = (g.label(node), g.label(a))
+                    terms.append((own,) if a == x else (own, Total(g.label(a), x.name)))
+                value = self.simp(R.add(*total) if len(total) > 1 else total[0])
+            tangent[node] = value
+            if terms == [((g.label(node), x.name),)] and jac == value:
+                continue                                 # the partial above says it already
+            label = g.label(node)
+            self.chains.append(self._with_product(Step(
+                "chain", (label, x.name), _shown(value, node is self.f),
+                **self._chain(terms, node), terms=tuple(terms),
+                eq=derivative_eq("total", label, x.name, node.shape, x.shape, value))))
+        return tangent[self.f]
+
+    def _report_gradient(self, node, G, terms):
+        # ∂y/∂u in numerator layout: Gᵀ for a column or a matrix, G itself for a row
+        shown = G if G.is_scalar or G.is_row else self.simp(R.T(G))
+        y, u = self.g.label(self.f), self.g.label(node)
+        eq = derivative_eq("total", y, u, self.f.shape, node.shape, shown)
+        self._chain_step(node, terms, shown, eq)
+
+    def _chain_step(self, node, terms, value, eq):
+        """One line of the chain rule; a line that restates a partial is left out, and one
+        that only reshapes a vec-form partial says so."""
+        terms = tuple(terms)
+        y, u = self.g.label(self.f), self.g.label(node)
+        chain = self._chain(terms, node)
+        if terms == (((y, u),),):
+            stated = next((s.eq for s in self.partials if s.lhs == (y, u)), None)
+            if stated is not None and stated.rhs == value:
+                return
+            if stated is not None:
+                chain = {"rule": "the partial above, reshaped from its vec form",
+                         "source": "MC §10.2.2"}
+        self.chains.append(self._with_product(Step(
+            "chain", (y, u), _shown(value, node == self.x), **chain, terms=terms, eq=eq)))
+
+    def _with_product(self, step: Step) -> Step:
+        """The step with the product of the partials it multiplies written out, when the
+        simplifier's named rewrites turn that product into the value shown (ones(n)'@diag(x)
+        = x'): a transformation is never silent."""
+        stated = {s.lhs: s.eq for s in self.partials + self.chains
+                  if s.eq is not None and not s.eq.vec}
+        stated[(self.x.name, self.x.name)] = None
+        total = []
+        for term in step.terms:
+            factors = [stated.get(p, False) for p in term]
+            if any(f is False for f in factors):
+                return step
+            values = [E.ONE if f is None else f.rhs for f in factors]
+            prod = values[0]
+            try:                         # a vec form and a gradient do not multiply
+                for v in values[1:]:
+                    prod = R.mul(prod, v) if prod.is_scalar or v.is_scalar else R.mm(prod, v)
+            except McalcError:
+                return step
+            total.append(prod)
+        if not total or step.rhs is None or len({t.shape for t in total}) > 1:
+            return step
+        raw = R.add(*total) if len(total) > 1 else total[0]
+        if raw == step.rhs or raw.size > MAX_SHOWN:
+            return step
+        try:
+            out, fired = simplified(self.simp, raw, order=False)
+        except McalcError:             # a product the simplifier cannot take as it stands
+            return step
+        if out != step.rhs or not fired:
+            return step
+        return dataclasses.replace(step, product=raw,
+                                   rule=f"{step.rule}; {', '.join(dict.fromkeys(fired))}")
+
+    def backward_jacobian(self) -> Expr:
+        """f non-scalar: Jacobians multiply from the output back (vec forms for matrices)."""
+        g, x = self.g, self.x
+        jac: dict[Expr, list] = {self.f: [E.eye(R.numel(self.f))]}
+        terms: dict[Expr, list] = {}
+        y = g.label(self.f)
+        for node in reversed(g.order):
+            if node not in jac:
+                continue
+            J = self.simp(R.add(*jac[node]) if len(jac[node]) > 1 else jac[node][0])
+            if node is not self.f:
+                self._chain_step(node, terms.get(node, ()), J, derivative_eq(
+                    "total", y, g.label(node), self.f.shape, node.shape, J))
+            for i in self._operands(node):
+                a = node.args[i]
+                rule, local, part = self.partial(node, i)
+                if part is None:
+                    part = rule.jacobian(local, i)           # raises NoRule with the reason
+                jac.setdefault(g.through(a), []).append(R.mm(J, part))
+                terms.setdefault(g.through(a), []).append(self._path(node, a))
+        J = self.simp(R.add(*jac[x]) if len(jac[x]) > 1 else jac[x][0])
+        self._chain_step(x, terms.get(x, ()), J, derivative_eq(
+            "total", y, x.name, self.f.shape, x.shape, J))
+        return J
+
+
+
+def derive(req, body: Expr, typing, layout: str) -> Derivation:
+    """The request by the chain rule, every derivative of it."""
+    return derive_groups(req, body, typing, layout, lambda f, xs: ChainRule)

@@ -1,0 +1,152 @@
+"""The differential method (Magnus & Neudecker, ch. 9; the Matrix Cookbook §2): the
+differential of every intermediate, then the derivative identified from the differential
+of the output. A scalar function of a vector or matrix writes the whole differential
+dy = G : dU line by line, moving the factors off each dU until dy = G : dX, whose G is
+the gradient; anything else writes each intermediate's differential in terms of dX and
+reads the derivative off dF, which is linear in dX (dF = A dX B gives kron(B', A))."""
+from __future__ import annotations
+
+from mcalc import expr as E
+from mcalc import rules as R
+from mcalc.derivation import Derivation, Eq, Step
+from mcalc.expr import Expr
+from mcalc.methods.chain import ChainRule
+from mcalc.methods.graph import Derive, _shown, derivative_eq, derive_groups
+
+NAME = "differential"
+
+
+class Differential(Derive):
+    NAME = NAME
+    SHOWS_PARTIALS = False                 # each intermediate's differential says it all
+
+    def combine(self) -> Expr:
+        if self.f.is_scalar and not self.x.is_scalar:
+            return self.backward_gradient()
+        return self.forward_differential()
+
+    def orientation_step(self, of: str, out: Expr, oriented: Expr, layout: str):
+        if not (self.f.is_scalar and not self.x.is_scalar):
+            return super().orientation_step(of, out, oriented, layout)
+        # dy = G : dX: G is the gradient (denominator layout), its transpose numerator
+        self.steps.append(Step("identify", (of, self.x.name), _shown(oriented), rule=(
+            "identification: dy = G : dX gives the gradient G" +
+            ("" if layout == "denominator" else "; numerator layout: its transpose" +
+             self.transpose_rewrites(out))),
+            source="M&N ch. 9; P&H §4", eq=self._total(of, oriented, layout)))
+
+    def at_node(self, node, G, terms, grads, done):
+        """The terms of the differential still to move, and this node's pieces and rules."""
+        return self._pending(grads, done | {node}), [], []
+
+    def operand(self, state, node, i, rule, local):
+        state[1].append(self.simp(self.named(rule.differential(
+            local, i, self._d_operand(node.args[i])), node)))
+        state[2].append(rule)
+
+    def after_node(self, state, node, G, grads, done):
+        others, pieces, rules = state
+        self._differential_moves(node, G, others, pieces, rules, grads, done)
+
+    def forward_differential(self) -> Expr:
+        """The differential method for any shape (Magnus & Neudecker): the differential of
+        each intermediate in terms of dX, inputs first, then the derivative read off the
+        differential of the output, which is linear in dX (the identification theorem)."""
+        g, x = self.g, self.x
+        dx = _d(x.name, x)
+        tangent: dict[Expr, Expr] = {x: dx}
+        for node in g.order:
+            if not g.depends(node, x.name):
+                continue
+            if node.op in ("vector", "matrix"):          # a literal: component by component
+                value = Expr(node.op, tuple(self.simp(tangent[a]) if g.depends(a, x.name)
+                                            else E.ZERO for a in node.args), node.shape)
+                name, source = "components", ""
+            else:
+                total, rules = [], []
+                for i in self._operands(node):
+                    a = node.args[i]
+                    rule, local, _ = self.partial(node, i, show=False)
+                    da = tangent[g.through(a)]
+                    if a in g.transparent:
+                        da = self.simp(R.T(da))
+                    total.append(self.named(rule.differential(local, i, da), node, keep=da))
+                    rules.append(rule)
+                value = self.simp(R.add(*total) if len(total) > 1 else total[0])
+                product = len(rules) > 1 and node.op in ("mul", "matmul", "dot", "kron")
+                name = "product rule" if product else \
+                    " + ".join(dict.fromkeys(r.name for r in rules))
+                source = "MC (eq. 37)" if product else \
+                    "; ".join(dict.fromkeys(r.cite for r in rules))
+            tangent[node] = value
+            label = g.label(node)
+            self.chains.append(Step("differential", label, rule=name, source=source,
+                                    terms=((E.ONE, value, ""),),
+                                    eq=Eq("differential", label, terms=((E.ONE, value),))))
+        dF = self.simp(tangent[self.f])
+        if x.is_scalar:                                   # dF = A dx
+            J = self.simp(E.replace(dF, {dx: E.ONE}))
+        else:                                             # ∂vec(dF)/∂vec(dX), dF linear
+            inner = ChainRule(dF, dx, self.simp)
+            J = inner.run("numerator")
+        y = g.label(self.f)
+        self.chains.append(Step(
+            "identify", (y, x.name), _shown(J, True),
+            rule=("identification: dF = A dx gives dF/dx = A" if x.is_scalar else
+                  "identification: dF = A dx gives ∂F/∂x = A" if x.is_column else
+                  "identification: dF = A dX B gives ∂vec(F)/∂vec(X) = kron(B', A)"),
+            source="M&N ch. 9",
+            eq=derivative_eq("total", y, x.name, self.f.shape, x.shape, J)))
+        return J
+
+    def _pending(self, grads: dict, done: set) -> list:
+        """The terms G : d(u) of the whole differential: every node with a gradient that
+        has not yet been moved onto its operands, the output side first."""
+        g = self.g
+        rank = {n: k for k, n in enumerate(g.order)}
+        nodes = sorted((n for n in grads if n not in done), key=lambda n: -rank.get(n, -1))
+        return [(self.simp(R.add(*grads[n]) if len(grads[n]) > 1 else grads[n][0]),
+                 _d(g.label(n), n), n) for n in nodes]
+
+    def _differential_step(self, terms, rule: str, source: str = ""):
+        """dy = Σ G : dU over `terms` ((G, dU, node)), as one step and one equation."""
+        y = self.g.label(self.f)
+        shown = tuple((_shown(G, n is self.x), D, f"d{y}/d{self.g.label(n)}")
+                      for G, D, n in terms)
+        self.chains.append(Step("differential", y, rule=rule, source=source, terms=shown,
+                                eq=Eq("differential", y, terms=tuple((G, D) for G, D, _ in terms))))
+
+    def _differential_moves(self, node, G, others, pieces, rules, grads, done):
+        """Two lines of the differential method for one intermediate: its differential
+        written out by its rule (all terms of a product rule at once), then the factors
+        moved off the differentials of its operands (Magnus & Neudecker, ch. 9)."""
+        label = self.g.label(node)
+        if len(rules) == 1:
+            name, source = rules[0].name, rules[0].cite
+        else:
+            product = node.op in ("mul", "matmul", "dot", "kron")
+            name = "product rule" if product else " + ".join(dict.fromkeys(r.name for r in rules))
+            source = "MC (eq. 37)" if product else "; ".join(dict.fromkeys(r.cite for r in rules))
+        written = [(G, R.add(*pieces) if len(pieces) > 1 else pieces[0], node)] + others
+        self._differential_step(written, f"{name} on d{label}", source)
+        after = self._pending(grads, done)
+        if [(G, D) for G, D, _ in after] != [(G, D) for G, D, _ in written]:
+            self._differential_step(after, "move the factors across ':' "
+                                    "(G : A dU B = A'G B' : dU)", "MC (eq. 16)")
+
+    def _d_operand(self, a: Expr) -> Expr:
+        """d of an operand: dw, or dw' for an inline transpose."""
+        inner = self.g.through(a)
+        d = _d(self.g.label(inner), inner)
+        return Expr("T", (d,), a.shape) if a is not inner else d
+
+
+def _d(label: str, like: Expr) -> Expr:
+    """The differential d(label) as a variable of the same shape (marked, so that products
+    write it last: 2*u2*d(u2))."""
+    return Expr("var", (), like.shape, f"d({label})", "differential")
+
+
+def derive(req, body: Expr, typing, layout: str) -> Derivation:
+    """The request by the differential method, every derivative of it."""
+    return derive_groups(req, body, typing, layout, lambda f, xs: Differential)
