@@ -16,7 +16,10 @@ canonical form of the difference of the two sides.
 """
 from __future__ import annotations
 
+import hashlib
+import weakref
 from fractions import Fraction
+from functools import lru_cache
 from itertools import product as _cartesian
 
 from mcalc import expr as E
@@ -79,18 +82,41 @@ def poly_sub(a: Poly, b: Poly) -> Poly:
     return Poly(terms, a.shape)
 
 
-_KEYS: dict = {}
+# An order key: the text, shape and op of the expression; a text longer than _KEY_TEXT
+# is cut there and followed by a digest of the structure, so a key costs O(1) per node
+# however deep the expression (the full texts of nested factors would cost depth²).
+# Entries live as long as their Expr: a long batch does not accumulate keys.
+_KEYS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+_DIGESTS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+_KEY_TEXT = 120
+_TEXT = []                    # one weak text printer: nested factors share their texts
 
 
 def _key(e: Expr) -> str:
     k = _KEYS.get(e)
     if k is None:
-        from mcalc.printing.text import to_text
-        k = f"{to_text(e)}:{e.shape[0]}x{e.shape[1]}:{e.op}"
-        if len(_KEYS) > 100_000:
-            _KEYS.clear()
+        if not _TEXT:
+            from mcalc.printing.text import printer
+            _TEXT.append(printer(weak=True, limit=_KEY_TEXT))
+        text = _TEXT[0](e)
+        if len(text) > _KEY_TEXT:
+            text = text[:_KEY_TEXT] + "\x7f" + _digest(e)
+        k = f"{text}:{e.shape[0]}x{e.shape[1]}:{e.op}"
         _KEYS[e] = k
     return k
+
+
+def _digest(e: Expr) -> str:
+    """A hash of e's structure that is the same in every run (children first, no recursion)."""
+    got = _DIGESTS.get(e)
+    if got is None:
+        for n in E.postorder(e, _DIGESTS):
+            h = hashlib.blake2b(repr((n.op, n.shape, n.name, n.value)).encode(), digest_size=12)
+            for a in n.args:
+                h.update(_DIGESTS[a].encode())
+            _DIGESTS[n] = h.hexdigest()
+        got = _DIGESTS[e]
+    return got
 
 
 def _mono(factors) -> tuple:
@@ -104,6 +130,7 @@ def _mono_shape(mono):
     return SCALAR
 
 
+@lru_cache(maxsize=256)         # fit() asks for it on every mixed sum
 def _ones_like(shape) -> Expr:
     r, c = shape
     if c == "1":
@@ -155,6 +182,7 @@ def render_poly(p: Poly) -> Expr:
 class _Canon:
     def __init__(self):
         self.memo: dict[Expr, Poly] = {}
+        self.t_memo: dict[Expr, Poly] = {}          # factor -> its transpose (t_base)
 
     # -- polynomial arithmetic -----------------------------------------------------------
     def const(self, c, shape=SCALAR) -> Poly:
@@ -312,7 +340,44 @@ class _Canon:
         return self.add(out, shape)
 
     def t_base(self, b: Expr) -> Poly:
-        """The transpose of one factor, as a canonical sum."""
+        """The transpose of one factor, as a canonical sum (memoised). The factors whose
+        transposes it needs are done first, without recursion: a network's nested
+        tanh(W@tanh(...)) transposes layer by layer, each layer once."""
+        memo = self.t_memo
+        got = memo.get(b)
+        if got is None:
+            stack, on_stack = [b], {b}
+            while stack:
+                n = stack[-1]
+                if n in memo:
+                    stack.pop()
+                    continue
+                pending = [d for d in self._t_needs(n) if d not in memo and d not in on_stack]
+                if pending:
+                    stack.extend(pending)
+                    on_stack.update(pending)
+                    continue
+                stack.pop()
+                memo[n] = self._t_base(n)
+            got = memo[b]
+        return got
+
+    def _t_needs(self, b: Expr):
+        """The factors whose transposes _t_base(b) takes (through transpose)."""
+        op = b.op
+        if b.shape == SCALAR or b.is_symmetric or op in ("eye", "T", "var", "ones", "vector",
+                                                         "matrix") or \
+                (op == "diag" and b.is_matrix):
+            return ()
+        if op == "matmul" or op in ELEMENTWISE or op in ("pow", "inv", "kron"):
+            args = [a for a in b.args if a.shape != SCALAR]
+        elif op == "add":
+            args = [b]
+        else:
+            return ()
+        return [f for a in args for mono in self.poly(a).terms for f, _ in mono]
+
+    def _t_base(self, b: Expr) -> Poly:
         op, shape = b.op, (b.shape[1], b.shape[0])
         if b.shape == SCALAR or b.is_symmetric or op == "eye" or \
                 (op == "diag" and b.is_matrix):

@@ -1234,22 +1234,49 @@ def _is_zero_literal(e: Expr) -> bool:
 
 
 def _nodes_with_paths(e: Expr):
-    """Every node of the tree with its path (the argument indices from the root)."""
-    out, stack = [], [((), e)]
+    """Every distinct node of the tree with the path (the argument indices from the root)
+    of its first occurrence, depth first, parents before children. A shared subtree is
+    walked once and paths are built only on request, so this stays linear in the nodes."""
+    parent: dict = {}                           # node -> (parent, argument index)
+    stack = [(e, None)]
     while stack:
-        path, node = stack.pop()
-        out.append((path, node))
-        stack.extend((path + (i,), a) for i, a in enumerate(node.args))
-    return out
+        node, link = stack.pop()
+        if node in parent:
+            continue
+        parent[node] = link
+        yield _Path(node, parent), node
+        stack.extend((a, (node, i)) for i, a in enumerate(node.args) if a not in parent)
+
+
+class _Path:
+    """The path to a node, read off the parent links when it is used."""
+    __slots__ = ("node", "parent")
+
+    def __init__(self, node, parent):
+        self.node, self.parent = node, parent
+
+    def __bool__(self):
+        return self.parent[self.node] is not None
+
+    def indices(self) -> list:
+        out, n = [], self.node
+        while self.parent[n] is not None:
+            n, i = self.parent[n]
+            out.append(i)
+        return out[::-1]
 
 
 def _replace_at(e: Expr, path, new: Expr) -> Expr:
-    if not path:
-        return new
-    i = path[0]
-    args = list(e.args)
-    args[i] = _replace_at(args[i], path[1:], new)
-    return Expr(e.op, tuple(args), e.shape, e.name, e.value)
+    """e with the node at `path` replaced by `new` (without recursion)."""
+    indices, along = path.indices(), [e]
+    for i in indices:
+        along.append(along[-1].args[i])
+    out = new
+    for node, i in zip(reversed(along[:-1]), reversed(indices)):
+        args = list(node.args)
+        args[i] = out
+        out = Expr(node.op, tuple(args), node.shape, node.name, node.value)
+    return out
 
 
 def _transposed_matrices(e: Expr):

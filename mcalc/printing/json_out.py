@@ -20,7 +20,7 @@ def as_dict(d: Derivation) -> dict:
     shown = d.result if d.result is not None else d.expr
     names = dict((e, n) for n, e in d.where)
     text = printer(names)
-    steps_latex = latex.step_renderer(d)
+    steps_latex, expr_latex = latex.derivation_printers(d)
     out = {
         "request": d.request,
         "wrt": list(d.wrt),
@@ -31,7 +31,7 @@ def as_dict(d: Derivation) -> dict:
         "shape": list(shown.shape),
         "shape_text": shape_text(d),
         "vec_form": d.vec_form,
-        "latex": latex.expr_to_latex(shown, names),
+        "latex": expr_latex(shown),
         "numpy": to_numpy(shown, d.dims, names, d.types),
         "steps": [step_dict(s, d.layout, names, text, steps_latex) for s in d.steps],
     }
@@ -43,7 +43,7 @@ def as_dict(d: Derivation) -> dict:
 def step_dict(s, layout: str, names: dict, text, steps_latex) -> dict:
     """One step as JSON: kind, rule, source, text, latex, and `eq` for an equation.
     `text` and `steps_latex` are the derivation's printers (mcalc.printing.text.printer,
-    latex.step_renderer), shared by its steps."""
+    latex.derivation_printers), shared by its steps."""
     out = {"kind": s.kind, "rule": s.rule, "source": s.source,
            "text": step_text(s, names, text), "latex": steps_latex(s)}
     if s.eq is not None:

@@ -33,9 +33,12 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from functools import lru_cache
 
+from mcalc.expr import postorder
 from mcalc.printing.plain import rule_label
-from mcalc.printing.text import _negated, number_text, split_product
+from mcalc.printing.text import _flat, _join as _join_ropes, _negated, number_text, \
+    split_product
 
 COMPARE, SUM, PRODUCT, UNARY, FRAC, POWER, POSTFIX, ATOM = range(8)
 INDICATOR = r"\mathbb{I}"
@@ -99,6 +102,7 @@ def _digits(s: str) -> str:
                    unicodedata.digit(c, None) is not None else c for c in s)
 
 
+@lru_cache(maxsize=4096)        # the same few names print on every line of every request
 def name_to_latex(name: str, bold: bool = False) -> str:
     r"""'W1' -> W_{1}, 'b_2' (bold) -> \mathbf{b}_{2}, 'θ' (bold) -> \boldsymbol{\theta},
     'lam' -> \mathit{lam}. Bold is for vectors (Parr & Howard)."""
@@ -160,6 +164,7 @@ _TEXT_ACCENTS = {"\u0301": "\\'", "\u0300": "\\`", "\u0302": "\\^", "\u0303": "\
                  "\u0306": "\\u", "\u0327": "\\c", "\u030a": "\\r", "\u030b": "\\H"}
 
 
+@lru_cache(maxsize=4096)        # rule labels and notes repeat across steps and requests
 def escape_text(s: str, tt: bool = False) -> str:
     """Text for text mode: LaTeX specials escaped, every character ASCII out.
     In \\texttt (tt) the typewriter font has < > | itself."""
@@ -216,29 +221,74 @@ def expr_to_latex(e, names: dict | None = None) -> str:
     return _Printer(names or {}).tex(e)[0]
 
 
+_WORDY = re.compile(r"\\mathit\{|\\math(bf|rm)\{[^{}]{2,}\}")
+
+
 def _wordy(s: str) -> bool:
     """Does this factor show a multi-letter name (so juxtaposition needs a thin space)?"""
-    return r"\mathit{" in s or re.search(r"\\math(bf|rm)\{[^{}]{2,}\}", s) is not None
+    return _WORDY.search(s) is not None
 
 
 class _Printer:
+    """Expr -> LaTeX. A node's LaTeX is kept as a rope (mcalc.printing.text's: a string or a
+    tuple of ropes sharing its operands'), memoised per printer and built children first
+    without recursion, so a derivation's steps print in time linear in their nodes."""
+
     def __init__(self, names, raw=None):
         self.names = names                          # Expr -> name (printed as a name)
         self.raw = raw or {}                        # Expr -> LaTeX as given
+        self.memo: dict = {e: (name_to_latex(n, _is_vector_shape(e.shape)), ATOM)
+                           for e, n in names.items()}
+        self.memo.update((e, (s, ATOM)) for e, s in self.raw.items())
+        self._wordy_memo: dict = {}                 # id(rope) -> (rope, wordy?)
+        self.shown: dict = {}                       # Expr -> tex(e): steps repeat them
 
     def tex(self, e) -> tuple[str, int]:
-        if e in self.raw:
-            return self.raw[e], ATOM
-        if e in self.names:
-            return name_to_latex(self.names[e], _is_vector_shape(e.shape)), ATOM
-        return _TABLE.get(e.op, _Printer.call)(self, e)
+        """(LaTeX, precedence) of e."""
+        s = self.shown.get(e)
+        if s is None:
+            r, p = self._tex(e)
+            s = self.shown[e] = _flat(r), p
+        return s
 
     def wrap(self, e, min_prec: int) -> str:
-        s, p = self.tex(e)
-        return s if p >= min_prec else rf"\left({s}\right)"
+        return _flat(self._wrap(e, min_prec))
 
-    def group(self, s: str, p: int, min_prec: int) -> str:
-        return s if p >= min_prec else rf"\left({s}\right)"
+    def _tex(self, e) -> tuple:
+        got = self.memo.get(e)
+        if got is None:
+            memo = self.memo
+            for node in postorder(e, memo):     # children first: the methods below find
+                memo[node] = _TABLE.get(node.op, _Printer.call)(self, node)   # operands done
+            got = memo[e]
+        return got
+
+    def _wrap(self, e, min_prec: int):
+        s, p = self._tex(e)
+        return s if p >= min_prec else (r"\left(", s, r"\right)")
+
+    def group(self, s, p: int, min_prec: int):
+        return s if p >= min_prec else (r"\left(", s, r"\right)")
+
+    def _is_wordy(self, rope) -> bool:
+        """_wordy of the flattened rope: every name is one piece, so any piece's match."""
+        if rope.__class__ is str:
+            return _wordy(rope)
+        memo = self._wordy_memo
+        stack = [rope]
+        while stack:                              # children before parents, no recursion
+            r = stack[-1]
+            if id(r) in memo:
+                stack.pop()
+                continue
+            pending = [c for c in r if c.__class__ is not str and id(c) not in memo]
+            if pending:
+                stack.extend(pending)
+                continue
+            stack.pop()
+            memo[id(r)] = (r, any(memo[id(c)][1] if c.__class__ is not str else _wordy(c)
+                                  for c in r))     # keeps r alive, so its id stays its own
+        return memo[id(rope)][1]
 
     # leaves
     def num(self, e):
@@ -280,25 +330,25 @@ class _Printer:
         for i, t in enumerate(e.args):
             neg = _negated(t)
             if i and neg is not None:
-                out.append(" - " + self.wrap(neg, PRODUCT))
+                out += (" - ", self._wrap(neg, PRODUCT))
             elif i:
-                out.append(" + " + self.wrap(t, PRODUCT if t.op != "add" else SUM + 1))
+                out += (" + ", self._wrap(t, PRODUCT if t.op != "add" else SUM + 1))
             else:
-                out.append(self.wrap(t, SUM + 1 if t.op in _CMP else SUM))
-        return "".join(out), SUM
+                out.append(self._wrap(t, SUM + 1 if t.op in _CMP else SUM))
+        return tuple(out), SUM
 
-    def _join(self, out: str, prev_s: str, s: str, circ: bool) -> str:
+    def _join(self, out, prev_s, s, circ: bool):
         if not out:
             return s
         if circ:
-            return out + r" \circ " + s
-        if s[0].isdigit() or s[0] == "-":
-            return out + r" \cdot " + s
-        if _wordy(prev_s) or _wordy(s):
-            return out + r" \, " + s
-        return out + " " + s
+            return (out, r" \circ ", s)
+        if _head(s) in "0123456789-":
+            return (out, r" \cdot ", s)
+        if self._is_wordy(prev_s) or self._is_wordy(s):
+            return (out, r" \, ", s)
+        return (out, " ", s)
 
-    def _factors(self, fs, lead: str = "", arrays_follow: bool = False) -> str:
+    def _factors(self, fs, lead: str = "", arrays_follow: bool = False):
         """Factors of a product, scalars first, after the coefficient `lead`: juxtaposed,
         \\circ between two non-scalars. A product-like factor (A x, a . b) is bare only as
         the last factor after scalars."""
@@ -306,13 +356,13 @@ class _Printer:
         out = prev_s = lead
         prev = None
         for i, f in enumerate(fs):
-            s, p = self.tex(f)
+            s, p = self._tex(f)
             last_after_scalars = i == len(fs) - 1 and not arrays_follow and \
                 all(g.is_scalar for g in fs[:i])
             if p == UNARY and not out:
                 pass                                        # a leading minus sign
             elif p < FRAC and not (p >= PRODUCT and last_after_scalars):
-                s = rf"\left({s}\right)"
+                s = (r"\left(", s, r"\right)")
             circ = prev is not None and not prev.is_scalar and not f.is_scalar
             out = self._join(out, prev_s, s, circ)
             prev, prev_s = f, s
@@ -329,21 +379,21 @@ class _Printer:
         prec = PRODUCT
         if array_den:
             d = self._factors(array_den)
-            if len(array_den) > 1 or self.tex(array_den[0])[1] < FRAC:
+            if len(array_den) > 1 or self._tex(array_den[0])[1] < FRAC:
                 d = self.group(d, PRODUCT, FRAC) if len(array_den) > 1 else \
-                    self.wrap(array_den[0], FRAC)
-            top = f"{top} \\oslash {d}"
+                    self._wrap(array_den[0], FRAC)
+            top = (top, r" \oslash ", d)
         if scalar_den or coeff.denominator != 1:
             lead = str(coeff.denominator) if coeff.denominator != 1 else ""
             bottom = self._factors(scalar_den, lead) if lead or len(scalar_den) > 1 else \
-                self.tex(scalar_den[0])[0]
-            top, prec = rf"\frac{{{top}}}{{{bottom}}}", FRAC
-        return (sign + top, UNARY) if sign else (top, prec)
+                self._tex(scalar_den[0])[0]
+            top, prec = (r"\frac{", top, "}{", bottom, "}"), FRAC
+        return ((sign, top), UNARY) if sign else (top, prec)
 
     def matmul(self, e):
         first = e.args[0]
-        parts = [self.tex(first)[0] if _bare_left(first) else self.wrap(first, FRAC)] + \
-            [self.wrap(a, FRAC) for a in e.args[1:]]
+        parts = [self._tex(first)[0] if _bare_left(first) else self._wrap(first, FRAC)] + \
+            [self._wrap(a, FRAC) for a in e.args[1:]]
         out = parts[0]
         for prev, s in zip(parts, parts[1:]):
             out = self._join(out, prev, s, False)
@@ -356,21 +406,21 @@ class _Printer:
         if p.op == "num":
             ptext = number_text(p.value)
         else:
-            ptext = self.tex(p)[0]
+            ptext = self._tex(p)[0]
         if base.is_matrix:
-            ptext = r"\circ " + ptext
-        return f"{self.wrap(base, ATOM)}^{{{ptext}}}", POWER
+            ptext = (r"\circ ", ptext)
+        return (self._wrap(base, ATOM), "^{", ptext, "}"), POWER
 
     def T(self, e):
-        return self.wrap(e.args[0], ATOM) + "^{T}", POSTFIX
+        return (self._wrap(e.args[0], ATOM), "^{T}"), POSTFIX
 
     def inv(self, e):
-        return self.wrap(e.args[0], ATOM) + "^{-1}", POSTFIX
+        return (self._wrap(e.args[0], ATOM), "^{-1}"), POSTFIX
 
     def call(self, e):
         name = _FUNCTIONS.get(e.op) or rf"\operatorname{{{escape_text(e.op)}}}"
-        args = ", ".join(self.tex(a)[0] for a in e.args)
-        return rf"{name}\left({args}\right)", ATOM
+        args = _join_ropes(", ", (self._tex(a)[0] for a in e.args))
+        return (name, r"\left(", args, r"\right)"), ATOM
 
     def exp(self, e):
         if e.args[0].op == "num" and e.args[0].value == 1:
@@ -378,37 +428,50 @@ class _Printer:
         return self.call(e)
 
     def sqrt(self, e):
-        return rf"\sqrt{{{self.tex(e.args[0])[0]}}}", ATOM
+        return (r"\sqrt{", self._tex(e.args[0])[0], "}"), ATOM
 
     def abs(self, e):
-        return rf"\left|{self.tex(e.args[0])[0]}\right|", ATOM
+        return (r"\left|", self._tex(e.args[0])[0], r"\right|"), ATOM
 
     def norm(self, e):
         a = e.args[0]
-        return rf"\left\lVert {self.tex(a)[0]} \right\rVert" + ("_{F}" if a.is_matrix else ""), \
-            ATOM
+        return (r"\left\lVert ", self._tex(a)[0], r" \right\rVert",
+                "_{F}" if a.is_matrix else ""), ATOM
 
     def dot(self, e):
         a, b = e.args
-        return f"{self.wrap(a, FRAC)} \\cdot {self.wrap(b, FRAC)}", PRODUCT
+        return (self._wrap(a, FRAC), r" \cdot ", self._wrap(b, FRAC)), PRODUCT
 
     def kron(self, e):
-        return r" \otimes ".join(self.wrap(a, FRAC) for a in e.args), PRODUCT
+        return _join_ropes(r" \otimes ", (self._wrap(a, FRAC) for a in e.args)), PRODUCT
 
     def compare(self, e):
         a, b = e.args
-        return rf"{INDICATOR}\left[{self.wrap(a, SUM)} {_CMP[e.op]} {self.wrap(b, SUM)}\right]", \
-            ATOM
+        return (INDICATOR, r"\left[", self._wrap(a, SUM), f" {_CMP[e.op]} ",
+                self._wrap(b, SUM), r"\right]"), ATOM
 
     def vector(self, e):
-        body = r" \\ ".join(self.tex(a)[0] for a in e.args)
-        return rf"\begin{{bmatrix}} {body} \end{{bmatrix}}", ATOM
+        body = _join_ropes(r" \\ ", (self._tex(a)[0] for a in e.args))
+        return (r"\begin{bmatrix} ", body, r" \end{bmatrix}"), ATOM
 
     def matrix(self, e):
         c = int(e.shape[1])
-        rows = [" & ".join(self.tex(a)[0] for a in e.args[i:i + c])
+        rows = [_join_ropes(" & ", (self._tex(a)[0] for a in e.args[i:i + c]))
                 for i in range(0, len(e.args), c)]
-        return r"\begin{bmatrix} " + r" \\ ".join(rows) + r" \end{bmatrix}", ATOM
+        return (r"\begin{bmatrix} ", _join_ropes(r" \\ ", rows), r" \end{bmatrix}"), ATOM
+
+
+def _head(rope) -> str:
+    """The first character of a rope ("" when empty)."""
+    stack = [rope]
+    while stack:                                 # leftmost non-empty piece, no recursion
+        r = stack.pop()
+        if r.__class__ is str:
+            if r:
+                return r[0]
+        else:
+            stack.extend(reversed(r))
+    return ""
 
 
 def _bare_left(e) -> bool:
@@ -662,9 +725,15 @@ def step_to_latex(step, d=None) -> str:
 def step_renderer(d):
     """step -> one formula, for every step of `d` in turn: one symbol table and one
     memoised printer serve the whole derivation (linear, not one table per step)."""
+    return derivation_printers(d)[0]
+
+
+def derivation_printers(d):
+    """(step -> one formula, Expr -> LaTeX with d's `where` names) sharing one symbol table
+    and one memoised printer: the result prints from the nodes its steps printed."""
     sym = _Symbols(d)
     p = _Printer({e: n for n, e in d.where})
-    return lambda step: _one_formula(_step_lines(step, sym, p))
+    return lambda step: _one_formula(_step_lines(step, sym, p)), lambda e: p.tex(e)[0]
 
 
 def _one_formula(lines) -> str:

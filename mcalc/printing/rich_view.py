@@ -155,18 +155,23 @@ def _dataflow(defines: list[Step], d: Derivation, hl: _Highlighter) -> Tree | No
                 t.append(f"  {d.types[name]}", style=STYLES["shape"])
         return t
 
-    def grow(node: Tree, name: str) -> None:
+    def operands(node: Tree, name: str):
         expanded.add(name)
-        for child in _operands(rhs[name], wanted - {name}):
-            if child in expanded:
-                node.add(Text(f"{child}  (above)", style=STYLES["shape"]))
-            elif child in rhs:
-                grow(node.add(label(child)), child)
-            else:
-                node.add(label(child))
+        return node, iter([c for c in _operands(rhs[name], wanted) if c != name])
 
     tree = Tree(label(root), guide_style=STYLES["shape"])
-    grow(tree, root)
+    stack = [operands(tree, root)]
+    while stack:                           # depth first, children in order, no recursion
+        node, children = stack[-1]
+        child = next(children, None)
+        if child is None:
+            stack.pop()
+        elif child in expanded:
+            node.add(Text(f"{child}  (above)", style=STYLES["shape"]))
+        elif child in rhs:
+            stack.append(operands(node.add(label(child)), child))
+        else:
+            node.add(label(child))
     return tree
 
 

@@ -5,6 +5,7 @@ Precedence follows the grammar: + - (1) < * / @ (2, left-associative) < unary - 
 """
 from __future__ import annotations
 
+import weakref
 from fractions import Fraction
 
 from mcalc import expr as E
@@ -34,12 +35,24 @@ def to_text(e, names: dict | None = None) -> str:
     return _flat(_Printer(names or {}).text(e)[0])
 
 
-def printer(names: dict | None = None):
+def printer(names: dict | None = None, weak: bool = False, limit: int | None = None):
     """`to_text` with `names` fixed, for printing many expressions that share subexpressions
     (the steps of one derivation): each node's text is built once, so the steps of a deep
-    network print in time proportional to their nodes, not to their written-out size."""
+    network print in time proportional to their nodes, not to their written-out size.
+    A `weak` printer forgets a node's text when the node is gone (for a long-lived one);
+    with a `limit` it gives only the first limit + 1 characters (or fewer)."""
     p = _Printer(names or {})
-    return lambda e: _flat(p.text(e)[0])
+    if weak:
+        p.memo = weakref.WeakKeyDictionary(p.memo)
+        return lambda e: _flat(p.text(e)[0], limit)
+    shown: dict = {}                   # steps print the same expressions again and again
+
+    def show(e):
+        s = shown.get(e)
+        if s is None:
+            s = shown[e] = _flat(p.text(e)[0], limit)
+        return s
+    return show
 
 
 def where_texts(where) -> list[tuple[str, str]]:
@@ -55,14 +68,19 @@ def where_texts(where) -> list[tuple[str, str]]:
 # ropes instead of copying their characters. Copying would make sin(sin(...x)) n deep cost
 # n²/2 characters of memory and time; a rope is flattened once, when a line is printed.
 
-def _flat(rope) -> str:
+def _flat(rope, limit: int | None = None) -> str:
+    """The rope's text; with a `limit`, only its first limit + 1 characters or fewer."""
     if rope.__class__ is str:
         return rope
-    out, stack = [], [rope]
+    out, stack, n = [], [rope], 0
     while stack:                                 # left to right, without recursion
         r = stack.pop()
         if r.__class__ is str:
             out.append(r)
+            if limit is not None:
+                n += len(r)
+                if n > limit:
+                    return "".join(out)[:limit + 1]
         else:
             stack.extend(reversed(r))
     return "".join(out)
