@@ -381,7 +381,7 @@ def families(sizes_key: int, budget: float, goals: list) -> None:
 CHECK_DRIVER = r'''
 import json, sys, time
 sys.setrecursionlimit(100_000)
-from mcalc.check import check
+from mcalc.checker import check
 from mcalc.pipeline import derive
 from mcalc.printing.text import to_text, where_texts
 check("d/dx sin(x^2)", "2*x*cos(x^2)")                        # first-call costs

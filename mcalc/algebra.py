@@ -160,8 +160,10 @@ def power(p: dict, k: Fraction, atoms: Atoms) -> dict:
     return {mono_mul(((i, k),), m, k): c ** int(k)}
 
 
-def to_poly(root: Expr, atoms: Atoms) -> dict:
-    """The cluster at root as a Laurent polynomial, walked without recursion."""
+def to_poly(root: Expr, atoms: Atoms, big: set | None = None) -> dict:
+    """The cluster at root as a Laurent polynomial, walked without recursion. `big`, kept
+    across calls, holds clusters known to be TooBig: a cluster with one of them inside is
+    too (its walk reaches it), so a chain that grows by a node per step costs a step each."""
     done: dict = {}
     stack = [root]
     while stack:
@@ -169,13 +171,21 @@ def to_poly(root: Expr, atoms: Atoms) -> dict:
         if node in done:
             stack.pop()
             continue
+        if big is not None and node in big:
+            big.add(root)
+            raise TooBig
         inner = is_cluster(node)
         pending = [a for a in node.args if a not in done and is_cluster(a)] if inner else []
         if pending:
             stack.extend(pending)
             continue
         stack.pop()
-        done[node] = _node_poly(node, done, atoms) if inner else _leaf_poly(node, atoms)
+        try:
+            done[node] = _node_poly(node, done, atoms) if inner else _leaf_poly(node, atoms)
+        except TooBig:
+            if big is not None:
+                big.update((node, root))
+            raise
     return done[root]
 
 

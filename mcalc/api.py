@@ -1,6 +1,6 @@
 """The public Python API (the contract, "Python API"): `derive`, `check`, and the objects
 they return. These objects are what users see; the internal derivation (mcalc.derivation)
-and check result (mcalc.check) stay free to change.
+and check result (mcalc.checker) stay free to change.
 
     >>> import mcalc
     >>> d = mcalc.derive("d/dw sum(w*x) + b")
@@ -283,7 +283,7 @@ def check(request: str, claim: str, *, layout: str = "numerator", types: Sequenc
     fixed default, so runs repeat); `exact=True` decides by the definition method.
     Raises McalcError on bad input and when it cannot decide (where the CLI exits 2).
     """
-    from mcalc.check import check as _check
+    from mcalc.checker import check as _check
     if isinstance(types, str):
         types = (types,)
     r = _check(request, claim, tuple(types), layout, method, exact,

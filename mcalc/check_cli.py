@@ -84,7 +84,7 @@ def check_command(args, layout, types, method, exact, batch, fmt, seed):
       mcalc check "d/dx x'@A@x" "(A + A')@x" --layout denominator
       mcalc check --batch derivations.txt     (REQUEST ;; CLAIM per line)
     """
-    from mcalc.check import CheckResult, check
+    from mcalc.checker import CheckResult, check
     from mcalc.printing.json_out import dumps
     if batch is not None:
         if args:
@@ -109,7 +109,7 @@ def _batch(source: str, types, layout, method, exact, seed, fmt) -> int:
     """One `REQUEST ;; CLAIM` per line, answered as it is read (mcalc.batch); the lines
     share check's cache, so each request is derived once however many claims it has."""
     from mcalc.batch import run_batch
-    from mcalc.check import CheckResult, check
+    from mcalc.checker import CheckResult, check
     from mcalc.printing.json_out import dumps
     cache: dict = {}
 

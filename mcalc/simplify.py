@@ -6,6 +6,7 @@ REWRITES, so the derivation can say which identities turned `ones(n)'@diag(x)` i
 """
 from __future__ import annotations
 
+import bisect
 import itertools
 import zlib
 from fractions import Fraction
@@ -65,7 +66,9 @@ class Simplifier:
         self.finished: dict[Expr, Expr] = {}    # node -> with its inner clusters in it
         self.tokens: dict[Expr, int] = {}
         self.keys: dict[Expr, tuple] = {}       # order_key's cache
+        self.sort_keys: dict[Expr, tuple] = {}  # mul_'s sort key of a factor
         self.honest: dict[Expr, Expr] = {}      # node -> with its shape shown (keep_shape)
+        self.too_big: set[Expr] = set()         # clusters algebra.to_poly gave up on
         self.fired: list[str] = []
 
     def note(self, rule: str):
@@ -352,12 +355,18 @@ def mul_(s, factors, shape=None) -> Expr:
             powers[base] = add_(s, [powers[base], p])
         else:
             powers[base] = p
-    rest = [b if E.is_number(p, 1) else pow_(s, b, p) for b, p in powers.items()
-            if not E.is_number(p, 0)]
-    rest = [f for f in rest if not E.is_number(f, 1)]
+    # numbers are interned: 1 and 0 are E.ONE and E.ZERO themselves (a test per factor)
+    one, zero = E.ONE, E.ZERO
+    rest = [b if p is one else pow_(s, b, p) for b, p in powers.items() if p is not zero]
+    rest = [f for f in rest if f is not one]
     if len(rest) > 1:
-        keys = s.keys if s else {}
-        rest.sort(key=lambda f: (0 if f.is_scalar else 1, order_key(f, keys)))
+        # the keys are looked up in C: a product that grows by a factor a step (the
+        # chain rule's) makes no Python call per factor it already had
+        keys, sort_keys = (s.keys, s.sort_keys) if s else ({}, {})
+        for f in rest:
+            if f not in sort_keys:
+                sort_keys[f] = (0 if f.is_scalar else 1, order_key(f, keys))
+        rest.sort(key=sort_keys.__getitem__)
     if coeff != 1 or not rest:
         rest.insert(0, _num(coeff))
     if all(f.shape != shape for f in rest):
@@ -745,11 +754,18 @@ def _embeddings(s, runs):
     windows = sorted(i for i in windows if i <= pos - 3)
     if not windows:
         return runs
-    chain = list(itertools.chain.from_iterable(r for r, _ in runs))
+    # the chain is copied only once a law fires: a long final run is not walked
+    ends = list(itertools.accumulate(len(r) for r, _ in runs))
+
+    def at(i):
+        k = bisect.bisect_right(ends, i)
+        return runs[k][0][i - ends[k] + len(runs[k][0])]
+
+    chain = None
     fired = False
     while windows:
         for i in windows:
-            a, m, b = chain[i:i + 3]
+            a, m, b = chain[i:i + 3] if chain is not None else (at(i), at(i + 1), at(i + 2))
             if _is_ones_row(a) and b.op == "ones" and m.is_matrix:
                 got, law = Expr("sum", (m.args[0] if m.op == "T" else m,), SCALAR), "1ᵀv = sum(v)"
             else:
@@ -757,6 +773,8 @@ def _embeddings(s, runs):
             if got is not None:
                 if s:
                     s.note(law)
+                if chain is None:
+                    chain = list(itertools.chain.from_iterable(r for r, _ in runs))
                 chain = [f for r, _ in _pairwise(s, [((f,), False) for f in
                                                      chain[:i] + [got] + chain[i + 3:]])
                          for f in r]
@@ -807,17 +825,24 @@ def _kron_hadamard(s, factors):
     """(A ⊗ B) * (C ⊗ D) = (A * C) ⊗ (B * D) for operands of equal shapes, in a product's
     factors."""
     out: list[Expr] = []
+    where: dict = {}            # operand shapes -> index of the first such kron in out
     for f in factors:
-        partner = next((i for i, g in enumerate(out) if f.op == g.op == "kron"
-                        and f.args[0].shape == g.args[0].shape
-                        and f.args[1].shape == g.args[1].shape), None)
+        if f.op != "kron":
+            out.append(f)
+            continue
+        shapes = (f.args[0].shape, f.args[1].shape)
+        partner = where.get(shapes)
         if partner is None:
+            where[shapes] = len(out)
             out.append(f)
             continue
         if s:
             s.note("Kronecker laws")
         g = out[partner]
-        out[partner] = _kron(s, mul_(s, [g.args[0], f.args[0]]), mul_(s, [g.args[1], f.args[1]]))
+        out[partner] = got = _kron(s, mul_(s, [g.args[0], f.args[0]]),
+                                   mul_(s, [g.args[1], f.args[1]]))
+        if got.op != "kron" or (got.args[0].shape, got.args[1].shape) != shapes:
+            del where[shapes]           # no longer a partner for a later kron
     return out
 
 
@@ -906,7 +931,7 @@ def _textbook(s, e: Expr) -> Expr:
     atoms = A.Atoms()
     best, best_len, best_rules = e, A.tokens(e, s.tokens), ()
     try:
-        t = A.to_poly(e, atoms)
+        t = A.to_poly(e, atoms, s.too_big)
         if level == 1 and (not t or A.content(t) == (1, ())):
             return e                        # a sum of products with nothing in common
         options = [((), t)]

@@ -13,7 +13,7 @@ from click.testing import CliRunner
 from mcalc import expr as E
 from mcalc.pipeline import derive, typed
 from mcalc.canonical import canonical
-from mcalc.check import CheckResult, check, check_batch, derivative_shape, worst_status
+from mcalc.checker import CheckResult, check, check_batch, derivative_shape, worst_status
 from mcalc.check_cli import register
 from mcalc.cli import main
 from mcalc.errors import McalcError
@@ -422,7 +422,7 @@ def test_installed_mcalc_check_exit_codes(tmp_path):
 
 
 def test_check_does_not_import_numpy_until_it_runs():
-    code = ("import sys; import mcalc.cli, mcalc.check_cli, mcalc.check, mcalc.methods.definition; "
+    code = ("import sys; import mcalc.cli, mcalc.check_cli, mcalc.checker, mcalc.methods.definition; "
             "print('numpy' in sys.modules, 'sympy' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert out.stdout.split() == ["False", "False"], out.stderr

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
-from mcalc.check import check, check_batch
+from mcalc.checker import check, check_batch
 from mcalc.check_cli import register
 from mcalc.cli import main
 from mcalc.errors import McalcError

@@ -9,7 +9,7 @@ import pytest
 
 from mcalc import expr as E
 from mcalc.canonical import canonical
-from mcalc.check import _nodes_with_paths, _replace_at
+from mcalc.checker import _nodes_with_paths, _replace_at
 from mcalc.printing.latex import expr_to_latex
 from mcalc.types import SCALAR
 

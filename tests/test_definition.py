@@ -8,7 +8,7 @@ from click.testing import CliRunner
 
 from mcalc.methods import definition
 from mcalc.pipeline import derive, typed
-from mcalc.check import check
+from mcalc.checker import check
 from mcalc.check_cli import register
 from mcalc.cli import main
 from mcalc.methods.definition import GaveUp, exact_equal

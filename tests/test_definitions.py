@@ -5,7 +5,7 @@ for word, as a request or a claim that derives and checks like the original."""
 import numpy as np
 import pytest
 
-from mcalc.check import check
+from mcalc.checker import check
 from mcalc.errors import McalcError
 from mcalc.evaluate import evaluate
 from mcalc.pipeline import derive

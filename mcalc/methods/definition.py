@@ -5,7 +5,7 @@ dimension 2, then 3 — with one SymPy symbol per component (w_1, X_1_2, ...). T
 expressions are built FROM THE TYPED TREE (a table keyed on the op, like the numpy
 interpreter mcalc.evaluate); no text is ever parsed or evaluated. Each component of the
 expression is differentiated by each component of the variable with `sympy.diff`, and
-the derivatives are arranged as the contract arranges ∂F/∂X (mcalc.check.arrange:
+the derivatives are arranged as the contract arranges ∂F/∂X (mcalc.checker.arrange:
 numerator or denominator layout, vec forms beyond two dimensions).
 
   derive(req, body, typing, layout)   `diff --method definition` (the methods' interface):
