@@ -18,8 +18,8 @@ from mcalc import __version__
 from mcalc.errors import McalcError, visible
 from mcalc.options import (INTERRUPTED_STATUS, closed_pipe, common_options, fail, guarded,
                            pick_format)
+from mcalc.repl import FORMATS      # one list of formats for diff and the repl
 
-FORMATS = ("rich", "plain", "latex", "json", "numpy", "markdown", "html")
 BATCH_FORMATS = ("plain", "json", "numpy")      # one line per request (contract §3)
 STANDALONE_FORMATS = ("latex", "html")          # the formats --standalone wraps
 

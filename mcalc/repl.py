@@ -41,7 +41,7 @@ PROMPT = "mcalc> "
 HISTORY_FILE = "~/.mcalc_history"
 HISTORY_LENGTH = 1000
 LAYOUTS = ("numerator", "denominator")
-FORMATS = ("rich", "plain", "json", "latex", "numpy")
+FORMATS = ("rich", "plain", "latex", "json", "numpy", "markdown", "html")   # as diff's
 METHODS = ("chain", "differential", "definition")
 
 HELP = """\
@@ -53,7 +53,7 @@ Enter a request, e.g.  d/dw sum(w*x) + b   or   d/dx x'@A@x where A: matrix(n, n
   :types                  show the current declarations
   :forget [NAME ...]      forget the named declarations (all of them with no names)
   :layout [numerator|denominator]          set (or show) the layout
-  :format [rich|plain|json|latex|numpy]    set (or show) the output format
+  :format [rich|plain|latex|json|numpy|markdown|html]   set (or show) the output format
   :method [chain|differential|definition|auto]   set (or show) the derivation method
   :help                   this text
   :quit                   leave (also :q, :exit, Ctrl-D)
@@ -96,6 +96,17 @@ def _names_in(node, out: set[str]) -> set[str]:
         elif isinstance(n, (tuple, list)):
             stack.extend(n)
     return out
+
+
+def _no_definitions(text: str, offset: int) -> None:
+    """A bare `where` line declares; a definition (`t1 = ...`) belongs to the request it
+    names a part of, so it is an error that says where to write it."""
+    from mcalc.errors import McalcError
+    m = re.search(r"(?:^|;)\s*([^\W\d]\w*)\s*=", text)
+    if m:
+        raise McalcError(f"a bare 'where' line only declares; write the definition of "
+                         f"'{m.group(1)}' in the where clause of the request that uses it",
+                         offset + m.start(1) + 1)
 
 
 class Quit(Exception):
@@ -200,6 +211,7 @@ class Session:
                 if not body.strip():
                     raise McalcError("'where' needs declarations, e.g. where x: vector(n)",
                                      len(line.rstrip()) + 1)
+                _no_definitions(body, end)
                 names = self.declare_text(body, end)
                 self.say(f"declared {self._show(names)}")
             else:
@@ -221,7 +233,7 @@ class Session:
         from mcalc.pipeline import derive
         from mcalc.parser import parse_request
         req = parse_request(text)
-        used = _names_in(req.body, set())
+        used = _names_in((req.body, [d.body for d in req.defs]), set())
         for group in req.wrt:
             used.update(group)
         d = derive(text, self.decl_options(used), self.layout, self.method)

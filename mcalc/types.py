@@ -227,8 +227,11 @@ class _Solver:
             return _Dim()
         if text == "1":
             return self.one
-        if text.isdigit() and int(text) == 0:
-            raise McalcError("dimensions must be positive")
+        if text.isdigit():
+            # `03` is `3`; stripping zeros, not int(), keeps huge sizes within digit limits
+            text = text.lstrip("0")
+            if not text:
+                raise McalcError("dimensions must be positive")
         return self.named.setdefault(text, _Dim(text))
 
     def unify_dim(self, a: _Dim, b: _Dim, column, what):
@@ -450,8 +453,8 @@ class _Infer:
         (the size of a vec form), as a dimension string."""
         if a.op == "mul" and a.text == "*":
             return dim_mul(self.dimension(a.args[0], f), self.dimension(a.args[1], f))
-        if a.op == "number" and a.text.isdigit() and int(a.text) > 0:
-            return a.text
+        if a.op == "number" and a.text.isdigit() and a.text.strip("0"):
+            return a.text.lstrip("0")
         if a.op != "name":
             raise McalcError(f"{f}() takes a dimension (a name, a positive integer or a "
                              "product of them)", a.column)

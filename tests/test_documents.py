@@ -34,11 +34,34 @@ def test_markdown_has_every_step_as_math(request_text):
     code, out = run("diff", "--format", "markdown", request_text)
     assert code == 0 and out == markdown.render(d)
     bullets = [line for line in out.splitlines() if line.startswith("- ")]
-    assert len(bullets) == len(d.steps)
+    # every step has its row, but a last one that states the result (shown below it)
+    assert len(d.steps) - 1 <= len(bullets) <= len(d.steps)
     for line in bullets:
         assert re.match(r"- (\$[^$]+\$|[^$`]+)", line), line
     assert out.count("$$") == 2                              # the result, displayed once
+    result = out.split("$$")[1].strip()
+    assert not any(line.startswith(f"- ${result}$") for line in bullets)
     assert f"`{request_text}`" in out
+
+
+def test_the_result_is_shown_once_with_the_rule_of_its_step():
+    # the last step (substitute back) states the result: its row goes, the result stays
+    request_text = "d/dx sin(x^2)"
+    d = derive(request_text)
+    out = markdown.render(d)
+    bullets = [line for line in out.splitlines() if line.startswith("- ")]
+    assert len(bullets) == len(d.steps) - 1 and "substitute back" not in out
+    assert out.count(r"2 x \cos\left(x^{2}\right)") == 1
+    page = html.render(d)
+    assert page.count('class="mcalc-step"') == len(d.steps) - 1
+    assert page.count("<math") == len(d.steps)               # the other steps, the result
+    # a last step with a rule: the rule moves to the result
+    d = derive("d/dX tr(X'@A@X)")
+    assert d.steps[-1].rule
+    out = markdown.render(d)
+    assert out.count(r"X^{T} \left(A + A^{T}\right)") == 1
+    assert out.rstrip().endswith(f"*{markdown.escape(d.steps[-1].rule)}*")
+    assert f'<p class="mcalc-rule">{d.steps[-1].rule}</p>' in html.render(d)
 
 
 def test_markdown_escapes_text_and_code():
@@ -55,7 +78,7 @@ def test_html_fragment_and_page(request_text):
     code, fragment = run("diff", "--format", "html", request_text)
     assert code == 0 and fragment == html.render(d)
     assert fragment.startswith('<div class="mcalc">') and "<html" not in fragment
-    assert fragment.count('class="mcalc-step"') == len(d.steps)
+    assert len(d.steps) - 1 <= fragment.count('class="mcalc-step"') <= len(d.steps)
     code, page = run("diff", "--format", "html", "--standalone", request_text)
     assert code == 0 and page.startswith("<!DOCTYPE html>") and fragment in page
     assert "<script" not in page and "http://" not in page.replace(
@@ -101,8 +124,8 @@ def test_standalone_page_renders_in_chromium(tmp_path):
     assert dom.returncode == 0, dom.stderr[-2000:]
     out = dom.stdout
     rows = re.findall(r'<tr class="mcalc-step" data-kind="(\w+)">', out)
-    assert rows == [s.kind for s in d.steps]
-    assert out.count("<math") == len(d.steps) - 1 + 1   # every step but the note, the result
+    assert rows == [s.kind for s in d.steps[:-1]]       # the last step states the result
+    assert out.count("<math") == len(d.steps) - 2 + 1   # every step but the note, the result
     assert re.search(r'<div class="mcalc-result"><math [^>]*display="block"', out)
     assert "<mfrac>" in out and "n×m matrix, numerator layout" in out
     ARTIFACTS.mkdir(exist_ok=True)

@@ -346,10 +346,13 @@ def test_big_number_folding_is_bounded():
 # rows of the table whose fixes belong to other files (types.py, check.py): strict, so
 # that they fail — and the mark is removed — once those fixes land
 
-@pytest.mark.xfail(strict=True, reason="types.py: dimension 03 is not normalised to 3")
 def test_leading_zero_in_a_size_is_the_same_size():
     code, out, err = mcalc(["check", "d/dx A@x where x: vector(03); A: matrix(2, 3)", "A"])
     assert code == 0, err
+    code, out, err = mcalc(["diff", "d/dx ones(003)'@x where x: vector(3)", "--format", "plain"])
+    assert code == 0 and b"ones(3)'" in out and b"vector(3)" in out, err
+    code, out, err = mcalc(["diff", "d/dx x where x: vector(00)"])
+    assert code == 2 and err.startswith("error")
 
 
 @pytest.mark.xfail(strict=True, reason="check.py: a claim's declarations are ignored")

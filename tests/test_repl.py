@@ -64,7 +64,7 @@ REQUESTS = ["d/dx sin(x^2)", "d/dw sum(w*x) + b", "d/dx x'@A@x", "A@x",
             "d/dX tr(X'@A@X)", "d/dx softmax(x) where x: vector(k)"]
 
 
-@pytest.mark.parametrize("fmt", ["plain", "json", "latex", "numpy"])
+@pytest.mark.parametrize("fmt", ["plain", "json", "latex", "numpy", "markdown", "html"])
 def test_piped_session_is_the_concatenation_of_diff_outputs(env, fmt):
     r = repl(REQUESTS, "--format", fmt, env=env)
     assert r.returncode == 0, r.stderr
@@ -257,3 +257,32 @@ def test_terminal_eof_leaves_cleanly(env):
     finally:
         child.close(force=True)
     assert child.exitstatus == 0
+
+
+def test_format_command_offers_every_format_of_diff(env):
+    from mcalc.cli import FORMATS as DIFF_FORMATS
+    from mcalc.repl import FORMATS
+    assert FORMATS == DIFF_FORMATS and {"markdown", "html"} <= set(FORMATS)
+    q = "d/dx sin(x^2)"
+    r = repl([":format markdown", q, ":format html", q], "--format", "plain", env=env)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout == diff_stdout(q, "--format", "markdown") + diff_stdout(q, "--format", "html")
+
+
+def test_definitions_in_a_request_and_the_session_declarations(env):
+    # W is used only inside the definition: the session's declaration still reaches it
+    q = "d/dx sum(t) where t = tanh(W@x)"
+    r = repl([":type W: matrix(m, k)", q], "--format", "json", env=env)
+    assert r.returncode == 0, r.stderr
+    (out,) = [json.loads(line) for line in r.stdout.splitlines()]
+    assert out["types"] == {"W": "matrix(m, k)", "x": "vector(k)"}
+    assert out == json.loads(diff_stdout(q, "-t", "W: matrix(m, k)", "--format", "json"))
+    assert out["result"] == "(1 - tanh(W@x)^2)'@W"
+
+
+def test_a_bare_where_line_with_a_definition_says_where_it_goes(env):
+    r = repl(["where a: scalar; t1 = sin(x)", "d/dx sin(x)"], "--format", "plain", env=env)
+    assert r.returncode == 0
+    (err,) = r.stderr.splitlines()
+    assert err.startswith("line 1: error (column 18):") and "'t1'" in err
+    assert "cos(x)" in r.stdout

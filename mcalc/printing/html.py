@@ -53,6 +53,8 @@ def render(d) -> str:
         out.append("</table>")
     out.append(f'<div class="mcalc-result">{mathml(o.result.formula, True)}'
                f'<p class="mcalc-shape">{escape(o.result.words)}</p>')
+    if o.result.rule:
+        out.append(f'<p class="mcalc-rule">{escape(o.result.rule)}</p>')
     out += [f'<p class="mcalc-where">where {mathml(w.formula)}</p>' for w in o.where]
     out += ["</div>", "</div>"]
     return "\n".join(out) + "\n"

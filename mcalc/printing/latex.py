@@ -916,3 +916,13 @@ def _document(d, body: str) -> str:
         head.append(r"where " + _typing_latex(d.types) +
                     (escape_text(f" (method: {d.method})") if d.result is not None else ""))
     return _fold("\n".join(head)) + "\n" + body + "\n\\end{document}\n"
+
+
+# Public names of the step printer's parts, for printers that lay a derivation out their
+# own way (printing/outline.py: Markdown and HTML) with the same formulas
+Symbols = _Symbols
+Printer = _Printer
+step_lines = _step_lines
+one_formula = _one_formula
+result_lhs = _result_lhs
+is_vector_shape = _is_vector_shape

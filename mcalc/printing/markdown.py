@@ -50,7 +50,8 @@ def render(d) -> str:
     for title, rows in o.sections:
         parts.append(f"**{escape(title)}**\n\n" + "\n".join(f"- {_row(r)}" for r in rows))
     result = [f"**{'result' if o.method else 'shape'}**", math(o.result.formula, True),
-              escape(o.result.words)]
+              escape(o.result.words) + (f" — *{escape(o.result.rule)}*" if o.result.rule
+                                        else "")]
     result += [f"where {math(w.formula)}" for w in o.where]
     parts.append("\n\n".join(result))
     return "\n\n".join(parts) + "\n"

@@ -6,7 +6,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from mcalc.printing import latex as L
-from mcalc.printing.plain import _SECTIONS, rule_label, shape_text, step_text, typing_text
+from mcalc.printing.latex_layout import once
+from mcalc.printing.plain import SECTIONS, rule_label, shape_text, step_text, typing_text
 
 
 @dataclass(frozen=True)
@@ -29,39 +30,40 @@ class Outline:
 
 def outline(d) -> Outline:
     """The outline of the internal derivation `d` (one symbol table and one printer for
-    all steps, so the cost is linear in the number of steps)."""
-    sym = L._Symbols(d)
+    all steps, so the cost is linear in the number of steps). The result is shown once:
+    a last equation that states it is left out of the steps, as in the LaTeX output."""
+    sym = L.Symbols(d)
     names = {e: n for n, e in d.where}
-    p = L._Printer(names)
+    p = L.Printer(names)
+    lines = [L.step_lines(s, sym, p) if s.kind != "note" else [] for s in d.steps]
+    result_rule = ""
+    if d.result is not None:
+        result = (L.result_lhs(d, sym), p.tex(d.result)[0], "")
+        last = next((i for i in range(len(lines) - 1, -1, -1)
+                     if any(lhs is not None for lhs, _, _ in lines[i])), None)
+        if last is not None:
+            lines[last], (_, _, moved) = once(lines[last], result)
+            if moved:                         # the dropped line carried the step's rule
+                result_rule = rule_label(d.steps[last])
+        result = Row("result", f"{result[0]} = {result[1]}" if result[0] else result[1],
+                     shape_text(d), result_rule)
+    else:
+        result = Row("result", p.tex(d.expr)[0], shape_text(d))
     sections: list[tuple[str, list[Row]]] = []
-    for s in d.steps:
-        title = _SECTIONS.get(s.kind, s.kind)
-        if not sections or sections[-1][0] != title:
-            sections.append((title, []))
+    for s, step in zip(d.steps, lines):
         if s.kind == "note":
             row = Row(s.kind, "", step_text(s, names), rule_label(s) if s.rule else "")
+        elif step:
+            row = Row(s.kind, L.one_formula(step), rule=rule_label(s) if s.rule else "")
         else:
-            row = Row(s.kind, _one_formula(L._step_lines(s, sym, p)),
-                      rule=rule_label(s) if s.rule else "")
+            continue                          # the result's own line: shown below
+        title = SECTIONS.get(s.kind, s.kind)
+        if not sections or sections[-1][0] != title:
+            sections.append((title, []))
         sections[-1][1].append(row)
-    shown = d.result if d.result is not None else d.expr
-    lhs = L._result_lhs(d, sym) if d.result is not None else ""
-    rhs = p.tex(shown)[0]
-    result = Row("result", f"{lhs} = {rhs}" if lhs else rhs, shape_text(d))
     where = tuple(
-        Row("where", f"{L.name_to_latex(n, L._is_vector_shape(e.shape))} = "
-                     f"{L._Printer({k: v for k, v in names.items() if v != n}).tex(e)[0]}")
+        Row("where", f"{L.name_to_latex(n, L.is_vector_shape(e.shape))} = "
+                     f"{L.Printer({k: v for k, v in names.items() if v != n}).tex(e)[0]}")
         for n, e in d.where)
     return Outline(d.request, typing_text(d.types), d.method if d.result is not None else None,
                    tuple((t, tuple(rows)) for t, rows in sections), result, where)
-
-
-def _one_formula(lines) -> str:
-    """Lines (lhs, rhs, note) of one step as one formula: lhs = rhs = rhs2 ..."""
-    out = []
-    for lhs, rhs, _ in lines:
-        if lhs is None:
-            out.append(rhs)
-        else:
-            out.append(f"{lhs} = {rhs}" if not out else f"= {rhs}")
-    return " ".join(out)

@@ -145,11 +145,11 @@ def step_text(s: Step, names: dict | None = None, text=None) -> str:
     return f"{s.text} {to_text(s.rhs)}" if s.rhs is not None else s.text
 
 
-_SECTIONS = {"define": "intermediate variables", "partial": "partial derivatives",
-             "chain": "chain rule", "differential": "differential method",
-             "substitute": "substitute back", "simplify": "simplify", "note": "note",
-             "layout": "layout", "identify": "identification",
-             "component": "definition method: component by component"}
+SECTIONS = {"define": "intermediate variables", "partial": "partial derivatives",
+            "chain": "chain rule", "differential": "differential method",
+            "substitute": "substitute back", "simplify": "simplify", "note": "note",
+            "layout": "layout", "identify": "identification",
+            "component": "definition method: component by component"}
 
 
 def render(d: Derivation) -> str:
@@ -162,7 +162,7 @@ def render(d: Derivation) -> str:
     names = {e: n for n, e in d.where}
     text = printer(names)
     for s in d.steps:
-        section = _SECTIONS[s.kind]
+        section = SECTIONS[s.kind]
         if section != current:
             lines.append("")
             lines.append(section)

@@ -21,7 +21,7 @@ from rich.text import Text
 from rich.tree import Tree
 
 from mcalc.derivation import Derivation, Step
-from mcalc.printing.plain import (_SECTIONS, result_line, rule_label, shape_text, step_text,
+from mcalc.printing.plain import (SECTIONS, result_line, rule_label, shape_text, step_text,
                                   typing_text)
 from mcalc.printing.text import to_text
 from mcalc.types import describe
@@ -213,7 +213,7 @@ class _Steps:
         self.rows = []
         current = None
         for i, s in enumerate(d.steps, 1):
-            section = _SECTIONS.get(s.kind, s.kind)
+            section = SECTIONS.get(s.kind, s.kind)
             if section != current:
                 self.rows.append((section, None, None))
                 current = section
