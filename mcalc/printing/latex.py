@@ -125,7 +125,7 @@ def name_to_latex(name: str, bold: bool = False) -> str:
     return base
 
 
-def _is_vector_shape(shape) -> bool:
+def is_vector_shape(shape) -> bool:
     return ("1" in shape) and shape != ("1", "1")
 
 
@@ -218,7 +218,7 @@ def text(s: str) -> str:
 
 def expr_to_latex(e, names: dict | None = None) -> str:
     """`names` maps shared subexpressions to the names they are printed as (t1 -> t_{1})."""
-    return _Printer(names or {}).tex(e)[0]
+    return Printer(names or {}).tex(e)[0]
 
 
 _WORDY = re.compile(r"\\mathit\{|\\math(bf|rm)\{[^{}]{2,}\}")
@@ -229,7 +229,7 @@ def _wordy(s: str) -> bool:
     return _WORDY.search(s) is not None
 
 
-class _Printer:
+class Printer:
     """Expr -> LaTeX. A node's LaTeX is kept as a rope (mcalc.printing.text's: a string or a
     tuple of ropes sharing its operands'), memoised per printer and built children first
     without recursion, so a derivation's steps print in time linear in their nodes."""
@@ -237,7 +237,7 @@ class _Printer:
     def __init__(self, names, raw=None):
         self.names = names                          # Expr -> name (printed as a name)
         self.raw = raw or {}                        # Expr -> LaTeX as given
-        self.memo: dict = {e: (name_to_latex(n, _is_vector_shape(e.shape)), ATOM)
+        self.memo: dict = {e: (name_to_latex(n, is_vector_shape(e.shape)), ATOM)
                            for e, n in names.items()}
         self.memo.update((e, (s, ATOM)) for e, s in self.raw.items())
         self._wordy_memo: dict = {}                 # id(rope) -> (rope, wordy?)
@@ -259,7 +259,7 @@ class _Printer:
         if got is None:
             memo = self.memo
             for node in postorder(e, memo):     # children first: the methods below find
-                memo[node] = _TABLE.get(node.op, _Printer.call)(self, node)   # operands done
+                memo[node] = _TABLE.get(node.op, Printer.call)(self, node)   # operands done
             got = memo[e]
         return got
 
@@ -302,7 +302,7 @@ class _Printer:
         return (f"-{s}", UNARY) if v < 0 else (s, p)
 
     def var(self, e):
-        return name_to_latex(e.name, _is_vector_shape(e.shape)), ATOM
+        return name_to_latex(e.name, is_vector_shape(e.shape)), ATOM
 
     def dim(self, e):
         return name_to_latex(e.name), ATOM
@@ -502,15 +502,15 @@ _FUNCTIONS = {
 }
 
 _TABLE = {
-    "num": _Printer.num, "var": _Printer.var, "dim": _Printer.dim, "const": _Printer.const,
-    "ones": _Printer.ones, "eye": _Printer.eye, "zeros": _Printer.zeros,
-    "commutation": _Printer.commutation,
-    "add": _Printer.add, "mul": _Printer.mul, "matmul": _Printer.matmul, "pow": _Printer.pow,
-    "T": _Printer.T, "inv": _Printer.inv, "exp": _Printer.exp, "sqrt": _Printer.sqrt,
-    "abs": _Printer.abs, "norm": _Printer.norm, "dot": _Printer.dot, "kron": _Printer.kron,
-    "vector": _Printer.vector, "matrix": _Printer.matrix,
-    **{op: _Printer.compare for op in _CMP},
-    **{op: _Printer.call for op in _FUNCTIONS if op != "exp"},
+    "num": Printer.num, "var": Printer.var, "dim": Printer.dim, "const": Printer.const,
+    "ones": Printer.ones, "eye": Printer.eye, "zeros": Printer.zeros,
+    "commutation": Printer.commutation,
+    "add": Printer.add, "mul": Printer.mul, "matmul": Printer.matmul, "pow": Printer.pow,
+    "T": Printer.T, "inv": Printer.inv, "exp": Printer.exp, "sqrt": Printer.sqrt,
+    "abs": Printer.abs, "norm": Printer.norm, "dot": Printer.dot, "kron": Printer.kron,
+    "vector": Printer.vector, "matrix": Printer.matrix,
+    **{op: Printer.compare for op in _CMP},
+    **{op: Printer.call for op in _FUNCTIONS if op != "exp"},
 }
 
 
@@ -548,7 +548,7 @@ def _type_to_latex(t: str) -> str:
     return text(str(t))
 
 
-class _Symbols:
+class Symbols:
     """Names of variables and intermediates -> LaTeX, bold when vector-shaped. The engine
     reuses intermediate names in each pass (a second derivative), so a 'define' step
     being rendered updates the table (`define`)."""
@@ -600,7 +600,7 @@ class _Symbols:
         if "," in x:
             return self(tuple(p.strip() for p in x.split(",")))
         shape = self.shapes.get(x)                    # unknown names print as scalars
-        return name_to_latex(x, shape is not None and _is_vector_shape(shape))
+        return name_to_latex(x, shape is not None and is_vector_shape(shape))
 
     def derivative(self, lhs, total: bool = False) -> str:
         """A step's left-hand side: ∂of/∂by (d of/d by: total) for a pair, else the symbol."""
@@ -623,7 +623,7 @@ class _Symbols:
         return rf"\left({s}\right)"
 
 
-def _terms_latex(sym: _Symbols, terms) -> str | None:
+def _terms_latex(sym: Symbols, terms) -> str | None:
     """Σ over terms of the product of partial symbols, or None when not symbolic."""
     out = []
     for term in terms:
@@ -669,7 +669,7 @@ def _chain(s, sym, p):
 def _differential(s, sym, p):
     out = []
     for G, by, symbol in s.terms:
-        dby = _Printer(p.names, {**p.raw, **_differentials(by, sym)}).wrap(by, PRODUCT)
+        dby = Printer(p.names, {**p.raw, **_differentials(by, sym)}).wrap(by, PRODUCT)
         if G is not None and G.op == "num" and G.value == 1:
             out.append(dby)
         else:
@@ -689,7 +689,7 @@ def _differentials(e, sym) -> dict:
         if n.op == "var" and n.value == "differential":
             rest = n.name[2:-1]
             if rest in sym.shapes:
-                out[n] = "d" + name_to_latex(rest, _is_vector_shape(n.shape))
+                out[n] = "d" + name_to_latex(rest, is_vector_shape(n.shape))
         stack.extend(n.args)
     return out
 
@@ -707,7 +707,7 @@ _STEPS = {"define": _define, "partial": _partial_like, "chain": _chain,
           "layout": _partial_like, "identify": _partial_like}
 
 
-def _step_lines(s, sym, p):
+def step_lines(s, sym, p):
     render = _STEPS.get(s.kind)
     if render is None:
         return [(None, text(f"{s.kind}: {s.text or s.rule}"), "")]
@@ -719,7 +719,7 @@ def step_to_latex(step, d=None) -> str:
     names are bold exactly when their variable is a vector."""
     if d is not None:
         return step_renderer(d)(step)
-    return _one_formula(_step_lines(step, _Symbols(None, (step,)), _Printer({})))
+    return one_formula(step_lines(step, Symbols(None, (step,)), Printer({})))
 
 
 def step_renderer(d):
@@ -731,12 +731,12 @@ def step_renderer(d):
 def derivation_printers(d):
     """(step -> one formula, Expr -> LaTeX with d's `where` names) sharing one symbol table
     and one memoised printer: the result prints from the nodes its steps printed."""
-    sym = _Symbols(d)
-    p = _Printer({e: n for n, e in d.where})
-    return lambda step: _one_formula(_step_lines(step, sym, p)), lambda e: p.tex(e)[0]
+    sym = Symbols(d)
+    p = Printer({e: n for n, e in d.where})
+    return lambda step: one_formula(step_lines(step, sym, p)), lambda e: p.tex(e)[0]
 
 
-def _one_formula(lines) -> str:
+def one_formula(lines) -> str:
     out = []
     for lhs, rhs, _ in lines:
         if lhs is None:
@@ -748,7 +748,7 @@ def _one_formula(lines) -> str:
     return " ".join(out)
 
 
-def _result_lhs(d, sym) -> str:
+def result_lhs(d, sym) -> str:
     wrt = list(d.wrt)
     stacked = next((s.lhs[1] for s in d.steps if s.kind == "chain"
                     and isinstance(s.lhs, tuple) and s.lhs and s.lhs[0] == "∇"), None)
@@ -776,7 +776,7 @@ def _result_lhs(d, sym) -> str:
                 rf"{{\mathrm{{d}} \operatorname{{vec}}\left({x}\right)}}")
     of = getattr(d, "of", None) or (d.expr.name if d.expr.op == "var" else None)
     if isinstance(of, str) and of:
-        return rf"\frac{{\mathrm{{d}}{order} {name_to_latex(of, _is_vector_shape(d.expr.shape))}}}" \
+        return rf"\frac{{\mathrm{{d}}{order} {name_to_latex(of, is_vector_shape(d.expr.shape))}}}" \
             rf"{{{den}}}"
     return rf"\frac{{\mathrm{{d}}{order}}}{{{den}}} \left({expr_to_latex(d.expr)}\right)"
 
@@ -821,22 +821,22 @@ def _align(lines, result=None, after=()) -> str:
 def derivation_to_latex(d, standalone: bool = False) -> str:
     """The derivation as one align* environment: one line per step, `&=` continuing a line
     whose left-hand side is the previous one's, ending with the result and its shape."""
-    sym = _Symbols(d)
+    sym = Symbols(d)
     names = {e: n for n, e in d.where}
-    p = _Printer(names)
+    p = Printer(names)
     lines = []
     for s in d.steps:
-        lines += _step_lines(s, sym, p)
+        lines += step_lines(s, sym, p)
     if d.result is not None:
-        result = (_result_lhs(d, sym), p.tex(d.result)[0], r"\qquad " + _shape_note(d))
+        result = (result_lhs(d, sym), p.tex(d.result)[0], r"\qquad " + _shape_note(d))
     else:
         result = ("", expr_to_latex(d.expr), r"\qquad " + _shape_note(d))
     from mcalc.printing.latex_layout import once
     lines, result = once(lines, result)                 # the result is shown once
     after = []
     for name, e in d.where:
-        own = _Printer({k: v for k, v in names.items() if v != name})
-        after.append((r"\text{where } " + name_to_latex(name, _is_vector_shape(e.shape)),
+        own = Printer({k: v for k, v in names.items() if v != name})
+        after.append((r"\text{where } " + name_to_latex(name, is_vector_shape(e.shape)),
                       own.tex(e)[0], ""))
     body = _fold(_align(lines, result, after))
     if not standalone:
@@ -898,7 +898,7 @@ def _typing_latex(types: dict) -> str:
     parts = []
     for t, ns in groups.items():
         shape = _parse_type(t)
-        bold = shape is not None and _is_vector_shape(shape)
+        bold = shape is not None and is_vector_shape(shape)
         parts.append("$" + ", ".join(name_to_latex(n, bold) for n in ns) + r" \in "
                      + _type_to_latex(t) + "$")
     return "; ".join(parts)
@@ -916,13 +916,3 @@ def _document(d, body: str) -> str:
         head.append(r"where " + _typing_latex(d.types) +
                     (escape_text(f" (method: {d.method})") if d.result is not None else ""))
     return _fold("\n".join(head)) + "\n" + body + "\n\\end{document}\n"
-
-
-# Public names of the step printer's parts, for printers that lay a derivation out their
-# own way (printing/outline.py: Markdown and HTML) with the same formulas
-Symbols = _Symbols
-Printer = _Printer
-step_lines = _step_lines
-one_formula = _one_formula
-result_lhs = _result_lhs
-is_vector_shape = _is_vector_shape

@@ -114,7 +114,7 @@ def to_numpy(e, dims: dict[str, str], names: dict | None = None, variables=()) -
         used.add(fresh)
     dims = {d: _DIM_SOURCE.sub(lambda m: f"np.shape({py.get(m[1], m[1])})[{m[2]}]", t)
             for d, t in (dims or {}).items()}
-    p = _Printer(dims, names, py)
+    p = Printer(dims, names, py)
     p.fill(e)
     final = p.text(e)[0]
     order = _definition_order(e, names)
@@ -151,7 +151,7 @@ def _paren(text: str, prec: int, min_prec: int) -> str:
 
 # ---- the printer ----------------------------------------------------------------------
 
-class _Printer:
+class Printer:
     def __init__(self, dims, names, py=None):
         self.dims = dims
         self.names = names
@@ -469,14 +469,14 @@ _CALLS = {
 }
 
 _TABLE = {
-    "num": _Printer.num, "var": _Printer.var, "dim": _Printer.dim, "const": _Printer.const,
-    "ones": _Printer.ones, "eye": _Printer.ones, "zeros": _Printer.zeros,
-    "commutation": _Printer.commutation,
-    "add": _Printer.add, "mul": _Printer.mul, "matmul": _Printer.matmul, "pow": _Printer.pow,
-    "T": _Printer.T, "vector": _Printer.vector, "matrix": _Printer.matrix,
-    "sigmoid": _Printer.sigmoid, "relu": _Printer.relu, "norm": _Printer.norm,
-    "logsumexp": _Printer.logsumexp, "softmax": _Printer.softmax, "logdet": _Printer.logdet,
-    "inv": _Printer.inv, "kron": _Printer.kron, "vec": _Printer.vec,
-    **{op: _Printer.compare for op in _COMPARE},
-    **{op: _Printer.call for op in _CALLS},
+    "num": Printer.num, "var": Printer.var, "dim": Printer.dim, "const": Printer.const,
+    "ones": Printer.ones, "eye": Printer.ones, "zeros": Printer.zeros,
+    "commutation": Printer.commutation,
+    "add": Printer.add, "mul": Printer.mul, "matmul": Printer.matmul, "pow": Printer.pow,
+    "T": Printer.T, "vector": Printer.vector, "matrix": Printer.matrix,
+    "sigmoid": Printer.sigmoid, "relu": Printer.relu, "norm": Printer.norm,
+    "logsumexp": Printer.logsumexp, "softmax": Printer.softmax, "logdet": Printer.logdet,
+    "inv": Printer.inv, "kron": Printer.kron, "vec": Printer.vec,
+    **{op: Printer.compare for op in _COMPARE},
+    **{op: Printer.call for op in _CALLS},
 }

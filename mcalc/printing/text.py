@@ -32,7 +32,7 @@ def number_text(v: Fraction) -> str:
 
 def to_text(e, names: dict | None = None) -> str:
     """`names` maps shared subexpressions to the names they are printed as (t1, t2, ...)."""
-    return _flat(_Printer(names or {}).text(e)[0])
+    return _flat(Printer(names or {}).text(e)[0])
 
 
 def printer(names: dict | None = None, weak: bool = False, limit: int | None = None):
@@ -41,7 +41,7 @@ def printer(names: dict | None = None, weak: bool = False, limit: int | None = N
     network print in time proportional to their nodes, not to their written-out size.
     A `weak` printer forgets a node's text when the node is gone (for a long-lived one);
     with a `limit` it gives only the first limit + 1 characters (or fewer)."""
-    p = _Printer(names or {})
+    p = Printer(names or {})
     if weak:
         p.memo = weakref.WeakKeyDictionary(p.memo)
         return lambda e: _flat(p.text(e)[0], limit)
@@ -60,7 +60,7 @@ def where_texts(where) -> list[tuple[str, str]]:
     `where` lists children before parents, so every named subexpression of a definition is
     an earlier one: one printer holding all the names serves every definition (each root
     printed by its own structure), instead of a new printer and name table per line."""
-    p = _Printer({e: n for n, e in where})
+    p = Printer({e: n for n, e in where})
     return [(n, _flat(_TABLE[e.op](p, e)[0])) for n, e in where]
 
 
@@ -95,7 +95,7 @@ def _join(sep: str, ropes) -> tuple:
     return tuple(out)
 
 
-class _Printer:
+class Printer:
     def __init__(self, names):
         # node -> (text, precedence); text(e) is pure. A named node prints as its name.
         self.memo: dict = {e: (n, ATOM) for e, n in names.items()}
@@ -256,16 +256,16 @@ def _negated(t):
 
 
 _TABLE = {
-    "num": _Printer.num, "var": _Printer.name, "dim": _Printer.name, "const": _Printer.name,
-    "ones": _Printer.ones, "eye": _Printer.eye, "zeros": _Printer.zeros,
-    "commutation": _Printer.commutation,
-    "add": _Printer.add, "mul": _Printer.mul, "matmul": _Printer.matmul, "pow": _Printer.pow,
-    "T": _Printer.T, "vector": _Printer.vector, "matrix": _Printer.matrix,
-    **{op: _Printer.compare for op in _CMP},
+    "num": Printer.num, "var": Printer.name, "dim": Printer.name, "const": Printer.name,
+    "ones": Printer.ones, "eye": Printer.eye, "zeros": Printer.zeros,
+    "commutation": Printer.commutation,
+    "add": Printer.add, "mul": Printer.mul, "matmul": Printer.matmul, "pow": Printer.pow,
+    "T": Printer.T, "vector": Printer.vector, "matrix": Printer.matrix,
+    **{op: Printer.compare for op in _CMP},
 }
 for _f in ("sin", "cos", "tan", "exp", "log", "sqrt", "tanh", "sigmoid", "relu", "abs", "sign",
            "max", "min", "sum", "mean", "norm", "logsumexp", "dot", "softmax", "tr", "det",
            "logdet", "inv", "diag", "kron", "vec"):
-    _TABLE[_f] = _Printer.call
+    _TABLE[_f] = Printer.call
 
 E.show_with(to_text)                   # repr(Expr) prints in the request language
