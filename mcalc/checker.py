@@ -222,7 +222,8 @@ def check(request: str, claim: str, types=(), layout: str = "numerator",
     except (OverflowError, ValueError) as e:       # a literal such as ((2^64)^64)^64
         if not _huge_number(e):
             raise
-        raise McalcError(f"cannot decide: a number is too large to work with ({e})") from None
+        raise McalcError("cannot decide: a number is too large to work with "
+                         "(more than floats hold, or thousands of digits)") from None
 
 
 CACHE_SIZE = 512          # entries a batch remembers: parsed requests, their derivatives
