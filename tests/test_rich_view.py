@@ -105,6 +105,21 @@ def test_says_what_the_plain_printer_says(request_text):
             assert s.rule in out
 
 
+def test_shared_subexpressions_print_as_plain_prints_them():
+    # deep enough to share subexpressions: steps write them by their t-names and each
+    # `where` line gives its definition (not "t1 = t1"), exactly as the plain printer does
+    from mcalc.printing.text import where_texts
+    request_text = "d/dx " + "sin(" * 40 + "x" + ")" * 40
+    d = derive(request_text)
+    assert d.where
+    names = {e: n for n, e in d.where}
+    out = rendered(request_text, width=1000, color_system=None)
+    for s in d.steps:
+        assert plain.step_text(s, names) in out
+    for name, text in where_texts(d.where):
+        assert text != name and f"where {name} = {text}" in out
+
+
 def test_sections_in_order():
     out = rendered("d/dw sin(sum(w*x)) + b", width=100, color_system=None)
     positions = [out.index(name) for name in (

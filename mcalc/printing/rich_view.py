@@ -23,7 +23,7 @@ from rich.tree import Tree
 from mcalc.derivation import Derivation, Step
 from mcalc.printing.plain import (SECTIONS, result_line, rule_label, shape_text, step_text,
                                   typing_text)
-from mcalc.printing.text import to_text
+from mcalc.printing.text import printer, to_text, where_texts
 from mcalc.types import describe
 
 # ---- styles: one table, one place ---------------------------------------------------
@@ -53,11 +53,27 @@ _FUNCTION = re.compile(r"(?<![\w.])[^\W\d]\w*(?=\()")
 _NUMBER = re.compile(r"(?<![\w.])\d+(?:\.\d+)?(?:e-?\d+)?(?![\w])")
 
 
-def _names_pattern(names) -> re.Pattern | None:
-    names = sorted({n for n in names if n}, key=len, reverse=True)
-    if not names:
-        return None
-    return re.compile(r"(?<![\w∂])d?(?:" + "|".join(map(re.escape, names)) + r")(?![\w(])")
+_WORD = re.compile(r"(?<![\w∂])\w+(?![\w(])")     # a whole word, not a function's name
+
+
+class _Names:
+    """Finds the words that are one of `names` or its differential (dx): a set lookup per
+    word, so a line costs its length however many names there are (a regex alternation
+    of the names would cost length × names)."""
+
+    def __init__(self, names):
+        self.names = frozenset(names)
+
+    def finditer(self, s: str):
+        for m in _WORD.finditer(s):
+            w = m.group()
+            if w in self.names or (w[0] == "d" and w[1:] in self.names):
+                yield m
+
+
+def _names_pattern(names) -> _Names | None:
+    names = {n for n in names if n}
+    return _Names(names) if names else None
 
 
 class _Highlighter:
@@ -193,10 +209,10 @@ def _dataflow_panel(d: Derivation, hl: _Highlighter) -> Panel | None:
                  expand=False)
 
 
-def _step_cell(s: Step, hl: _Highlighter) -> Text:
+def _step_cell(s: Step, hl: _Highlighter, names: dict, text) -> Text:
     if s.kind == "note":
-        return Text(step_text(s), style=STYLES["note"])
-    t = hl(step_text(s))
+        return Text(step_text(s, names, text), style=STYLES["note"])
+    t = hl(step_text(s, names, text))
     if s.kind == "define" and s.rhs is not None:
         t.append(f"  ({describe(s.rhs.shape)})", style=STYLES["shape"])
     return t
@@ -211,13 +227,18 @@ class _Steps:
 
     def __init__(self, d: Derivation, hl: _Highlighter):
         self.rows = []
+        # shared subexpressions by their t-names, as plain prints them (the result panel
+        # lists them): written out, a deep chain's substitute step grows quadratically
+        names = {e: n for n, e in d.where}
+        text = printer(names)
         current = None
         for i, s in enumerate(d.steps, 1):
             section = SECTIONS.get(s.kind, s.kind)
             if section != current:
                 self.rows.append((section, None, None))
                 current = section
-            self.rows.append((str(i), _step_cell(s, hl), Text(rule_label(s), style=STYLES["rule"])))
+            self.rows.append((str(i), _step_cell(s, hl, names, text),
+                              Text(rule_label(s), style=STYLES["rule"])))
 
     def __rich_console__(self, console, options):
         width = options.max_width
@@ -255,9 +276,8 @@ class _Steps:
 def _result(d: Derivation, hl: _Highlighter) -> Panel:
     lines = [hl(result_line(d), style=STYLES["result"]),
              Text(shape_text(d), style=STYLES["shape"])]
-    names = {e: n for n, e in d.where}
-    for name, e in d.where:
-        lines.append(hl(f"where {name} = {to_text(e, names)}"))
+    for name, text in where_texts(d.where):    # as plain writes them (one shared printer)
+        lines.append(hl(f"where {name} = {text}"))
     return Panel(Group(*lines), title=Text("result", style=STYLES["title"]),
                  title_align="left", border_style=STYLES["result_border"],
                  box=box.ROUNDED, expand=False)
