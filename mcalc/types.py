@@ -15,6 +15,7 @@ import itertools
 from dataclasses import dataclass
 
 from mcalc.errors import McalcError
+from mcalc.record import Record
 
 Shape = tuple[str, str]
 SCALAR: Shape = ("1", "1")
@@ -144,10 +145,12 @@ def shape_of(op: str, shapes: list[Shape], column: int = 0, args=()) -> Shape:
 
 # ---- type inference ----------------------------------------------------------------
 
-@dataclass(frozen=True)
-class VarType:
-    kind: str                 # scalar | vector | matrix | symmetric
-    shape: Shape
+class VarType(Record):      # a Record, not a frozen dataclass: built on every cold call
+    __slots__ = _fields = ("kind", "shape")
+
+    def __init__(self, kind: str, shape: Shape):    # kind: scalar|vector|matrix|symmetric
+        object.__setattr__(self, "kind", kind)
+        object.__setattr__(self, "shape", shape)
 
     def __str__(self):
         if self.kind == "scalar":
