@@ -222,7 +222,8 @@ def check(request: str, claim: str, types=(), layout: str = "numerator",
     except (OverflowError, ValueError) as e:       # a literal such as ((2^64)^64)^64
         if not _huge_number(e):
             raise
-        raise McalcError(f"cannot decide: a number is too large to work with ({e})") from None
+        raise McalcError("cannot decide: a number is too large to work with "
+                         "(more than floats hold, or thousands of digits)") from None
 
 
 CACHE_SIZE = 512          # entries a batch remembers: parsed requests, their derivatives
@@ -465,18 +466,22 @@ class _Checker:
 
     def _difference(self):
         """canonical(derivative − claim), or None when the forms are too large."""
-        canon = self.cache.get(("canon", self.truth))
-        if canon is None:                      # one per derivative: claims share its work
-            canon = _remember(self.cache, ("canon", self.truth), Canonicalizer())
         try:
-            self.polys = canon, canon.poly(self.truth), canon.poly(self.cl)
-            diff = poly_sub(*self.polys[1:])
+            diff = self._canonical_difference()
         except GiveUp:
             self.notes.append("the canonical forms were too large to compare")
             return None
         if len(diff.terms) <= MAX_DIFF_TERMS:
             self.diff_terms = [render_mono(m, c) for m, c in diff.terms.items()]
         return diff
+
+    def _canonical_difference(self):
+        """canonical(derivative) − canonical(claim); raises GiveUp when too large."""
+        canon = self.cache.get(("canon", self.truth))
+        if canon is None:                      # one per derivative: claims share its work
+            canon = _remember(self.cache, ("canon", self.truth), Canonicalizer())
+        self.polys = canon, canon.poly(self.truth), canon.poly(self.cl)
+        return poly_sub(*self.polys[1:])
 
     def _nonzero_reason(self, diff) -> str:
         from mcalc.printing.text import to_text
@@ -1050,12 +1055,8 @@ class _Checker:
         from mcalc.simplify import simplify
         if self.truth is None:
             return None
-        canon = self.cache.get(("canon", self.truth))
-        if canon is None:                      # one per derivative: claims share its work
-            canon = _remember(self.cache, ("canon", self.truth), Canonicalizer())
         try:
-            self.polys = canon, canon.poly(self.truth), canon.poly(self.cl)
-            diff = poly_sub(*self.polys[1:])
+            diff = self._canonical_difference()
         except GiveUp:
             return None
         if len(diff.terms) != 1:

@@ -193,11 +193,16 @@ def parse_request(text: str, extra_decls: tuple[Decl, ...] = ()) -> Request:
 
 
 def parse_claim(text: str) -> Request:
-    """A claim of mcalc check: an expression with its own `where` (its definitions apply to
-    the claim alone; its declarations join the request's). A Request with no wrt."""
+    """A claim of mcalc check: an expression with its own `where` definitions, which apply
+    to the claim alone. Types come from the request (the contract), so a declaration in a
+    claim is an error rather than a silent retyping of the request. A Request with no wrt."""
     req = parse_request(text)
     if req.wrt:
         raise McalcError("a claim is an expression, not a derivative request", 1)
+    if req.decls:
+        d = req.decls[0]
+        raise McalcError(f"a claim's where holds definitions only: declare "
+                         f"{', '.join(d.names)} in the request (or with -t)", d.column)
     return req
 
 

@@ -30,7 +30,7 @@ def typed(text: str, types=(), claim: str | None = None):
         from mcalc.parser import parse_claim
         c = parse_claim(claim)
         bodies.append(c.body)
-        decls, local = decls + c.decls, [(), c.defs]
+        local = [(), c.defs]
     exprs, typing = infer(bodies, decls, text, req.defs, local)
     return req, exprs[0], (exprs[1] if claim is not None else None), typing
 

@@ -3,10 +3,6 @@ canonical forms and check's rewriting, the rich view. Each runs under a recursio
 below the depth of its tree, so any recursive walk fails."""
 from __future__ import annotations
 
-import sys
-
-import pytest
-
 from mcalc import expr as E
 from mcalc.canonical import canonical
 from mcalc.checker import _nodes_with_paths, _replace_at
@@ -14,14 +10,6 @@ from mcalc.printing.latex import expr_to_latex
 from mcalc.types import SCALAR
 
 N = 5000
-
-
-@pytest.fixture
-def shallow_stack():
-    old = sys.getrecursionlimit()
-    sys.setrecursionlimit(400)
-    yield
-    sys.setrecursionlimit(old)
 
 
 def test_latex_printer_is_iterative(shallow_stack):

@@ -3,8 +3,6 @@ iteratively, so deep and long requests parse, type and print under a small recur
 limit; the depth cap is 10,000 levels and beyond it the error is one line."""
 from __future__ import annotations
 
-import sys
-
 import pytest
 
 from mcalc import _lark_parser as lk
@@ -17,15 +15,6 @@ from mcalc.printing.text import to_text, where_texts
 from mcalc.types import SCALAR
 
 N = 5000
-
-
-@pytest.fixture
-def shallow_stack():
-    """A recursion limit far below the depths tested: any recursive walk fails."""
-    old = sys.getrecursionlimit()
-    sys.setrecursionlimit(400)
-    yield
-    sys.setrecursionlimit(old)
 
 
 DEEP = {

@@ -355,7 +355,6 @@ def test_leading_zero_in_a_size_is_the_same_size():
     assert code == 2 and err.startswith("error")
 
 
-@pytest.mark.xfail(strict=True, reason="check.py: a claim's declarations are ignored")
 def test_declarations_in_a_claim_are_an_error():
     code, out, err = mcalc(["check", "d/dx x^2", "2*x where x: vector(n)"])
     assert code == 2 and err.startswith("error")

@@ -3,24 +3,11 @@ recursion limit, and what one Simplifier remembers across the steps of a derivat
 changes a result (a fresh Simplifier gives the same)."""
 from __future__ import annotations
 
-import sys
-
-import pytest
-
 from mcalc import expr as E
 from mcalc.simplify import Simplifier
 from mcalc.types import SCALAR
 
 N = 5000
-
-
-@pytest.fixture
-def shallow_stack():
-    """A recursion limit far below the sizes tested: any recursive walk fails."""
-    old = sys.getrecursionlimit()
-    sys.setrecursionlimit(400)
-    yield
-    sys.setrecursionlimit(old)
 
 
 def test_5000_factor_product_is_one_power(shallow_stack):
