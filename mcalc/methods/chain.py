@@ -5,6 +5,7 @@ Jacobians (vec/Kronecker forms beyond 2-D) otherwise."""
 from __future__ import annotations
 
 import dataclasses
+import functools
 
 from mcalc import expr as E
 from mcalc import rules as R
@@ -39,12 +40,19 @@ class ChainRule(Derive):
         the shapes of the step's own quantities (every one a scalar: single-variable)."""
         if len(terms) > 1:
             return {"rule": "total-derivative chain rule", "source": "P&H §4.5.2"}
-        shapes = {v.name: v.shape for v in self.g.name.values() if v.op == "var"}
-        shapes[self.x.name] = self.x.shape
+        shapes = self._shapes
         names = {n for pair in (terms[0] if terms else ()) for n in pair}
         if all(shapes.get(n, E.ONE.shape) == E.ONE.shape for n in names | {self.g.label(node)}):
             return {"rule": "single-variable chain rule", "source": "P&H §4.5.1"}
         return {"rule": "vector chain rule", "source": "P&H §4.5.3"}
+
+    @functools.cached_property
+    def _shapes(self) -> dict:
+        """Name -> shape of the intermediates and x: fixed once the graph is built, so
+        taken once per derivation rather than at every chain step (linear in depth)."""
+        shapes = {v.name: v.shape for v in self.g.name.values() if v.op == "var"}
+        shapes[self.x.name] = self.x.shape
+        return shapes
 
     def forward(self) -> Expr:
         """x scalar: dy/dx = Σ ∂y/∂u du/dx, inputs first (forward accumulation)."""
@@ -95,7 +103,7 @@ class ChainRule(Derive):
         y, u = self.g.label(self.f), self.g.label(node)
         chain = self._chain(terms, node)
         if terms == (((y, u),),):
-            stated = next((s.eq for s in self.partials if s.lhs == (y, u)), None)
+            stated = self._first_partial.current().get((y, u))
             if stated is not None and stated.rhs == value:
                 return
             if stated is not None:
@@ -104,16 +112,29 @@ class ChainRule(Derive):
         self.chains.append(self._with_product(Step(
             "chain", (y, u), _shown(value, node == self.x), **chain, terms=terms, eq=eq)))
 
+    @functools.cached_property
+    def _first_partial(self) -> "_Index":
+        return _Index(self.partials, first=True)
+
+    @functools.cached_property
+    def _stated_partials(self) -> "_Index":
+        return _Index(self.partials, usual=True)
+
+    @functools.cached_property
+    def _stated_chains(self) -> "_Index":
+        return _Index(self.chains, usual=True)
+
     def _with_product(self, step: Step) -> Step:
         """The step with the product of the partials it multiplies written out, when the
         simplifier's named rewrites turn that product into the value shown (ones(n)'@diag(x)
         = x'): a transformation is never silent."""
-        stated = {s.lhs: s.eq for s in self.partials + self.chains
-                  if s.eq is not None and not s.eq.vec}
-        stated[(self.x.name, self.x.name)] = None
+        partials, chains = self._stated_partials.current(), self._stated_chains.current()
+        xx = (self.x.name, self.x.name)
         total = []
         for term in step.terms:
-            factors = [stated.get(p, False) for p in term]
+            # a chain line over a partial of the same pair, ∂x/∂x the identity
+            factors = [None if p == xx else chains.get(p, partials.get(p, False))
+                       for p in term]
             if any(f is False for f in factors):
                 return step
             values = [E.ONE if f is None else f.rhs for f in factors]
@@ -163,6 +184,28 @@ class ChainRule(Derive):
             "total", y, x.name, self.f.shape, x.shape, J))
         return J
 
+
+class _Index:
+    """lhs -> eq over a list of steps that only grows: brought up to date with the steps
+    appended since it was last asked, so a derivation reads each step once (rebuilding it
+    at every chain step made deep derivations quadratic). `first`: the earliest step of an
+    lhs wins, else the latest; `usual`: only steps whose eq is not a vec form."""
+
+    def __init__(self, steps: list, first: bool = False, usual: bool = False):
+        self.steps, self.first, self.usual = steps, first, usual
+        self.seen = 0
+        self.of: dict = {}
+
+    def current(self) -> dict:
+        for s in self.steps[self.seen:]:
+            if self.usual and (s.eq is None or s.eq.vec):
+                continue
+            if self.first:
+                self.of.setdefault(s.lhs, s.eq)
+            else:
+                self.of[s.lhs] = s.eq
+        self.seen = len(self.steps)
+        return self.of
 
 
 def derive(req, body: Expr, typing, layout: str) -> Derivation:
