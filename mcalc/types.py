@@ -12,7 +12,6 @@ the typed request into Expr trees.
 from __future__ import annotations
 
 import itertools
-from dataclasses import dataclass
 
 from mcalc.errors import McalcError
 from mcalc.record import Record
@@ -659,13 +658,22 @@ def _resolve_dim(d: _Dim, solver) -> str:
     return r.fixed
 
 
-@dataclass
 class Typing:
     """The typing of one request: every variable's type, the dimension names and the
-    defined names (`where t = …`)."""
-    vars: dict[str, VarType]
-    dims: frozenset[str]
-    defined: frozenset[str] = frozenset()
+    defined names (`where t = …`). Written out, not a dataclass: built on every cold call."""
+    def __init__(self, vars: dict[str, VarType], dims: frozenset[str],
+                 defined: frozenset[str] = frozenset()):
+        self.vars, self.dims, self.defined = vars, dims, defined
+
+    def __eq__(self, other):
+        if other.__class__ is self.__class__:
+            return (self.vars, self.dims, self.defined) == (other.vars, other.dims, other.defined)
+        return NotImplemented
+
+    __hash__ = None                      # mutable, as the dataclass it replaces
+
+    def __repr__(self):
+        return f"Typing(vars={self.vars!r}, dims={self.dims!r}, defined={self.defined!r})"
 
     def not_a_variable(self, name: str) -> str:
         """Why d/d<name> has nothing to differentiate by."""
