@@ -9,6 +9,16 @@ from mcalc.printing.numpy_code import to_numpy
 from mcalc.printing.text import to_text
 from numeric import assert_close, evaluate, finite_difference, random_values
 
+
+def arithmetic(sub, add: str = "1"):
+    """Strategies for u + v, u - v, u * v and u / (add + v^2) over `sub` (the division
+    cannot divide by zero)."""
+    return [st.builds(lambda u, v: f"({u} + {v})", sub, sub),
+            st.builds(lambda u, v: f"({u} - {v})", sub, sub),
+            st.builds(lambda u, v: f"({u} * {v})", sub, sub),
+            st.builds(lambda u, v: f"({u} / ({add} + {v}^2))", sub, sub)]
+
+
 DECLS = "where x, y: vector(n); a, b: scalar; A: matrix(n, n); B: matrix(m, n); z: vector(m)"
 SAFE_UNARY = ("sin", "cos", "tanh", "sigmoid")
 
@@ -20,10 +30,7 @@ def _vector(depth):
     sub, sc = _vector(depth - 1), _scalar(depth - 1)
     return st.one_of(
         leaves,
-        st.builds(lambda u, v: f"({u} + {v})", sub, sub),
-        st.builds(lambda u, v: f"({u} - {v})", sub, sub),
-        st.builds(lambda u, v: f"({u} * {v})", sub, sub),
-        st.builds(lambda u, v: f"({u} / (1 + {v}^2))", sub, sub),
+        *arithmetic(sub),
         st.builds(lambda f, u: f"{f}({u})", st.sampled_from(SAFE_UNARY), sub),
         st.builds(lambda u: f"(A@{u})", sub),
         st.builds(lambda u: f"(A'@{u})", sub),

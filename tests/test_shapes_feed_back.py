@@ -21,6 +21,7 @@ from mcalc.printing.numpy_code import to_numpy
 from mcalc.printing.text import to_text
 from mcalc.simplify import Simplifier, simplify
 from numeric import assert_close, evaluate, finite_difference, random_values
+from test_properties import arithmetic
 
 N = 4
 
@@ -148,10 +149,7 @@ def _cancelling(depth):
     sc = st.sampled_from(["a", "b", "sum(x)", "norm(x)", "(x'@y)", "(a/a)"])
     return st.one_of(
         leaves,
-        st.builds(lambda u, v: f"({u} + {v})", sub, sub),
-        st.builds(lambda u, v: f"({u} - {v})", sub, sub),
-        st.builds(lambda u, v: f"({u} * {v})", sub, sub),
-        st.builds(lambda u, v: f"({u} / (1 + {v}^2))", sub, sub),
+        *arithmetic(sub),
         st.builds(lambda u: f"(({u}^2 + 1) / ({u}^2 + 1))", sub),
         st.builds(lambda u: f"({u} - {u})", sub),
         st.builds(lambda u: f"(A@{u})", sub),

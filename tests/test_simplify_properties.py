@@ -12,7 +12,7 @@ from mcalc.printing.numpy_code import to_numpy
 from mcalc.printing.text import to_text
 from mcalc.simplify import simplify
 from numeric import assert_close, evaluate, random_values
-from test_properties import DECLS, _matrix, _scalar, _vector
+from test_properties import DECLS, _matrix, _scalar, _vector, arithmetic
 
 
 def _algebra(depth):
@@ -25,10 +25,7 @@ def _algebra(depth):
     sub = _algebra(depth - 1)
     return st.one_of(
         leaves,
-        st.builds(lambda u, v: f"({u} + {v})", sub, sub),
-        st.builds(lambda u, v: f"({u} - {v})", sub, sub),
-        st.builds(lambda u, v: f"({u} * {v})", sub, sub),
-        st.builds(lambda u, v: f"({u} / (2 + {v}^2))", sub, sub),
+        *arithmetic(sub, "2"),
         # exp of names only: exp(exp(...)^2) overflows in floats whichever form is used
         st.builds(lambda u: f"(1/(1 + exp(-{u})))", names),
         st.builds(lambda u: f"(exp({u})/(1 + exp({u})))", names),
