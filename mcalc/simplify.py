@@ -69,6 +69,10 @@ class Simplifier:
         self.sort_keys: dict[Expr, tuple] = {}  # mul_'s sort key of a factor
         self.honest: dict[Expr, Expr] = {}      # node -> with its shape shown (keep_shape)
         self.too_big: set[Expr] = set()         # clusters algebra.to_poly gave up on
+        # products mul_ built -> the ids of their factors' bases, or None (see _grow)
+        self.bases: dict[Expr, set | None] = {}
+        self.grown: dict[Expr, tuple] = {}      # grown product -> (product, new factors)
+        self.plain: dict[Expr, frozenset] = {}  # clusters of _worth 0 (see there)
         self.fired: list[str] = []
 
     def note(self, rule: str):
@@ -106,7 +110,7 @@ class Simplifier:
         n-vector, or an element-wise node whose operands all became scalars) is spread
         over ones(n), ones(n)' or ones(m)@ones(n)', so the result still feeds back."""
         done = self.honest
-        for node in E.postorder(root, done):
+        for node in self.postorder(root, done):
             args = tuple(done[a] for a in node.args)
             out = node if args == node.args else Expr(node.op, args, node.shape, node.name,
                                                       node.value)
@@ -125,13 +129,42 @@ class Simplifier:
         """root with every cluster that a constructor built below a non-element-wise node
         (the scalars taken out of x*(A@y), say) in textbook form too."""
         done = self.finished
-        for node in E.postorder(root, done):
+        for node in self.postorder(root, done):
             args = [done[a] for a in node.args]
             if not A.is_cluster(node):
                 args = [self.normal(a) if A.is_cluster(a) else a for a in args]
             done[node] = node if tuple(args) == node.args else \
                 _BUILD.get(node.op, _rebuild)(self, node, args)
         return done[root]
+
+    def postorder(self, root: Expr, done: dict):
+        """E.postorder for finish and keep_shape, which leave a node as it is when its
+        operands are: a product _grow built is left as it is, without its factors being
+        visited, when the product it grew from and its new factors are."""
+        grown = self.grown
+        stack = [root]
+        while stack:
+            node = stack[-1]
+            if node in done:
+                stack.pop()
+                continue
+            g = grown.get(node)
+            if g is not None:
+                parts = (g[0],) + g[1]
+                pending = [a for a in parts if a not in done]
+                if pending:
+                    stack.extend(pending)
+                    continue
+                if all(done[a] is a for a in parts):
+                    stack.pop()
+                    done[node] = node
+                    continue
+            pending = [a for a in node.args if a not in done]
+            if pending:
+                stack.extend(pending)
+                continue
+            stack.pop()
+            yield node
 
     def normal(self, e: Expr) -> Expr:
         got = self.normed.get(e)
@@ -325,6 +358,15 @@ def _factor_once(s, terms):
 
 
 def mul_(s, factors, shape=None) -> Expr:
+    if s is not None and len(factors) > 1:
+        got = _grow(s, factors, shape)
+        if got is not None:
+            return got
+    return _mul(s, factors, shape)
+
+
+def _mul(s, factors, shape) -> Expr:
+    """mul_ the general way: every factor looked at."""
     flat = []
     for f in factors:
         flat.extend(f.args if f.op == "mul" else (f,))
@@ -375,7 +417,63 @@ def mul_(s, factors, shape=None) -> Expr:
         rest = [f for f in rest if not E.is_number(f, 1)] + [filled(1, shape)]
     if len(rest) == 1:
         return rest[0]
-    return Expr("mul", tuple(rest), shape)
+    out = Expr("mul", tuple(rest), shape)
+    if s is not None and out not in s.bases:
+        s.bases[out] = None                     # a product _grow may extend
+    return out
+
+
+def _sort_key(s, f: Expr) -> tuple:
+    got = s.sort_keys.get(f)
+    if got is None:
+        got = s.sort_keys[f] = (0 if f.is_scalar else 1, order_key(f, s.keys))
+    return got
+
+
+def _grow(s, factors, shape) -> Expr | None:
+    """mul_ of a product mul_ built and a few new scalar factors that are not clusters
+    (the chain rule's cos(u)*du, a factor a step), or None when the general way is
+    needed. Nothing of the product is walked in Python: the new factors' bases are looked
+    up in a set of the product's, moved along the growing chain, and each new factor is
+    inserted at its place by bisection — so a chain of n steps costs O(n log n) calls."""
+    product, new = None, []
+    for f in factors:
+        if product is None and f.op == "mul" and f in s.bases:
+            product = f
+        elif f.op in _NOT_GROWN or A.is_cluster(f) or not f.is_scalar or _all_ones(f):
+            return None
+        else:
+            new.append(f)
+    if product is None or (shape is not None and shape != product.shape):
+        return None
+    args = product.args
+    if args[0] is E.ZERO or len(args) > 1 and args[1].op == "num":
+        return None                             # a number mul_ would fold into another
+    bases = s.bases[product]
+    if bases is None:
+        bases = {id(f.args[0] if f.op == "pow" else f) for f in args}
+    ids = set(map(id, new))
+    if len(ids) < len(new) or not bases.isdisjoint(ids):
+        return None                             # x*x = x^2: the general way
+    out = list(args)
+    start = 1 if args[0].op == "num" else 0     # the coefficient stays in front
+    for f in new:
+        key = _sort_key(s, f)
+        i = bisect.bisect_left(out, key, start, key=lambda g: _sort_key(s, g))
+        if i < len(out) and _sort_key(s, out[i]) == key:
+            return None                         # a tie: the general way keeps input order
+        out.insert(i, f)
+    grown = Expr("mul", tuple(out), product.shape)
+    bases.update(ids)
+    s.bases[product] = None                     # its set moved on to the grown product
+    s.bases[grown] = bases
+    s.grown[grown] = (product, tuple(new))
+    return grown
+
+
+# factors _grow leaves to the general way (besides clusters and all-ones arrays): numbers
+# fold, zeros and Kronecker products combine, a power may merge with the product's own
+_NOT_GROWN = frozenset(("num", "zeros", "kron", "pow"))
 
 
 def pow_(s, base, p) -> Expr:
@@ -861,11 +959,24 @@ _BUILD = {
 
 # ---- textbook form of an element-wise cluster (mcalc.algebra) -------------------------------
 
-def _worth(e: Expr) -> int:
+_RELU_STEP = frozenset(("relu", "gt"))
+
+
+def _worth(s, e: Expr) -> int:
     """What the algebra may shorten in a cluster: 0 nothing (a product of powers, already
     canonical), 1 only by taking common factors out (a sum of such products), 2 anything:
     a quotient by a sum or by sum(exp(x)), a sum times a number alone or times another sum
-    or inside a sum, a power of a sum inside a sum, two quotients in a sum."""
+    or inside a sum, a power of a sum inside a sum, two quotients in a sum.
+    A cluster of level 0 is remembered (in s.plain, with which of relu and > it holds):
+    a product _grow built from one, its new factors not clusters, is of level 0 too unless
+    relu meets its step, so a growing product is not walked again."""
+    g = s.grown.get(e)
+    if g is not None and g[0] in s.plain:
+        held = s.plain[g[0]].union(f.op for f in g[1] if f.op in _RELU_STEP)
+        if held == _RELU_STEP:
+            return 2
+        s.plain[e] = held
+        return 0
     stack, seen, level, quotients, atoms = [(e, None)], set(), 0, 0, set()
     while stack:
         n, parent = stack.pop()
@@ -893,7 +1004,11 @@ def _worth(e: Expr) -> int:
                 stack.append((a, n.op))
             elif not A.is_cluster(a):
                 atoms.add(a.op)
-    return 2 if {"relu", "gt"} <= atoms else level
+    if _RELU_STEP <= atoms:
+        return 2
+    if not level:
+        s.plain[e] = _RELU_STEP.intersection(atoms)
+    return level
 
 
 def _nothing_in_common(e: Expr) -> bool:
@@ -925,7 +1040,7 @@ def _sigmoid_arg(w: Expr, flip: bool):
 def _textbook(s, e: Expr) -> Expr:
     """The shortest of e as it is, factored and expanded, after common denominators,
     cancelling and the table's product identities (logistic, softmax)."""
-    level = _worth(e)
+    level = _worth(s, e)
     if not level or level == 1 and _nothing_in_common(e):
         return e
     atoms = A.Atoms()
