@@ -80,15 +80,29 @@ class Simplifier:
             self.fired.append(rule)
 
     def __call__(self, e: Expr) -> Expr:
+        if not e.args:                          # a leaf is its own textbook form
+            return e
         got = self.final.get(e)
         if got is not None:
             return got
         memo = self.memo
-        for node in E.postorder(e, memo):
+        stack = [e]
+        while stack:                            # E.postorder, inline: this is the hot loop
+            node = stack[-1]
+            if node in memo:
+                stack.pop()
+                continue
+            args = node.args
+            if args:
+                pending = [a for a in args if a not in memo]
+                if pending:
+                    stack.extend(pending)
+                    continue
+            stack.pop()
             if node.op in E.LEAVES:
                 out = node
             else:
-                args = [memo[a] for a in node.args]
+                args = [memo[a] for a in args]
                 if not A.is_cluster(node):
                     args = [self.normal(a) if A.is_cluster(a) else a for a in args]
                 out = _BUILD.get(node.op, _rebuild)(self, node, args)
@@ -111,11 +125,15 @@ class Simplifier:
         over ones(n), ones(n)' or ones(m)@ones(n)', so the result still feeds back."""
         done = self.honest
         for node in self.postorder(root, done):
-            args = tuple(done[a] for a in node.args)
-            out = node if args == node.args else Expr(node.op, args, node.shape, node.name,
-                                                      node.value)
-            if node.op in _ELEMENTWISE and not node.is_scalar and \
-                    all(a.is_scalar for a in args):
+            args = node.args
+            if args:
+                args = tuple([done[a] for a in args])
+                out = node if args == node.args else Expr(node.op, args, node.shape,
+                                                          node.name, node.value)
+            else:
+                out = node
+            if node.op in _ELEMENTWISE and node.shape != SCALAR and \
+                    all(a.shape == SCALAR for a in args):
                 scalars = args if node.op == "mul" else \
                     (Expr(node.op, args, SCALAR, node.name, node.value),)
                 out = Expr("mul", scalars + (filled(1, node.shape),), node.shape)
@@ -130,6 +148,9 @@ class Simplifier:
         (the scalars taken out of x*(A@y), say) in textbook form too."""
         done = self.finished
         for node in self.postorder(root, done):
+            if not node.args:
+                done[node] = node
+                continue
             args = [done[a] for a in node.args]
             if not A.is_cluster(node):
                 args = [self.normal(a) if A.is_cluster(a) else a for a in args]
@@ -159,10 +180,11 @@ class Simplifier:
                     stack.pop()
                     done[node] = node
                     continue
-            pending = [a for a in node.args if a not in done]
-            if pending:
-                stack.extend(pending)
-                continue
+            if node.args:
+                pending = [a for a in node.args if a not in done]
+                if pending:
+                    stack.extend(pending)
+                    continue
             stack.pop()
             yield node
 
@@ -189,8 +211,20 @@ def _rebuild(s, e, args):
 # ---- a stable order for commutative operands ------------------------------------
 
 def _num(v) -> Expr:
-    """E.num without re-making a Fraction (the simplifier's numbers mostly are one)."""
-    return Expr("num", (), SCALAR, None, v if type(v) is Fraction else Fraction(v))
+    """E.num, looked up by (numerator, denominator) in a small table first: building a
+    node hashes and compares its Fraction value in Python, a look-up by two ints does not."""
+    key = v.as_integer_ratio()
+    got = _NUMS.get(key)
+    if got is None:
+        if len(_NUMS) >= MAX_NUMS:                 # bounded across requests
+            _NUMS.clear()
+        got = _NUMS[key] = Expr("num", (), SCALAR, None,
+                                v if type(v) is Fraction else Fraction(v))
+    return got
+
+
+_NUMS: dict[tuple, Expr] = {}
+MAX_NUMS = 1024
 
 
 _OP_RANK = {"num": 0, "dim": 1, "const": 2, "var": 3,
@@ -233,7 +267,10 @@ def coeff_and_rest(e: Expr) -> tuple[Fraction, Expr | None]:
     if e.op == "mul" and e.args[0].op == "num":
         rest = e.args[1:]
         return e.args[0].value, rest[0] if len(rest) == 1 else Expr("mul", rest, e.shape)
-    return Fraction(1), e
+    return _F1, e
+
+
+_F0, _F1 = Fraction(0), Fraction(1)     # (Fractions are immutable: shared, not re-made)
 
 
 def scale(c: Fraction, e: Expr | None, shape) -> Expr:
@@ -253,7 +290,7 @@ def add_(s, terms, shape=None) -> Expr:
     for t in terms:
         if t.op == "add":
             flat.extend(t.args)
-        elif not (t.op == "zeros" or E.is_number(t, 0)):
+        elif not (t.op == "zeros" or t.op == "num" and t.value == 0):
             flat.append(t)
     shape = shape or _broadcast([t.shape for t in terms])
     if not flat:
@@ -261,7 +298,8 @@ def add_(s, terms, shape=None) -> Expr:
     combined: dict = {}
     for t in flat:
         c, rest = coeff_and_rest(t)
-        key = rest if rest is None or rest.shape == shape or rest.is_scalar else ("b", rest)
+        key = rest if rest is None or rest.shape == shape or rest.shape == SCALAR \
+            else ("b", rest)
         if key in combined:
             if s:
                 s.note("like terms")
@@ -269,7 +307,7 @@ def add_(s, terms, shape=None) -> Expr:
         else:
             combined[key] = (c, rest)
     out = []
-    numbers = Fraction(0)
+    numbers = _F0
     for c, rest in combined.values():
         if rest is None:
             numbers += c
@@ -277,7 +315,8 @@ def add_(s, terms, shape=None) -> Expr:
             out.append(scale(c, rest, rest.shape))
     if numbers:
         out.append(_num(numbers))
-    out.sort(key=_transposes)
+    if len(out) > 1:
+        out.sort(key=_transposes)
     if out and coeff_and_rest(out[0])[0] < 0:             # 1 - x rather than -x + 1
         first_positive = next((t for t in out if coeff_and_rest(t)[0] > 0), None)
         if first_positive is not None:
@@ -369,23 +408,32 @@ def _mul(s, factors, shape) -> Expr:
     """mul_ the general way: every factor looked at."""
     flat = []
     for f in factors:
-        flat.extend(f.args if f.op == "mul" else (f,))
-    flat = _kron_hadamard(s, flat)
+        if f.op == "mul":
+            flat.extend(f.args)
+        else:
+            flat.append(f)
+    ops = [f.op for f in flat]
+    if "kron" in ops:
+        flat = _kron_hadamard(s, flat)
+        ops = [f.op for f in flat]
     shape = shape or _broadcast([f.shape for f in flat])
-    coeff = Fraction(1)
+    numbers = []
     rest = []
-    for f in flat:
-        if f.op == "num":
-            coeff *= f.value
-        elif f.op == "zeros":
+    for f, op in zip(flat, ops):
+        if op == "num":
+            numbers.append(f)
+        elif op == "zeros":
             return E.zeros(shape)
-        elif _all_ones(f) and f.shape == shape and any(g.shape == shape and g is not f
-                                                        for g in flat):
+        elif (op == "ones" or op == "matmul") and _all_ones(f) and f.shape == shape and \
+                any(g.shape == shape and g is not f for g in flat):
             if s:
                 s.note("fold constants")        # ones(n)*v = v
         else:
             rest.append(f)
-    if coeff == 0:
+    coeff = _F1
+    for f in numbers:
+        coeff = f.value if coeff is _F1 else coeff * f.value
+    if numbers and coeff == 0:
         return E.zeros(shape)
     # x^a * x^b = x^(a+b) for equal bases of one shape
     powers: dict = {}
@@ -409,8 +457,8 @@ def _mul(s, factors, shape) -> Expr:
             if f not in sort_keys:
                 sort_keys[f] = (0 if f.is_scalar else 1, order_key(f, keys))
         rest.sort(key=sort_keys.__getitem__)
-    if coeff != 1 or not rest:
-        rest.insert(0, _num(coeff))
+    if coeff != 1 or not rest:                  # a lone number factor is the one to show
+        rest.insert(0, numbers[0] if len(numbers) == 1 else _num(coeff))
     if all(f.shape != shape for f in rest):
         # what carried the shape cancelled (x/x, x*x^-1): the scalar left is spread over
         # ones, so that the product still prints, and parses back, with its shape
