@@ -9,6 +9,7 @@ from __future__ import annotations
 import bisect
 import itertools
 import zlib
+from collections import Counter
 from fractions import Fraction
 from math import gcd
 
@@ -86,6 +87,7 @@ class Simplifier:
         if got is not None:
             return got
         memo = self.memo
+        built, prefixes = [], []
         stack = [e]
         while stack:                            # E.postorder, inline: this is the hot loop
             node = stack[-1]
@@ -99,9 +101,12 @@ class Simplifier:
                     stack.extend(pending)
                     continue
             stack.pop()
+            built.append(node)
             if node.op in E.LEAVES:
                 out = node
             else:
+                if node.op == "matmul" and args[0].op == "matmul":
+                    prefixes.append(args[0])
                 args = [memo[a] for a in args]
                 if not A.is_cluster(node):
                     args = [self.normal(a) if A.is_cluster(a) else a for a in args]
@@ -109,6 +114,8 @@ class Simplifier:
             memo[node] = out
             if out not in memo:
                 memo[out] = out
+        if prefixes:
+            self.forget(e, built, prefixes)
         out = memo[e]
         if out is not e:                        # e itself: its clusters are normal already
             out = self.finish(out)
@@ -117,6 +124,19 @@ class Simplifier:
         out = self.keep_shape(out, e.shape)
         self.final[e] = self.final[out] = out
         return out
+
+    def forget(self, e: Expr, built: list, prefixes: list):
+        """A chain written ((A1@A2)@A3)@... is simplified a prefix at a time, each prefix a
+        flat product (which the next extends as a final run); kept, they would take memory
+        quadratic in the chain's length. A prefix that nothing else in e uses is forgotten
+        once the chain is built: should it come again, it is simplified again."""
+        uses = Counter(id(a) for n in built for a in n.args)
+        memo, keep = self.memo, self.memo[e]
+        for p in prefixes:
+            if uses[id(p)] == 1 and p is not e:
+                out = memo.pop(p)
+                if out is not keep and memo.get(out) is out:
+                    del memo[out]
 
     def keep_shape(self, root: Expr, shape) -> Expr:
         """The invariant of simplification: root has `shape` and so has its text when it
