@@ -35,9 +35,10 @@ class Expr:
     __slots__ = ("op", "args", "shape", "name", "value", "_hash", "size", "__weakref__")
 
     def __new__(cls, op: str, args: tuple = (), shape: Shape = SCALAR, name=None, value=None):
-        # operands by identity: they are interned, and alive while an entry for a node
-        # that holds them is; hashing ids stays in C, so a long @ chain hashes fast
-        key = (op, tuple(map(id, args)), shape, name, value)
+        # the operands tuple itself (operands are interned: equal is identical); a tuple
+        # of their ids would cost an int object per operand, quadratic memory for the
+        # chain rule's products of 1, 2, ..., n factors
+        key = (op, args, shape, name, value)
         node = _INTERNED.get(key)
         if node is None:
             node = object.__new__(cls)
