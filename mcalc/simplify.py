@@ -504,20 +504,19 @@ def _grow(s, factors, shape) -> Expr | None:
     needed. Nothing of the product is walked in Python: the new factors' bases are looked
     up in a set of the product's, moved along the growing chain, and each new factor is
     inserted at its place by bisection — so a chain of n steps costs O(n log n) calls."""
-    product, new = None, []
-    for f in factors:
-        if product is None and f.op == "mul" and f in s.bases:
-            product = f
-        elif f.op in _NOT_GROWN or A.is_cluster(f) or not f.is_scalar or _all_ones(f):
-            return None
-        else:
-            new.append(f)
+    bases = s.bases
+    product = next((f for f in factors if f.op == "mul" and f in bases), None)
     if product is None or (shape is not None and shape != product.shape):
+        return None
+    new = [f for f in factors if f is not product]
+    if len(new) != len(factors) - 1 or any(
+            f.op in _NOT_GROWN or A.is_cluster(f) or f.shape != SCALAR or _all_ones(f)
+            for f in new):
         return None
     args = product.args
     if args[0] is E.ZERO or len(args) > 1 and args[1].op == "num":
         return None                             # a number mul_ would fold into another
-    bases = s.bases[product]
+    bases = bases[product]
     if bases is None:
         bases = {id(f.args[0] if f.op == "pow" else f) for f in args}
     ids = set(map(id, new))
