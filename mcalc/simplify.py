@@ -131,9 +131,10 @@ class Simplifier:
         quadratic in the chain's length. A prefix that nothing else in e uses is forgotten
         once the chain is built: should it come again, it is simplified again."""
         uses = Counter(id(a) for n in built for a in n.args)
+        new = set(map(id, built))              # (one simplified before may be used again)
         memo, keep = self.memo, self.memo[e]
         for p in prefixes:
-            if uses[id(p)] == 1 and p is not e:
+            if uses[id(p)] == 1 and id(p) in new and p is not e:
                 out = memo.pop(p)
                 if out is not keep and memo.get(out) is out:
                     del memo[out]
