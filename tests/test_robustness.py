@@ -208,11 +208,6 @@ PATHOLOGICAL = {
 }
 
 
-# Issue #16: sin(sin(...x)) 3000-5000 deep derives in seconds now, but its JSON (a step per
-# level) still takes longer than the time limit. Strict: it fails loudly once that is linear.
-SLOW_DERIVE = pytest.mark.xfail(strict=True, reason="issue #16: JSON not yet linear in depth")
-
-
 @pytest.mark.parametrize("name", list(PATHOLOGICAL))
 def test_pathological_argument(name):
     text = PATHOLOGICAL[name]
@@ -274,7 +269,7 @@ BATCH = [
 ]
 
 
-@pytest.mark.parametrize("fmt", ["plain", pytest.param("json", marks=SLOW_DERIVE)])
+@pytest.mark.parametrize("fmt", ["plain", "json"])
 def test_batch_goes_on_after_bad_lines(fmt):
     code, out, err, _ = run(["diff", "-", "--format", fmt], stdin="\n".join(BATCH) + "\n")
     assert "Traceback" not in out + err
