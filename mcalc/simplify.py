@@ -145,7 +145,7 @@ class Simplifier:
         n-vector, or an element-wise node whose operands all became scalars) is spread
         over ones(n), ones(n)' or ones(m)@ones(n)', so the result still feeds back."""
         done = self.honest
-        for node in self.postorder(root, done):
+        for node in () if root in done else self.postorder(root, done):
             args = node.args
             if args:
                 args = tuple([done[a] for a in args])
@@ -168,7 +168,7 @@ class Simplifier:
         """root with every cluster that a constructor built below a non-element-wise node
         (the scalars taken out of x*(A@y), say) in textbook form too."""
         done = self.finished
-        for node in self.postorder(root, done):
+        for node in () if root in done else self.postorder(root, done):
             if not node.args:
                 done[node] = node
                 continue
