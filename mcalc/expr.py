@@ -17,6 +17,9 @@ LEAVES = frozenset({"var", "num", "dim", "const", "ones", "eye", "zeros", "commu
 
 
 _INTERNED: "weakref.WeakValueDictionary[tuple, Expr]" = weakref.WeakValueDictionary()
+# Its underlying dict (key -> weak reference), read directly: WeakValueDictionary.get is
+# Python code, and every node built looks itself up here first.
+_INTERNED_REFS = _INTERNED.data
 _SIZE = attrgetter("size")
 
 # How repr() writes a node: mcalc.printing.text registers its printer when it is imported
@@ -31,30 +34,23 @@ def show_with(printer) -> None:
 
 class Expr:
     """Hash-consed: building a node equal to a live one returns that very object, so
-    equality is identity and shared subtrees are never compared element by element."""
-    __slots__ = ("op", "args", "shape", "name", "value", "_hash", "size", "__weakref__")
+    equality is identity and shared subtrees are never compared element by element.
+    Hence `==` and hash() are object's own (by identity, in C: no Python call at each
+    dictionary look-up)."""
+    __slots__ = ("op", "args", "shape", "name", "value", "size", "__weakref__")
 
     def __new__(cls, op: str, args: tuple = (), shape: Shape = SCALAR, name=None, value=None):
         # operands by identity: they are interned, and alive while an entry for a node
         # that holds them is; hashing ids stays in C, so a long @ chain hashes fast
         key = (op, tuple(map(id, args)), shape, name, value)
-        node = _INTERNED.get(key)
+        ref = _INTERNED_REFS.get(key)
+        node = ref() if ref is not None else None
         if node is None:
             node = object.__new__(cls)
             node.op, node.args, node.shape, node.name, node.value = op, args, shape, name, value
-            node._hash = hash(key)
             node.size = 1 + sum(map(_SIZE, args))
             _INTERNED[key] = node
         return node
-
-    def __init__(self, *args, **kwargs):
-        pass                                   # everything is set once, in __new__
-
-    def __hash__(self):
-        return self._hash
-
-    def __eq__(self, other):
-        return self is other
 
     def __reduce__(self):
         return (Expr, (self.op, self.args, self.shape, self.name, self.value))
@@ -147,10 +143,11 @@ def postorder(root: Expr, done):
         if node in done:
             stack.pop()
             continue
-        pending = [a for a in node.args if a not in done]
-        if pending:
-            stack.extend(pending)
-            continue
+        if node.args:                          # (a leaf has nothing to wait for)
+            pending = [a for a in node.args if a not in done]
+            if pending:
+                stack.extend(pending)
+                continue
         stack.pop()
         yield node
 
@@ -173,23 +170,32 @@ def replace(e: Expr, mapping: dict, keep=()) -> Expr:
 
 def dimension_names(*roots: Expr) -> set[str]:
     """The named dimensions in the shapes of the nodes (and dimension leaves) of roots."""
-    names: set[str] = set()
+    dims: set[str] = set()                     # each dimension text once: few, nodes many
     done: dict = {}
     for root in roots:
         for node in postorder(root, done):
             done[node] = True
-            for d in node.shape + ((node.name,) if node.op == "dim" else ()):
-                names.update(p for p in d.split("*") if p and not p.isdigit())
-    return names
+            dims.update(node.shape)
+            if node.op == "dim":
+                dims.add(node.name)
+    return {p for d in dims for p in d.split("*") if p and not p.isdigit()}
 
 
 def free_vars(e: Expr, _memo=None) -> frozenset[str]:
     """Names of the variables in e."""
     memo = {} if _memo is None else _memo
     for node in postorder(e, memo):
-        own = frozenset((node.name,)) if node.op == "var" else frozenset()
-        memo[node] = own.union(*(memo[a] for a in node.args)) if node.args else own
+        args = node.args
+        if not args:
+            memo[node] = frozenset((node.name,)) if node.op == "var" else _NO_VARS
+        elif len(args) == 1:                   # f(x), x': the operand's set itself
+            memo[node] = memo[args[0]]
+        else:
+            memo[node] = _NO_VARS.union(*[memo[a] for a in args])
     return memo[e]
+
+
+_NO_VARS: frozenset[str] = frozenset()
 
 
 def depends_on(e: Expr, name: str, memo=None) -> bool:

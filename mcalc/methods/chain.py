@@ -50,7 +50,7 @@ class ChainRule(Derive):
     def _shapes(self) -> dict:
         """Name -> shape of the intermediates and x: fixed once the graph is built, so
         taken once per derivation rather than at every chain step (linear in depth)."""
-        shapes = {v.name: v.shape for v in self.g.name.values() if v.op == "var"}
+        shapes = dict(self.g.shapes)
         shapes[self.x.name] = self.x.shape
         return shapes
 

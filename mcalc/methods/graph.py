@@ -38,10 +38,11 @@ def binary_products(e: Expr) -> Expr:
     return memo[e]
 
 
-def labels(f: Expr) -> tuple[str, str]:
+def labels(f: Expr, variables: frozenset | None = None) -> tuple[str, str]:
     """The name of the expression (y) and the letter of its intermediates (u), chosen so
-    that neither collides with a variable or a dimension of f."""
-    taken = set(E.free_vars(f)) | set(f.shape)
+    that neither collides with a variable (`variables`: E.free_vars(f), when known) or a
+    dimension of f."""
+    taken = set(E.free_vars(f) if variables is None else variables) | set(f.shape)
     fallback = (f"y_{k}" for k in range(len(taken) + 1))
     root = next(r for r in itertools.chain(("y", "f", "L", "out"), fallback) if r not in taken)
     letters = itertools.chain(("u", "v", "t"), (f"u{k}_" for k in range(len(taken) + 1)))
@@ -55,8 +56,9 @@ class Names:
     continues the same list, and a node met again keeps its name)."""
 
     def __init__(self, f: Expr, taken=()):
-        self.root, self.letter = labels(f)
-        self.taken = set(E.free_vars(f)) | E.dimension_names(f) | set(taken) | {self.root}
+        variables = E.free_vars(f)
+        self.root, self.letter = labels(f, variables)
+        self.taken = set(variables) | E.dimension_names(f) | set(taken) | {self.root}
         self.k = 0
         self.of: dict[Expr, str] = {}            # node -> its name
         self.defined: set[str] = set()
@@ -147,6 +149,14 @@ class Graph:
             inner = node.args[0]
             self.name[node] = Expr("T", (self.name.get(inner, inner),), node.shape)
         self.root = f
+        # node -> the name its derivative is written by (label), and name -> shape: asked
+        # at every step, so read off tables made once
+        self.labels = {n: v.name for n, v in self.name.items() if v.op == "var"}
+        for node in self.transparent:
+            inner = node.args[0]
+            self.labels[node] = self.labels.get(inner, inner.name)
+        self.shapes = {v.name: v.shape for v in self.name.values() if v.op == "var"}
+        self._local: dict[Expr, Expr] = {}
 
     def through(self, e: Expr) -> Expr:
         """The node that receives e's derivative: the vector inside an inline transpose."""
@@ -158,12 +168,16 @@ class Graph:
 
     def local(self, node: Expr) -> Expr:
         """The node with its operands replaced by their intermediate names."""
-        return Expr(node.op, tuple(self.name.get(a, a) for a in node.args), node.shape,
-                    node.name, node.value)
+        got = self._local.get(node)
+        if got is None:
+            name = self.name
+            got = self._local[node] = Expr(node.op, tuple([name.get(a, a) for a in node.args]),
+                                           node.shape, node.name, node.value)
+        return got
 
     def label(self, e: Expr) -> str:
-        e = self.through(e)
-        return self.name[e].name if e in self.name else e.name
+        got = self.labels.get(e)
+        return e.name if got is None else got
 
     def substitute(self, e: Expr) -> Expr:
         """Step 4: the intermediates replaced by what they stand for."""
@@ -235,7 +249,7 @@ class Derive:
     def _total(self, of: str, rhs: Expr, layout: str = "numerator") -> Eq:
         """d(of)/dx = rhs, x the variable."""
         shape = self.f.shape if of == self.g.label(self.f) or of == self.root else \
-            next(n.shape for n, v in self.g.name.items() if v.name == of)
+            self.g.shapes[of]
         return derivative_eq("total", of, self.x.name, shape, self.x.shape, rhs, layout)
 
     def orient(self, out: Expr, layout: str) -> Expr:
@@ -259,11 +273,14 @@ class Derive:
         return E.ONE if self.x.is_scalar else E.eye(R.numel(self.x))
 
     def partial(self, node: Expr, i: int, show: bool = True):
-        """Step 2: the partial of one intermediate by one operand, by its named rule."""
+        """Step 2: the partial of one intermediate by one operand, by its named rule (its
+        value only when shown: a method that says each differential instead needs the rule)."""
         local = self.g.local(node)
         rule = R.rule_for(local, i)
         if rule.kink:
             self.kinks.append(rule.kink)
+        if not show:
+            return rule, local, None
         try:
             jac = self.simp(self.named(rule.jacobian(local, i), node))
         except NoRule:
