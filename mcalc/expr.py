@@ -182,8 +182,18 @@ def dimension_names(*roots: Expr) -> set[str]:
 
 
 def free_vars(e: Expr, _memo=None) -> frozenset[str]:
-    """Names of the variables in e."""
-    memo = {} if _memo is None else _memo
+    """Names of the variables in e. With `_memo` (kept by the caller) every subtree's set
+    is remembered too; without, only e's is made (a set per node would grow along a long
+    product chain, quadratic in its length)."""
+    if _memo is None:
+        names: set[str] = set()
+        done: dict = {}
+        for node in postorder(e, done):
+            done[node] = True
+            if node.op == "var":
+                names.add(node.name)
+        return frozenset(names)
+    memo = _memo
     for node in postorder(e, memo):
         args = node.args
         if not args:

@@ -229,8 +229,9 @@ class Derive:
         for k in dict.fromkeys(self.kinks):
             self.steps.append(Step("note", text=k))
         of = g.label(self.f)
-        oriented = self.orient(out, layout)
-        self.orientation_step(of, out, oriented, layout)
+        numerator = self.orient(out, "numerator")
+        oriented = numerator if layout == "numerator" else self.simp(R.T(numerator))
+        self.orientation_step(of, out, numerator, oriented, layout)
         substituted = g.substitute(oriented)
         last = next((s.eq for s in reversed(self.steps) if s.eq is not None), None)
         said = last is not None and last.kind in ("partial", "total") and last.of == of \
@@ -351,9 +352,10 @@ class Derive:
     def combine(self) -> Expr:
         raise NotImplementedError
 
-    def orientation_step(self, of: str, out: Expr, oriented: Expr, layout: str):
-        """The step that turns the combined derivative into the requested layout."""
-        numerator = self.orient(out, "numerator")
+    def orientation_step(self, of: str, out: Expr, numerator: Expr, oriented: Expr,
+                         layout: str):
+        """The step that turns the combined derivative (out; numerator, in numerator
+        layout) into the requested layout (oriented)."""
         if layout == "denominator" and oriented != numerator:
             self.steps.append(Step("layout", (of, self.x.name), _shown(oriented),
                                    rule="denominator layout: transpose" +
@@ -548,7 +550,7 @@ def derive_groups(req, body: Expr, typing, layout: str, pick) -> Derivation:
     return Derivation(request=req.text, wrt=tuple(wrt_names), layout=layout,
                       method=chosen.NAME if chosen else "chain", types=typing.as_strings(),
                       expr=body, result=f if req.wrt else None, steps=tuple(steps),
-                      vec_form=vec_form, dims=dim_sources(typing), of=labels(body)[0],
+                      vec_form=vec_form, dims=dim_sources(typing), of=names.root,
                       where=where,
                       stacked=bool(req.wrt) and len(set(req.wrt)) == 1 and len(req.wrt[0]) > 1,
                       groups=tuple(tuple(g) for g in req.wrt))
