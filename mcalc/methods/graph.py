@@ -121,12 +121,17 @@ class Graph:
             node, ready = stack.pop()
             if node in dep:
                 continue
-            if not ready:
+            args = node.args
+            if not ready and args:
                 stack.append((node, True))
-                stack.extend((a, False) for a in reversed(node.args) if a not in dep)
+                stack.extend([(a, False) for a in reversed(args) if a not in dep])
                 continue
-            d = frozenset((node.name,)) if node.op == "var" and node.name in xs else \
-                none.union(*(dep[a] for a in node.args))
+            if not args:
+                d = frozenset((node.name,)) if node.op == "var" and node.name in xs else none
+            elif len(args) == 1:
+                d = dep[args[0]]
+            else:
+                d = none.union(*[dep[a] for a in args])
             dep[node] = d
             if d and node.op != "var":
                 self.order.append(node)
