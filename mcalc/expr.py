@@ -17,9 +17,12 @@ LEAVES = frozenset({"var", "num", "dim", "const", "ones", "eye", "zeros", "commu
 
 
 _INTERNED: "weakref.WeakValueDictionary[tuple, Expr]" = weakref.WeakValueDictionary()
-# Its underlying dict (key -> weak reference), read directly: WeakValueDictionary.get is
-# Python code, and every node built looks itself up here first.
+# Its underlying dict (key -> weak reference), used directly: WeakValueDictionary.get and
+# __setitem__ are Python code, and every node built looks itself up here first. An entry
+# is the KeyedRef __setitem__ would make, whose callback removes the entry when the node
+# dies (the dictionary is never iterated, so no removal waits).
 _INTERNED_REFS = _INTERNED.data
+_KEYED_REF, _FORGET = weakref.KeyedRef, _INTERNED._remove
 _SIZE = attrgetter("size")
 
 # How repr() writes a node: mcalc.printing.text registers its printer when it is imported
@@ -49,7 +52,7 @@ class Expr:
             node = object.__new__(cls)
             node.op, node.args, node.shape, node.name, node.value = op, args, shape, name, value
             node.size = 1 + sum(map(_SIZE, args))
-            _INTERNED[key] = node
+            _INTERNED_REFS[key] = _KEYED_REF(node, _FORGET, key)
         return node
 
     def __reduce__(self):
@@ -160,7 +163,7 @@ def replace(e: Expr, mapping: dict, keep=()) -> Expr:
         if node in mapping:
             done[node] = mapping[node]
         elif node.args:
-            args = tuple(done[a] for a in node.args)
+            args = tuple([done[a] for a in node.args])
             done[node] = node if args == node.args else \
                 Expr(node.op, args, node.shape, node.name, node.value)
         else:

@@ -27,7 +27,7 @@ def binary_products(e: Expr) -> Expr:
     """A@B@C as (A@B)@C: each intermediate is one product of two operands."""
     memo: dict[Expr, Expr] = {}
     for n in E.postorder(e, memo):
-        args = tuple(memo[a] for a in n.args)
+        args = tuple([memo[a] for a in n.args])
         if n.op == "matmul" and len(args) > 2:
             got = args[0]
             for a in args[1:]:
