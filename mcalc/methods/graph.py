@@ -298,7 +298,7 @@ class Derive:
         if sum(self.g.through(a) is by for a in node.args) > 1:
             # x^x, X@X: one operand's share of the product rule, not a partial by x
             key, eq = (key[0], f"{key[1]} (operand {i + 1})"), None
-        if show and jac is not None and key not in self.g.names.partials:
+        if jac is not None and key not in self.g.names.partials:
             self.g.names.partials.add(key)
             self.partials.append(Step("partial", key, jac, rule=rule.name, source=rule.cite,
                                       eq=eq))
