@@ -159,17 +159,30 @@ def postorder(root: Expr, done):
 
 def replace(e: Expr, mapping: dict, keep=()) -> Expr:
     """e with every occurrence of a key of `mapping` replaced by its value; the subtrees
-    in `keep` are known to hold none and are left as they are."""
+    in `keep` are known to hold none and are left as they are, and so are those smaller
+    than every key (they cannot hold one): not walked."""
     done: dict[Expr, Expr] = {k: k for k in keep}
-    for node in postorder(e, done):
-        if node in mapping:
+    smallest = min((k.size for k in mapping), default=0)
+    stack = [e]
+    while stack:                               # postorder, pruned: children first
+        node = stack[-1]
+        if node in done:
+            stack.pop()
+        elif node in mapping:
             done[node] = mapping[node]
-        elif node.args:
+            stack.pop()
+        elif node.size <= smallest or not node.args:
+            done[node] = node
+            stack.pop()
+        else:
+            pending = [a for a in node.args if a not in done]
+            if pending:
+                stack.extend(pending)
+                continue
+            stack.pop()
             args = tuple([done[a] for a in node.args])
             done[node] = node if args == node.args else \
                 Expr(node.op, args, node.shape, node.name, node.value)
-        else:
-            done[node] = node
     return done[e]
 
 
