@@ -393,7 +393,7 @@ def simplified(simp: Simplifier, e: Expr, order: bool = True) -> tuple[Expr, lis
     fired: list[str] = []
     simp.fired = fired
     out = simp(e)
-    if out != e and not fired and _flat(out) != _flat(e):     # a visible change
+    if out != e and not fired and (out.op != e.op or _flat(out) != _flat(e)):  # visible
         fresh = Simplifier()
         fresh(e)
         fired = list(fresh.fired) or (["canonical order"] if order else [])
