@@ -46,8 +46,10 @@ class Expr:
         # operands by identity: they are interned, and alive while an entry for a node
         # that holds them is; hashing ids stays in C, so a long @ chain hashes fast. A
         # number (a Fraction, whose hash is Python code) by its numerator and denominator.
-        key = (op, tuple(map(id, args)), shape, name, value) if type(value) is not Fraction \
-            else (op, shape, value._numerator, value._denominator)
+        if type(value) is Fraction:
+            key = (op, shape, value._numerator, value._denominator)
+        else:
+            key = (op, tuple(map(id, args)) if args else (), shape, name, value)
         ref = _INTERNED_REFS.get(key)
         node = ref() if ref is not None else None
         if node is None:
