@@ -40,7 +40,7 @@ class Expr:
     equality is identity and shared subtrees are never compared element by element.
     Hence `==` and hash() are object's own (by identity, in C: no Python call at each
     dictionary look-up)."""
-    __slots__ = ("op", "args", "shape", "name", "value", "size", "__weakref__")
+    __slots__ = ("op", "args", "shape", "name", "value", "size", "is_scalar", "__weakref__")
 
     def __new__(cls, op: str, args: tuple = (), shape: Shape = SCALAR, name=None, value=None):
         # operands by identity: they are interned, and alive while an entry for a node
@@ -56,6 +56,7 @@ class Expr:
             node = object.__new__(cls)
             node.op, node.args, node.shape, node.name, node.value = op, args, shape, name, value
             node.size = 1 + sum(map(_SIZE, args))
+            node.is_scalar = shape == SCALAR   # asked everywhere: an attribute, not a call
             _INTERNED_REFS[key] = _KEYED_REF(node, _FORGET, key)
         return node
 
@@ -66,11 +67,7 @@ class Expr:
         shown = _show(self) if _show else f"{self.op} of {self.size} nodes"
         return f"Expr({shown!r}, {self.shape})"
 
-    # shape predicates
-    @property
-    def is_scalar(self) -> bool:
-        return self.shape == SCALAR
-
+    # shape predicates (and is_scalar, set at construction)
     @property
     def is_column(self) -> bool:
         return self.shape[1] == "1" and self.shape[0] != "1"
