@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from collections import ChainMap
 from functools import lru_cache
 
 from mcalc.expr import postorder
@@ -237,11 +238,27 @@ class Printer:
     def __init__(self, names, raw=None):
         self.names = names                          # Expr -> name (printed as a name)
         self.raw = raw or {}                        # Expr -> LaTeX as given
-        self.memo: dict = {e: (name_to_latex(n, is_vector_shape(e.shape)), ATOM)
-                           for e, n in names.items()}
+        self.memo = {e: (name_to_latex(n, is_vector_shape(e.shape)), ATOM)
+                     for e, n in names.items()}
         self.memo.update((e, (s, ATOM)) for e, s in self.raw.items())
         self._wordy_memo: dict = {}                 # id(rope) -> (rope, wordy?)
         self.shown: dict = {}                       # Expr -> tex(e): steps repeat them
+
+    def overriding(self, raw: dict) -> "Printer":
+        """A printer like this one that prints the nodes of `raw` as given (a step's
+        differentials). It starts from this one's texts, which hold no node of `raw`,
+        instead of a new table of the names for every step."""
+        p = Printer({}, {**self.raw, **raw})
+        p.names = self.names
+        p.memo = ChainMap(p.memo, self.memo)        # new texts go to p's own table
+        return p
+
+    def where(self, where) -> list[tuple[str, str]]:
+        """(name, definition) in LaTeX of each `where` line, self holding all the names
+        (as mcalc.printing.text.where_texts: each root is printed by its own structure,
+        its named parts, all defined before it, by their names)."""
+        return [(name_to_latex(n, is_vector_shape(e.shape)),
+                 _flat(_TABLE.get(e.op, Printer.call)(self, e)[0])) for n, e in where]
 
     def tex(self, e) -> tuple[str, int]:
         """(LaTeX, precedence) of e."""
@@ -567,18 +584,20 @@ class Symbols:
             for name, e in d.where:
                 self.shapes[name] = e.shape
             steps = d.steps
+        seen: set = set()          # steps share their nodes: each is visited once in all
         for s in steps:
             for e in (s.rhs, s.by):
                 if e is not None and not isinstance(e, str):
-                    self._collect(e)
+                    self._collect(e, seen)
             if s.kind == "define" and isinstance(s.lhs, str) and s.rhs is not None:
                 self.shapes.setdefault(s.lhs, s.rhs.shape)
 
     def define(self, name, shape):
         self.shapes[name] = shape
 
-    def _collect(self, e):
-        stack, seen = [e], set()
+    def _collect(self, e, seen):
+        """The shapes of e's variables not known yet (a node in `seen` has had its turn)."""
+        stack = [e]
         while stack:
             n = stack.pop()
             if n in seen:
@@ -669,7 +688,7 @@ def _chain(s, sym, p):
 def _differential(s, sym, p):
     out = []
     for G, by, symbol in s.terms:
-        dby = Printer(p.names, {**p.raw, **_differentials(by, sym)}).wrap(by, PRODUCT)
+        dby = p.overriding(_differentials(by, sym)).wrap(by, PRODUCT)
         if G is not None and G.op == "num" and G.value == 1:
             out.append(dby)
         else:
@@ -833,11 +852,7 @@ def derivation_to_latex(d, standalone: bool = False) -> str:
         result = ("", expr_to_latex(d.expr), r"\qquad " + _shape_note(d))
     from mcalc.printing.latex_layout import once
     lines, result = once(lines, result)                 # the result is shown once
-    after = []
-    for name, e in d.where:
-        own = Printer({k: v for k, v in names.items() if v != name})
-        after.append((r"\text{where } " + name_to_latex(name, is_vector_shape(e.shape)),
-                      own.tex(e)[0], ""))
+    after = [(r"\text{where } " + name, tex, "") for name, tex in p.where(d.where)]
     body = _fold(_align(lines, result, after))
     if not standalone:
         return body + "\n"
