@@ -36,7 +36,7 @@ import unicodedata
 from collections import ChainMap
 from functools import lru_cache
 
-from mcalc.expr import postorder
+from mcalc.expr import Expr, postorder
 from mcalc.printing.plain import rule_label
 from mcalc.printing.text import _flat, _join as _join_ropes, _negated, number_text, \
     split_product
@@ -225,6 +225,7 @@ def expr_to_latex(e, names: dict | None = None) -> str:
 _WORDY = re.compile(r"\\mathit\{|\\math(bf|rm)\{[^{}]{2,}\}")
 
 
+@lru_cache(maxsize=4096)        # the same few names and operators, again and again
 def _wordy(s: str) -> bool:
     """Does this factor show a multi-letter name (so juxtaposition needs a thin space)?"""
     return _WORDY.search(s) is not None
@@ -310,13 +311,14 @@ class Printer:
     # leaves
     def num(self, e):
         v = e.value
-        s = number_text(abs(v))
+        neg = v.numerator < 0                  # (a Fraction's comparisons are slow)
+        s = number_text(-v if neg else v)
         if "/" in s:
             a, b = s.split("/")
             s, p = rf"\frac{{{a}}}{{{b}}}", FRAC
         else:
             p = ATOM
-        return (f"-{s}", UNARY) if v < 0 else (s, p)
+        return (f"-{s}", UNARY) if neg else (s, p)
 
     def var(self, e):
         return name_to_latex(e.name, is_vector_shape(e.shape)), ATOM
@@ -369,13 +371,15 @@ class Printer:
         """Factors of a product, scalars first, after the coefficient `lead`: juxtaposed,
         \\circ between two non-scalars. A product-like factor (A x, a . b) is bare only as
         the last factor after scalars."""
-        fs = [f for f in fs if f.is_scalar] + [f for f in fs if not f.is_scalar]
+        scalars = [f for f in fs if f.is_scalar]
+        fs = scalars + [f for f in fs if not f.is_scalar]
         out = prev_s = lead
         prev = None
         for i, f in enumerate(fs):
             s, p = self._tex(f)
+            # (scalars come first: every factor before f is a scalar when i <= their count)
             last_after_scalars = i == len(fs) - 1 and not arrays_follow and \
-                all(g.is_scalar for g in fs[:i])
+                i <= len(scalars)
             if p == UNARY and not out:
                 pass                                        # a leading minus sign
             elif p < FRAC and not (p >= PRODUCT and last_after_scalars):
@@ -387,8 +391,9 @@ class Printer:
 
     def mul(self, e):
         coeff, num, den = split_product(e)
-        sign = "-" if coeff < 0 else ""
-        coeff = abs(coeff)
+        sign = ""
+        if coeff.numerator < 0:
+            sign, coeff = "-", -coeff
         scalar_den = [d for d in den if d.is_scalar]
         array_den = [d for d in den if not d.is_scalar]
         lead = str(coeff.numerator) if coeff.numerator != 1 or not num else ""
@@ -418,8 +423,8 @@ class Printer:
 
     def pow(self, e):
         base, p = e.args
-        if p.op == "num" and p.value < 0:
-            return self.mul(_Expr("mul", (e,), e.shape))
+        if p.op == "num" and p.value.numerator < 0:
+            return self.mul(Expr("mul", (e,), e.shape))
         if p.op == "num":
             ptext = number_text(p.value)
         else:
@@ -480,6 +485,11 @@ class Printer:
 
 def _head(rope) -> str:
     """The first character of a rope ("" when empty)."""
+    r = rope
+    while r.__class__ is not str and r:          # most ropes start with a non-empty piece
+        r = r[0]
+    if r:
+        return r[0]
     stack = [rope]
     while stack:                                 # leftmost non-empty piece, no recursion
         r = stack.pop()
@@ -499,13 +509,9 @@ def _bare_left(e) -> bool:
     if e.op == "mul":
         arrays = [f for f in e.args if not f.is_scalar]
         return len(arrays) <= 1 and not any(
-            f.op == "pow" and f.args[1].op == "num" and f.args[1].value < 0 for f in arrays)
+            f.op == "pow" and f.args[1].op == "num" and f.args[1].value.numerator < 0
+            for f in arrays)
     return False
-
-
-def _Expr(op, args, shape):
-    from mcalc.expr import Expr
-    return Expr(op, args, shape)
 
 
 _FUNCTIONS = {

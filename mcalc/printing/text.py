@@ -117,10 +117,11 @@ class Printer:
     # leaves
     def num(self, e):
         v = e.value
-        s = number_text(abs(v))
+        neg = v.numerator < 0                  # (a Fraction's comparisons are slow)
+        s = number_text(-v if neg else v)
         if "/" in s:
-            return (f"-{s}" if v < 0 else s), PRODUCT
-        return (f"-{s}", UNARY) if v < 0 else (s, ATOM)
+            return (f"-{s}" if neg else s), PRODUCT
+        return (f"-{s}", UNARY) if neg else (s, ATOM)
 
     def name(self, e):
         return e.name, ATOM
@@ -159,8 +160,9 @@ class Printer:
 
     def mul(self, e):
         coeff, num, den = split_product(e)
-        sign = "-" if coeff < 0 else ""
-        coeff = abs(coeff)
+        sign = ""
+        if coeff.numerator < 0:
+            sign, coeff = "-", -coeff
         parts = []
         if coeff.numerator != 1 or not num:
             parts.append(str(coeff.numerator))
@@ -197,7 +199,7 @@ class Printer:
 
     def pow(self, e):
         base, p = e.args
-        if p.op == "num" and p.value < 0:
+        if p.op == "num" and p.value.numerator < 0:
             inv = -p.value
             return ("1/", self.wrap(base, POWER) if inv == 1 else self.text(_pow(base, inv))[0]), \
                 PRODUCT
@@ -225,15 +227,18 @@ class Printer:
 
 def split_product(e):
     """A product as (numeric coefficient, numerator factors, denominator factors):
-    2*x*y^-1 -> (2, [x], [y]). Both the text and the LaTeX printer write a/b from it."""
-    coeff = Fraction(1)
+    2*x*y^-1 -> (2, [x], [y]). Both the text and the LaTeX printer write a/b from it.
+    The coefficient is a Fraction, or the int 1 (Fraction arithmetic is slow, and most
+    products have no number)."""
+    coeff = 1
     num, den = [], []
     for f in e.args:
-        if f.op == "num":
-            coeff *= f.value
-        elif f.op == "pow" and f.args[1].op == "num" and f.args[1].value < 0:
-            p = -f.args[1].value
-            den.append(f.args[0] if p == 1 else _pow(f.args[0], p))
+        op = f.op
+        if op == "num":
+            coeff = f.value if coeff == 1 else coeff * f.value
+        elif op == "pow" and f.args[1].op == "num" and f.args[1].value.numerator < 0:
+            p = f.args[1].value
+            den.append(f.args[0] if p == -1 else _pow(f.args[0], -p))
         else:
             num.append(f)
     return coeff, num, den
@@ -245,9 +250,9 @@ def _pow(base, p):
 
 def _negated(t):
     """t without its leading minus sign, if it has one (for printing a - b)."""
-    if t.op == "num" and t.value < 0:
+    if t.op == "num" and t.value.numerator < 0:
         return E.num(-t.value)
-    if t.op == "mul" and t.args[0].op == "num" and t.args[0].value < 0:
+    if t.op == "mul" and t.args[0].op == "num" and t.args[0].value.numerator < 0:
         c = -t.args[0].value
         rest = t.args[1:]
         args = rest if c == 1 else (E.num(c),) + rest
