@@ -225,7 +225,6 @@ def expr_to_latex(e, names: dict | None = None) -> str:
 _WORDY = re.compile(r"\\mathit\{|\\math(bf|rm)\{[^{}]{2,}\}")
 
 
-@lru_cache(maxsize=4096)        # the same few names and operators, again and again
 def _wordy(s: str) -> bool:
     """Does this factor show a multi-letter name (so juxtaposition needs a thin space)?"""
     return _WORDY.search(s) is not None
@@ -243,7 +242,7 @@ class Printer:
                      for e, n in names.items()}
         self.memo.update((e, (s, ATOM)) for e, s in self.raw.items())
         self._wordy_memo: dict = {}                 # id(rope) -> (rope, wordy?)
-        self.shown: dict = {}                       # Expr -> tex(e): steps repeat them
+        self._wordy_text: dict = {}                 # str -> wordy?
 
     def overriding(self, raw: dict) -> "Printer":
         """A printer like this one that prints the nodes of `raw` as given (a step's
@@ -263,11 +262,11 @@ class Printer:
 
     def tex(self, e) -> tuple[str, int]:
         """(LaTeX, precedence) of e."""
-        s = self.shown.get(e)
-        if s is None:
-            r, p = self._tex(e)
-            s = self.shown[e] = _flat(r), p
-        return s
+        r, p = self._tex(e)
+        if r.__class__ is not str:
+            r = _flat(r)
+            self.memo[e] = r, p            # steps repeat it, and parents from now on share
+        return r, p                        # the flat text instead of walking its rope again
 
     def wrap(self, e, min_prec: int) -> str:
         return _flat(self._wrap(e, min_prec))
@@ -291,7 +290,10 @@ class Printer:
     def _is_wordy(self, rope) -> bool:
         """_wordy of the flattened rope: every name is one piece, so any piece's match."""
         if rope.__class__ is str:
-            return _wordy(rope)
+            w = self._wordy_text.get(rope)
+            if w is None:
+                w = self._wordy_text[rope] = _wordy(rope)
+            return w
         memo = self._wordy_memo
         stack = [rope]
         while stack:                              # children before parents, no recursion
@@ -304,8 +306,9 @@ class Printer:
                 stack.extend(pending)
                 continue
             stack.pop()
-            memo[id(r)] = (r, any(memo[id(c)][1] if c.__class__ is not str else _wordy(c)
-                                  for c in r))     # keeps r alive, so its id stays its own
+            memo[id(r)] = (r, any(memo[id(c)][1] if c.__class__ is not str else
+                                  self._is_wordy(c) for c in r))   # keeps r alive: its id
+                                                                   # stays its own
         return memo[id(rope)][1]
 
     # leaves

@@ -45,13 +45,13 @@ def printer(names: dict | None = None, weak: bool = False, limit: int | None = N
     if weak:
         p.memo = weakref.WeakKeyDictionary(p.memo)
         return lambda e: _flat(p.text(e)[0], limit)
-    shown: dict = {}                   # steps print the same expressions again and again
-
     def show(e):
-        s = shown.get(e)
-        if s is None:
-            s = shown[e] = _flat(p.text(e)[0], limit)
-        return s
+        r, prec = p.text(e)
+        if r.__class__ is str or limit is not None:
+            return _flat(r, limit)
+        r = _flat(r)
+        p.memo[e] = r, prec          # steps print the same expressions again and again,
+        return r                     # and parents from now on share the flat text
     return show
 
 
