@@ -45,9 +45,12 @@ def printer(names: dict | None = None, weak: bool = False, limit: int | None = N
     if weak:
         p.memo = weakref.WeakKeyDictionary(p.memo)
         return lambda e: _flat(p.text(e)[0], limit)
+
     def show(e):
         r, prec = p.text(e)
-        if r.__class__ is str or limit is not None:
+        if r.__class__ is str:
+            return r
+        if limit is not None:
             return _flat(r, limit)
         r = _flat(r)
         p.memo[e] = r, prec          # steps print the same expressions again and again,
@@ -72,18 +75,25 @@ def _flat(rope, limit: int | None = None) -> str:
     """The rope's text; with a `limit`, only its first limit + 1 characters or fewer."""
     if rope.__class__ is str:
         return rope
-    out, stack, n = [], [rope], 0
-    while stack:                                 # left to right, without recursion
-        r = stack.pop()
-        if r.__class__ is str:
-            out.append(r)
-            if limit is not None:
-                n += len(r)
-                if n > limit:
-                    return "".join(out)[:limit + 1]
+    out: list[str] = []
+    stack = []                         # the iterators of the enclosing ropes (no recursion)
+    it, n = iter(rope), 0
+    while True:
+        for r in it:                   # left to right, the pieces of one rope in one loop
+            if r.__class__ is str:
+                out.append(r)
+                if limit is not None:
+                    n += len(r)
+                    if n > limit:
+                        return "".join(out)[:limit + 1]
+            else:
+                stack.append(it)
+                it = iter(r)
+                break
         else:
-            stack.extend(reversed(r))
-    return "".join(out)
+            if not stack:
+                return "".join(out)
+            it = stack.pop()
 
 
 def _join(sep: str, ropes) -> tuple:
