@@ -582,6 +582,7 @@ class Symbols:
     def __init__(self, d=None, steps=()):
         self.shapes: dict[str, tuple] = {}
         self.top = None                               # the function's own name (y)
+        self._memo: dict = {}                         # name or (of, by, total) -> LaTeX
         if d is not None:
             self.top = getattr(d, "of", None)
             if isinstance(self.top, str):
@@ -602,21 +603,33 @@ class Symbols:
                 self.shapes.setdefault(s.lhs, s.rhs.shape)
 
     def define(self, name, shape):
-        self.shapes[name] = shape
+        if self.shapes.get(name) != shape:
+            self.shapes[name] = shape
+            self._memo.clear()
 
     def _collect(self, e, seen):
-        """The shapes of e's variables not known yet (a node in `seen` has had its turn)."""
-        stack = [e]
+        """The shapes of e's variables not known yet (a node in `seen` has had its turn;
+        ids, hashed faster than nodes, stay the nodes' own while the steps hold them)."""
+        shapes, stack = self.shapes, [e]
         while stack:
             n = stack.pop()
-            if n in seen:
+            if id(n) in seen:
                 continue
-            seen.add(n)
-            if n.op == "var":
-                self.shapes.setdefault(n.name, n.shape)
-            stack.extend(n.args)
+            seen.add(id(n))
+            if n.args:
+                stack.extend(n.args)
+            elif n.op == "var":
+                shapes.setdefault(n.name, n.shape)
 
     def __call__(self, x) -> str:
+        if x.__class__ is str:                        # a name: printed once
+            got = self._memo.get(x)
+            if got is None:
+                got = self._memo[x] = self._symbol(x)
+            return got
+        return self._symbol(x)
+
+    def _symbol(self, x) -> str:
         if x is None:
             return ""
         if isinstance(x, (tuple, list)):
@@ -638,6 +651,15 @@ class Symbols:
 
     def partial(self, of, by, total: bool = False) -> str:
         """∂of/∂by, or d of/d by for a total derivative (P&H §4.5.2)."""
+        key = (of, by, total)
+        got = self._memo.get(key) if of.__class__ is str and by.__class__ is str else None
+        if got is None:
+            got = self._partial(of, by, total)
+            if of.__class__ is str and by.__class__ is str:
+                self._memo[key] = got
+        return got
+
+    def _partial(self, of, by, total: bool) -> str:
         if of == "∇":
             of = self.top
         d = r"\mathrm{d}" if total else r"\partial"
