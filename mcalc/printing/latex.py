@@ -33,7 +33,6 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from collections import ChainMap
 from functools import lru_cache
 
 from mcalc.expr import Expr, postorder
@@ -244,13 +243,22 @@ class Printer:
         self._wordy_memo: dict = {}                 # id(rope) -> (rope, wordy?)
         self._wordy_text: dict = {}                 # str -> wordy?
 
-    def overriding(self, raw: dict) -> "Printer":
-        """A printer like this one that prints the nodes of `raw` as given (a step's
-        differentials). It starts from this one's texts, which hold no node of `raw`,
-        instead of a new table of the names for every step."""
+    def overriding(self, raw: dict, e) -> "Printer":
+        """A printer like this one for e, printing the nodes of `raw` as given (a step's
+        differentials). It starts from this one's texts of e's parts, which hold no node
+        of `raw`, instead of a new table of all the names for every step."""
         p = Printer({}, {**self.raw, **raw})
         p.names = self.names
-        p.memo = ChainMap(p.memo, self.memo)        # new texts go to p's own table
+        stack = [e]
+        while stack:
+            n = stack.pop()
+            if n in p.memo:
+                continue
+            got = self.memo.get(n)
+            if got is not None:
+                p.memo[n] = got
+            else:
+                stack.extend(n.args)
         return p
 
     def where(self, where) -> list[tuple[str, str]]:
@@ -719,7 +727,7 @@ def _chain(s, sym, p):
 def _differential(s, sym, p):
     out = []
     for G, by, symbol in s.terms:
-        dby = p.overriding(_differentials(by, sym)).wrap(by, PRODUCT)
+        dby = p.overriding(_differentials(by, sym), by).wrap(by, PRODUCT)
         if G is not None and G.op == "num" and G.value == 1:
             out.append(dby)
         else:
