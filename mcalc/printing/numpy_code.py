@@ -201,7 +201,7 @@ class Printer:
 
     # leaves
     def num(self, e):
-        return _float_text(e.value), (UNARY if e.value < 0 else ATOM)
+        return _float_text(e.value), (UNARY if e.value.numerator < 0 else ATOM)
 
     def var(self, e):
         return self.py.get(e.name, e.name), ATOM
@@ -249,14 +249,15 @@ class Printer:
         """The text of -t when t prints with a leading minus (for a - b), else None."""
         if t in self.names:
             return None
-        if t.op == "num" and t.value < 0:
+        if t.op == "num" and t.value.numerator < 0:
             return _float_text(-t.value), ATOM
-        if t.op == "mul" and self.coefficient(t) < 0:
+        if t.op == "mul" and self.coefficient(t).numerator < 0:
             return self.product(t, flip=True)
         return None
 
-    def coefficient(self, e) -> Fraction:
-        c = Fraction(1)
+    def coefficient(self, e) -> Fraction | int:
+        """The product of e's numbers (an int 1 without any: Fractions are slow)."""
+        c = 1
         for f in e.args:
             if f.op == "num" and f not in self.names:
                 c *= f.value
@@ -268,7 +269,7 @@ class Printer:
     def product(self, e, flip=False):
         """Element-wise product; numbers gather into one coefficient, negative integer
         powers become a denominator."""
-        coeff = Fraction(-1 if flip else 1)
+        coeff = -1 if flip else 1           # (a Fraction once a number comes)
         num, den = [], []
         for f in e.args:
             if f in self.names:
@@ -276,7 +277,7 @@ class Printer:
             elif f.op == "num":
                 coeff *= f.value
             elif (f.op == "pow" and f.args[1].op == "num" and f.args[1] not in self.names
-                  and f.args[1].value < 0):
+                  and f.args[1].value.numerator < 0):
                 den.append(self.power(f.args[0], -f.args[1].value))
             else:
                 num.append(self.text(f))
@@ -284,8 +285,9 @@ class Printer:
 
     def quotient(self, coeff: Fraction, num, den):
         """coeff * num[0] * num[1] ... / (den[0] * den[1] ...), texts with precedences."""
-        negative = coeff < 0
-        coeff = abs(coeff)
+        negative = coeff.numerator < 0
+        if negative:
+            coeff = -coeff
         den = list(den)
         if coeff.denominator != 1:
             den.insert(0, (_float_text(coeff.denominator), ATOM))
@@ -314,7 +316,7 @@ class Printer:
     def pow(self, e):
         base, p = e.args
         if p.op == "num" and p not in self.names:
-            if p.value < 0:
+            if p.value.numerator < 0:
                 return self.quotient(Fraction(1), [], [self.power(base, -p.value)])
             if p.value == 0:
                 return ("1.0" if _kind(base.shape) == "scalar" else
