@@ -296,28 +296,40 @@ class Printer:
         return s if p >= min_prec else (r"\left(", s, r"\right)")
 
     def _is_wordy(self, rope) -> bool:
-        """_wordy of the flattened rope: every name is one piece, so any piece's match."""
+        """_wordy of the flattened rope: every name is one piece, so any piece's match.
+        Each string and each rope is looked at once (left to right, without recursion)."""
+        texts, memo = self._wordy_text, self._wordy_memo
         if rope.__class__ is str:
-            w = self._wordy_text.get(rope)
+            w = texts.get(rope)
             if w is None:
-                w = self._wordy_text[rope] = _wordy(rope)
+                w = texts[rope] = _wordy(rope)
             return w
-        memo = self._wordy_memo
-        stack = [rope]
-        while stack:                              # children before parents, no recursion
-            r = stack[-1]
-            if id(r) in memo:
-                stack.pop()
-                continue
-            pending = [c for c in r if c.__class__ is not str and id(c) not in memo]
-            if pending:
-                stack.extend(pending)
-                continue
-            stack.pop()
-            memo[id(r)] = (r, any(memo[id(c)][1] if c.__class__ is not str else
-                                  self._is_wordy(c) for c in r))   # keeps r alive: its id
-                                                                   # stays its own
-        return memo[id(rope)][1]
+        got = memo.get(id(rope))
+        if got is not None:
+            return got[1]
+        stack = []                                # the enclosing ropes, their iterators
+        r, it, w = rope, iter(rope), False
+        while True:
+            for c in it:
+                if c.__class__ is str:
+                    cw = texts.get(c)
+                    if cw is None:
+                        cw = texts[c] = _wordy(c)
+                    w = w or cw
+                else:
+                    got = memo.get(id(c))
+                    if got is None:
+                        stack.append((r, it, w))
+                        r, it, w = c, iter(c), False
+                        break
+                    w = w or got[1]
+            else:
+                memo[id(r)] = (r, w)              # keeps r alive: its id stays its own
+                if not stack:
+                    return w
+                inner = w
+                r, it, w = stack.pop()
+                w = w or inner
 
     # leaves
     def num(self, e):
