@@ -242,13 +242,18 @@ class Printer:
         self.memo.update((e, (s, ATOM)) for e, s in self.raw.items())
         self._wordy_memo: dict = {}                 # id(rope) -> (rope, wordy?)
         self._wordy_text: dict = {}                 # str -> wordy?
+        self._overriding: dict = {}                 # frozenset(raw.items()) -> Printer
 
     def overriding(self, raw: dict, e) -> "Printer":
         """A printer like this one for e, printing the nodes of `raw` as given (a step's
         differentials). It starts from this one's texts of e's parts, which hold no node
-        of `raw`, instead of a new table of all the names for every step."""
-        p = Printer({}, {**self.raw, **raw})
-        p.names = self.names
+        of `raw`, instead of a new table of all the names for every step; steps with the
+        same differentials share one."""
+        key = frozenset(raw.items())
+        p = self._overriding.get(key)
+        if p is None:
+            p = self._overriding[key] = Printer({}, {**self.raw, **raw})
+            p.names = self.names
         stack = [e]
         while stack:
             n = stack.pop()
