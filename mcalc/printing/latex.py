@@ -602,7 +602,9 @@ def _type_to_latex(t: str) -> str:
 class Symbols:
     """Names of variables and intermediates -> LaTeX, bold when vector-shaped. The engine
     reuses intermediate names in each pass (a second derivative), so a 'define' step
-    being rendered updates the table (`define`)."""
+    being rendered updates the table (`define`). A name's shape is its type's, or else
+    its first appearance's in the steps: the steps are read as far as a look-up needs
+    (most names are declared or defined early: the large last steps are seldom read)."""
 
     def __init__(self, d=None, steps=()):
         self.shapes: dict[str, tuple] = {}
@@ -619,23 +621,34 @@ class Symbols:
             for name, e in d.where:
                 self.shapes[name] = e.shape
             steps = d.steps
-        seen: set = set()          # steps share their nodes: each is visited once in all
-        for s in steps:
+        self._unread = iter(steps)                    # the steps not read yet
+        self._seen: set = set()      # ids of the nodes read: steps share nodes, read once
+
+    def shape(self, name):
+        """name's shape (None when unknown), reading the steps as far as it needs."""
+        shape = self.shapes.get(name)
+        while shape is None and self._unread is not None:
+            s = next(self._unread, None)
+            if s is None:
+                self._unread = None
+                break
             for e in (s.rhs, s.by):
                 if e is not None and not isinstance(e, str):
-                    self._collect(e, seen)
+                    self._collect(e)
             if s.kind == "define" and isinstance(s.lhs, str) and s.rhs is not None:
                 self.shapes.setdefault(s.lhs, s.rhs.shape)
+            shape = self.shapes.get(name)
+        return shape
 
     def define(self, name, shape):
-        if self.shapes.get(name) != shape:
+        if self.shape(name) != shape:
             self.shapes[name] = shape
             self._memo.clear()
 
-    def _collect(self, e, seen):
-        """The shapes of e's variables not known yet (a node in `seen` has had its turn;
-        ids, hashed faster than nodes, stay the nodes' own while the steps hold them)."""
-        shapes, stack = self.shapes, [e]
+    def _collect(self, e):
+        """The shapes of e's variables not known yet (ids, hashed faster than nodes, stay
+        the nodes' own while the steps hold them)."""
+        shapes, seen, stack = self.shapes, self._seen, [e]
         while stack:
             n = stack.pop()
             if id(n) in seen:
@@ -665,7 +678,7 @@ class Symbols:
             return _char(x) if x == "∇" else text(x)
         if "," in x:
             return self(tuple(p.strip() for p in x.split(",")))
-        shape = self.shapes.get(x)                    # unknown names print as scalars
+        shape = self.shape(x)                         # unknown names print as scalars
         return name_to_latex(x, shape is not None and is_vector_shape(shape))
 
     def derivative(self, lhs, total: bool = False) -> str:
@@ -763,7 +776,7 @@ def _differentials(e, sym) -> dict:
         seen.add(n)
         if n.op == "var" and n.value == "differential":
             rest = n.name[2:-1]
-            if rest in sym.shapes:
+            if sym.shape(rest) is not None:
                 out[n] = "d" + name_to_latex(rest, is_vector_shape(n.shape))
         stack.extend(n.args)
     return out
