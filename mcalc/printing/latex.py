@@ -39,6 +39,7 @@ from mcalc.expr import Expr, postorder
 from mcalc.printing.plain import rule_label
 from mcalc.printing.text import _flat, _join as _join_ropes, _negated, number_text, \
     split_product
+from mcalc.types import SCALAR
 
 COMPARE, SUM, PRODUCT, UNARY, FRAC, POWER, POSTFIX, ATOM = range(8)
 INDICATOR = r"\mathbb{I}"
@@ -399,22 +400,23 @@ class Printer:
         """Factors of a product, scalars first, after the coefficient `lead`: juxtaposed,
         \\circ between two non-scalars. A product-like factor (A x, a . b) is bare only as
         the last factor after scalars."""
-        scalars = [f for f in fs if f.is_scalar]
-        fs = scalars + [f for f in fs if not f.is_scalar]
+        scalars = [f for f in fs if f.shape == SCALAR]
+        n_scalars = len(scalars)
+        if n_scalars < len(fs):
+            fs = scalars + [f for f in fs if f.shape != SCALAR]
         out = prev_s = lead
-        prev = None
+        last = len(fs) - 1
         for i, f in enumerate(fs):
             s, p = self._tex(f)
-            # (scalars come first: every factor before f is a scalar when i <= their count)
-            last_after_scalars = i == len(fs) - 1 and not arrays_follow and \
-                i <= len(scalars)
             if p == UNARY and not out:
                 pass                                        # a leading minus sign
-            elif p < FRAC and not (p >= PRODUCT and last_after_scalars):
+            elif p < FRAC and not (p >= PRODUCT and i == last and not arrays_follow and
+                                   i <= n_scalars):         # the last, after scalars only
                 s = (r"\left(", s, r"\right)")
-            circ = prev is not None and not prev.is_scalar and not f.is_scalar
-            out = self._join(out, prev_s, s, circ)
-            prev, prev_s = f, s
+            # \circ between two non-scalars (scalars come first: f and the one before it
+            # are both non-scalars when i > their count)
+            out = self._join(out, prev_s, s, i > n_scalars)
+            prev_s = s
         return out
 
     def mul(self, e):
