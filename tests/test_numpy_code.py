@@ -373,6 +373,19 @@ def test_walrus_order_follows_dependencies():
     assert_close(evaluate(text, v), sigmoid(z) @ v["u"] + z @ z)
 
 
+def test_walrus_order_keeps_the_names_order_where_dependencies_allow():
+    inner = M("matmul", A, x)
+    outer = M("sigmoid", inner)
+    apart = M("exp", u)
+    e = M("add", M("sum", M("mul", outer, apart)), M("dot", inner, inner))
+    text = to_numpy(e, DIMS, {outer: "a", inner: "b", apart: "c"})
+    # a waits for b; once b is placed, a comes before c, as in the given order
+    assert text.index("(b :=") < text.index("(a :=") < text.index("(c :=")
+    v = _values(3)
+    z = v["A"] @ v["x"]
+    assert_close(evaluate(text, v), np.sum(sigmoid(z) * np.exp(v["u"])) + z @ z)
+
+
 def test_walrus_unused_names_and_named_root():
     t1 = M("matmul", A, x)
     unused = M("exp", x)
