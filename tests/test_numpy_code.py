@@ -573,3 +573,11 @@ def test_fd_of_generated_text():
 def test_fd_layout_is_checked():
     with pytest.raises(ValueError):
         finite_difference(lambda w: w["a"], {"a": 1.0}, "a", layout="sideways")
+
+
+def test_numpy_printer_is_iterative_at_any_depth(shallow_stack):
+    # (texts are ropes: a 9,000-deep tree once cost 300 MiB of copied strings)
+    e = x
+    for _ in range(9000):
+        e = M("sin", e)
+    assert to_numpy(e, DIMS) == "np.sin(" * 9000 + "x" + ")" * 9000
