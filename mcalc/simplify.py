@@ -456,20 +456,8 @@ def _mul(s, factors, shape) -> Expr:
         coeff = f.value if coeff is _F1 else coeff * f.value
     if numbers and coeff == 0:
         return E.zeros(shape)
-    # x^a * x^b = x^(a+b) for equal bases of one shape
-    powers: dict = {}
-    for f in rest:
-        base, p = (f.args[0], f.args[1]) if f.op == "pow" else (f, E.ONE)
-        if base in powers:
-            if s:
-                s.note("fold constants")
-            powers[base] = add_(s, [powers[base], p])
-        else:
-            powers[base] = p
-    # numbers are interned: 1 and 0 are E.ONE and E.ZERO themselves (a test per factor)
-    one, zero = E.ONE, E.ZERO
-    rest = [b if p is one else pow_(s, b, p) for b, p in powers.items() if p is not zero]
-    rest = [f for f in rest if f is not one]
+    if "pow" in ops or len(set(rest)) < len(rest):
+        rest = _powers(s, rest)
     if len(rest) > 1:
         # the keys are looked up in C: a product that grows by a factor a step (the
         # chain rule's) makes no Python call per factor it already had
@@ -490,6 +478,23 @@ def _mul(s, factors, shape) -> Expr:
     if s is not None and out not in s.bases:
         s.bases[out] = None                     # a product _grow may extend
     return out
+
+
+def _powers(s, factors: list) -> list:
+    """x^a * x^b = x^(a+b) for equal bases of one shape."""
+    powers: dict = {}
+    for f in factors:
+        base, p = (f.args[0], f.args[1]) if f.op == "pow" else (f, E.ONE)
+        if base in powers:
+            if s:
+                s.note("fold constants")
+            powers[base] = add_(s, [powers[base], p])
+        else:
+            powers[base] = p
+    # numbers are interned: 1 and 0 are E.ONE and E.ZERO themselves (a test per factor)
+    one, zero = E.ONE, E.ZERO
+    out = [b if p is one else pow_(s, b, p) for b, p in powers.items() if p is not zero]
+    return [f for f in out if f is not one]
 
 
 def _sort_key(s, f: Expr) -> tuple:
