@@ -682,7 +682,9 @@ def matmul_(s, args) -> Expr:
             before = [f for r, _ in runs[:k] for f in r] + list(runs[k][0][:i])
             tail = matmul_(s, list(runs[k][0][i + 1:]) + [f for r, _ in runs[k + 1:] for f in r])
             runs = [(tuple(before) + (mul_(s, [runs[k][0][i].args[0], tail]),), False)]
-    chain = tuple(itertools.chain.from_iterable(r for r, _ in runs))
+    # (two runs, a chain and what extends it, are joined by one copy in C)
+    chain = runs[0][0] + runs[1][0] if len(runs) == 2 else \
+        tuple(itertools.chain.from_iterable(r for r, _ in runs))
     if not chain:
         core = E.eye(shape[0]) if shape != SCALAR else E.ONE
     elif len(chain) == 1:
