@@ -466,7 +466,7 @@ def _mul(s, factors, shape) -> Expr:
             if f not in sort_keys:
                 sort_keys[f] = (0 if f.is_scalar else 1, order_key(f, keys))
         rest.sort(key=sort_keys.__getitem__)
-    if coeff != 1 or not rest:                  # a lone number factor is the one to show
+    if coeff != 1 or not rest:                  # a lone number: its own node, as _num gives
         rest.insert(0, numbers[0] if len(numbers) == 1 else _num(coeff))
     if all(f.shape != shape for f in rest):
         # what carried the shape cancelled (x/x, x*x^-1): the scalar left is spread over
