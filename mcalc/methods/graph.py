@@ -13,7 +13,6 @@ machinery knows no individual rule and never prints: it returns steps as data.
 """
 from __future__ import annotations
 
-import functools
 import itertools
 
 from mcalc import expr as E
@@ -275,6 +274,8 @@ class Derive:
         self.chains: list[Step] = []
         self.kinks: list[str] = []
         self.large = LargeNames(self.g.names, self.chains)
+        # node -> (its derivative as its own equation states it, the names that uses)
+        self.stated: dict[Expr, tuple] = {}
 
     # -- the four steps --------------------------------------------------------------
     def run(self, layout: str) -> Expr:
@@ -414,8 +415,8 @@ class Derive:
         their shares, `operand` for each, `after_node` once they have, `at_variable`."""
         g, x = self.g, self.x
         grads: dict[Expr, list] = {self.f: [E.ONE]}
-        # the same contributions written with the names of the large gradients (each with
-        # the names it uses): what the equations state (LargeNames)
+        # node -> the same contributions written with the names of the large gradients,
+        # each with the names it uses: what the equations state (LargeNames)
         self.smalls: dict[Expr, list] = {self.f: [(E.ONE, ())]}
         terms: dict[Expr, list] = {}
         done: set = set()
@@ -445,11 +446,6 @@ class Derive:
         self.stated[x] = self.gradient_ref(x, G, True)[0]
         self.at_variable(G, terms.get(x, ()))
         return G
-
-    @functools.cached_property
-    def stated(self) -> dict:
-        """node -> (its derivative as its own equation states it, the names that uses)."""
-        return {}
 
     def gradient_form(self, G: Expr) -> Expr:
         """The gradient G as the method's equations state it (the chain rule: numerator)."""

@@ -292,7 +292,7 @@ def view(d: Derivation) -> Group:
     """The whole derivation as one rich renderable."""
     if d.result is None:
         return Group(_header(d))
-    intermediates = [s.lhs for s in d.steps if s.kind == "define"]
+    intermediates = [s.lhs for s in d.steps if s.kind in ("define", "name")]
     hl = _Highlighter(d.wrt, intermediates)
     parts = [_header(d)]
     flow = _dataflow_panel(d, hl)
