@@ -193,9 +193,10 @@ class ChainRule(Derive):
                 rule, local, part = self.partial(node, i)
                 if part is None:
                     part = rule.jacobian(local, i)           # raises NoRule with the reason
-                jac.setdefault(g.through(a), []).append(R.mm(J, part))
+                prod = R.mm(J, part)
+                jac.setdefault(g.through(a), []).append(prod)
                 smalls.setdefault(g.through(a), []).append(
-                    (R.mm(ref[0], part), ref[1]) if ref[0] is not J else (R.mm(J, part), ()))
+                    (prod if ref[0] is J else R.mm(ref[0], part), ref[1]))
                 terms.setdefault(g.through(a), []).append(self._path(node, a))
         J = self.simp(R.add(*jac[x]) if len(jac[x]) > 1 else jac[x][0])
         self._chain_step(x, terms.get(x, ()), J, derivative_eq(
