@@ -12,7 +12,7 @@ from mcalc.derivation import Derivation, Step, Total, replace
 from mcalc.errors import McalcError
 from mcalc.expr import Expr
 from mcalc.methods.graph import (MAX_SHOWN, Derive, _shown, derivative_eq, derive_groups,
-                                 simplified)
+                                 simplified, sum_with_names)
 
 NAME = "chain"
 
@@ -181,10 +181,7 @@ class ChainRule(Derive):
             if node is not self.f:
                 label = g.label(node)
                 if J.size > MAX_SHOWN:                   # written with names for the large
-                    parts = smalls[node]
-                    stated = self.simp(R.add(*[p for p, _ in parts]) if len(parts) > 1
-                                       else parts[0][0])
-                    uses = tuple(dict.fromkeys(u for _, us in parts for u in us))
+                    stated, uses = sum_with_names(self.simp, smalls[node])
                     ref = self.large.ref(J, stated, uses, y, label, label)
                 self._chain_step(node, terms.get(node, ()), J, derivative_eq(
                     "total", y, label, self.f.shape, node.shape, stated), uses)

@@ -9,7 +9,9 @@ Howard's four steps, of which a method supplies the third.
 4. substitute the intermediates back and simplify.
 
 `derive_groups` runs a whole request (one derivative after another for a Hessian). The
-machinery knows no individual rule and never prints: it returns steps as data.
+machinery knows no individual rule and never prints: it returns steps as data. A derivative
+too large to show is stated with names for the large derivatives it is made of
+(`LargeNames`), so that every equation stays small.
 """
 from __future__ import annotations
 
@@ -155,6 +157,12 @@ class LargeNames:
             else:
                 stack.append((name, True))
                 stack.extend((n, False) for n in reversed(sub) if n not in self.stated)
+
+
+def sum_with_names(simp: Simplifier, parts: list) -> tuple[Expr, tuple]:
+    """The simplified sum of `parts` ((term, the names it uses), ...), and the names."""
+    total = simp(R.add(*[p for p, _ in parts]) if len(parts) > 1 else parts[0][0])
+    return total, tuple(dict.fromkeys(u for _, us in parts for u in us))
 
 
 def numerator_shape(of: tuple, by: tuple) -> tuple:
@@ -457,9 +465,7 @@ class Derive:
         full = self.gradient_form(G)
         if always or full.size <= MAX_SHOWN:
             return (full, ()), G, ()
-        parts = self.smalls[node]
-        small = self.simp(R.add(*[p for p, _ in parts]) if len(parts) > 1 else parts[0][0])
-        uses = tuple(dict.fromkeys(u for _, us in parts for u in us))
+        small, uses = sum_with_names(self.simp, self.smalls[node])
         stated = self.gradient_form(small)
         label = self.g.label(node)
         v, vuses = self.large.ref(full, stated, uses, self.g.label(self.f), label, label)
@@ -532,8 +538,10 @@ def _flat(e: Expr) -> Expr:
     return memo[e]
 
 
-MAX_SHOWN = 80                 # a chain step's multiplied-out form larger than this is left out:
-MAX_SHOWN_SUBSTITUTED = 400    # its factors are all shown, and a deep network stays linear
+MAX_SHOWN = 80                 # a chain step's multiplied-out form larger than this is left out
+MAX_SHOWN_SUBSTITUTED = 400    # (its factors are all shown) and its equation is written with
+                               # names for the large derivatives (LargeNames): a deep network
+                               # stays linear
 
 
 def _shown(e: Expr, always: bool = False, size: int = MAX_SHOWN) -> Expr | None:
