@@ -35,11 +35,10 @@ import re
 import unicodedata
 from functools import lru_cache
 
-from mcalc.expr import Expr, postorder
+from mcalc.expr import Expr
 from mcalc.printing.plain import rule_label
 from mcalc.printing.text import _flat, _join as _join_ropes, _negated, number_text, \
     split_product
-from mcalc.types import SCALAR
 
 COMPARE, SUM, PRODUCT, UNARY, FRAC, POWER, POSTFIX, ATOM = range(8)
 INDICATOR = r"\mathbb{I}"
@@ -288,11 +287,26 @@ class Printer:
     def _tex(self, e) -> tuple:
         got = self.memo.get(e)
         if got is None:
-            memo = self.memo
-            for node in postorder(e, memo):     # children first: the methods below find
-                memo[node] = _TABLE.get(node.op, Printer.call)(self, node)   # operands done
-            got = memo[e]
+            got = self._fill(e)
         return got
+
+    def _fill(self, e) -> tuple:
+        """Print e's nodes not printed yet, children first (as mcalc.printing.text's)."""
+        memo, stack = self.memo, [e]
+        while stack:
+            node = stack[-1]
+            if node in memo:
+                stack.pop()
+                continue
+            args = node.args
+            if args:
+                pending = [a for a in args if a not in memo]
+                if pending:
+                    stack += pending
+                    continue
+            stack.pop()
+            memo[node] = _TABLE.get(node.op, Printer.call)(self, node)   # its operands are done
+        return memo[e]
 
     def _wrap(self, e, min_prec: int):
         s, p = self._tex(e)
@@ -390,7 +404,7 @@ class Printer:
             return s
         if circ:
             return (out, r" \circ ", s)
-        if _head(s) in "0123456789-":
+        if (s[:1] if s.__class__ is str else _head(s)) in "0123456789-":
             return (out, r" \cdot ", s)
         if self._is_wordy(prev_s) or self._is_wordy(s):
             return (out, r" \, ", s)
@@ -400,14 +414,16 @@ class Printer:
         """Factors of a product, scalars first, after the coefficient `lead`: juxtaposed,
         \\circ between two non-scalars. A product-like factor (A x, a . b) is bare only as
         the last factor after scalars."""
-        scalars = [f for f in fs if f.shape == SCALAR]
-        n_scalars = len(scalars)
+        n_scalars = 0
+        for f in fs:
+            n_scalars += f.is_scalar
         if n_scalars < len(fs):
-            fs = scalars + [f for f in fs if f.shape != SCALAR]
+            fs = [f for f in fs if f.is_scalar] + [f for f in fs if not f.is_scalar]
         out = prev_s = lead
         last = len(fs) - 1
+        memo = self.memo
         for i, f in enumerate(fs):
-            s, p = self._tex(f)
+            s, p = memo.get(f) or self._tex(f)
             if p == UNARY and not out:
                 pass                                        # a leading minus sign
             elif p < FRAC and not (p >= PRODUCT and i == last and not arrays_follow and
@@ -421,22 +437,25 @@ class Printer:
 
     def mul(self, e):
         coeff, num, den = split_product(e)
+        n, d = coeff.numerator, coeff.denominator     # (a Fraction's arithmetic is slow)
         sign = ""
-        if coeff.numerator < 0:
-            sign, coeff = "-", -coeff
-        scalar_den = [d for d in den if d.is_scalar]
-        array_den = [d for d in den if not d.is_scalar]
-        lead = str(coeff.numerator) if coeff.numerator != 1 or not num else ""
-        top = self._factors(num, lead, bool(array_den))
+        if n < 0:
+            sign, n = "-", -n
+        if den:
+            scalar_den = [f for f in den if f.is_scalar]
+            array_den = [f for f in den if not f.is_scalar]
+        else:
+            scalar_den = array_den = den
+        top = self._factors(num, str(n) if n != 1 or not num else "", bool(array_den))
         prec = PRODUCT
         if array_den:
-            d = self._factors(array_den)
+            a = self._factors(array_den)
             if len(array_den) > 1 or self._tex(array_den[0])[1] < FRAC:
-                d = self.group(d, PRODUCT, FRAC) if len(array_den) > 1 else \
+                a = self.group(a, PRODUCT, FRAC) if len(array_den) > 1 else \
                     self._wrap(array_den[0], FRAC)
-            top = (top, r" \oslash ", d)
-        if scalar_den or coeff.denominator != 1:
-            lead = str(coeff.denominator) if coeff.denominator != 1 else ""
+            top = (top, r" \oslash ", a)
+        if scalar_den or d != 1:
+            lead = str(d) if d != 1 else ""
             bottom = self._factors(scalar_den, lead) if lead or len(scalar_den) > 1 else \
                 self._tex(scalar_den[0])[0]
             top, prec = (r"\frac{", top, "}{", bottom, "}"), FRAC

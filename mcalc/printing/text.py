@@ -9,7 +9,6 @@ import weakref
 from fractions import Fraction
 
 from mcalc import expr as E
-from mcalc.expr import postorder
 
 ATOM, POSTFIX, POWER, UNARY, PRODUCT, SUM, COMPARE = 6, 5, 4, 3, 2, 1, 0
 _CMP = {"gt": ">", "ge": ">=", "lt": "<", "le": "<="}
@@ -114,11 +113,27 @@ class Printer:
         """(rope, precedence) of e."""
         got = self.memo.get(e)
         if got is None:
-            memo = self.memo
-            for node in postorder(e, memo):   # children first: the methods below find
-                memo[node] = _TABLE[node.op](self, node)   # their operands done (no recursion)
-            got = memo[e]
+            got = self._fill(e)
         return got
+
+    def _fill(self, e) -> tuple:
+        """Print e's nodes not printed yet, children first (mcalc.expr.postorder written
+        out: this loop runs for every node of every printed expression)."""
+        memo, stack = self.memo, [e]
+        while stack:
+            node = stack[-1]
+            if node in memo:
+                stack.pop()
+                continue
+            args = node.args
+            if args:
+                pending = [a for a in args if a not in memo]
+                if pending:
+                    stack += pending
+                    continue
+            stack.pop()
+            memo[node] = _TABLE[node.op](self, node)   # its operands are done
+        return memo[e]
 
     def wrap(self, e, min_prec: int):
         s, p = self.text(e)
@@ -170,31 +185,37 @@ class Printer:
 
     def mul(self, e):
         coeff, num, den = split_product(e)
+        n, d = coeff.numerator, coeff.denominator     # (a Fraction's arithmetic is slow)
         sign = ""
-        if coeff.numerator < 0:
-            sign, coeff = "-", -coeff
+        if n < 0:
+            sign, n = "-", -n
         parts = []
-        if coeff.numerator != 1 or not num:
-            parts.append(str(coeff.numerator))
+        if n != 1 or not num:
+            parts.append(str(n))
         scalars_before = True                  # every factor before num[i] is a scalar
+        memo, last = self.memo, len(num) - 1
         for i, f in enumerate(num):
             # an @ product that follows a non-scalar factor needs parentheses: x*(A@y)
             first = i == 0 and not parts
-            last_after_scalars = scalars_before and i == len(num) - 1
+            last_after_scalars = scalars_before and i == last
             scalars_before = scalars_before and f.is_scalar
+            r, prec = memo.get(f) or self.text(f)
             if f.op == "matmul" and not first and not last_after_scalars:
-                parts.append(("(", self.text(f)[0], ")"))
+                parts.append(("(", r, ")"))
             else:
-                parts.append(self.wrap(f, PRODUCT if first or last_after_scalars else UNARY))
-        if coeff.denominator != 1:
+                parts.append(r if prec >= (PRODUCT if first or last_after_scalars else UNARY)
+                             else ("(", r, ")"))
+        if not den and d == 1:
+            return (sign, _join("*", parts)), (UNARY if sign and len(parts) == 1 else PRODUCT)
+        if d != 1:
             den.insert(0, None)
-        ds = [str(coeff.denominator) if d is None else self.wrap(d, POWER) for d in den]
+        ds = [str(d) if f is None else self.wrap(f, POWER) for f in den]
         over = ("/", ds[0] if len(ds) == 1 else ("(", _join("*", ds), ")")) if ds else ""
-        if over and any(not f.is_scalar for f in num) and all(d is None or d.is_scalar
-                                                              for d in den):
+        if over and any(not f.is_scalar for f in num) and all(f is None or f.is_scalar
+                                                              for f in den):
             # a scalar fraction in front of an array: 2/m*(X@w - y)'@X
-            head = parts[0] if coeff.numerator != 1 or not num else "1"
-            body = parts[1:] if coeff.numerator != 1 or not num else parts
+            head = parts[0] if n != 1 or not num else "1"
+            body = parts[1:] if n != 1 or not num else parts
             scal = [p for f, p in zip(num, body) if f.is_scalar]
             rest = [p for f, p in zip(num, body) if not f.is_scalar]
             text = (_join("*", rest), over) if head == "1" and not scal else \
