@@ -67,12 +67,16 @@ def _finite(value):
     return value
 
 
+# json.dumps with options builds a new encoder at every call: one serves every call
+_ENCODER = json.JSONEncoder(ensure_ascii=False, allow_nan=False)
+
+
 def dumps(value) -> str:
     """One line of strict JSON (see the module's docstring)."""
     try:                        # most data has no float at all: no walk to replace them
-        text = json.dumps(value, ensure_ascii=False, allow_nan=False)
+        text = _ENCODER.encode(value)
     except ValueError:          # a non-finite float
-        text = json.dumps(_finite(value), ensure_ascii=False, allow_nan=False)
+        text = _ENCODER.encode(_finite(value))
     if text.isprintable():
         return text
     # json escapes only U+0000..U+001F; the others (DEL, C1 controls, bidi overrides,

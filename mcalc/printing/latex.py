@@ -275,7 +275,7 @@ class Printer:
 
     def tex(self, e) -> tuple[str, int]:
         """(LaTeX, precedence) of e."""
-        r, p = self._tex(e)
+        r, p = self.memo.get(e) or self._fill(e)
         if r.__class__ is not str:
             r = _flat(r)
             self.memo[e] = r, p            # steps repeat it, and parents from now on share
@@ -399,27 +399,26 @@ class Printer:
                 out.append(self._wrap(t, SUM + 1 if t.op in _CMP else SUM))
         return tuple(out), SUM
 
-    def _join(self, out, prev_s, s, circ: bool):
-        if not out:
-            return s
-        if circ:
-            return (out, r" \circ ", s)
+    def _sep(self, prev_s, s) -> str:
+        """What juxtaposes s after prev_s: \\cdot before a digit or a minus sign, a thin
+        space next to a multi-letter name, else a space."""
         if (s[:1] if s.__class__ is str else _head(s)) in "0123456789-":
-            return (out, r" \cdot ", s)
+            return r" \cdot "
         if self._is_wordy(prev_s) or self._is_wordy(s):
-            return (out, r" \, ", s)
-        return (out, " ", s)
+            return r" \, "
+        return " "
 
     def _factors(self, fs, lead: str = "", arrays_follow: bool = False):
         """Factors of a product, scalars first, after the coefficient `lead`: juxtaposed,
         \\circ between two non-scalars. A product-like factor (A x, a . b) is bare only as
-        the last factor after scalars."""
+        the last factor after scalars. One flat rope (every text is non-empty)."""
         n_scalars = 0
         for f in fs:
             n_scalars += f.is_scalar
         if n_scalars < len(fs):
             fs = [f for f in fs if f.is_scalar] + [f for f in fs if not f.is_scalar]
-        out = prev_s = lead
+        out = [lead] if lead else []
+        prev_s = lead
         last = len(fs) - 1
         memo = self.memo
         for i, f in enumerate(fs):
@@ -431,9 +430,11 @@ class Printer:
                 s = (r"\left(", s, r"\right)")
             # \circ between two non-scalars (scalars come first: f and the one before it
             # are both non-scalars when i > their count)
-            out = self._join(out, prev_s, s, i > n_scalars)
+            if out:
+                out.append(r" \circ " if i > n_scalars else self._sep(prev_s, s))
+            out.append(s)
             prev_s = s
-        return out
+        return out[0] if len(out) == 1 else tuple(out) if out else ""
 
     def mul(self, e):
         coeff, num, den = split_product(e)
@@ -465,10 +466,10 @@ class Printer:
         first = e.args[0]
         parts = [self._tex(first)[0] if _bare_left(first) else self._wrap(first, FRAC)] + \
             [self._wrap(a, FRAC) for a in e.args[1:]]
-        out = parts[0]
+        out = [parts[0]]
         for prev, s in zip(parts, parts[1:]):
-            out = self._join(out, prev, s, False)
-        return out, PRODUCT
+            out += (self._sep(prev, s), s)
+        return (out[0] if len(out) == 1 else tuple(out)), PRODUCT
 
     def pow(self, e):
         base, p = e.args
@@ -588,6 +589,7 @@ _TABLE = {
 
 # ---- derivations ---------------------------------------------------------------------
 
+@lru_cache(maxsize=256)         # every request declares the same few types
 def _parse_type(t: str):
     """'vector(n)' -> (n, 1) etc.; None when unknown."""
     m = re.fullmatch(r"\s*(\w+)\s*(?:\(([^)]*)\))?\s*", str(t))

@@ -45,14 +45,16 @@ def printer(names: dict | None = None, weak: bool = False, limit: int | None = N
         p.memo = weakref.WeakKeyDictionary(p.memo)
         return lambda e: _flat(p.text(e)[0], limit)
 
+    memo = p.memo
+
     def show(e):
-        r, prec = p.text(e)
+        r, prec = memo.get(e) or p._fill(e)
         if r.__class__ is str:
             return r
         if limit is not None:
             return _flat(r, limit)
         r = _flat(r)
-        p.memo[e] = r, prec          # steps print the same expressions again and again,
+        memo[e] = r, prec            # steps print the same expressions again and again,
         return r                     # and parents from now on share the flat text
     return show
 
