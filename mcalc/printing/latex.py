@@ -38,7 +38,7 @@ from functools import lru_cache
 from mcalc.expr import Expr
 from mcalc.printing.plain import rule_label
 from mcalc.printing.text import _flat, _join as _join_ropes, _negated, number_text, \
-    split_product
+    print_nodes, split_product
 
 COMPARE, SUM, PRODUCT, UNARY, FRAC, POWER, POSTFIX, ATOM = range(8)
 INDICATOR = r"\mathbb{I}"
@@ -271,7 +271,7 @@ class Printer:
         (as mcalc.printing.text.where_texts: each root is printed by its own structure,
         its named parts, all defined before it, by their names)."""
         return [(name_to_latex(n, is_vector_shape(e.shape)),
-                 _flat(_TABLE.get(e.op, Printer.call)(self, e)[0])) for n, e in where]
+                 _flat(_TABLE[e.op](self, e)[0])) for n, e in where]
 
     def tex(self, e) -> tuple[str, int]:
         """(LaTeX, precedence) of e."""
@@ -291,22 +291,8 @@ class Printer:
         return got
 
     def _fill(self, e) -> tuple:
-        """Print e's nodes not printed yet, children first (as mcalc.printing.text's)."""
-        memo, stack = self.memo, [e]
-        while stack:
-            node = stack[-1]
-            if node in memo:
-                stack.pop()
-                continue
-            args = node.args
-            if args:
-                pending = [a for a in args if a not in memo]
-                if pending:
-                    stack += pending
-                    continue
-            stack.pop()
-            memo[node] = _TABLE.get(node.op, Printer.call)(self, node)   # its operands are done
-        return memo[e]
+        print_nodes(self, self.memo, e, _TABLE)
+        return self.memo[e]
 
     def _wrap(self, e, min_prec: int):
         s, p = self._tex(e)
@@ -574,7 +560,13 @@ _FUNCTIONS = {
     "diag": r"\operatorname{diag}", "vec": r"\operatorname{vec}",
 }
 
-_TABLE = {
+class _Table(dict):
+    """Printer methods by op; an op without one prints as a function call."""
+    def __missing__(self, op):
+        return Printer.call
+
+
+_TABLE = _Table({
     "num": Printer.num, "var": Printer.var, "dim": Printer.dim, "const": Printer.const,
     "ones": Printer.ones, "eye": Printer.eye, "zeros": Printer.zeros,
     "commutation": Printer.commutation,
@@ -584,7 +576,7 @@ _TABLE = {
     "vector": Printer.vector, "matrix": Printer.matrix,
     **{op: Printer.compare for op in _CMP},
     **{op: Printer.call for op in _FUNCTIONS if op != "exp"},
-}
+})
 
 
 # ---- derivations ---------------------------------------------------------------------
@@ -746,7 +738,12 @@ def _terms_latex(sym: Symbols, terms) -> str | None:
 
 
 def _rule(s) -> str:
-    return rf"\qquad{text('(' + rule_label(s) + ')')}" if s.rule else ""
+    return _annotation(rule_label(s)) if s.rule else ""
+
+
+@lru_cache(maxsize=1024)        # a few hundred rules, on every step of every derivation
+def _annotation(label: str) -> str:
+    return rf"\qquad{text('(' + label + ')')}"
 
 
 # Each renderer gives lines (lhs, rhs, annotation); lhs None means a note line.

@@ -45,8 +45,7 @@ import re
 import unicodedata
 from fractions import Fraction
 
-from mcalc.expr import postorder
-from mcalc.printing.text import _flat, _join
+from mcalc.printing.text import _flat, _join, print_nodes
 from mcalc.types import SCALAR
 
 # Python precedence, low to high. Wrapping a text below `min_prec` parenthesises it.
@@ -90,11 +89,16 @@ def python_names(variables) -> dict[str, str]:
 
 
 def _variable_names(e) -> list[str]:
-    out, done = {}, {}
-    for node in postorder(e, done):
-        done[node] = True
-        if node.op == "var":
-            out[node.name] = True
+    out, seen, stack = set(), {e}, [e]      # (in any order: no children-first walk)
+    while stack:
+        node = stack.pop()
+        if node.args:
+            for a in node.args:
+                if a not in seen:
+                    seen.add(a)
+                    stack.append(a)
+        elif node.op == "var":
+            out.add(node.name)
     return sorted(out)
 
 
@@ -163,12 +167,7 @@ class Printer:
 
     def fill(self, root):
         """Print every node reachable from root once, children first (iteratively)."""
-        body = self.body
-        for node in postorder(root, body):
-            rule = _TABLE.get(node.op)
-            if rule is None:
-                raise ValueError(f"no numpy translation for the operator {node.op!r}")
-            body[node] = rule(self, node)
+        print_nodes(self, self.body, root, _TABLE)
 
     def text(self, e) -> tuple:
         """(rope, precedence) of e."""
@@ -484,7 +483,13 @@ _CALLS = {
     "dot": "np.dot", "tr": "np.trace", "det": "np.linalg.det", "diag": "np.diag",
 }
 
-_TABLE = {
+class _Table(dict):
+    """Printer methods by op."""
+    def __missing__(self, op):
+        raise ValueError(f"no numpy translation for the operator {op!r}")
+
+
+_TABLE = _Table({
     "num": Printer.num, "var": Printer.var, "dim": Printer.dim, "const": Printer.const,
     "ones": Printer.ones, "eye": Printer.ones, "zeros": Printer.zeros,
     "commutation": Printer.commutation,
@@ -495,4 +500,4 @@ _TABLE = {
     "inv": Printer.inv, "kron": Printer.kron, "vec": Printer.vec,
     **{op: Printer.compare for op in _COMPARE},
     **{op: Printer.call for op in _CALLS},
-}
+})

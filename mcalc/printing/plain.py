@@ -114,9 +114,7 @@ def eq_dict(eq: Eq, layout: str, text) -> dict:
 def step_text(s: Step, names: dict | None = None, text=None) -> str:
     """One step as one line; `names` prints shared subexpressions by their t-names.
     `text` (from mcalc.printing.text.printer(names)) shares the work between steps."""
-    def to_text(e):
-        return text(e) if text is not None else _to_text(e, names)
-
+    to_text = text if text is not None else lambda e: _to_text(e, names)
     if s.kind == "define":
         return f"{s.lhs} = {to_text(s.rhs)}"
     if s.kind == "name":                    # v6 = du6/dx = cos(u5)*v5
