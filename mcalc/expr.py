@@ -56,7 +56,9 @@ class Expr:
         if node is None:
             node = object.__new__(cls)
             node.op, node.args, node.shape, node.name, node.value = op, args, shape, name, value
-            node.size = 1 + sum(map(_SIZE, args))
+            n = len(args)                      # (most nodes have one or two operands)
+            node.size = 1 if not n else 1 + args[0].size if n == 1 else \
+                1 + args[0].size + args[1].size if n == 2 else 1 + sum(map(_SIZE, args))
             node.is_scalar = shape == SCALAR   # asked everywhere: an attribute, not a call
             _INTERNED_REFS[key] = _KEYED_REF(node, _FORGET, key)
         return node
