@@ -164,7 +164,7 @@ def replace(e: Expr, mapping: dict, keep=()) -> Expr:
     in `keep` are known to hold none and are left as they are, and so are those smaller
     than every key (they cannot hold one): not walked."""
     done: dict[Expr, Expr] = {k: k for k in keep}
-    smallest = min((k.size for k in mapping), default=0)
+    smallest = min([k.size for k in mapping]) if mapping else 0
     stack = [e]
     while stack:                               # postorder, pruned: children first
         node = stack[-1]

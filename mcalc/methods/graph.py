@@ -415,8 +415,10 @@ class Derive:
         which keeps a deep network's derivation linear."""
         if node is self.f and self.f.op == "var":
             return e
-        return E.replace(e, {self.g.local(node): self.g.name[node]},
-                         keep=(keep,) if keep is not None else ())
+        local = self.g.local(node)
+        if e.size < local.size:                   # (too small to hold it: the usual partial)
+            return e
+        return E.replace(e, {local: self.g.name[node]}, keep=(keep,) if keep is not None else ())
 
     def _tangent(self, node, rules, incoming) -> Expr:
         """The node's tangent (or differential) from its operands' (`incoming`: node -> its
