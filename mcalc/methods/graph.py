@@ -44,6 +44,9 @@ def binary_products(e: Expr) -> Expr:
     """A@B@C as (A@B)@C: each intermediate is one product of two operands."""
     memo: dict[Expr, Expr] = {}
     for n in E.postorder(e, memo):
+        if not n.args:                            # (a leaf: half the nodes)
+            memo[n] = n
+            continue
         args = tuple([memo[a] for a in n.args])
         if n.op == "matmul" and len(args) > 2:
             got = args[0]
@@ -400,7 +403,7 @@ class Derive:
         by = self.g.through(node.args[i])
         eq = derivative_eq("partial", *key, node.shape, by.shape, jac) if jac is not None \
             else None
-        if sum(self.g.through(a) is by for a in node.args) > 1:
+        if len(node.args) > 1 and sum(self.g.through(a) is by for a in node.args) > 1:
             # x^x, X@X: one operand's share of the product rule, not a partial by x
             key, eq = (key[0], f"{key[1]} (operand {i + 1})"), None
         if jac is not None and key not in self.g.names.partials:
