@@ -17,163 +17,163 @@ START, END  the first and the accepting state of each start symbol
 """
 
 LEXERS = (
-    '(?P<__IGNORE_0>[ \t\x0c\r\n]+)|(?P<COMMA>,)|(?P<RPAR>\\))|(?P<RSQB>\\])',
+    '(?P<NAME>(?!ᵀ)[^\\W\\d](?:(?!ᵀ)\\w)*)|(?P<__IGNORE_0>[ \t\x0c\r\n]+)',
+    '(?P<DERIVK>(d|∂)\\^\\d+\\/(d|∂)(?=\\s*[(\\w]))|(?P<GRAD>grad_(?=\\w))|(?P<DERIV>(d|∂)\\/(d|∂)(?=\\s*[(\\w]))|(?P<NUMBER>(\\d+\\.?\\d*|\\.\\d+)([eE][+-]?\\d+)?)|(?P<NAME>(?!ᵀ)[^\\W\\d](?:(?!ᵀ)\\w)*)|(?P<__IGNORE_0>[ \t\x0c\r\n]+)|(?P<LBRACKET>\\[)|(?P<LPAR>\\()|(?P<MINUS>\\-)|(?P<PLUS>\\+)',
+    '(?P<__IGNORE_0>[ \t\x0c\r\n]+)|(?P<COLON>:)|(?P<COMMA>,)',
+    '(?P<__IGNORE_0>[ \t\x0c\r\n]+)|(?P<SEMICOLON>;)',
+    '(?P<__IGNORE_0>[ \t\x0c\r\n]+)',
+    '(?P<NAME>(?!ᵀ)[^\\W\\d](?:(?!ᵀ)\\w)*)|(?P<__IGNORE_0>[ \t\x0c\r\n]+)|(?P<LPAR>\\()',
+    '(?P<NUMBER>(\\d+\\.?\\d*|\\.\\d+)([eE][+-]?\\d+)?)|(?P<NAME>(?!ᵀ)[^\\W\\d](?:(?!ᵀ)\\w)*)|(?P<__IGNORE_0>[ \t\x0c\r\n]+)|(?P<LBRACKET>\\[)|(?P<LPAR>\\()|(?P<MINUS>\\-)|(?P<PLUS>\\+)',
+    "(?P<TRANSPOSE>(?:\\^T(?!\\w)|\\.T(?!\\w)|'|ᵀ))|(?P<POWER>(?:\\*\\*|\\^))|(?P<__IGNORE_0>[ \t\x0c\r\n]+)|(?P<WHERE>where)|(?P<HADAMARD>(?:\\.\\*|\\*|⊗|⊙))|(?P<CMP>(?:>=|<=|>|<))|(?P<DIVIDE>(?:\\./|/|⊘))|(?P<AT>@)|(?P<COMMA>,)|(?P<LPAR>\\()|(?P<MINUS>\\-)|(?P<PLUS>\\+)|(?P<RPAR>\\))|(?P<RSQB>\\])|(?P<SEMICOLON>;)",
+    "(?P<TRANSPOSE>(?:\\^T(?!\\w)|\\.T(?!\\w)|'|ᵀ))|(?P<POWER>(?:\\*\\*|\\^))|(?P<__IGNORE_0>[ \t\x0c\r\n]+)|(?P<WHERE>where)|(?P<HADAMARD>(?:\\.\\*|\\*|⊗|⊙))|(?P<CMP>(?:>=|<=|>|<))|(?P<DIVIDE>(?:\\./|/|⊘))|(?P<AT>@)|(?P<COMMA>,)|(?P<MINUS>\\-)|(?P<PLUS>\\+)|(?P<RPAR>\\))|(?P<RSQB>\\])|(?P<SEMICOLON>;)",
+    '(?P<__IGNORE_0>[ \t\x0c\r\n]+)|(?P<WHERE>where)|(?P<COMMA>,)|(?P<RPAR>\\))|(?P<RSQB>\\])|(?P<SEMICOLON>;)',
+    '(?P<__IGNORE_0>[ \t\x0c\r\n]+)|(?P<WHERE>where)',
+    '(?P<__IGNORE_0>[ \t\x0c\r\n]+)|(?P<WHERE>where)|(?P<HADAMARD>(?:\\.\\*|\\*|⊗|⊙))|(?P<CMP>(?:>=|<=|>|<))|(?P<DIVIDE>(?:\\./|/|⊘))|(?P<AT>@)|(?P<COMMA>,)|(?P<MINUS>\\-)|(?P<PLUS>\\+)|(?P<RPAR>\\))|(?P<RSQB>\\])|(?P<SEMICOLON>;)',
+    '(?P<__IGNORE_0>[ \t\x0c\r\n]+)|(?P<WHERE>where)|(?P<CMP>(?:>=|<=|>|<))|(?P<COMMA>,)|(?P<MINUS>\\-)|(?P<PLUS>\\+)|(?P<RPAR>\\))|(?P<RSQB>\\])|(?P<SEMICOLON>;)',
     '(?P<__IGNORE_0>[ \t\x0c\r\n]+)|(?P<SYMMETRIC>symmetric)|(?P<MATRIX>matrix)|(?P<SCALAR>scalar)|(?P<VECTOR>vector)',
     '(?P<POWK>\\^\\d+)|(?P<__IGNORE_0>[ \t\x0c\r\n]+)',
-    '(?P<NAME>(?!ᵀ)[^\\W\\d](?:(?!ᵀ)\\w)*)|(?P<__IGNORE_0>[ \t\x0c\r\n]+)',
-    '(?P<NUMBER>(\\d+\\.?\\d*|\\.\\d+)([eE][+-]?\\d+)?)|(?P<NAME>(?!ᵀ)[^\\W\\d](?:(?!ᵀ)\\w)*)|(?P<__IGNORE_0>[ \t\x0c\r\n]+)|(?P<LBRACKET>\\[)|(?P<LPAR>\\()|(?P<MINUS>\\-)|(?P<PLUS>\\+)',
-    '(?P<__IGNORE_0>[ \t\x0c\r\n]+)|(?P<SEMICOLON>;)',
-    '(?P<__IGNORE_0>[ \t\x0c\r\n]+)|(?P<RPAR>\\))',
-    "(?P<TRANSPOSE>(?:\\^T(?!\\w)|\\.T(?!\\w)|'|ᵀ))|(?P<POWER>(?:\\*\\*|\\^))|(?P<__IGNORE_0>[ \t\x0c\r\n]+)|(?P<WHERE>where)|(?P<HADAMARD>(?:\\.\\*|\\*|⊗|⊙))|(?P<CMP>(?:>=|<=|>|<))|(?P<DIVIDE>(?:\\./|/|⊘))|(?P<AT>@)|(?P<COMMA>,)|(?P<MINUS>\\-)|(?P<PLUS>\\+)|(?P<RPAR>\\))|(?P<RSQB>\\])|(?P<SEMICOLON>;)",
-    '(?P<DERIVK>(d|∂)\\^\\d+\\/(d|∂)(?=\\s*[(\\w]))|(?P<GRAD>grad_(?=\\w))|(?P<DERIV>(d|∂)\\/(d|∂)(?=\\s*[(\\w]))|(?P<NUMBER>(\\d+\\.?\\d*|\\.\\d+)([eE][+-]?\\d+)?)|(?P<NAME>(?!ᵀ)[^\\W\\d](?:(?!ᵀ)\\w)*)|(?P<__IGNORE_0>[ \t\x0c\r\n]+)|(?P<LBRACKET>\\[)|(?P<LPAR>\\()|(?P<MINUS>\\-)|(?P<PLUS>\\+)',
-    '(?P<__IGNORE_0>[ \t\x0c\r\n]+)|(?P<WHERE>where)|(?P<COMMA>,)|(?P<MINUS>\\-)|(?P<PLUS>\\+)|(?P<RPAR>\\))|(?P<RSQB>\\])|(?P<SEMICOLON>;)',
-    '(?P<NAME>(?!ᵀ)[^\\W\\d](?:(?!ᵀ)\\w)*)|(?P<__IGNORE_0>[ \t\x0c\r\n]+)|(?P<LPAR>\\()',
-    '(?P<__IGNORE_0>[ \t\x0c\r\n]+)|(?P<WHERE>where)|(?P<HADAMARD>(?:\\.\\*|\\*|⊗|⊙))|(?P<CMP>(?:>=|<=|>|<))|(?P<DIVIDE>(?:\\./|/|⊘))|(?P<AT>@)|(?P<COMMA>,)|(?P<MINUS>\\-)|(?P<PLUS>\\+)|(?P<RPAR>\\))|(?P<RSQB>\\])|(?P<SEMICOLON>;)',
-    '(?P<NAME>(?!ᵀ)[^\\W\\d](?:(?!ᵀ)\\w)*)|(?P<__IGNORE_0>[ \t\x0c\r\n]+)|(?P<INT>\\d+)',
-    '(?P<__IGNORE_0>[ \t\x0c\r\n]+)|(?P<WHERE>where)',
-    '(?P<__IGNORE_0>[ \t\x0c\r\n]+)|(?P<WHERE>where)|(?P<COMMA>,)|(?P<RPAR>\\))|(?P<RSQB>\\])|(?P<SEMICOLON>;)',
-    '(?P<__IGNORE_0>[ \t\x0c\r\n]+)|(?P<LPAR>\\()',
-    '(?P<__IGNORE_0>[ \t\x0c\r\n]+)|(?P<COMMA>,)|(?P<RPAR>\\))',
     '(?P<__IGNORE_0>[ \t\x0c\r\n]+)|(?P<COMMA>,)|(?P<RSQB>\\])',
-    '(?P<__IGNORE_0>[ \t\x0c\r\n]+)|(?P<COLON>:)|(?P<COMMA>,)|(?P<RPAR>\\))',
-    '(?P<__IGNORE_0>[ \t\x0c\r\n]+)|(?P<COLON>:)|(?P<COMMA>,)',
-    '(?P<__IGNORE_0>[ \t\x0c\r\n]+)',
-    "(?P<TRANSPOSE>(?:\\^T(?!\\w)|\\.T(?!\\w)|'|ᵀ))|(?P<POWER>(?:\\*\\*|\\^))|(?P<__IGNORE_0>[ \t\x0c\r\n]+)|(?P<WHERE>where)|(?P<HADAMARD>(?:\\.\\*|\\*|⊗|⊙))|(?P<CMP>(?:>=|<=|>|<))|(?P<DIVIDE>(?:\\./|/|⊘))|(?P<AT>@)|(?P<COMMA>,)|(?P<LPAR>\\()|(?P<MINUS>\\-)|(?P<PLUS>\\+)|(?P<RPAR>\\))|(?P<RSQB>\\])|(?P<SEMICOLON>;)",
+    '(?P<__IGNORE_0>[ \t\x0c\r\n]+)|(?P<RPAR>\\))',
     '(?P<NUMBER>(\\d+\\.?\\d*|\\.\\d+)([eE][+-]?\\d+)?)|(?P<NAME>(?!ᵀ)[^\\W\\d](?:(?!ᵀ)\\w)*)|(?P<__IGNORE_0>[ \t\x0c\r\n]+)|(?P<LBRACKET>\\[)|(?P<LPAR>\\()|(?P<MINUS>\\-)|(?P<PLUS>\\+)|(?P<RPAR>\\))',
-    '(?P<__IGNORE_0>[ \t\x0c\r\n]+)|(?P<WHERE>where)|(?P<CMP>(?:>=|<=|>|<))|(?P<COMMA>,)|(?P<MINUS>\\-)|(?P<PLUS>\\+)|(?P<RPAR>\\))|(?P<RSQB>\\])|(?P<SEMICOLON>;)',
+    '(?P<__IGNORE_0>[ \t\x0c\r\n]+)|(?P<LPAR>\\()',
+    '(?P<__IGNORE_0>[ \t\x0c\r\n]+)|(?P<COLON>:)|(?P<COMMA>,)|(?P<RPAR>\\))',
+    '(?P<__IGNORE_0>[ \t\x0c\r\n]+)|(?P<COMMA>,)|(?P<RPAR>\\))',
     '(?P<__IGNORE_0>[ \t\x0c\r\n]+)|(?P<COLON>:)|(?P<COMMA>,)|(?P<EQUAL>=)',
+    '(?P<__IGNORE_0>[ \t\x0c\r\n]+)|(?P<WHERE>where)|(?P<COMMA>,)|(?P<MINUS>\\-)|(?P<PLUS>\\+)|(?P<RPAR>\\))|(?P<RSQB>\\])|(?P<SEMICOLON>;)',
+    '(?P<NAME>(?!ᵀ)[^\\W\\d](?:(?!ᵀ)\\w)*)|(?P<__IGNORE_0>[ \t\x0c\r\n]+)|(?P<INT>\\d+)',
+    '(?P<__IGNORE_0>[ \t\x0c\r\n]+)|(?P<COMMA>,)|(?P<RPAR>\\))|(?P<RSQB>\\])',
     '(?P<__IGNORE_0>[ \t\x0c\r\n]+)|(?P<COMMA>,)',
 )
 IGNORE = frozenset(['__IGNORE_0'])
 STATES = (
-    (3, {'NAME': 2, 'decl': 3, 'decls': 4}),  # 0
-    (8, {'DERIV': 5, 'DERIVK': 6, 'GRAD': 7, 'LBRACKET': 8, 'LPAR': 9, 'MINUS': 10, 'NAME': 11, 'NUMBER': 12, 'PLUS': 13, '__request_star_0': 14, 'atom': 15, 'comparison': 16, 'expr': 17, 'postfix': 18, 'prefix': 19, 'product': 20, 'request': 21, 'sum': 22, 'unary': 23}),  # 1
-    (19, {'COLON': 24, 'COMMA': 25, '__decl_star_3': 26}),  # 2
-    (5, {'$END': -15, 'SEMICOLON': 27, '__decls_star_2': 28}),  # 3
-    (20, {}),  # 4
-    (10, {'LPAR': 29, 'NAME': 30}),  # 5
-    (10, {'LPAR': 31, 'NAME': 32}),  # 6
-    (3, {'NAME': 33}),  # 7
-    (4, {'LBRACKET': 8, 'LPAR': 9, 'MINUS': 10, 'NAME': 11, 'NUMBER': 12, 'PLUS': 13, 'atom': 15, 'comparison': 16, 'expr': 34, 'postfix': 18, 'product': 20, 'sum': 22, 'unary': 23}),  # 8
-    (4, {'LBRACKET': 8, 'LPAR': 9, 'MINUS': 10, 'NAME': 11, 'NUMBER': 12, 'PLUS': 13, 'atom': 15, 'comparison': 16, 'expr': 35, 'postfix': 18, 'product': 20, 'sum': 22, 'unary': 23}),  # 9
-    (4, {'LBRACKET': 8, 'LPAR': 9, 'MINUS': 10, 'NAME': 11, 'NUMBER': 12, 'PLUS': 13, 'atom': 15, 'postfix': 18, 'unary': 36}),  # 10
-    (21, {'$END': -53, 'AT': -53, 'CMP': -53, 'COMMA': -53, 'DIVIDE': -53, 'HADAMARD': -53, 'LPAR': 37, 'MINUS': -53, 'PLUS': -53, 'POWER': -53, 'RPAR': -53, 'RSQB': -53, 'SEMICOLON': -53, 'TRANSPOSE': -53, 'WHERE': -53}),  # 11
-    (7, {'$END': -52, 'AT': -52, 'CMP': -52, 'COMMA': -52, 'DIVIDE': -52, 'HADAMARD': -52, 'MINUS': -52, 'PLUS': -52, 'POWER': -52, 'RPAR': -52, 'RSQB': -52, 'SEMICOLON': -52, 'TRANSPOSE': -52, 'WHERE': -52}),  # 12
-    (4, {'LBRACKET': 8, 'LPAR': 9, 'MINUS': 10, 'NAME': 11, 'NUMBER': 12, 'PLUS': 13, 'atom': 15, 'postfix': 18, 'unary': 38}),  # 13
-    (8, {'DERIV': 5, 'DERIVK': 6, 'GRAD': 7, 'LBRACKET': 8, 'LPAR': 9, 'MINUS': 10, 'NAME': 11, 'NUMBER': 12, 'PLUS': 13, 'atom': 15, 'comparison': 16, 'expr': 39, 'postfix': 18, 'prefix': 40, 'product': 20, 'sum': 22, 'unary': 23}),  # 14
-    (7, {'$END': -45, 'AT': -45, 'CMP': -45, 'COMMA': -45, 'DIVIDE': -45, 'HADAMARD': -45, 'MINUS': -45, 'PLUS': -45, 'POWER': -45, 'RPAR': -45, 'RSQB': -45, 'SEMICOLON': -45, 'TRANSPOSE': -45, 'WHERE': -45}),  # 15
-    (14, {'$END': -32, 'COMMA': -32, 'RPAR': -32, 'RSQB': -32, 'SEMICOLON': -32, 'WHERE': -32}),  # 16
-    (13, {'$END': -4, 'WHERE': 41, 'where_clause': 42}),  # 17
-    (7, {'$END': -42, 'AT': -42, 'CMP': -42, 'COMMA': -42, 'DIVIDE': -42, 'HADAMARD': -42, 'MINUS': -42, 'PLUS': -42, 'POWER': 43, 'RPAR': -42, 'RSQB': -42, 'SEMICOLON': -42, 'TRANSPOSE': 44, 'WHERE': -42}),  # 18
-    (8, {'DERIV': -60, 'DERIVK': -60, 'GRAD': -60, 'LBRACKET': -60, 'LPAR': -60, 'MINUS': -60, 'NAME': -60, 'NUMBER': -60, 'PLUS': -60}),  # 19
+    (0, {'NAME': 2, 'decl': 3, 'decls': 4}),  # 0
+    (1, {'DERIV': 5, 'DERIVK': 6, 'GRAD': 7, 'LBRACKET': 8, 'LPAR': 9, 'MINUS': 10, 'NAME': 11, 'NUMBER': 12, 'PLUS': 13, '__request_star_0': 14, 'atom': 15, 'comparison': 16, 'expr': 17, 'postfix': 18, 'prefix': 19, 'product': 20, 'request': 21, 'sum': 22, 'unary': 23}),  # 1
+    (2, {'COLON': 24, 'COMMA': 25, '__decl_star_3': 26}),  # 2
+    (3, {'$END': -15, 'SEMICOLON': 27, '__decls_star_2': 28}),  # 3
+    (4, {}),  # 4
+    (5, {'LPAR': 29, 'NAME': 30}),  # 5
+    (5, {'LPAR': 31, 'NAME': 32}),  # 6
+    (0, {'NAME': 33}),  # 7
+    (6, {'LBRACKET': 8, 'LPAR': 9, 'MINUS': 10, 'NAME': 11, 'NUMBER': 12, 'PLUS': 13, 'atom': 15, 'comparison': 16, 'expr': 34, 'postfix': 18, 'product': 20, 'sum': 22, 'unary': 23}),  # 8
+    (6, {'LBRACKET': 8, 'LPAR': 9, 'MINUS': 10, 'NAME': 11, 'NUMBER': 12, 'PLUS': 13, 'atom': 15, 'comparison': 16, 'expr': 35, 'postfix': 18, 'product': 20, 'sum': 22, 'unary': 23}),  # 9
+    (6, {'LBRACKET': 8, 'LPAR': 9, 'MINUS': 10, 'NAME': 11, 'NUMBER': 12, 'PLUS': 13, 'atom': 15, 'postfix': 18, 'unary': 36}),  # 10
+    (7, {'$END': -53, 'AT': -53, 'CMP': -53, 'COMMA': -53, 'DIVIDE': -53, 'HADAMARD': -53, 'LPAR': 37, 'MINUS': -53, 'PLUS': -53, 'POWER': -53, 'RPAR': -53, 'RSQB': -53, 'SEMICOLON': -53, 'TRANSPOSE': -53, 'WHERE': -53}),  # 11
+    (8, {'$END': -52, 'AT': -52, 'CMP': -52, 'COMMA': -52, 'DIVIDE': -52, 'HADAMARD': -52, 'MINUS': -52, 'PLUS': -52, 'POWER': -52, 'RPAR': -52, 'RSQB': -52, 'SEMICOLON': -52, 'TRANSPOSE': -52, 'WHERE': -52}),  # 12
+    (6, {'LBRACKET': 8, 'LPAR': 9, 'MINUS': 10, 'NAME': 11, 'NUMBER': 12, 'PLUS': 13, 'atom': 15, 'postfix': 18, 'unary': 38}),  # 13
+    (1, {'DERIV': 5, 'DERIVK': 6, 'GRAD': 7, 'LBRACKET': 8, 'LPAR': 9, 'MINUS': 10, 'NAME': 11, 'NUMBER': 12, 'PLUS': 13, 'atom': 15, 'comparison': 16, 'expr': 39, 'postfix': 18, 'prefix': 40, 'product': 20, 'sum': 22, 'unary': 23}),  # 14
+    (8, {'$END': -45, 'AT': -45, 'CMP': -45, 'COMMA': -45, 'DIVIDE': -45, 'HADAMARD': -45, 'MINUS': -45, 'PLUS': -45, 'POWER': -45, 'RPAR': -45, 'RSQB': -45, 'SEMICOLON': -45, 'TRANSPOSE': -45, 'WHERE': -45}),  # 15
+    (9, {'$END': -32, 'COMMA': -32, 'RPAR': -32, 'RSQB': -32, 'SEMICOLON': -32, 'WHERE': -32}),  # 16
+    (10, {'$END': -4, 'WHERE': 41, 'where_clause': 42}),  # 17
+    (8, {'$END': -42, 'AT': -42, 'CMP': -42, 'COMMA': -42, 'DIVIDE': -42, 'HADAMARD': -42, 'MINUS': -42, 'PLUS': -42, 'POWER': 43, 'RPAR': -42, 'RSQB': -42, 'SEMICOLON': -42, 'TRANSPOSE': 44, 'WHERE': -42}),  # 18
+    (1, {'DERIV': -60, 'DERIVK': -60, 'GRAD': -60, 'LBRACKET': -60, 'LPAR': -60, 'MINUS': -60, 'NAME': -60, 'NUMBER': -60, 'PLUS': -60}),  # 19
     (11, {'$END': -35, 'AT': 45, 'CMP': -35, 'COMMA': -35, 'DIVIDE': 46, 'HADAMARD': 47, 'MINUS': -35, 'PLUS': -35, 'RPAR': -35, 'RSQB': -35, 'SEMICOLON': -35, 'WHERE': -35}),  # 20
-    (20, {}),  # 21
-    (23, {'$END': -33, 'CMP': 48, 'COMMA': -33, 'MINUS': 49, 'PLUS': 50, 'RPAR': -33, 'RSQB': -33, 'SEMICOLON': -33, 'WHERE': -33}),  # 22
+    (4, {}),  # 21
+    (12, {'$END': -33, 'CMP': 48, 'COMMA': -33, 'MINUS': 49, 'PLUS': 50, 'RPAR': -33, 'RSQB': -33, 'SEMICOLON': -33, 'WHERE': -33}),  # 22
     (11, {'$END': -38, 'AT': -38, 'CMP': -38, 'COMMA': -38, 'DIVIDE': -38, 'HADAMARD': -38, 'MINUS': -38, 'PLUS': -38, 'RPAR': -38, 'RSQB': -38, 'SEMICOLON': -38, 'WHERE': -38}),  # 23
-    (1, {'MATRIX': 51, 'SCALAR': 52, 'SYMMETRIC': 53, 'VECTOR': 54, 'type': 55}),  # 24
-    (3, {'NAME': 56}),  # 25
-    (19, {'COLON': 57, 'COMMA': 58}),  # 26
-    (3, {'$END': -14, 'NAME': 2, 'decl': 59}),  # 27
-    (5, {'$END': -13, 'SEMICOLON': 60}),  # 28
-    (3, {'NAME': 61}),  # 29
-    (8, {'DERIV': -25, 'DERIVK': -25, 'GRAD': -25, 'LBRACKET': -25, 'LPAR': -25, 'MINUS': -25, 'NAME': -25, 'NUMBER': -25, 'PLUS': -25}),  # 30
-    (3, {'NAME': 62}),  # 31
-    (2, {'POWK': 63}),  # 32
-    (8, {'DERIV': -28, 'DERIVK': -28, 'GRAD': -28, 'LBRACKET': -28, 'LPAR': -28, 'MINUS': -28, 'NAME': -28, 'NUMBER': -28, 'PLUS': -28}),  # 33
-    (17, {'COMMA': 64, 'RSQB': 65, '__atom_star_4': 66}),  # 34
-    (6, {'RPAR': 67}),  # 35
+    (13, {'MATRIX': 51, 'SCALAR': 52, 'SYMMETRIC': 53, 'VECTOR': 54, 'type': 55}),  # 24
+    (0, {'NAME': 56}),  # 25
+    (2, {'COLON': 57, 'COMMA': 58}),  # 26
+    (0, {'$END': -14, 'NAME': 2, 'decl': 59}),  # 27
+    (3, {'$END': -13, 'SEMICOLON': 60}),  # 28
+    (0, {'NAME': 61}),  # 29
+    (1, {'DERIV': -25, 'DERIVK': -25, 'GRAD': -25, 'LBRACKET': -25, 'LPAR': -25, 'MINUS': -25, 'NAME': -25, 'NUMBER': -25, 'PLUS': -25}),  # 30
+    (0, {'NAME': 62}),  # 31
+    (14, {'POWK': 63}),  # 32
+    (1, {'DERIV': -28, 'DERIVK': -28, 'GRAD': -28, 'LBRACKET': -28, 'LPAR': -28, 'MINUS': -28, 'NAME': -28, 'NUMBER': -28, 'PLUS': -28}),  # 33
+    (15, {'COMMA': 64, 'RSQB': 65, '__atom_star_4': 66}),  # 34
+    (16, {'RPAR': 67}),  # 35
     (11, {'$END': -43, 'AT': -43, 'CMP': -43, 'COMMA': -43, 'DIVIDE': -43, 'HADAMARD': -43, 'MINUS': -43, 'PLUS': -43, 'RPAR': -43, 'RSQB': -43, 'SEMICOLON': -43, 'WHERE': -43}),  # 36
-    (22, {'LBRACKET': 8, 'LPAR': 9, 'MINUS': 10, 'NAME': 11, 'NUMBER': 12, 'PLUS': 13, 'RPAR': 68, 'atom': 15, 'comparison': 16, 'expr': 69, 'postfix': 18, 'product': 20, 'sum': 22, 'unary': 23}),  # 37
+    (17, {'LBRACKET': 8, 'LPAR': 9, 'MINUS': 10, 'NAME': 11, 'NUMBER': 12, 'PLUS': 13, 'RPAR': 68, 'atom': 15, 'comparison': 16, 'expr': 69, 'postfix': 18, 'product': 20, 'sum': 22, 'unary': 23}),  # 37
     (11, {'$END': -44, 'AT': -44, 'CMP': -44, 'COMMA': -44, 'DIVIDE': -44, 'HADAMARD': -44, 'MINUS': -44, 'PLUS': -44, 'RPAR': -44, 'RSQB': -44, 'SEMICOLON': -44, 'WHERE': -44}),  # 38
-    (13, {'$END': -2, 'WHERE': 41, 'where_clause': 70}),  # 39
-    (8, {'DERIV': -61, 'DERIVK': -61, 'GRAD': -61, 'LBRACKET': -61, 'LPAR': -61, 'MINUS': -61, 'NAME': -61, 'NUMBER': -61, 'PLUS': -61}),  # 40
-    (3, {'NAME': 71, 'decl': 72, 'definition': 73, 'item': 74, 'items': 75}),  # 41
-    (20, {'$END': -3}),  # 42
-    (4, {'LBRACKET': 8, 'LPAR': 9, 'MINUS': 76, 'NAME': 11, 'NUMBER': 12, 'PLUS': 77, 'atom': 78, 'exponent': 79}),  # 43
-    (7, {'$END': -46, 'AT': -46, 'CMP': -46, 'COMMA': -46, 'DIVIDE': -46, 'HADAMARD': -46, 'MINUS': -46, 'PLUS': -46, 'POWER': -46, 'RPAR': -46, 'RSQB': -46, 'SEMICOLON': -46, 'TRANSPOSE': -46, 'WHERE': -46}),  # 44
-    (4, {'LBRACKET': 8, 'LPAR': 9, 'MINUS': 10, 'NAME': 11, 'NUMBER': 12, 'PLUS': 13, 'atom': 15, 'postfix': 18, 'unary': 80}),  # 45
-    (4, {'LBRACKET': 8, 'LPAR': 9, 'MINUS': 10, 'NAME': 11, 'NUMBER': 12, 'PLUS': 13, 'atom': 15, 'postfix': 18, 'unary': 81}),  # 46
-    (4, {'LBRACKET': 8, 'LPAR': 9, 'MINUS': 10, 'NAME': 11, 'NUMBER': 12, 'PLUS': 13, 'atom': 15, 'postfix': 18, 'unary': 82}),  # 47
-    (4, {'LBRACKET': 8, 'LPAR': 9, 'MINUS': 10, 'NAME': 11, 'NUMBER': 12, 'PLUS': 13, 'atom': 15, 'postfix': 18, 'product': 20, 'sum': 83, 'unary': 23}),  # 48
-    (4, {'LBRACKET': 8, 'LPAR': 9, 'MINUS': 10, 'NAME': 11, 'NUMBER': 12, 'PLUS': 13, 'atom': 15, 'postfix': 18, 'product': 84, 'unary': 23}),  # 49
-    (4, {'LBRACKET': 8, 'LPAR': 9, 'MINUS': 10, 'NAME': 11, 'NUMBER': 12, 'PLUS': 13, 'atom': 15, 'postfix': 18, 'product': 85, 'unary': 23}),  # 50
-    (15, {'LPAR': 86}),  # 51
-    (5, {'$END': -19, 'SEMICOLON': -19}),  # 52
-    (15, {'LPAR': 87}),  # 53
-    (15, {'LPAR': 88}),  # 54
-    (5, {'$END': -17, 'SEMICOLON': -17}),  # 55
-    (18, {'COLON': -66, 'COMMA': -66, 'RPAR': -66}),  # 56
-    (1, {'MATRIX': 51, 'SCALAR': 52, 'SYMMETRIC': 53, 'VECTOR': 54, 'type': 89}),  # 57
-    (3, {'NAME': 90}),  # 58
-    (5, {'$END': -64, 'SEMICOLON': -64}),  # 59
-    (3, {'$END': -12, 'NAME': 2, 'decl': 91}),  # 60
-    (16, {'COMMA': 25, 'RPAR': 92, '__decl_star_3': 93}),  # 61
-    (16, {'COMMA': 25, 'RPAR': 94, '__decl_star_3': 95}),  # 62
-    (8, {'DERIV': -29, 'DERIVK': -29, 'GRAD': -29, 'LBRACKET': -29, 'LPAR': -29, 'MINUS': -29, 'NAME': -29, 'NUMBER': -29, 'PLUS': -29}),  # 63
-    (4, {'LBRACKET': 8, 'LPAR': 9, 'MINUS': 10, 'NAME': 11, 'NUMBER': 12, 'PLUS': 13, 'atom': 15, 'comparison': 16, 'expr': 96, 'postfix': 18, 'product': 20, 'sum': 22, 'unary': 23}),  # 64
-    (7, {'$END': -58, 'AT': -58, 'CMP': -58, 'COMMA': -58, 'DIVIDE': -58, 'HADAMARD': -58, 'MINUS': -58, 'PLUS': -58, 'POWER': -58, 'RPAR': -58, 'RSQB': -58, 'SEMICOLON': -58, 'TRANSPOSE': -58, 'WHERE': -58}),  # 65
-    (17, {'COMMA': 97, 'RSQB': 98}),  # 66
-    (7, {'$END': -59, 'AT': -59, 'CMP': -59, 'COMMA': -59, 'DIVIDE': -59, 'HADAMARD': -59, 'MINUS': -59, 'PLUS': -59, 'POWER': -59, 'RPAR': -59, 'RSQB': -59, 'SEMICOLON': -59, 'TRANSPOSE': -59, 'WHERE': -59}),  # 67
-    (7, {'$END': -54, 'AT': -54, 'CMP': -54, 'COMMA': -54, 'DIVIDE': -54, 'HADAMARD': -54, 'MINUS': -54, 'PLUS': -54, 'POWER': -54, 'RPAR': -54, 'RSQB': -54, 'SEMICOLON': -54, 'TRANSPOSE': -54, 'WHERE': -54}),  # 68
-    (16, {'COMMA': 64, 'RPAR': 99, '__atom_star_4': 100}),  # 69
-    (20, {'$END': -1}),  # 70
-    (24, {'COLON': 24, 'COMMA': 25, 'EQUAL': 101, '__decl_star_3': 26}),  # 71
-    (5, {'$END': -10, 'SEMICOLON': -10}),  # 72
-    (5, {'$END': -11, 'SEMICOLON': -11}),  # 73
-    (5, {'$END': -9, 'SEMICOLON': 102, '__items_star_1': 103}),  # 74
-    (20, {'$END': -5}),  # 75
-    (4, {'LBRACKET': 8, 'LPAR': 9, 'MINUS': 76, 'NAME': 11, 'NUMBER': 12, 'PLUS': 77, 'atom': 78, 'exponent': 104}),  # 76
-    (4, {'LBRACKET': 8, 'LPAR': 9, 'MINUS': 76, 'NAME': 11, 'NUMBER': 12, 'PLUS': 77, 'atom': 78, 'exponent': 105}),  # 77
-    (7, {'$END': -48, 'AT': -48, 'CMP': -48, 'COMMA': -48, 'DIVIDE': -48, 'HADAMARD': -48, 'MINUS': -48, 'PLUS': -48, 'POWER': 106, 'RPAR': -48, 'RSQB': -48, 'SEMICOLON': -48, 'TRANSPOSE': -48, 'WHERE': -48}),  # 78
-    (7, {'$END': -47, 'AT': -47, 'CMP': -47, 'COMMA': -47, 'DIVIDE': -47, 'HADAMARD': -47, 'MINUS': -47, 'PLUS': -47, 'POWER': -47, 'RPAR': -47, 'RSQB': -47, 'SEMICOLON': -47, 'TRANSPOSE': -47, 'WHERE': -47}),  # 79
+    (10, {'$END': -2, 'WHERE': 41, 'where_clause': 70}),  # 39
+    (1, {'DERIV': -61, 'DERIVK': -61, 'GRAD': -61, 'LBRACKET': -61, 'LPAR': -61, 'MINUS': -61, 'NAME': -61, 'NUMBER': -61, 'PLUS': -61}),  # 40
+    (0, {'NAME': 71, 'decl': 72, 'definition': 73, 'item': 74, 'items': 75}),  # 41
+    (4, {'$END': -3}),  # 42
+    (6, {'LBRACKET': 8, 'LPAR': 9, 'MINUS': 76, 'NAME': 11, 'NUMBER': 12, 'PLUS': 77, 'atom': 78, 'exponent': 79}),  # 43
+    (8, {'$END': -46, 'AT': -46, 'CMP': -46, 'COMMA': -46, 'DIVIDE': -46, 'HADAMARD': -46, 'MINUS': -46, 'PLUS': -46, 'POWER': -46, 'RPAR': -46, 'RSQB': -46, 'SEMICOLON': -46, 'TRANSPOSE': -46, 'WHERE': -46}),  # 44
+    (6, {'LBRACKET': 8, 'LPAR': 9, 'MINUS': 10, 'NAME': 11, 'NUMBER': 12, 'PLUS': 13, 'atom': 15, 'postfix': 18, 'unary': 80}),  # 45
+    (6, {'LBRACKET': 8, 'LPAR': 9, 'MINUS': 10, 'NAME': 11, 'NUMBER': 12, 'PLUS': 13, 'atom': 15, 'postfix': 18, 'unary': 81}),  # 46
+    (6, {'LBRACKET': 8, 'LPAR': 9, 'MINUS': 10, 'NAME': 11, 'NUMBER': 12, 'PLUS': 13, 'atom': 15, 'postfix': 18, 'unary': 82}),  # 47
+    (6, {'LBRACKET': 8, 'LPAR': 9, 'MINUS': 10, 'NAME': 11, 'NUMBER': 12, 'PLUS': 13, 'atom': 15, 'postfix': 18, 'product': 20, 'sum': 83, 'unary': 23}),  # 48
+    (6, {'LBRACKET': 8, 'LPAR': 9, 'MINUS': 10, 'NAME': 11, 'NUMBER': 12, 'PLUS': 13, 'atom': 15, 'postfix': 18, 'product': 84, 'unary': 23}),  # 49
+    (6, {'LBRACKET': 8, 'LPAR': 9, 'MINUS': 10, 'NAME': 11, 'NUMBER': 12, 'PLUS': 13, 'atom': 15, 'postfix': 18, 'product': 85, 'unary': 23}),  # 50
+    (18, {'LPAR': 86}),  # 51
+    (3, {'$END': -19, 'SEMICOLON': -19}),  # 52
+    (18, {'LPAR': 87}),  # 53
+    (18, {'LPAR': 88}),  # 54
+    (3, {'$END': -17, 'SEMICOLON': -17}),  # 55
+    (19, {'COLON': -66, 'COMMA': -66, 'RPAR': -66}),  # 56
+    (13, {'MATRIX': 51, 'SCALAR': 52, 'SYMMETRIC': 53, 'VECTOR': 54, 'type': 89}),  # 57
+    (0, {'NAME': 90}),  # 58
+    (3, {'$END': -64, 'SEMICOLON': -64}),  # 59
+    (0, {'$END': -12, 'NAME': 2, 'decl': 91}),  # 60
+    (20, {'COMMA': 25, 'RPAR': 92, '__decl_star_3': 93}),  # 61
+    (20, {'COMMA': 25, 'RPAR': 94, '__decl_star_3': 95}),  # 62
+    (1, {'DERIV': -29, 'DERIVK': -29, 'GRAD': -29, 'LBRACKET': -29, 'LPAR': -29, 'MINUS': -29, 'NAME': -29, 'NUMBER': -29, 'PLUS': -29}),  # 63
+    (6, {'LBRACKET': 8, 'LPAR': 9, 'MINUS': 10, 'NAME': 11, 'NUMBER': 12, 'PLUS': 13, 'atom': 15, 'comparison': 16, 'expr': 96, 'postfix': 18, 'product': 20, 'sum': 22, 'unary': 23}),  # 64
+    (8, {'$END': -58, 'AT': -58, 'CMP': -58, 'COMMA': -58, 'DIVIDE': -58, 'HADAMARD': -58, 'MINUS': -58, 'PLUS': -58, 'POWER': -58, 'RPAR': -58, 'RSQB': -58, 'SEMICOLON': -58, 'TRANSPOSE': -58, 'WHERE': -58}),  # 65
+    (15, {'COMMA': 97, 'RSQB': 98}),  # 66
+    (8, {'$END': -59, 'AT': -59, 'CMP': -59, 'COMMA': -59, 'DIVIDE': -59, 'HADAMARD': -59, 'MINUS': -59, 'PLUS': -59, 'POWER': -59, 'RPAR': -59, 'RSQB': -59, 'SEMICOLON': -59, 'TRANSPOSE': -59, 'WHERE': -59}),  # 67
+    (8, {'$END': -54, 'AT': -54, 'CMP': -54, 'COMMA': -54, 'DIVIDE': -54, 'HADAMARD': -54, 'MINUS': -54, 'PLUS': -54, 'POWER': -54, 'RPAR': -54, 'RSQB': -54, 'SEMICOLON': -54, 'TRANSPOSE': -54, 'WHERE': -54}),  # 68
+    (20, {'COMMA': 64, 'RPAR': 99, '__atom_star_4': 100}),  # 69
+    (4, {'$END': -1}),  # 70
+    (21, {'COLON': 24, 'COMMA': 25, 'EQUAL': 101, '__decl_star_3': 26}),  # 71
+    (3, {'$END': -10, 'SEMICOLON': -10}),  # 72
+    (3, {'$END': -11, 'SEMICOLON': -11}),  # 73
+    (3, {'$END': -9, 'SEMICOLON': 102, '__items_star_1': 103}),  # 74
+    (4, {'$END': -5}),  # 75
+    (6, {'LBRACKET': 8, 'LPAR': 9, 'MINUS': 76, 'NAME': 11, 'NUMBER': 12, 'PLUS': 77, 'atom': 78, 'exponent': 104}),  # 76
+    (6, {'LBRACKET': 8, 'LPAR': 9, 'MINUS': 76, 'NAME': 11, 'NUMBER': 12, 'PLUS': 77, 'atom': 78, 'exponent': 105}),  # 77
+    (8, {'$END': -48, 'AT': -48, 'CMP': -48, 'COMMA': -48, 'DIVIDE': -48, 'HADAMARD': -48, 'MINUS': -48, 'PLUS': -48, 'POWER': 106, 'RPAR': -48, 'RSQB': -48, 'SEMICOLON': -48, 'TRANSPOSE': -48, 'WHERE': -48}),  # 78
+    (8, {'$END': -47, 'AT': -47, 'CMP': -47, 'COMMA': -47, 'DIVIDE': -47, 'HADAMARD': -47, 'MINUS': -47, 'PLUS': -47, 'POWER': -47, 'RPAR': -47, 'RSQB': -47, 'SEMICOLON': -47, 'TRANSPOSE': -47, 'WHERE': -47}),  # 79
     (11, {'$END': -41, 'AT': -41, 'CMP': -41, 'COMMA': -41, 'DIVIDE': -41, 'HADAMARD': -41, 'MINUS': -41, 'PLUS': -41, 'RPAR': -41, 'RSQB': -41, 'SEMICOLON': -41, 'WHERE': -41}),  # 80
     (11, {'$END': -40, 'AT': -40, 'CMP': -40, 'COMMA': -40, 'DIVIDE': -40, 'HADAMARD': -40, 'MINUS': -40, 'PLUS': -40, 'RPAR': -40, 'RSQB': -40, 'SEMICOLON': -40, 'WHERE': -40}),  # 81
     (11, {'$END': -39, 'AT': -39, 'CMP': -39, 'COMMA': -39, 'DIVIDE': -39, 'HADAMARD': -39, 'MINUS': -39, 'PLUS': -39, 'RPAR': -39, 'RSQB': -39, 'SEMICOLON': -39, 'WHERE': -39}),  # 82
-    (9, {'$END': -34, 'COMMA': -34, 'MINUS': 49, 'PLUS': 50, 'RPAR': -34, 'RSQB': -34, 'SEMICOLON': -34, 'WHERE': -34}),  # 83
+    (22, {'$END': -34, 'COMMA': -34, 'MINUS': 49, 'PLUS': 50, 'RPAR': -34, 'RSQB': -34, 'SEMICOLON': -34, 'WHERE': -34}),  # 83
     (11, {'$END': -37, 'AT': 45, 'CMP': -37, 'COMMA': -37, 'DIVIDE': 46, 'HADAMARD': 47, 'MINUS': -37, 'PLUS': -37, 'RPAR': -37, 'RSQB': -37, 'SEMICOLON': -37, 'WHERE': -37}),  # 84
     (11, {'$END': -36, 'AT': 45, 'CMP': -36, 'COMMA': -36, 'DIVIDE': 46, 'HADAMARD': 47, 'MINUS': -36, 'PLUS': -36, 'RPAR': -36, 'RSQB': -36, 'SEMICOLON': -36, 'WHERE': -36}),  # 85
-    (12, {'INT': 107, 'NAME': 108, 'dim': 109}),  # 86
-    (12, {'INT': 107, 'NAME': 108, 'dim': 110}),  # 87
-    (12, {'INT': 107, 'NAME': 108, 'dim': 111}),  # 88
-    (5, {'$END': -16, 'SEMICOLON': -16}),  # 89
-    (18, {'COLON': -67, 'COMMA': -67, 'RPAR': -67}),  # 90
-    (5, {'$END': -65, 'SEMICOLON': -65}),  # 91
-    (8, {'DERIV': -27, 'DERIVK': -27, 'GRAD': -27, 'LBRACKET': -27, 'LPAR': -27, 'MINUS': -27, 'NAME': -27, 'NUMBER': -27, 'PLUS': -27}),  # 92
-    (16, {'COMMA': 58, 'RPAR': 112}),  # 93
-    (2, {'POWK': 113}),  # 94
-    (16, {'COMMA': 58, 'RPAR': 114}),  # 95
-    (0, {'COMMA': -68, 'RPAR': -68, 'RSQB': -68}),  # 96
-    (4, {'LBRACKET': 8, 'LPAR': 9, 'MINUS': 10, 'NAME': 11, 'NUMBER': 12, 'PLUS': 13, 'atom': 15, 'comparison': 16, 'expr': 115, 'postfix': 18, 'product': 20, 'sum': 22, 'unary': 23}),  # 97
-    (7, {'$END': -57, 'AT': -57, 'CMP': -57, 'COMMA': -57, 'DIVIDE': -57, 'HADAMARD': -57, 'MINUS': -57, 'PLUS': -57, 'POWER': -57, 'RPAR': -57, 'RSQB': -57, 'SEMICOLON': -57, 'TRANSPOSE': -57, 'WHERE': -57}),  # 98
-    (7, {'$END': -56, 'AT': -56, 'CMP': -56, 'COMMA': -56, 'DIVIDE': -56, 'HADAMARD': -56, 'MINUS': -56, 'PLUS': -56, 'POWER': -56, 'RPAR': -56, 'RSQB': -56, 'SEMICOLON': -56, 'TRANSPOSE': -56, 'WHERE': -56}),  # 99
-    (16, {'COMMA': 97, 'RPAR': 116}),  # 100
-    (4, {'LBRACKET': 8, 'LPAR': 9, 'MINUS': 10, 'NAME': 11, 'NUMBER': 12, 'PLUS': 13, 'atom': 15, 'comparison': 16, 'expr': 117, 'postfix': 18, 'product': 20, 'sum': 22, 'unary': 23}),  # 101
-    (3, {'$END': -8, 'NAME': 71, 'decl': 72, 'definition': 73, 'item': 118}),  # 102
-    (5, {'$END': -7, 'SEMICOLON': 119}),  # 103
-    (7, {'$END': -50, 'AT': -50, 'CMP': -50, 'COMMA': -50, 'DIVIDE': -50, 'HADAMARD': -50, 'MINUS': -50, 'PLUS': -50, 'POWER': -50, 'RPAR': -50, 'RSQB': -50, 'SEMICOLON': -50, 'TRANSPOSE': -50, 'WHERE': -50}),  # 104
-    (7, {'$END': -51, 'AT': -51, 'CMP': -51, 'COMMA': -51, 'DIVIDE': -51, 'HADAMARD': -51, 'MINUS': -51, 'PLUS': -51, 'POWER': -51, 'RPAR': -51, 'RSQB': -51, 'SEMICOLON': -51, 'TRANSPOSE': -51, 'WHERE': -51}),  # 105
-    (4, {'LBRACKET': 8, 'LPAR': 9, 'MINUS': 76, 'NAME': 11, 'NUMBER': 12, 'PLUS': 77, 'atom': 78, 'exponent': 120}),  # 106
-    (16, {'COMMA': -24, 'RPAR': -24}),  # 107
-    (16, {'COMMA': -23, 'RPAR': -23}),  # 108
+    (23, {'INT': 107, 'NAME': 108, 'dim': 109}),  # 86
+    (23, {'INT': 107, 'NAME': 108, 'dim': 110}),  # 87
+    (23, {'INT': 107, 'NAME': 108, 'dim': 111}),  # 88
+    (3, {'$END': -16, 'SEMICOLON': -16}),  # 89
+    (19, {'COLON': -67, 'COMMA': -67, 'RPAR': -67}),  # 90
+    (3, {'$END': -65, 'SEMICOLON': -65}),  # 91
+    (1, {'DERIV': -27, 'DERIVK': -27, 'GRAD': -27, 'LBRACKET': -27, 'LPAR': -27, 'MINUS': -27, 'NAME': -27, 'NUMBER': -27, 'PLUS': -27}),  # 92
+    (20, {'COMMA': 58, 'RPAR': 112}),  # 93
+    (14, {'POWK': 113}),  # 94
+    (20, {'COMMA': 58, 'RPAR': 114}),  # 95
+    (24, {'COMMA': -68, 'RPAR': -68, 'RSQB': -68}),  # 96
+    (6, {'LBRACKET': 8, 'LPAR': 9, 'MINUS': 10, 'NAME': 11, 'NUMBER': 12, 'PLUS': 13, 'atom': 15, 'comparison': 16, 'expr': 115, 'postfix': 18, 'product': 20, 'sum': 22, 'unary': 23}),  # 97
+    (8, {'$END': -57, 'AT': -57, 'CMP': -57, 'COMMA': -57, 'DIVIDE': -57, 'HADAMARD': -57, 'MINUS': -57, 'PLUS': -57, 'POWER': -57, 'RPAR': -57, 'RSQB': -57, 'SEMICOLON': -57, 'TRANSPOSE': -57, 'WHERE': -57}),  # 98
+    (8, {'$END': -56, 'AT': -56, 'CMP': -56, 'COMMA': -56, 'DIVIDE': -56, 'HADAMARD': -56, 'MINUS': -56, 'PLUS': -56, 'POWER': -56, 'RPAR': -56, 'RSQB': -56, 'SEMICOLON': -56, 'TRANSPOSE': -56, 'WHERE': -56}),  # 99
+    (20, {'COMMA': 97, 'RPAR': 116}),  # 100
+    (6, {'LBRACKET': 8, 'LPAR': 9, 'MINUS': 10, 'NAME': 11, 'NUMBER': 12, 'PLUS': 13, 'atom': 15, 'comparison': 16, 'expr': 117, 'postfix': 18, 'product': 20, 'sum': 22, 'unary': 23}),  # 101
+    (0, {'$END': -8, 'NAME': 71, 'decl': 72, 'definition': 73, 'item': 118}),  # 102
+    (3, {'$END': -7, 'SEMICOLON': 119}),  # 103
+    (8, {'$END': -50, 'AT': -50, 'CMP': -50, 'COMMA': -50, 'DIVIDE': -50, 'HADAMARD': -50, 'MINUS': -50, 'PLUS': -50, 'POWER': -50, 'RPAR': -50, 'RSQB': -50, 'SEMICOLON': -50, 'TRANSPOSE': -50, 'WHERE': -50}),  # 104
+    (8, {'$END': -51, 'AT': -51, 'CMP': -51, 'COMMA': -51, 'DIVIDE': -51, 'HADAMARD': -51, 'MINUS': -51, 'PLUS': -51, 'POWER': -51, 'RPAR': -51, 'RSQB': -51, 'SEMICOLON': -51, 'TRANSPOSE': -51, 'WHERE': -51}),  # 105
+    (6, {'LBRACKET': 8, 'LPAR': 9, 'MINUS': 76, 'NAME': 11, 'NUMBER': 12, 'PLUS': 77, 'atom': 78, 'exponent': 120}),  # 106
+    (20, {'COMMA': -24, 'RPAR': -24}),  # 107
+    (20, {'COMMA': -23, 'RPAR': -23}),  # 108
     (25, {'COMMA': 121}),  # 109
-    (6, {'RPAR': 122}),  # 110
-    (6, {'RPAR': 123}),  # 111
-    (8, {'DERIV': -26, 'DERIVK': -26, 'GRAD': -26, 'LBRACKET': -26, 'LPAR': -26, 'MINUS': -26, 'NAME': -26, 'NUMBER': -26, 'PLUS': -26}),  # 112
-    (8, {'DERIV': -31, 'DERIVK': -31, 'GRAD': -31, 'LBRACKET': -31, 'LPAR': -31, 'MINUS': -31, 'NAME': -31, 'NUMBER': -31, 'PLUS': -31}),  # 113
-    (2, {'POWK': 124}),  # 114
-    (0, {'COMMA': -69, 'RPAR': -69, 'RSQB': -69}),  # 115
-    (7, {'$END': -55, 'AT': -55, 'CMP': -55, 'COMMA': -55, 'DIVIDE': -55, 'HADAMARD': -55, 'MINUS': -55, 'PLUS': -55, 'POWER': -55, 'RPAR': -55, 'RSQB': -55, 'SEMICOLON': -55, 'TRANSPOSE': -55, 'WHERE': -55}),  # 116
-    (5, {'$END': -18, 'SEMICOLON': -18}),  # 117
-    (5, {'$END': -62, 'SEMICOLON': -62}),  # 118
-    (3, {'$END': -6, 'NAME': 71, 'decl': 72, 'definition': 73, 'item': 125}),  # 119
-    (7, {'$END': -49, 'AT': -49, 'CMP': -49, 'COMMA': -49, 'DIVIDE': -49, 'HADAMARD': -49, 'MINUS': -49, 'PLUS': -49, 'POWER': -49, 'RPAR': -49, 'RSQB': -49, 'SEMICOLON': -49, 'TRANSPOSE': -49, 'WHERE': -49}),  # 120
-    (12, {'INT': 107, 'NAME': 108, 'dim': 126}),  # 121
-    (5, {'$END': -22, 'SEMICOLON': -22}),  # 122
-    (5, {'$END': -20, 'SEMICOLON': -20}),  # 123
-    (8, {'DERIV': -30, 'DERIVK': -30, 'GRAD': -30, 'LBRACKET': -30, 'LPAR': -30, 'MINUS': -30, 'NAME': -30, 'NUMBER': -30, 'PLUS': -30}),  # 124
-    (5, {'$END': -63, 'SEMICOLON': -63}),  # 125
-    (6, {'RPAR': 127}),  # 126
-    (5, {'$END': -21, 'SEMICOLON': -21}),  # 127
+    (16, {'RPAR': 122}),  # 110
+    (16, {'RPAR': 123}),  # 111
+    (1, {'DERIV': -26, 'DERIVK': -26, 'GRAD': -26, 'LBRACKET': -26, 'LPAR': -26, 'MINUS': -26, 'NAME': -26, 'NUMBER': -26, 'PLUS': -26}),  # 112
+    (1, {'DERIV': -31, 'DERIVK': -31, 'GRAD': -31, 'LBRACKET': -31, 'LPAR': -31, 'MINUS': -31, 'NAME': -31, 'NUMBER': -31, 'PLUS': -31}),  # 113
+    (14, {'POWK': 124}),  # 114
+    (24, {'COMMA': -69, 'RPAR': -69, 'RSQB': -69}),  # 115
+    (8, {'$END': -55, 'AT': -55, 'CMP': -55, 'COMMA': -55, 'DIVIDE': -55, 'HADAMARD': -55, 'MINUS': -55, 'PLUS': -55, 'POWER': -55, 'RPAR': -55, 'RSQB': -55, 'SEMICOLON': -55, 'TRANSPOSE': -55, 'WHERE': -55}),  # 116
+    (3, {'$END': -18, 'SEMICOLON': -18}),  # 117
+    (3, {'$END': -62, 'SEMICOLON': -62}),  # 118
+    (0, {'$END': -6, 'NAME': 71, 'decl': 72, 'definition': 73, 'item': 125}),  # 119
+    (8, {'$END': -49, 'AT': -49, 'CMP': -49, 'COMMA': -49, 'DIVIDE': -49, 'HADAMARD': -49, 'MINUS': -49, 'PLUS': -49, 'POWER': -49, 'RPAR': -49, 'RSQB': -49, 'SEMICOLON': -49, 'TRANSPOSE': -49, 'WHERE': -49}),  # 120
+    (23, {'INT': 107, 'NAME': 108, 'dim': 126}),  # 121
+    (3, {'$END': -22, 'SEMICOLON': -22}),  # 122
+    (3, {'$END': -20, 'SEMICOLON': -20}),  # 123
+    (1, {'DERIV': -30, 'DERIVK': -30, 'GRAD': -30, 'LBRACKET': -30, 'LPAR': -30, 'MINUS': -30, 'NAME': -30, 'NUMBER': -30, 'PLUS': -30}),  # 124
+    (3, {'$END': -63, 'SEMICOLON': -63}),  # 125
+    (16, {'RPAR': 127}),  # 126
+    (3, {'$END': -21, 'SEMICOLON': -21}),  # 127
 )
 RULES = (
     ('request', 3, ((0, True), (1, False), (2, False)), 'request', False),  # 0

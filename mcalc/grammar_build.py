@@ -209,7 +209,7 @@ def generate_tables(grammar: Path) -> str:
     lexers: dict[str, int] = {}
     ignore = set()
     state_rows = [None] * len(order)
-    for st, acts in states.items():
+    for st, acts in sorted(states.items(), key=lambda sa: order[sa[0]]):
         lexer = lark_inst.parser.lexer.lexers[st]
         scanner = lexer.scanner
         if lexer.callback or len(scanner._mres) != 1:
