@@ -39,23 +39,23 @@ def build(root, typing, shape_of_tv, inference, done: dict | None = None,
         return shape_of_tv(inference.t(n))
 
     # nodes in pre-order, right operand first: reversed, that is the left-to-right
-    # post-order (children before parents, and the same first error as a recursive walk)
+    # post-order (children before parents, and the same first error as a recursive walk);
+    # a syntax tree shares no nodes (a defined name refers to its body through `resolved`)
     order, stack = [], [root]
     while stack:
         node = stack.pop()
-        if id(node) not in done:
-            order.append(node)
-            if id(node) not in dim_args:              # commutation(m, n): its operands are sizes
-                stack.extend(node.args)
+        order.append(node)
+        if node.args and not (dim_args and id(node) in dim_args):   # commutation(m, n):
+            stack.extend(node.args)                                 # its operands are sizes
     for node in reversed(order):
         key = id(node)
-        body = resolved.get(key)
-        if body is not None:
-            done[key] = done[id(body)]
-        elif key in dim_args:
-            done[key] = E.commutation(*dim_args[key])
+        if node.args:
+            done[key] = E.commutation(*dim_args[key]) if dim_args and key in dim_args else \
+                _node(node, [done[id(a)] for a in node.args], typing, shape_here, sym)
         else:
-            done[key] = _node(node, [done[id(a)] for a in node.args], typing, shape_here, sym)
+            body = resolved.get(key) if resolved else None
+            done[key] = done[id(body)] if body is not None else \
+                _node(node, (), typing, shape_here, sym)
     return done[id(root)]
 
 
@@ -88,9 +88,7 @@ def _number(text: str, column: int) -> E.Expr:
 
 
 def _node(n, args, typing, shape_here, sym) -> E.Expr:
-    op, col = n.op, n.column
-    if op == "number":
-        return _number(n.text, col)
+    op, col = n.op, n.column                         # the most frequent operators first
     if op == "name":
         name = n.text
         if name == "e":
@@ -103,33 +101,8 @@ def _node(n, args, typing, shape_here, sym) -> E.Expr:
             vt = typing.vars[name]
             return E.var(name, vt.shape, vt.kind == "symmetric")
         return E.dim(name)
-    if op == "neg":
-        return E.make("mul", _MINUS_ONE, args[0], column=col)
-    if op == "add":
-        return E.make("add", *args, column=col)
-    if op == "sub":
-        return E.make("add", args[0], E.make("mul", _MINUS_ONE, args[1]), column=col)
-    if op == "mul":
-        return E.make("mul", *args, column=col)
-    if op == "div":
-        E.make("mul", *args, column=col)                       # check the shapes as written
-        return E.make("mul", args[0], E.make("pow", args[1], _MINUS_ONE), column=col)
-    if op == "pow":
-        if args[1].op == "num" and abs(args[1].value) > MAX_EXPONENT:
-            raise McalcError(f"exponent too large (|p| > {MAX_EXPONENT})", col)
-        return E.make("pow", *args, column=col)
-    if op == "compare":
-        return E.make(_COMPARE[n.text], *args, column=col)
-    if op == "matmul":
-        return E.make("matmul", *args, column=col)
-    if op == "T":
-        return sym.transpose(args[0], col)
-    if op == "list":
-        if all(a.op == "list" for a in n.args):
-            rows = [_list_row(r, args[i]) for i, r in enumerate(n.args)]
-            flat = tuple(x for row in rows for x in row)
-            return E.Expr("matrix", flat, (str(len(rows)), str(len(rows[0]))))
-        return E.Expr("vector", tuple(args), (str(len(args)), "1"))
+    if op == "number":
+        return _number(n.text, col)
     if op == "call":
         f = _CALL_ALIASES.get(n.text, n.text)
         if f == "T":
@@ -140,6 +113,35 @@ def _node(n, args, typing, shape_here, sym) -> E.Expr:
             other = args[1] if E.is_number(args[0], 0) else args[0]
             return E.make("relu", other, column=col)
         return E.make(f, *args, column=col)
+    if op == "matmul":
+        return E.make("matmul", *args, column=col)
+    if op == "mul":
+        return E.make("mul", *args, column=col)
+    if op == "pow":
+        p = args[1].value if args[1].op == "num" else None
+        # |p| > MAX_EXPONENT on the Fraction's integer parts: comparing Fractions is slow
+        if p is not None and abs(p.numerator) > MAX_EXPONENT * p.denominator:
+            raise McalcError(f"exponent too large (|p| > {MAX_EXPONENT})", col)
+        return E.make("pow", *args, column=col)
+    if op == "add":
+        return E.make("add", *args, column=col)
+    if op == "sub":
+        return E.make("add", args[0], E.make("mul", _MINUS_ONE, args[1]), column=col)
+    if op == "neg":
+        return E.make("mul", _MINUS_ONE, args[0], column=col)
+    if op == "div":
+        E.make("mul", *args, column=col)                       # check the shapes as written
+        return E.make("mul", args[0], E.make("pow", args[1], _MINUS_ONE), column=col)
+    if op == "compare":
+        return E.make(_COMPARE[n.text], *args, column=col)
+    if op == "T":
+        return sym.transpose(args[0], col)
+    if op == "list":
+        if all(a.op == "list" for a in n.args):
+            rows = [_list_row(r, args[i]) for i, r in enumerate(n.args)]
+            flat = tuple(x for row in rows for x in row)
+            return E.Expr("matrix", flat, (str(len(rows)), str(len(rows[0]))))
+        return E.Expr("vector", tuple(args), (str(len(args)), "1"))
     raise McalcError(f"unsupported syntax {op}", col)
 
 
