@@ -27,20 +27,20 @@ class ToSyntax:
     with the rule's kept children; a token is (text, column)."""
 
     def number(self, c):
-        return Syntax("number", text=c[0][0], column=c[0][1])
+        return Syntax("number", (), c[0][0], c[0][1])
 
     def name(self, c):
-        return Syntax("name", text=c[0][0], column=c[0][1])
+        return Syntax("name", (), c[0][0], c[0][1])
 
     def call(self, c):
-        return Syntax("call", tuple(c[1:]), text=c[0][0], column=c[0][1])
+        return Syntax("call", tuple(c[1:]), c[0][0], c[0][1])
 
     def bracket(self, c):
-        return Syntax("list", tuple(c[1:]), column=c[0][1])
+        return Syntax("list", tuple(c[1:]), "", c[0][1])
 
     def _binary(op):
         def build(self, c):
-            return Syntax(op, (c[0], c[2]), text=c[1][0], column=c[1][1])
+            return Syntax(op, (c[0], c[2]), c[1][0], c[1][1])
         return build
 
     add = _binary("add")
@@ -53,13 +53,13 @@ class ToSyntax:
     del _binary
 
     def neg(self, c):
-        return Syntax("neg", (c[1],), text="-", column=c[0][1])
+        return Syntax("neg", (c[1],), "-", c[0][1])
 
     def pos(self, c):
         return c[1]
 
     def transpose(self, c):
-        return Syntax("T", (c[0],), text=c[1][0], column=c[1][1])
+        return Syntax("T", (c[0],), c[1][0], c[1][1])
 
     # derivative prefixes: (names, column)
     def d_by(self, c):
@@ -151,16 +151,17 @@ def _drive(text: str, start: str):
 
     lark's contextual lexer: each token is matched by the lexer of the state the parser
     is in; columns count from the last line break, as lark's do."""
-    states, ignore, rules = table.STATES, table.IGNORE, _rules or _rule_table()
-    stack, values = [table.START[start]], []
+    states, ignore, rules, lexers = table.STATES, table.IGNORE, _rules or _rule_table(), _lexers
+    state = table.START[start]
+    stack, values = [state], []
     end = table.END[start]
     pos, n = 0, len(text)
     line_start = 0
     multiline = "\n" in text
     while True:
-        lexer, actions = states[stack[-1]]
+        lexer, actions = states[state]
         while pos < n:
-            match = (_lexers[lexer] or _compile(lexer))(text, pos)
+            match = (lexers[lexer] or _compile(lexer))(text, pos)
             if match is None:
                 return None
             kind = match.lastgroup
@@ -180,21 +181,21 @@ def _drive(text: str, start: str):
             if action >= 0:
                 stack.append(action)
                 values.append(token)
+                state = action
                 break
             symbol, size, reduce = rules[~action]
             if reduce is None:                        # ?rules passing their one child on
-                key = (stack[-2], stack[-1], kind)
-                goto = _chains.get(key) or _chain(key, end)
-                stack[-1] = goto
+                key = (stack[-2], state, kind)
+                state = stack[-1] = _chains.get(key) or _chain(key, end)
             else:
                 children = values[-size:]
                 del stack[-size:], values[-size:]
-                goto = states[stack[-1]][1][symbol]
-                stack.append(goto)
+                state = states[stack[-1]][1][symbol]
+                stack.append(state)
                 values.append(reduce(children))
-            if goto == end and token is None:
+            if state == end and token is None:
                 return values[-1]
-            actions = states[goto][1]
+            actions = states[state][1]
 
 
 # (state below, state, lookahead) -> the state after the chain of ?rule reductions there:
