@@ -309,8 +309,8 @@ def parse_request(text: str, extra_decls: tuple[Decl, ...] = ()) -> Request:
         else:
             wrt.append(p[0])
             cols.append(p[1])
-    decls = tuple(w for w in where if isinstance(w, Decl))
-    defs = tuple(w for w in where if isinstance(w, Definition))
+    decls = tuple(w for w in where if isinstance(w, Decl)) if where else ()
+    defs = tuple(w for w in where if isinstance(w, Definition)) if where else ()
     return Request(text, tuple(wrt), body, tuple(extra_decls) + decls, tuple(cols), defs)
 
 
