@@ -1,11 +1,12 @@
-"""Build lark's standalone parser module (mcalc/_lark_parser.py) from grammar/mcalc.lark.
+"""Build lark's standalone parser module (mcalc/_lark_parser.py) and the parse tables
+mcalc/parser.py runs (mcalc/_parse_table.py, generate_tables) from grammar/mcalc.lark.
 
 Run `python -m mcalc.grammar_build` after editing the grammar; tests/test_parser_sync.py
-fails while the two are out of sync.
+fails while they are out of sync.
 
-The module lark generates is post-processed so that importing it is cheap — every call of
-`mcalc` imports it, and a cold call should feel instant (issue #6). The parser itself
-(tables, lexer, tree building) is lark's, unchanged:
+The module lark generates is post-processed so that importing it is cheap — a request
+with a syntax error imports it for lark's message, and should still feel instant (issue
+#6). The parser itself (tables, lexer, tree building) is lark's, unchanged:
 
 * `from __future__ import annotations`: the annotations of lark's ~600 functions are no
   longer evaluated at import (subscripting typing generics was half of the import time);
@@ -202,7 +203,8 @@ def generate_tables(grammar: Path) -> str:
     callbacks, placeholders, kept punctuation) makes the build fail loudly."""
     lark_inst = _lark_instance(grammar)
     table = lark_inst.parser.parser.parser.parse_table
-    states = {st: {sym: (0 if act.name == "Shift" else 1, arg) for sym, (act, arg) in acts.items()}
+    states = {st: {sym: (0 if act.name == "Shift" else 1, arg)
+                   for sym, (act, arg) in acts.items()}
               for st, acts in table.states.items()}
     order = state_order(states, table.start_states)
     rule_no = {rule: k for k, rule in enumerate(lark_inst.rules)}
