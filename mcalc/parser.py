@@ -186,7 +186,7 @@ def _drive(text: str, start: str):
             symbol, size, reduce = rules[~action]
             if reduce is None:                        # ?rules passing their one child on
                 key = (stack[-2], state, kind)
-                state = stack[-1] = _chains.get(key) or _chain(key, end)
+                state = stack[-1] = _chains.get(key) or _chain(key)
             else:
                 children = values[-size:]
                 del stack[-size:], values[-size:]
@@ -204,13 +204,13 @@ def _drive(text: str, start: str):
 _chains: dict[tuple[int, int, str], int] = {}
 
 
-def _chain(key, end) -> int:
+def _chain(key) -> int:
     below, state, kind = key
     while True:
         symbol = _rules[~table.STATES[state][1][kind]][0]
         state = table.STATES[below][1][symbol]
-        action = table.STATES[state][1].get(kind)
-        if state == end or action is None or action >= 0 or _rules[~action][2] is not None:
+        action = table.STATES[state][1].get(kind)      # none in an accepting state
+        if action is None or action >= 0 or _rules[~action][2] is not None:
             _chains[key] = state
             return state
 
