@@ -32,7 +32,7 @@ from mcalc import __version__  # noqa: E402
 from mcalc.errors import McalcError, visible  # noqa: E402
 from mcalc.options import (INTERRUPTED_STATUS, closed_pipe, common_options, fail,  # noqa: E402
                            guarded, pick_format)
-from mcalc.repl import FORMATS      # one list of formats for diff and the repl  # noqa: E402
+from mcalc.repl import FORMATS  # noqa: E402 (one list of formats for diff and the repl)
 
 BATCH_FORMATS = ("plain", "json", "numpy")      # one line per request (contract §3)
 STANDALONE_FORMATS = ("latex", "html")          # the formats --standalone wraps
