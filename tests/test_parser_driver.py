@@ -153,3 +153,20 @@ def test_rejected_text_reports_lark_error_and_the_parser_is_reused():
             parse_request(text)
         assert e.value.one_line() == message
     assert parser._standalone is not None
+
+
+def test_tables_rejecting_what_lark_accepts_is_an_internal_error(monkeypatch):
+    """The driver and lark's module are generated together; if they ever disagree, the
+    request fails loudly (an internal error) instead of being reported as bad input."""
+    from mcalc import parser
+    monkeypatch.setattr(parser, "_drive", lambda text, start: None)
+    with pytest.raises(RuntimeError, match="grammar_build"):
+        parse_request("d/dx sin(x)")
+
+
+def test_number_literals_kept_are_bounded():
+    from mcalc import build
+    from mcalc.pipeline import typed
+    for k in range(build._NUMBERS_KEPT + 50):
+        typed(f"d/dx {k + 0.5}*x")
+    assert 0 < len(build._numbers) <= build._NUMBERS_KEPT
