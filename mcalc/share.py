@@ -31,6 +31,8 @@ def written_args(node: Expr) -> tuple:
 def shared_names(*roots: Expr, taken=()) -> tuple[tuple[str, Expr], ...]:
     """(name, subexpression) pairs, children before parents; `taken` (the request's own
     `where` names) are never used."""
+    if all(r.size <= MIN_EXPANDED for r in roots):
+        return ()              # the written form is never larger than the tree: too small
     refs: dict[Expr, int] = {}
     order: list[Expr] = []
     expanded: dict[Expr, int] = {}

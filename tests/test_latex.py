@@ -563,3 +563,21 @@ def test_real_derivations_compile(request_text, layout, tmp_path):
                           errors="replace", timeout=300)
     assert proc.returncode == 0, proc.stdout[-3000:]
     assert (tmp_path / "doc.pdf").stat().st_size > 0
+
+
+def test_symbols_take_a_name_shape_from_its_first_appearance_in_any_step():
+    # The table reads the steps only as far as a look-up needs; what it answers must be
+    # what reading them all first would: the first appearance wins, a 'define' updates it.
+    v, u = E.var("v", ("n", "1")), E.var("u1", ("n", "1"))
+    steps = (Step("note", text="start"),
+             Step("define", "u1", M("mul", E.num(2), v)),
+             Step("partial", ("u1", "v"), M("diag", E.ones("n"))),
+             Step("define", "u1", M("sum", u)),            # a second pass: u1 a scalar
+             Step("simplify", ("y", "w"), M("mul", E.num(3), E.var("w", ("n", "1")))))
+    sym = L.Symbols(None, steps)
+    assert sym("w") == r"\mathbf{w}"                     # seen only in the last step
+    assert sym("u1") == r"\mathbf{u}_{1}"                # the first pass's vector
+    assert sym("q") == "q"                               # nowhere: a scalar
+    sym.define("u1", ("1", "1"))
+    assert sym("u1") == "u_{1}"
+    assert sym.partial("u1", "w") == r"\frac{\partial u_{1}}{\partial \mathbf{w}}"

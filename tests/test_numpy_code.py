@@ -373,6 +373,19 @@ def test_walrus_order_follows_dependencies():
     assert_close(evaluate(text, v), sigmoid(z) @ v["u"] + z @ z)
 
 
+def test_walrus_order_keeps_the_names_order_where_dependencies_allow():
+    inner = M("matmul", A, x)
+    outer = M("sigmoid", inner)
+    apart = M("exp", u)
+    e = M("add", M("sum", M("mul", outer, apart)), M("dot", inner, inner))
+    text = to_numpy(e, DIMS, {outer: "a", inner: "b", apart: "c"})
+    # a waits for b; once b is placed, a comes before c, as in the given order
+    assert text.index("(b :=") < text.index("(a :=") < text.index("(c :=")
+    v = _values(3)
+    z = v["A"] @ v["x"]
+    assert_close(evaluate(text, v), np.sum(sigmoid(z) * np.exp(v["u"])) + z @ z)
+
+
 def test_walrus_unused_names_and_named_root():
     t1 = M("matmul", A, x)
     unused = M("exp", x)
@@ -560,3 +573,11 @@ def test_fd_of_generated_text():
 def test_fd_layout_is_checked():
     with pytest.raises(ValueError):
         finite_difference(lambda w: w["a"], {"a": 1.0}, "a", layout="sideways")
+
+
+def test_numpy_printer_is_iterative_at_any_depth(shallow_stack):
+    # (texts are ropes: a 9,000-deep tree once cost 300 MiB of copied strings)
+    e = x
+    for _ in range(9000):
+        e = M("sin", e)
+    assert to_numpy(e, DIMS) == "np.sin(" * 9000 + "x" + ")" * 9000

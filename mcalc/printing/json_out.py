@@ -13,7 +13,7 @@ from mcalc.derivation import Derivation
 from mcalc.printing import latex
 from mcalc.printing.numpy_code import to_numpy
 from mcalc.printing.plain import eq_dict, shape_text, step_text
-from mcalc.printing.text import printer, to_text, where_texts
+from mcalc.printing.text import printer, where_texts
 
 
 def as_dict(d: Derivation) -> dict:
@@ -27,7 +27,7 @@ def as_dict(d: Derivation) -> dict:
         "layout": d.layout,
         "method": d.method,
         "types": dict(d.types),
-        "result": to_text(shown, names),
+        "result": text(shown),
         "shape": list(shown.shape),
         "shape_text": shape_text(d),
         "vec_form": d.vec_form,
@@ -57,7 +57,7 @@ def render(d: Derivation) -> str:
 
 def _finite(value):
     """`value` with every non-finite float replaced by its string (JSON data is shallow:
-    a counterexample's matrix is the deepest part)."""
+    a counterexample's matrix is the deepest part). Only a counterexample has floats."""
     if isinstance(value, float) and not math.isfinite(value):
         return "nan" if math.isnan(value) else ("inf" if value > 0 else "-inf")
     if isinstance(value, dict):
@@ -69,7 +69,10 @@ def _finite(value):
 
 def dumps(value) -> str:
     """One line of strict JSON (see the module's docstring)."""
-    text = json.dumps(_finite(value), ensure_ascii=False, allow_nan=False)
+    try:                        # most data has no float at all: no walk to replace them
+        text = json.dumps(value, ensure_ascii=False, allow_nan=False)
+    except ValueError:          # a non-finite float
+        text = json.dumps(_finite(value), ensure_ascii=False, allow_nan=False)
     if text.isprintable():
         return text
     # json escapes only U+0000..U+001F; the others (DEL, C1 controls, bidi overrides,

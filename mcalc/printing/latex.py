@@ -35,10 +35,11 @@ import re
 import unicodedata
 from functools import lru_cache
 
-from mcalc.expr import postorder
+from mcalc.expr import Expr, postorder
 from mcalc.printing.plain import rule_label
 from mcalc.printing.text import _flat, _join as _join_ropes, _negated, number_text, \
     split_product
+from mcalc.types import SCALAR
 
 COMPARE, SUM, PRODUCT, UNARY, FRAC, POWER, POSTFIX, ATOM = range(8)
 INDICATOR = r"\mathbb{I}"
@@ -237,19 +238,49 @@ class Printer:
     def __init__(self, names, raw=None):
         self.names = names                          # Expr -> name (printed as a name)
         self.raw = raw or {}                        # Expr -> LaTeX as given
-        self.memo: dict = {e: (name_to_latex(n, is_vector_shape(e.shape)), ATOM)
-                           for e, n in names.items()}
+        self.memo = {e: (name_to_latex(n, is_vector_shape(e.shape)), ATOM)
+                     for e, n in names.items()}
         self.memo.update((e, (s, ATOM)) for e, s in self.raw.items())
         self._wordy_memo: dict = {}                 # id(rope) -> (rope, wordy?)
-        self.shown: dict = {}                       # Expr -> tex(e): steps repeat them
+        self._wordy_text: dict = {}                 # str -> wordy?
+        self._overriding: dict = {}                 # frozenset(raw.items()) -> Printer
+
+    def overriding(self, raw: dict, e) -> "Printer":
+        """A printer like this one for e, printing the nodes of `raw` as given (a step's
+        differentials). It starts from this one's texts of e's parts, which hold no node
+        of `raw`, instead of a new table of all the names for every step; steps with the
+        same differentials share one."""
+        key = frozenset(raw.items())
+        p = self._overriding.get(key)
+        if p is None:
+            p = self._overriding[key] = Printer({}, {**self.raw, **raw})
+            p.names = self.names
+        stack = [e]
+        while stack:
+            n = stack.pop()
+            if n in p.memo:
+                continue
+            got = self.memo.get(n)
+            if got is not None:
+                p.memo[n] = got
+            else:
+                stack.extend(n.args)
+        return p
+
+    def where(self, where) -> list[tuple[str, str]]:
+        """(name, definition) in LaTeX of each `where` line, self holding all the names
+        (as mcalc.printing.text.where_texts: each root is printed by its own structure,
+        its named parts, all defined before it, by their names)."""
+        return [(name_to_latex(n, is_vector_shape(e.shape)),
+                 _flat(_TABLE.get(e.op, Printer.call)(self, e)[0])) for n, e in where]
 
     def tex(self, e) -> tuple[str, int]:
         """(LaTeX, precedence) of e."""
-        s = self.shown.get(e)
-        if s is None:
-            r, p = self._tex(e)
-            s = self.shown[e] = _flat(r), p
-        return s
+        r, p = self._tex(e)
+        if r.__class__ is not str:
+            r = _flat(r)
+            self.memo[e] = r, p            # steps repeat it, and parents from now on share
+        return r, p                        # the flat text instead of walking its rope again
 
     def wrap(self, e, min_prec: int) -> str:
         return _flat(self._wrap(e, min_prec))
@@ -271,35 +302,52 @@ class Printer:
         return s if p >= min_prec else (r"\left(", s, r"\right)")
 
     def _is_wordy(self, rope) -> bool:
-        """_wordy of the flattened rope: every name is one piece, so any piece's match."""
+        """_wordy of the flattened rope: every name is one piece, so any piece's match.
+        Each string and each rope is looked at once (left to right, without recursion)."""
+        texts, memo = self._wordy_text, self._wordy_memo
         if rope.__class__ is str:
-            return _wordy(rope)
-        memo = self._wordy_memo
-        stack = [rope]
-        while stack:                              # children before parents, no recursion
-            r = stack[-1]
-            if id(r) in memo:
-                stack.pop()
-                continue
-            pending = [c for c in r if c.__class__ is not str and id(c) not in memo]
-            if pending:
-                stack.extend(pending)
-                continue
-            stack.pop()
-            memo[id(r)] = (r, any(memo[id(c)][1] if c.__class__ is not str else _wordy(c)
-                                  for c in r))     # keeps r alive, so its id stays its own
-        return memo[id(rope)][1]
+            w = texts.get(rope)
+            if w is None:
+                w = texts[rope] = _wordy(rope)
+            return w
+        got = memo.get(id(rope))
+        if got is not None:
+            return got[1]
+        stack = []                                # the enclosing ropes, their iterators
+        r, it, w = rope, iter(rope), False
+        while True:
+            for c in it:
+                if c.__class__ is str:
+                    cw = texts.get(c)
+                    if cw is None:
+                        cw = texts[c] = _wordy(c)
+                    w = w or cw
+                else:
+                    got = memo.get(id(c))
+                    if got is None:
+                        stack.append((r, it, w))
+                        r, it, w = c, iter(c), False
+                        break
+                    w = w or got[1]
+            else:
+                memo[id(r)] = (r, w)              # keeps r alive: its id stays its own
+                if not stack:
+                    return w
+                inner = w
+                r, it, w = stack.pop()
+                w = w or inner
 
     # leaves
     def num(self, e):
         v = e.value
-        s = number_text(abs(v))
+        neg = v.numerator < 0                  # (a Fraction's comparisons are slow)
+        s = number_text(-v if neg else v)
         if "/" in s:
             a, b = s.split("/")
             s, p = rf"\frac{{{a}}}{{{b}}}", FRAC
         else:
             p = ATOM
-        return (f"-{s}", UNARY) if v < 0 else (s, p)
+        return (f"-{s}", UNARY) if neg else (s, p)
 
     def var(self, e):
         return name_to_latex(e.name, is_vector_shape(e.shape)), ATOM
@@ -352,26 +400,30 @@ class Printer:
         """Factors of a product, scalars first, after the coefficient `lead`: juxtaposed,
         \\circ between two non-scalars. A product-like factor (A x, a . b) is bare only as
         the last factor after scalars."""
-        fs = [f for f in fs if f.is_scalar] + [f for f in fs if not f.is_scalar]
+        scalars = [f for f in fs if f.shape == SCALAR]
+        n_scalars = len(scalars)
+        if n_scalars < len(fs):
+            fs = scalars + [f for f in fs if f.shape != SCALAR]
         out = prev_s = lead
-        prev = None
+        last = len(fs) - 1
         for i, f in enumerate(fs):
             s, p = self._tex(f)
-            last_after_scalars = i == len(fs) - 1 and not arrays_follow and \
-                all(g.is_scalar for g in fs[:i])
             if p == UNARY and not out:
                 pass                                        # a leading minus sign
-            elif p < FRAC and not (p >= PRODUCT and last_after_scalars):
+            elif p < FRAC and not (p >= PRODUCT and i == last and not arrays_follow and
+                                   i <= n_scalars):         # the last, after scalars only
                 s = (r"\left(", s, r"\right)")
-            circ = prev is not None and not prev.is_scalar and not f.is_scalar
-            out = self._join(out, prev_s, s, circ)
-            prev, prev_s = f, s
+            # \circ between two non-scalars (scalars come first: f and the one before it
+            # are both non-scalars when i > their count)
+            out = self._join(out, prev_s, s, i > n_scalars)
+            prev_s = s
         return out
 
     def mul(self, e):
         coeff, num, den = split_product(e)
-        sign = "-" if coeff < 0 else ""
-        coeff = abs(coeff)
+        sign = ""
+        if coeff.numerator < 0:
+            sign, coeff = "-", -coeff
         scalar_den = [d for d in den if d.is_scalar]
         array_den = [d for d in den if not d.is_scalar]
         lead = str(coeff.numerator) if coeff.numerator != 1 or not num else ""
@@ -401,8 +453,8 @@ class Printer:
 
     def pow(self, e):
         base, p = e.args
-        if p.op == "num" and p.value < 0:
-            return self.mul(_Expr("mul", (e,), e.shape))
+        if p.op == "num" and p.value.numerator < 0:
+            return self.mul(Expr("mul", (e,), e.shape))
         if p.op == "num":
             ptext = number_text(p.value)
         else:
@@ -463,6 +515,11 @@ class Printer:
 
 def _head(rope) -> str:
     """The first character of a rope ("" when empty)."""
+    r = rope
+    while r.__class__ is not str and r:          # most ropes start with a non-empty piece
+        r = r[0]
+    if r:
+        return r[0]
     stack = [rope]
     while stack:                                 # leftmost non-empty piece, no recursion
         r = stack.pop()
@@ -482,13 +539,9 @@ def _bare_left(e) -> bool:
     if e.op == "mul":
         arrays = [f for f in e.args if not f.is_scalar]
         return len(arrays) <= 1 and not any(
-            f.op == "pow" and f.args[1].op == "num" and f.args[1].value < 0 for f in arrays)
+            f.op == "pow" and f.args[1].op == "num" and f.args[1].value.numerator < 0
+            for f in arrays)
     return False
-
-
-def _Expr(op, args, shape):
-    from mcalc.expr import Expr
-    return Expr(op, args, shape)
 
 
 _FUNCTIONS = {
@@ -551,11 +604,14 @@ def _type_to_latex(t: str) -> str:
 class Symbols:
     """Names of variables and intermediates -> LaTeX, bold when vector-shaped. The engine
     reuses intermediate names in each pass (a second derivative), so a 'define' step
-    being rendered updates the table (`define`)."""
+    being rendered updates the table (`define`). A name's shape is its type's, or else
+    its first appearance's in the steps: the steps are read as far as a look-up needs
+    (most names are declared or defined early: the large last steps are seldom read)."""
 
     def __init__(self, d=None, steps=()):
         self.shapes: dict[str, tuple] = {}
         self.top = None                               # the function's own name (y)
+        self._memo: dict = {}                         # name or (of, by, total) -> LaTeX
         if d is not None:
             self.top = getattr(d, "of", None)
             if isinstance(self.top, str):
@@ -567,28 +623,53 @@ class Symbols:
             for name, e in d.where:
                 self.shapes[name] = e.shape
             steps = d.steps
-        for s in steps:
+        self._unread = iter(steps)                    # the steps not read yet
+        self._seen: set = set()      # ids of the nodes read: steps share nodes, read once
+
+    def shape(self, name):
+        """name's shape (None when unknown), reading the steps as far as it needs."""
+        shape = self.shapes.get(name)
+        while shape is None and self._unread is not None:
+            s = next(self._unread, None)
+            if s is None:
+                self._unread = None
+                break
             for e in (s.rhs, s.by):
                 if e is not None and not isinstance(e, str):
                     self._collect(e)
             if s.kind == "define" and isinstance(s.lhs, str) and s.rhs is not None:
                 self.shapes.setdefault(s.lhs, s.rhs.shape)
+            shape = self.shapes.get(name)
+        return shape
 
     def define(self, name, shape):
-        self.shapes[name] = shape
+        if self.shape(name) != shape:
+            self.shapes[name] = shape
+            self._memo.clear()
 
     def _collect(self, e):
-        stack, seen = [e], set()
+        """The shapes of e's variables not known yet (ids, hashed faster than nodes, stay
+        the nodes' own while the steps hold them)."""
+        shapes, seen, stack = self.shapes, self._seen, [e]
         while stack:
             n = stack.pop()
-            if n in seen:
+            if id(n) in seen:
                 continue
-            seen.add(n)
-            if n.op == "var":
-                self.shapes.setdefault(n.name, n.shape)
-            stack.extend(n.args)
+            seen.add(id(n))
+            if n.args:
+                stack.extend(n.args)
+            elif n.op == "var":
+                shapes.setdefault(n.name, n.shape)
 
     def __call__(self, x) -> str:
+        if x.__class__ is str:                        # a name: printed once
+            got = self._memo.get(x)
+            if got is None:
+                got = self._memo[x] = self._symbol(x)
+            return got
+        return self._symbol(x)
+
+    def _symbol(self, x) -> str:
         if x is None:
             return ""
         if isinstance(x, (tuple, list)):
@@ -599,7 +680,7 @@ class Symbols:
             return _char(x) if x == "∇" else text(x)
         if "," in x:
             return self(tuple(p.strip() for p in x.split(",")))
-        shape = self.shapes.get(x)                    # unknown names print as scalars
+        shape = self.shape(x)                         # unknown names print as scalars
         return name_to_latex(x, shape is not None and is_vector_shape(shape))
 
     def derivative(self, lhs, total: bool = False) -> str:
@@ -610,6 +691,15 @@ class Symbols:
 
     def partial(self, of, by, total: bool = False) -> str:
         """∂of/∂by, or d of/d by for a total derivative (P&H §4.5.2)."""
+        key = (of, by, total)
+        got = self._memo.get(key) if of.__class__ is str and by.__class__ is str else None
+        if got is None:
+            got = self._partial(of, by, total)
+            if of.__class__ is str and by.__class__ is str:
+                self._memo[key] = got
+        return got
+
+    def _partial(self, of, by, total: bool) -> str:
         if of == "∇":
             of = self.top
         d = r"\mathrm{d}" if total else r"\partial"
@@ -669,7 +759,7 @@ def _chain(s, sym, p):
 def _differential(s, sym, p):
     out = []
     for G, by, symbol in s.terms:
-        dby = Printer(p.names, {**p.raw, **_differentials(by, sym)}).wrap(by, PRODUCT)
+        dby = p.overriding(_differentials(by, sym), by).wrap(by, PRODUCT)
         if G is not None and G.op == "num" and G.value == 1:
             out.append(dby)
         else:
@@ -688,7 +778,7 @@ def _differentials(e, sym) -> dict:
         seen.add(n)
         if n.op == "var" and n.value == "differential":
             rest = n.name[2:-1]
-            if rest in sym.shapes:
+            if sym.shape(rest) is not None:
                 out[n] = "d" + name_to_latex(rest, is_vector_shape(n.shape))
         stack.extend(n.args)
     return out
@@ -833,11 +923,7 @@ def derivation_to_latex(d, standalone: bool = False) -> str:
         result = ("", expr_to_latex(d.expr), r"\qquad " + _shape_note(d))
     from mcalc.printing.latex_layout import once
     lines, result = once(lines, result)                 # the result is shown once
-    after = []
-    for name, e in d.where:
-        own = Printer({k: v for k, v in names.items() if v != name})
-        after.append((r"\text{where } " + name_to_latex(name, is_vector_shape(e.shape)),
-                      own.tex(e)[0], ""))
+    after = [(r"\text{where } " + name, tex, "") for name, tex in p.where(d.where)]
     body = _fold(_align(lines, result, after))
     if not standalone:
         return body + "\n"

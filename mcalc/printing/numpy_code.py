@@ -34,16 +34,19 @@ names that would meet (`lambda` and `lambda_`, `x₁` and `x1`) get more undersc
 
 Dispatch is a table keyed on the node's op, like mcalc.printing.text. The printer is
 iterative (deep trees never reach the recursion limit) and prints each node of the
-shared DAG once.
+shared DAG once. Texts are ropes (mcalc.printing.text's): a node's text shares its
+operands' instead of copying them, so a deep tree costs memory linear in its nodes.
 """
 from __future__ import annotations
 
+import heapq
 import keyword
 import re
 import unicodedata
 from fractions import Fraction
 
 from mcalc.expr import postorder
+from mcalc.printing.text import _flat, _join
 from mcalc.types import SCALAR
 
 # Python precedence, low to high. Wrapping a text below `min_prec` parenthesises it.
@@ -119,9 +122,9 @@ def to_numpy(e, dims: dict[str, str], names: dict | None = None, variables=()) -
     final = p.text(e)[0]
     order = _definition_order(e, names)
     if not order:
-        return final
-    defs = [f"({names[n]} := {p.body[n][0]})" for n in order]
-    return "(" + ", ".join(defs + [final]) + ")[-1]"
+        return _flat(final)
+    defs = [("(", names[n], " := ", p.body[n][0], ")") for n in order]
+    return _flat(("(", _join(", ", defs + [final]), ")[-1]"))
 
 
 # ---- shapes -------------------------------------------------------------------------
@@ -145,8 +148,8 @@ def _float_text(v) -> str:
     return repr(float(v))
 
 
-def _paren(text: str, prec: int, min_prec: int) -> str:
-    return text if prec >= min_prec else f"({text})"
+def _paren(text, prec: int, min_prec: int):
+    return text if prec >= min_prec else ("(", text, ")")
 
 
 # ---- the printer ----------------------------------------------------------------------
@@ -167,14 +170,15 @@ class Printer:
                 raise ValueError(f"no numpy translation for the operator {node.op!r}")
             body[node] = rule(self, node)
 
-    def text(self, e) -> tuple[str, int]:
+    def text(self, e) -> tuple:
+        """(rope, precedence) of e."""
         name = self.names.get(e)
         return (name, ATOM) if name is not None else self.body[e]
 
-    def wrap(self, e, min_prec: int) -> str:
+    def wrap(self, e, min_prec: int):
         return _paren(*self.text(e), min_prec)
 
-    def arg(self, e) -> str:
+    def arg(self, e):
         """Text usable as a function argument."""
         return self.text(e)[0]
 
@@ -197,7 +201,7 @@ class Printer:
 
     # leaves
     def num(self, e):
-        return _float_text(e.value), (UNARY if e.value < 0 else ATOM)
+        return _float_text(e.value), (UNARY if e.value.numerator < 0 else ATOM)
 
     def var(self, e):
         return self.py.get(e.name, e.name), ATOM
@@ -234,25 +238,26 @@ class Printer:
         for i, t in enumerate(e.args):
             negated = self.negated(t) if i else None
             if negated is not None:
-                out.append(" - " + _paren(*negated, PRODUCT))
+                out += (" - ", _paren(*negated, PRODUCT))
             elif i:
-                out.append(" + " + self.wrap(t, PRODUCT))
+                out += (" + ", self.wrap(t, PRODUCT))
             else:
                 out.append(self.text(t)[0])
-        return "".join(out), SUM
+        return tuple(out), SUM
 
     def negated(self, t):
         """The text of -t when t prints with a leading minus (for a - b), else None."""
         if t in self.names:
             return None
-        if t.op == "num" and t.value < 0:
+        if t.op == "num" and t.value.numerator < 0:
             return _float_text(-t.value), ATOM
-        if t.op == "mul" and self.coefficient(t) < 0:
+        if t.op == "mul" and self.coefficient(t).numerator < 0:
             return self.product(t, flip=True)
         return None
 
-    def coefficient(self, e) -> Fraction:
-        c = Fraction(1)
+    def coefficient(self, e) -> Fraction | int:
+        """The product of e's numbers (an int 1 without any: Fractions are slow)."""
+        c = 1
         for f in e.args:
             if f.op == "num" and f not in self.names:
                 c *= f.value
@@ -264,7 +269,7 @@ class Printer:
     def product(self, e, flip=False):
         """Element-wise product; numbers gather into one coefficient, negative integer
         powers become a denominator."""
-        coeff = Fraction(-1 if flip else 1)
+        coeff = -1 if flip else 1           # (a Fraction once a number comes)
         num, den = [], []
         for f in e.args:
             if f in self.names:
@@ -272,7 +277,7 @@ class Printer:
             elif f.op == "num":
                 coeff *= f.value
             elif (f.op == "pow" and f.args[1].op == "num" and f.args[1] not in self.names
-                  and f.args[1].value < 0):
+                  and f.args[1].value.numerator < 0):
                 den.append(self.power(f.args[0], -f.args[1].value))
             else:
                 num.append(self.text(f))
@@ -280,8 +285,9 @@ class Printer:
 
     def quotient(self, coeff: Fraction, num, den):
         """coeff * num[0] * num[1] ... / (den[0] * den[1] ...), texts with precedences."""
-        negative = coeff < 0
-        coeff = abs(coeff)
+        negative = coeff.numerator < 0
+        if negative:
+            coeff = -coeff
         den = list(den)
         if coeff.denominator != 1:
             den.insert(0, (_float_text(coeff.denominator), ATOM))
@@ -290,13 +296,13 @@ class Printer:
             parts.insert(0, (_float_text(coeff.numerator), ATOM))
         texts = _factors(parts)
         if negative:                                   # -a * b is (-a) * b
-            texts[0] = "-" + _paren(*parts[0], POWER)
+            texts[0] = ("-", _paren(*parts[0], POWER))
         if len(texts) == 1 and not den:
             return texts[0], (UNARY if negative else parts[0][1])
-        text = " * ".join(texts)
+        text = _join(" * ", texts)
         if den:
-            text += " / " + (_paren(*den[0], UNARY) if len(den) == 1 else
-                             "(" + " * ".join(_factors(den)) + ")")
+            text = (text, " / ", _paren(*den[0], UNARY) if len(den) == 1 else
+                    ("(", _join(" * ", _factors(den)), ")"))
         return text, PRODUCT
 
     def power(self, base, p: Fraction):
@@ -304,19 +310,19 @@ class Printer:
         if p == 1:
             return self.text(base)
         if p.denominator == 1:
-            return f"{self.wrap(base, ATOM)} ** {p.numerator}", POWER
-        return f"np.power({self.arg(base)}, {_float_text(p)})", ATOM
+            return (self.wrap(base, ATOM), f" ** {p.numerator}"), POWER
+        return ("np.power(", self.arg(base), f", {_float_text(p)})"), ATOM
 
     def pow(self, e):
         base, p = e.args
         if p.op == "num" and p not in self.names:
-            if p.value < 0:
+            if p.value.numerator < 0:
                 return self.quotient(Fraction(1), [], [self.power(base, -p.value)])
             if p.value == 0:
                 return ("1.0" if _kind(base.shape) == "scalar" else
                         f"np.ones({self.shape_text(base.shape)})"), ATOM
             return self.power(base, p.value)
-        return f"np.power({self.arg(base)}, {self.arg(p)})", ATOM
+        return ("np.power(", self.arg(base), ", ", self.arg(p), ")"), ATOM
 
     def matmul(self, e):
         text, prec = self.text(e.args[0])
@@ -324,98 +330,98 @@ class Printer:
         for b in e.args[1:]:
             ka, kb = _kind(shape), _kind(b.shape)
             if ka == "column" and kb == "row":
-                text, prec = f"np.outer({text}, {self.arg(b)})", ATOM
+                text, prec = ("np.outer(", text, ", ", self.arg(b), ")"), ATOM
             else:
                 op = " * " if "scalar" in (ka, kb) else " @ "
-                text, prec = _paren(text, prec, PRODUCT) + op + self.wrap(b, UNARY), PRODUCT
+                text, prec = (_paren(text, prec, PRODUCT), op, self.wrap(b, UNARY)), PRODUCT
             shape = (shape[0], b.shape[1])
         return text, prec
 
     def T(self, e):
         a = e.args[0]
         if _kind(a.shape) == "matrix":
-            return self.wrap(a, ATOM) + ".T", ATOM
+            return (self.wrap(a, ATOM), ".T"), ATOM
         return self.text(a)
 
     # functions
     def call(self, e):
-        return f"{_CALLS[e.op]}({', '.join(self.arg(a) for a in e.args)})", ATOM
+        return (_CALLS[e.op], "(", _join(", ", [self.arg(a) for a in e.args]), ")"), ATOM
 
     def compare(self, e):
         a, b = e.args
-        return f"{_COMPARE[e.op]}({self.arg(a)}, {self.arg(b)}) * 1.0", PRODUCT
+        return (_COMPARE[e.op], "(", self.arg(a), ", ", self.arg(b), ") * 1.0"), PRODUCT
 
     def sigmoid(self, e):
         # 1/(1 + exp(-x)) without overflow: exp(-log(1 + exp(-x)))
-        return f"np.exp(-np.logaddexp(0.0, -{self.wrap(e.args[0], POWER)}))", ATOM
+        return ("np.exp(-np.logaddexp(0.0, -", self.wrap(e.args[0], POWER), "))"), ATOM
 
     def relu(self, e):
-        return f"np.maximum({self.arg(e.args[0])}, 0.0)", ATOM
+        return ("np.maximum(", self.arg(e.args[0]), ", 0.0)"), ATOM
 
     def norm(self, e):
         a = e.args[0]
         fn = "np.abs" if _kind(a.shape) == "scalar" else "np.linalg.norm"
-        return f"{fn}({self.arg(a)})", ATOM
+        return (fn, "(", self.arg(a), ")"), ATOM
 
     def logsumexp(self, e):
         a = e.args[0]
-        inner = self.arg(a) if _is_vector(a.shape) else f"np.ravel({self.arg(a)})"
-        return f"np.logaddexp.reduce({inner})", ATOM
+        inner = self.arg(a) if _is_vector(a.shape) else ("np.ravel(", self.arg(a), ")")
+        return ("np.logaddexp.reduce(", inner, ")"), ATOM
 
     def softmax(self, e):
         t, p = self.text(e.args[0])
-        if _IDENT.fullmatch(t):
+        if t.__class__ is str and _IDENT.fullmatch(t):      # a name (never a longer rope)
             return f"np.exp({t} - np.logaddexp.reduce({t}))", ATOM
-        return f"(lambda _v: np.exp(_v - np.logaddexp.reduce(_v)))({t})", ATOM
+        return ("(lambda _v: np.exp(_v - np.logaddexp.reduce(_v)))(", t, ")"), ATOM
 
     def logdet(self, e):
-        return f"np.linalg.slogdet({self.arg(e.args[0])})[1]", ATOM
+        return ("np.linalg.slogdet(", self.arg(e.args[0]), ")[1]"), ATOM
 
     def inv(self, e):
         a = e.args[0]
         if _kind(a.shape) == "scalar":
-            return f"1.0 / {self.wrap(a, UNARY)}", PRODUCT
-        return f"np.linalg.inv({self.arg(a)})", ATOM
+            return ("1.0 / ", self.wrap(a, UNARY)), PRODUCT
+        return ("np.linalg.inv(", self.arg(a), ")"), ATOM
 
     def kron(self, e):
         a, b = e.args
         ka, kb = _kind(a.shape), _kind(b.shape)
         if "scalar" in (ka, kb):
-            return f"{self.wrap(a, PRODUCT)} * {self.wrap(b, UNARY)}", PRODUCT
+            return (self.wrap(a, PRODUCT), " * ", self.wrap(b, UNARY)), PRODUCT
         if ka == kb and ka != "matrix":                     # column (x) column, row (x) row
-            return f"np.kron({self.arg(a)}, {self.arg(b)})", ATOM
-        text = f"np.kron({self.as_2d(a)}, {self.as_2d(b)})"
-        return (f"np.ravel({text})" if _is_vector(e.shape) else text), ATOM
+            return ("np.kron(", self.arg(a), ", ", self.arg(b), ")"), ATOM
+        text = ("np.kron(", self.as_2d(a), ", ", self.as_2d(b), ")")
+        return (("np.ravel(", text, ")") if _is_vector(e.shape) else text), ATOM
 
-    def as_2d(self, e) -> str:
+    def as_2d(self, e):
         kind = _kind(e.shape)
         if kind == "column":
-            return f"np.reshape({self.arg(e)}, (-1, 1))"
+            return ("np.reshape(", self.arg(e), ", (-1, 1))")
         if kind == "row":
-            return f"np.reshape({self.arg(e)}, (1, -1))"
+            return ("np.reshape(", self.arg(e), ", (1, -1))")
         return self.arg(e)
 
     def vec(self, e):
         a = e.args[0]
         if _kind(a.shape) == "matrix":
-            return f"np.ravel({self.arg(a)}, order='F')", ATOM
+            return ("np.ravel(", self.arg(a), ", order='F')"), ATOM
         return self.text(a)
 
     def vector(self, e):
         if _kind(e.shape) == "scalar":                      # [a] is the scalar a
             return self.text(e.args[0])
-        return f"np.array([{', '.join(self.arg(a) for a in e.args)}], dtype=float)", ATOM
+        return ("np.array([", _join(", ", [self.arg(a) for a in e.args]), "], dtype=float)"), ATOM
 
     def matrix(self, e):
         if _kind(e.shape) != "matrix":                      # one row or one column
             return self.vector(e)
         c = len(e.args) // int(e.shape[0])
-        rows = ["[" + ", ".join(self.arg(a) for a in e.args[i:i + c]) + "]"
+        rows = [("[", _join(", ", [self.arg(a) for a in e.args[i:i + c]]), "]")
                 for i in range(0, len(e.args), c)]
-        return f"np.array([{', '.join(rows)}], dtype=float)", ATOM
+        return ("np.array([", _join(", ", rows), "], dtype=float)"), ATOM
 
 
-def _factors(parts) -> list[str]:
+def _factors(parts) -> list:
     """Texts of the factors of a left-associative product: the first may itself be a
     product (A @ x * y is (A @ x) * y), the later ones may not (y * (A @ x))."""
     return [_paren(t, p, PRODUCT if i == 0 else UNARY) for i, (t, p) in enumerate(parts)]
@@ -448,14 +454,24 @@ def _definition_order(root, names) -> list:
         if n not in deps:
             deps[n] = direct(n)
             todo.extend(deps[n])
-    rank = {n: i for i, n in enumerate(names)}
-    order, done = [], set()
-    pending = sorted(deps, key=rank.__getitem__)
-    while pending:
-        ready = next(n for n in pending if all(d in done for d in deps[n]))  # a DAG: exists
-        order.append(ready)
-        done.add(ready)
-        pending.remove(ready)
+    # Kahn's topological sort, always taking the ready node first in `names`
+    by_rank = list(names)
+    rank = {n: i for i, n in enumerate(by_rank)}
+    waiting = {n: len(ds) for n, ds in deps.items()}     # its definitions not yet placed
+    users: dict = {}
+    for n, ds in deps.items():
+        for d in ds:
+            users.setdefault(d, []).append(n)
+    ready = [rank[n] for n, k in waiting.items() if k == 0]
+    heapq.heapify(ready)
+    order = []
+    while ready:
+        n = by_rank[heapq.heappop(ready)]
+        order.append(n)
+        for u in users.get(n, ()):
+            waiting[u] -= 1
+            if not waiting[u]:
+                heapq.heappush(ready, rank[u])
     return order
 
 

@@ -61,9 +61,6 @@ def outline(d) -> Outline:
         if not sections or sections[-1][0] != title:
             sections.append((title, []))
         sections[-1][1].append(row)
-    where = tuple(
-        Row("where", f"{L.name_to_latex(n, L.is_vector_shape(e.shape))} = "
-                     f"{L.Printer({k: v for k, v in names.items() if v != n}).tex(e)[0]}")
-        for n, e in d.where)
+    where = tuple(Row("where", f"{n} = {tex}") for n, tex in p.where(d.where))
     return Outline(d.request, typing_text(d.types), d.method if d.result is not None else None,
                    tuple((t, tuple(rows)) for t, rows in sections), result, where)

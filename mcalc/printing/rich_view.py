@@ -12,6 +12,7 @@ style tag.
 from __future__ import annotations
 
 import re
+from bisect import bisect_left
 
 from rich import box
 from rich.console import Console, Group
@@ -88,11 +89,14 @@ class _Highlighter:
         t = Text(s, style=style)
         # a derivative symbol is one span: nothing inside it (dx in dy/dx) is styled apart
         symbols = [m.span() for m in _PARTIAL.finditer(s)]
+        starts = [a for a, _ in symbols]       # in order, not overlapping: so are the ends
         for pattern, name in ((_NUMBER, "number"), (_FUNCTION, "function"),
                               (self.mid, "intermediate"), (self.wrt, "wrt")):
             for m in pattern.finditer(s) if pattern is not None else ():
-                if not any(a < m.end() and m.start() < b for a, b in symbols):
-                    t.stylize(STYLES[name], *m.span())
+                start, end = m.span()
+                k = bisect_left(starts, end)   # symbols[:k] start before m ends; the last
+                if not (k and symbols[k - 1][1] > start):    # ends last: does it reach m?
+                    t.stylize(STYLES[name], start, end)
         for a, b in symbols:
             t.stylize(STYLES["partial"], a, b)
         return t

@@ -45,13 +45,16 @@ def printer(names: dict | None = None, weak: bool = False, limit: int | None = N
     if weak:
         p.memo = weakref.WeakKeyDictionary(p.memo)
         return lambda e: _flat(p.text(e)[0], limit)
-    shown: dict = {}                   # steps print the same expressions again and again
 
     def show(e):
-        s = shown.get(e)
-        if s is None:
-            s = shown[e] = _flat(p.text(e)[0], limit)
-        return s
+        r, prec = p.text(e)
+        if r.__class__ is str:
+            return r
+        if limit is not None:
+            return _flat(r, limit)
+        r = _flat(r)
+        p.memo[e] = r, prec          # steps print the same expressions again and again,
+        return r                     # and parents from now on share the flat text
     return show
 
 
@@ -72,18 +75,25 @@ def _flat(rope, limit: int | None = None) -> str:
     """The rope's text; with a `limit`, only its first limit + 1 characters or fewer."""
     if rope.__class__ is str:
         return rope
-    out, stack, n = [], [rope], 0
-    while stack:                                 # left to right, without recursion
-        r = stack.pop()
-        if r.__class__ is str:
-            out.append(r)
-            if limit is not None:
-                n += len(r)
-                if n > limit:
-                    return "".join(out)[:limit + 1]
+    out: list[str] = []
+    stack = []                         # the iterators of the enclosing ropes (no recursion)
+    it, n = iter(rope), 0
+    while True:
+        for r in it:                   # left to right, the pieces of one rope in one loop
+            if r.__class__ is str:
+                out.append(r)
+                if limit is not None:
+                    n += len(r)
+                    if n > limit:
+                        return "".join(out)[:limit + 1]
+            else:
+                stack.append(it)
+                it = iter(r)
+                break
         else:
-            stack.extend(reversed(r))
-    return "".join(out)
+            if not stack:
+                return "".join(out)
+            it = stack.pop()
 
 
 def _join(sep: str, ropes) -> tuple:
@@ -117,10 +127,11 @@ class Printer:
     # leaves
     def num(self, e):
         v = e.value
-        s = number_text(abs(v))
+        neg = v.numerator < 0                  # (a Fraction's comparisons are slow)
+        s = number_text(-v if neg else v)
         if "/" in s:
-            return (f"-{s}" if v < 0 else s), PRODUCT
-        return (f"-{s}", UNARY) if v < 0 else (s, ATOM)
+            return (f"-{s}" if neg else s), PRODUCT
+        return (f"-{s}", UNARY) if neg else (s, ATOM)
 
     def name(self, e):
         return e.name, ATOM
@@ -159,8 +170,9 @@ class Printer:
 
     def mul(self, e):
         coeff, num, den = split_product(e)
-        sign = "-" if coeff < 0 else ""
-        coeff = abs(coeff)
+        sign = ""
+        if coeff.numerator < 0:
+            sign, coeff = "-", -coeff
         parts = []
         if coeff.numerator != 1 or not num:
             parts.append(str(coeff.numerator))
@@ -197,7 +209,7 @@ class Printer:
 
     def pow(self, e):
         base, p = e.args
-        if p.op == "num" and p.value < 0:
+        if p.op == "num" and p.value.numerator < 0:
             inv = -p.value
             return ("1/", self.wrap(base, POWER) if inv == 1 else self.text(_pow(base, inv))[0]), \
                 PRODUCT
@@ -225,15 +237,18 @@ class Printer:
 
 def split_product(e):
     """A product as (numeric coefficient, numerator factors, denominator factors):
-    2*x*y^-1 -> (2, [x], [y]). Both the text and the LaTeX printer write a/b from it."""
-    coeff = Fraction(1)
+    2*x*y^-1 -> (2, [x], [y]). Both the text and the LaTeX printer write a/b from it.
+    The coefficient is a Fraction, or the int 1 (Fraction arithmetic is slow, and most
+    products have no number)."""
+    coeff = 1
     num, den = [], []
     for f in e.args:
-        if f.op == "num":
-            coeff *= f.value
-        elif f.op == "pow" and f.args[1].op == "num" and f.args[1].value < 0:
-            p = -f.args[1].value
-            den.append(f.args[0] if p == 1 else _pow(f.args[0], p))
+        op = f.op
+        if op == "num":
+            coeff = f.value if coeff == 1 else coeff * f.value
+        elif op == "pow" and f.args[1].op == "num" and f.args[1].value.numerator < 0:
+            p = f.args[1].value
+            den.append(f.args[0] if p == -1 else _pow(f.args[0], -p))
         else:
             num.append(f)
     return coeff, num, den
@@ -245,9 +260,9 @@ def _pow(base, p):
 
 def _negated(t):
     """t without its leading minus sign, if it has one (for printing a - b)."""
-    if t.op == "num" and t.value < 0:
+    if t.op == "num" and t.value.numerator < 0:
         return E.num(-t.value)
-    if t.op == "mul" and t.args[0].op == "num" and t.args[0].value < 0:
+    if t.op == "mul" and t.args[0].op == "num" and t.args[0].value.numerator < 0:
         c = -t.args[0].value
         rest = t.args[1:]
         args = rest if c == 1 else (E.num(c),) + rest
