@@ -19,12 +19,15 @@ Step kinds (`Step.kind`):
 
 Every step that states an equation carries it as data in `eq` (an Eq), so that each line
 can be checked on its own (the contract, section "JSON").
+
+Eq, Step and Derivation are mcalc.record.Record classes (frozen-dataclass equivalents that
+are cheaper to define: every call of mcalc imports this module); `replace` copies one
+with some fields changed.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-
 from mcalc.expr import Expr
+from mcalc.record import Record
 
 
 def dim_sources(typing) -> dict[str, str]:
@@ -46,8 +49,7 @@ class Total(tuple):
         return super().__new__(cls, (of, by))
 
 
-@dataclass(frozen=True)
-class Eq:
+class Eq(Record):
     """One equation of a derivation.
 
     kind 'define':       name = rhs (an intermediate variable)
@@ -56,47 +58,74 @@ class Eq:
     kind 'differential': d(of) = Σ G : D over `terms` ((G, D) pairs, D written with the
                          differentials d<name> of intermediates and variables)
     A derivative's rhs is in `layout`; `vec` marks ∂vec(of)/∂vec(by)."""
-    kind: str
-    of: str
-    by: str = ""
-    rhs: Expr | None = None
-    terms: tuple = ()
-    layout: str = "numerator"
-    vec: bool = False
+    __slots__ = _fields = ("kind", "of", "by", "rhs", "terms", "layout", "vec")
+
+    def __init__(self, kind: str, of: str, by: str = "", rhs: Expr | None = None,
+                 terms: tuple = (), layout: str = "numerator", vec: bool = False):
+        s = object.__setattr__
+        s(self, "kind", kind)
+        s(self, "of", of)
+        s(self, "by", by)
+        s(self, "rhs", rhs)
+        s(self, "terms", terms)
+        s(self, "layout", layout)
+        s(self, "vec", vec)
 
 
-@dataclass(frozen=True)
-class Step:
-    kind: str
-    lhs: object = None
-    rhs: Expr | None = None
-    rule: str = ""
-    terms: tuple = ()
-    by: Expr | None = None
-    text: str = ""
-    source: str = ""                     # where the rule comes from (seed and section)
-    eq: Eq | None = None                 # the equation the step states, as data
-    product: Expr | None = None          # chain: the product of the stated partials, before
-                                         # the named rewrites (in `rule`) simplify it to rhs
+class Step(Record):
+    __slots__ = _fields = ("kind", "lhs", "rhs", "rule", "terms", "by", "text", "source",
+                           "eq", "product")
+
+    def __init__(self, kind: str, lhs: object = None, rhs: Expr | None = None, rule: str = "",
+                 terms: tuple = (), by: Expr | None = None, text: str = "", source: str = "",
+                 eq: Eq | None = None, product: Expr | None = None):
+        s = object.__setattr__
+        s(self, "kind", kind)
+        s(self, "lhs", lhs)
+        s(self, "rhs", rhs)
+        s(self, "rule", rule)
+        s(self, "terms", terms)
+        s(self, "by", by)
+        s(self, "text", text)
+        s(self, "source", source)    # where the rule comes from (seed and section)
+        s(self, "eq", eq)            # the equation the step states, as data
+        # chain: the product of the stated partials, before the named rewrites (in `rule`)
+        # simplify it to rhs
+        s(self, "product", product)
 
 
-@dataclass(frozen=True)
-class Derivation:
-    request: str
-    wrt: tuple[str, ...]                 # every variable differentiated by, outermost first
-    layout: str                          # numerator | denominator
-    method: str                          # chain | differential | definition
-    types: dict                          # variable name -> 'vector(n)' etc.
-    expr: Expr                           # the expression differentiated (typed)
-    result: Expr | None                  # None when there is no derivative prefix
-    steps: tuple[Step, ...] = ()
-    vec_form: bool = False               # result is ∂vec(F)/∂vec(X)
-    where: tuple[tuple[str, Expr], ...] = field(default_factory=tuple)  # shared subexpressions
-    dims: dict = field(default_factory=dict)   # dimension -> numpy text giving its size
-    of: str = "y"                        # the name the steps give the expression
-    stacked: bool = False                # d/d(x, y): wrt are stacked scalars
-    groups: tuple = ()                   # the prefixes as written: (("x1", "x2"), ("x1", "x2"))
+class Derivation(Record):
+    __slots__ = _fields = ("request", "wrt", "layout", "method", "types", "expr", "result",
+                           "steps", "vec_form", "where", "dims", "of", "stacked", "groups")
+
+    def __init__(self, request: str, wrt: tuple[str, ...], layout: str, method: str,
+                 types: dict, expr: Expr, result: Expr | None, steps: tuple[Step, ...] = (),
+                 vec_form: bool = False, where: tuple[tuple[str, Expr], ...] = (),
+                 dims: dict | None = None, of: str = "y", stacked: bool = False,
+                 groups: tuple = ()):
+        s = object.__setattr__
+        s(self, "request", request)
+        s(self, "wrt", wrt)            # every variable differentiated by, outermost first
+        s(self, "layout", layout)      # numerator | denominator
+        s(self, "method", method)      # chain | differential | definition
+        s(self, "types", types)        # variable name -> 'vector(n)' etc.
+        s(self, "expr", expr)          # the expression differentiated (typed)
+        s(self, "result", result)      # None when there is no derivative prefix
+        s(self, "steps", steps)
+        s(self, "vec_form", vec_form)  # result is ∂vec(F)/∂vec(X)
+        s(self, "where", where)        # shared subexpressions
+        s(self, "dims", {} if dims is None else dims)  # dimension -> numpy text of its size
+        s(self, "of", of)              # the name the steps give the expression
+        s(self, "stacked", stacked)    # d/d(x, y): wrt are stacked scalars
+        s(self, "groups", groups)      # the prefixes as written: (("x1", "x2"), ("x1", "x2"))
 
     @property
     def shape(self):
         return (self.result if self.result is not None else self.expr).shape
+
+
+def replace(record: Record, **changes) -> Record:
+    """A copy of a record of this module with `changes` (as dataclasses.replace)."""
+    values = dict(zip(record._fields, record._values()))
+    values.update(changes)
+    return type(record)(**values)

@@ -17,6 +17,12 @@ LEAVES = frozenset({"var", "num", "dim", "const", "ones", "eye", "zeros", "commu
 
 
 _INTERNED: "weakref.WeakValueDictionary[tuple, Expr]" = weakref.WeakValueDictionary()
+# Its underlying dict (key -> weak reference), used directly: WeakValueDictionary.get and
+# __setitem__ are Python code, and every node built looks itself up here first. An entry
+# is the KeyedRef __setitem__ would make, whose callback removes the entry when the node
+# dies (the dictionary is never iterated, so no removal waits).
+_INTERNED_REFS = _INTERNED.data
+_KEYED_REF, _FORGET = weakref.KeyedRef, _INTERNED._remove
 _SIZE = attrgetter("size")
 
 # How repr() writes a node: mcalc.printing.text registers its printer when it is imported
@@ -31,30 +37,28 @@ def show_with(printer) -> None:
 
 class Expr:
     """Hash-consed: building a node equal to a live one returns that very object, so
-    equality is identity and shared subtrees are never compared element by element."""
-    __slots__ = ("op", "args", "shape", "name", "value", "_hash", "size", "__weakref__")
+    equality is identity and shared subtrees are never compared element by element.
+    Hence `==` and hash() are object's own (by identity, in C: no Python call at each
+    dictionary look-up)."""
+    __slots__ = ("op", "args", "shape", "name", "value", "size", "is_scalar", "__weakref__")
 
     def __new__(cls, op: str, args: tuple = (), shape: Shape = SCALAR, name=None, value=None):
         # operands by identity: they are interned, and alive while an entry for a node
-        # that holds them is; hashing ids stays in C, so a long @ chain hashes fast
-        key = (op, tuple(map(id, args)), shape, name, value)
-        node = _INTERNED.get(key)
+        # that holds them is; hashing ids stays in C, so a long @ chain hashes fast. A
+        # number (a Fraction, whose hash is Python code) by its numerator and denominator.
+        if type(value) is Fraction:
+            key = (op, shape, value._numerator, value._denominator)
+        else:
+            key = (op, tuple(map(id, args)) if args else (), shape, name, value)
+        ref = _INTERNED_REFS.get(key)
+        node = ref() if ref is not None else None
         if node is None:
             node = object.__new__(cls)
             node.op, node.args, node.shape, node.name, node.value = op, args, shape, name, value
-            node._hash = hash(key)
             node.size = 1 + sum(map(_SIZE, args))
-            _INTERNED[key] = node
+            node.is_scalar = shape == SCALAR   # asked everywhere: an attribute, not a call
+            _INTERNED_REFS[key] = _KEYED_REF(node, _FORGET, key)
         return node
-
-    def __init__(self, *args, **kwargs):
-        pass                                   # everything is set once, in __new__
-
-    def __hash__(self):
-        return self._hash
-
-    def __eq__(self, other):
-        return self is other
 
     def __reduce__(self):
         return (Expr, (self.op, self.args, self.shape, self.name, self.value))
@@ -63,11 +67,7 @@ class Expr:
         shown = _show(self) if _show else f"{self.op} of {self.size} nodes"
         return f"Expr({shown!r}, {self.shape})"
 
-    # shape predicates
-    @property
-    def is_scalar(self) -> bool:
-        return self.shape == SCALAR
-
+    # shape predicates (and is_scalar, set at construction)
     @property
     def is_column(self) -> bool:
         return self.shape[1] == "1" and self.shape[0] != "1"
@@ -147,49 +147,82 @@ def postorder(root: Expr, done):
         if node in done:
             stack.pop()
             continue
-        pending = [a for a in node.args if a not in done]
-        if pending:
-            stack.extend(pending)
-            continue
+        if node.args:                          # (a leaf has nothing to wait for)
+            pending = [a for a in node.args if a not in done]
+            if pending:
+                stack.extend(pending)
+                continue
         stack.pop()
         yield node
 
 
 def replace(e: Expr, mapping: dict, keep=()) -> Expr:
     """e with every occurrence of a key of `mapping` replaced by its value; the subtrees
-    in `keep` are known to hold none and are left as they are."""
+    in `keep` are known to hold none and are left as they are, and so are those smaller
+    than every key (they cannot hold one): not walked."""
     done: dict[Expr, Expr] = {k: k for k in keep}
-    for node in postorder(e, done):
-        if node in mapping:
+    smallest = min((k.size for k in mapping), default=0)
+    stack = [e]
+    while stack:                               # postorder, pruned: children first
+        node = stack[-1]
+        if node in done:
+            stack.pop()
+        elif node in mapping:
             done[node] = mapping[node]
-        elif node.args:
-            args = tuple(done[a] for a in node.args)
+            stack.pop()
+        elif node.size <= smallest or not node.args:
+            done[node] = node
+            stack.pop()
+        else:
+            pending = [a for a in node.args if a not in done]
+            if pending:
+                stack.extend(pending)
+                continue
+            stack.pop()
+            args = tuple([done[a] for a in node.args])
             done[node] = node if args == node.args else \
                 Expr(node.op, args, node.shape, node.name, node.value)
-        else:
-            done[node] = node
     return done[e]
 
 
 def dimension_names(*roots: Expr) -> set[str]:
     """The named dimensions in the shapes of the nodes (and dimension leaves) of roots."""
-    names: set[str] = set()
+    dims: set[str] = set()                     # each dimension text once: few, nodes many
     done: dict = {}
     for root in roots:
         for node in postorder(root, done):
             done[node] = True
-            for d in node.shape + ((node.name,) if node.op == "dim" else ()):
-                names.update(p for p in d.split("*") if p and not p.isdigit())
-    return names
+            dims.update(node.shape)
+            if node.op == "dim":
+                dims.add(node.name)
+    return {p for d in dims for p in d.split("*") if p and not p.isdigit()}
 
 
 def free_vars(e: Expr, _memo=None) -> frozenset[str]:
-    """Names of the variables in e."""
-    memo = {} if _memo is None else _memo
+    """Names of the variables in e. With `_memo` (kept by the caller) every subtree's set
+    is remembered too; without, only e's is made (a set per node would grow along a long
+    product chain, quadratic in its length)."""
+    if _memo is None:
+        names: set[str] = set()
+        done: dict = {}
+        for node in postorder(e, done):
+            done[node] = True
+            if node.op == "var":
+                names.add(node.name)
+        return frozenset(names)
+    memo = _memo
     for node in postorder(e, memo):
-        own = frozenset((node.name,)) if node.op == "var" else frozenset()
-        memo[node] = own.union(*(memo[a] for a in node.args)) if node.args else own
+        args = node.args
+        if not args:
+            memo[node] = frozenset((node.name,)) if node.op == "var" else _NO_VARS
+        elif len(args) == 1:                   # f(x), x': the operand's set itself
+            memo[node] = memo[args[0]]
+        else:
+            memo[node] = _NO_VARS.union(*[memo[a] for a in args])
     return memo[e]
+
+
+_NO_VARS: frozenset[str] = frozenset()
 
 
 def depends_on(e: Expr, name: str, memo=None) -> bool:

@@ -144,8 +144,15 @@ class Rule(Record):
     @property
     def cite(self) -> str:
         """The source without its glosses, keeping equation numbers: 'P&H §2, §4.2',
-        '004 §3.5; MC (eq. 42, 49)'."""
-        return re.sub(r"\s*\((?!eq\.)(?:[^()]|\([^()]*\))*\)", "", self.source)
+        '004 §3.5; MC (eq. 42, 49)' (made once per source: every partial step cites)."""
+        got = _CITES.get(self.source)
+        if got is None:
+            got = _CITES[self.source] = re.sub(r"\s*\((?!eq\.)(?:[^()]|\([^()]*\))*\)", "",
+                                               self.source)
+        return got
+
+
+_CITES: dict[str, str] = {}                # Rule.source -> Rule.cite (one per rule at most)
 
 
 RULES: list[Rule] = []

@@ -156,15 +156,14 @@ def test_a_wrong_engine_result_cannot_make_a_wrong_claim_hold(monkeypatch):
     """If the engine said 2*A@x for d/dx x'Ax, the claim 2*A@x must still not hold:
     the engine is checked against finite differences first, and check then does not
     decide (finite differences alone are never the truth)."""
-    import dataclasses
-
+    from mcalc.derivation import replace
     import mcalc.pipeline as api
     real = api.derive_typed
 
     def broken(req, body, typing, layout, method):
         d = real(req, body, typing, layout, method)
         wrong = typed("d/dx x'@A@x", (), "2*A@x")[2]
-        return dataclasses.replace(d, result=wrong)
+        return replace(d, result=wrong)
     monkeypatch.setattr(api, "derive_typed", broken)
     with pytest.raises(McalcError, match="disagrees with finite differences"):
         check("d/dx x'@A@x", "2*A@x", layout="denominator")

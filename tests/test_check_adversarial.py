@@ -201,15 +201,14 @@ def test_no_derivative_means_no_verdict(monkeypatch):
 
 
 def test_a_wrong_engine_result_cannot_decide(monkeypatch):
-    import dataclasses
-
+    from mcalc.derivation import replace
     import mcalc.pipeline as pipeline
     from mcalc.pipeline import typed
     real = pipeline.derive_typed
 
     def broken(req, body, typing, layout, method):
         d = real(req, body, typing, layout, method)
-        return dataclasses.replace(d, result=typed("d/dx x'@A@x", (), "2*A@x")[2])
+        return replace(d, result=typed("d/dx x'@A@x", (), "2*A@x")[2])
     monkeypatch.setattr(pipeline, "derive_typed", broken)
     with pytest.raises(McalcError, match="finite differences"):
         check("d/dx x'@A@x", "2*A@x", layout="denominator")
@@ -222,15 +221,14 @@ def test_a_wrong_engine_result_cannot_decide(monkeypatch):
 ])
 def test_a_wrong_engine_result_is_caught_by_finite_differences(monkeypatch, request_text,
                                                                wrong, claim):
-    import dataclasses
-
+    from mcalc.derivation import replace
     import mcalc.pipeline as pipeline
     from mcalc.pipeline import typed
     real = pipeline.derive_typed
 
     def broken(req, body, typing, layout, method):
         d = real(req, body, typing, layout, method)
-        return dataclasses.replace(d, result=typed(request_text, (), wrong)[2])
+        return replace(d, result=typed(request_text, (), wrong)[2])
     monkeypatch.setattr(pipeline, "derive_typed", broken)
     with pytest.raises(McalcError, match="disagrees with finite differences"):
         check(request_text, claim)

@@ -55,14 +55,13 @@ def test_definition_derivation_shows_a_bounded_number_of_components():
 
 
 def test_definition_reports_an_engine_that_disagrees(monkeypatch):
-    import dataclasses
-
+    from mcalc.derivation import replace
     from mcalc.pipeline import derive_typed
     parts = _parts("d/dx x'@A@x")
 
     def broken():
         d = derive_typed(*parts, "denominator", None)
-        return dataclasses.replace(d, result=typed("d/dx x'@A@x", (), "2*A@x")[2])
+        return replace(d, result=typed("d/dx x'@A@x", (), "2*A@x")[2])
     with pytest.raises(McalcError, match="disagrees with the chain rule"):
         definition.definition_derivation(*parts, "denominator", broken)
 

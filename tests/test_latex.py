@@ -12,7 +12,7 @@ from fractions import Fraction
 import pytest
 
 from mcalc import expr as E
-from mcalc.derivation import Derivation, Step
+from mcalc.derivation import Derivation, Step, replace
 from mcalc.parser import parse_request
 from mcalc.printing import latex as L
 from mcalc.printing.latex import (derivation_to_latex, escape_text, expr_to_latex,
@@ -372,7 +372,7 @@ def test_every_line_is_a_row():
 def test_denominator_layout_and_where():
     shared = M("mul", w, x)
     d = chain_derivation("denominator", where=(("t1", shared),))
-    d = Derivation(**{**d.__dict__, "result": M("add", shared, x)})
+    d = replace(d, result=M("add", shared, x))
     out = derivation_to_latex(d)
     assert r"\text{, denominator layout}" in out
     assert r"\text{shape } n \times 1" in out
@@ -391,7 +391,7 @@ def test_differential_derivation():
 
 def test_vec_form_second_derivative_and_stacked_heads():
     d = differential_derivation()
-    vec = Derivation(**{**d.__dict__, "vec_form": True, "steps": ()})
+    vec = replace(d, vec_form=True, steps=())
     out = derivation_to_latex(vec)
     assert r"\frac{\mathrm{d} \operatorname{vec}\left(" in out
     assert r"{\mathrm{d} \operatorname{vec}\left(X\right)}" in out
@@ -427,7 +427,7 @@ def test_components_and_unknown_step_kinds_do_not_crash():
                   terms=((("y", "components"), ("components", "a")),)),
              Step("component", ("y_1", "a"), E.ONE, rule="definition"),
              Step("mystery", text="something new"))
-    out = derivation_to_latex(Derivation(**{**d.__dict__, "steps": d.steps + extra}))
+    out = derivation_to_latex(replace(d, steps=d.steps + extra))
     assert "components" not in out
     assert r"\text{mystery: something new}" in out
 

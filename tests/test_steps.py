@@ -1,12 +1,12 @@
 """Every line of every derivation is a true equation: each step's `eq` is checked on its
 own (tests/stepcheck.py) — all three methods, both layouts, Hessians and vec forms."""
-import dataclasses
 import zlib
 
 import numpy as np
 import pytest
 
 from mcalc import expr as E
+from mcalc.derivation import replace
 from mcalc.errors import McalcError
 from mcalc.pipeline import derive
 from stepcheck import check_derivation
@@ -41,9 +41,9 @@ def test_a_false_line_is_caught():
     d = derive("d/dx sin(x^2)")
     k = next(i for i, s in enumerate(d.steps) if s.kind == "partial")
     s = d.steps[k]
-    wrong = dataclasses.replace(s, eq=dataclasses.replace(
+    wrong = replace(s, eq=replace(
         s.eq, rhs=E.make("mul", E.num(2), s.eq.rhs)))
-    bad = dataclasses.replace(d, steps=d.steps[:k] + (wrong,) + d.steps[k + 1:])
+    bad = replace(d, steps=d.steps[:k] + (wrong,) + d.steps[k + 1:])
     with pytest.raises(AssertionError):
         check_derivation(bad, np.random.default_rng(0))
 

@@ -4,12 +4,11 @@ function of a vector or matrix (the gradient flows from the output), and backwar
 Jacobians (vec/Kronecker forms beyond 2-D) otherwise."""
 from __future__ import annotations
 
-import dataclasses
 import functools
 
 from mcalc import expr as E
 from mcalc import rules as R
-from mcalc.derivation import Derivation, Step, Total
+from mcalc.derivation import Derivation, Step, Total, replace
 from mcalc.errors import McalcError
 from mcalc.expr import Expr
 from mcalc.methods.graph import (MAX_SHOWN, Derive, _shown, derivative_eq, derive_groups,
@@ -50,7 +49,7 @@ class ChainRule(Derive):
     def _shapes(self) -> dict:
         """Name -> shape of the intermediates and x: fixed once the graph is built, so
         taken once per derivation rather than at every chain step (linear in depth)."""
-        shapes = {v.name: v.shape for v in self.g.name.values() if v.op == "var"}
+        shapes = dict(self.g.shapes)
         shapes[self.x.name] = self.x.shape
         return shapes
 
@@ -156,7 +155,7 @@ class ChainRule(Derive):
             return step
         if out != step.rhs or not fired:
             return step
-        return dataclasses.replace(step, product=raw,
+        return replace(step, product=raw,
                                    rule=f"{step.rule}; {', '.join(dict.fromkeys(fired))}")
 
     def backward_jacobian(self) -> Expr:

@@ -34,7 +34,6 @@ sympy is imported only inside these functions, never when mcalc is imported.
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import random
 import signal
 import threading
@@ -43,7 +42,7 @@ from dataclasses import dataclass
 from fractions import Fraction
 
 from mcalc import expr as E
-from mcalc.derivation import Eq, Derivation, Step
+from mcalc.derivation import Eq, Derivation, Step, replace
 from mcalc.errors import McalcError, NoRule
 from mcalc.expr import postorder
 from mcalc.expr import Expr
@@ -165,7 +164,7 @@ def definition_derivation(req, body: Expr, typing, layout: str, by_rules,
             f"{run.sizes_summary(confirmed)} (checked exactly with SymPy):"),
             eq=Eq("total", of, by, result, layout=layout) if of else None))
         steps.insert(0, Step("define", d.of, body, eq=Eq("define", d.of, rhs=body)))
-    return dataclasses.replace(d, method="definition", steps=tuple(steps))
+    return replace(d, method="definition", steps=tuple(steps))
 
 
 def _inner_derivatives(req, body, typing, of):

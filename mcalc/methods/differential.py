@@ -6,6 +6,8 @@ the gradient; anything else writes each intermediate's differential in terms of 
 reads the derivative off dF, which is linear in dX (dF = A dX B gives kron(B', A))."""
 from __future__ import annotations
 
+import functools
+
 from mcalc import expr as E
 from mcalc import rules as R
 from mcalc.derivation import Derivation, Eq, Step
@@ -22,12 +24,16 @@ class Differential(Derive):
 
     def combine(self) -> Expr:
         if self.f.is_scalar and not self.x.is_scalar:
+            # the nodes with a gradient not yet moved onto their operands, kept as the
+            # gradient flows back (scanning every gradient at every node was quadratic)
+            self._open = {self.f: None}
             return self.backward_gradient()
         return self.forward_differential()
 
-    def orientation_step(self, of: str, out: Expr, oriented: Expr, layout: str):
+    def orientation_step(self, of: str, out: Expr, numerator: Expr, oriented: Expr,
+                         layout: str):
         if not (self.f.is_scalar and not self.x.is_scalar):
-            return super().orientation_step(of, out, oriented, layout)
+            return super().orientation_step(of, out, numerator, oriented, layout)
         # dy = G : dX: G is the gradient (denominator layout), its transpose numerator
         self.steps.append(Step("identify", (of, self.x.name), _shown(oriented), rule=(
             "identification: dy = G : dX gives the gradient G" +
@@ -37,7 +43,8 @@ class Differential(Derive):
 
     def at_node(self, node, G, terms, grads, done):
         """The terms of the differential still to move, and this node's pieces and rules."""
-        return self._pending(grads, done | {node}), [], []
+        del self._open[node]
+        return self._pending(grads), [], []
 
     def operand(self, state, node, i, rule, local):
         state[1].append(self.simp(self.named(rule.differential(
@@ -46,7 +53,9 @@ class Differential(Derive):
 
     def after_node(self, state, node, G, grads, done):
         others, pieces, rules = state
-        self._differential_moves(node, G, others, pieces, rules, grads, done)
+        for i in self._operands(node):
+            self._open[self.g.through(node.args[i])] = None
+        self._differential_moves(node, G, others, pieces, rules, grads)
 
     def forward_differential(self) -> Expr:
         """The differential method for any shape (Magnus & Neudecker): the differential of
@@ -99,12 +108,12 @@ class Differential(Derive):
             eq=derivative_eq("total", y, x.name, self.f.shape, x.shape, J)))
         return J
 
-    def _pending(self, grads: dict, done: set) -> list:
+    def _pending(self, grads: dict) -> list:
         """The terms G : d(u) of the whole differential: every node with a gradient that
         has not yet been moved onto its operands, the output side first."""
         g = self.g
-        rank = {n: k for k, n in enumerate(g.order)}
-        nodes = sorted((n for n in grads if n not in done), key=lambda n: -rank.get(n, -1))
+        rank = self._rank
+        nodes = sorted(self._open, key=lambda n: -rank.get(n, -1))
         return [(self.simp(R.add(*grads[n]) if len(grads[n]) > 1 else grads[n][0]),
                  _d(g.label(n), n), n) for n in nodes]
 
@@ -116,7 +125,7 @@ class Differential(Derive):
         self.chains.append(Step("differential", y, rule=rule, source=source, terms=shown,
                                 eq=Eq("differential", y, terms=tuple((G, D) for G, D, _ in terms))))
 
-    def _differential_moves(self, node, G, others, pieces, rules, grads, done):
+    def _differential_moves(self, node, G, others, pieces, rules, grads):
         """Two lines of the differential method for one intermediate: its differential
         written out by its rule (all terms of a product rule at once), then the factors
         moved off the differentials of its operands (Magnus & Neudecker, ch. 9)."""
@@ -129,10 +138,15 @@ class Differential(Derive):
             source = "MC (eq. 37)" if product else "; ".join(dict.fromkeys(r.cite for r in rules))
         written = [(G, R.add(*pieces) if len(pieces) > 1 else pieces[0], node)] + others
         self._differential_step(written, f"{name} on d{label}", source)
-        after = self._pending(grads, done)
+        after = self._pending(grads)
         if [(G, D) for G, D, _ in after] != [(G, D) for G, D, _ in written]:
             self._differential_step(after, "move the factors across ':' "
                                     "(G : A dU B = A'G B' : dU)", "MC (eq. 16)")
+
+    @functools.cached_property
+    def _rank(self) -> dict:
+        """node -> its place among the intermediates (inputs first)."""
+        return {n: k for k, n in enumerate(self.g.order)}
 
     def _d_operand(self, a: Expr) -> Expr:
         """d of an operand: dw, or dw' for an inline transpose."""

@@ -27,7 +27,7 @@ def binary_products(e: Expr) -> Expr:
     """A@B@C as (A@B)@C: each intermediate is one product of two operands."""
     memo: dict[Expr, Expr] = {}
     for n in E.postorder(e, memo):
-        args = tuple(memo[a] for a in n.args)
+        args = tuple([memo[a] for a in n.args])
         if n.op == "matmul" and len(args) > 2:
             got = args[0]
             for a in args[1:]:
@@ -38,10 +38,11 @@ def binary_products(e: Expr) -> Expr:
     return memo[e]
 
 
-def labels(f: Expr) -> tuple[str, str]:
+def labels(f: Expr, variables: frozenset | None = None) -> tuple[str, str]:
     """The name of the expression (y) and the letter of its intermediates (u), chosen so
-    that neither collides with a variable or a dimension of f."""
-    taken = set(E.free_vars(f)) | set(f.shape)
+    that neither collides with a variable (`variables`: E.free_vars(f), when known) or a
+    dimension of f."""
+    taken = set(E.free_vars(f) if variables is None else variables) | set(f.shape)
     fallback = (f"y_{k}" for k in range(len(taken) + 1))
     root = next(r for r in itertools.chain(("y", "f", "L", "out"), fallback) if r not in taken)
     letters = itertools.chain(("u", "v", "t"), (f"u{k}_" for k in range(len(taken) + 1)))
@@ -55,8 +56,9 @@ class Names:
     continues the same list, and a node met again keeps its name)."""
 
     def __init__(self, f: Expr, taken=()):
-        self.root, self.letter = labels(f)
-        self.taken = set(E.free_vars(f)) | E.dimension_names(f) | set(taken) | {self.root}
+        variables = E.free_vars(f)
+        self.root, self.letter = labels(f, variables)
+        self.taken = set(variables) | E.dimension_names(f) | set(taken) | {self.root}
         self.k = 0
         self.of: dict[Expr, str] = {}            # node -> its name
         self.defined: set[str] = set()
@@ -119,12 +121,17 @@ class Graph:
             node, ready = stack.pop()
             if node in dep:
                 continue
-            if not ready:
+            args = node.args
+            if not ready and args:
                 stack.append((node, True))
-                stack.extend((a, False) for a in reversed(node.args) if a not in dep)
+                stack.extend([(a, False) for a in reversed(args) if a not in dep])
                 continue
-            d = frozenset((node.name,)) if node.op == "var" and node.name in xs else \
-                none.union(*(dep[a] for a in node.args))
+            if not args:
+                d = frozenset((node.name,)) if node.op == "var" and node.name in xs else none
+            elif len(args) == 1:
+                d = dep[args[0]]
+            else:
+                d = none.union(*[dep[a] for a in args])
             dep[node] = d
             if d and node.op != "var":
                 self.order.append(node)
@@ -147,6 +154,14 @@ class Graph:
             inner = node.args[0]
             self.name[node] = Expr("T", (self.name.get(inner, inner),), node.shape)
         self.root = f
+        # node -> the name its derivative is written by (label), and name -> shape: asked
+        # at every step, so read off tables made once
+        self.labels = {n: v.name for n, v in self.name.items() if v.op == "var"}
+        for node in self.transparent:
+            inner = node.args[0]
+            self.labels[node] = self.labels.get(inner, inner.name)
+        self.shapes = {v.name: v.shape for v in self.name.values() if v.op == "var"}
+        self._local: dict[Expr, Expr] = {}
 
     def through(self, e: Expr) -> Expr:
         """The node that receives e's derivative: the vector inside an inline transpose."""
@@ -158,12 +173,16 @@ class Graph:
 
     def local(self, node: Expr) -> Expr:
         """The node with its operands replaced by their intermediate names."""
-        return Expr(node.op, tuple(self.name.get(a, a) for a in node.args), node.shape,
-                    node.name, node.value)
+        got = self._local.get(node)
+        if got is None:
+            name = self.name
+            got = self._local[node] = Expr(node.op, tuple([name.get(a, a) for a in node.args]),
+                                           node.shape, node.name, node.value)
+        return got
 
     def label(self, e: Expr) -> str:
-        e = self.through(e)
-        return self.name[e].name if e in self.name else e.name
+        got = self.labels.get(e)
+        return e.name if got is None else got
 
     def substitute(self, e: Expr) -> Expr:
         """Step 4: the intermediates replaced by what they stand for."""
@@ -215,8 +234,9 @@ class Derive:
         for k in dict.fromkeys(self.kinks):
             self.steps.append(Step("note", text=k))
         of = g.label(self.f)
-        oriented = self.orient(out, layout)
-        self.orientation_step(of, out, oriented, layout)
+        numerator = self.orient(out, "numerator")
+        oriented = numerator if layout == "numerator" else self.simp(R.T(numerator))
+        self.orientation_step(of, out, numerator, oriented, layout)
         substituted = g.substitute(oriented)
         last = next((s.eq for s in reversed(self.steps) if s.eq is not None), None)
         said = last is not None and last.kind in ("partial", "total") and last.of == of \
@@ -235,7 +255,7 @@ class Derive:
     def _total(self, of: str, rhs: Expr, layout: str = "numerator") -> Eq:
         """d(of)/dx = rhs, x the variable."""
         shape = self.f.shape if of == self.g.label(self.f) or of == self.root else \
-            next(n.shape for n, v in self.g.name.items() if v.name == of)
+            self.g.shapes[of]
         return derivative_eq("total", of, self.x.name, shape, self.x.shape, rhs, layout)
 
     def orient(self, out: Expr, layout: str) -> Expr:
@@ -259,11 +279,14 @@ class Derive:
         return E.ONE if self.x.is_scalar else E.eye(R.numel(self.x))
 
     def partial(self, node: Expr, i: int, show: bool = True):
-        """Step 2: the partial of one intermediate by one operand, by its named rule."""
+        """Step 2: the partial of one intermediate by one operand, by its named rule (its
+        value only when shown: a method that says each differential instead needs the rule)."""
         local = self.g.local(node)
         rule = R.rule_for(local, i)
         if rule.kink:
             self.kinks.append(rule.kink)
+        if not show:
+            return rule, local, None
         try:
             jac = self.simp(self.named(rule.jacobian(local, i), node))
         except NoRule:
@@ -275,7 +298,7 @@ class Derive:
         if sum(self.g.through(a) is by for a in node.args) > 1:
             # x^x, X@X: one operand's share of the product rule, not a partial by x
             key, eq = (key[0], f"{key[1]} (operand {i + 1})"), None
-        if show and jac is not None and key not in self.g.names.partials:
+        if jac is not None and key not in self.g.names.partials:
             self.g.names.partials.add(key)
             self.partials.append(Step("partial", key, jac, rule=rule.name, source=rule.cite,
                                       eq=eq))
@@ -334,9 +357,10 @@ class Derive:
     def combine(self) -> Expr:
         raise NotImplementedError
 
-    def orientation_step(self, of: str, out: Expr, oriented: Expr, layout: str):
-        """The step that turns the combined derivative into the requested layout."""
-        numerator = self.orient(out, "numerator")
+    def orientation_step(self, of: str, out: Expr, numerator: Expr, oriented: Expr,
+                         layout: str):
+        """The step that turns the combined derivative (out; numerator, in numerator
+        layout) into the requested layout (oriented)."""
         if layout == "denominator" and oriented != numerator:
             self.steps.append(Step("layout", (of, self.x.name), _shown(oriented),
                                    rule="denominator layout: transpose" +
@@ -369,7 +393,7 @@ def simplified(simp: Simplifier, e: Expr, order: bool = True) -> tuple[Expr, lis
     fired: list[str] = []
     simp.fired = fired
     out = simp(e)
-    if out != e and not fired and _flat(out) != _flat(e):     # a visible change
+    if out != e and not fired and (out.op != e.op or _flat(out) != _flat(e)):  # visible
         fresh = Simplifier()
         fresh(e)
         fired = list(fresh.fired) or (["canonical order"] if order else [])
@@ -531,7 +555,7 @@ def derive_groups(req, body: Expr, typing, layout: str, pick) -> Derivation:
     return Derivation(request=req.text, wrt=tuple(wrt_names), layout=layout,
                       method=chosen.NAME if chosen else "chain", types=typing.as_strings(),
                       expr=body, result=f if req.wrt else None, steps=tuple(steps),
-                      vec_form=vec_form, dims=dim_sources(typing), of=labels(body)[0],
+                      vec_form=vec_form, dims=dim_sources(typing), of=names.root,
                       where=where,
                       stacked=bool(req.wrt) and len(set(req.wrt)) == 1 and len(req.wrt[0]) > 1,
                       groups=tuple(tuple(g) for g in req.wrt))
