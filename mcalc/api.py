@@ -29,8 +29,8 @@ __all__ = ["derive", "check", "Derivation", "Step", "Verdict", "McalcError"]
 class Step:
     """One line of a derivation.
 
-    kind:   'define', 'partial', 'chain', 'differential', 'substitute', 'simplify',
-            'component' or 'note' (see mcalc.derivation for what each states)
+    kind:   'define', 'name', 'partial', 'chain', 'differential', 'substitute',
+            'simplify', 'component' or 'note' (see mcalc.derivation for what each states)
     rule:   the rule applied ('' when none), source: where that rule comes from
     text:   the line in the request language, latex: the same line in LaTeX
     eq:     the equation the line states, as data (the contract's JSON `eq`), or None

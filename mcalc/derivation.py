@@ -4,6 +4,9 @@ render it; the engine that builds it never prints.
 Step kinds (`Step.kind`):
   'define'       lhs = name of an intermediate variable, rhs = its definition (an Expr
                  over the variables and earlier intermediates)
+  'name'         lhs = a name for a derivative too large to write out where later
+                 equations use it, rhs = its value (written with earlier names), terms =
+                 ((Total(of, by),),): the derivative it names, as the steps state it
   'partial'      lhs = (of, by): ∂of/∂by by the named rule, rhs = the partial derivative
   'chain'        lhs = (of, by): rhs = the sum over `terms` (pairs of ((of, mid), (mid, by))
                  partial symbols) combined by the named chain rule, already multiplied out

@@ -1,5 +1,6 @@
 """Every line of every derivation is a true equation: each step's `eq` is checked on its
 own (tests/stepcheck.py) — all three methods, both layouts, Hessians and vec forms."""
+import re
 import zlib
 
 import numpy as np
@@ -147,3 +148,93 @@ def test_the_methods_are_peers():
         assert derive("d/dX tr(X'@A@X)", method=name).method == name
     assert derive("d/dX tr(X'@A@X)").method == "differential"
     assert derive("d/dx sin(x^2)").method == "chain"
+
+
+# Deep derivations: a derivative too large to write out (graph.MAX_SHOWN) is stated with
+# names for the large derivatives it is made of ('name' steps), so each equation stays small
+# and the JSON grows linearly in depth (issue #16); every line still holds.
+def _network(layers: int, wrt: str = "W1") -> str:
+    e = "x"
+    for k in range(1, layers + 1):
+        e = f"tanh(W{k}@{e} + b{k})"
+    return f"d/d{wrt} sum(({e} - y)^2)"
+
+
+def _nested_sin(depth: int, decl: str = "") -> str:
+    return "d/dx " + "sin(" * depth + "x" + ")" * depth + decl
+
+
+def _jacobian(layers: int) -> str:
+    e = "x"
+    for k in range(1, layers + 1):
+        e = f"tanh(W{k}@{e} + b{k})"
+    return "d/dx " + e
+
+
+DEEP = [
+    (_network(16), None), (_network(16), "chain"), (_network(16), "differential"),
+    (_nested_sin(60), "chain"), (_nested_sin(60), "differential"), (_nested_sin(40), "chain"),
+    (_nested_sin(50, " where x: vector(n)"), "chain"),          # a Jacobian, backward
+    (_nested_sin(50, " where x: vector(n)"), "differential"),
+    (_jacobian(12), "chain"), (_jacobian(12), "differential"),
+    (_network(10, "x"), "chain"),                               # a gradient by a vector
+]
+
+
+@pytest.mark.parametrize("layout", ["numerator", "denominator"])
+@pytest.mark.parametrize("request_text,method", DEEP, ids=[f"{t[:24]}…-{m}" for t, m in DEEP])
+def test_deep_derivations_equations_hold(request_text, method, layout):
+    d = derive(request_text, layout=layout, method=method)
+    rng = np.random.default_rng(zlib.crc32(f"{request_text}|{method}|{layout}".encode()))
+    assert check_derivation(d, rng, rtol=1e-3, atol=1e-4) > 0
+    # every intermediate and name is defined once, and never is a variable or a where name
+    defined = [s.eq.of for s in d.steps if s.eq is not None and s.eq.kind == "define"]
+    assert len(defined) == len(set(defined))
+    assert not set(defined) & (set(d.types) | {n for n, _ in d.where})
+
+
+@pytest.mark.parametrize("request_text,method", DEEP[:5] + DEEP[8:10],
+                         ids=[f"{t[:24]}…-{m}" for t, m in DEEP[:5] + DEEP[8:10]])
+def test_deep_derivations_name_their_large_derivatives(request_text, method):
+    """Large derivatives are named, and every name is used by a later equation."""
+    from mcalc.printing.json_out import as_dict
+    d = derive(request_text, method=method)
+    steps = as_dict(d)["steps"]
+    names = [s["eq"]["define"] for s in steps if s["kind"] == "name"]
+    assert names or method == "differential"     # forward differentials write d(u5) instead
+    for k, s in enumerate(steps):
+        if s["kind"] == "name":
+            later = " ".join(t["eq"]["rhs"] for t in steps[k + 1:] if "eq" in t)
+            assert re.search(rf"\b{s['eq']['define']}\b", later), s["text"]
+
+
+def _json_bytes(text: str, method=None) -> int:
+    from mcalc.printing.json_out import render
+    return len(render(derive(text, method=method)).encode())
+
+
+@pytest.mark.parametrize("build,n,method", [
+    (_network, 16, None), (_network, 16, "chain"), (_nested_sin, 125, "chain"),
+    (_nested_sin, 125, "differential"), (_jacobian, 16, "chain"),
+])
+def test_json_grows_linearly_with_depth(build, n, method):
+    """Twice as deep, at most 2.3 times the JSON (sizes, not times): before the names a
+    step's equation wrote the whole accumulated derivative out, and the JSON grew as n²."""
+    assert _json_bytes(build(2 * n), method) <= 2.3 * _json_bytes(build(n), method)
+
+
+def test_small_derivations_name_nothing():
+    """Names appear only where a derivative is too large to show: textbook cases keep their
+    equations written out."""
+    for text, _ in CASES:
+        for method in ("chain", "differential"):
+            d = derive(text, method=method)
+            assert not [s for s in d.steps if s.kind == "name"], (text, method)
+
+
+def test_deep_naming_needs_no_recursion(shallow_stack):
+    """600 levels under a recursion limit of 400: names are given and stated iteratively."""
+    from mcalc.printing.json_out import render
+    d = derive(_nested_sin(600), method="chain")
+    assert sum(s.kind == "name" for s in d.steps) > 500
+    assert len(render(d)) < 600 * 2000      # about 1,300 bytes a level (written out: 3,800)

@@ -12,7 +12,7 @@ from mcalc.derivation import Derivation, Step, Total, replace
 from mcalc.errors import McalcError
 from mcalc.expr import Expr
 from mcalc.methods.graph import (MAX_SHOWN, Derive, _shown, derivative_eq, derive_groups,
-                                 simplified)
+                                 simplified, sum_with_names)
 
 NAME = "chain"
 
@@ -57,47 +57,54 @@ class ChainRule(Derive):
         """x scalar: dy/dx = Σ ∂y/∂u du/dx, inputs first (forward accumulation)."""
         g, x = self.g, self.x
         tangent: dict[Expr, Expr] = {x: E.ONE}
+        refs: dict[Expr, tuple] = {x: (E.ONE, ())}       # what equations write (LargeNames)
         for node in g.order:
             if not g.depends(node, x.name):
                 continue
-            jac = None
+            jac, rules = None, []
             if node.op in ("vector", "matrix"):          # a literal: component by component
-                parts = [self.simp(tangent[a]) if g.depends(a, x.name) else E.ZERO
-                         for a in node.args]
-                value = Expr(node.op, tuple(parts), node.shape)
                 terms = [((g.label(node), "components"), ("components", x.name))]
             else:
-                total, terms = [], []
+                terms = []
                 for i in self._operands(node):
                     a = node.args[i]
                     rule, local, jac = self.partial(node, i)
-                    da = tangent[g.through(a)]
-                    if a in g.transparent:
-                        da = self.simp(R.T(da))
-                    total.append(self.named(rule.differential(local, i, da), node, keep=da))
+                    rules.append((i, rule, local))
                     own = (g.label(node), g.label(a))
                     terms.append((own,) if a == x else (own, Total(g.label(a), x.name)))
-                value = self.simp(R.add(*total) if len(total) > 1 else total[0])
-            tangent[node] = value
+            value = tangent[node] = self._tangent(node, rules, tangent)
+            label = g.label(node)
+            stated, uses = value, ()
+            last = node is self.f
+            if not last and value.size > MAX_SHOWN:      # written with names for the large
+                sources = [g.through(a) for a in node.args if g.depends(a, x.name)]
+                stated = self._tangent(node, rules, {a: refs[a][0] for a in sources})
+                uses = tuple(dict.fromkeys(u for a in sources for u in refs[a][1]))
+            refs[node] = self.large.ref(value, stated, uses, label, x.name, label, last)
             if terms == [((g.label(node), x.name),)] and jac == value:
                 continue                                 # the partial above says it already
-            label = g.label(node)
+            self.large.state(uses)
             self.chains.append(self._with_product(Step(
-                "chain", (label, x.name), _shown(value, node is self.f),
+                "chain", (label, x.name), _shown(value, last),
                 **self._chain(terms, node), terms=tuple(terms),
-                eq=derivative_eq("total", label, x.name, node.shape, x.shape, value))))
+                eq=derivative_eq("total", label, x.name, node.shape, x.shape, stated))))
         return tangent[self.f]
 
-    def _report_gradient(self, node, G, terms):
+    def gradient_form(self, G):
         # ∂y/∂u in numerator layout: Gᵀ for a column or a matrix, G itself for a row
-        shown = G if G.is_scalar or G.is_row else self.simp(R.T(G))
-        y, u = self.g.label(self.f), self.g.label(node)
-        eq = derivative_eq("total", y, u, self.f.shape, node.shape, shown)
-        self._chain_step(node, terms, shown, eq)
+        return G if G.is_scalar or G.is_row else self.simp(R.T(G))
 
-    def _chain_step(self, node, terms, value, eq):
+    def _report_gradient(self, node, G, terms):
+        shown = self.gradient_form(G)
+        stated, uses = self.stated[node]
+        y, u = self.g.label(self.f), self.g.label(node)
+        eq = derivative_eq("total", y, u, self.f.shape, node.shape, stated)
+        self._chain_step(node, terms, shown, eq, uses)
+
+    def _chain_step(self, node, terms, value, eq, uses=()):
         """One line of the chain rule; a line that restates a partial is left out, and one
-        that only reshapes a vec-form partial says so."""
+        that only reshapes a vec-form partial says so. `value` is the derivative; `eq`
+        states it with the names `uses` when it is too large to show."""
         terms = tuple(terms)
         y, u = self.g.label(self.f), self.g.label(node)
         chain = self._chain(terms, node)
@@ -108,6 +115,7 @@ class ChainRule(Derive):
             if stated is not None:
                 chain = {"rule": "the partial above, reshaped from its vec form",
                          "source": "MC §10.2.2"}
+        self.large.state(uses)
         self.chains.append(self._with_product(Step(
             "chain", (y, u), _shown(value, node == self.x), **chain, terms=terms, eq=eq)))
 
@@ -162,21 +170,30 @@ class ChainRule(Derive):
         """f non-scalar: Jacobians multiply from the output back (vec forms for matrices)."""
         g, x = self.g, self.x
         jac: dict[Expr, list] = {self.f: [E.eye(R.numel(self.f))]}
+        smalls: dict[Expr, list] = {self.f: [(jac[self.f][0], ())]}   # with LargeNames
         terms: dict[Expr, list] = {}
         y = g.label(self.f)
         for node in reversed(g.order):
             if node not in jac:
                 continue
             J = self.simp(R.add(*jac[node]) if len(jac[node]) > 1 else jac[node][0])
+            stated, uses, ref = J, (), (J, ())
             if node is not self.f:
+                label = g.label(node)
+                if J.size > MAX_SHOWN:                   # written with names for the large
+                    stated, uses = sum_with_names(self.simp, smalls[node])
+                    ref = self.large.ref(J, stated, uses, y, label, label)
                 self._chain_step(node, terms.get(node, ()), J, derivative_eq(
-                    "total", y, g.label(node), self.f.shape, node.shape, J))
+                    "total", y, label, self.f.shape, node.shape, stated), uses)
             for i in self._operands(node):
                 a = node.args[i]
                 rule, local, part = self.partial(node, i)
                 if part is None:
                     part = rule.jacobian(local, i)           # raises NoRule with the reason
-                jac.setdefault(g.through(a), []).append(R.mm(J, part))
+                prod = R.mm(J, part)
+                jac.setdefault(g.through(a), []).append(prod)
+                smalls.setdefault(g.through(a), []).append(
+                    (prod if ref[0] is J else R.mm(ref[0], part), ref[1]))
                 terms.setdefault(g.through(a), []).append(self._path(node, a))
         J = self.simp(R.add(*jac[x]) if len(jac[x]) > 1 else jac[x][0])
         self._chain_step(x, terms.get(x, ()), J, derivative_eq(

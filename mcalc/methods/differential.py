@@ -13,7 +13,7 @@ from mcalc import rules as R
 from mcalc.derivation import Derivation, Eq, Step
 from mcalc.expr import Expr
 from mcalc.methods.chain import ChainRule
-from mcalc.methods.graph import Derive, _shown, derivative_eq, derive_groups
+from mcalc.methods.graph import MAX_SHOWN, Derive, _shown, derivative_eq, derive_groups
 
 NAME = "differential"
 
@@ -67,27 +67,24 @@ class Differential(Derive):
         for node in g.order:
             if not g.depends(node, x.name):
                 continue
+            rules = []
             if node.op in ("vector", "matrix"):          # a literal: component by component
-                value = Expr(node.op, tuple(self.simp(tangent[a]) if g.depends(a, x.name)
-                                            else E.ZERO for a in node.args), node.shape)
                 name, source = "components", ""
             else:
-                total, rules = [], []
                 for i in self._operands(node):
-                    a = node.args[i]
-                    rule, local, _ = self.partial(node, i, show=False)
-                    da = tangent[g.through(a)]
-                    if a in g.transparent:
-                        da = self.simp(R.T(da))
-                    total.append(self.named(rule.differential(local, i, da), node, keep=da))
-                    rules.append(rule)
-                value = self.simp(R.add(*total) if len(total) > 1 else total[0])
+                    rules.append((i,) + self.partial(node, i, show=False)[:2])
                 product = len(rules) > 1 and node.op in ("mul", "matmul", "dot", "kron")
                 name = "product rule" if product else \
-                    " + ".join(dict.fromkeys(r.name for r in rules))
+                    " + ".join(dict.fromkeys(r.name for _, r, _ in rules))
                 source = "MC (eq. 37)" if product else \
-                    "; ".join(dict.fromkeys(r.cite for r in rules))
-            tangent[node] = value
+                    "; ".join(dict.fromkeys(r.cite for _, r, _ in rules))
+            value = tangent[node] = self._tangent(node, rules, tangent)
+            if node is not self.f and value.size > MAX_SHOWN:
+                # too large to write out: in terms of the operands' own differentials, d(u5)
+                # for a large one (each stated on its own line above)
+                value = self._tangent(node, rules, {
+                    a: tangent[a] if tangent[a].size <= MAX_SHOWN else _d(g.label(a), a)
+                    for a in map(g.through, node.args) if a in tangent})
             label = g.label(node)
             self.chains.append(Step("differential", label, rule=name, source=source,
                                     terms=((E.ONE, value, ""),),
@@ -122,8 +119,14 @@ class Differential(Derive):
         y = self.g.label(self.f)
         shown = tuple((_shown(G, n is self.x), D, f"d{y}/d{self.g.label(n)}")
                       for G, D, n in terms)
+        written, uses = [], []                  # a large G by its name (LargeNames)
+        for G, D, n in terms:
+            _, ref, names = self.gradient_ref(n, G, n is self.x)
+            written.append((ref, D))
+            uses += names
+        self.large.state(tuple(dict.fromkeys(uses)))
         self.chains.append(Step("differential", y, rule=rule, source=source, terms=shown,
-                                eq=Eq("differential", y, terms=tuple((G, D) for G, D, _ in terms))))
+                                eq=Eq("differential", y, terms=tuple(written))))
 
     def _differential_moves(self, node, G, others, pieces, rules, grads):
         """Two lines of the differential method for one intermediate: its differential

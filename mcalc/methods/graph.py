@@ -9,7 +9,9 @@ Howard's four steps, of which a method supplies the third.
 4. substitute the intermediates back and simplify.
 
 `derive_groups` runs a whole request (one derivative after another for a Hessian). The
-machinery knows no individual rule and never prints: it returns steps as data.
+machinery knows no individual rule and never prints: it returns steps as data. A derivative
+too large to show is stated with names for the large derivatives it is made of
+(`LargeNames`), so that every equation stays small.
 """
 from __future__ import annotations
 
@@ -59,6 +61,12 @@ class Names:
         variables = E.free_vars(f)
         self.root, self.letter = labels(f, variables)
         self.taken = set(variables) | E.dimension_names(f) | set(taken) | {self.root}
+        # the letter of the names given to derivatives too large to write at each use
+        # (v6 for du6/dx): not the intermediates', nor t (the result's `where` names)
+        letters = itertools.chain(("v", "w", "z", "q", "p"),
+                                  (f"v{k}_" for k in range(len(self.taken) + 1)))
+        self.dletter = next(c for c in letters if c != self.letter and not any(
+            n.startswith((c, c.upper())) for n in self.taken))
         self.k = 0
         self.of: dict[Expr, str] = {}            # node -> its name
         self.defined: set[str] = set()
@@ -72,6 +80,7 @@ class Names:
     def restore(self, other: "Names"):
         """Take back the state of `other` (a copy): an attempt that failed named nothing."""
         self.root, self.letter, self.k = other.root, other.letter, other.k
+        self.dletter = other.dletter
         self.taken, self.of = set(other.taken), dict(other.of)
         self.defined, self.partials = set(other.defined), set(other.partials)
 
@@ -88,6 +97,72 @@ class Names:
                     break
         self.taken.add(name)
         return name
+
+
+    def derivative_name(self, label: str, upper: bool = False) -> str:
+        """A fresh name for a derivative of the intermediate `label`: v6 for u6 (V6 for a
+        matrix), v6_2 for a second one."""
+        n = len(self.letter)
+        suffix = label[n:] if label[:n].lower() == self.letter and label[n:] else "_" + label
+        base = (self.dletter.upper() if upper else self.dletter) + suffix
+        cands = itertools.chain((base,), (f"{base}_{k}" for k in itertools.count(2)))
+        name = next(c for c in cands if c not in self.taken)
+        self.taken.add(name)
+        return name
+
+
+class LargeNames:
+    """Names for the derivatives too large to write out (more than MAX_SHOWN nodes) where a
+    later equation uses them, so that every equation stays small and a deep derivation's
+    equations grow linearly (the contract: a define step may name a derivative).
+
+    `ref` gives what an equation writes for a derivative: its value when small, else a
+    name, whose definition — the derivative as its own step states it, itself written with
+    earlier names — `state` appends to the steps just before the first equation that uses
+    it."""
+
+    def __init__(self, names: Names, steps: list):
+        self.names, self.steps = names, steps
+        self.var: dict[Expr, Expr] = {}           # full value -> its name
+        self.define: dict[str, tuple] = {}        # name -> (its step, the names it uses)
+        self.stated: set[str] = set()
+
+    def ref(self, full: Expr, stated: Expr, uses: tuple, of: str, by: str, label: str,
+            always: bool = False) -> tuple[Expr, tuple]:
+        """(what to write for the derivative d(of)/d(by) whose value is `full`, the names
+        that uses). `stated` is the form its own step states, written with `uses`; the
+        name is made from `label`, the intermediate's."""
+        if always or full.size <= MAX_SHOWN:
+            return full, ()
+        v = self.var.get(full)
+        if v is None:
+            name = self.names.derivative_name(label, upper=stated.is_matrix)
+            v = self.var[full] = E.var(name, stated.shape)
+            self.define[name] = (Step("name", name, stated, terms=((Total(of, by),),),
+                                      eq=Eq("define", name, rhs=stated)), uses)
+        return v, (v.name,)
+
+    def state(self, uses: tuple):
+        """Append the definitions of the names in `uses`, and of the names they use, that
+        are not stated yet (each after those it uses; no recursion)."""
+        stack = [(n, False) for n in reversed(uses)]
+        while stack:
+            name, ready = stack.pop()
+            if name in self.stated:
+                continue
+            step, sub = self.define[name]
+            if ready:
+                self.stated.add(name)
+                self.steps.append(step)
+            else:
+                stack.append((name, True))
+                stack.extend((n, False) for n in reversed(sub) if n not in self.stated)
+
+
+def sum_with_names(simp: Simplifier, parts: list) -> tuple[Expr, tuple]:
+    """The simplified sum of `parts` ((term, the names it uses), ...), and the names."""
+    total = simp(R.add(*[p for p, _ in parts]) if len(parts) > 1 else parts[0][0])
+    return total, tuple(dict.fromkeys(u for _, us in parts for u in us))
 
 
 def numerator_shape(of: tuple, by: tuple) -> tuple:
@@ -206,6 +281,9 @@ class Derive:
         self.partials: list[Step] = []
         self.chains: list[Step] = []
         self.kinks: list[str] = []
+        self.large = LargeNames(self.g.names, self.chains)
+        # node -> (its derivative as its own equation states it, the names that uses)
+        self.stated: dict[Expr, tuple] = {}
 
     # -- the four steps --------------------------------------------------------------
     def run(self, layout: str) -> Expr:
@@ -313,6 +391,23 @@ class Derive:
         return E.replace(e, {self.g.local(node): self.g.name[node]},
                          keep=(keep,) if keep is not None else ())
 
+    def _tangent(self, node, rules, incoming) -> Expr:
+        """The node's tangent (or differential) from its operands' (`incoming`: node -> its
+        tangent, differential, or a name for one) by the node's rules ((operand index,
+        rule, local form); none for a literal)."""
+        g = self.g
+        if not rules:                                   # a literal: component by component
+            return Expr(node.op, tuple(self.simp(incoming[a]) if g.depends(a, self.x.name)
+                                       else E.ZERO for a in node.args), node.shape)
+        total = []
+        for i, rule, local in rules:
+            a = node.args[i]
+            da = incoming[g.through(a)]
+            if a in g.transparent:
+                da = self.simp(R.T(da))
+            total.append(self.named(rule.differential(local, i, da), node, keep=da))
+        return self.simp(R.add(*total) if len(total) > 1 else total[0])
+
     def _operands(self, node):
         """Operand indices that depend on x (X@X has two: the product rule)."""
         return [i for i, a in enumerate(node.args) if self.g.depends(a, self.x.name)]
@@ -328,6 +423,9 @@ class Derive:
         their shares, `operand` for each, `after_node` once they have, `at_variable`."""
         g, x = self.g, self.x
         grads: dict[Expr, list] = {self.f: [E.ONE]}
+        # node -> the same contributions written with the names of the large gradients,
+        # each with the names it uses: what the equations state (LargeNames)
+        self.smalls: dict[Expr, list] = {self.f: [(E.ONE, ())]}
         terms: dict[Expr, list] = {}
         done: set = set()
         for node in reversed(g.order):
@@ -335,21 +433,44 @@ class Derive:
                 continue
             G = self.simp(R.add(*grads[node]) if len(grads[node]) > 1 else grads[node][0])
             grads[node] = [G]
+            self.stated[node], ref, uses = self.gradient_ref(node, G, node is self.f)
             state = self.at_node(node, G, terms, grads, done)
             done.add(node)
             for i in self._operands(node):
                 a = node.args[i]
                 rule, local, _ = self.partial(node, i, show=self.SHOWS_PARTIALS)
                 contrib = self.simp(self.named(rule.grad(local, i, G), node, keep=G))
+                small = contrib if ref is G else \
+                    self.simp(self.named(rule.grad(local, i, ref), node, keep=ref))
                 self.operand(state, node, i, rule, local)
                 if a in g.transparent:
                     contrib = self.simp(R.T(contrib))
+                    small = contrib if ref is G else self.simp(R.T(small))
                 terms.setdefault(g.through(a), []).append(self._path(node, a))
                 grads.setdefault(g.through(a), []).append(contrib)
+                self.smalls.setdefault(g.through(a), []).append((small, uses))
             self.after_node(state, node, G, grads, done)
         G = self.simp(R.add(*grads[x]) if len(grads[x]) > 1 else grads[x][0])
+        self.stated[x] = self.gradient_ref(x, G, True)[0]
         self.at_variable(G, terms.get(x, ()))
         return G
+
+    def gradient_form(self, G: Expr) -> Expr:
+        """The gradient G as the method's equations state it (the chain rule: numerator)."""
+        return G
+
+    def gradient_ref(self, node: Expr, G: Expr, always: bool = False):
+        """For the gradient G (so far) at node: (its stated form and the names that uses,
+        what later equations write for G, the names that uses)."""
+        full = self.gradient_form(G)
+        if always or full.size <= MAX_SHOWN:
+            return (full, ()), G, ()
+        small, uses = sum_with_names(self.simp, self.smalls[node])
+        stated = self.gradient_form(small)
+        label = self.g.label(node)
+        v, vuses = self.large.ref(full, stated, uses, self.g.label(self.f), label, label)
+        ref = v if full is G else self.simp(R.T(v))        # the name is of the stated form
+        return (stated, uses), ref, vuses
 
     # the method's part: step 3, and what backward_gradient says on the way
     SHOWS_PARTIALS = True
@@ -417,8 +538,10 @@ def _flat(e: Expr) -> Expr:
     return memo[e]
 
 
-MAX_SHOWN = 80                 # a chain step's multiplied-out form larger than this is left out:
-MAX_SHOWN_SUBSTITUTED = 400    # its factors are all shown, and a deep network stays linear
+MAX_SHOWN = 80                 # a chain step's multiplied-out form larger than this is left out
+MAX_SHOWN_SUBSTITUTED = 400    # (its factors are all shown) and its equation is written with
+                               # names for the large derivatives (LargeNames): a deep network
+                               # stays linear
 
 
 def _shown(e: Expr, always: bool = False, size: int = MAX_SHOWN) -> Expr | None:

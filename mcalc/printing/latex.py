@@ -736,6 +736,12 @@ def _define(s, sym, p):
     return [(sym(s.lhs), p.tex(s.rhs)[0], _rule(s))]
 
 
+def _name(s, sym, p):
+    """v6 = dv6/dx = …: a name for a derivative too large to write where it is used."""
+    sym.define(s.lhs, s.rhs.shape)
+    return [(sym(s.lhs), f"{_terms_latex(sym, s.terms)} = {p.tex(s.rhs)[0]}", _rule(s))]
+
+
 def _partial_like(s, sym, p):
     total = s.kind not in ("partial", "component")          # d for a total derivative
     return [(sym.derivative(s.lhs, total), p.tex(s.rhs)[0] if s.rhs is not None else "",
@@ -791,7 +797,7 @@ def _note(s, sym, p):
     return [(None, words, "")]
 
 
-_STEPS = {"define": _define, "partial": _partial_like, "chain": _chain,
+_STEPS = {"define": _define, "name": _name, "partial": _partial_like, "chain": _chain,
           "differential": _differential, "substitute": _partial_like,
           "simplify": _partial_like, "component": _partial_like, "note": _note,
           "layout": _partial_like, "identify": _partial_like}

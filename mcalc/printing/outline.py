@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 from mcalc.printing import latex as L
 from mcalc.printing.latex_layout import once
-from mcalc.printing.plain import SECTIONS, rule_label, shape_text, step_text, typing_text
+from mcalc.printing.plain import rule_label, section, shape_text, step_text, typing_text
 
 
 @dataclass(frozen=True)
@@ -57,7 +57,7 @@ def outline(d) -> Outline:
             row = Row(s.kind, L.one_formula(step), rule=rule_label(s) if s.rule else "")
         else:
             continue                          # the result's own line: shown below
-        title = SECTIONS.get(s.kind, s.kind)
+        title = section(s, sections[-1][0] if sections else None)
         if not sections or sections[-1][0] != title:
             sections.append((title, []))
         sections[-1][1].append(row)

@@ -119,6 +119,8 @@ def step_text(s: Step, names: dict | None = None, text=None) -> str:
 
     if s.kind == "define":
         return f"{s.lhs} = {to_text(s.rhs)}"
+    if s.kind == "name":                    # v6 = du6/dx = cos(u5)*v5
+        return f"{s.lhs} = {_terms(s.terms)} = {to_text(s.rhs)}"
     if s.kind == "partial":
         of, by = s.lhs
         if s.eq is not None and s.eq.vec:          # ∂vec(of)/∂vec(by): say so
@@ -149,7 +151,14 @@ SECTIONS = {"define": "intermediate variables", "partial": "partial derivatives"
             "chain": "chain rule", "differential": "differential method",
             "substitute": "substitute back", "simplify": "simplify", "note": "note",
             "layout": "layout", "identify": "identification",
-            "component": "definition method: component by component"}
+            "component": "definition method: component by component",
+            "name": "names"}
+
+
+def section(s: Step, current: str | None) -> str:
+    """The heading of a step: a name for a large derivative stays with the steps that use
+    it, under theirs."""
+    return current if s.kind == "name" and current else SECTIONS[s.kind]
 
 
 def render(d: Derivation) -> str:
@@ -162,13 +171,13 @@ def render(d: Derivation) -> str:
     names = {e: n for n, e in d.where}
     text = printer(names)
     for s in d.steps:
-        section = SECTIONS[s.kind]
-        if section != current:
+        title = section(s, current)
+        if title != current:
             lines.append("")
-            lines.append(section)
-            current = section
+            lines.append(title)
+            current = title
         rule = f"    [{rule_label(s)}]" if s.rule else ""
-        extra = f"    ({describe(s.rhs.shape)})" if s.kind == "define" else ""
+        extra = f"    ({describe(s.rhs.shape)})" if s.kind in ("define", "name") else ""
         lines.append(f"  {step_text(s, names, text)}{extra}{rule}")
     lines += ["", "result", f"  {result_line(d)}", f"  shape: {shape_text(d)}"]
     lines += [f"  where {name} = {text}" for name, text in where_texts(d.where)]

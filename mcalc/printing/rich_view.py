@@ -22,8 +22,9 @@ from rich.text import Text
 from rich.tree import Tree
 
 from mcalc.derivation import Derivation, Step
-from mcalc.printing.plain import (SECTIONS, result_line, rule_label, shape_text, step_text,
+from mcalc.printing.plain import (result_line, rule_label, shape_text, step_text,
                                   typing_text)
+from mcalc.printing.plain import section as plain_section
 from mcalc.printing.text import printer, to_text, where_texts
 from mcalc.types import describe
 
@@ -217,7 +218,7 @@ def _step_cell(s: Step, hl: _Highlighter, names: dict, text) -> Text:
     if s.kind == "note":
         return Text(step_text(s, names, text), style=STYLES["note"])
     t = hl(step_text(s, names, text))
-    if s.kind == "define" and s.rhs is not None:
+    if s.kind in ("define", "name") and s.rhs is not None:
         t.append(f"  ({describe(s.rhs.shape)})", style=STYLES["shape"])
     return t
 
@@ -237,7 +238,7 @@ class _Steps:
         text = printer(names)
         current = None
         for i, s in enumerate(d.steps, 1):
-            section = SECTIONS.get(s.kind, s.kind)
+            section = plain_section(s, current)
             if section != current:
                 self.rows.append((section, None, None))
                 current = section
@@ -291,7 +292,7 @@ def view(d: Derivation) -> Group:
     """The whole derivation as one rich renderable."""
     if d.result is None:
         return Group(_header(d))
-    intermediates = [s.lhs for s in d.steps if s.kind == "define"]
+    intermediates = [s.lhs for s in d.steps if s.kind in ("define", "name")]
     hl = _Highlighter(d.wrt, intermediates)
     parts = [_header(d)]
     flow = _dataflow_panel(d, hl)
