@@ -43,13 +43,14 @@ class Expr:
     __slots__ = ("op", "args", "shape", "name", "value", "size", "is_scalar", "__weakref__")
 
     def __new__(cls, op: str, args: tuple = (), shape: Shape = SCALAR, name=None, value=None):
-        # operands by identity: they are interned, and alive while an entry for a node
-        # that holds them is; hashing ids stays in C, so a long @ chain hashes fast. A
+        # the operands tuple itself: operands are interned (equal is identical) and hash
+        # by identity, in C; a tuple of their ids would cost an int object per operand,
+        # memory quadratic in n for the chain rule's products of 1, 2, ..., n factors. A
         # number (a Fraction, whose hash is Python code) by its numerator and denominator.
         if type(value) is Fraction:
             key = (op, shape, value._numerator, value._denominator)
         else:
-            key = (op, tuple(map(id, args)) if args else (), shape, name, value)
+            key = (op, args, shape, name, value)
         ref = _INTERNED_REFS.get(key)
         node = ref() if ref is not None else None
         if node is None:

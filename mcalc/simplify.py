@@ -9,6 +9,7 @@ from __future__ import annotations
 import bisect
 import itertools
 import zlib
+from collections import Counter
 from fractions import Fraction
 from math import gcd
 
@@ -69,6 +70,10 @@ class Simplifier:
         self.sort_keys: dict[Expr, tuple] = {}  # mul_'s sort key of a factor
         self.honest: dict[Expr, Expr] = {}      # node -> with its shape shown (keep_shape)
         self.too_big: set[Expr] = set()         # clusters algebra.to_poly gave up on
+        # products mul_ built -> the ids of their factors' bases, or None (see _grow)
+        self.bases: dict[Expr, set | None] = {}
+        self.grown: dict[Expr, tuple] = {}      # grown product -> (product, new factors)
+        self.plain: dict[Expr, frozenset] = {}  # clusters of _worth 0 (see there)
         self.fired: list[str] = []
 
     def note(self, rule: str):
@@ -76,21 +81,41 @@ class Simplifier:
             self.fired.append(rule)
 
     def __call__(self, e: Expr) -> Expr:
+        if not e.args:                          # a leaf is its own textbook form
+            return e
         got = self.final.get(e)
         if got is not None:
             return got
         memo = self.memo
-        for node in E.postorder(e, memo):
+        built, prefixes = [], []
+        stack = [e]
+        while stack:                            # E.postorder, inline: this is the hot loop
+            node = stack[-1]
+            if node in memo:
+                stack.pop()
+                continue
+            args = node.args
+            if args:
+                pending = [a for a in args if a not in memo]
+                if pending:
+                    stack.extend(pending)
+                    continue
+            stack.pop()
+            built.append(node)
             if node.op in E.LEAVES:
                 out = node
             else:
-                args = [memo[a] for a in node.args]
+                if node.op == "matmul" and args[0].op == "matmul":
+                    prefixes.append(args[0])
+                args = [memo[a] for a in args]
                 if not A.is_cluster(node):
                     args = [self.normal(a) if A.is_cluster(a) else a for a in args]
                 out = _BUILD.get(node.op, _rebuild)(self, node, args)
             memo[node] = out
             if out not in memo:
                 memo[out] = out
+        if prefixes:
+            self.forget(e, built, prefixes)
         out = memo[e]
         if out is not e:                        # e itself: its clusters are normal already
             out = self.finish(out)
@@ -100,18 +125,36 @@ class Simplifier:
         self.final[e] = self.final[out] = out
         return out
 
+    def forget(self, e: Expr, built: list, prefixes: list):
+        """A chain written ((A1@A2)@A3)@... is simplified a prefix at a time, each prefix a
+        flat product (which the next extends as a final run); kept, they would take memory
+        quadratic in the chain's length. A prefix that nothing else in e uses is forgotten
+        once the chain is built: should it come again, it is simplified again."""
+        uses = Counter(id(a) for n in built for a in n.args)
+        new = set(map(id, built))              # (one simplified before may be used again)
+        memo, keep = self.memo, self.memo[e]
+        for p in prefixes:
+            if uses[id(p)] == 1 and id(p) in new and p is not e:
+                out = memo.pop(p)
+                if out is not keep and memo.get(out) is out:
+                    del memo[out]
+
     def keep_shape(self, root: Expr, shape) -> Expr:
         """The invariant of simplification: root has `shape` and so has its text when it
         is parsed back. A rewrite that leaves a scalar where an array stood (x/x -> 1 in an
         n-vector, or an element-wise node whose operands all became scalars) is spread
         over ones(n), ones(n)' or ones(m)@ones(n)', so the result still feeds back."""
         done = self.honest
-        for node in E.postorder(root, done):
-            args = tuple(done[a] for a in node.args)
-            out = node if args == node.args else Expr(node.op, args, node.shape, node.name,
-                                                      node.value)
-            if node.op in _ELEMENTWISE and not node.is_scalar and \
-                    all(a.is_scalar for a in args):
+        for node in () if root in done else self.postorder(root, done):
+            args = node.args
+            if args:
+                args = tuple([done[a] for a in args])
+                out = node if args == node.args else Expr(node.op, args, node.shape,
+                                                          node.name, node.value)
+            else:
+                out = node
+            if node.op in _ELEMENTWISE and node.shape != SCALAR and \
+                    all(a.shape == SCALAR for a in args):
                 scalars = args if node.op == "mul" else \
                     (Expr(node.op, args, SCALAR, node.name, node.value),)
                 out = Expr("mul", scalars + (filled(1, node.shape),), node.shape)
@@ -125,13 +168,46 @@ class Simplifier:
         """root with every cluster that a constructor built below a non-element-wise node
         (the scalars taken out of x*(A@y), say) in textbook form too."""
         done = self.finished
-        for node in E.postorder(root, done):
+        for node in () if root in done else self.postorder(root, done):
+            if not node.args:
+                done[node] = node
+                continue
             args = [done[a] for a in node.args]
             if not A.is_cluster(node):
                 args = [self.normal(a) if A.is_cluster(a) else a for a in args]
             done[node] = node if tuple(args) == node.args else \
                 _BUILD.get(node.op, _rebuild)(self, node, args)
         return done[root]
+
+    def postorder(self, root: Expr, done: dict):
+        """E.postorder for finish and keep_shape, which leave a node as it is when its
+        operands are: a product _grow built is left as it is, without its factors being
+        visited, when the product it grew from and its new factors are."""
+        grown = self.grown
+        stack = [root]
+        while stack:
+            node = stack[-1]
+            if node in done:
+                stack.pop()
+                continue
+            g = grown.get(node)
+            if g is not None:
+                parts = (g[0],) + g[1]
+                pending = [a for a in parts if a not in done]
+                if pending:
+                    stack.extend(pending)
+                    continue
+                if all(done[a] is a for a in parts):
+                    stack.pop()
+                    done[node] = node
+                    continue
+            if node.args:
+                pending = [a for a in node.args if a not in done]
+                if pending:
+                    stack.extend(pending)
+                    continue
+            stack.pop()
+            yield node
 
     def normal(self, e: Expr) -> Expr:
         got = self.normed.get(e)
@@ -156,8 +232,20 @@ def _rebuild(s, e, args):
 # ---- a stable order for commutative operands ------------------------------------
 
 def _num(v) -> Expr:
-    """E.num without re-making a Fraction (the simplifier's numbers mostly are one)."""
-    return Expr("num", (), SCALAR, None, v if type(v) is Fraction else Fraction(v))
+    """E.num, looked up by (numerator, denominator) in a small table first: building a
+    node hashes and compares its Fraction value in Python, a look-up by two ints does not."""
+    key = v.as_integer_ratio()
+    got = _NUMS.get(key)
+    if got is None:
+        if len(_NUMS) >= MAX_NUMS:                 # bounded across requests
+            _NUMS.clear()
+        got = _NUMS[key] = Expr("num", (), SCALAR, None,
+                                v if type(v) is Fraction else Fraction(v))
+    return got
+
+
+_NUMS: dict[tuple, Expr] = {}
+MAX_NUMS = 1024
 
 
 _OP_RANK = {"num": 0, "dim": 1, "const": 2, "var": 3,
@@ -200,7 +288,10 @@ def coeff_and_rest(e: Expr) -> tuple[Fraction, Expr | None]:
     if e.op == "mul" and e.args[0].op == "num":
         rest = e.args[1:]
         return e.args[0].value, rest[0] if len(rest) == 1 else Expr("mul", rest, e.shape)
-    return Fraction(1), e
+    return _F1, e
+
+
+_F0, _F1 = Fraction(0), Fraction(1)     # (Fractions are immutable: shared, not re-made)
 
 
 def scale(c: Fraction, e: Expr | None, shape) -> Expr:
@@ -220,7 +311,7 @@ def add_(s, terms, shape=None) -> Expr:
     for t in terms:
         if t.op == "add":
             flat.extend(t.args)
-        elif not (t.op == "zeros" or E.is_number(t, 0)):
+        elif not (t.op == "zeros" or t.op == "num" and t.value == 0):
             flat.append(t)
     shape = shape or _broadcast([t.shape for t in terms])
     if not flat:
@@ -228,7 +319,8 @@ def add_(s, terms, shape=None) -> Expr:
     combined: dict = {}
     for t in flat:
         c, rest = coeff_and_rest(t)
-        key = rest if rest is None or rest.shape == shape or rest.is_scalar else ("b", rest)
+        key = rest if rest is None or rest.shape == shape or rest.shape == SCALAR \
+            else ("b", rest)
         if key in combined:
             if s:
                 s.note("like terms")
@@ -236,7 +328,7 @@ def add_(s, terms, shape=None) -> Expr:
         else:
             combined[key] = (c, rest)
     out = []
-    numbers = Fraction(0)
+    numbers = _F0
     for c, rest in combined.values():
         if rest is None:
             numbers += c
@@ -244,7 +336,8 @@ def add_(s, terms, shape=None) -> Expr:
             out.append(scale(c, rest, rest.shape))
     if numbers:
         out.append(_num(numbers))
-    out.sort(key=_transposes)
+    if len(out) > 1:
+        out.sort(key=_transposes)
     if out and coeff_and_rest(out[0])[0] < 0:             # 1 - x rather than -x + 1
         first_positive = next((t for t in out if coeff_and_rest(t)[0] > 0), None)
         if first_positive is not None:
@@ -325,29 +418,72 @@ def _factor_once(s, terms):
 
 
 def mul_(s, factors, shape=None) -> Expr:
+    if s is not None and len(factors) > 1:
+        got = _grow(s, factors, shape)
+        if got is not None:
+            return got
+    return _mul(s, factors, shape)
+
+
+def _mul(s, factors, shape) -> Expr:
+    """mul_ the general way: every factor looked at."""
     flat = []
     for f in factors:
-        flat.extend(f.args if f.op == "mul" else (f,))
-    flat = _kron_hadamard(s, flat)
+        if f.op == "mul":
+            flat.extend(f.args)
+        else:
+            flat.append(f)
+    ops = [f.op for f in flat]
+    if "kron" in ops:
+        flat = _kron_hadamard(s, flat)
+        ops = [f.op for f in flat]
     shape = shape or _broadcast([f.shape for f in flat])
-    coeff = Fraction(1)
+    numbers = []
     rest = []
-    for f in flat:
-        if f.op == "num":
-            coeff *= f.value
-        elif f.op == "zeros":
+    for f, op in zip(flat, ops):
+        if op == "num":
+            numbers.append(f)
+        elif op == "zeros":
             return E.zeros(shape)
-        elif _all_ones(f) and f.shape == shape and any(g.shape == shape and g is not f
-                                                        for g in flat):
+        elif (op == "ones" or op == "matmul") and _all_ones(f) and f.shape == shape and \
+                any(g.shape == shape and g is not f for g in flat):
             if s:
                 s.note("fold constants")        # ones(n)*v = v
         else:
             rest.append(f)
-    if coeff == 0:
+    coeff = _F1
+    for f in numbers:
+        coeff = f.value if coeff is _F1 else coeff * f.value
+    if numbers and coeff == 0:
         return E.zeros(shape)
-    # x^a * x^b = x^(a+b) for equal bases of one shape
+    if "pow" in ops or len(set(rest)) < len(rest):
+        rest = _powers(s, rest)
+    if len(rest) > 1:
+        # the keys are looked up in C: a product that grows by a factor a step (the
+        # chain rule's) makes no Python call per factor it already had
+        keys, sort_keys = (s.keys, s.sort_keys) if s else ({}, {})
+        for f in rest:
+            if f not in sort_keys:
+                sort_keys[f] = (0 if f.is_scalar else 1, order_key(f, keys))
+        rest.sort(key=sort_keys.__getitem__)
+    if coeff != 1 or not rest:                  # a lone number: its own node, as _num gives
+        rest.insert(0, numbers[0] if len(numbers) == 1 else _num(coeff))
+    if all(f.shape != shape for f in rest):
+        # what carried the shape cancelled (x/x, x*x^-1): the scalar left is spread over
+        # ones, so that the product still prints, and parses back, with its shape
+        rest = [f for f in rest if not E.is_number(f, 1)] + [filled(1, shape)]
+    if len(rest) == 1:
+        return rest[0]
+    out = Expr("mul", tuple(rest), shape)
+    if s is not None and out not in s.bases:
+        s.bases[out] = None                     # a product _grow may extend
+    return out
+
+
+def _powers(s, factors: list) -> list:
+    """x^a * x^b = x^(a+b) for equal bases of one shape."""
     powers: dict = {}
-    for f in rest:
+    for f in factors:
         base, p = (f.args[0], f.args[1]) if f.op == "pow" else (f, E.ONE)
         if base in powers:
             if s:
@@ -357,25 +493,61 @@ def mul_(s, factors, shape=None) -> Expr:
             powers[base] = p
     # numbers are interned: 1 and 0 are E.ONE and E.ZERO themselves (a test per factor)
     one, zero = E.ONE, E.ZERO
-    rest = [b if p is one else pow_(s, b, p) for b, p in powers.items() if p is not zero]
-    rest = [f for f in rest if f is not one]
-    if len(rest) > 1:
-        # the keys are looked up in C: a product that grows by a factor a step (the
-        # chain rule's) makes no Python call per factor it already had
-        keys, sort_keys = (s.keys, s.sort_keys) if s else ({}, {})
-        for f in rest:
-            if f not in sort_keys:
-                sort_keys[f] = (0 if f.is_scalar else 1, order_key(f, keys))
-        rest.sort(key=sort_keys.__getitem__)
-    if coeff != 1 or not rest:
-        rest.insert(0, _num(coeff))
-    if all(f.shape != shape for f in rest):
-        # what carried the shape cancelled (x/x, x*x^-1): the scalar left is spread over
-        # ones, so that the product still prints, and parses back, with its shape
-        rest = [f for f in rest if not E.is_number(f, 1)] + [filled(1, shape)]
-    if len(rest) == 1:
-        return rest[0]
-    return Expr("mul", tuple(rest), shape)
+    out = [b if p is one else pow_(s, b, p) for b, p in powers.items() if p is not zero]
+    return [f for f in out if f is not one]
+
+
+def _sort_key(s, f: Expr) -> tuple:
+    got = s.sort_keys.get(f)
+    if got is None:
+        got = s.sort_keys[f] = (0 if f.is_scalar else 1, order_key(f, s.keys))
+    return got
+
+
+def _grow(s, factors, shape) -> Expr | None:
+    """mul_ of a product mul_ built and a few new scalar factors that are not clusters
+    (the chain rule's cos(u)*du, a factor a step), or None when the general way is
+    needed. Nothing of the product is walked in Python: the new factors' bases are looked
+    up in a set of the product's, moved along the growing chain, and each new factor is
+    inserted at its place by bisection: O(log n) Python calls a step (the new product's
+    operands are still copied, in C)."""
+    bases = s.bases
+    product = next((f for f in factors if f.op == "mul" and f in bases), None)
+    if product is None or (shape is not None and shape != product.shape):
+        return None
+    new = [f for f in factors if f is not product]
+    if len(new) != len(factors) - 1 or any(
+            f.op in _NOT_GROWN or A.is_cluster(f) or f.shape != SCALAR or _all_ones(f)
+            for f in new):
+        return None
+    args = product.args
+    if args[0] is E.ZERO or len(args) > 1 and args[1].op == "num":
+        return None                             # a number mul_ would fold into another
+    bases = bases[product]
+    if bases is None:
+        bases = {id(f.args[0] if f.op == "pow" else f) for f in args}
+    ids = set(map(id, new))
+    if len(ids) < len(new) or not bases.isdisjoint(ids):
+        return None                             # x*x = x^2: the general way
+    out = list(args)
+    start = 1 if args[0].op == "num" else 0     # the coefficient stays in front
+    for f in new:
+        key = _sort_key(s, f)
+        i = bisect.bisect_left(out, key, start, key=lambda g: _sort_key(s, g))
+        if i < len(out) and _sort_key(s, out[i]) == key:
+            return None                         # a tie: the general way keeps input order
+        out.insert(i, f)
+    grown = Expr("mul", tuple(out), product.shape)
+    bases.update(ids)
+    s.bases[product] = None                     # its set moved on to the grown product
+    s.bases[grown] = bases
+    s.grown[grown] = (product, tuple(new))
+    return grown
+
+
+# factors _grow leaves to the general way (besides clusters and all-ones arrays): numbers
+# fold, zeros and Kronecker products combine, a power may merge with the product's own
+_NOT_GROWN = frozenset(("num", "zeros", "kron", "pow"))
 
 
 def pow_(s, base, p) -> Expr:
@@ -511,7 +683,9 @@ def matmul_(s, args) -> Expr:
             before = [f for r, _ in runs[:k] for f in r] + list(runs[k][0][:i])
             tail = matmul_(s, list(runs[k][0][i + 1:]) + [f for r, _ in runs[k + 1:] for f in r])
             runs = [(tuple(before) + (mul_(s, [runs[k][0][i].args[0], tail]),), False)]
-    chain = tuple(itertools.chain.from_iterable(r for r, _ in runs))
+    # (two runs, a chain and what extends it, are joined by one copy in C)
+    chain = runs[0][0] + runs[1][0] if len(runs) == 2 else \
+        tuple(itertools.chain.from_iterable(r for r, _ in runs))
     if not chain:
         core = E.eye(shape[0]) if shape != SCALAR else E.ONE
     elif len(chain) == 1:
@@ -861,11 +1035,24 @@ _BUILD = {
 
 # ---- textbook form of an element-wise cluster (mcalc.algebra) -------------------------------
 
-def _worth(e: Expr) -> int:
+_RELU_STEP = frozenset(("relu", "gt"))
+
+
+def _worth(s, e: Expr) -> int:
     """What the algebra may shorten in a cluster: 0 nothing (a product of powers, already
     canonical), 1 only by taking common factors out (a sum of such products), 2 anything:
     a quotient by a sum or by sum(exp(x)), a sum times a number alone or times another sum
-    or inside a sum, a power of a sum inside a sum, two quotients in a sum."""
+    or inside a sum, a power of a sum inside a sum, two quotients in a sum.
+    A cluster of level 0 is remembered (in s.plain, with which of relu and > it holds):
+    a product _grow built from one, its new factors not clusters, is of level 0 too unless
+    relu meets its step, so a growing product is not walked again."""
+    g = s.grown.get(e)
+    if g is not None and g[0] in s.plain:
+        held = s.plain[g[0]].union(f.op for f in g[1] if f.op in _RELU_STEP)
+        if held == _RELU_STEP:
+            return 2
+        s.plain[e] = held
+        return 0
     stack, seen, level, quotients, atoms = [(e, None)], set(), 0, 0, set()
     while stack:
         n, parent = stack.pop()
@@ -893,7 +1080,11 @@ def _worth(e: Expr) -> int:
                 stack.append((a, n.op))
             elif not A.is_cluster(a):
                 atoms.add(a.op)
-    return 2 if {"relu", "gt"} <= atoms else level
+    if _RELU_STEP <= atoms:
+        return 2
+    if not level:
+        s.plain[e] = _RELU_STEP.intersection(atoms)
+    return level
 
 
 def _nothing_in_common(e: Expr) -> bool:
@@ -925,7 +1116,7 @@ def _sigmoid_arg(w: Expr, flip: bool):
 def _textbook(s, e: Expr) -> Expr:
     """The shortest of e as it is, factored and expanded, after common denominators,
     cancelling and the table's product identities (logistic, softmax)."""
-    level = _worth(e)
+    level = _worth(s, e)
     if not level or level == 1 and _nothing_in_common(e):
         return e
     atoms = A.Atoms()

@@ -24,8 +24,11 @@ def test_5000_matrix_chain_is_one_flat_product(shallow_stack):
     for _ in range(N - 1):
         e = E.Expr("matmul", (e, a), ("n", "n"))
     e = E.Expr("matmul", (e, x), ("n", "1"))
-    out = Simplifier()(e)
+    s = Simplifier()
+    out = s(e)
     assert out.op == "matmul" and out.args == (a,) * N + (x,)
+    # the prefixes A@A, A@A@A, ... built on the way are not all kept (N²/2 operands)
+    assert sum(len(v.args) for v in s.memo.values()) < 4 * N
 
 
 def test_5000_deep_sin_is_left_as_it_is(shallow_stack):
@@ -61,3 +64,37 @@ def test_a_growing_chain_simplifies_as_a_fresh_simplifier_would(shallow_stack):
         p = got
     twice = Simplifier()(E.Expr("mul", (p, kron), p.shape))
     assert [f.op for f in twice.args].count("kron") == 1
+
+
+GROWING = [
+    "d/dx " + "sin(" * 60 + "x" + ")" * 60,
+    "d/dx " + "tanh(" * 20 + "x" + ")" * 20,
+    "d/dx exp(sin(cos(x)))*relu(sin(x))*(sin(x) > 0)",
+    "d/dx sin(exp(sin(x^2)))*sin(x)^2",
+    "d/dx log(sigmoid(sin(exp(x))))",
+    "d/dx sqrt(sin(sin(x))) + sin(sin(x))*cos(sin(x))",
+    "d/dw sum(tanh(W@tanh(w*x))) where W: matrix(n, n); x: vector(n)",
+    "d/dx sin(x)*sin(sin(x))*sin(sin(sin(x)))",
+]
+
+
+def test_a_grown_product_is_the_general_ways(monkeypatch):
+    """simplify._grow (a product extended by new factors without walking it) gives exactly
+    what mul_ gives the general way, and fires the same rewrites."""
+    from mcalc import simplify as S
+    from mcalc.pipeline import derive
+    grow, checked = S._grow, []
+
+    def both(s, factors, shape):
+        got = grow(s, factors, shape)
+        if got is not None:
+            fired = list(s.fired)
+            assert S._mul(s, factors, shape) is got
+            assert s.fired == fired
+            checked.append(got)
+        return got
+
+    monkeypatch.setattr(S, "_grow", both)
+    for text in GROWING:
+        derive(text)
+    assert len(checked) > 60
