@@ -1,7 +1,6 @@
 """mcalc benchmarks (issues #6 and #16): cost growth, per-request time, memory, cold call.
 
-    python benchmarks/run.py            # everything, about 5 minutes on 2 busy cores
-    python benchmarks/run.py --full     # the families up to the sizes issue #16 names
+    python benchmarks/run.py            # everything, about 10 minutes on 2 cores
     python benchmarks/run.py --quick    # fewer repetitions and smaller sizes (a smoke test)
     python benchmarks/run.py --only families|mix|memory|cold|check|depth
 
@@ -14,9 +13,8 @@ it is met. The targets (issue #16):
             sin(sin(...x)) (depth up to 1000) and sum(A1@...@An@x) (n up to 500); and
             `check` of mcalc's own result for 8/16/32-layer networks. Each (family, size)
             runs in a fresh interpreter after a warm-up call; times are CPU seconds of that
-            process (a printer: the least of three runs). By default the sizes stop at
-            a quarter of the issue's (the full sizes take far longer while some costs are
-            still quadratic); --full goes all the way. A size that takes longer than the
+            process (a printer: the least of three runs), at the sizes the issue names.
+            A size that takes longer than the
             time budget stops its family (reported, and the slope is over what finished).
   mix       benchmarks/mix.txt (300 realistic requests, benchmarks/make_mix.py) through
             `mcalc diff - --format json` (<= 1 ms per request) and plain (<= 0.5 ms);
@@ -270,16 +268,13 @@ def matrix_chain(n: int) -> str:
     return "d/dx sum(" + "@".join(f"A{k}" for k in range(1, n + 1)) + "@x)"
 
 
-# name -> (request builder, default sizes, --full sizes, --quick sizes)
+# name -> (request builder, sizes, --quick sizes)
 FAMILIES = {
-    "tanh network by W1 (layers)": (network, (8, 16, 32, 64), (16, 32, 64, 128, 256),
-                                    (8, 16, 32)),
-    "sum of quadratic forms (terms)": (quadratic_forms, (32, 64, 128, 256),
-                                       (125, 250, 500, 1000), (16, 32, 64)),
-    "nested sin (depth)": (nested_sin, (32, 64, 128, 256), (125, 250, 500, 1000),
-                           (16, 32, 64)),
-    "sum(A1@...@An@x) (n)": (matrix_chain, (32, 64, 128, 256), (63, 125, 250, 500),
-                             (16, 32, 64)),
+    "tanh network by W1 (layers)": (network, (16, 32, 64, 128, 256), (8, 16, 32)),
+    "sum of quadratic forms (terms)": (quadratic_forms, (125, 250, 500, 1000),
+                                       (16, 32, 64)),
+    "nested sin (depth)": (nested_sin, (125, 250, 500, 1000), (16, 32, 64)),
+    "sum(A1@...@An@x) (n)": (matrix_chain, (63, 125, 250, 500), (16, 32, 64)),
 }
 PRINTERS = ("plain", "rich", "latex", "json", "numpy")
 SLOPE_TARGET = 1.15
@@ -654,8 +649,6 @@ PARTS = ("families", "check", "mix", "memory", "cold", "depth", "batch")
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--quick", action="store_true", help="fewer repetitions, smaller sizes")
-    ap.add_argument("--full", action="store_true",
-                    help="the families up to the sizes of issue #16 (takes much longer)")
     ap.add_argument("--budget", type=float, default=None,
                     help="seconds one (family, size) may take before its family stops")
     ap.add_argument("--runs", type=int, default=None, help="cold-call runs of each command")
@@ -672,8 +665,8 @@ def main() -> int:
     print(f"mcalc: {exe} (package {pkg}, byte-compiled first)")
     print()
     parts = args.only or PARTS
-    sizes_key = 2 if args.full else (3 if args.quick else 1)
-    budget = args.budget or (600.0 if args.full else 30.0)
+    sizes_key = 2 if args.quick else 1
+    budget = args.budget or 120.0
     goals: list[tuple[str, bool | None, str]] = []
     if "families" in parts:
         families(sizes_key, budget, goals)

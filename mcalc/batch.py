@@ -4,12 +4,16 @@ repl — and the error boundary around each line.
 Input is read as bytes, at most LINE_LIMIT bytes a line (the rest of a longer line is
 skipped unread into memory, so `mcalc diff - < /dev/zero` stays bounded), and decoded as
 UTF-8 with bad bytes replaced: such a line is reported as an error, never the batch's.
-Every answer is written as soon as it is known; a failure of any kind while answering a
-line (bad input, a limit, MemoryError, RecursionError, a bug) becomes that line's one-line
-error and the batch goes on; Ctrl-C stops the batch after the finished lines (status 130).
+Every answer is out before a read that may wait for input (a file's answers go out in
+large writes); a failure of any kind while answering a line (bad input, a limit, MemoryError,
+RecursionError, a bug) becomes that line's one-line error and the batch goes on; Ctrl-C
+stops the batch after the finished lines (status 130).
 """
 from __future__ import annotations
 
+import os
+import select
+import stat
 from typing import Callable, Iterator, NamedTuple
 
 from mcalc.errors import visible
@@ -18,6 +22,7 @@ from mcalc.options import INTERRUPTED_STATUS, _error_line
 LINE_LIMIT = 1 << 20          # bytes in one input line (1 MB)
 _CHUNK = 1 << 16              # bytes read at a time while skipping the rest of a long line
 _SHOWN = 60                   # characters of an over-long line shown in its error
+_PENDING = 1 << 16            # characters of finished answers echoed in one write at most
 
 
 class Line(NamedTuple):
@@ -77,16 +82,45 @@ def _bytes(chunk) -> bytes:
         return chunk.encode("utf-8", "surrogatepass")
 
 
+def may_wait(stream) -> Callable[[], bool]:
+    """Whether the next read of `stream` may wait for its writer: never for a regular file
+    or an in-memory stream; for a pipe or a terminal, when nothing is ready to be read."""
+    try:
+        fd = getattr(stream, "buffer", stream).fileno()
+        if stat.S_ISREG(os.fstat(fd).st_mode):
+            return lambda: False
+    except (AttributeError, OSError, ValueError):       # io.UnsupportedOperation: in memory
+        return lambda: False
+
+    def waits() -> bool:
+        try:
+            return not select.select([fd], [], [], 0)[0]
+        except (OSError, ValueError):
+            return True
+    return waits
+
+
 def run_batch(stream, answer: Callable[[str], tuple[str, int]],
               failed: Callable[[str, str], str], echo: Callable[[str], None]) -> int:
     """Answer every request line of `stream` and return the worst status.
 
     answer(text) -> (one output line, status); failed(text, message) -> the output line
-    of a line that could not be read or whose answer raised (status 2). Output lines are
-    echoed as they are finished, with control characters escaped; a closed output pipe
-    (BrokenPipeError) is left to the caller; Ctrl-C returns 130 after the finished lines.
+    of a line that could not be read or whose answer raised (status 2). Output lines, with
+    control characters escaped, are echoed together — whenever the next read may wait, so
+    a script feeding lines one at a time sees each answer at once, else every _PENDING
+    characters, so a file is answered in large writes rather than a write and a flush per
+    line — and at the end; a closed output pipe (BrokenPipeError) is left to the caller;
+    Ctrl-C returns 130 after the finished lines.
     """
-    worst = 0
+    worst, waits, pending = 0, may_wait(stream), []
+    size = 0
+
+    def flush() -> None:
+        if pending:
+            text = "\n".join(pending)
+            pending.clear()
+            echo(text)
+
     try:
         for line in read_lines(stream):
             if line.skipped:
@@ -98,8 +132,14 @@ def run_batch(stream, answer: Callable[[str], tuple[str, int]],
                     out, status = answer(line.text)
                 except Exception as e:           # MemoryError, RecursionError, bugs: this line's
                     out, status = failed(line.text, _error_line(e)), 2
-            echo(visible(out))
+            out = visible(out)
+            pending.append(out)
+            size += len(out)
             worst = max(worst, status)
+            if size >= _PENDING or waits():
+                flush()
+                size = 0
     except KeyboardInterrupt:
-        return INTERRUPTED_STATUS
+        worst = INTERRUPTED_STATUS
+    flush()
     return worst

@@ -33,43 +33,62 @@ def build(root, typing, shape_of_tv, inference, done: dict | None = None,
     uses, and is looked through for symmetric variables once."""
     done = {} if done is None else done
     sym = sym or _Symmetric(typing)
-    stack = [(root, False)]
+    resolved, dim_args = inference.resolved, inference.dim_args
+
+    def shape_here(n):
+        return shape_of_tv(inference.t(n))
+
+    # nodes in pre-order, right operand first: reversed, that is the left-to-right
+    # post-order (children before parents, and the same first error as a recursive walk);
+    # a syntax tree shares no nodes (a defined name refers to its body through `resolved`)
+    order, stack = [], [root]
     while stack:
-        node, ready = stack.pop()
-        if ready:
-            body = inference.resolved.get(id(node))
-            dims = inference.dim_args.get(id(node))
-            done[id(node)] = done[id(body)] if body is not None else \
-                E.commutation(*dims) if dims is not None else \
-                _node(node, [done[id(a)] for a in node.args], typing,
-                      lambda n: shape_of_tv(inference.t(n)), sym)
-        elif id(node) not in done:
-            stack.append((node, True))
-            if id(node) not in inference.dim_args:          # its operands are sizes
-                stack.extend((a, False) for a in reversed(node.args))
+        node = stack.pop()
+        order.append(node)
+        if node.args and not (dim_args and id(node) in dim_args):   # commutation(m, n):
+            stack.extend(node.args)                                 # its operands are sizes
+    for node in reversed(order):
+        key = id(node)
+        if node.args:
+            done[key] = E.commutation(*dim_args[key]) if dim_args and key in dim_args else \
+                _node(node, [done[id(a)] for a in node.args], typing, shape_here, sym)
+        else:
+            body = resolved.get(key) if resolved else None
+            done[key] = done[id(body)] if body is not None else \
+                _node(node, (), typing, shape_here, sym)
     return done[id(root)]
 
 
 MAX_NUMBER_EXPONENT = 300      # 1e300: beyond it a literal would print as thousands of digits
 
 
+_numbers: dict[str, E.Expr] = {}   # literal -> its node: the same few recur in every request
+_NUMBERS_KEPT = 512                # bounded: cleared when full
+_MINUS_ONE = E.num(-1)
+
+
 def _number(text: str, column: int) -> E.Expr:
+    node = _numbers.get(text)
+    if node is not None:
+        return node
+    if len(text) > 40:
+        raise McalcError("number too long", column)
     exponent = text.lower().partition("e")[2]
     if exponent and abs(int(exponent)) > MAX_NUMBER_EXPONENT:
         raise McalcError(f"number out of range ({text}; the limit is 1e±{MAX_NUMBER_EXPONENT})",
                          column)
     try:
-        return E.num(Fraction(text))
+        node = E.num(Fraction(text))
     except (ValueError, ZeroDivisionError, OverflowError):
         raise McalcError(f"bad number {text!r}", column) from None
+    if len(_numbers) >= _NUMBERS_KEPT:
+        _numbers.clear()
+    _numbers[text] = node
+    return node
 
 
 def _node(n, args, typing, shape_here, sym) -> E.Expr:
-    op, col = n.op, n.column
-    if op == "number":
-        if len(n.text) > 40:
-            raise McalcError("number too long", col)
-        return _number(n.text, col)
+    op, col = n.op, n.column                         # the most frequent operators first
     if op == "name":
         name = n.text
         if name == "e":
@@ -82,33 +101,8 @@ def _node(n, args, typing, shape_here, sym) -> E.Expr:
             vt = typing.vars[name]
             return E.var(name, vt.shape, vt.kind == "symmetric")
         return E.dim(name)
-    if op == "neg":
-        return E.make("mul", E.num(-1), args[0], column=col)
-    if op == "add":
-        return E.make("add", *args, column=col)
-    if op == "sub":
-        return E.make("add", args[0], E.make("mul", E.num(-1), args[1]), column=col)
-    if op == "mul":
-        return E.make("mul", *args, column=col)
-    if op == "div":
-        E.make("mul", *args, column=col)                       # check the shapes as written
-        return E.make("mul", args[0], E.make("pow", args[1], E.num(-1)), column=col)
-    if op == "pow":
-        if args[1].op == "num" and abs(args[1].value) > MAX_EXPONENT:
-            raise McalcError(f"exponent too large (|p| > {MAX_EXPONENT})", col)
-        return E.make("pow", *args, column=col)
-    if op == "compare":
-        return E.make(_COMPARE[n.text], *args, column=col)
-    if op == "matmul":
-        return E.make("matmul", *args, column=col)
-    if op == "T":
-        return sym.transpose(args[0], col)
-    if op == "list":
-        if all(a.op == "list" for a in n.args):
-            rows = [_list_row(r, args[i]) for i, r in enumerate(n.args)]
-            flat = tuple(x for row in rows for x in row)
-            return E.Expr("matrix", flat, (str(len(rows)), str(len(rows[0]))))
-        return E.Expr("vector", tuple(args), (str(len(args)), "1"))
+    if op == "number":
+        return _number(n.text, col)
     if op == "call":
         f = _CALL_ALIASES.get(n.text, n.text)
         if f == "T":
@@ -119,6 +113,35 @@ def _node(n, args, typing, shape_here, sym) -> E.Expr:
             other = args[1] if E.is_number(args[0], 0) else args[0]
             return E.make("relu", other, column=col)
         return E.make(f, *args, column=col)
+    if op == "matmul":
+        return E.make("matmul", *args, column=col)
+    if op == "mul":
+        return E.make("mul", *args, column=col)
+    if op == "pow":
+        p = args[1].value if args[1].op == "num" else None
+        # |p| > MAX_EXPONENT on the Fraction's integer parts: comparing Fractions is slow
+        if p is not None and abs(p.numerator) > MAX_EXPONENT * p.denominator:
+            raise McalcError(f"exponent too large (|p| > {MAX_EXPONENT})", col)
+        return E.make("pow", *args, column=col)
+    if op == "add":
+        return E.make("add", *args, column=col)
+    if op == "sub":
+        return E.make("add", args[0], E.make("mul", _MINUS_ONE, args[1]), column=col)
+    if op == "neg":
+        return E.make("mul", _MINUS_ONE, args[0], column=col)
+    if op == "div":
+        E.make("mul", *args, column=col)                       # check the shapes as written
+        return E.make("mul", args[0], E.make("pow", args[1], _MINUS_ONE), column=col)
+    if op == "compare":
+        return E.make(_COMPARE[n.text], *args, column=col)
+    if op == "T":
+        return sym.transpose(args[0], col)
+    if op == "list":
+        if all(a.op == "list" for a in n.args):
+            rows = [_list_row(r, args[i]) for i, r in enumerate(n.args)]
+            flat = tuple(x for row in rows for x in row)
+            return E.Expr("matrix", flat, (str(len(rows)), str(len(rows[0]))))
+        return E.Expr("vector", tuple(args), (str(len(args)), "1"))
     raise McalcError(f"unsupported syntax {op}", col)
 
 

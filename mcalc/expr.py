@@ -56,7 +56,9 @@ class Expr:
         if node is None:
             node = object.__new__(cls)
             node.op, node.args, node.shape, node.name, node.value = op, args, shape, name, value
-            node.size = 1 + sum(map(_SIZE, args))
+            n = len(args)                      # (most nodes have one or two operands)
+            node.size = 1 if not n else 1 + args[0].size if n == 1 else \
+                1 + args[0].size + args[1].size if n == 2 else 1 + sum(map(_SIZE, args))
             node.is_scalar = shape == SCALAR   # asked everywhere: an attribute, not a call
             _INTERNED_REFS[key] = _KEYED_REF(node, _FORGET, key)
         return node
@@ -162,7 +164,7 @@ def replace(e: Expr, mapping: dict, keep=()) -> Expr:
     in `keep` are known to hold none and are left as they are, and so are those smaller
     than every key (they cannot hold one): not walked."""
     done: dict[Expr, Expr] = {k: k for k in keep}
-    smallest = min((k.size for k in mapping), default=0)
+    smallest = min([k.size for k in mapping]) if mapping else 0
     stack = [e]
     while stack:                               # postorder, pruned: children first
         node = stack[-1]

@@ -1,12 +1,19 @@
-"""Text -> mcalc.syntax, through lark's LALR parser.
+"""Text -> mcalc.syntax, through lark's LALR automaton for grammar/mcalc.lark.
 
-The parser is lark's standalone module generated from grammar/mcalc.lark
-(`python -m mcalc.grammar_build`), so a call never imports lark itself or
-rebuilds the tables; tests keep the generated module in sync with the grammar.
+`python -m mcalc.grammar_build` generates two modules from the grammar: lark's standalone
+parser (mcalc/_lark_parser.py) and its tables as plain data (mcalc/_parse_table.py).
+A request is parsed by the short driver below, which runs those tables — contextual lexer,
+shifts and reductions, syntax built at each reduction — without lark's objects: importing
+and stepping through them was most of a request's parse time and a tenth of a cold call.
+Input the tables reject is parsed again by the standalone module, whose error (the same
+automaton, so the same position) becomes the one-line message; tests keep both modules in
+sync with the grammar and check that the driver and lark agree.
 """
 from __future__ import annotations
 
-from mcalc import _lark_parser as lk
+import re
+
+from mcalc import _parse_table as table
 from mcalc.errors import McalcError
 from mcalc.syntax import Decl, Definition, Request, Syntax
 
@@ -14,41 +21,26 @@ MAX_LENGTH = 100_000          # characters in one request
 MAX_DEPTH = 10_000            # nesting of the syntax tree (every walk is iterative)
 MAX_ORDER = 10                # k in d^k/dx^k: each order multiplies the result's size
 
-_parser = None
 
-
-def _lark():
-    """The LALR parser with ToSyntax applied at each reduction: syntax is built as the
-    parser goes, without a parse tree to walk afterwards (lark's Transformer recurses
-    once per level, and the extra walk was a fifth of a short request's parse)."""
-    global _parser
-    if _parser is None:
-        _parser = lk.Lark_StandAlone(transformer=ToSyntax())
-    return _parser
-
-
-def _col(tok) -> int:
-    return getattr(tok, "column", 0) or 0
-
-
-class ToSyntax(lk.Transformer):
-    """One short method per grammar alias, as in lark's calc example."""
+class ToSyntax:
+    """The callback of each rule that has one (by alias, as in lark's calc example), called
+    with the rule's kept children; a token is (text, column)."""
 
     def number(self, c):
-        return Syntax("number", text=str(c[0]), column=_col(c[0]))
+        return Syntax("number", (), c[0][0], c[0][1])
 
     def name(self, c):
-        return Syntax("name", text=str(c[0]), column=_col(c[0]))
+        return Syntax("name", (), c[0][0], c[0][1])
 
     def call(self, c):
-        return Syntax("call", tuple(c[1:]), text=str(c[0]), column=_col(c[0]))
+        return Syntax("call", tuple(c[1:]), c[0][0], c[0][1])
 
     def bracket(self, c):
-        return Syntax("list", tuple(c[1:]), column=_col(c[0]))
+        return Syntax("list", tuple(c[1:]), "", c[0][1])
 
     def _binary(op):
         def build(self, c):
-            return Syntax(op, (c[0], c[2]), text=str(c[1]), column=_col(c[1]))
+            return Syntax(op, (c[0], c[2]), c[1][0], c[1][1])
         return build
 
     add = _binary("add")
@@ -61,49 +53,49 @@ class ToSyntax(lk.Transformer):
     del _binary
 
     def neg(self, c):
-        return Syntax("neg", (c[1],), text="-", column=_col(c[0]))
+        return Syntax("neg", (c[1],), "-", c[0][1])
 
     def pos(self, c):
         return c[1]
 
     def transpose(self, c):
-        return Syntax("T", (c[0],), text=str(c[1]), column=_col(c[1]))
+        return Syntax("T", (c[0],), c[1][0], c[1][1])
 
     # derivative prefixes: (names, column)
     def d_by(self, c):
-        return ((str(c[1]),), _col(c[1]))
+        return ((c[1][0],), c[1][1])
 
     def d_by_stacked(self, c):
-        return (tuple(str(t) for t in c[1:]), _col(c[1]))
+        return (tuple(t[0] for t in c[1:]), c[1][1])
 
     def dk_by(self, c):
-        return self._dk(c[0], (str(c[1]),), c[1], c[2])
+        return self._dk(c[0], (c[1][0],), c[1], c[2])
 
     def dk_by_stacked(self, c):
-        return self._dk(c[0], tuple(str(t) for t in c[1:-1]), c[1], c[-1])
+        return self._dk(c[0], tuple(t[0] for t in c[1:-1]), c[1], c[-1])
 
     @staticmethod
     def _dk(deriv, names, first, power):
         """d^k/dx^k: k nested prefixes (parse_request checks the two k)."""
-        k = int(str(deriv)[2:].partition("/")[0])
-        return ("dk", k, names, _col(first), int(str(power)[1:]), _col(power))
+        k = int(deriv[0][2:].partition("/")[0])
+        return ("dk", k, names, first[1], int(power[0][1:]), power[1])
 
     # declarations
     def scalar_type(self, c):
         return ("scalar", ())
 
     def vector_type(self, c):
-        return ("vector", (str(c[0]),))
+        return ("vector", (c[0][0],))
 
     def matrix_type(self, c):
-        return ("matrix", (str(c[0]), str(c[1])))
+        return ("matrix", (c[0][0], c[1][0]))
 
     def symmetric_type(self, c):
-        return ("symmetric", (str(c[0]),))
+        return ("symmetric", (c[0][0],))
 
     def decl(self, c):
         kind, dims = c[-1]
-        return Decl(tuple(str(t) for t in c[:-1]), kind, dims, _col(c[0]))
+        return Decl(tuple(t[0] for t in c[:-1]), kind, dims, c[0][1])
 
     def decls(self, c):
         return tuple(c)
@@ -111,10 +103,149 @@ class ToSyntax(lk.Transformer):
     items = decls
 
     def definition(self, c):
-        return Definition(str(c[0]), c[1], _col(c[0]))
+        return Definition(c[0][0], c[1], c[0][1])
 
     def where_clause(self, c):
         return c[0]
+
+
+def _reduction(keep, callback, inline):
+    """The value of a rule from the values it reduces: lark's child filter (punctuation
+    dropped, helper rules spliced), then the callback (a ?rule with one child is that
+    child)."""
+    if keep is None and not inline:
+        return callback
+
+    def reduce(children):
+        if keep is not None:
+            kept = []
+            for i, splice in keep:
+                if splice:
+                    kept += children[i]
+                else:
+                    kept.append(children[i])
+            children = kept
+        if inline and len(children) == 1:
+            return children[0]
+        return callback(children)
+    return reduce
+
+
+_rules = None                 # per rule: (symbol, length, reduce or None to pass one child on)
+_lexers = [None] * len(table.LEXERS)     # compiled on first use: a request needs a few
+
+
+def _rule_table():
+    global _rules
+    if _rules is None:
+        builder = ToSyntax()
+        _rules = [(symbol, size,
+                   None if keep is None and inline and size == 1 else
+                   _reduction(keep, getattr(builder, name, list), inline))
+                  for symbol, size, keep, name, inline in table.RULES]
+    return _rules
+
+
+def _drive(text: str, start: str):
+    """The value of the start symbol for `text`, or None if lark's parser rejects it.
+
+    lark's contextual lexer: each token is matched by the lexer of the state the parser
+    is in; columns count from the last line break, as lark's do."""
+    states, ignore, rules, lexers = table.STATES, table.IGNORE, _rules or _rule_table(), _lexers
+    state = table.START[start]
+    stack, values = [state], []
+    end = table.END[start]
+    pos, n = 0, len(text)
+    line_start = 0
+    multiline = "\n" in text
+    while True:
+        lexer, actions = states[state]
+        while pos < n:
+            match = (lexers[lexer] or _compile(lexer))(text, pos)
+            if match is None:
+                return None
+            kind = match.lastgroup
+            if multiline and "\n" in match.group():
+                line_start = text.rindex("\n", pos, match.end()) + 1
+            if kind not in ignore:
+                token = (match.group(), pos - line_start + 1)
+                pos = match.end()
+                break
+            pos = match.end()
+        else:
+            kind, token = "$END", None
+        while True:                                   # reduce, until the token shifts
+            action = actions.get(kind)
+            if action is None:
+                return None
+            if action >= 0:
+                stack.append(action)
+                values.append(token)
+                state = action
+                break
+            symbol, size, reduce = rules[~action]
+            if reduce is None:                        # ?rules passing their one child on
+                key = (stack[-2], state, kind)
+                state = stack[-1] = _chains.get(key) or _chain(key)
+            else:
+                children = values[-size:]
+                del stack[-size:], values[-size:]
+                state = states[stack[-1]][1][symbol]
+                stack.append(state)
+                values.append(reduce(children))
+            if state == end and token is None:
+                return values[-1]
+            actions = states[state][1]
+
+
+# (state below, state, lookahead) -> the state after the chain of ?rule reductions there:
+# 19 of a typical request's 29 reductions are such links (sum: product, product: unary...),
+# and what they do depends on those three alone. Bounded by the grammar, not the input.
+_chains: dict[tuple[int, int, str], int] = {}
+
+
+def _chain(key) -> int:
+    below, state, kind = key
+    while True:
+        symbol = _rules[~table.STATES[state][1][kind]][0]
+        state = table.STATES[below][1][symbol]
+        action = table.STATES[state][1].get(kind)      # none in an accepting state
+        if action is None or action >= 0 or _rules[~action][2] is not None:
+            _chains[key] = state
+            return state
+
+
+def _compile(lexer: int):
+    _lexers[lexer] = scan = re.compile(table.LEXERS[lexer]).match
+    return scan
+
+
+_standalone = None
+
+
+def _lark_error(text: str, start: str) -> McalcError:
+    """The error lark's standalone parser reports for text the tables rejected."""
+    from mcalc import _lark_parser as lk
+    global _standalone
+    if _standalone is None:
+        _standalone = lk.Lark_StandAlone()
+    try:
+        _standalone.parse(text, start=start)
+    except lk.UnexpectedCharacters as e:
+        return McalcError(f"unexpected character {text[e.pos_in_stream]!r}", e.column)
+    except lk.UnexpectedEOF:
+        return McalcError("unexpected end of input" if text.strip() else "empty request",
+                          len(text) + 1)
+    except lk.UnexpectedToken as e:
+        tok = e.token
+        if tok.type == "$END":
+            return McalcError("unexpected end of input" if text.strip() else "empty request",
+                              len(text) + 1)
+        return McalcError(f"unexpected {str(tok)!r}", getattr(tok, "column", 0) or 0)
+    except lk.LarkError as e:                       # anything else lark reports
+        return McalcError(str(e).splitlines()[0])
+    raise RuntimeError("mcalc/_parse_table.py accepts less than mcalc/_lark_parser.py: "
+                       "run `python -m mcalc.grammar_build`")
 
 
 def _check_size(text: str) -> None:
@@ -138,22 +269,14 @@ def _check_depth(node) -> None:
 
 def _parse(text: str, start: str):
     _check_size(text)
-    try:
-        tree = _lark().parse(text, start=start)
-    except lk.UnexpectedCharacters as e:
-        raise McalcError(f"unexpected character {text[e.pos_in_stream]!r}", e.column) from None
-    except lk.UnexpectedEOF:
-        raise McalcError("unexpected end of input" if text.strip() else "empty request",
-                         len(text) + 1) from None
-    except lk.UnexpectedToken as e:
-        tok = e.token
-        if tok.type == "$END":
-            raise McalcError("unexpected end of input" if text.strip() else "empty request",
-                             len(text) + 1) from None
-        raise McalcError(f"unexpected {str(tok)!r}", _col(tok)) from None
-    except lk.LarkError as e:                       # anything else lark reports
-        raise McalcError(str(e).splitlines()[0]) from None
-    for item in getattr(tree, "children", ()):
+    tree = _drive(text, start)
+    if tree is None:
+        raise _lark_error(text, start)
+    # every syntax node has a token of its own (an operator, a name, a bracket), so a
+    # request no longer than MAX_DEPTH characters cannot nest deeper
+    if start != "request" or len(text) <= MAX_DEPTH:
+        return tree
+    for item in tree:
         if isinstance(item, Syntax):
             _check_depth(item)
         elif isinstance(item, tuple):                # where: definitions have bodies
@@ -165,9 +288,8 @@ def _parse(text: str, start: str):
 
 def parse_request(text: str, extra_decls: tuple[Decl, ...] = ()) -> Request:
     """Parse one request line; `extra_decls` come from -t/--type."""
-    tree = _parse(text, "request")
     prefixes, body, where = [], None, ()
-    for item in tree.children:
+    for item in _parse(text, "request"):
         if isinstance(item, Syntax):
             body = item
         elif isinstance(item, tuple) and item and isinstance(item[0], (Decl, Definition)):
@@ -187,8 +309,8 @@ def parse_request(text: str, extra_decls: tuple[Decl, ...] = ()) -> Request:
         else:
             wrt.append(p[0])
             cols.append(p[1])
-    decls = tuple(w for w in where if isinstance(w, Decl))
-    defs = tuple(w for w in where if isinstance(w, Definition))
+    decls = tuple(w for w in where if isinstance(w, Decl)) if where else ()
+    defs = tuple(w for w in where if isinstance(w, Definition)) if where else ()
     return Request(text, tuple(wrt), body, tuple(extra_decls) + decls, tuple(cols), defs)
 
 

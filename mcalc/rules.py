@@ -29,7 +29,7 @@ from mcalc.types import dim_mul
 
 
 def T(x):
-    return E.make("T", x)
+    return E.Expr("T", (x,), (x.shape[1], x.shape[0]))     # (the shape law of T, inline)
 
 
 def mm(*xs):
@@ -52,12 +52,15 @@ def add(*xs):
     return E.Expr("add", tuple(xs), _bshape(xs))
 
 
+_MINUS_ONE = E.num(-1)
+
+
 def neg(x):
-    return mul(E.num(-1), x)
+    return mul(_MINUS_ONE, x)
 
 
 def recip(x):
-    return E.make("pow", x, E.num(-1))
+    return E.make("pow", x, _MINUS_ONE)
 
 
 def fn(name, *xs):
@@ -210,7 +213,7 @@ rule("scalar expansion (product)", "P&H §4.3", "mul", "∂(x z)/∂z = x (z sca
 
 def _pow_base(u, i):
     a, p = u.args
-    return mul(p, E.make("pow", a, add(p, E.num(-1))))
+    return mul(p, E.make("pow", a, add(p, _MINUS_ONE)))
 
 
 rule("power rule", "P&H §2", "pow", "∂(xᵖ)/∂x = diag(p xᵖ⁻¹)", "n×n",

@@ -11,6 +11,7 @@ the typed request into Expr trees.
 """
 from __future__ import annotations
 
+import functools
 import itertools
 
 from mcalc.errors import McalcError
@@ -31,6 +32,7 @@ RESERVED = ("I", "e", "pi")
 DEFAULT_DIM_NAMES = ("n", "m", "k", "p", "q", "r", "s", "l", "j")
 
 
+@functools.lru_cache(maxsize=1024)      # asked at every vec-form step; few distinct pairs
 def dim_mul(a: str, b: str) -> str:
     """The product of two dimensions, canonical: numbers multiplied, names sorted."""
     number, names = 1, []

@@ -5,14 +5,14 @@ from __future__ import annotations
 
 import pytest
 
-from mcalc import _lark_parser as lk
 from mcalc import expr as E
 from mcalc.errors import McalcError
-from mcalc.parser import MAX_DEPTH, ToSyntax, _lark, parse_request
+from mcalc.parser import MAX_DEPTH, _drive, parse_request
 from mcalc.pipeline import derive, typed
 from mcalc.printing.plain import names_below
 from mcalc.printing.text import to_text, where_texts
 from mcalc.types import SCALAR
+from test_parser_driver import lark_syntax
 
 N = 5000
 
@@ -51,9 +51,8 @@ ORDINARY = ["d/dx sin(x^2)", "d/dw sum(w*x) + b", "d/dx x'@A@x where x: vector(n
 
 
 @pytest.mark.parametrize("text", ORDINARY)
-def test_syntax_built_while_parsing_matches_lark_transformer(text):
-    tree = lk.Lark_StandAlone().parse(text, start="request")     # a parse tree, then
-    assert _lark().parse(text, start="request") == ToSyntax().transform(tree)
+def test_syntax_built_while_parsing_matches_lark_parse_tree(text):
+    assert _drive(text, "request") == lark_syntax(text)          # a parse tree, then syntax
 
 
 def test_text_printer_is_iterative(shallow_stack):

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import os
+import select
 import signal
 import stat
 import subprocess
@@ -184,6 +185,42 @@ def test_dev_zero_is_bounded():
     finally:
         p.kill()
         p.wait()
+
+
+# ---- when answers are written --------------------------------------------------------------
+
+def test_a_file_of_requests_is_answered_in_large_writes(tmp_path):
+    """Reading a file never waits, so the answers go out together; a pipe with nothing
+    ready to read may, so every answer before such a read is out."""
+    from mcalc.batch import may_wait, run_batch
+    requests = tmp_path / "requests"
+    requests.write_bytes(b"a\nb\n\n# skipped\nc\n")
+    writes = []
+    with open(requests, "rb") as f:
+        assert not may_wait(f)()
+        status = run_batch(f, lambda t: (t.upper(), 0), lambda t, m: m, writes.append)
+    assert status == 0 and writes == ["A\nB\nC"]
+    read_end, write_end = os.pipe()
+    with os.fdopen(read_end, "rb") as r, os.fdopen(write_end, "wb") as w:
+        waits = may_wait(r)
+        assert waits()                             # nothing written yet
+        w.write(b"a\n")
+        w.flush()
+        assert not waits()
+
+
+def test_each_answer_is_out_before_mcalc_waits_for_the_next_request():
+    p = subprocess.Popen([installed_mcalc(), "diff", "-"], stdin=subprocess.PIPE,
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env())
+    try:
+        for request, answer in [("d/dx sin(x)", b"cos(x)"), ("d/dx x^2", b"2*x")]:
+            p.stdin.write(request.encode() + b"\n")
+            p.stdin.flush()                        # and wait for the answer before the next
+            assert select.select([p.stdout], [], [], TIMEOUT)[0], f"no answer to {request}"
+            assert answer in p.stdout.readline()
+    finally:
+        p.stdin.close()
+        assert p.wait(timeout=TIMEOUT) == 0
 
 
 # ---- quiet closed pipes --------------------------------------------------------------------

@@ -1,6 +1,7 @@
-"""mcalc/_lark_parser.py is exactly what `python -m mcalc.grammar_build` generates from
-grammar/mcalc.lark (the standalone parser never drifts from the grammar), the generation is
-reproducible, and the speed-ups applied to lark's module keep it working."""
+"""mcalc/_lark_parser.py and mcalc/_parse_table.py are exactly what `python -m
+mcalc.grammar_build` generates from grammar/mcalc.lark (the parser never drifts from the
+grammar), the generation is reproducible, and the speed-ups applied to lark's module keep
+it working."""
 from __future__ import annotations
 
 import io
@@ -16,13 +17,14 @@ pytest.importorskip("lark")
 from mcalc import grammar_build  # noqa: E402
 
 COMMITTED = Path(grammar_build.__file__).with_name("_lark_parser.py")
+TABLES = Path(grammar_build.__file__).with_name("_parse_table.py")
 REGENERATE = "python -m mcalc.grammar_build"
 
 
-def _generate(seed: str) -> str:
-    """The generated module, in a fresh interpreter with the given hash seed."""
-    code = ("import sys; from mcalc.grammar_build import generate_standalone, grammar_path; "
-            "sys.stdout.buffer.write(generate_standalone(grammar_path()).encode('utf-8'))")
+def _generate(seed: str, what: str = "generate_standalone") -> str:
+    """A generated module, in a fresh interpreter with the given hash seed."""
+    code = (f"import sys; from mcalc.grammar_build import {what}, grammar_path; "
+            f"sys.stdout.buffer.write({what}(grammar_path()).encode('utf-8'))")
     env = dict(os.environ, PYTHONHASHSEED=seed)
     p = subprocess.run([sys.executable, "-c", code], capture_output=True, env=env, check=True)
     return p.stdout.decode("utf-8")
@@ -35,9 +37,18 @@ def test_committed_parser_matches_the_grammar():
                                 f"{grammar_build.grammar_path()}: run `{REGENERATE}`")
 
 
+def test_committed_tables_match_the_grammar():
+    fresh = grammar_build.generate_tables(grammar_build.grammar_path())
+    assert fresh == TABLES.read_text(encoding="utf-8"), (
+        f"mcalc/_parse_table.py is out of date with {grammar_build.grammar_path()}: "
+        f"run `{REGENERATE}`")
+
+
 def test_generation_is_reproducible():
     """lark numbers parse states differently from run to run; grammar_build renumbers them."""
     assert _generate("1") == _generate("2") == _generate("random")
+    tables = "generate_tables"
+    assert _generate("1", tables) == _generate("2", tables) == _generate("random", tables)
 
 
 def test_import_pulls_in_no_logging_or_pickle():

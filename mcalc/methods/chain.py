@@ -4,15 +4,13 @@ function of a vector or matrix (the gradient flows from the output), and backwar
 Jacobians (vec/Kronecker forms beyond 2-D) otherwise."""
 from __future__ import annotations
 
-import functools
-
 from mcalc import expr as E
 from mcalc import rules as R
 from mcalc.derivation import Derivation, Step, Total, replace
 from mcalc.errors import McalcError
 from mcalc.expr import Expr
 from mcalc.methods.graph import (MAX_SHOWN, Derive, _shown, derivative_eq, derive_groups,
-                                 simplified, sum_with_names)
+                                 once, simplified, sum_with_names)
 
 NAME = "chain"
 
@@ -45,7 +43,7 @@ class ChainRule(Derive):
             return {"rule": "single-variable chain rule", "source": "P&H §4.5.1"}
         return {"rule": "vector chain rule", "source": "P&H §4.5.3"}
 
-    @functools.cached_property
+    @once
     def _shapes(self) -> dict:
         """Name -> shape of the intermediates and x: fixed once the graph is built, so
         taken once per derivation rather than at every chain step (linear in depth)."""
@@ -119,15 +117,15 @@ class ChainRule(Derive):
         self.chains.append(self._with_product(Step(
             "chain", (y, u), _shown(value, node == self.x), **chain, terms=terms, eq=eq)))
 
-    @functools.cached_property
+    @once
     def _first_partial(self) -> "_Index":
         return _Index(self.partials, first=True)
 
-    @functools.cached_property
+    @once
     def _stated_partials(self) -> "_Index":
         return _Index(self.partials, usual=True)
 
-    @functools.cached_property
+    @once
     def _stated_chains(self) -> "_Index":
         return _Index(self.chains, usual=True)
 

@@ -6,14 +6,13 @@ the gradient; anything else writes each intermediate's differential in terms of 
 reads the derivative off dF, which is linear in dX (dF = A dX B gives kron(B', A))."""
 from __future__ import annotations
 
-import functools
-
 from mcalc import expr as E
 from mcalc import rules as R
 from mcalc.derivation import Derivation, Eq, Step
 from mcalc.expr import Expr
 from mcalc.methods.chain import ChainRule
-from mcalc.methods.graph import MAX_SHOWN, Derive, _shown, derivative_eq, derive_groups
+from mcalc.methods.graph import (MAX_SHOWN, Derive, _shown, derivative_eq, derive_groups,
+                                 once)
 
 NAME = "differential"
 
@@ -146,7 +145,7 @@ class Differential(Derive):
             self._differential_step(after, "move the factors across ':' "
                                     "(G : A dU B = A'G B' : dU)", "MC (eq. 16)")
 
-    @functools.cached_property
+    @once
     def _rank(self) -> dict:
         """node -> its place among the intermediates (inputs first)."""
         return {n: k for k, n in enumerate(self.g.order)}

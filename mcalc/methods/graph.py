@@ -25,10 +25,28 @@ from mcalc.expr import Expr
 from mcalc.simplify import Simplifier
 from mcalc.types import SCALAR, dim_mul
 
+class once:
+    """A method computed on first use and then kept as the instance's attribute:
+    functools.cached_property without its lock (Python 3.11 takes one at every first use,
+    a few per derivation)."""
+
+    def __init__(self, method):
+        self.method, self.name = method, method.__name__
+
+    def __get__(self, obj, owner=None):
+        if obj is None:
+            return self
+        value = obj.__dict__[self.name] = self.method(obj)
+        return value
+
+
 def binary_products(e: Expr) -> Expr:
     """A@B@C as (A@B)@C: each intermediate is one product of two operands."""
     memo: dict[Expr, Expr] = {}
     for n in E.postorder(e, memo):
+        if not n.args:                            # (a leaf: half the nodes)
+            memo[n] = n
+            continue
         args = tuple([memo[a] for a in n.args])
         if n.op == "matmul" and len(args) > 2:
             got = args[0]
@@ -48,8 +66,21 @@ def labels(f: Expr, variables: frozenset | None = None) -> tuple[str, str]:
     fallback = (f"y_{k}" for k in range(len(taken) + 1))
     root = next(r for r in itertools.chain(("y", "f", "L", "out"), fallback) if r not in taken)
     letters = itertools.chain(("u", "v", "t"), (f"u{k}_" for k in range(len(taken) + 1)))
-    letter = next(c for c in letters if not any(n.startswith((c, c.upper())) for n in taken))
-    return root, letter
+    return root, _free_letter(letters, taken)
+
+
+def _free_letter(letters, taken, skip: str = "") -> str:
+    """The first of `letters` (other than `skip`) that begins no name in `taken`, in either
+    case; a one-letter candidate (the usual) is checked against the names' first letters."""
+    firsts = {n[:1] for n in taken}
+    for c in letters:
+        if c == skip:
+            continue
+        if len(c) == 1:
+            if c not in firsts and c.upper() not in firsts:
+                return c
+        elif not any(n.startswith((c, c.upper())) for n in taken):
+            return c
 
 
 class Names:
@@ -65,8 +96,7 @@ class Names:
         # (v6 for du6/dx): not the intermediates', nor t (the result's `where` names)
         letters = itertools.chain(("v", "w", "z", "q", "p"),
                                   (f"v{k}_" for k in range(len(self.taken) + 1)))
-        self.dletter = next(c for c in letters if c != self.letter and not any(
-            n.startswith((c, c.upper())) for n in self.taken))
+        self.dletter = _free_letter(letters, self.taken, skip=self.letter)
         self.k = 0
         self.of: dict[Expr, str] = {}            # node -> its name
         self.defined: set[str] = set()
@@ -373,7 +403,7 @@ class Derive:
         by = self.g.through(node.args[i])
         eq = derivative_eq("partial", *key, node.shape, by.shape, jac) if jac is not None \
             else None
-        if sum(self.g.through(a) is by for a in node.args) > 1:
+        if len(node.args) > 1 and sum(self.g.through(a) is by for a in node.args) > 1:
             # x^x, X@X: one operand's share of the product rule, not a partial by x
             key, eq = (key[0], f"{key[1]} (operand {i + 1})"), None
         if jac is not None and key not in self.g.names.partials:
@@ -388,8 +418,10 @@ class Derive:
         which keeps a deep network's derivation linear."""
         if node is self.f and self.f.op == "var":
             return e
-        return E.replace(e, {self.g.local(node): self.g.name[node]},
-                         keep=(keep,) if keep is not None else ())
+        local = self.g.local(node)
+        if e.size < local.size:                   # (too small to hold it: the usual partial)
+            return e
+        return E.replace(e, {local: self.g.name[node]}, keep=(keep,) if keep is not None else ())
 
     def _tangent(self, node, rules, incoming) -> Expr:
         """The node's tangent (or differential) from its operands' (`incoming`: node -> its
