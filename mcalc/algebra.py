@@ -423,8 +423,7 @@ def linear_factors(p: dict) -> tuple[list[dict], dict] | None:
     for _ in range(degree):
         if len(coeffs) < 2:
             break
-        root = next((r for r in _candidates(coeffs[0], coeffs[-1])
-                     if sum(c * r ** k for k, c in enumerate(coeffs)) == 0), None)
+        root = _rational_root([int(c) for c in coeffs])
         if root is None:
             break
         quotient = [Fraction(0)] * (len(coeffs) - 1)    # p = (t - root)*quotient
@@ -447,10 +446,19 @@ def linear_factors(p: dict) -> tuple[list[dict], dict] | None:
     return factors, rest
 
 
-def _candidates(c0: Fraction, cn: Fraction):
-    ps = [d for d in range(1, min(abs(int(c0)), 64) + 1) if int(c0) % d == 0]
-    qs = [d for d in range(1, min(abs(int(cn)), 64) + 1) if int(cn) % d == 0]
+def _rational_root(cs: list[int]) -> Fraction | None:
+    """A root p/q of the integer polynomial Σ cs[k] t^k (cs[0] ≠ 0), by the rational root
+    theorem: p divides cs[0] and q divides cs[-1] (divisors up to 64 tried). Tested in
+    integers as q^n P(p/q) = Σ cs[k] p^k q^(n-k) = 0: Fraction arithmetic here was the
+    slowest part of simplifying 6*(1 - y^2)."""
+    n = len(cs) - 1
+    ps = [d for d in range(1, min(abs(cs[0]), 64) + 1) if cs[0] % d == 0]
+    qs = [d for d in range(1, min(abs(cs[-1]), 64) + 1) if cs[-1] % d == 0]
     for q in qs:
         for p in ps:
-            for r in (Fraction(p, q), Fraction(-p, q)):
-                yield r
+            if gcd(p, q) != 1:                  # p/q met already in lowest terms
+                continue
+            for r in (p, -p):
+                if sum(c * r ** k * q ** (n - k) for k, c in enumerate(cs)) == 0:
+                    return Fraction(r, q)
+    return None
