@@ -63,9 +63,11 @@ def _sqrt(a: Expr) -> Expr | None:
     return None
 
 
-# op -> (identity, rewrite(operands) -> Expr or None); the result is rebuilt by the caller
-REWRITE_BY_OP: dict[str, tuple[Identity, Callable]] = {
-    "pow": (E_POWER, lambda args: _pow(*args)),
-    "log": (LOG_EXP, lambda args: _log(args[0])),
-    "sqrt": (NORM, lambda args: _sqrt(args[0])),
+# op -> (identity, the ops of a first operand it may apply to (a cheap test first: the
+# simplifier asks at every node of these ops), rewrite(operands) -> Expr or None); the
+# result is rebuilt by the caller
+REWRITE_BY_OP: dict[str, tuple[Identity, frozenset, Callable]] = {
+    "pow": (E_POWER, frozenset({"exp"}), lambda args: _pow(*args)),
+    "log": (LOG_EXP, frozenset({"exp"}), lambda args: _log(args[0])),
+    "sqrt": (NORM, frozenset({"matmul", "sum"}), lambda args: _sqrt(args[0])),
 }

@@ -95,22 +95,21 @@ class Simplifier:
                 stack.pop()
                 continue
             args = node.args
-            if args:
-                pending = [a for a in args if a not in memo]
-                if pending:
-                    stack.extend(pending)
-                    continue
+            if not args:                        # a leaf
+                stack.pop()
+                built.append(node)
+                memo[node] = node
+                continue
+            pending = [a for a in args if a not in memo]
+            if pending:
+                stack.extend(pending)
+                continue
             stack.pop()
             built.append(node)
-            if node.op in E.LEAVES:
-                out = node
-            else:
-                if node.op == "matmul" and args[0].op == "matmul":
-                    prefixes.append(args[0])
-                args = [memo[a] for a in args]
-                if not A.is_cluster(node):
-                    args = [self.normal(a) if A.is_cluster(a) else a for a in args]
-                out = _BUILD.get(node.op, _rebuild)(self, node, args)
+            op = node.op
+            if op == "matmul" and args[0].op == "matmul":
+                prefixes.append(args[0])
+            out = _BUILD.get(op, _rebuild)(self, node, self.operands(node, memo))
             memo[node] = out
             if out not in memo:
                 memo[out] = out
@@ -124,6 +123,17 @@ class Simplifier:
         out = self.keep_shape(out, e.shape)
         self.final[e] = self.final[out] = out
         return out
+
+    def operands(self, node: Expr, done: dict) -> list:
+        """node's operands as `done` has them, each cluster in textbook form unless node is
+        itself in the cluster (A.is_cluster inline: a call per operand was the cost)."""
+        op = node.op
+        args = [done[a] for a in node.args]
+        if op == "add" or op == "mul" or op == "pow" and node.args[1].op == "num":
+            return args
+        normed = self.normed
+        return [(normed.get(a) or self.normal(a)) if a.op == "add" or a.op == "mul" or
+                a.op == "pow" and a.args[1].op == "num" else a for a in args]
 
     def forget(self, e: Expr, built: list, prefixes: list):
         """A chain written ((A1@A2)@A3)@... is simplified a prefix at a time, each prefix a
@@ -169,12 +179,11 @@ class Simplifier:
         (the scalars taken out of x*(A@y), say) in textbook form too."""
         done = self.finished
         for node in () if root in done else self.postorder(root, done):
-            if not node.args:
+            args = node.args
+            if not args:
                 done[node] = node
                 continue
-            args = [done[a] for a in node.args]
-            if not A.is_cluster(node):
-                args = [self.normal(a) if A.is_cluster(a) else a for a in args]
+            args = self.operands(node, done)
             done[node] = node if tuple(args) == node.args else \
                 _BUILD.get(node.op, _rebuild)(self, node, args)
         return done[root]
@@ -291,15 +300,26 @@ def coeff_and_rest(e: Expr) -> tuple[Fraction, Expr | None]:
     return _F1, e
 
 
+def _coefficient(e: Expr) -> Fraction:
+    """coeff_and_rest(e)[0], without building the rest."""
+    if e.op == "num":
+        return e.value
+    if e.op == "mul" and e.args[0].op == "num":
+        return e.args[0].value
+    return _F1
+
+
 _F0, _F1 = Fraction(0), Fraction(1)     # (Fractions are immutable: shared, not re-made)
+# Hot paths test a Fraction by its slots, c._numerator < 0 for c < 0: Fraction's
+# comparisons and properties are Python calls (and < 0 an abstract-class check).
 
 
 def scale(c: Fraction, e: Expr | None, shape) -> Expr:
     if e is None:
         return filled(c, shape)
-    if c == 1:
+    if c is _F1 or c._numerator == c._denominator:         # c == 1
         return e
-    if c == 0:
+    if c._numerator == 0:
         return E.zeros(e.shape)
     if e.op == "mul":
         return Expr("mul", (_num(c),) + e.args, e.shape)
@@ -311,7 +331,7 @@ def add_(s, terms, shape=None) -> Expr:
     for t in terms:
         if t.op == "add":
             flat.extend(t.args)
-        elif not (t.op == "zeros" or t.op == "num" and t.value == 0):
+        elif not (t.op == "zeros" or t is E.ZERO):
             flat.append(t)
     shape = shape or _broadcast([t.shape for t in terms])
     if not flat:
@@ -328,18 +348,18 @@ def add_(s, terms, shape=None) -> Expr:
         else:
             combined[key] = (c, rest)
     out = []
-    numbers = _F0
+    numbers = None
     for c, rest in combined.values():
         if rest is None:
-            numbers += c
-        elif c != 0:
+            numbers = c if numbers is None else numbers + c
+        elif c._numerator:
             out.append(scale(c, rest, rest.shape))
-    if numbers:
+    if numbers is not None and numbers._numerator:
         out.append(_num(numbers))
     if len(out) > 1:
         out.sort(key=_transposes)
-    if out and coeff_and_rest(out[0])[0] < 0:             # 1 - x rather than -x + 1
-        first_positive = next((t for t in out if coeff_and_rest(t)[0] > 0), None)
+    if out and _coefficient(out[0])._numerator < 0:      # 1 - x rather than -x + 1
+        first_positive = next((t for t in out if _coefficient(t)._numerator > 0), None)
         if first_positive is not None:
             out.remove(first_positive)
             out.insert(0, first_positive)
@@ -393,26 +413,30 @@ def _factors(e: Expr | None) -> tuple | None:
 
 
 def _factor_once(s, terms):
+    split = []                                  # (i, coefficient, @ operands) of products
+    for i, t in enumerate(terms):
+        c, rest = coeff_and_rest(t)
+        factors = _factors(rest)
+        if factors is not None:
+            split.append((i, c, factors))
+    if len(split) < 2:
+        return None
     for side in (-1, 0):
         groups: dict = {}
-        for i, t in enumerate(terms):
-            factors = _factors(coeff_and_rest(t)[1])
-            if factors is not None:
-                groups.setdefault(factors[side], []).append(i)
+        for i, c, factors in split:
+            groups.setdefault(factors[side], []).append((i, c, factors))
         for operand, idx in groups.items():
             if len(idx) < 2:
                 continue
             others = []
-            for i in idx:
-                c, rest = coeff_and_rest(terms[i])
-                factors = _factors(rest)
+            for i, c, factors in idx:
                 remaining = factors[:-1] if side == -1 else factors[1:]
                 inner = remaining[0] if len(remaining) == 1 else matmul_(None, list(remaining))
                 others.append(scale(c, inner, inner.shape))
             summed = add_(None, others)
             pair = [summed, operand] if side == -1 else [operand, summed]
             s.note("factor common operand")
-            chosen = set(idx)
+            chosen = {i for i, _, _ in idx}
             return [t for i, t in enumerate(terms) if i not in chosen] + [matmul_(s, pair)]
     return None
 
@@ -451,10 +475,11 @@ def _mul(s, factors, shape) -> Expr:
                 s.note("fold constants")        # ones(n)*v = v
         else:
             rest.append(f)
-    coeff = _F1
+    coeff = None                                # the numbers' product (a Fraction)
     for f in numbers:
-        coeff = f.value if coeff is _F1 else coeff * f.value
-    if numbers and coeff == 0:
+        coeff = f.value if coeff is None else coeff * f.value
+    # (Fraction's slots: its == and properties are Python calls, and this is hot)
+    if coeff is not None and coeff._numerator == 0:
         return E.zeros(shape)
     if "pow" in ops or len(set(rest)) < len(rest):
         rest = _powers(s, rest)
@@ -466,12 +491,16 @@ def _mul(s, factors, shape) -> Expr:
             if f not in sort_keys:
                 sort_keys[f] = (0 if f.is_scalar else 1, order_key(f, keys))
         rest.sort(key=sort_keys.__getitem__)
-    if coeff != 1 or not rest:                  # a lone number: its own node, as _num gives
-        rest.insert(0, numbers[0] if len(numbers) == 1 else _num(coeff))
-    if all(f.shape != shape for f in rest):
+    if not rest or coeff is not None and (coeff._numerator != 1 or coeff._denominator != 1):
+        # a lone number: its own node, as _num gives
+        rest.insert(0, numbers[0] if len(numbers) == 1 else _num(_F1 if coeff is None else coeff))
+    for f in rest:
+        if f.shape == shape:
+            break
+    else:
         # what carried the shape cancelled (x/x, x*x^-1): the scalar left is spread over
         # ones, so that the product still prints, and parses back, with its shape
-        rest = [f for f in rest if not E.is_number(f, 1)] + [filled(1, shape)]
+        rest = [f for f in rest if f is not E.ONE] + [filled(1, shape)]
     if len(rest) == 1:
         return rest[0]
     out = Expr("mul", tuple(rest), shape)
@@ -512,8 +541,12 @@ def _grow(s, factors, shape) -> Expr | None:
     inserted at its place by bisection: O(log n) Python calls a step (the new product's
     operands are still copied, in C)."""
     bases = s.bases
-    product = next((f for f in factors if f.op == "mul" and f in bases), None)
-    if product is None or (shape is not None and shape != product.shape):
+    for product in factors:
+        if product.op == "mul" and product in bases:
+            break
+    else:
+        return None
+    if shape is not None and shape != product.shape:
         return None
     new = [f for f in factors if f is not product]
     if len(new) != len(factors) - 1 or any(
@@ -551,26 +584,27 @@ _NOT_GROWN = frozenset(("num", "zeros", "kron", "pow"))
 
 
 def pow_(s, base, p) -> Expr:
-    if E.is_number(p, 1) or base.op == "ones":
+    if p is E.ONE or base.op == "ones":        # (numbers are interned: 1 is E.ONE)
         return base
     got = _identity(s, "pow", [base, p])
     if got is not None:
         return got
-    if base.op == "zeros" and p.op == "num" and p.value > 0:
+    if base.op == "zeros" and p.op == "num" and p.value._numerator > 0:
         return base
-    if E.is_number(p, 0):
+    if p is E.ZERO:
         return E.ONE if base.is_scalar else scale(Fraction(1), None, base.shape)
-    if base.op == "num" and p.op == "num" and p.value.denominator == 1 \
+    if p.op != "num":
+        return Expr("pow", (base, p), base.shape)
+    if base.op == "num" and p.value.denominator == 1 \
             and abs(p.value) <= MAX_FOLDED_POWER and (base.value != 0 or p.value > 0) \
             and max(abs(base.value.numerator), base.value.denominator).bit_length() \
             * abs(p.value) <= MAX_FOLDED_BITS:
         if s:
             s.note("fold constants")
         return _num(base.value ** int(p.value))
-    if base.op == "pow" and p.op == "num" and base.args[1].op == "num" \
-            and p.value.denominator == 1:
+    if base.op == "pow" and base.args[1].op == "num" and p.value._denominator == 1:
         return pow_(s, base.args[0], _num(base.args[1].value * p.value))
-    if base.op == "mul" and p.op == "num" and p.value.denominator == 1 and base.is_scalar:
+    if base.op == "mul" and p.value._denominator == 1 and base.is_scalar:
         return mul_(s, [pow_(s, f, p) for f in base.args])
     return Expr("pow", (base, p), base.shape)
 
@@ -777,7 +811,9 @@ def _pair(s, a, b):
 def _identity(s, op, args):
     """The table's local identity for op (mcalc.identities), rebuilt canonically."""
     entry = ID.REWRITE_BY_OP.get(op)
-    got = entry and entry[1](args)
+    if entry is None or args[0].op not in entry[1]:
+        return None
+    got = entry[2](args)
     if got is None:
         return None
     if s:
