@@ -9,6 +9,10 @@ three ways: as it was, with common factors pulled out, and expanded. The shortes
 tokens wins (names, numbers and operators count; brackets do not); ties keep the form as
 it was, then the factored one. Everything is iterative and bounded: a cluster whose
 expansion passes MAX_TERMS terms is left as it was.
+
+Coefficients and exponents are ints, Fractions only when not integral: int arithmetic is
+C, Fraction's is Python (and the polynomials' numbers are nearly all integers). Division
+goes through `ratio`, which stays exact.
 """
 from __future__ import annotations
 
@@ -29,6 +33,24 @@ def is_cluster(e: Expr) -> bool:
 
 class TooBig(Exception):
     pass
+
+
+def rational(v):
+    """v (an int or a Fraction) as an int when it is one."""
+    return v._numerator if type(v) is Fraction and v._denominator == 1 else v
+
+
+def ratio(a, b):
+    """a / b exactly: an int when b divides a, else a Fraction."""
+    if type(a) is int and type(b) is int:
+        q, r = divmod(a, b)
+        return Fraction(a, b) if r else q
+    return rational(Fraction(a) / b)
+
+
+def _int_power(c, k: int):
+    """c^k exactly for an integer k (an int to a negative power is a Fraction)."""
+    return c ** k if k >= 0 else ratio(1, c ** -k)
 
 
 # ---- Laurent polynomials: {monomial: coefficient}, a monomial ((atom index, exponent), ...)
@@ -89,7 +111,7 @@ def _pdiv(n: dict, p: dict) -> dict | None:
         t = mono_mul(m, lead, -1)
         if any(e < 0 for _, e in t):
             return None
-        c = r[m] / lc
+        c = ratio(r[m], lc)
         q[t] = q.get(t, 0) + c
         r = _padd(r, {mono_mul(mp, t): cp for mp, cp in p.items()}, -c)
     return None
@@ -129,7 +151,7 @@ def content(p: dict) -> tuple[Fraction, tuple]:
     for c in p.values():
         num = gcd(num, c.numerator)
         den = den * c.denominator // gcd(den, c.denominator)
-    c = Fraction(num, den)
+    c = Fraction(num, den) if den != 1 else num
     if sum(1 if v < 0 else -1 for v in p.values()) > 0:
         c = -c
     return c, m
@@ -137,27 +159,28 @@ def content(p: dict) -> tuple[Fraction, tuple]:
 
 def power(p: dict, k: Fraction, atoms: Atoms) -> dict:
     """p^k as a Laurent polynomial (a sum to a negative or fractional power is a P-atom)."""
+    k = rational(k)
     if len(p) == 1:
         (m, c), = p.items()
-        if k.denominator == 1:
-            return {tuple((i, e * k) for i, e in m): c ** int(k)}
+        if type(k) is int:
+            return {tuple((i, e * k) for i, e in m): _int_power(c, k)}
         if c == 1:
-            return {tuple((i, e * k) for i, e in m): Fraction(1)}
+            return {tuple((i, e * k) for i, e in m): 1}
     elif not p:
         if k <= 0:
             raise TooBig                                 # 0^-k: left as written
         return {}
-    if k.denominator == 1 and k >= 0:
-        out = {(): Fraction(1)}
-        for _ in range(int(k)):
+    if type(k) is not int:
+        return {((atoms.poly(p), k),): 1}
+    if k >= 0:
+        out = {(): 1}
+        for _ in range(k):
             out = _pmul(out, p)
         return out
-    if k.denominator != 1:
-        return {((atoms.poly(p), k),): Fraction(1)}
     c, m = content(p)
-    q = {mono_mul(mm, m, -1): v / c for mm, v in p.items()}
+    q = {mono_mul(mm, m, -1): ratio(v, c) for mm, v in p.items()}
     i = atoms.poly(q)
-    return {mono_mul(((i, k),), m, k): c ** int(k)}
+    return {mono_mul(((i, k),), m, k): _int_power(c, k)}
 
 
 def to_poly(root: Expr, atoms: Atoms, big: set | None = None) -> dict:
@@ -191,10 +214,10 @@ def to_poly(root: Expr, atoms: Atoms, big: set | None = None) -> dict:
 
 def _leaf_poly(e: Expr, atoms: Atoms) -> dict:
     if e.op == "num":
-        return {(): e.value} if e.value else {}
+        return {(): rational(e.value)} if e.value._numerator else {}
     if e.op == "zeros":
         return {}
-    return {((atoms.expr(e), 1),): Fraction(1)}
+    return {((atoms.expr(e), 1),): 1}
 
 
 def _sub(a: Expr, done: dict, atoms: Atoms) -> dict:
@@ -211,7 +234,7 @@ def _node_poly(e: Expr, done: dict, atoms: Atoms) -> dict:
             raise TooBig
         return out
     if e.op == "mul":
-        out = {(): Fraction(1)}
+        out = {(): 1}
         for p in parts:
             out = _pmul(out, p)
         return out
@@ -327,14 +350,14 @@ def logistic_terms(t: dict, atoms: Atoms, sigmoid_of, flip: bool) -> dict | None
             continue
         arg, negative = sigmoid_of(ex.args[0], flip)
         s = atoms.expr(Expr("sigmoid", (arg,), ex.shape))
-        one_minus = {(): Fraction(1), ((s, 1),): Fraction(-1)}
-        sp = {((s, 1),): Fraction(1)}
+        one_minus = {(): 1, ((s, 1),): -1}
+        sp = {((s, 1),): 1}
         if negative:                       # exp(-u) = (1 - s)/s, 1/(1 + exp(-u)) = s
-            subs[j] = _pmul(one_minus, {((s, -1),): Fraction(1)})
-            subs[i] = power(sp, Fraction(-1), atoms)
+            subs[j] = _pmul(one_minus, {((s, -1),): 1})
+            subs[i] = power(sp, -1, atoms)
         else:                              # exp(u) = s/(1 - s), 1/(1 + exp(u)) = 1 - s
-            subs[j] = _pmul(sp, power(one_minus, Fraction(-1), atoms))
-            subs[i] = power(one_minus, Fraction(-1), atoms)
+            subs[j] = _pmul(sp, power(one_minus, -1, atoms))
+            subs[i] = power(one_minus, -1, atoms)
     if not subs or not any(i in subs for m in t for i, _ in m):
         return None
     out: dict = {}
@@ -353,17 +376,18 @@ def logistic_terms(t: dict, atoms: Atoms, sigmoid_of, flip: bool) -> dict | None
 # ---- length in tokens ----------------------------------------------------------------
 
 def _number_tokens(v: Fraction) -> int:
-    d = v.denominator
+    d = v._denominator
     while d % 2 == 0:
         d //= 2
     while d % 5 == 0:
         d //= 5
-    return (1 if d == 1 else 3) + (v < 0)
+    return (1 if d == 1 else 3) + (v._numerator < 0)
 
 
 def tokens(root: Expr, memo: dict) -> int:
     """Tokens of the printed form — names, numbers, operators; brackets and commas free —
-    read off the tree (the printers sit above the simplifier)."""
+    read off the tree (the printers sit above the simplifier). Numbers' values are
+    Fractions, tested by their slots (`_numerator`): their operators are Python calls."""
     for e in E.postorder(root, memo):
         a = [memo[x] for x in e.args]
         op = e.op
@@ -376,18 +400,24 @@ def tokens(root: Expr, memo: dict) -> int:
         elif op == "mul":
             n = len(a) - 1 + sum(a)
             for f, k in zip(e.args, a):
-                if f.op == "num" and abs(f.value) == 1:
-                    n -= 1 + k - (f.value < 0)           # -x: the 1 is not written
-                elif f.op == "pow" and f.args[1].op == "num" and f.args[1].value < 0:
+                if f.op == "num" and f.value._denominator == 1 and \
+                        f.value._numerator in (1, -1):
+                    n -= 1 + k - (f.value._numerator < 0)    # -x: the 1 is not written
+                elif f.op == "pow" and f.args[1].op == "num" and \
+                        f.args[1].value._numerator < 0:
                     n -= 2                               # x/y, not x*1/y
         elif op == "pow":
             k = e.args[1]
-            n = a[0] + (a[1] + 1 if k.op != "num" or k.value > 0 else    # x^k, 1/x, 1/x^k
-                        2 if k.value == -1 else 3 + _number_tokens(-k.value))
+            v = k.value
+            n = a[0] + (a[1] + 1 if k.op != "num" or v._numerator > 0 else  # x^k, 1/x, 1/x^k
+                        2 if v._numerator == -1 and v._denominator == 1 else
+                        3 + _number_tokens(-v))
         elif op == "add":                                # a - b, not a + -b
-            n = len(a) - 1 + sum(a) - sum(
-                t.op == "num" and t.value < 0 or t.op == "mul" and t.args[0].op == "num"
-                and t.args[0].value < 0 for t in e.args[1:])
+            n = len(a) - 1 + sum(a)
+            for t in e.args[1:]:
+                if t.op == "num" and t.value._numerator < 0 or t.op == "mul" and \
+                        t.args[0].op == "num" and t.args[0].value._numerator < 0:
+                    n -= 1
         elif op == "matmul":
             n = len(a) - 1 + sum(a)
         elif op == "T":

@@ -243,7 +243,7 @@ def _rebuild(s, e, args):
 def _num(v) -> Expr:
     """E.num, looked up by (numerator, denominator) in a small table first: building a
     node hashes and compares its Fraction value in Python, a look-up by two ints does not."""
-    key = v.as_integer_ratio()
+    key = (v._numerator, v._denominator) if type(v) is Fraction else v.as_integer_ratio()
     got = _NUMS.get(key)
     if got is None:
         if len(_NUMS) >= MAX_NUMS:                 # bounded across requests
@@ -1089,20 +1089,33 @@ def _worth(s, e: Expr) -> int:
             return 2
         s.plain[e] = held
         return 0
+    # (loops written out, clusters tested inline, a Fraction's sign by its slot: this walks
+    # every cluster the simplifier meets)
     stack, seen, level, quotients, atoms = [(e, None)], set(), 0, 0, set()
     while stack:
         n, parent = stack.pop()
-        if n.op == "pow":
+        op = n.op
+        if op == "pow":
             base, p = n.args
-            if p.value < 0 and (base.op == "add" or base.op == "sum" and base.args[0].op == "exp"):
+            negative = p.value._numerator < 0
+            if negative and (base.op == "add" or base.op == "sum" and base.args[0].op == "exp"):
                 return 2
             if base.op == "add" and parent == "add":
                 return 2
-            quotients += p.value < 0 and parent == "add"
-        elif n.op == "mul":
-            sums = sum(f.op == "add" or f.op == "pow" and f.args[0].op == "add" for f in n.args)
-            quotients += parent == "add" and any(
-                f.op == "pow" and f.args[1].op == "num" and f.args[1].value < 0 for f in n.args)
+            if negative and parent == "add":
+                quotients += 1
+        elif op == "mul":
+            sums, quotient = 0, False
+            for f in n.args:
+                if f.op == "add":
+                    sums += 1
+                elif f.op == "pow":
+                    if f.args[0].op == "add":
+                        sums += 1
+                    k = f.args[1]
+                    quotient = quotient or k.op == "num" and k.value._numerator < 0
+            if quotient and parent == "add":
+                quotients += 1
             if sums > 1 or sums and (n.args[0].op == "num" and len(n.args) == 2  # 9*(x + 1)
                                      or parent == "add"):
                 return 2
@@ -1111,11 +1124,13 @@ def _worth(s, e: Expr) -> int:
         if quotients > 1:
             return 2
         for a in n.args:
-            if A.is_cluster(a) and a not in seen:
-                seen.add(a)
-                stack.append((a, n.op))
-            elif not A.is_cluster(a):
-                atoms.add(a.op)
+            aop = a.op
+            if aop == "add" or aop == "mul" or aop == "pow" and a.args[1].op == "num":
+                if a not in seen:
+                    seen.add(a)
+                    stack.append((a, op))
+            else:
+                atoms.add(aop)
     if _RELU_STEP <= atoms:
         return 2
     if not level:
@@ -1131,8 +1146,8 @@ def _nothing_in_common(e: Expr) -> bool:
     divisor, fractions, common = 0, False, None
     for t in e.args:
         c, rest = coeff_and_rest(t)
-        divisor = gcd(divisor, c.numerator)
-        fractions = fractions or c.denominator != 1
+        divisor = gcd(divisor, c._numerator)
+        fractions = fractions or c._denominator != 1
         factors = set() if rest is None else {
             f.args[0] if f.op == "pow" and f.args[1].op == "num" else f      # x^2, x: x
             for f in (rest.args if rest.op == "mul" else (rest,))}
@@ -1215,12 +1230,14 @@ def _forms(s, n: dict, den: dict, atoms: A.Atoms, shape):
     n = dict(sorted(n.items(), key=lambda mc: mc[1] < 0))    # x + b - y: subtracted last
     if len(n) > 1:                                             # first: it wins ties
         c, common = A.content(n)
-        inner = add_(s, [term(A.mono_mul(m, common, -1), v / c)
-                         for m, v in sorted(n.items(), key=lambda mc: mc[1] / c < 0)])
+        negative = c < 0
+        inner = add_(s, [term(A.mono_mul(m, common, -1), A.ratio(v, c))     # (v/c < 0 last)
+                         for m, v in sorted(n.items(), key=lambda mc: (mc[1] < 0) != negative)])
         yield "factor out", _spread(s, mul_(s, [_num(c)] + [pow_(s, atom(i), _num(k))
                                                                for i, k in common]
                                             + [inner] + below), shape)
-        roots = A.linear_factors({A.mono_mul(m, common, -1): v / c for m, v in n.items()})
+        roots = A.linear_factors({A.mono_mul(m, common, -1): A.ratio(v, c)
+                                  for m, v in n.items()})
         if roots is not None:                   # 2*s^2 - 3*s + 1 = (1 - s)*(1 - 2*s)
             factors, rest = roots
             yield "factor out", _spread(s, mul_(
