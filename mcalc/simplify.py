@@ -98,7 +98,7 @@ class Simplifier:
             if not args:                        # a leaf
                 stack.pop()
                 built.append(node)
-                memo[node] = node
+                memo[node] = self.honest[node] = self.finished[node] = node
                 continue
             pending = [a for a in args if a not in memo]
             if pending:
@@ -109,9 +109,12 @@ class Simplifier:
             op = node.op
             if op == "matmul" and args[0].op == "matmul":
                 prefixes.append(args[0])
-            out = _BUILD.get(op, _rebuild)(self, node, self.operands(node, memo))
+            operands = self.operands(node, memo)
+            out = _BUILD.get(op, _rebuild)(self, node, operands)
             memo[node] = out
-            if out not in memo:
+            if out is node:
+                self.as_is(node, operands)
+            elif out not in memo:
                 memo[out] = out
         if prefixes:
             self.forget(e, built, prefixes)
@@ -163,8 +166,7 @@ class Simplifier:
                                                           node.name, node.value)
             else:
                 out = node
-            if node.op in _ELEMENTWISE and node.shape != SCALAR and \
-                    all(a.shape == SCALAR for a in args):
+            if _scalars_only(node, args):
                 scalars = args if node.op == "mul" else \
                     (Expr(node.op, args, SCALAR, node.name, node.value),)
                 out = Expr("mul", scalars + (filled(1, node.shape),), node.shape)
@@ -184,9 +186,30 @@ class Simplifier:
                 done[node] = node
                 continue
             args = self.operands(node, done)
-            done[node] = node if tuple(args) == node.args else \
-                _BUILD.get(node.op, _rebuild)(self, node, args)
+            if tuple(args) == node.args:
+                done[node] = node
+                self.as_is(node, args)
+            else:
+                done[node] = _BUILD.get(node.op, _rebuild)(self, node, args)
         return done[root]
+
+    def as_is(self, node: Expr, operands: list):
+        """node came out of its constructor as it was, from `operands` (what operands()
+        gave): record that finish and keep_shape leave it as it is too when that shows
+        without a walk — its operands are the node's own, and those are left as they are
+        (and for keep_shape, it is not an array of scalars). So they seldom walk."""
+        args, finished, honest = node.args, self.finished, self.honest
+        if tuple(operands) == args:
+            for a in args:
+                if finished.get(a) is not a:
+                    break
+            else:
+                finished[node] = node
+        for a in args:
+            if honest.get(a) is not a:
+                return
+        if not _scalars_only(node, args):
+            honest[node] = node
 
     def postorder(self, root: Expr, done: dict):
         """E.postorder for finish and keep_shape, which leave a node as it is when its
@@ -224,6 +247,13 @@ class Simplifier:
             got = _textbook(self, e)
             self.normed[e] = self.normed[got] = got
         return got
+
+
+def _scalars_only(node: Expr, args) -> bool:
+    """An element-wise array all of whose operands (args, node's as keep_shape has them) are
+    scalars: it would print, and parse back, as a scalar."""
+    return node.op in _ELEMENTWISE and node.shape != SCALAR and \
+        all(a.shape == SCALAR for a in args)
 
 
 def simplify(e: Expr, fired: list | None = None) -> Expr:
