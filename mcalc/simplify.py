@@ -301,13 +301,25 @@ def order_key(e: Expr, keys: dict) -> tuple:
     got = keys.get(e)
     if got is None:
         for node in E.postorder(e, keys):
-            rank = 5 if node.value == "differential" else _OP_RANK.get(node.op, 4)  # dX last
-            own = (rank, node.op, node.name or "", str(node.value or ""))
+            value = node.value
+            rank = _OP_RANK.get(node.op, 4)
+            if value is None:
+                text = ""
+            elif type(value) is Fraction:       # str(value or ""), without Fraction's calls
+                n = value._numerator
+                text = "" if not n else str(n) if value._denominator == 1 else \
+                    f"{n}/{value._denominator}"
+            else:
+                text = str(value or "")
+                if value == "differential":     # dX last
+                    rank = 5
+            own = (rank, node.op, node.name or "", text)
             kids = [keys[a] for a in node.args]
             fp = zlib.crc32(repr((own, node.shape, [k[3] for k in kids])).encode())
-            keys[node] = (own + (node.size,),
-                          own + (tuple(k[0] for k in kids[:4]), node.size),
-                          own + (tuple(k[1] for k in kids[:4]), node.size), fp)
+            size = node.size
+            keys[node] = (own + (size,),
+                          own + (tuple([k[0] for k in kids[:4]]), size),
+                          own + (tuple([k[1] for k in kids[:4]]), size), fp)
         got = keys[e]
     return got[2], got[3]
 
@@ -409,8 +421,11 @@ def _transposes(e: Expr) -> int:
     count, stack = 0, [e] if e.size < 40 else []
     while stack:                                  # small terms only; no recursion
         n = stack.pop()
-        count += n.op == "T" and n.is_matrix
-        stack.extend(a for a in n.args[:3] if a.size < 40)
+        if n.op == "T" and "1" not in n.shape:    # (is_matrix, inline)
+            count += 1
+        for a in n.args[:3]:
+            if a.size < 40:
+                stack.append(a)
     return count
 
 
@@ -986,12 +1001,14 @@ def _embeddings(s, runs):
     windows that hold a factor of a run that is not final are tried (a final run's own
     windows were tried when it was built); after a law fires the chain is paired again
     and every window tried again, until none fires."""
-    windows, pos = set(), 0
+    spans, pos = [], 0
     for r, final in runs:
         if not final:
-            windows.update(range(max(0, pos - 2), pos + len(r)))
+            spans.append(range(max(0, pos - 2), pos + len(r)))
         pos += len(r)
-    windows = sorted(i for i in windows if i <= pos - 3)
+    if pos < 3 or not spans:                    # (most chains: two factors)
+        return runs
+    windows = sorted({i for span in spans for i in span if i <= pos - 3})
     if not windows:
         return runs
     # the chain is copied only once a law fires: a long final run is not walked
