@@ -389,7 +389,7 @@ def tokens(root: Expr, memo: dict) -> int:
     read off the tree (the printers sit above the simplifier). Numbers' values are
     Fractions, tested by their slots (`_numerator`): their operators are Python calls."""
     for e in E.postorder(root, memo):
-        a = [memo[x] for x in e.args]
+        a = list(map(memo.__getitem__, e.args))          # (in C: no comprehension call)
         op = e.op
         if op == "num":
             n = _number_tokens(e.value)

@@ -12,6 +12,7 @@ import zlib
 from collections import Counter
 from fractions import Fraction
 from math import gcd
+from operator import attrgetter
 
 from mcalc import algebra as A
 from mcalc import expr as E
@@ -20,6 +21,7 @@ from mcalc.expr import Expr
 from mcalc.types import ELEMENTWISE_BINARY, ELEMENTWISE_UNARY, SCALAR, dim_mul
 
 _ELEMENTWISE = frozenset(("add", "mul", "pow") + ELEMENTWISE_UNARY + ELEMENTWISE_BINARY)
+_OP = attrgetter("op")
 MAX_FOLDED_POWER = 64          # fold numeric powers only while the result stays small
 MAX_FOLDED_BITS = 256
 
@@ -100,9 +102,12 @@ class Simplifier:
                 built.append(node)
                 memo[node] = self.honest[node] = self.finished[node] = node
                 continue
-            pending = [a for a in args if a not in memo]
+            pending = False                     # (a loop: a comprehension is a call)
+            for a in args:
+                if a not in memo:
+                    stack.append(a)
+                    pending = True
             if pending:
-                stack.extend(pending)
                 continue
             stack.pop()
             built.append(node)
@@ -131,7 +136,7 @@ class Simplifier:
         """node's operands as `done` has them, each cluster in textbook form unless node is
         itself in the cluster (A.is_cluster inline: a call per operand was the cost)."""
         op = node.op
-        args = [done[a] for a in node.args]
+        args = list(map(done.__getitem__, node.args))       # (in C)
         if op == "add" or op == "mul" or op == "pow" and node.args[1].op == "num":
             return args
         normed = self.normed
@@ -161,7 +166,7 @@ class Simplifier:
         for node in () if root in done else self.postorder(root, done):
             args = node.args
             if args:
-                args = tuple([done[a] for a in args])
+                args = tuple(map(done.__getitem__, args))
                 out = node if args == node.args else Expr(node.op, args, node.shape,
                                                           node.name, node.value)
             else:
@@ -233,11 +238,13 @@ class Simplifier:
                     stack.pop()
                     done[node] = node
                     continue
-            if node.args:
-                pending = [a for a in node.args if a not in done]
-                if pending:
-                    stack.extend(pending)
-                    continue
+            pending = False                     # (a loop: a comprehension is a call)
+            for a in node.args:
+                if a not in done:
+                    stack.append(a)
+                    pending = True
+            if pending:
+                continue
             stack.pop()
             yield node
 
@@ -314,7 +321,7 @@ def order_key(e: Expr, keys: dict) -> tuple:
                 if value == "differential":     # dX last
                     rank = 5
             own = (rank, node.op, node.name or "", text)
-            kids = [keys[a] for a in node.args]
+            kids = list(map(keys.__getitem__, node.args))
             fp = zlib.crc32(repr((own, node.shape, [k[3] for k in kids])).encode())
             size = node.size
             keys[node] = (own + (size,),
@@ -375,7 +382,7 @@ def add_(s, terms, shape=None) -> Expr:
             flat.extend(t.args)
         elif not (t.op == "zeros" or t is E.ZERO):
             flat.append(t)
-    shape = shape or _broadcast([t.shape for t in terms])
+    shape = shape or _broadcast(terms)
     if not flat:
         return E.zeros(shape)
     combined: dict = {}
@@ -411,7 +418,7 @@ def add_(s, terms, shape=None) -> Expr:
         return E.zeros(shape)
     if len(out) == 1 and out[0].shape == shape:
         return out[0]
-    if all(t.is_scalar for t in out) and shape != SCALAR:   # scalars spread over an array
+    if shape != SCALAR and all(t.is_scalar for t in out):   # scalars spread over an array
         return _spread(s, out[0] if len(out) == 1 else Expr("add", tuple(out), SCALAR), shape)
     return Expr("add", tuple(out), shape)
 
@@ -429,9 +436,12 @@ def _transposes(e: Expr) -> int:
     return count
 
 
-def _broadcast(shapes):
-    big = [x for x in shapes if x != SCALAR]
-    return big[0] if big else SCALAR
+def _broadcast(operands):
+    """The shape of an element-wise node of these operands: the first array's."""
+    for x in operands:
+        if x.shape != SCALAR:
+            return x.shape
+    return SCALAR
 
 
 def _factor_common(s, terms, shape):
@@ -493,13 +503,9 @@ def _factor_once(s, terms):
 
 def mul_(s, factors, shape=None) -> Expr:
     if s is not None and len(factors) > 1:
-        bases = s.bases
-        for product in factors:             # a product mul_ built, which _grow may extend
-            if product.op == "mul" and product in bases:
-                got = _grow(s, product, factors, shape)
-                if got is not None:
-                    return got
-                break
+        got = _grow(s, factors, shape)
+        if got is not None:
+            return got
     return _mul(s, factors, shape)
 
 
@@ -511,11 +517,11 @@ def _mul(s, factors, shape) -> Expr:
             flat.extend(f.args)
         else:
             flat.append(f)
-    ops = [f.op for f in flat]
+    ops = list(map(_OP, flat))                  # (in C: no comprehension call)
     if "kron" in ops:
         flat = _kron_hadamard(s, flat)
-        ops = [f.op for f in flat]
-    shape = shape or _broadcast([f.shape for f in flat])
+        ops = list(map(_OP, flat))
+    shape = shape or _broadcast(flat)
     numbers = []
     rest = []
     for f, op in zip(flat, ops):
@@ -587,13 +593,19 @@ def _sort_key(s, f: Expr) -> tuple:
     return got
 
 
-def _grow(s, product, factors, shape) -> Expr | None:
-    """mul_ of a product mul_ built (`product`, one of `factors`) and a few new scalar
-    factors that are not clusters (the chain rule's cos(u)*du, a factor a step), or None
-    when the general way is needed. Nothing of the product is walked in Python: the new
-    factors' bases are looked up in a set of the product's, moved along the growing
-    chain, and each new factor is inserted at its place by bisection: O(log n) Python
-    calls a step (the new product's operands are still copied, in C)."""
+def _grow(s, factors, shape) -> Expr | None:
+    """mul_ of a product mul_ built and a few new scalar factors that are not clusters
+    (the chain rule's cos(u)*du, a factor a step), or None when the general way is
+    needed. Nothing of the product is walked in Python: the new factors' bases are looked
+    up in a set of the product's, moved along the growing chain, and each new factor is
+    inserted at its place by bisection: O(log n) Python calls a step (the new product's
+    operands are still copied, in C)."""
+    bases = s.bases
+    for product in factors:
+        if product.op == "mul" and product in bases:
+            break
+    else:
+        return None
     if shape is not None and shape != product.shape:
         return None
     new = [f for f in factors if f is not product]
@@ -604,7 +616,7 @@ def _grow(s, product, factors, shape) -> Expr | None:
     args = product.args
     if args[0] is E.ZERO or len(args) > 1 and args[1].op == "num":
         return None                             # a number mul_ would fold into another
-    bases = s.bases[product]
+    bases = bases[product]
     if bases is None:
         bases = {id(f.args[0] if f.op == "pow" else f) for f in args}
     ids = set(map(id, new))
@@ -729,7 +741,7 @@ def matmul_(s, args) -> Expr:
     scalars: list = []
     many = len(args) > 1 or args[0].op == "matmul"
     shape = (args[0].shape[0], args[-1].shape[1])
-    if s and any(a.op == "matmul" for a in args) and len(args) > 1:
+    if s and len(args) > 1 and "matmul" in map(_OP, args):
         s.note("associativity")
     for a in args:
         if a.op == "matmul" and s is not None and s.memo.get(a) is a:
