@@ -307,7 +307,20 @@ def order_key(e: Expr, keys: dict) -> tuple:
     fingerprint) per node — the simplifier's own, so it lives as long as one request."""
     got = keys.get(e)
     if got is None:
-        for node in E.postorder(e, keys):
+        stack = [e]
+        while stack:                            # E.postorder, inline (a call a node less)
+            node = stack[-1]
+            if node in keys:
+                stack.pop()
+                continue
+            pending = False
+            for a in node.args:
+                if a not in keys:
+                    stack.append(a)
+                    pending = True
+            if pending:
+                continue
+            stack.pop()
             value = node.value
             rank = _OP_RANK.get(node.op, 4)
             if value is None:
@@ -358,7 +371,7 @@ def _coefficient(e: Expr) -> Fraction:
     return _F1
 
 
-_F0, _F1 = Fraction(0), Fraction(1)     # (Fractions are immutable: shared, not re-made)
+_F1 = Fraction(1)                       # (Fractions are immutable: shared, not re-made)
 # Hot paths test a Fraction by its slots, c._numerator < 0 for c < 0: Fraction's
 # comparisons and properties are Python calls (and < 0 an abstract-class check).
 
