@@ -37,8 +37,8 @@ from functools import lru_cache
 
 from mcalc.expr import Expr
 from mcalc.printing.plain import rule_label
-from mcalc.printing.text import _flat, _join as _join_ropes, _negated, number_text, \
-    print_nodes, split_product
+from mcalc.printing.text import _flat, _join as _join_ropes, _negated, coefficient_terms, \
+    fraction_text, number_text, print_nodes, split_product
 
 COMPARE, SUM, PRODUCT, UNARY, FRAC, POWER, POSTFIX, ATOM = range(8)
 INDICATOR = r"\mathbb{I}"
@@ -270,16 +270,26 @@ class Printer:
         """(name, definition) in LaTeX of each `where` line, self holding all the names
         (as mcalc.printing.text.where_texts: each root is printed by its own structure,
         its named parts, all defined before it, by their names)."""
-        return [(name_to_latex(n, is_vector_shape(e.shape)),
-                 _flat(_TABLE[e.op](self, e)[0])) for n, e in where]
+        return [(name_to_latex(n, is_vector_shape(e.shape)), _flat(self.own(e)[0]))
+                for n, e in where]
+
+    def own(self, e) -> tuple:
+        """(rope, precedence) of e by its own structure, even when e has a name."""
+        for a in e.args:
+            if a not in self.memo:
+                print_nodes(self, self.memo, a, _TABLE)
+        return _TABLE[e.op](self, e)
 
     def tex(self, e) -> tuple[str, int]:
         """(LaTeX, precedence) of e."""
-        r, p = self.memo.get(e) or self._fill(e)
-        if r.__class__ is not str:
-            r = _flat(r)
-            self.memo[e] = r, p            # steps repeat it, and parents from now on share
-        return r, p                        # the flat text instead of walking its rope again
+        memo = self.memo
+        got = memo.get(e)
+        if got is None:
+            print_nodes(self, memo, e, _TABLE)
+            got = memo[e]
+        if got[0].__class__ is not str:
+            got = memo[e] = _flat(got[0]), got[1]   # steps repeat it, and parents from now
+        return got                                  # on share the flat text, not its rope
 
     def wrap(self, e, min_prec: int) -> str:
         return _flat(self._wrap(e, min_prec))
@@ -339,15 +349,10 @@ class Printer:
 
     # leaves
     def num(self, e):
-        v = e.value
-        neg = v.numerator < 0                  # (a Fraction's comparisons are slow)
-        s = number_text(-v if neg else v)
-        if "/" in s:
-            a, b = s.split("/")
-            s, p = rf"\frac{{{a}}}{{{b}}}", FRAC
-        else:
-            p = ATOM
-        return (f"-{s}", UNARY) if neg else (s, p)
+        n, d = e.value._numerator, e.value._denominator
+        if n >= 0:
+            return _unsigned_number(n, d)
+        return f"-{_unsigned_number(-n, d)[0]}", UNARY
 
     def var(self, e):
         return name_to_latex(e.name, is_vector_shape(e.shape)), ATOM
@@ -373,16 +378,27 @@ class Printer:
         return (r"\mathbf{0}^{T}", POSTFIX) if e.shape[0] == "1" else (r"\mathbf{0}", ATOM)
 
     # operators
+    # Each method finds its node's operands in self.memo (print_nodes prints them first);
+    # nodes below those, or made here, may not be there: self._tex or self._wrap.
+
     def add(self, e):
-        out = []
-        for i, t in enumerate(e.args):
-            neg = _negated(t)
-            if i and neg is not None:
-                out += (" - ", self._wrap(neg, PRODUCT))
-            elif i:
-                out += (" + ", self._wrap(t, PRODUCT if t.op != "add" else SUM + 1))
-            else:
-                out.append(self._wrap(t, SUM + 1 if t.op in _CMP else SUM))
+        memo = self.memo
+        first, *rest = e.args
+        s, p = memo[first]
+        out = [s if p >= (SUM + 1 if first.op in _CMP else SUM) else (r"\left(", s, r"\right)")]
+        for t in rest:
+            op = t.op
+            if op == "num" and t.value._numerator < 0:     # - 2, - \frac{1}{2}
+                out += (" - ", _unsigned_number(-t.value._numerator, t.value._denominator)[0])
+                continue
+            if op == "mul":
+                neg = _negated(t)
+                if neg is not None:
+                    out += (" - ", self._wrap(neg, PRODUCT))
+                    continue
+            s, p = memo[t]
+            out += (" + ", s if p >= (PRODUCT if op != "add" else SUM + 1) else
+                    (r"\left(", s, r"\right)"))
         return tuple(out), SUM
 
     def _sep(self, prev_s, s) -> str:
@@ -390,9 +406,15 @@ class Printer:
         space next to a multi-letter name, else a space."""
         if (s[:1] if s.__class__ is str else _head(s)) in "0123456789-":
             return r" \cdot "
-        if self._is_wordy(prev_s) or self._is_wordy(s):
-            return r" \, "
-        return " "
+        texts = self._wordy_text                    # (_is_wordy's look-up, done here first)
+        w = texts.get(prev_s) if prev_s.__class__ is str else None
+        if w is None:
+            w = self._is_wordy(prev_s)
+        if not w:
+            w = texts.get(s) if s.__class__ is str else None
+            if w is None:
+                w = self._is_wordy(s)
+        return r" \, " if w else " "
 
     def _factors(self, fs, lead: str = "", arrays_follow: bool = False):
         """Factors of a product, scalars first, after the coefficient `lead`: juxtaposed,
@@ -424,7 +446,7 @@ class Printer:
 
     def mul(self, e):
         coeff, num, den = split_product(e)
-        n, d = coeff.numerator, coeff.denominator     # (a Fraction's arithmetic is slow)
+        n, d = coefficient_terms(coeff)
         sign = ""
         if n < 0:
             sign, n = "-", -n
@@ -449,36 +471,50 @@ class Printer:
         return ((sign, top), UNARY) if sign else (top, prec)
 
     def matmul(self, e):
-        first = e.args[0]
-        parts = [self._tex(first)[0] if _bare_left(first) else self._wrap(first, FRAC)] + \
-            [self._wrap(a, FRAC) for a in e.args[1:]]
-        out = [parts[0]]
-        for prev, s in zip(parts, parts[1:]):
+        memo = self.memo
+        first, *rest = e.args
+        prev, p = memo[first]
+        if p < FRAC and not _bare_left(first):
+            prev = (r"\left(", prev, r"\right)")
+        out = [prev]
+        for a in rest:
+            s, p = memo[a]
+            if p < FRAC:
+                s = (r"\left(", s, r"\right)")
             out += (self._sep(prev, s), s)
-        return (out[0] if len(out) == 1 else tuple(out)), PRODUCT
+            prev = s
+        return tuple(out), PRODUCT
 
     def pow(self, e):
         base, p = e.args
-        if p.op == "num" and p.value.numerator < 0:
+        if p.op == "num" and p.value._numerator < 0:
             return self.mul(Expr("mul", (e,), e.shape))
         if p.op == "num":
             ptext = number_text(p.value)
         else:
-            ptext = self._tex(p)[0]
+            ptext = self.memo[p][0]
         if base.is_matrix:
             ptext = (r"\circ ", ptext)
-        return (self._wrap(base, ATOM), "^{", ptext, "}"), POWER
+        return (self._atom(base), "^{", ptext, "}"), POWER
+
+    def _atom(self, e):
+        """e's text, in parentheses unless an atom (e is an operand)."""
+        s, p = self.memo[e]
+        return s if p >= ATOM else (r"\left(", s, r"\right)")
 
     def T(self, e):
-        return (self._wrap(e.args[0], ATOM), "^{T}"), POSTFIX
+        return (self._atom(e.args[0]), "^{T}"), POSTFIX
 
     def inv(self, e):
-        return (self._wrap(e.args[0], ATOM), "^{-1}"), POSTFIX
+        return (self._atom(e.args[0]), "^{-1}"), POSTFIX
 
     def call(self, e):
         name = _FUNCTIONS.get(e.op) or rf"\operatorname{{{escape_text(e.op)}}}"
-        args = _join_ropes(", ", (self._tex(a)[0] for a in e.args))
-        return (name, r"\left(", args, r"\right)"), ATOM
+        args = e.args
+        if len(args) == 1:
+            return (name, r"\left(", self.memo[args[0]][0], r"\right)"), ATOM
+        return (name, r"\left(", _join_ropes(", ", (self._tex(a)[0] for a in args)),
+                r"\right)"), ATOM
 
     def exp(self, e):
         if e.args[0].op == "num" and e.args[0].value == 1:
@@ -486,14 +522,14 @@ class Printer:
         return self.call(e)
 
     def sqrt(self, e):
-        return (r"\sqrt{", self._tex(e.args[0])[0], "}"), ATOM
+        return (r"\sqrt{", self.memo[e.args[0]][0], "}"), ATOM
 
     def abs(self, e):
-        return (r"\left|", self._tex(e.args[0])[0], r"\right|"), ATOM
+        return (r"\left|", self.memo[e.args[0]][0], r"\right|"), ATOM
 
     def norm(self, e):
         a = e.args[0]
-        return (r"\left\lVert ", self._tex(a)[0], r" \right\rVert",
+        return (r"\left\lVert ", self.memo[a][0], r" \right\rVert",
                 "_{F}" if a.is_matrix else ""), ATOM
 
     def dot(self, e):
@@ -517,6 +553,14 @@ class Printer:
         rows = [_join_ropes(" & ", (self._tex(a)[0] for a in e.args[i:i + c]))
                 for i in range(0, len(e.args), c)]
         return (r"\begin{bmatrix} ", _join_ropes(r" \\ ", rows), r" \end{bmatrix}"), ATOM
+
+
+def _unsigned_number(n: int, d: int) -> tuple:
+    """(LaTeX, precedence) of the number n/d >= 0."""
+    s = fraction_text(n, d)
+    if "/" in s:
+        return rf"\frac{{{n}}}{{{d}}}", FRAC
+    return s, ATOM
 
 
 def _head(rope) -> str:

@@ -15,18 +15,24 @@ _CMP = {"gt": ">", "ge": ">=", "lt": "<", "le": "<="}
 
 
 def number_text(v: Fraction) -> str:
-    if v.denominator == 1:
-        return str(v.numerator)
-    d = v.denominator
-    while d % 2 == 0:
-        d //= 2
-    while d % 5 == 0:
-        d //= 5
-    if d == 1:                                   # a terminating decimal
-        s = f"{float(v):.15g}"
+    return fraction_text(v._numerator, v._denominator)
+
+
+def fraction_text(n: int, d: int) -> str:
+    """number_text of n/d in lowest terms, from its integers (a Fraction's properties
+    and arithmetic are Python code, slow on a printer's every number)."""
+    if d == 1:
+        return str(n)
+    k = d
+    while k % 2 == 0:
+        k //= 2
+    while k % 5 == 0:
+        k //= 5
+    if k == 1:                                   # a terminating decimal
+        s = f"{n / d:.15g}"                      # (float(n/d) is n / d, rounded once)
         if "e" not in s:
             return s
-    return f"{v.numerator}/{v.denominator}"
+    return f"{n}/{d}"
 
 
 def to_text(e, names: dict | None = None) -> str:
@@ -48,7 +54,11 @@ def printer(names: dict | None = None, weak: bool = False, limit: int | None = N
     memo = p.memo
 
     def show(e):
-        r, prec = memo.get(e) or p._fill(e)
+        got = memo.get(e)
+        if got is None:
+            print_nodes(p, memo, e, _TABLE)
+            got = memo[e]
+        r, prec = got
         if r.__class__ is str:
             return r
         if limit is not None:
@@ -65,7 +75,7 @@ def where_texts(where) -> list[tuple[str, str]]:
     an earlier one: one printer holding all the names serves every definition (each root
     printed by its own structure), instead of a new printer and name table per line."""
     p = Printer({e: n for n, e in where})
-    return [(n, _flat(_TABLE[e.op](p, e)[0])) for n, e in where]
+    return [(n, _flat(p.own(e)[0])) for n, e in where]
 
 
 def print_nodes(printer, memo, root, table) -> None:
@@ -73,19 +83,28 @@ def print_nodes(printer, memo, root, table) -> None:
     in memo, children first (so each method finds its operands done), without recursion.
     This is mcalc.expr.postorder written out: every printer runs it at every node, and
     resuming a generator there cost the JSON output some 7% of its instructions."""
+    # A node waiting for operands sits under a None, its pending operands above: popping
+    # the None means they are done. (No comprehension per node: on Python 3.11 each is a
+    # function call.)
     stack = [root]
+    pop, push = stack.pop, stack.append
     while stack:
-        node = stack[-1]
-        if node in memo:
-            stack.pop()
-            continue
-        if node.args:                          # (a leaf has nothing to wait for)
-            pending = [a for a in node.args if a not in memo]
-            if pending:
-                stack += pending
-                continue
-        stack.pop()
-        memo[node] = table[node.op](printer, node)
+        node = pop()
+        if node is None:
+            node = pop()
+            if node not in memo:               # (a shared node may be done already)
+                memo[node] = table[node.op](printer, node)
+        elif node not in memo:
+            waits = False
+            for a in node.args:
+                if a not in memo:
+                    if not waits:
+                        push(node)
+                        push(None)
+                        waits = True
+                    push(a)
+            if not waits:
+                memo[node] = table[node.op](printer, node)
 
 
 # A node's text is kept as a rope: a string, or a tuple of ropes that shares its operands'
@@ -146,14 +165,24 @@ class Printer:
         s, p = self.text(e)
         return s if p >= min_prec else ("(", s, ")")
 
+    def own(self, e) -> tuple:
+        """(rope, precedence) of e by its own structure, even when e has a name."""
+        for a in e.args:
+            if a not in self.memo:
+                print_nodes(self, self.memo, a, _TABLE)
+        return _TABLE[e.op](self, e)
+
+    # Each method finds its node's operands in self.memo (print_nodes prints them first);
+    # nodes below those, or made here, may not be there: self.text or self.wrap.
+
     # leaves
     def num(self, e):
-        v = e.value
-        neg = v.numerator < 0                  # (a Fraction's comparisons are slow)
-        s = number_text(-v if neg else v)
-        if "/" in s:
-            return (f"-{s}" if neg else s), PRODUCT
-        return (f"-{s}", UNARY) if neg else (s, ATOM)
+        n, d = e.value._numerator, e.value._denominator
+        if n >= 0:
+            s = fraction_text(n, d)
+            return s, (PRODUCT if "/" in s else ATOM)
+        s = fraction_text(-n, d)
+        return f"-{s}", (PRODUCT if "/" in s else UNARY)
 
     def name(self, e):
         return e.name, ATOM
@@ -178,21 +207,26 @@ class Printer:
 
     # operators
     def add(self, e):
-        out = []
-        for i, t in enumerate(e.args):
-            neg = _negated(t)
-            if i and neg is not None:
-                out += (" - ", self.wrap(neg, PRODUCT))
-            elif i:
-                out += (" + ", self.wrap(t, PRODUCT if t.op != "add" else SUM + 1))
-            else:
-                out.append(self.wrap(t, SUM + 1) if t.op in ("gt", "ge", "lt", "le") else
-                           self.text(t)[0])
+        memo = self.memo
+        first, *rest = e.args
+        out = [self.wrap(first, SUM + 1) if first.op in _CMP else memo[first][0]]
+        for t in rest:
+            op = t.op
+            if op == "num" and t.value._numerator < 0:     # - 2, - 1/2 (no parentheses)
+                out += (" - ", fraction_text(-t.value._numerator, t.value._denominator))
+                continue
+            if op == "mul":
+                neg = _negated(t)
+                if neg is not None:
+                    out += (" - ", self.wrap(neg, PRODUCT))
+                    continue
+            r, prec = memo[t]
+            out += (" + ", r if prec >= (PRODUCT if op != "add" else SUM + 1) else ("(", r, ")"))
         return tuple(out), SUM
 
     def mul(self, e):
         coeff, num, den = split_product(e)
-        n, d = coeff.numerator, coeff.denominator     # (a Fraction's arithmetic is slow)
+        n, d = coefficient_terms(coeff)
         sign = ""
         if n < 0:
             sign, n = "-", -n
@@ -206,7 +240,7 @@ class Printer:
             first = i == 0 and not parts
             last_after_scalars = scalars_before and i == last
             scalars_before = scalars_before and f.is_scalar
-            r, prec = memo.get(f) or self.text(f)
+            r, prec = memo[f]
             if f.op == "matmul" and not first and not last_after_scalars:
                 parts.append(("(", r, ")"))
             else:
@@ -232,34 +266,54 @@ class Printer:
         return (sign, text), (UNARY if sign and len(parts) + len(den) == 1 else PRODUCT)
 
     def matmul(self, e):
-        parts = [self.wrap(e.args[0], PRODUCT)] + [self.wrap(a, UNARY) for a in e.args[1:]]
-        return _join("@", parts), PRODUCT
+        memo = self.memo
+        first, *rest = e.args
+        r, prec = memo[first]
+        out = [r if prec >= PRODUCT else ("(", r, ")")]
+        for a in rest:
+            r, prec = memo[a]
+            out += ("@", r if prec >= UNARY else ("(", r, ")"))
+        return tuple(out), PRODUCT
 
     def pow(self, e):
         base, p = e.args
-        if p.op == "num" and p.value.numerator < 0:
-            inv = -p.value
-            return ("1/", self.wrap(base, POWER) if inv == 1 else self.text(_pow(base, inv))[0]), \
-                PRODUCT
-        return (self.wrap(base, POSTFIX), "^", self.wrap(p, POWER)), POWER
+        r, prec = self.memo[base]
+        if p.op == "num" and p.value._numerator < 0:
+            if p.value._numerator == -1 and p.value._denominator == 1:
+                return ("1/", r if prec >= POWER else ("(", r, ")")), PRODUCT
+            return ("1/", self.text(_pow(base, -p.value))[0]), PRODUCT
+        pr, pprec = self.memo[p]
+        return (r if prec >= POSTFIX else ("(", r, ")"), "^",
+                pr if pprec >= POWER else ("(", pr, ")")), POWER
 
     def T(self, e):
-        return (self.wrap(e.args[0], POSTFIX), "'"), POSTFIX
+        r, prec = self.memo[e.args[0]]
+        return (r if prec >= POSTFIX else ("(", r, ")"), "'"), POSTFIX
 
     def call(self, e):
-        return (e.op, "(", _join(", ", [self.text(a)[0] for a in e.args]), ")"), ATOM
+        args = e.args
+        if len(args) == 1:
+            return (e.op, "(", self.memo[args[0]][0], ")"), ATOM
+        return (e.op, "(", self._list(args), ")"), ATOM
+
+    def _list(self, args) -> tuple:
+        """The operands' ropes, comma separated."""
+        memo = self.memo
+        out = []
+        for a in args:
+            out += (", ", memo[a][0])
+        return tuple(out[1:])
 
     def compare(self, e):
         a, b = e.args
         return ("(", self.wrap(a, SUM), f" {_CMP[e.op]} ", self.wrap(b, SUM), ")"), ATOM
 
     def vector(self, e):
-        return ("[", _join(", ", [self.text(a)[0] for a in e.args]), "]"), ATOM
+        return ("[", self._list(e.args), "]"), ATOM
 
     def matrix(self, e):
         r, c = int(e.shape[0]), int(e.shape[1])
-        rows = [("[", _join(", ", [self.text(a)[0] for a in e.args[i * c:(i + 1) * c]]), "]")
-                for i in range(r)]
+        rows = [("[", self._list(e.args[i * c:(i + 1) * c]), "]") for i in range(r)]
         return ("[", _join(", ", rows), "]"), ATOM
 
 
@@ -268,18 +322,24 @@ def split_product(e):
     2*x*y^-1 -> (2, [x], [y]). Both the text and the LaTeX printer write a/b from it.
     The coefficient is a Fraction, or the int 1 (Fraction arithmetic is slow, and most
     products have no number)."""
-    coeff = 1
+    coeff = None
     num, den = [], []
     for f in e.args:
         op = f.op
         if op == "num":
-            coeff = f.value if coeff == 1 else coeff * f.value
-        elif op == "pow" and f.args[1].op == "num" and f.args[1].value.numerator < 0:
+            coeff = f.value if coeff is None else coeff * f.value
+        elif op == "pow" and f.args[1].op == "num" and f.args[1].value._numerator < 0:
             p = f.args[1].value
-            den.append(f.args[0] if p == -1 else _pow(f.args[0], -p))
+            den.append(f.args[0] if p._numerator == -1 and p._denominator == 1 else
+                       _pow(f.args[0], -p))
         else:
             num.append(f)
-    return coeff, num, den
+    return (1 if coeff is None else coeff), num, den
+
+
+def coefficient_terms(coeff) -> tuple[int, int]:
+    """split_product's coefficient as (numerator, denominator)."""
+    return (1, 1) if coeff.__class__ is int else (coeff._numerator, coeff._denominator)
 
 
 def _pow(base, p):
@@ -288,9 +348,9 @@ def _pow(base, p):
 
 def _negated(t):
     """t without its leading minus sign, if it has one (for printing a - b)."""
-    if t.op == "num" and t.value.numerator < 0:
+    if t.op == "num" and t.value._numerator < 0:
         return E.num(-t.value)
-    if t.op == "mul" and t.args[0].op == "num" and t.args[0].value.numerator < 0:
+    if t.op == "mul" and t.args[0].op == "num" and t.args[0].value._numerator < 0:
         c = -t.args[0].value
         rest = t.args[1:]
         args = rest if c == 1 else (E.num(c),) + rest
