@@ -37,8 +37,8 @@ from functools import lru_cache
 
 from mcalc.expr import Expr
 from mcalc.printing.plain import rule_label
-from mcalc.printing.text import _flat, _join as _join_ropes, _negated, coefficient_terms, \
-    fraction_text, number_text, print_nodes, split_product
+from mcalc.printing.text import _SHORT, _flat, _join as _join_ropes, _negated, _rope, \
+    coefficient_terms, fraction_text, number_text, print_nodes, split_product
 
 COMPARE, SUM, PRODUCT, UNARY, FRAC, POWER, POSTFIX, ATOM = range(8)
 INDICATOR = r"\mathbb{I}"
@@ -306,10 +306,10 @@ class Printer:
 
     def _wrap(self, e, min_prec: int):
         s, p = self._tex(e)
-        return s if p >= min_prec else (r"\left(", s, r"\right)")
+        return s if p >= min_prec else _parens(s)
 
     def group(self, s, p: int, min_prec: int):
-        return s if p >= min_prec else (r"\left(", s, r"\right)")
+        return s if p >= min_prec else _parens(s)
 
     def _is_wordy(self, rope) -> bool:
         """_wordy of the flattened rope: every name is one piece, so any piece's match.
@@ -385,7 +385,7 @@ class Printer:
         memo = self.memo
         first, *rest = e.args
         s, p = memo[first]
-        out = [s if p >= (SUM + 1 if first.op in _CMP else SUM) else (r"\left(", s, r"\right)")]
+        out = [s] if p >= (SUM + 1 if first.op in _CMP else SUM) else [r"\left(", s, r"\right)"]
         for t in rest:
             op = t.op
             if op == "num" and t.value._numerator < 0:     # - 2, - \frac{1}{2}
@@ -397,9 +397,9 @@ class Printer:
                     out += (" - ", self._wrap(neg, PRODUCT))
                     continue
             s, p = memo[t]
-            out += (" + ", s if p >= (PRODUCT if op != "add" else SUM + 1) else
-                    (r"\left(", s, r"\right)"))
-        return tuple(out), SUM
+            out += (" + ", s) if p >= (PRODUCT if op != "add" else SUM + 1) else \
+                (r" + \left(", s, r"\right)")
+        return _rope(out), SUM
 
     def _sep(self, prev_s, s) -> str:
         """What juxtaposes s after prev_s: \\cdot before a digit or a minus sign, a thin
@@ -435,14 +435,14 @@ class Printer:
                 pass                                        # a leading minus sign
             elif p < FRAC and not (p >= PRODUCT and i == last and not arrays_follow and
                                    i <= n_scalars):         # the last, after scalars only
-                s = (r"\left(", s, r"\right)")
+                s = _parens(s)
             # \circ between two non-scalars (scalars come first: f and the one before it
             # are both non-scalars when i > their count)
             if out:
                 out.append(r" \circ " if i > n_scalars else self._sep(prev_s, s))
             out.append(s)
             prev_s = s
-        return out[0] if len(out) == 1 else tuple(out) if out else ""
+        return out[0] if len(out) == 1 else _rope(out) if out else ""
 
     def mul(self, e):
         coeff, num, den = split_product(e)
@@ -462,28 +462,28 @@ class Printer:
             if len(array_den) > 1 or self._tex(array_den[0])[1] < FRAC:
                 a = self.group(a, PRODUCT, FRAC) if len(array_den) > 1 else \
                     self._wrap(array_den[0], FRAC)
-            top = (top, r" \oslash ", a)
+            top = _rope([top, r" \oslash ", a])
         if scalar_den or d != 1:
             lead = str(d) if d != 1 else ""
             bottom = self._factors(scalar_den, lead) if lead or len(scalar_den) > 1 else \
                 self._tex(scalar_den[0])[0]
-            top, prec = (r"\frac{", top, "}{", bottom, "}"), FRAC
-        return ((sign, top), UNARY) if sign else (top, prec)
+            top, prec = _rope([r"\frac{", top, "}{", bottom, "}"]), FRAC
+        return (_rope([sign, top]), UNARY) if sign else (top, prec)
 
     def matmul(self, e):
         memo = self.memo
         first, *rest = e.args
         prev, p = memo[first]
         if p < FRAC and not _bare_left(first):
-            prev = (r"\left(", prev, r"\right)")
+            prev = _parens(prev)
         out = [prev]
         for a in rest:
             s, p = memo[a]
             if p < FRAC:
-                s = (r"\left(", s, r"\right)")
+                s = _parens(s)
             out += (self._sep(prev, s), s)
             prev = s
-        return tuple(out), PRODUCT
+        return _rope(out), PRODUCT
 
     def pow(self, e):
         base, p = e.args
@@ -493,26 +493,25 @@ class Printer:
             ptext = number_text(p.value)
         else:
             ptext = self.memo[p][0]
-        if base.is_matrix:
-            ptext = (r"\circ ", ptext)
-        return (self._atom(base), "^{", ptext, "}"), POWER
+        return _rope([self._atom(base), r"^{\circ " if base.is_matrix else "^{", ptext, "}"]), \
+            POWER
 
     def _atom(self, e):
         """e's text, in parentheses unless an atom (e is an operand)."""
         s, p = self.memo[e]
-        return s if p >= ATOM else (r"\left(", s, r"\right)")
+        return s if p >= ATOM else _parens(s)
 
     def T(self, e):
-        return (self._atom(e.args[0]), "^{T}"), POSTFIX
+        return _rope([self._atom(e.args[0]), "^{T}"]), POSTFIX
 
     def inv(self, e):
-        return (self._atom(e.args[0]), "^{-1}"), POSTFIX
+        return _rope([self._atom(e.args[0]), "^{-1}"]), POSTFIX
 
     def call(self, e):
         name = _FUNCTIONS.get(e.op) or rf"\operatorname{{{escape_text(e.op)}}}"
         args = e.args
         if len(args) == 1:
-            return (name, r"\left(", self.memo[args[0]][0], r"\right)"), ATOM
+            return _rope([name, r"\left(", self.memo[args[0]][0], r"\right)"]), ATOM
         return (name, r"\left(", _join_ropes(", ", (self._tex(a)[0] for a in args)),
                 r"\right)"), ATOM
 
@@ -522,10 +521,10 @@ class Printer:
         return self.call(e)
 
     def sqrt(self, e):
-        return (r"\sqrt{", self.memo[e.args[0]][0], "}"), ATOM
+        return _rope([r"\sqrt{", self.memo[e.args[0]][0], "}"]), ATOM
 
     def abs(self, e):
-        return (r"\left|", self.memo[e.args[0]][0], r"\right|"), ATOM
+        return _rope([r"\left|", self.memo[e.args[0]][0], r"\right|"]), ATOM
 
     def norm(self, e):
         a = e.args[0]
@@ -553,6 +552,12 @@ class Printer:
         rows = [_join_ropes(" & ", (self._tex(a)[0] for a in e.args[i:i + c]))
                 for i in range(0, len(e.args), c)]
         return (r"\begin{bmatrix} ", _join_ropes(r" \\ ", rows), r" \end{bmatrix}"), ATOM
+
+
+def _parens(s):
+    r"""\left(s\right) as one rope (a string when s is a short one: text._rope)."""
+    return rf"\left({s}\right)" if s.__class__ is str and len(s) <= _SHORT else \
+        (r"\left(", s, r"\right)")
 
 
 def _unsigned_number(n: int, d: int) -> tuple:
@@ -743,18 +748,18 @@ class Symbols:
     def derivative(self, lhs, total: bool = False) -> str:
         """A step's left-hand side: ∂of/∂by (d of/d by: total) for a pair, else the symbol."""
         if isinstance(lhs, (tuple, list)) and len(lhs) == 2:
-            return self.partial(*lhs, total=total)
+            return self.partial(lhs[0], lhs[1], total)
         return self(lhs)
 
     def partial(self, of, by, total: bool = False) -> str:
         """∂of/∂by, or d of/d by for a total derivative (P&H §4.5.2)."""
-        key = (of, by, total)
-        got = self._memo.get(key) if of.__class__ is str and by.__class__ is str else None
-        if got is None:
-            got = self._partial(of, by, total)
-            if of.__class__ is str and by.__class__ is str:
-                self._memo[key] = got
-        return got
+        if of.__class__ is str and by.__class__ is str:      # (names: printed once)
+            key = (of, by, total)
+            got = self._memo.get(key)
+            if got is None:
+                got = self._memo[key] = self._partial(of, by, total)
+            return got
+        return self._partial(of, by, total)
 
     def _partial(self, of, by, total: bool) -> str:
         if of == "∇":
@@ -764,6 +769,8 @@ class Symbols:
         return rf"\frac{{{top}}}{{{d} {self._operand(by)}}}"
 
     def _operand(self, x) -> str:
+        if x.__class__ is str:
+            return self._memo.get(x) or self(x)
         s = self(x)
         if isinstance(x, str) or isinstance(x, (tuple, list)) or getattr(x, "op", "") == "var":
             return s
@@ -895,6 +902,9 @@ def derivation_printers(d):
 
 
 def one_formula(lines) -> str:
+    if len(lines) == 1:                      # (most steps)
+        lhs, rhs, _ = lines[0]
+        return rhs if lhs is None else f"{lhs} = {rhs}"
     out = []
     for lhs, rhs, _ in lines:
         if lhs is None:

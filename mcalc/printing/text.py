@@ -98,6 +98,9 @@ def print_nodes(printer, memo, root, table) -> None:
             waits = False
             for a in node.args:
                 if a not in memo:
+                    if not a.args:             # a leaf: printed at once
+                        memo[a] = table[a.op](printer, a)
+                        continue
                     if not waits:
                         push(node)
                         push(None)
@@ -115,17 +118,16 @@ def _flat(rope, limit: int | None = None) -> str:
     """The rope's text; with a `limit`, only its first limit + 1 characters or fewer."""
     if rope.__class__ is str:
         return rope
+    if limit is not None:
+        return _prefix(rope, limit)
     out: list[str] = []
+    push = out.append
     stack = []                         # the iterators of the enclosing ropes (no recursion)
-    it, n = iter(rope), 0
+    it = iter(rope)
     while True:
         for r in it:                   # left to right, the pieces of one rope in one loop
             if r.__class__ is str:
-                out.append(r)
-                if limit is not None:
-                    n += len(r)
-                    if n > limit:
-                        return "".join(out)[:limit + 1]
+                push(r)
             else:
                 stack.append(it)
                 it = iter(r)
@@ -136,13 +138,59 @@ def _flat(rope, limit: int | None = None) -> str:
             it = stack.pop()
 
 
-def _join(sep: str, ropes) -> tuple:
+def _prefix(rope, limit: int) -> str:
+    """_flat with a limit: the same walk, counting (apart, as the printers' every line
+    pays for what _flat does per piece)."""
+    out: list[str] = []
+    stack = []
+    it, n = iter(rope), 0
+    while True:
+        for r in it:
+            if r.__class__ is str:
+                out.append(r)
+                n += len(r)
+                if n > limit:
+                    return "".join(out)[:limit + 1]
+            else:
+                stack.append(it)
+                it = iter(r)
+                break
+        else:
+            if not stack:
+                return "".join(out)
+            it = stack.pop()
+
+
+def _join(sep: str, ropes):
+    """The ropes with sep between them, as one rope (_rope)."""
     out = []
     for r in ropes:
-        if out:
-            out.append(sep)
-        out.append(r)
-    return tuple(out)
+        out += (sep, r)
+    del out[:1]
+    return _rope(out)
+
+
+# A short text is a plain string instead: a node whose pieces are all strings, _SHORT
+# characters at most in all, is printed as one string, so that flattening a line seldom
+# has a rope to walk. A text is copied into its parent's only while that is short (a long
+# string, a line printed already, is copied once more at most, by the parent that finds
+# it too long: a fraction of what printing that parent's line costs): printing stays
+# linear, and a long text stays a rope.
+_SHORT = 256
+
+
+def _rope(pieces: list):
+    """The pieces (ropes) as one rope: a string when they are short strings."""
+    try:
+        s = "".join(pieces)            # (most pieces are strings: one C call finds out)
+    except TypeError:                  # a piece is a rope
+        return tuple(pieces)
+    return s if len(s) <= _SHORT else tuple(pieces)
+
+
+def _parens(r):
+    """(r) as one rope."""
+    return f"({r})" if r.__class__ is str and len(r) <= _SHORT else ("(", r, ")")
 
 
 class Printer:
@@ -163,7 +211,7 @@ class Printer:
 
     def wrap(self, e, min_prec: int):
         s, p = self.text(e)
-        return s if p >= min_prec else ("(", s, ")")
+        return s if p >= min_prec else _parens(s)
 
     def own(self, e) -> tuple:
         """(rope, precedence) of e by its own structure, even when e has a name."""
@@ -218,11 +266,13 @@ class Printer:
             if op == "mul":
                 neg = _negated(t)
                 if neg is not None:
-                    out += (" - ", self.wrap(neg, PRODUCT))
+                    r, prec = self.text(neg)
+                    out += (" - ", r) if prec >= PRODUCT else (" - (", r, ")")
                     continue
             r, prec = memo[t]
-            out += (" + ", r if prec >= (PRODUCT if op != "add" else SUM + 1) else ("(", r, ")"))
-        return tuple(out), SUM
+            out += (" + ", r) if prec >= (PRODUCT if op != "add" else SUM + 1) else \
+                (" + (", r, ")")
+        return _rope(out), SUM
 
     def mul(self, e):
         coeff, num, den = split_product(e)
@@ -242,79 +292,81 @@ class Printer:
             scalars_before = scalars_before and f.is_scalar
             r, prec = memo[f]
             if f.op == "matmul" and not first and not last_after_scalars:
-                parts.append(("(", r, ")"))
+                parts.append(_parens(r))
             else:
                 parts.append(r if prec >= (PRODUCT if first or last_after_scalars else UNARY)
-                             else ("(", r, ")"))
+                             else _parens(r))
         if not den and d == 1:
-            return (sign, _join("*", parts)), (UNARY if sign and len(parts) == 1 else PRODUCT)
+            text = _join("*", parts)
+            return (_rope([sign, text]) if sign else text), \
+                (UNARY if sign and len(parts) == 1 else PRODUCT)
         if d != 1:
             den.insert(0, None)
         ds = [str(d) if f is None else self.wrap(f, POWER) for f in den]
-        over = ("/", ds[0] if len(ds) == 1 else ("(", _join("*", ds), ")")) if ds else ""
-        if over and any(not f.is_scalar for f in num) and all(f is None or f.is_scalar
-                                                              for f in den):
+        over = ["/", ds[0]] if len(ds) == 1 else ["/(", _join("*", ds), ")"]
+        if any(not f.is_scalar for f in num) and all(f is None or f.is_scalar for f in den):
             # a scalar fraction in front of an array: 2/m*(X@w - y)'@X
             head = parts[0] if n != 1 or not num else "1"
             body = parts[1:] if n != 1 or not num else parts
             scal = [p for f, p in zip(num, body) if f.is_scalar]
             rest = [p for f, p in zip(num, body) if not f.is_scalar]
-            text = (_join("*", rest), over) if head == "1" and not scal else \
-                (_join("*", [head] + scal), over, "*", _join("*", rest))    # x/norm(x)
+            pieces = [_join("*", rest), *over] if head == "1" and not scal else \
+                [_join("*", [head] + scal), *over, "*", _join("*", rest)]    # x/norm(x)
         else:
-            text = (_join("*", parts), over)
-        return (sign, text), (UNARY if sign and len(parts) + len(den) == 1 else PRODUCT)
+            pieces = [_join("*", parts), *over]
+        if sign:
+            pieces.insert(0, sign)
+        return _rope(pieces), (UNARY if sign and len(parts) + len(den) == 1 else PRODUCT)
 
     def matmul(self, e):
         memo = self.memo
         first, *rest = e.args
         r, prec = memo[first]
-        out = [r if prec >= PRODUCT else ("(", r, ")")]
+        out = [r] if prec >= PRODUCT else ["(", r, ")"]
         for a in rest:
             r, prec = memo[a]
-            out += ("@", r if prec >= UNARY else ("(", r, ")"))
-        return tuple(out), PRODUCT
+            out += ("@", r) if prec >= UNARY else ("@(", r, ")")
+        return _rope(out), PRODUCT
 
     def pow(self, e):
         base, p = e.args
         r, prec = self.memo[base]
         if p.op == "num" and p.value._numerator < 0:
             if p.value._numerator == -1 and p.value._denominator == 1:
-                return ("1/", r if prec >= POWER else ("(", r, ")")), PRODUCT
-            return ("1/", self.text(_pow(base, -p.value))[0]), PRODUCT
+                return _rope(["1/", r] if prec >= POWER else ["1/(", r, ")"]), PRODUCT
+            return _rope(["1/", self.text(_pow(base, -p.value))[0]]), PRODUCT
         pr, pprec = self.memo[p]
-        return (r if prec >= POSTFIX else ("(", r, ")"), "^",
-                pr if pprec >= POWER else ("(", pr, ")")), POWER
+        out = [r, "^"] if prec >= POSTFIX else ["(", r, ")^"]
+        out += (pr,) if pprec >= POWER else ("(", pr, ")")
+        return _rope(out), POWER
 
     def T(self, e):
         r, prec = self.memo[e.args[0]]
-        return (r if prec >= POSTFIX else ("(", r, ")"), "'"), POSTFIX
+        return _rope([r, "'"] if prec >= POSTFIX else ["(", r, ")'"]), POSTFIX
 
     def call(self, e):
-        args = e.args
-        if len(args) == 1:
-            return (e.op, "(", self.memo[args[0]][0], ")"), ATOM
-        return (e.op, "(", self._list(args), ")"), ATOM
+        return _rope([e.op, "(", *self._list(e.args), ")"]), ATOM
 
-    def _list(self, args) -> tuple:
-        """The operands' ropes, comma separated."""
+    def _list(self, args) -> list:
+        """The operands' ropes, comma separated (pieces of a rope)."""
         memo = self.memo
         out = []
         for a in args:
             out += (", ", memo[a][0])
-        return tuple(out[1:])
+        del out[:1]
+        return out
 
     def compare(self, e):
         a, b = e.args
         return ("(", self.wrap(a, SUM), f" {_CMP[e.op]} ", self.wrap(b, SUM), ")"), ATOM
 
     def vector(self, e):
-        return ("[", self._list(e.args), "]"), ATOM
+        return _rope(["[", *self._list(e.args), "]"]), ATOM
 
     def matrix(self, e):
         r, c = int(e.shape[0]), int(e.shape[1])
-        rows = [("[", self._list(e.args[i * c:(i + 1) * c]), "]") for i in range(r)]
-        return ("[", _join(", ", rows), "]"), ATOM
+        rows = [_rope(["[", *self._list(e.args[i * c:(i + 1) * c]), "]"]) for i in range(r)]
+        return _rope(["[", _join(", ", rows), "]"]), ATOM
 
 
 def split_product(e):
