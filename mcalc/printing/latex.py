@@ -226,6 +226,11 @@ _WORDY = re.compile(r"\\mathit\{|\\math(bf|rm)\{[^{}]{2,}\}")
 
 def _wordy(s: str) -> bool:
     """Does this factor show a multi-letter name (so juxtaposition needs a thin space)?"""
+    return _short_wordy(s) if len(s) <= _SHORT else _WORDY.search(s) is not None
+
+
+@lru_cache(maxsize=4096)        # names and short factors recur in every derivation
+def _short_wordy(s: str) -> bool:
     return _WORDY.search(s) is not None
 
 
@@ -686,7 +691,7 @@ class Symbols:
                 self.shapes[name] = e.shape
             steps = d.steps
         self._unread = iter(steps)                    # the steps not read yet
-        self._seen: set = set()      # ids of the nodes read: steps share nodes, read once
+        self._seen: set = set()      # the nodes read: steps share nodes, read once
 
     def shape(self, name):
         """name's shape (None when unknown), reading the steps as far as it needs."""
@@ -705,21 +710,24 @@ class Symbols:
         return shape
 
     def define(self, name, shape):
-        if self.shape(name) != shape:
+        if name not in self.shapes and self._unread is not None:
+            # Never looked up (a look-up reads on until it finds a name): nothing printed
+            # depends on its shape, and a first appearance read later would not count.
+            self.shapes[name] = shape
+        elif self.shape(name) != shape:
             self.shapes[name] = shape
             self._memo.clear()
 
     def _collect(self, e):
-        """The shapes of e's variables not known yet (ids, hashed faster than nodes, stay
-        the nodes' own while the steps hold them)."""
+        """The shapes of e's variables not known yet (nodes hash by identity, in C)."""
         shapes, seen, stack = self.shapes, self._seen, [e]
         while stack:
             n = stack.pop()
-            if id(n) in seen:
+            if n in seen:
                 continue
-            seen.add(id(n))
+            seen.add(n)
             if n.args:
-                stack.extend(n.args)
+                stack += n.args
             elif n.op == "var":
                 shapes.setdefault(n.name, n.shape)
 
@@ -782,9 +790,12 @@ def _terms_latex(sym: Symbols, terms) -> str | None:
     out = []
     for term in terms:
         pairs = term if term and isinstance(term[0], (tuple, list)) else (term,)
-        if any("components" in p or len(p) != 2 for p in pairs):
-            return None
-        out.append(" ".join(sym.partial(*p, total=type(p).__name__ == "Total") for p in pairs))
+        symbols = []
+        for p in pairs:
+            if "components" in p or len(p) != 2:
+                return None
+            symbols.append(sym.partial(p[0], p[1], type(p).__name__ == "Total"))
+        out.append(" ".join(symbols))
     return " + ".join(out) if out else None
 
 

@@ -83,6 +83,16 @@ def print_nodes(printer, memo, root, table) -> None:
     in memo, children first (so each method finds its operands done), without recursion.
     This is mcalc.expr.postorder written out: every printer runs it at every node, and
     resuming a generator there cost the JSON output some 7% of its instructions."""
+    if root in memo:
+        return
+    for a in root.args:                        # most roots wait for leaves at most
+        if a not in memo:
+            if a.args:
+                break
+            memo[a] = table[a.op](printer, a)
+    else:
+        memo[root] = table[root.op](printer, root)
+        return
     # A node waiting for operands sits under a None, its pending operands above: popping
     # the None means they are done. (No comprehension per node: on Python 3.11 each is a
     # function call.)
