@@ -18,7 +18,7 @@ from mcalc.printing.text import printer, where_texts
 
 def as_dict(d: Derivation) -> dict:
     shown = d.result if d.result is not None else d.expr
-    names = dict((e, n) for n, e in d.where)
+    names = {e: n for n, e in d.where}
     text = printer(names)
     steps_latex, expr_latex = latex.derivation_printers(d)
     out = {

@@ -229,7 +229,7 @@ def _wordy(s: str) -> bool:
     return _short_wordy(s) if len(s) <= _SHORT else _WORDY.search(s) is not None
 
 
-@lru_cache(maxsize=4096)        # names and short factors recur in every derivation
+@lru_cache(maxsize=1024)        # names and short factors recur in every derivation
 def _short_wordy(s: str) -> bool:
     return _WORDY.search(s) is not None
 
@@ -412,12 +412,18 @@ class Printer:
         if (s[:1] if s.__class__ is str else _head(s)) in "0123456789-":
             return r" \cdot "
         texts = self._wordy_text                    # (_is_wordy's look-up, done here first)
-        w = texts.get(prev_s) if prev_s.__class__ is str else None
-        if w is None:
+        if prev_s.__class__ is str:
+            w = texts.get(prev_s)
+            if w is None:
+                w = texts[prev_s] = _wordy(prev_s)
+        else:
             w = self._is_wordy(prev_s)
         if not w:
-            w = texts.get(s) if s.__class__ is str else None
-            if w is None:
+            if s.__class__ is str:
+                w = texts.get(s)
+                if w is None:
+                    w = texts[s] = _wordy(s)
+            else:
                 w = self._is_wordy(s)
         return r" \, " if w else " "
 
@@ -845,7 +851,8 @@ def _chain(s, sym, p):
 def _differential(s, sym, p):
     out = []
     for G, by, symbol in s.terms:
-        dby = p.overriding(_differentials(by, sym), by).wrap(by, PRODUCT)
+        raw = _differentials(by, sym)
+        dby = raw[by] if by in raw else p.overriding(raw, by).wrap(by, PRODUCT)   # (dx: d x)
         if G is not None and G.op == "num" and G.value == 1:
             out.append(dby)
         else:

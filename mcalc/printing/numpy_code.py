@@ -46,7 +46,7 @@ import unicodedata
 from fractions import Fraction
 from math import gcd
 
-from mcalc.printing.text import _flat, _join, print_nodes
+from mcalc.printing.text import _flat, _join, _parens, _rope, print_nodes
 from mcalc.types import SCALAR
 
 # Python precedence, low to high. Wrapping a text below `min_prec` parenthesises it.
@@ -156,7 +156,7 @@ def _float_text(v) -> str:
 
 
 def _paren(text, prec: int, min_prec: int):
-    return text if prec >= min_prec else ("(", text, ")")
+    return text if prec >= min_prec else _parens(text)
 
 
 # ---- the printer ----------------------------------------------------------------------
@@ -245,7 +245,7 @@ class Printer:
                 out += (" + ", self.wrap(t, PRODUCT))
             else:
                 out.append(self.text(t)[0])
-        return tuple(out), SUM
+        return _rope(out), SUM
 
     def negated(self, t):
         """The text of -t when t prints with a leading minus (for a - b), else None."""
@@ -303,13 +303,13 @@ class Printer:
             parts.insert(0, (_float_text(n), ATOM))
         texts = _factors(parts)
         if negative:                                   # -a * b is (-a) * b
-            texts[0] = ("-", _paren(*parts[0], POWER))
+            texts[0] = _rope(["-", _paren(*parts[0], POWER)])
         if len(texts) == 1 and not den:
             return texts[0], (UNARY if negative else parts[0][1])
         text = _join(" * ", texts)
         if den:
-            text = (text, " / ", _paren(*den[0], UNARY) if len(den) == 1 else
-                    ("(", _join(" * ", _factors(den)), ")"))
+            text = _rope([text, " / ", _paren(*den[0], UNARY) if len(den) == 1 else
+                          _parens(_join(" * ", _factors(den)))])
         return text, PRODUCT
 
     def power(self, base, p: Fraction):
@@ -317,8 +317,8 @@ class Printer:
         if p._denominator == 1:
             if p._numerator == 1:
                 return self.text(base)
-            return (self.wrap(base, ATOM), f" ** {p._numerator}"), POWER
-        return ("np.power(", self.arg(base), f", {_float_text(p)})"), ATOM
+            return _rope([self.wrap(base, ATOM), f" ** {p._numerator}"]), POWER
+        return _rope(["np.power(", self.arg(base), f", {_float_text(p)})"]), ATOM
 
     def pow(self, e):
         base, p = e.args
@@ -337,22 +337,23 @@ class Printer:
         for b in e.args[1:]:
             ka, kb = _kind(shape), _kind(b.shape)
             if ka == "column" and kb == "row":
-                text, prec = ("np.outer(", text, ", ", self.arg(b), ")"), ATOM
+                text, prec = _rope(["np.outer(", text, ", ", self.arg(b), ")"]), ATOM
             else:
                 op = " * " if "scalar" in (ka, kb) else " @ "
-                text, prec = (_paren(text, prec, PRODUCT), op, self.wrap(b, UNARY)), PRODUCT
+                text, prec = _rope([_paren(text, prec, PRODUCT), op, self.wrap(b, UNARY)]), \
+                    PRODUCT
             shape = (shape[0], b.shape[1])
         return text, prec
 
     def T(self, e):
         a = e.args[0]
         if _kind(a.shape) == "matrix":
-            return (self.wrap(a, ATOM), ".T"), ATOM
+            return _rope([self.wrap(a, ATOM), ".T"]), ATOM
         return self.text(a)
 
     # functions
     def call(self, e):
-        return (_CALLS[e.op], "(", _join(", ", [self.arg(a) for a in e.args]), ")"), ATOM
+        return _rope([_CALLS[e.op], "(", _join(", ", [self.arg(a) for a in e.args]), ")"]), ATOM
 
     def compare(self, e):
         a, b = e.args
