@@ -25,6 +25,13 @@ DECLS = " where x, v, a, b: vector(n); A, B: matrix(n, n); S: symmetric(n); c: s
     ("exp(c)/(1 + exp(c))", "sigmoid(c)", "exp(u)/(1 + exp(u)) = sigmoid(u)"),
     ("kron(A, B)@kron(A, B)", "kron(A@A, B@B)", "mixed product (A⊗B)(C⊗D) = AC⊗BD"),
     ("A@(B@x)", "A@B@x", "associativity"),
+    ("diag(a) + 2*diag(b)", "diag(a + 2*b)", "diag and vec are linear"),
+    ("eye(n) + diag(x)", "diag(x + 1)", "diag and vec are linear"),
+    ("vec(A)*vec(B)", "vec(A*B)", "diag and vec are linear"),
+    ("vec(A) + vec(B) + 1", "vec(A + B + 1)", "diag and vec are linear"),
+    ("vec(A/A)", "ones(n*n)", "diag and vec are linear"),
+    ("diag(a)@diag(1/a)", "eye(n)", "diag(a)diag(b) = diag(a⊗b)"),
+    ("eye(n)*eye(n)", "eye(n)", "fold constants"),
 ])
 def test_rewrites(before, after, rewrite):
     e = typed(before + DECLS)[1]
@@ -77,6 +84,8 @@ def test_ten_thousand_levels_without_recursion():
     ("c/(1 + c) + 1/(1 + c)", "1"),
     ("(a - b)*(a + b) + b^2", "a^2"),
     ("relu(x)*(x > 0)", "x*(x > 0)"),
+    ("1 - A/A", "0*ones(n)@ones(n)'"),                      # the all-ones matrix is 1 here
+    ("(x + ones(n))*c - c", "c*x"),
 ])
 def test_textbook_algebra(before, after):
     e = typed(before + DECLS)[1]
