@@ -317,8 +317,11 @@ def add_(s, terms, shape=None) -> Expr:
     if not flat:
         return E.zeros(shape)
     combined: dict = {}
+    linear = False                      # a diag or vec term (_collect_linear)
     for t in flat:
         c, rest = coeff_and_rest(t)
+        if rest is not None and rest.op in _LINEAR:
+            linear = True
         key = rest if rest is None or rest.shape == shape or rest.shape == SCALAR \
             else ("b", rest)
         if key in combined:
@@ -343,7 +346,7 @@ def add_(s, terms, shape=None) -> Expr:
         if first_positive is not None:
             out.remove(first_positive)
             out.insert(0, first_positive)
-    if s and len(out) > 1:
+    if linear and s and len(out) > 1:
         out = _collect_linear(s, out)
     if s and len(flat) > 1:
         out = _factor_common(s, out, shape)
@@ -354,6 +357,9 @@ def add_(s, terms, shape=None) -> Expr:
     if all(t.is_scalar for t in out) and shape != SCALAR:   # scalars spread over an array
         return _spread(s, out[0] if len(out) == 1 else Expr("add", tuple(out), SCALAR), shape)
     return Expr("add", tuple(out), shape)
+
+
+_LINEAR = ("diag", "vec")
 
 
 def _linear_key(e: Expr | None):
@@ -516,7 +522,7 @@ def _mul(s, factors, shape) -> Expr:
         coeff = f.value if coeff is _F1 else coeff * f.value
     if numbers and coeff == 0:
         return E.zeros(shape)
-    if s is not None and ops.count("vec") > 1:
+    if s is not None and "vec" in ops and ops.count("vec") > 1:
         rest = _vec_product(s, rest)
     if "pow" in ops or len(set(rest)) < len(rest):
         rest = _powers(s, rest)
