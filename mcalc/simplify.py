@@ -34,7 +34,7 @@ REWRITES = (
      "MC §10.2.2; Magnus & Neudecker §2.4"),
     ("1ᵀv = sum(v)", "ones(n)'@v = sum(v), ones(m)'@M@ones(n) = sum(M)", "P&H §4.4"),
     ("transpose rules", "(AB)' = B'A' (and A'B' = (BA)', one transpose instead of two), "
-     "(A')' = A, S' = S (S symmetric), (A + B)' = A' + B'",
+     "(A')' = A, S' = S (S symmetric or diagonal: X*eye(n)), (A + B)' = A' + B'",
      "MC §1"),
     ("identity", "I@A = A", "algebra"),
     ("canonical order", "operands of sums and products in one order, nested sums and "
@@ -524,6 +524,8 @@ def _mul(s, factors, shape) -> Expr:
         return E.zeros(shape)
     if s is not None and "vec" in ops and ops.count("vec") > 1:
         rest = _vec_product(s, rest)
+    if "pow" in ops and ("T" in ops or "matmul" in ops):
+        rest = _softmax_in_product(s, rest)
     if "pow" in ops or len(set(rest)) < len(rest):
         rest = _powers(s, rest)
     if len(rest) > 1:
@@ -546,6 +548,33 @@ def _mul(s, factors, shape) -> Expr:
     if s is not None and out not in s.bases:
         s.bases[out] = None                     # a product _grow may extend
     return out
+
+
+def _softmax_in_product(s, factors: list) -> list:
+    """M@exp(u)/sum(exp(u)) = M@softmax(u), exp(u)'@M/sum(exp(u)) = softmax(u)'@M: the
+    quotient by sum(exp(u)) joins the exp(u) at an end of a product (or a transpose) —
+    a scalar goes anywhere in a product — where the element-wise algebra cannot see it."""
+    for k, f in enumerate(factors):
+        if f.op != "pow" or not E.is_number(f.args[1], -1) or f.args[0].op != "sum":
+            continue
+        e = f.args[0].args[0]
+        if e.op != "exp" or not e.is_column:
+            continue
+        soft = Expr("softmax", e.args, e.shape)
+        for j, g in enumerate(factors):
+            if g.op == "T" and g.args[0] is e:
+                new = Expr("T", (soft,), g.shape)
+            elif g.op == "matmul" and g.args[-1] is e:
+                new = Expr("matmul", g.args[:-1] + (soft,), g.shape)
+            elif g.op == "matmul" and g.args[0].op == "T" and g.args[0].args[0] is e:
+                new = Expr("matmul", (Expr("T", (soft,), g.args[0].shape),) + g.args[1:],
+                           g.shape)
+            else:
+                continue
+            if s:
+                s.note(ID.SOFTMAX.name)
+            return [new if i == j else h for i, h in enumerate(factors) if i != k]
+    return factors
 
 
 def _vec_product(s, factors: list) -> list:
@@ -674,6 +703,10 @@ def _t_leaf(s, a) -> Expr | None:
             a.op == "inv" and a.args[0].is_symmetric:
         if a.is_symmetric and s:
             s.note("transpose rules")
+        return a
+    if a.op == "mul" and a.is_matrix and any(f.op == "eye" for f in a.args):
+        if s:
+            s.note("transpose rules")       # X*eye(n) is diagonal: (X*I)' = X'*I = X*I
         return a
     if a.op == "T":
         if s:

@@ -128,6 +128,11 @@ CLASSICS = [
     ("d/dX X*log(X)", "numerator", "diag(vec(1 + log(X)))", True),
     ("d/dX (X/X)*X", "numerator", "eye(m*n)", True),
     ("d/dX -det(X/X)", "numerator", "0*ones(n)@ones(n)'", True),       # det(X/X) is constant
+    ("d/dX tr(X^2)", "numerator", "2*X*eye(n)", False),           # X^2 element-wise
+    # log-sum-exp: its gradient is softmax, through a product too
+    ("d/dx log(sum(exp(x)))", "numerator", "softmax(x)'", False),
+    ("d/dx log(sum(exp(A@x)))", "numerator", "softmax(A@x)'@A", False),
+    ("d/dx log(sum(exp(A@x)))", "denominator", "A'@softmax(A@x)", False),
 ]
 
 

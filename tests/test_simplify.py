@@ -32,6 +32,9 @@ DECLS = " where x, v, a, b: vector(n); A, B: matrix(n, n); S: symmetric(n); c: s
     ("vec(A/A)", "ones(n*n)", "diag and vec are linear"),
     ("diag(a)@diag(1/a)", "eye(n)", "diag(a)diag(b) = diag(a⊗b)"),
     ("eye(n)*eye(n)", "eye(n)", "fold constants"),
+    ("(A*eye(n))'", "A*eye(n)", "transpose rules"),
+    ("A@exp(x)/sum(exp(x))", "A@softmax(x)", "exp(x)/sum(exp(x)) = softmax(x)"),
+    ("2*exp(x)'@A/sum(exp(x))", "2*softmax(x)'@A", "exp(x)/sum(exp(x)) = softmax(x)"),
 ])
 def test_rewrites(before, after, rewrite):
     e = typed(before + DECLS)[1]
