@@ -225,8 +225,9 @@ class Printer:
             body = parts[1:] if n != 1 or not num else parts
             scal = [p for f, p in zip(num, body) if f.is_scalar]
             rest = [p for f, p in zip(num, body) if not f.is_scalar]
-            text = (_join("*", rest), over) if head == "1" and not scal else \
-                (_join("*", [head] + scal), over, "*", _join("*", rest))    # x/norm(x)
+            lead = scal if head == "1" else [head] + scal                  # a/2*A, not 1*a/2*A
+            text = (_join("*", lead), over, "*", _join("*", rest)) if lead else \
+                (_join("*", rest), over)                                   # x/norm(x)
         else:
             text = (_join("*", parts), over)
         return (sign, text), (UNARY if sign and len(parts) + len(den) == 1 else PRODUCT)
