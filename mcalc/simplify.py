@@ -33,6 +33,7 @@ REWRITES = (
      "vec(A) + vec(B) = vec(A + B), vec(A)⊗vec(B) = vec(A⊗B), diag(1) = I",
      "MC §10.2.2; Magnus & Neudecker §2.4"),
     ("1ᵀv = sum(v)", "ones(n)'@v = sum(v), ones(m)'@M@ones(n) = sum(M)", "P&H §4.4"),
+    ("sum(u⊗v) = uᵀv", "sum(u*v) = u'@v for vectors u, v (the dot product)", "P&H §5, §8.4"),
     ("transpose rules", "(AB)' = B'A' (and A'B' = (BA)', one transpose instead of two), "
      "(A')' = A, S' = S (S symmetric or diagonal: X*eye(n)), (A + B)' = A' + B'",
      "MC §1"),
@@ -459,10 +460,11 @@ def _factors(e: Expr | None) -> tuple | None:
 
 
 def _factor_once(s, terms):
+    split = [_scaled(t) for t in terms]
     for side in (-1, 0):
         groups: dict = {}
-        for i, t in enumerate(terms):
-            factors = _factors(coeff_and_rest(t)[1])
+        for i, (_, _, rest) in enumerate(split):
+            factors = _factors(rest)
             if factors is not None:
                 groups.setdefault(factors[side], []).append(i)
         for operand, idx in groups.items():
@@ -470,17 +472,29 @@ def _factor_once(s, terms):
                 continue
             others = []
             for i in idx:
-                c, rest = coeff_and_rest(terms[i])
+                c, scalars, rest = split[i]
                 factors = _factors(rest)
                 remaining = factors[:-1] if side == -1 else factors[1:]
                 inner = remaining[0] if len(remaining) == 1 else matmul_(None, list(remaining))
-                others.append(scale(c, inner, inner.shape))
+                inner = scale(c, inner, inner.shape)
+                others.append(mul_(None, scalars + [inner]) if scalars else inner)
             summed = add_(None, others)
             pair = [summed, operand] if side == -1 else [operand, summed]
             s.note("factor common operand")
             chosen = set(idx)
             return [t for i, t in enumerate(terms) if i not in chosen] + [matmul_(s, pair)]
     return None
+
+
+def _scaled(t: Expr) -> tuple:
+    """t as (number, scalar factors, the rest): 2*(x'@x)*(A@x) is (2, [x'@x], A@x), so
+    that a@-product with scalars in front shares its operands like any other."""
+    c, rest = coeff_and_rest(t)
+    if rest is not None and rest.op == "mul" and not rest.is_scalar:
+        arrays = [f for f in rest.args if not f.is_scalar]
+        if len(arrays) == 1:
+            return c, [f for f in rest.args if f.is_scalar], arrays[0]
+    return c, [], rest
 
 
 def mul_(s, factors, shape=None) -> Expr:
@@ -929,6 +943,12 @@ def _func(s, e, args):
             s.note("fold constants")                        # f(0), element by element
         return filled(_AT_ZERO[f], e.shape)
     if f == "sum":
+        if a.op == "mul" and len(a.args) == 2 and (a.is_column or a.is_row) and \
+                a.args[0].shape == a.args[1].shape:
+            if s:
+                s.note("sum(u⊗v) = uᵀv")         # x'@A@x, not sum(x*(A@x))
+            u, v = a.args if a.is_column else (T_(s, a.args[0]), T_(s, a.args[1]))
+            return matmul_(s, [T_(s, u), v])
         if a.op == "ones":
             return E.dim(a.shape[0]) if not a.shape[0].isdigit() else _num(int(a.shape[0]))
         if a.op == "mul":

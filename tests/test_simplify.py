@@ -33,6 +33,9 @@ DECLS = " where x, v, a, b: vector(n); A, B: matrix(n, n); S: symmetric(n); c: s
     ("diag(a)@diag(1/a)", "eye(n)", "diag(a)diag(b) = diag(a⊗b)"),
     ("eye(n)*eye(n)", "eye(n)", "fold constants"),
     ("(A*eye(n))'", "A*eye(n)", "transpose rules"),
+    ("sum(x*(A@x))", "x'@A@x", "sum(u⊗v) = uᵀv"),
+    ("sum(x'*(A@x)')", "x'@A@x", "sum(u⊗v) = uᵀv"),
+    ("c*(A@x) + 2*c*(A'@x)", "c*(A + 2*A')@x", "factor common operand"),
     ("A@exp(x)/sum(exp(x))", "A@softmax(x)", "exp(x)/sum(exp(x)) = softmax(x)"),
     ("2*exp(x)'@A/sum(exp(x))", "2*softmax(x)'@A", "exp(x)/sum(exp(x)) = softmax(x)"),
 ])
