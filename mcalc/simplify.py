@@ -258,6 +258,14 @@ _OP_RANK = {"num": 0, "dim": 1, "const": 2, "var": 3,
                                 "relu", "abs", "sign", "softmax", "pow")}}
 
 
+def _natural(name: str | None) -> tuple:
+    """A name's place in the order: u2 before u10 (its trailing number compared as one)."""
+    if not name:
+        return "", -1
+    stem = name.rstrip("0123456789")
+    return stem, int(name[len(stem):]) if len(stem) < len(name) else -1
+
+
 def order_key(e: Expr, keys: dict) -> tuple:
     """A total order that compares in constant time: the node and its operands to two
     levels (what a reader sees first: x before y, sin(x) before sin(y)), then a
@@ -267,7 +275,7 @@ def order_key(e: Expr, keys: dict) -> tuple:
     if got is None:
         for node in E.postorder(e, keys):
             rank = 5 if node.value == "differential" else _OP_RANK.get(node.op, 4)  # dX last
-            own = (rank, node.op, node.name or "", str(node.value or ""))
+            own = (rank, node.op, _natural(node.name), str(node.value or ""))
             kids = [keys[a] for a in node.args]
             fp = zlib.crc32(repr((own, node.shape, [k[3] for k in kids])).encode())
             keys[node] = (own + (node.size,),

@@ -102,3 +102,16 @@ def test_textbook_algebra(before, after):
 def test_rational_roots_are_factored_when_shorter():
     e = typed("2*c^3 - 3*c^2 + c" + DECLS)[1]             # σ'' in σ: c(1 - c)(1 - 2c)
     assert to_text(simplify(e)) == "c*(1 - c)*(1 - 2*c)"
+
+
+def test_names_with_numbers_are_ordered_as_numbers():
+    """u2 before u10: a deep chain's product reads cos(u1)*cos(u2)*…*cos(u10)."""
+    e = typed("cos(x10)*cos(x2)*x10*x1*cos(x1) where x1, x2, x10: scalar")[1]
+    assert to_text(simplify(e)) == "x1*x10*cos(x1)*cos(x2)*cos(x10)"
+
+
+def test_a_comparison_inside_a_call_has_the_calls_brackets_only():
+    e = typed("diag(x > 0)@x + sum(vec(A > 0))" + DECLS)[1]
+    printed = to_text(simplify(e))
+    assert printed == "x*(x > 0) + sum(vec(A > 0))"
+    assert typed(printed + DECLS)[1].shape == e.shape

@@ -248,11 +248,14 @@ class Printer:
         return (self.wrap(e.args[0], POSTFIX), "'"), POSTFIX
 
     def call(self, e):
-        return (e.op, "(", _join(", ", [self.text(a)[0] for a in e.args]), ")"), ATOM
+        # a comparison's own brackets are the call's: diag(x > 0), not diag((x > 0))
+        return (e.op, "(", _join(", ", [self.text(a)[0] if a.op not in _CMP else
+                                        self.compare(a, bare=True)[0] for a in e.args]), ")"), ATOM
 
-    def compare(self, e):
+    def compare(self, e, bare: bool = False):
         a, b = e.args
-        return ("(", self.wrap(a, SUM), f" {_CMP[e.op]} ", self.wrap(b, SUM), ")"), ATOM
+        inner = (self.wrap(a, SUM), f" {_CMP[e.op]} ", self.wrap(b, SUM))
+        return (inner if bare else ("(",) + inner + (")",)), ATOM
 
     def vector(self, e):
         return ("[", _join(", ", [self.text(a)[0] for a in e.args]), "]"), ATOM
