@@ -134,6 +134,7 @@ CLASSICS = [
     ("d/dx log(sum(exp(x)))", "numerator", "softmax(x)'", False),
     ("d/dx log(sum(exp(A@x)))", "numerator", "softmax(A@x)'@A", False),
     ("d/dx log(sum(exp(A@x)))", "denominator", "A'@softmax(A@x)", False),
+    ("d/dW sum(softmax(W@x))", "numerator", "0*ones(n)@ones(m)'", False),      # it is 1
 ]
 
 
