@@ -448,7 +448,7 @@ def _factor_common(s, terms, shape):
     """A@x + B@x -> (A + B)@x, and x'@A + x'@B -> x'@(A + B), until no two terms share an
     outer operand."""
     while len(terms) > 1:
-        merged = _factor_once(s, terms)
+        merged = _factor_once(s, terms, shape)
         if merged is None:
             break
         terms = merged
@@ -467,13 +467,14 @@ def _factors(e: Expr | None) -> tuple | None:
     return None
 
 
-def _factor_once(s, terms):
+def _factor_once(s, terms, shape):
     split = [_scaled(t) for t in terms]
     for side in (-1, 0):
         groups: dict = {}
         for i, (_, _, rest) in enumerate(split):
             factors = _factors(rest)
-            if factors is not None:
+            # (a scalar spread over a vector sum, B@x + x'@A@x, shares nothing with B@x)
+            if factors is not None and rest.shape == shape:
                 groups.setdefault(factors[side], []).append(i)
         for operand, idx in groups.items():
             if len(idx) < 2:

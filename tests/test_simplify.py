@@ -116,3 +116,12 @@ def test_a_comparison_inside_a_call_has_the_calls_brackets_only():
     printed = to_text(simplify(e))
     assert printed == "x*(x > 0) + sum(vec(A > 0))"
     assert typed(printed + DECLS)[1].shape == e.shape
+
+
+@pytest.mark.parametrize("text", ["B@x + x'@A@x", "x'@B + x'@A@x", "B@x + c*x'@A@x"])
+def test_a_scalar_spread_over_a_sum_shares_no_operand(text):
+    """x'@A@x in a vector sum is a scalar spread over the vector, not a product ending in
+    x: B@x + x'@A@x is not (B + x'@A)@x (found by the property tests)."""
+    e = typed(text + DECLS)[1]
+    out = simplify(e)
+    assert to_text(out) == text and out.shape == e.shape
