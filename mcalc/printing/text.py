@@ -320,8 +320,9 @@ class Printer:
             body = parts[1:] if n != 1 or not num else parts
             scal = [p for f, p in zip(num, body) if f.is_scalar]
             rest = [p for f, p in zip(num, body) if not f.is_scalar]
-            pieces = [_join("*", rest), *over] if head == "1" and not scal else \
-                [_join("*", [head] + scal), *over, "*", _join("*", rest)]    # x/norm(x)
+            lead = scal if head == "1" else [head] + scal                  # a/2*A, not 1*a/2*A
+            pieces = [_join("*", lead), *over, "*", _join("*", rest)] if lead else \
+                [_join("*", rest), *over]                                  # x/norm(x)
         else:
             pieces = [_join("*", parts), *over]
         if sign:
@@ -355,20 +356,24 @@ class Printer:
         return _rope([r, "'"] if prec >= POSTFIX else ["(", r, ")'"]), POSTFIX
 
     def call(self, e):
-        return _rope([e.op, "(", *self._list(e.args), ")"]), ATOM
+        # a comparison's own brackets are the call's: diag(x > 0), not diag((x > 0))
+        return _rope([e.op, "(", *self._list(e.args, bare=True), ")"]), ATOM
 
-    def _list(self, args) -> list:
-        """The operands' ropes, comma separated (pieces of a rope)."""
+    def _list(self, args, bare: bool = False) -> list:
+        """The operands' ropes, comma separated (pieces of a rope); a comparison `bare`
+        (without its brackets) if asked."""
         memo = self.memo
         out = []
         for a in args:
-            out += (", ", memo[a][0])
+            out += (", ", memo[a][0] if not bare or a.op not in _CMP else
+                    self.compare(a, bare=True)[0])
         del out[:1]
         return out
 
-    def compare(self, e):
+    def compare(self, e, bare: bool = False):
         a, b = e.args
-        return ("(", self.wrap(a, SUM), f" {_CMP[e.op]} ", self.wrap(b, SUM), ")"), ATOM
+        inner = (self.wrap(a, SUM), f" {_CMP[e.op]} ", self.wrap(b, SUM))
+        return (inner if bare else ("(",) + inner + (")",)), ATOM
 
     def vector(self, e):
         return _rope(["[", *self._list(e.args), "]"]), ATOM
