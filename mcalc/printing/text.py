@@ -126,10 +126,10 @@ def print_nodes(printer, memo, root, table) -> None:
 
 def _flat(rope, limit: int | None = None) -> str:
     """The rope's text; with a `limit`, only its first limit + 1 characters or fewer."""
-    if rope.__class__ is str:
-        return rope
     if limit is not None:
         return _prefix(rope, limit)
+    if rope.__class__ is str:
+        return rope
     out: list[str] = []
     push = out.append
     stack = []                         # the iterators of the enclosing ropes (no recursion)
@@ -151,6 +151,8 @@ def _flat(rope, limit: int | None = None) -> str:
 def _prefix(rope, limit: int) -> str:
     """_flat with a limit: the same walk, counting (apart, as the printers' every line
     pays for what _flat does per piece)."""
+    if rope.__class__ is str:
+        return rope[:limit + 1]
     out: list[str] = []
     stack = []
     it, n = iter(rope), 0
