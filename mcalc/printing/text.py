@@ -149,8 +149,8 @@ def _flat(rope, limit: int | None = None) -> str:
 
 
 def _prefix(rope, limit: int) -> str:
-    """_flat with a limit: the same walk, counting (apart, as the printers' every line
-    pays for what _flat does per piece)."""
+    """_flat with a limit: the same walk, counting (kept apart from _flat, whose loop every
+    printed line runs)."""
     if rope.__class__ is str:
         return rope[:limit + 1]
     out: list[str] = []
@@ -184,10 +184,10 @@ def _join(sep: str, ropes):
 
 # A short text is a plain string instead: a node whose pieces are all strings, _SHORT
 # characters at most in all, is printed as one string, so that flattening a line seldom
-# has a rope to walk. A text is copied into its parent's only while that is short (a long
-# string, a line printed already, is copied once more at most, by the parent that finds
-# it too long: a fraction of what printing that parent's line costs): printing stays
-# linear, and a long text stays a rope.
+# has a rope to walk. A text is kept in its parent's string only while that is short; a
+# long string (a line printed already) is copied once more by a parent that joins it and
+# finds the result too long, no more than printing that parent's line copies: printing
+# stays linear, and a long text stays a rope.
 _SHORT = 256
 
 
