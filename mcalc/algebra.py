@@ -396,7 +396,20 @@ def tokens(root: Expr, memo: dict) -> int:
     """Tokens of the printed form — names, numbers, operators; brackets and commas free —
     read off the tree (the printers sit above the simplifier). Numbers' values are
     Fractions, tested by their slots (`_numerator`): their operators are Python calls."""
-    for e in E.postorder(root, memo):
+    stack = [root]
+    while stack:                                  # E.postorder, inline (a call a node less)
+        e = stack[-1]
+        if e in memo:
+            stack.pop()
+            continue
+        pending = False
+        for x in e.args:
+            if x not in memo:
+                stack.append(x)
+                pending = True
+        if pending:
+            continue
+        stack.pop()
         a = list(map(memo.__getitem__, e.args))          # (in C: no comprehension call)
         op = e.op
         if op == "num":

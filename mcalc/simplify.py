@@ -12,7 +12,7 @@ import zlib
 from collections import Counter
 from fractions import Fraction
 from math import gcd
-from operator import attrgetter
+from operator import attrgetter, itemgetter
 
 from mcalc import algebra as A
 from mcalc import expr as E
@@ -312,6 +312,9 @@ def _natural(name: str | None) -> tuple:
     return stem, int(name[len(stem):]) if len(stem) < len(name) else -1
 
 
+_DEPTH0, _DEPTH1, _FINGERPRINT = itemgetter(0), itemgetter(1), itemgetter(3)  # of a key
+
+
 def order_key(e: Expr, keys: dict) -> tuple:
     """A total order that compares in constant time: the node and its operands to two
     levels (what a reader sees first: x before y, sin(x) before sin(y)), then a
@@ -347,11 +350,11 @@ def order_key(e: Expr, keys: dict) -> tuple:
                     rank = 5
             own = (rank, node.op, _natural(node.name), text)
             kids = list(map(keys.__getitem__, node.args))
-            fp = zlib.crc32(repr((own, node.shape, [k[3] for k in kids])).encode())
+            fp = zlib.crc32(repr((own, node.shape, list(map(_FINGERPRINT, kids)))).encode())
             size = node.size
             keys[node] = (own + (size,),
-                          own + (tuple([k[0] for k in kids[:4]]), size),
-                          own + (tuple([k[1] for k in kids[:4]]), size), fp)
+                          own + (tuple(map(_DEPTH0, kids[:4])), size),
+                          own + (tuple(map(_DEPTH1, kids[:4])), size), fp)
         got = keys[e]
     return got[2], got[3]
 
