@@ -22,6 +22,7 @@ from mcalc import rules as R
 from mcalc.derivation import Derivation, Eq, Step, Total, dim_sources
 from mcalc.errors import McalcError, NoRule
 from mcalc.expr import Expr
+from mcalc.share import shared_names
 from mcalc.simplify import Simplifier
 from mcalc.types import SCALAR, dim_mul
 
@@ -43,10 +44,21 @@ class once:
 def binary_products(e: Expr) -> Expr:
     """A@B@C as (A@B)@C: each intermediate is one product of two operands."""
     memo: dict[Expr, Expr] = {}
-    for n in E.postorder(e, memo):
+    stack = [e]
+    while stack:                                  # E.postorder, inline (a walk per derivative)
+        n = stack[-1]
+        if n in memo:
+            stack.pop()
+            continue
         if not n.args:                            # (a leaf: half the nodes)
             memo[n] = n
+            stack.pop()
             continue
+        pending = [a for a in n.args if a not in memo]
+        if pending:
+            stack.extend(pending)
+            continue
+        stack.pop()
         args = tuple([memo[a] for a in n.args])
         if n.op == "matmul" and len(args) > 2:
             got = args[0]
@@ -89,9 +101,9 @@ class Names:
     continues the same list, and a node met again keeps its name)."""
 
     def __init__(self, f: Expr, taken=()):
-        variables = E.free_vars(f)
+        variables, dimensions = E.names_and_dimensions(f)
         self.root, self.letter = labels(f, variables)
-        self.taken = set(variables) | E.dimension_names(f) | set(taken) | {self.root}
+        self.taken = variables | dimensions | set(taken) | {self.root}
         # the letter of the names given to derivatives too large to write at each use
         # (v6 for du6/dx): not the intermediates', nor t (the result's `where` names)
         letters = itertools.chain(("v", "w", "z", "q", "p"),
@@ -212,6 +224,37 @@ def derivative_eq(kind: str, of: str, by: str, of_shape, by_shape, rhs: Expr,
     return Eq(kind, of, by, rhs, layout=layout, vec=num != numerator_shape(of_shape, by_shape))
 
 
+class _Labels(dict):
+    """Graph.label's table: a node outside it (a variable) is written by its own name."""
+    __slots__ = ()
+
+    def __missing__(self, e: Expr) -> str:
+        return e.name
+
+
+class _Through(dict):
+    """Graph.through's table: an inline transpose -> the vector in it; any other node is
+    its own."""
+    __slots__ = ()
+
+    def __missing__(self, e: Expr) -> Expr:
+        return e
+
+
+class _Local(dict):
+    """Graph.local's table, filled on first use of each node."""
+    __slots__ = ("names",)
+
+    def __init__(self, graph: "Graph"):
+        self.names = graph.name
+
+    def __missing__(self, node: Expr) -> Expr:
+        name = self.names
+        got = self[node] = Expr(node.op, tuple([name.get(a, a) for a in node.args]),
+                                node.shape, node.name, node.value)
+        return got
+
+
 class Graph:
     """The intermediate variables of `f` with respect to the variables named in `xs` (one,
     or the stacked scalars of d/d(x, y): one graph serves every pass)."""
@@ -259,35 +302,28 @@ class Graph:
             inner = node.args[0]
             self.name[node] = Expr("T", (self.name.get(inner, inner),), node.shape)
         self.root = f
-        # node -> the name its derivative is written by (label), and name -> shape: asked
-        # at every step, so read off tables made once
-        self.labels = {n: v.name for n, v in self.name.items() if v.op == "var"}
+        # node -> the name its derivative is written by (label), the node that receives its
+        # derivative (through), its operands by their names (local), and name -> shape:
+        # asked at every step, so looked up in tables made once (their bound __getitem__:
+        # no Python call but for a node outside them)
+        labels = _Labels({n: v.name for n, v in self.name.items() if v.op == "var"})
         for node in self.transparent:
             inner = node.args[0]
-            self.labels[node] = self.labels.get(inner, inner.name)
+            labels[node] = labels[inner]
+        self.labels = labels
+        self.label = labels.__getitem__
+        self.through = _Through({n: n.args[0] for n in self.transparent}).__getitem__
+        self.local = _Local(self).__getitem__
         self.shapes = {v.name: v.shape for v in self.name.values() if v.op == "var"}
-        self._local: dict[Expr, Expr] = {}
 
-    def through(self, e: Expr) -> Expr:
-        """The node that receives e's derivative: the vector inside an inline transpose."""
-        return e.args[0] if e in self.transparent else e
+    # label(e) -> str: the name e's derivative is written by (an intermediate's, else e's)
+    # through(e) -> Expr: the node that receives e's derivative: the vector inside an inline
+    #     transpose, else e
+    # local(node) -> Expr: the node with its operands replaced by their intermediate names
 
     def depends(self, e: Expr, x: str | None = None) -> bool:
         d = self.dep.get(e, ())
         return bool(d) if x is None else x in d
-
-    def local(self, node: Expr) -> Expr:
-        """The node with its operands replaced by their intermediate names."""
-        got = self._local.get(node)
-        if got is None:
-            name = self.name
-            got = self._local[node] = Expr(node.op, tuple([name.get(a, a) for a in node.args]),
-                                           node.shape, node.name, node.value)
-        return got
-
-    def label(self, e: Expr) -> str:
-        got = self.labels.get(e)
-        return e.name if got is None else got
 
     def substitute(self, e: Expr) -> Expr:
         """Step 4: the intermediates replaced by what they stand for."""
@@ -403,7 +439,7 @@ class Derive:
         by = self.g.through(node.args[i])
         eq = derivative_eq("partial", *key, node.shape, by.shape, jac) if jac is not None \
             else None
-        if len(node.args) > 1 and sum(self.g.through(a) is by for a in node.args) > 1:
+        if len(node.args) > 1 and list(map(self.g.through, node.args)).count(by) > 1:
             # x^x, X@X: one operand's share of the product rule, not a partial by x
             key, eq = (key[0], f"{key[1]} (operand {i + 1})"), None
         if jac is not None and key not in self.g.names.partials:
@@ -705,7 +741,6 @@ def derive_groups(req, body: Expr, typing, layout: str, pick) -> Derivation:
         else:
             f, st, vec_form = first_derivative(f, xs[0], lay, chosen, simp, names, root)
         steps.extend(st)
-    from mcalc.share import shared_names
     where = shared_names(f, taken=typing.defined) if req.wrt else ()
     return Derivation(request=req.text, wrt=tuple(wrt_names), layout=layout,
                       method=chosen.NAME if chosen else "chain", types=typing.as_strings(),
