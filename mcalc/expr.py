@@ -146,7 +146,11 @@ def make(op: str, *args: Expr, column: int = 0, name=None) -> Expr:
 
 
 def is_number(e: Expr, value=None) -> bool:
-    return e.op == "num" and (value is None or e.value == value)
+    if e.op != "num":
+        return False
+    if type(value) is int:                     # (Fraction == int is Python code)
+        return e.value._denominator == 1 and e.value._numerator == value
+    return value is None or e.value == value
 
 
 def postorder(root: Expr, done):

@@ -187,6 +187,8 @@ class LargeNames:
     def state(self, uses: tuple):
         """Append the definitions of the names in `uses`, and of the names they use, that
         are not stated yet (each after those it uses; no recursion)."""
+        if not uses:                              # (the usual: a small derivative)
+            return
         stack = [(n, False) for n in reversed(uses)]
         while stack:
             name, ready = stack.pop()
@@ -260,8 +262,10 @@ class Graph:
     or the stacked scalars of d/d(x, y): one graph serves every pass)."""
 
     def __init__(self, f: Expr, xs: tuple, names: Names | None = None, root: str = ""):
-        self.order: list[Expr] = []               # intermediates, inputs first
-        self.name: dict[Expr, Expr] = {}          # node -> its variable (u1, U2, y)
+        order: list[Expr] = []                    # intermediates, inputs first
+        # A transposed vector (w' in w'@x) is written inline, not as an intermediate of its
+        # own: vec(w') = w, so its partials are those of w (P&H's w·x is one step).
+        transparent: set[Expr] = set()
         dep: dict[Expr, frozenset] = {}           # node -> the variables of xs it uses
         none = frozenset()
         stack = [(f, False)]
@@ -282,39 +286,42 @@ class Graph:
                 d = none.union(*[dep[a] for a in args])
             dep[node] = d
             if d and node.op != "var":
-                self.order.append(node)
-        self.dep = dep
-        # A transposed vector (w' in w'@x) is written inline, not as an intermediate of its
-        # own: vec(w') = w, so its partials are those of w (P&H's w·x is one step).
-        self.transparent = {n for n in self.order
-                            if n.op == "T" and n.args[0].is_column and n is not f}
-        self.order = [n for n in self.order if n not in self.transparent]
+                if node.op == "T" and node is not f and args[0].is_column:
+                    transparent.add(node)
+                else:
+                    order.append(node)
+        self.order, self.dep, self.transparent = order, dep, transparent
         names = names or Names(f)
         self.names = names
-        for node in self.order:
-            if node is self.order[-1] and node == f and (root or node not in names.of):
+        # node -> its variable (u1, U2, y; an inline transpose: w'), the name its
+        # derivative is written by (label), the node that receives its derivative
+        # (through), its operands by their names (local), and name -> shape: asked at
+        # every step, so looked up in tables made once (their bound __getitem__: no Python
+        # call but for a node outside them)
+        self.name: dict[Expr, Expr] = {}
+        labels = self.labels = _Labels()
+        self.shapes: dict[str, tuple] = {}
+        last = order[-1] if order else None
+        for node in order:
+            if node is last and node is f and (root or node not in names.of):
                 label = root or names.root
             else:
                 label = names.of.get(node) or names.fresh(upper=node.is_matrix)
             names.of.setdefault(node, label)
             self.name[node] = E.var(label, node.shape)
-        for node in sorted(self.transparent, key=lambda n: n.size):
+            labels[node] = label
+            self.shapes[label] = node.shape
+        for node in sorted(transparent, key=lambda n: n.size):
             inner = node.args[0]
             self.name[node] = Expr("T", (self.name.get(inner, inner),), node.shape)
-        self.root = f
-        # node -> the name its derivative is written by (label), the node that receives its
-        # derivative (through), its operands by their names (local), and name -> shape:
-        # asked at every step, so looked up in tables made once (their bound __getitem__:
-        # no Python call but for a node outside them)
-        labels = _Labels({n: v.name for n, v in self.name.items() if v.op == "var"})
-        for node in self.transparent:
-            inner = node.args[0]
             labels[node] = labels[inner]
-        self.labels = labels
+        self.root = f
         self.label = labels.__getitem__
-        self.through = _Through({n: n.args[0] for n in self.transparent}).__getitem__
+        through = _Through(zip(dep, dep))          # (a miss would be a Python call)
+        for n in transparent:
+            through[n] = n.args[0]
+        self.through = through.__getitem__
         self.local = _Local(self).__getitem__
-        self.shapes = {v.name: v.shape for v in self.name.values() if v.op == "var"}
 
     # label(e) -> str: the name e's derivative is written by (an intermediate's, else e's)
     # through(e) -> Expr: the node that receives e's derivative: the vector inside an inline
@@ -478,7 +485,8 @@ class Derive:
 
     def _operands(self, node):
         """Operand indices that depend on x (X@X has two: the product rule)."""
-        return [i for i, a in enumerate(node.args) if self.g.depends(a, self.x.name)]
+        dep, x = self.g.dep, self.x.name
+        return [i for i, a in enumerate(node.args) if x in dep.get(a, ())]
 
     def _path(self, node, a):
         """∂f/∂node ∂node/∂a (just ∂f/∂a when node is f itself)."""
@@ -558,7 +566,8 @@ class Derive:
 
     def transpose_rewrites(self, e: Expr) -> str:
         """'; ' and the names of the rewrites that tidy e' ((AB)' = B'A'), or ''."""
-        _, fired = simplified(Simplifier(), R.T(e), order=False)
+        fresh, t = Simplifier(), R.T(e)                    # (simplified(fresh, t), whose
+        fired = fresh.fired if fresh(t) != t else []        # fresh names the same again)
         return "; " + ", ".join(fired) if fired else ""
 
     def at_node(self, node, G, terms, grads, done):
