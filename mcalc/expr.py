@@ -175,10 +175,25 @@ def replace(e: Expr, mapping: dict, keep=()) -> Expr:
     """e with every occurrence of a key of `mapping` replaced by its value; the subtrees
     in `keep` are known to hold none and are left as they are, and so are those smaller
     than every key (they cannot hold one): not walked."""
+    if not mapping:
+        return e
+    smallest = min(map(_SIZE, mapping))
+    # First look for a key: the usual answer is none (an intermediate's own value is in few
+    # of its partials), and looking is cheaper than rebuilding.
+    seen = set(keep)
+    stack = [e]
+    while stack:
+        node = stack.pop()
+        if node in mapping:
+            break
+        if node.size > smallest and node not in seen:
+            seen.add(node)
+            stack.extend(node.args)
+    else:
+        return e
     done: dict[Expr, Expr] = {}
     for k in keep:                             # (none or one: no comprehension to call)
         done[k] = k
-    smallest = min(map(_SIZE, mapping)) if mapping else 0
     stack = [e]
     while stack:                               # postorder, pruned: children first
         node = stack[-1]

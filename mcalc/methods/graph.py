@@ -41,8 +41,28 @@ class once:
         return value
 
 
+def _has(e: Expr, found) -> bool:
+    """Whether an operator node of e is `found` (a walk without rebuilding: when the answer
+    is no, the usual, cheaper than a rewrite that changes nothing)."""
+    seen, stack = set(), [e]
+    while stack:
+        n = stack.pop()
+        if n.args and n not in seen:
+            if found(n):
+                return True
+            seen.add(n)
+            stack.extend(n.args)
+    return False
+
+
+def _chained(n: Expr) -> bool:
+    return n.op == "matmul" and len(n.args) > 2
+
+
 def binary_products(e: Expr) -> Expr:
     """A@B@C as (A@B)@C: each intermediate is one product of two operands."""
+    if not _has(e, _chained):                     # (parsed requests are binary already)
+        return e
     memo: dict[Expr, Expr] = {}
     stack = [e]
     while stack:                                  # E.postorder, inline (a walk per derivative)
@@ -601,9 +621,15 @@ def simplified(simp: Simplifier, e: Expr, order: bool = True) -> tuple[Expr, lis
 _NARY = ("add", "mul", "matmul")
 
 
+def _nested(n: Expr) -> bool:
+    return n.op in _NARY and any(a.op == n.op for a in n.args)
+
+
 def _flat(e: Expr) -> Expr:
     """e with nested sums and products merged (a + (b + c) as a + b + c, (A@B)@C as
     A@B@C): a change only of this grouping is not visible, and no step."""
+    if not _has(e, _nested):
+        return e
     memo: dict[Expr, Expr] = {}
     for n in E.postorder(e, memo):
         args: list = []
