@@ -54,21 +54,23 @@ class Expr:
         # by identity, in C; a tuple of their ids would cost an int object per operand,
         # memory quadratic in n for the chain rule's products of 1, 2, ..., n factors. A
         # number (a Fraction, whose hash is Python code) by its numerator and denominator.
-        if type(value) is Fraction:
-            key = (op, shape, value._numerator, value._denominator)
-        else:
+        if value is None or type(value) is not Fraction:      # (most nodes: no value)
             key = (op, args, shape, name, value)
+        else:
+            key = (op, shape, value._numerator, value._denominator)
         ref = _INTERNED_REFS.get(key)
-        node = ref() if ref is not None else None
-        if node is None:
-            node = object.__new__(cls)
-            node.op, node.args, node.shape, node.name, node.value = op, args, shape, name, value
-            n = len(args)                      # (most nodes have one or two operands)
-            node.size = 1 if not n else 1 + args[0].size if n == 1 else \
-                1 + args[0].size + args[1].size if n == 2 else 1 + sum(map(_SIZE, args))
-            node.is_scalar = shape == SCALAR   # asked everywhere: an attribute, not a call
-            ref = _INTERNED_REFS[key] = _KeyedRef(node, _FORGET)
-            ref.key = key
+        if ref is not None:
+            node = ref()
+            if node is not None:
+                return node
+        node = object.__new__(cls)
+        node.op, node.args, node.shape, node.name, node.value = op, args, shape, name, value
+        n = len(args)                          # (most nodes have one or two operands)
+        node.size = 1 if not n else 1 + args[0].size if n == 1 else \
+            1 + args[0].size + args[1].size if n == 2 else 1 + sum(map(_SIZE, args))
+        node.is_scalar = shape == SCALAR       # asked everywhere: an attribute, not a call
+        ref = _INTERNED_REFS[key] = _KeyedRef(node, _FORGET)
+        ref.key = key
         return node
 
     def __reduce__(self):

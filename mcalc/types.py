@@ -167,6 +167,8 @@ class _UnionFind:
     __slots__ = ()
 
     def find(self):
+        if self.parent is None:                    # (the usual: a root)
+            return self
         root = self
         while root.parent is not None:
             root = root.parent
