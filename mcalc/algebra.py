@@ -189,11 +189,19 @@ def to_poly(root: Expr, atoms: Atoms, big: set | None = None) -> dict:
     return done[root]
 
 
+def all_ones(e: Expr) -> bool:
+    """ones(n), or the all-ones matrix ones(m)@ones(n)'."""
+    return e.op == "ones" or (e.op == "matmul" and len(e.args) == 2 and e.args[0].op == "ones"
+                              and e.args[1].op == "T" and e.args[1].args[0].op == "ones")
+
+
 def _leaf_poly(e: Expr, atoms: Atoms) -> dict:
     if e.op == "num":
         return {(): e.value} if e.value else {}
     if e.op == "zeros":
         return {}
+    if all_ones(e):                 # element by element, 1 (the cluster keeps its shape)
+        return {(): Fraction(1)}
     return {((atoms.expr(e), 1),): Fraction(1)}
 
 

@@ -31,11 +31,12 @@ LOGISTIC = Identity("exp(u)/(1 + exp(u)) = sigmoid(u)",
 SOFTMAX = Identity("exp(x)/sum(exp(x)) = softmax(x)", "exp(x)/sum(exp(x)) = softmax(x)",
                    "CS231n softmax")
 
+SOFTMAX_SUM = Identity("sum(softmax(x)) = 1", "sum(softmax(x)) = 1", "CS231n softmax")
 RELU_STEP = Identity("relu(u)*(u > 0) = u*(u > 0)",
                      "relu(u)*(u > 0) = u*(u > 0): the error term, not the activation",
                      "P&H §6")
 
-IDENTITIES = (E_POWER, LOG_EXP, NORM, LOGISTIC, SOFTMAX, RELU_STEP)
+IDENTITIES = (E_POWER, LOG_EXP, NORM, LOGISTIC, SOFTMAX, SOFTMAX_SUM, RELU_STEP)
 
 
 def _pow(base: Expr, p: Expr) -> Expr | None:
@@ -68,4 +69,5 @@ REWRITE_BY_OP: dict[str, tuple[Identity, Callable]] = {
     "pow": (E_POWER, lambda args: _pow(*args)),
     "log": (LOG_EXP, lambda args: _log(args[0])),
     "sqrt": (NORM, lambda args: _sqrt(args[0])),
+    "sum": (SOFTMAX_SUM, lambda args: E.ONE if args[0].op == "softmax" else None),
 }

@@ -29,9 +29,13 @@ REWRITES = (
     ("1ᵀdiag(v) = vᵀ", "ones(n)'@diag(v) = v', diag(v)@ones(n) = v", "P&H §4.4, §5"),
     ("diag(a)diag(b) = diag(a⊗b)", "diag(a)@diag(b) = diag(a*b)", "P&H §4.5.3"),
     ("diag(a)v = a⊗v", "diag(a)@v = a*v, v'@diag(a) = (a*v)'", "P&H §4.2"),
+    ("diag and vec are linear", "diag(a) + diag(b) = diag(a + b) (a, b columns), "
+     "vec(A) + vec(B) = vec(A + B), vec(A)⊗vec(B) = vec(A⊗B), diag(1) = I",
+     "MC §10.2.2; Magnus & Neudecker §2.4"),
     ("1ᵀv = sum(v)", "ones(n)'@v = sum(v), ones(m)'@M@ones(n) = sum(M)", "P&H §4.4"),
+    ("sum(u⊗v) = uᵀv", "sum(u*v) = u'@v for vectors u, v (the dot product)", "P&H §5, §8.4"),
     ("transpose rules", "(AB)' = B'A' (and A'B' = (BA)', one transpose instead of two), "
-     "(A')' = A, S' = S (S symmetric), (A + B)' = A' + B'",
+     "(A')' = A, S' = S (S symmetric or diagonal: X*eye(n)), (A + B)' = A' + B'",
      "MC §1"),
     ("identity", "I@A = A", "algebra"),
     ("canonical order", "operands of sums and products in one order, nested sums and "
@@ -254,6 +258,14 @@ _OP_RANK = {"num": 0, "dim": 1, "const": 2, "var": 3,
                                 "relu", "abs", "sign", "softmax", "pow")}}
 
 
+def _natural(name: str | None) -> tuple:
+    """A name's place in the order: u2 before u10 (its trailing number compared as one)."""
+    if not name:
+        return "", -1
+    stem = name.rstrip("0123456789")
+    return stem, int(name[len(stem):]) if len(stem) < len(name) else -1
+
+
 def order_key(e: Expr, keys: dict) -> tuple:
     """A total order that compares in constant time: the node and its operands to two
     levels (what a reader sees first: x before y, sin(x) before sin(y)), then a
@@ -263,7 +275,7 @@ def order_key(e: Expr, keys: dict) -> tuple:
     if got is None:
         for node in E.postorder(e, keys):
             rank = 5 if node.value == "differential" else _OP_RANK.get(node.op, 4)  # dX last
-            own = (rank, node.op, node.name or "", str(node.value or ""))
+            own = (rank, node.op, _natural(node.name), str(node.value or ""))
             kids = [keys[a] for a in node.args]
             fp = zlib.crc32(repr((own, node.shape, [k[3] for k in kids])).encode())
             keys[node] = (own + (node.size,),
@@ -275,10 +287,7 @@ def order_key(e: Expr, keys: dict) -> tuple:
 
 # ---- constructors ------------------------------------------------------------------
 
-def _all_ones(e: Expr) -> bool:
-    """ones(n), or the all-ones matrix ones(m)@ones(n)'."""
-    return e.op == "ones" or (e.op == "matmul" and len(e.args) == 2 and e.args[0].op == "ones"
-                              and _is_ones_row(e.args[1]))
+_all_ones = A.all_ones
 
 
 def coeff_and_rest(e: Expr) -> tuple[Fraction, Expr | None]:
@@ -317,8 +326,11 @@ def add_(s, terms, shape=None) -> Expr:
     if not flat:
         return E.zeros(shape)
     combined: dict = {}
+    linear = False                      # a diag or vec term (_collect_linear)
     for t in flat:
         c, rest = coeff_and_rest(t)
+        if rest is not None and rest.op in _LINEAR:
+            linear = True
         key = rest if rest is None or rest.shape == shape or rest.shape == SCALAR \
             else ("b", rest)
         if key in combined:
@@ -343,6 +355,8 @@ def add_(s, terms, shape=None) -> Expr:
         if first_positive is not None:
             out.remove(first_positive)
             out.insert(0, first_positive)
+    if linear and s and len(out) > 1:
+        out = _collect_linear(s, out)
     if s and len(flat) > 1:
         out = _factor_common(s, out, shape)
     if not out:
@@ -352,6 +366,67 @@ def add_(s, terms, shape=None) -> Expr:
     if all(t.is_scalar for t in out) and shape != SCALAR:   # scalars spread over an array
         return _spread(s, out[0] if len(out) == 1 else Expr("add", tuple(out), SCALAR), shape)
     return Expr("add", tuple(out), shape)
+
+
+_LINEAR = ("diag", "vec")
+
+
+def _linear_key(e: Expr | None):
+    """diag of a column and vec, by operand shape: what _collect_linear and _mul merge."""
+    if e is not None and (e.op == "vec" or e.op == "diag" and e.args[0].is_column):
+        return e.op, e.args[0].shape
+    return None
+
+
+def _collect_linear(s, terms: list) -> list:
+    """c*diag(a) + d*diag(b) = diag(c*a + d*b), and so for vec: the element-wise
+    derivative of a sum is one diagonal (∂vec(f)/∂vec(X) = diag(vec(f'(X)))), and the
+    sum inside it is then simplified as element-wise algebra. An identity joins a
+    diagonal (I = diag(1)) and a constant a vec (vec(A) + c = vec(A + c)): one term
+    instead of two is shorter."""
+    groups: dict = {}               # (op, operand shape) -> [(index, like, operand)]
+    loose = []
+    for i, t in enumerate(terms):
+        c, rest = coeff_and_rest(t)
+        key = _linear_key(rest)
+        if key is not None:
+            groups.setdefault(key, []).append((i, rest, scale(c, rest.args[0],
+                                                                rest.args[0].shape)))
+        elif rest is None or rest.op == "eye" or A.all_ones(rest):
+            loose.append((i, rest, _num(c)))
+    for i, rest, c in loose:
+        if rest is not None and rest.op == "eye":
+            group = groups.get(("diag", (rest.shape[0], "1")))
+        else:
+            group = next((g for (op, _), g in groups.items() if op == "vec"), None)
+        if group is not None:
+            group.append((i, None, c))
+    merged = {g[0][0]: g for g in groups.values() if len(g) > 1}
+    if not merged:
+        return terms
+    s.note("diag and vec are linear")
+    absorbed = {i for g in merged.values() for i, _, _ in g[1:]}
+    out = []
+    for i, t in enumerate(terms):
+        g = merged.get(i)
+        if g is not None:
+            t = _linear(s, g[0][1], add_(s, [inner for _, _, inner in g]))
+        if i not in absorbed and t.op != "zeros":
+            out.append(t)
+    return out
+
+
+def _linear(s, like: Expr, inner: Expr) -> Expr:
+    """diag(inner) or vec(inner), as `like` is, built canonically."""
+    if like.op == "diag":
+        return _diag(s, inner)
+    return _func(s, Expr("vec", (inner,), like.shape), [inner])
+
+
+def _diag(s, a: Expr) -> Expr:
+    """diag(a), a a column, built canonically (diag(ones(n)) = eye(n), scalars out)."""
+    e = Expr("diag", (a,), (a.shape[0], a.shape[0]))
+    return _func(s, e, [a])
 
 
 def _transposes(e: Expr) -> int:
@@ -373,7 +448,7 @@ def _factor_common(s, terms, shape):
     """A@x + B@x -> (A + B)@x, and x'@A + x'@B -> x'@(A + B), until no two terms share an
     outer operand."""
     while len(terms) > 1:
-        merged = _factor_once(s, terms)
+        merged = _factor_once(s, terms, shape)
         if merged is None:
             break
         terms = merged
@@ -392,29 +467,43 @@ def _factors(e: Expr | None) -> tuple | None:
     return None
 
 
-def _factor_once(s, terms):
+def _factor_once(s, terms, shape):
+    split = [_scaled(t) for t in terms]
     for side in (-1, 0):
         groups: dict = {}
-        for i, t in enumerate(terms):
-            factors = _factors(coeff_and_rest(t)[1])
-            if factors is not None:
+        for i, (_, _, rest) in enumerate(split):
+            factors = _factors(rest)
+            # (a scalar spread over a vector sum, B@x + x'@A@x, shares nothing with B@x)
+            if factors is not None and rest.shape == shape:
                 groups.setdefault(factors[side], []).append(i)
         for operand, idx in groups.items():
             if len(idx) < 2:
                 continue
             others = []
             for i in idx:
-                c, rest = coeff_and_rest(terms[i])
+                c, scalars, rest = split[i]
                 factors = _factors(rest)
                 remaining = factors[:-1] if side == -1 else factors[1:]
                 inner = remaining[0] if len(remaining) == 1 else matmul_(None, list(remaining))
-                others.append(scale(c, inner, inner.shape))
+                inner = scale(c, inner, inner.shape)
+                others.append(mul_(None, scalars + [inner]) if scalars else inner)
             summed = add_(None, others)
             pair = [summed, operand] if side == -1 else [operand, summed]
             s.note("factor common operand")
             chosen = set(idx)
             return [t for i, t in enumerate(terms) if i not in chosen] + [matmul_(s, pair)]
     return None
+
+
+def _scaled(t: Expr) -> tuple:
+    """t as (number, scalar factors, the rest): 2*(x'@x)*(A@x) is (2, [x'@x], A@x), so
+    that a@-product with scalars in front shares its operands like any other."""
+    c, rest = coeff_and_rest(t)
+    if rest is not None and rest.op == "mul" and not rest.is_scalar:
+        arrays = [f for f in rest.args if not f.is_scalar]
+        if len(arrays) == 1:
+            return c, [f for f in rest.args if f.is_scalar], arrays[0]
+    return c, [], rest
 
 
 def mul_(s, factors, shape=None) -> Expr:
@@ -456,6 +545,10 @@ def _mul(s, factors, shape) -> Expr:
         coeff = f.value if coeff is _F1 else coeff * f.value
     if numbers and coeff == 0:
         return E.zeros(shape)
+    if s is not None and "vec" in ops and ops.count("vec") > 1:
+        rest = _vec_product(s, rest)
+    if "pow" in ops and ("T" in ops or "matmul" in ops):
+        rest = _softmax_in_product(s, rest)
     if "pow" in ops or len(set(rest)) < len(rest):
         rest = _powers(s, rest)
     if len(rest) > 1:
@@ -478,6 +571,49 @@ def _mul(s, factors, shape) -> Expr:
     if s is not None and out not in s.bases:
         s.bases[out] = None                     # a product _grow may extend
     return out
+
+
+def _softmax_in_product(s, factors: list) -> list:
+    """M@exp(u)/sum(exp(u)) = M@softmax(u), exp(u)'@M/sum(exp(u)) = softmax(u)'@M: the
+    quotient by sum(exp(u)) joins the exp(u) at an end of a product (or a transpose) —
+    a scalar goes anywhere in a product — where the element-wise algebra cannot see it."""
+    for k, f in enumerate(factors):
+        if f.op != "pow" or not E.is_number(f.args[1], -1) or f.args[0].op != "sum":
+            continue
+        e = f.args[0].args[0]
+        if e.op != "exp" or not e.is_column:
+            continue
+        soft = Expr("softmax", e.args, e.shape)
+        for j, g in enumerate(factors):
+            if g.op == "T" and g.args[0] is e:
+                new = Expr("T", (soft,), g.shape)
+            elif g.op == "matmul" and g.args[-1] is e:
+                new = Expr("matmul", g.args[:-1] + (soft,), g.shape)
+            elif g.op == "matmul" and g.args[0].op == "T" and g.args[0].args[0] is e:
+                new = Expr("matmul", (Expr("T", (soft,), g.args[0].shape),) + g.args[1:],
+                           g.shape)
+            else:
+                continue
+            if s:
+                s.note(ID.SOFTMAX.name)
+            return [new if i == j else h for i, h in enumerate(factors) if i != k]
+    return factors
+
+
+def _vec_product(s, factors: list) -> list:
+    """vec(A)*vec(B) = vec(A*B) for A, B of one shape (the Hadamard product is taken
+    element by element, in any arrangement of the elements)."""
+    groups: dict = {}
+    for f in factors:
+        if f.op == "vec":
+            groups.setdefault(f.args[0].shape, []).append(f)
+    many = [g for g in groups.values() if len(g) > 1]
+    if not many:
+        return factors
+    s.note("diag and vec are linear")
+    gone = {id(f) for g in many for f in g}
+    return [f for f in factors if id(f) not in gone] + \
+        [_linear(s, g[0], mul_(s, [f.args[0] for f in g])) for g in many]
 
 
 def _powers(s, factors: list) -> list:
@@ -553,6 +689,10 @@ _NOT_GROWN = frozenset(("num", "zeros", "kron", "pow"))
 def pow_(s, base, p) -> Expr:
     if E.is_number(p, 1) or base.op == "ones":
         return base
+    if base.op == "eye" and p.op == "num" and p.value > 0:
+        if s:
+            s.note("fold constants")                # element by element: 0^p = 0, 1^p = 1
+        return base
     got = _identity(s, "pow", [base, p])
     if got is not None:
         return got
@@ -586,6 +726,10 @@ def _t_leaf(s, a) -> Expr | None:
             a.op == "inv" and a.args[0].is_symmetric:
         if a.is_symmetric and s:
             s.note("transpose rules")
+        return a
+    if a.op == "mul" and a.is_matrix and any(f.op == "eye" for f in a.args):
+        if s:
+            s.note("transpose rules")       # X*eye(n) is diagonal: (X*I)' = X'*I = X*I
         return a
     if a.op == "T":
         if s:
@@ -747,7 +891,7 @@ def _pair(s, a, b):
         return [a.args[0]]
     if a.op == "diag" and b.op == "diag" and a.args[0].is_column and b.args[0].is_column:
         note("diag(a)diag(b) = diag(a⊗b)")
-        return [Expr("diag", (mul_(s, [a.args[0], b.args[0]]),), a.shape)]
+        return [_diag(s, mul_(s, [a.args[0], b.args[0]]))]
     if a.op == "diag" and a.args[0].is_column and b.is_column:
         note("diag(a)v = a⊗v")
         return [mul_(s, [a.args[0], b])]
@@ -808,6 +952,12 @@ def _func(s, e, args):
             s.note("fold constants")                        # f(0), element by element
         return filled(_AT_ZERO[f], e.shape)
     if f == "sum":
+        if a.op == "mul" and len(a.args) == 2 and (a.is_column or a.is_row) and \
+                a.args[0].shape == a.args[1].shape:
+            if s:
+                s.note("sum(u⊗v) = uᵀv")         # x'@A@x, not sum(x*(A@x))
+            u, v = a.args if a.is_column else (T_(s, a.args[0]), T_(s, a.args[1]))
+            return matmul_(s, [T_(s, u), v])
         if a.op == "ones":
             return E.dim(a.shape[0]) if not a.shape[0].isdigit() else _num(int(a.shape[0]))
         if a.op == "mul":
@@ -815,6 +965,10 @@ def _func(s, e, args):
             if sc and len(sc) < len(a.args):
                 return mul_(s, sc + [Expr("sum", (mul_(s, [x for x in a.args
                                                             if not x.is_scalar]),), SCALAR)])
+    if f == "vec" and _all_ones(a):
+        if s:
+            s.note("diag and vec are linear")
+        return E.ones(e.shape[0])                       # vec(ones(m)@ones(n)') = ones(m*n)
     if f == "tr" and a.op == "eye":
         return E.dim(a.shape[0]) if not a.shape[0].isdigit() else _num(int(a.shape[0]))
     if f == "diag" and a.op == "T" and a.is_matrix:
@@ -827,7 +981,7 @@ def _func(s, e, args):
         sc = [x for x in a.args if x.is_scalar]
         other = [x for x in a.args if not x.is_scalar]
         if sc and len(other) == 1:
-            return mul_(s, sc + [Expr("diag", (other[0],), e.shape)])
+            return mul_(s, sc + [_diag(s, other[0])])
     if f == "exp" and E.is_number(a, 0):
         return E.ONE
     if f == "log" and E.is_number(a, 1):
@@ -1080,6 +1234,9 @@ def _worth(s, e: Expr) -> int:
                 stack.append((a, n.op))
             elif not A.is_cluster(a):
                 atoms.add(a.op)
+                if (a.op == "ones" or a.op == "matmul") and "add" in (n.op, parent) \
+                        and A.all_ones(a):
+                    return 2                    # an all-ones array is 1 here: J - 1 = 0
     if _RELU_STEP <= atoms:
         return 2
     if not level:

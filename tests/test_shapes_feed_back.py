@@ -203,3 +203,18 @@ def test_simplified_expressions_feed_back(text, seed):
     dims = {"n": "np.shape(x)[0]", "m": "np.shape(z)[0]"}
     assert_close(evaluate(to_numpy(back, dims), values), evaluate(to_numpy(e, dims), values),
                  rtol=1e-8, atol=1e-10, what=f"{text} -> {printed}")
+
+
+@pytest.mark.parametrize("before,printed", [
+    ("a*A/2", "a/2*A"),                        # not 1*a/2*A
+    ("0.5*a*b*A", "a*b/2*A"),
+    ("x/norm(x)", "x/norm(x)"),
+    ("A/2", "A/2"),
+    ("2*a/3*A", "2*a/3*A"),
+])
+def test_a_scalar_fraction_in_front_of_an_array(before, printed):
+    decls = "where a, b: scalar; A: matrix(n, n); x: vector(n)"
+    e = typed(f"{before} {decls}")[1]
+    out = simplify(e)
+    assert to_text(out) == printed
+    assert typed(f"{printed} {decls}")[1].shape == e.shape

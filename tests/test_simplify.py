@@ -25,6 +25,19 @@ DECLS = " where x, v, a, b: vector(n); A, B: matrix(n, n); S: symmetric(n); c: s
     ("exp(c)/(1 + exp(c))", "sigmoid(c)", "exp(u)/(1 + exp(u)) = sigmoid(u)"),
     ("kron(A, B)@kron(A, B)", "kron(A@A, B@B)", "mixed product (A⊗B)(C⊗D) = AC⊗BD"),
     ("A@(B@x)", "A@B@x", "associativity"),
+    ("diag(a) + 2*diag(b)", "diag(a + 2*b)", "diag and vec are linear"),
+    ("eye(n) + diag(x)", "diag(x + 1)", "diag and vec are linear"),
+    ("vec(A)*vec(B)", "vec(A*B)", "diag and vec are linear"),
+    ("vec(A) + vec(B) + 1", "vec(A + B + 1)", "diag and vec are linear"),
+    ("vec(A/A)", "ones(n*n)", "diag and vec are linear"),
+    ("diag(a)@diag(1/a)", "eye(n)", "diag(a)diag(b) = diag(a⊗b)"),
+    ("eye(n)*eye(n)", "eye(n)", "fold constants"),
+    ("(A*eye(n))'", "A*eye(n)", "transpose rules"),
+    ("sum(x*(A@x))", "x'@A@x", "sum(u⊗v) = uᵀv"),
+    ("sum(x'*(A@x)')", "x'@A@x", "sum(u⊗v) = uᵀv"),
+    ("c*(A@x) + 2*c*(A'@x)", "c*(A + 2*A')@x", "factor common operand"),
+    ("A@exp(x)/sum(exp(x))", "A@softmax(x)", "exp(x)/sum(exp(x)) = softmax(x)"),
+    ("2*exp(x)'@A/sum(exp(x))", "2*softmax(x)'@A", "exp(x)/sum(exp(x)) = softmax(x)"),
 ])
 def test_rewrites(before, after, rewrite):
     e = typed(before + DECLS)[1]
@@ -77,6 +90,9 @@ def test_ten_thousand_levels_without_recursion():
     ("c/(1 + c) + 1/(1 + c)", "1"),
     ("(a - b)*(a + b) + b^2", "a^2"),
     ("relu(x)*(x > 0)", "x*(x > 0)"),
+    ("1 - A/A", "0*ones(n)@ones(n)'"),                      # the all-ones matrix is 1 here
+    ("sum(softmax(x))*c", "c"),
+    ("(x + ones(n))*c - c", "c*x"),
 ])
 def test_textbook_algebra(before, after):
     e = typed(before + DECLS)[1]
@@ -87,3 +103,25 @@ def test_textbook_algebra(before, after):
 def test_rational_roots_are_factored_when_shorter():
     e = typed("2*c^3 - 3*c^2 + c" + DECLS)[1]             # σ'' in σ: c(1 - c)(1 - 2c)
     assert to_text(simplify(e)) == "c*(1 - c)*(1 - 2*c)"
+
+
+def test_names_with_numbers_are_ordered_as_numbers():
+    """u2 before u10: a deep chain's product reads cos(u1)*cos(u2)*…*cos(u10)."""
+    e = typed("cos(x10)*cos(x2)*x10*x1*cos(x1) where x1, x2, x10: scalar")[1]
+    assert to_text(simplify(e)) == "x1*x10*cos(x1)*cos(x2)*cos(x10)"
+
+
+def test_a_comparison_inside_a_call_has_the_calls_brackets_only():
+    e = typed("diag(x > 0)@x + sum(vec(A > 0))" + DECLS)[1]
+    printed = to_text(simplify(e))
+    assert printed == "x*(x > 0) + sum(vec(A > 0))"
+    assert typed(printed + DECLS)[1].shape == e.shape
+
+
+@pytest.mark.parametrize("text", ["B@x + x'@A@x", "x'@B + x'@A@x", "B@x + c*x'@A@x"])
+def test_a_scalar_spread_over_a_sum_shares_no_operand(text):
+    """x'@A@x in a vector sum is a scalar spread over the vector, not a product ending in
+    x: B@x + x'@A@x is not (B + x'@A)@x (found by the property tests)."""
+    e = typed(text + DECLS)[1]
+    out = simplify(e)
+    assert to_text(out) == text and out.shape == e.shape

@@ -69,3 +69,30 @@ def test_algebra_keeps_values(text):
 @given(st.one_of(_vector(2), _scalar(2), _matrix(2)))
 def test_rewrites_keep_values(text):
     _same_value(text)
+
+
+def _jacobian_shapes(depth):
+    """The shapes element-wise Jacobians take: sums of scaled diag(v), eye(n), products of
+    diagonals, vec(M)*vec(N) + c, all-ones arrays (A/A) inside element-wise algebra, and
+    quotients by sum(exp(x)) next to a product that ends in exp(x)."""
+    vec, mat = _vector(depth), _matrix(depth)
+    coeff = st.sampled_from(["2", "-1", "0.5", "a"])
+    diagonal = st.one_of(st.builds(lambda u: f"diag({u})", vec), st.just("eye(n)"),
+                         st.builds(lambda u, v: f"(diag({u})@diag({v}))", vec, vec),
+                         st.builds(lambda u: f"(({u})*eye(n))'", mat))
+    vecs = st.one_of(st.builds(lambda u: f"vec({u})", mat), st.just("vec(A/A)"))
+    return st.one_of(
+        st.builds(lambda c, u, v: f"({c}*{u} + {v})", coeff, diagonal, diagonal),
+        st.builds(lambda u, v, w: f"({u} - {v} + {w})", diagonal, diagonal, diagonal),
+        st.builds(lambda c, u, v: f"({u}*{v} + {c})", coeff, vecs, vecs),
+        st.builds(lambda c, u, v: f"({c}*{u} - {v})", coeff, vecs, vecs),
+        st.builds(lambda u: f"({u} - A/A + 1)", mat),
+        st.builds(lambda m: f"({m}@exp(x)/sum(exp(x)))", mat),
+        st.builds(lambda m, c: f"({c}*exp(x)'@{m}/sum(exp(x)))", mat, coeff),
+    )
+
+
+@SETTINGS
+@given(_jacobian_shapes(1))
+def test_diag_vec_and_softmax_rewrites_keep_values(text):
+    _same_value(text)

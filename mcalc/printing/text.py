@@ -225,8 +225,9 @@ class Printer:
             body = parts[1:] if n != 1 or not num else parts
             scal = [p for f, p in zip(num, body) if f.is_scalar]
             rest = [p for f, p in zip(num, body) if not f.is_scalar]
-            text = (_join("*", rest), over) if head == "1" and not scal else \
-                (_join("*", [head] + scal), over, "*", _join("*", rest))    # x/norm(x)
+            lead = scal if head == "1" else [head] + scal                  # a/2*A, not 1*a/2*A
+            text = (_join("*", lead), over, "*", _join("*", rest)) if lead else \
+                (_join("*", rest), over)                                   # x/norm(x)
         else:
             text = (_join("*", parts), over)
         return (sign, text), (UNARY if sign and len(parts) + len(den) == 1 else PRODUCT)
@@ -247,11 +248,14 @@ class Printer:
         return (self.wrap(e.args[0], POSTFIX), "'"), POSTFIX
 
     def call(self, e):
-        return (e.op, "(", _join(", ", [self.text(a)[0] for a in e.args]), ")"), ATOM
+        # a comparison's own brackets are the call's: diag(x > 0), not diag((x > 0))
+        return (e.op, "(", _join(", ", [self.text(a)[0] if a.op not in _CMP else
+                                        self.compare(a, bare=True)[0] for a in e.args]), ")"), ATOM
 
-    def compare(self, e):
+    def compare(self, e, bare: bool = False):
         a, b = e.args
-        return ("(", self.wrap(a, SUM), f" {_CMP[e.op]} ", self.wrap(b, SUM), ")"), ATOM
+        inner = (self.wrap(a, SUM), f" {_CMP[e.op]} ", self.wrap(b, SUM))
+        return (inner if bare else ("(",) + inner + (")",)), ATOM
 
     def vector(self, e):
         return ("[", _join(", ", [self.text(a)[0] for a in e.args]), "]"), ATOM
