@@ -9,7 +9,6 @@ frozen dataclass it replaces, and assigning to a field raises FrozenInstanceErro
 """
 from __future__ import annotations
 
-
 from operator import attrgetter
 
 

@@ -64,21 +64,10 @@ def binary_products(e: Expr) -> Expr:
     if not _has(e, _chained):                     # (parsed requests are binary already)
         return e
     memo: dict[Expr, Expr] = {}
-    stack = [e]
-    while stack:                                  # E.postorder, inline (a walk per derivative)
-        n = stack[-1]
-        if n in memo:
-            stack.pop()
-            continue
+    for n in E.postorder(e, memo):
         if not n.args:                            # (a leaf: half the nodes)
             memo[n] = n
-            stack.pop()
             continue
-        pending = [a for a in n.args if a not in memo]
-        if pending:
-            stack.extend(pending)
-            continue
-        stack.pop()
         args = tuple([memo[a] for a in n.args])
         if n.op == "matmul" and len(args) > 2:
             got = args[0]
