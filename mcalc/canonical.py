@@ -7,8 +7,9 @@ a dimension N, pi, a literal), a matrix-product chain of such products (scalars 
 out, eye dropped, inv(M)@M cancelled, diag(v)@u = v*u, ones(n)'@ones(n) = n, a 1×1 chain
 in its smaller orientation, u'@v as ones'@(u*v)), a trace in its smallest cyclic
 rotation, or a function of canonical arguments. Products distribute over sums (up to
-MAX_TERMS terms), sum/mean/dot/norm become products with ones, softmax(x) is
-exp(x)/sum(exp(x)) and logsumexp(x) log(sum(exp(x))), sqrt a power 1/2 — a fractional
+MAX_TERMS terms), sum/mean/dot/norm become products with ones, diag of a column and
+vec are linear (and vec(X*Y) = vec(X)*vec(Y)), softmax(x) is exp(x)/sum(exp(x)) and
+logsumexp(x) log(sum(exp(x))), sqrt a power 1/2 — a fractional
 power is a factor of its own, so sqrt(x)^2 stays apart from x (it is undefined for
 x < 0) — and x < y becomes y - x > 0. Every rewrite is an identity wherever both sides
 are defined (up to isolated points), so equal forms prove equality; check compares the
@@ -692,7 +693,18 @@ class _Canon:
             return self.poly(a)
         if a.shape[0] == "1":
             return self.transpose(self.poly(a))
-        return self.func(e)
+        out = []
+        for mono, c in self.poly(a).terms.items():
+            # vec is linear and commutes with element-wise products and powers:
+            # vec(2*a*X*Y^2) = 2*a*vec(X)*vec(Y)^2, vec(ones(m)@ones(n)') = ones(m*n)
+            parts = [self.const(c)]
+            for b, k in mono:
+                if b.shape == SCALAR:
+                    parts.append(self.atom(b, k))
+                elif not _is_ones_like(b):
+                    parts.append(self.atom(Expr("vec", (b,), e.shape), k))
+            out.append(self.mul(parts, e.shape))
+        return self.add(out, e.shape)
 
     def kron(self, e):
         a, b = (self.poly(x) for x in e.args)

@@ -767,7 +767,13 @@ def T_(s, a, levels: int = 2) -> Expr:
     """aᵀ with the transpose pushed into sums and products, a bounded number of levels (the
     operands are already simplified; no recursion in the depth of the tree)."""
     if a.op == "add" and a.is_matrix:        # (A + B)ᵀ = Aᵀ + Bᵀ; vectors keep (x - y)ᵀ
-        return add_(s, [_t_one(s, t, levels) for t in a.args])
+        said = len(s.fired) if s else 0
+        pushed = add_(s, [_t_one(s, t, levels) for t in a.args])
+        if s is None or pushed.op != "add" or \
+                A.tokens(pushed, s.tokens) <= A.tokens(a, s.tokens) + 1:
+            return pushed
+        del s.fired[said:]                   # not taken: (W@X - N)' is shorter than (W@X)' - N'
+        return Expr("T", (a,), (a.shape[1], a.shape[0]))
     return _t_one(s, a, levels)
 
 

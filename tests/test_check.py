@@ -135,6 +135,10 @@ def test_right_claims_in_other_forms_hold(case):
     ("d/dy y'@A@x", "(A@x)'", "numerator"),
     ("d/dt t*mean(x) where x: vector(N); t: scalar", "sum(x)/N", "numerator"),
     ("d/dX tr(inv(X))", "-(inv(X)@inv(X))'", "denominator"),
+    # vec is linear and commutes with element-wise products: one diagonal or two
+    ("d/dX sin(X)*X", "diag(vec(sin(X))) + diag(vec(X*cos(X)))", "numerator"),
+    ("d/dX sin(X)*X", "diag(vec(sin(X))) + diag(vec(X)*vec(cos(X)))", "numerator"),
+    ("d/dX X*log(X)", "diag(vec(log(X))) + eye(m*n)", "numerator"),
 ])
 def test_textbook_rewrites_are_decided_symbolically(request_text, claim, layout):
     r = check(request_text, claim, layout=layout)
@@ -222,6 +226,9 @@ def test_canonical_forms_of_equal_textbook_forms_are_equal():
     assert canon("(x < 0)") == canon("(0 > x)")
     assert canon("inv(A)@A@x") == canon("x")
     assert canon("A@x") != canon("A'@x")
+    assert canon("vec(2*B*C^2 + B)") == canon("2*vec(B)*vec(C)^2 + vec(B)")
+    assert canon("vec(B/B)") == canon("ones(n*n)")
+    assert canon("vec(B')") != canon("vec(B)")
 
 
 def test_evaluate_agrees_with_the_numpy_printer():

@@ -130,6 +130,7 @@ CLASSICS = [
     ("d/dX -det(X/X)", "numerator", "0*ones(n)@ones(n)'", True),       # det(X/X) is constant
     ("d/dX tr(X^2)", "numerator", "2*X*eye(n)", False),           # X^2 element-wise
     ("d/dx x'@x*x'@A@x", "denominator", "2*(x'@A@x)*x + x'@x*(A + A')@x", False),
+    ("d/dW sum((W@X - N)^2)", "numerator", "2*X@(W@X - N)'", False),
     # log-sum-exp: its gradient is softmax, through a product too
     ("d/dx log(sum(exp(x)))", "numerator", "softmax(x)'", False),
     ("d/dx log(sum(exp(A@x)))", "numerator", "softmax(A@x)'@A", False),

@@ -17,7 +17,7 @@ DECLS = " where x, v, a, b: vector(n); A, B: matrix(n, n); S: symmetric(n); c: s
     ("ones(n)'@v", "sum(v)", "1ᵀv = sum(v)"),
     ("A@x + A'@x", "(A + A')@x", "factor common operand"),
     ("A'@B'", "(B@A)'", "transpose rules"),
-    ("(A@B + B)'", "(A@B)' + B'", "transpose rules"),
+    ("(A' + B'@A')'", "A + A@B", "transpose rules"),
     ("x'' + 2*x + x", "4*x", "like terms"),
     ("2*3*x*x", "6*x^2", "fold constants"),
     ("eye(n)@A", "A", "identity"),
@@ -125,3 +125,9 @@ def test_a_scalar_spread_over_a_sum_shares_no_operand(text):
     e = typed(text + DECLS)[1]
     out = simplify(e)
     assert to_text(out) == text and out.shape == e.shape
+
+
+def test_a_transpose_stays_outside_a_sum_when_that_is_shorter():
+    e = typed("(A@B + B)'" + DECLS)[1]                      # (A@B)' + B' is longer
+    fired = []
+    assert to_text(simplify(e, fired)) == "(A@B + B)'" and fired == []
