@@ -18,7 +18,7 @@ from mcalc.printing.text import printer, where_texts
 
 def as_dict(d: Derivation) -> dict:
     shown = d.result if d.result is not None else d.expr
-    names = dict((e, n) for n, e in d.where)
+    names = {e: n for n, e in d.where}
     text = printer(names)
     steps_latex, expr_latex = latex.derivation_printers(d)
     out = {
@@ -67,8 +67,9 @@ def _finite(value):
     return value
 
 
-# json.dumps with options builds a new encoder at every call: one serves every call
-_ENCODER = json.JSONEncoder(ensure_ascii=False, allow_nan=False)
+# json.dumps with options builds a new encoder at every call: one serves every call. The
+# data is built here, never circular: no need to track the containers being encoded.
+_ENCODER = json.JSONEncoder(ensure_ascii=False, allow_nan=False, check_circular=False)
 
 
 def dumps(value) -> str:

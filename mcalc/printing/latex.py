@@ -37,8 +37,8 @@ from functools import lru_cache
 
 from mcalc.expr import Expr
 from mcalc.printing.plain import rule_label
-from mcalc.printing.text import _flat, _join as _join_ropes, _negated, number_text, \
-    print_nodes, split_product
+from mcalc.printing.text import _SHORT, _flat, _join as _join_ropes, _negated, _rope, \
+    coefficient_terms, fraction_text, number_text, print_nodes, split_product
 
 COMPARE, SUM, PRODUCT, UNARY, FRAC, POWER, POSTFIX, ATOM = range(8)
 INDICATOR = r"\mathbb{I}"
@@ -226,6 +226,11 @@ _WORDY = re.compile(r"\\mathit\{|\\math(bf|rm)\{[^{}]{2,}\}")
 
 def _wordy(s: str) -> bool:
     """Does this factor show a multi-letter name (so juxtaposition needs a thin space)?"""
+    return _short_wordy(s) if len(s) <= _SHORT else _WORDY.search(s) is not None
+
+
+@lru_cache(maxsize=1024)        # names and short factors recur in every derivation
+def _short_wordy(s: str) -> bool:
     return _WORDY.search(s) is not None
 
 
@@ -270,16 +275,26 @@ class Printer:
         """(name, definition) in LaTeX of each `where` line, self holding all the names
         (as mcalc.printing.text.where_texts: each root is printed by its own structure,
         its named parts, all defined before it, by their names)."""
-        return [(name_to_latex(n, is_vector_shape(e.shape)),
-                 _flat(_TABLE[e.op](self, e)[0])) for n, e in where]
+        return [(name_to_latex(n, is_vector_shape(e.shape)), _flat(self.own(e)[0]))
+                for n, e in where]
+
+    def own(self, e) -> tuple:
+        """(rope, precedence) of e by its own structure, even when e has a name."""
+        for a in e.args:
+            if a not in self.memo:
+                print_nodes(self, self.memo, a, _TABLE)
+        return _TABLE[e.op](self, e)
 
     def tex(self, e) -> tuple[str, int]:
         """(LaTeX, precedence) of e."""
-        r, p = self.memo.get(e) or self._fill(e)
-        if r.__class__ is not str:
-            r = _flat(r)
-            self.memo[e] = r, p            # steps repeat it, and parents from now on share
-        return r, p                        # the flat text instead of walking its rope again
+        memo = self.memo
+        got = memo.get(e)
+        if got is None:
+            print_nodes(self, memo, e, _TABLE)
+            got = memo[e]
+        if got[0].__class__ is not str:
+            got = memo[e] = _flat(got[0]), got[1]   # steps repeat it, and parents from now
+        return got                                  # on share the flat text, not its rope
 
     def wrap(self, e, min_prec: int) -> str:
         return _flat(self._wrap(e, min_prec))
@@ -296,10 +311,10 @@ class Printer:
 
     def _wrap(self, e, min_prec: int):
         s, p = self._tex(e)
-        return s if p >= min_prec else (r"\left(", s, r"\right)")
+        return s if p >= min_prec else _parens(s)
 
     def group(self, s, p: int, min_prec: int):
-        return s if p >= min_prec else (r"\left(", s, r"\right)")
+        return s if p >= min_prec else _parens(s)
 
     def _is_wordy(self, rope) -> bool:
         """_wordy of the flattened rope: every name is one piece, so any piece's match.
@@ -339,15 +354,10 @@ class Printer:
 
     # leaves
     def num(self, e):
-        v = e.value
-        neg = v.numerator < 0                  # (a Fraction's comparisons are slow)
-        s = number_text(-v if neg else v)
-        if "/" in s:
-            a, b = s.split("/")
-            s, p = rf"\frac{{{a}}}{{{b}}}", FRAC
-        else:
-            p = ATOM
-        return (f"-{s}", UNARY) if neg else (s, p)
+        n, d = e.value._numerator, e.value._denominator
+        if n >= 0:
+            return _unsigned_number(n, d)
+        return f"-{_unsigned_number(-n, d)[0]}", UNARY
 
     def var(self, e):
         return name_to_latex(e.name, is_vector_shape(e.shape)), ATOM
@@ -373,26 +383,49 @@ class Printer:
         return (r"\mathbf{0}^{T}", POSTFIX) if e.shape[0] == "1" else (r"\mathbf{0}", ATOM)
 
     # operators
+    # Each method finds its node's operands in self.memo (print_nodes prints them first);
+    # nodes below those, or made here, may not be there: self._tex or self._wrap.
+
     def add(self, e):
-        out = []
-        for i, t in enumerate(e.args):
-            neg = _negated(t)
-            if i and neg is not None:
-                out += (" - ", self._wrap(neg, PRODUCT))
-            elif i:
-                out += (" + ", self._wrap(t, PRODUCT if t.op != "add" else SUM + 1))
-            else:
-                out.append(self._wrap(t, SUM + 1 if t.op in _CMP else SUM))
-        return tuple(out), SUM
+        memo = self.memo
+        first, *rest = e.args
+        s, p = memo[first]
+        out = [s] if p >= (SUM + 1 if first.op in _CMP else SUM) else [r"\left(", s, r"\right)"]
+        for t in rest:
+            op = t.op
+            if op == "num" and t.value._numerator < 0:     # - 2, - \frac{1}{2}
+                out += (" - ", _unsigned_number(-t.value._numerator, t.value._denominator)[0])
+                continue
+            if op == "mul":
+                neg = _negated(t)
+                if neg is not None:
+                    out += (" - ", self._wrap(neg, PRODUCT))
+                    continue
+            s, p = memo[t]
+            out += (" + ", s) if p >= (PRODUCT if op != "add" else SUM + 1) else \
+                (r" + \left(", s, r"\right)")
+        return _rope(out), SUM
 
     def _sep(self, prev_s, s) -> str:
         """What juxtaposes s after prev_s: \\cdot before a digit or a minus sign, a thin
         space next to a multi-letter name, else a space."""
         if (s[:1] if s.__class__ is str else _head(s)) in "0123456789-":
             return r" \cdot "
-        if self._is_wordy(prev_s) or self._is_wordy(s):
-            return r" \, "
-        return " "
+        texts = self._wordy_text                    # (_is_wordy's look-up, done here first)
+        if prev_s.__class__ is str:
+            w = texts.get(prev_s)
+            if w is None:
+                w = texts[prev_s] = _wordy(prev_s)
+        else:
+            w = self._is_wordy(prev_s)
+        if not w:
+            if s.__class__ is str:
+                w = texts.get(s)
+                if w is None:
+                    w = texts[s] = _wordy(s)
+            else:
+                w = self._is_wordy(s)
+        return r" \, " if w else " "
 
     def _factors(self, fs, lead: str = "", arrays_follow: bool = False):
         """Factors of a product, scalars first, after the coefficient `lead`: juxtaposed,
@@ -413,18 +446,18 @@ class Printer:
                 pass                                        # a leading minus sign
             elif p < FRAC and not (p >= PRODUCT and i == last and not arrays_follow and
                                    i <= n_scalars):         # the last, after scalars only
-                s = (r"\left(", s, r"\right)")
+                s = _parens(s)
             # \circ between two non-scalars (scalars come first: f and the one before it
             # are both non-scalars when i > their count)
             if out:
                 out.append(r" \circ " if i > n_scalars else self._sep(prev_s, s))
             out.append(s)
             prev_s = s
-        return out[0] if len(out) == 1 else tuple(out) if out else ""
+        return out[0] if len(out) == 1 else _rope(out) if out else ""
 
     def mul(self, e):
         coeff, num, den = split_product(e)
-        n, d = coeff.numerator, coeff.denominator     # (a Fraction's arithmetic is slow)
+        n, d = coefficient_terms(coeff)
         sign = ""
         if n < 0:
             sign, n = "-", -n
@@ -440,45 +473,58 @@ class Printer:
             if len(array_den) > 1 or self._tex(array_den[0])[1] < FRAC:
                 a = self.group(a, PRODUCT, FRAC) if len(array_den) > 1 else \
                     self._wrap(array_den[0], FRAC)
-            top = (top, r" \oslash ", a)
+            top = _rope([top, r" \oslash ", a])
         if scalar_den or d != 1:
             lead = str(d) if d != 1 else ""
             bottom = self._factors(scalar_den, lead) if lead or len(scalar_den) > 1 else \
                 self._tex(scalar_den[0])[0]
-            top, prec = (r"\frac{", top, "}{", bottom, "}"), FRAC
-        return ((sign, top), UNARY) if sign else (top, prec)
+            top, prec = _rope([r"\frac{", top, "}{", bottom, "}"]), FRAC
+        return (_rope([sign, top]), UNARY) if sign else (top, prec)
 
     def matmul(self, e):
-        first = e.args[0]
-        parts = [self._tex(first)[0] if _bare_left(first) else self._wrap(first, FRAC)] + \
-            [self._wrap(a, FRAC) for a in e.args[1:]]
-        out = [parts[0]]
-        for prev, s in zip(parts, parts[1:]):
+        memo = self.memo
+        first, *rest = e.args
+        prev, p = memo[first]
+        if p < FRAC and not _bare_left(first):
+            prev = _parens(prev)
+        out = [prev]
+        for a in rest:
+            s, p = memo[a]
+            if p < FRAC:
+                s = _parens(s)
             out += (self._sep(prev, s), s)
-        return (out[0] if len(out) == 1 else tuple(out)), PRODUCT
+            prev = s
+        return _rope(out), PRODUCT
 
     def pow(self, e):
         base, p = e.args
-        if p.op == "num" and p.value.numerator < 0:
+        if p.op == "num" and p.value._numerator < 0:
             return self.mul(Expr("mul", (e,), e.shape))
         if p.op == "num":
             ptext = number_text(p.value)
         else:
-            ptext = self._tex(p)[0]
-        if base.is_matrix:
-            ptext = (r"\circ ", ptext)
-        return (self._wrap(base, ATOM), "^{", ptext, "}"), POWER
+            ptext = self.memo[p][0]
+        return _rope([self._atom(base), r"^{\circ " if base.is_matrix else "^{", ptext, "}"]), \
+            POWER
+
+    def _atom(self, e):
+        """e's text, in parentheses unless an atom (e is an operand)."""
+        s, p = self.memo[e]
+        return s if p >= ATOM else _parens(s)
 
     def T(self, e):
-        return (self._wrap(e.args[0], ATOM), "^{T}"), POSTFIX
+        return _rope([self._atom(e.args[0]), "^{T}"]), POSTFIX
 
     def inv(self, e):
-        return (self._wrap(e.args[0], ATOM), "^{-1}"), POSTFIX
+        return _rope([self._atom(e.args[0]), "^{-1}"]), POSTFIX
 
     def call(self, e):
         name = _FUNCTIONS.get(e.op) or rf"\operatorname{{{escape_text(e.op)}}}"
-        args = _join_ropes(", ", (self._tex(a)[0] for a in e.args))
-        return (name, r"\left(", args, r"\right)"), ATOM
+        args = e.args
+        if len(args) == 1:
+            return _rope([name, r"\left(", self.memo[args[0]][0], r"\right)"]), ATOM
+        return (name, r"\left(", _join_ropes(", ", (self._tex(a)[0] for a in args)),
+                r"\right)"), ATOM
 
     def exp(self, e):
         if e.args[0].op == "num" and e.args[0].value == 1:
@@ -486,14 +532,14 @@ class Printer:
         return self.call(e)
 
     def sqrt(self, e):
-        return (r"\sqrt{", self._tex(e.args[0])[0], "}"), ATOM
+        return _rope([r"\sqrt{", self.memo[e.args[0]][0], "}"]), ATOM
 
     def abs(self, e):
-        return (r"\left|", self._tex(e.args[0])[0], r"\right|"), ATOM
+        return _rope([r"\left|", self.memo[e.args[0]][0], r"\right|"]), ATOM
 
     def norm(self, e):
         a = e.args[0]
-        return (r"\left\lVert ", self._tex(a)[0], r" \right\rVert",
+        return (r"\left\lVert ", self.memo[a][0], r" \right\rVert",
                 "_{F}" if a.is_matrix else ""), ATOM
 
     def dot(self, e):
@@ -517,6 +563,20 @@ class Printer:
         rows = [_join_ropes(" & ", (self._tex(a)[0] for a in e.args[i:i + c]))
                 for i in range(0, len(e.args), c)]
         return (r"\begin{bmatrix} ", _join_ropes(r" \\ ", rows), r" \end{bmatrix}"), ATOM
+
+
+def _parens(s):
+    r"""\left(s\right) as one rope (a string when s is a short one: text._rope)."""
+    return rf"\left({s}\right)" if s.__class__ is str and len(s) <= _SHORT else \
+        (r"\left(", s, r"\right)")
+
+
+def _unsigned_number(n: int, d: int) -> tuple:
+    """(LaTeX, precedence) of the number n/d >= 0."""
+    s = fraction_text(n, d)
+    if "/" in s:
+        return rf"\frac{{{n}}}{{{d}}}", FRAC
+    return s, ATOM
 
 
 def _head(rope) -> str:
@@ -637,7 +697,7 @@ class Symbols:
                 self.shapes[name] = e.shape
             steps = d.steps
         self._unread = iter(steps)                    # the steps not read yet
-        self._seen: set = set()      # ids of the nodes read: steps share nodes, read once
+        self._seen: set = set()      # the nodes read: steps share nodes, read once
 
     def shape(self, name):
         """name's shape (None when unknown), reading the steps as far as it needs."""
@@ -656,21 +716,24 @@ class Symbols:
         return shape
 
     def define(self, name, shape):
-        if self.shape(name) != shape:
+        if name not in self.shapes and self._unread is not None:
+            # Never looked up (a look-up reads on until it finds a name): nothing printed
+            # depends on its shape, and a first appearance read later would not count.
+            self.shapes[name] = shape
+        elif self.shape(name) != shape:
             self.shapes[name] = shape
             self._memo.clear()
 
     def _collect(self, e):
-        """The shapes of e's variables not known yet (ids, hashed faster than nodes, stay
-        the nodes' own while the steps hold them)."""
+        """The shapes of e's variables not known yet (nodes hash by identity, in C)."""
         shapes, seen, stack = self.shapes, self._seen, [e]
         while stack:
             n = stack.pop()
-            if id(n) in seen:
+            if n in seen:
                 continue
-            seen.add(id(n))
+            seen.add(n)
             if n.args:
-                stack.extend(n.args)
+                stack += n.args
             elif n.op == "var":
                 shapes.setdefault(n.name, n.shape)
 
@@ -699,18 +762,18 @@ class Symbols:
     def derivative(self, lhs, total: bool = False) -> str:
         """A step's left-hand side: ∂of/∂by (d of/d by: total) for a pair, else the symbol."""
         if isinstance(lhs, (tuple, list)) and len(lhs) == 2:
-            return self.partial(*lhs, total=total)
+            return self.partial(lhs[0], lhs[1], total)
         return self(lhs)
 
     def partial(self, of, by, total: bool = False) -> str:
         """∂of/∂by, or d of/d by for a total derivative (P&H §4.5.2)."""
-        key = (of, by, total)
-        got = self._memo.get(key) if of.__class__ is str and by.__class__ is str else None
-        if got is None:
-            got = self._partial(of, by, total)
-            if of.__class__ is str and by.__class__ is str:
-                self._memo[key] = got
-        return got
+        if of.__class__ is str and by.__class__ is str:      # (names: printed once)
+            key = (of, by, total)
+            got = self._memo.get(key)
+            if got is None:
+                got = self._memo[key] = self._partial(of, by, total)
+            return got
+        return self._partial(of, by, total)
 
     def _partial(self, of, by, total: bool) -> str:
         if of == "∇":
@@ -720,6 +783,8 @@ class Symbols:
         return rf"\frac{{{top}}}{{{d} {self._operand(by)}}}"
 
     def _operand(self, x) -> str:
+        if x.__class__ is str:
+            return self._memo.get(x) or self(x)
         s = self(x)
         if isinstance(x, str) or isinstance(x, (tuple, list)) or getattr(x, "op", "") == "var":
             return s
@@ -731,9 +796,12 @@ def _terms_latex(sym: Symbols, terms) -> str | None:
     out = []
     for term in terms:
         pairs = term if term and isinstance(term[0], (tuple, list)) else (term,)
-        if any("components" in p or len(p) != 2 for p in pairs):
-            return None
-        out.append(" ".join(sym.partial(*p, total=type(p).__name__ == "Total") for p in pairs))
+        symbols = []
+        for p in pairs:
+            if "components" in p or len(p) != 2:
+                return None
+            symbols.append(sym.partial(p[0], p[1], type(p).__name__ == "Total"))
+        out.append(" ".join(symbols))
     return " + ".join(out) if out else None
 
 
@@ -783,7 +851,8 @@ def _chain(s, sym, p):
 def _differential(s, sym, p):
     out = []
     for G, by, symbol in s.terms:
-        dby = p.overriding(_differentials(by, sym), by).wrap(by, PRODUCT)
+        raw = _differentials(by, sym)
+        dby = raw[by] if by in raw else p.overriding(raw, by).wrap(by, PRODUCT)   # (dx: d x)
         if G is not None and G.op == "num" and G.value == 1:
             out.append(dby)
         else:
@@ -851,6 +920,9 @@ def derivation_printers(d):
 
 
 def one_formula(lines) -> str:
+    if len(lines) == 1:                      # (most steps)
+        lhs, rhs, _ = lines[0]
+        return rhs if lhs is None else f"{lhs} = {rhs}"
     out = []
     for lhs, rhs, _ in lines:
         if lhs is None:

@@ -44,8 +44,9 @@ import keyword
 import re
 import unicodedata
 from fractions import Fraction
+from math import gcd
 
-from mcalc.printing.text import _flat, _join, print_nodes
+from mcalc.printing.text import _flat, _join, _parens, _rope, print_nodes
 from mcalc.types import SCALAR
 
 # Python precedence, low to high. Wrapping a text below `min_prec` parenthesises it.
@@ -149,11 +150,13 @@ def _is_vector(shape) -> bool:
 
 
 def _float_text(v) -> str:
+    if v.__class__ is Fraction:              # (float() of a Fraction is Python code)
+        return repr(v._numerator / v._denominator)
     return repr(float(v))
 
 
 def _paren(text, prec: int, min_prec: int):
-    return text if prec >= min_prec else ("(", text, ")")
+    return text if prec >= min_prec else _parens(text)
 
 
 # ---- the printer ----------------------------------------------------------------------
@@ -200,7 +203,7 @@ class Printer:
 
     # leaves
     def num(self, e):
-        return _float_text(e.value), (UNARY if e.value.numerator < 0 else ATOM)
+        return _float_text(e.value), (UNARY if e.value._numerator < 0 else ATOM)
 
     def var(self, e):
         return self.py.get(e.name, e.name), ATOM
@@ -242,25 +245,25 @@ class Printer:
                 out += (" + ", self.wrap(t, PRODUCT))
             else:
                 out.append(self.text(t)[0])
-        return tuple(out), SUM
+        return _rope(out), SUM
 
     def negated(self, t):
         """The text of -t when t prints with a leading minus (for a - b), else None."""
         if t in self.names:
             return None
-        if t.op == "num" and t.value.numerator < 0:
+        if t.op == "num" and t.value._numerator < 0:
             return _float_text(-t.value), ATOM
-        if t.op == "mul" and self.coefficient(t).numerator < 0:
+        if t.op == "mul" and self.negative(t):
             return self.product(t, flip=True)
         return None
 
-    def coefficient(self, e) -> Fraction | int:
-        """The product of e's numbers (an int 1 without any: Fractions are slow)."""
-        c = 1
+    def negative(self, e) -> bool:
+        """Is the product of e's numbers negative?"""
+        sign = False
         for f in e.args:
-            if f.op == "num" and f not in self.names:
-                c *= f.value
-        return c
+            if f.op == "num" and f not in self.names and f.value._numerator < 0:
+                sign = not sign
+        return sign
 
     def mul(self, e):
         return self.product(e)
@@ -268,55 +271,60 @@ class Printer:
     def product(self, e, flip=False):
         """Element-wise product; numbers gather into one coefficient, negative integer
         powers become a denominator."""
-        coeff = -1 if flip else 1           # (a Fraction once a number comes)
+        n, d = (-1 if flip else 1), 1       # the coefficient n/d (Fractions are slow)
         num, den = [], []
         for f in e.args:
             if f in self.names:
                 num.append(self.text(f))
             elif f.op == "num":
-                coeff *= f.value
+                n *= f.value._numerator
+                d *= f.value._denominator
             elif (f.op == "pow" and f.args[1].op == "num" and f.args[1] not in self.names
-                  and f.args[1].value.numerator < 0):
+                  and f.args[1].value._numerator < 0):
                 den.append(self.power(f.args[0], -f.args[1].value))
             else:
                 num.append(self.text(f))
-        return self.quotient(coeff, num, den)
+        if d != 1:
+            g = gcd(n, d)                   # in lowest terms, as a Fraction would be
+            n, d = n // g, d // g
+        return self.quotient(n, d, num, den)
 
-    def quotient(self, coeff: Fraction, num, den):
-        """coeff * num[0] * num[1] ... / (den[0] * den[1] ...), texts with precedences."""
-        negative = coeff.numerator < 0
+    def quotient(self, n: int, d: int, num, den):
+        """n/d * num[0] * num[1] ... / (den[0] * den[1] ...), texts with precedences (n/d
+        in lowest terms, d > 0)."""
+        negative = n < 0
         if negative:
-            coeff = -coeff
+            n = -n
         den = list(den)
-        if coeff.denominator != 1:
-            den.insert(0, (_float_text(coeff.denominator), ATOM))
+        if d != 1:
+            den.insert(0, (_float_text(d), ATOM))
         parts = list(num)
-        if coeff.numerator != 1 or not num:
-            parts.insert(0, (_float_text(coeff.numerator), ATOM))
+        if n != 1 or not num:
+            parts.insert(0, (_float_text(n), ATOM))
         texts = _factors(parts)
         if negative:                                   # -a * b is (-a) * b
-            texts[0] = ("-", _paren(*parts[0], POWER))
+            texts[0] = _rope(["-", _paren(*parts[0], POWER)])
         if len(texts) == 1 and not den:
             return texts[0], (UNARY if negative else parts[0][1])
         text = _join(" * ", texts)
         if den:
-            text = (text, " / ", _paren(*den[0], UNARY) if len(den) == 1 else
-                    ("(", _join(" * ", _factors(den)), ")"))
+            text = _rope([text, " / ", _paren(*den[0], UNARY) if len(den) == 1 else
+                          _parens(_join(" * ", _factors(den)))])
         return text, PRODUCT
 
     def power(self, base, p: Fraction):
         """base ** p for a number p (p integral -> **, else np.power with a float)."""
-        if p == 1:
-            return self.text(base)
-        if p.denominator == 1:
-            return (self.wrap(base, ATOM), f" ** {p.numerator}"), POWER
-        return ("np.power(", self.arg(base), f", {_float_text(p)})"), ATOM
+        if p._denominator == 1:
+            if p._numerator == 1:
+                return self.text(base)
+            return _rope([self.wrap(base, ATOM), f" ** {p._numerator}"]), POWER
+        return _rope(["np.power(", self.arg(base), f", {_float_text(p)})"]), ATOM
 
     def pow(self, e):
         base, p = e.args
         if p.op == "num" and p not in self.names:
-            if p.value.numerator < 0:
-                return self.quotient(Fraction(1), [], [self.power(base, -p.value)])
+            if p.value._numerator < 0:
+                return self.quotient(1, 1, [], [self.power(base, -p.value)])
             if p.value == 0:
                 return ("1.0" if _kind(base.shape) == "scalar" else
                         f"np.ones({self.shape_text(base.shape)})"), ATOM
@@ -329,22 +337,23 @@ class Printer:
         for b in e.args[1:]:
             ka, kb = _kind(shape), _kind(b.shape)
             if ka == "column" and kb == "row":
-                text, prec = ("np.outer(", text, ", ", self.arg(b), ")"), ATOM
+                text, prec = _rope(["np.outer(", text, ", ", self.arg(b), ")"]), ATOM
             else:
                 op = " * " if "scalar" in (ka, kb) else " @ "
-                text, prec = (_paren(text, prec, PRODUCT), op, self.wrap(b, UNARY)), PRODUCT
+                text, prec = _rope([_paren(text, prec, PRODUCT), op, self.wrap(b, UNARY)]), \
+                    PRODUCT
             shape = (shape[0], b.shape[1])
         return text, prec
 
     def T(self, e):
         a = e.args[0]
         if _kind(a.shape) == "matrix":
-            return (self.wrap(a, ATOM), ".T"), ATOM
+            return _rope([self.wrap(a, ATOM), ".T"]), ATOM
         return self.text(a)
 
     # functions
     def call(self, e):
-        return (_CALLS[e.op], "(", _join(", ", [self.arg(a) for a in e.args]), ")"), ATOM
+        return _rope([_CALLS[e.op], "(", _join(", ", [self.arg(a) for a in e.args]), ")"]), ATOM
 
     def compare(self, e):
         a, b = e.args

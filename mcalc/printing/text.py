@@ -15,18 +15,24 @@ _CMP = {"gt": ">", "ge": ">=", "lt": "<", "le": "<="}
 
 
 def number_text(v: Fraction) -> str:
-    if v.denominator == 1:
-        return str(v.numerator)
-    d = v.denominator
-    while d % 2 == 0:
-        d //= 2
-    while d % 5 == 0:
-        d //= 5
-    if d == 1:                                   # a terminating decimal
-        s = f"{float(v):.15g}"
+    return fraction_text(v._numerator, v._denominator)
+
+
+def fraction_text(n: int, d: int) -> str:
+    """number_text of n/d in lowest terms, from its integers (a Fraction's properties
+    and arithmetic are Python code, slow on a printer's every number)."""
+    if d == 1:
+        return str(n)
+    k = d
+    while k % 2 == 0:
+        k //= 2
+    while k % 5 == 0:
+        k //= 5
+    if k == 1:                                   # a terminating decimal
+        s = f"{n / d:.15g}"                      # (float(n/d) is n / d, rounded once)
         if "e" not in s:
             return s
-    return f"{v.numerator}/{v.denominator}"
+    return f"{n}/{d}"
 
 
 def to_text(e, names: dict | None = None) -> str:
@@ -48,7 +54,11 @@ def printer(names: dict | None = None, weak: bool = False, limit: int | None = N
     memo = p.memo
 
     def show(e):
-        r, prec = memo.get(e) or p._fill(e)
+        got = memo.get(e)
+        if got is None:
+            print_nodes(p, memo, e, _TABLE)
+            got = memo[e]
+        r, prec = got
         if r.__class__ is str:
             return r
         if limit is not None:
@@ -65,7 +75,7 @@ def where_texts(where) -> list[tuple[str, str]]:
     an earlier one: one printer holding all the names serves every definition (each root
     printed by its own structure), instead of a new printer and name table per line."""
     p = Printer({e: n for n, e in where})
-    return [(n, _flat(_TABLE[e.op](p, e)[0])) for n, e in where]
+    return [(n, _flat(p.own(e)[0])) for n, e in where]
 
 
 def print_nodes(printer, memo, root, table) -> None:
@@ -73,19 +83,41 @@ def print_nodes(printer, memo, root, table) -> None:
     in memo, children first (so each method finds its operands done), without recursion.
     This is mcalc.expr.postorder written out: every printer runs it at every node, and
     resuming a generator there cost the JSON output some 7% of its instructions."""
+    if root in memo:
+        return
+    for a in root.args:                        # most roots wait for leaves at most
+        if a not in memo:
+            if a.args:
+                break
+            memo[a] = table[a.op](printer, a)
+    else:
+        memo[root] = table[root.op](printer, root)
+        return
+    # A node waiting for operands sits under a None, its pending operands above: popping
+    # the None means they are done. (No comprehension per node: on Python 3.11 each is a
+    # function call.)
     stack = [root]
+    pop, push = stack.pop, stack.append
     while stack:
-        node = stack[-1]
-        if node in memo:
-            stack.pop()
-            continue
-        if node.args:                          # (a leaf has nothing to wait for)
-            pending = [a for a in node.args if a not in memo]
-            if pending:
-                stack += pending
-                continue
-        stack.pop()
-        memo[node] = table[node.op](printer, node)
+        node = pop()
+        if node is None:
+            node = pop()
+            if node not in memo:               # (a shared node may be done already)
+                memo[node] = table[node.op](printer, node)
+        elif node not in memo:
+            waits = False
+            for a in node.args:
+                if a not in memo:
+                    if not a.args:             # a leaf: printed at once
+                        memo[a] = table[a.op](printer, a)
+                        continue
+                    if not waits:
+                        push(node)
+                        push(None)
+                        waits = True
+                    push(a)
+            if not waits:
+                memo[node] = table[node.op](printer, node)
 
 
 # A node's text is kept as a rope: a string, or a tuple of ropes that shares its operands'
@@ -94,19 +126,18 @@ def print_nodes(printer, memo, root, table) -> None:
 
 def _flat(rope, limit: int | None = None) -> str:
     """The rope's text; with a `limit`, only its first limit + 1 characters or fewer."""
+    if limit is not None:
+        return _prefix(rope, limit)
     if rope.__class__ is str:
         return rope
     out: list[str] = []
+    push = out.append
     stack = []                         # the iterators of the enclosing ropes (no recursion)
-    it, n = iter(rope), 0
+    it = iter(rope)
     while True:
         for r in it:                   # left to right, the pieces of one rope in one loop
             if r.__class__ is str:
-                out.append(r)
-                if limit is not None:
-                    n += len(r)
-                    if n > limit:
-                        return "".join(out)[:limit + 1]
+                push(r)
             else:
                 stack.append(it)
                 it = iter(r)
@@ -117,13 +148,61 @@ def _flat(rope, limit: int | None = None) -> str:
             it = stack.pop()
 
 
-def _join(sep: str, ropes) -> tuple:
+def _prefix(rope, limit: int) -> str:
+    """_flat with a limit: the same walk, counting (kept apart from _flat, whose loop every
+    printed line runs)."""
+    if rope.__class__ is str:
+        return rope[:limit + 1]
+    out: list[str] = []
+    stack = []
+    it, n = iter(rope), 0
+    while True:
+        for r in it:
+            if r.__class__ is str:
+                out.append(r)
+                n += len(r)
+                if n > limit:
+                    return "".join(out)[:limit + 1]
+            else:
+                stack.append(it)
+                it = iter(r)
+                break
+        else:
+            if not stack:
+                return "".join(out)
+            it = stack.pop()
+
+
+def _join(sep: str, ropes):
+    """The ropes with sep between them, as one rope (_rope)."""
     out = []
     for r in ropes:
-        if out:
-            out.append(sep)
-        out.append(r)
-    return tuple(out)
+        out += (sep, r)
+    del out[:1]
+    return _rope(out)
+
+
+# A short text is a plain string instead: a node whose pieces are all strings, _SHORT
+# characters at most in all, is printed as one string, so that flattening a line seldom
+# has a rope to walk. A text is kept in its parent's string only while that is short; a
+# long string (a line printed already) is copied once more by a parent that joins it and
+# finds the result too long, no more than printing that parent's line copies: printing
+# stays linear, and a long text stays a rope.
+_SHORT = 256
+
+
+def _rope(pieces: list):
+    """The pieces (ropes) as one rope: a string when they are short strings."""
+    try:
+        s = "".join(pieces)            # (most pieces are strings: one C call finds out)
+    except TypeError:                  # a piece is a rope
+        return tuple(pieces)
+    return s if len(s) <= _SHORT else tuple(pieces)
+
+
+def _parens(r):
+    """(r) as one rope."""
+    return f"({r})" if r.__class__ is str and len(r) <= _SHORT else ("(", r, ")")
 
 
 class Printer:
@@ -144,16 +223,26 @@ class Printer:
 
     def wrap(self, e, min_prec: int):
         s, p = self.text(e)
-        return s if p >= min_prec else ("(", s, ")")
+        return s if p >= min_prec else _parens(s)
+
+    def own(self, e) -> tuple:
+        """(rope, precedence) of e by its own structure, even when e has a name."""
+        for a in e.args:
+            if a not in self.memo:
+                print_nodes(self, self.memo, a, _TABLE)
+        return _TABLE[e.op](self, e)
+
+    # Each method finds its node's operands in self.memo (print_nodes prints them first);
+    # nodes below those, or made here, may not be there: self.text or self.wrap.
 
     # leaves
     def num(self, e):
-        v = e.value
-        neg = v.numerator < 0                  # (a Fraction's comparisons are slow)
-        s = number_text(-v if neg else v)
-        if "/" in s:
-            return (f"-{s}" if neg else s), PRODUCT
-        return (f"-{s}", UNARY) if neg else (s, ATOM)
+        n, d = e.value._numerator, e.value._denominator
+        if n >= 0:
+            s = fraction_text(n, d)
+            return s, (PRODUCT if "/" in s else ATOM)
+        s = fraction_text(-n, d)
+        return f"-{s}", (PRODUCT if "/" in s else UNARY)
 
     def name(self, e):
         return e.name, ATOM
@@ -178,21 +267,28 @@ class Printer:
 
     # operators
     def add(self, e):
-        out = []
-        for i, t in enumerate(e.args):
-            neg = _negated(t)
-            if i and neg is not None:
-                out += (" - ", self.wrap(neg, PRODUCT))
-            elif i:
-                out += (" + ", self.wrap(t, PRODUCT if t.op != "add" else SUM + 1))
-            else:
-                out.append(self.wrap(t, SUM + 1) if t.op in ("gt", "ge", "lt", "le") else
-                           self.text(t)[0])
-        return tuple(out), SUM
+        memo = self.memo
+        first, *rest = e.args
+        out = [self.wrap(first, SUM + 1) if first.op in _CMP else memo[first][0]]
+        for t in rest:
+            op = t.op
+            if op == "num" and t.value._numerator < 0:     # - 2, - 1/2 (no parentheses)
+                out += (" - ", fraction_text(-t.value._numerator, t.value._denominator))
+                continue
+            if op == "mul":
+                neg = _negated(t)
+                if neg is not None:
+                    r, prec = self.text(neg)
+                    out += (" - ", r) if prec >= PRODUCT else (" - (", r, ")")
+                    continue
+            r, prec = memo[t]
+            out += (" + ", r) if prec >= (PRODUCT if op != "add" else SUM + 1) else \
+                (" + (", r, ")")
+        return _rope(out), SUM
 
     def mul(self, e):
         coeff, num, den = split_product(e)
-        n, d = coeff.numerator, coeff.denominator     # (a Fraction's arithmetic is slow)
+        n, d = coefficient_terms(coeff)
         sign = ""
         if n < 0:
             sign, n = "-", -n
@@ -206,51 +302,75 @@ class Printer:
             first = i == 0 and not parts
             last_after_scalars = scalars_before and i == last
             scalars_before = scalars_before and f.is_scalar
-            r, prec = memo.get(f) or self.text(f)
+            r, prec = memo[f]
             if f.op == "matmul" and not first and not last_after_scalars:
-                parts.append(("(", r, ")"))
+                parts.append(_parens(r))
             else:
                 parts.append(r if prec >= (PRODUCT if first or last_after_scalars else UNARY)
-                             else ("(", r, ")"))
+                             else _parens(r))
         if not den and d == 1:
-            return (sign, _join("*", parts)), (UNARY if sign and len(parts) == 1 else PRODUCT)
+            text = _join("*", parts)
+            return (_rope([sign, text]) if sign else text), \
+                (UNARY if sign and len(parts) == 1 else PRODUCT)
         if d != 1:
             den.insert(0, None)
         ds = [str(d) if f is None else self.wrap(f, POWER) for f in den]
-        over = ("/", ds[0] if len(ds) == 1 else ("(", _join("*", ds), ")")) if ds else ""
-        if over and any(not f.is_scalar for f in num) and all(f is None or f.is_scalar
-                                                              for f in den):
+        over = ["/", ds[0]] if len(ds) == 1 else ["/(", _join("*", ds), ")"]
+        if any(not f.is_scalar for f in num) and all(f is None or f.is_scalar for f in den):
             # a scalar fraction in front of an array: 2/m*(X@w - y)'@X
             head = parts[0] if n != 1 or not num else "1"
             body = parts[1:] if n != 1 or not num else parts
             scal = [p for f, p in zip(num, body) if f.is_scalar]
             rest = [p for f, p in zip(num, body) if not f.is_scalar]
             lead = scal if head == "1" else [head] + scal                  # a/2*A, not 1*a/2*A
-            text = (_join("*", lead), over, "*", _join("*", rest)) if lead else \
-                (_join("*", rest), over)                                   # x/norm(x)
+            pieces = [_join("*", lead), *over, "*", _join("*", rest)] if lead else \
+                [_join("*", rest), *over]                                  # x/norm(x)
         else:
-            text = (_join("*", parts), over)
-        return (sign, text), (UNARY if sign and len(parts) + len(den) == 1 else PRODUCT)
+            pieces = [_join("*", parts), *over]
+        if sign:
+            pieces.insert(0, sign)
+        return _rope(pieces), (UNARY if sign and len(parts) + len(den) == 1 else PRODUCT)
 
     def matmul(self, e):
-        parts = [self.wrap(e.args[0], PRODUCT)] + [self.wrap(a, UNARY) for a in e.args[1:]]
-        return _join("@", parts), PRODUCT
+        memo = self.memo
+        first, *rest = e.args
+        r, prec = memo[first]
+        out = [r] if prec >= PRODUCT else ["(", r, ")"]
+        for a in rest:
+            r, prec = memo[a]
+            out += ("@", r) if prec >= UNARY else ("@(", r, ")")
+        return _rope(out), PRODUCT
 
     def pow(self, e):
         base, p = e.args
-        if p.op == "num" and p.value.numerator < 0:
-            inv = -p.value
-            return ("1/", self.wrap(base, POWER) if inv == 1 else self.text(_pow(base, inv))[0]), \
-                PRODUCT
-        return (self.wrap(base, POSTFIX), "^", self.wrap(p, POWER)), POWER
+        r, prec = self.memo[base]
+        if p.op == "num" and p.value._numerator < 0:
+            if p.value._numerator == -1 and p.value._denominator == 1:
+                return _rope(["1/", r] if prec >= POWER else ["1/(", r, ")"]), PRODUCT
+            return _rope(["1/", self.text(_pow(base, -p.value))[0]]), PRODUCT
+        pr, pprec = self.memo[p]
+        out = [r, "^"] if prec >= POSTFIX else ["(", r, ")^"]
+        out += (pr,) if pprec >= POWER else ("(", pr, ")")
+        return _rope(out), POWER
 
     def T(self, e):
-        return (self.wrap(e.args[0], POSTFIX), "'"), POSTFIX
+        r, prec = self.memo[e.args[0]]
+        return _rope([r, "'"] if prec >= POSTFIX else ["(", r, ")'"]), POSTFIX
 
     def call(self, e):
         # a comparison's own brackets are the call's: diag(x > 0), not diag((x > 0))
-        return (e.op, "(", _join(", ", [self.text(a)[0] if a.op not in _CMP else
-                                        self.compare(a, bare=True)[0] for a in e.args]), ")"), ATOM
+        return _rope([e.op, "(", *self._list(e.args, bare=True), ")"]), ATOM
+
+    def _list(self, args, bare: bool = False) -> list:
+        """The operands' ropes, comma separated (pieces of a rope); a comparison `bare`
+        (without its brackets) if asked."""
+        memo = self.memo
+        out = []
+        for a in args:
+            out += (", ", memo[a][0] if not bare or a.op not in _CMP else
+                    self.compare(a, bare=True)[0])
+        del out[:1]
+        return out
 
     def compare(self, e, bare: bool = False):
         a, b = e.args
@@ -258,13 +378,12 @@ class Printer:
         return (inner if bare else ("(",) + inner + (")",)), ATOM
 
     def vector(self, e):
-        return ("[", _join(", ", [self.text(a)[0] for a in e.args]), "]"), ATOM
+        return _rope(["[", *self._list(e.args), "]"]), ATOM
 
     def matrix(self, e):
         r, c = int(e.shape[0]), int(e.shape[1])
-        rows = [("[", _join(", ", [self.text(a)[0] for a in e.args[i * c:(i + 1) * c]]), "]")
-                for i in range(r)]
-        return ("[", _join(", ", rows), "]"), ATOM
+        rows = [_rope(["[", *self._list(e.args[i * c:(i + 1) * c]), "]"]) for i in range(r)]
+        return _rope(["[", _join(", ", rows), "]"]), ATOM
 
 
 def split_product(e):
@@ -272,18 +391,24 @@ def split_product(e):
     2*x*y^-1 -> (2, [x], [y]). Both the text and the LaTeX printer write a/b from it.
     The coefficient is a Fraction, or the int 1 (Fraction arithmetic is slow, and most
     products have no number)."""
-    coeff = 1
+    coeff = None
     num, den = [], []
     for f in e.args:
         op = f.op
         if op == "num":
-            coeff = f.value if coeff == 1 else coeff * f.value
-        elif op == "pow" and f.args[1].op == "num" and f.args[1].value.numerator < 0:
+            coeff = f.value if coeff is None else coeff * f.value
+        elif op == "pow" and f.args[1].op == "num" and f.args[1].value._numerator < 0:
             p = f.args[1].value
-            den.append(f.args[0] if p == -1 else _pow(f.args[0], -p))
+            den.append(f.args[0] if p._numerator == -1 and p._denominator == 1 else
+                       _pow(f.args[0], -p))
         else:
             num.append(f)
-    return coeff, num, den
+    return (1 if coeff is None else coeff), num, den
+
+
+def coefficient_terms(coeff) -> tuple[int, int]:
+    """split_product's coefficient as (numerator, denominator)."""
+    return (1, 1) if coeff.__class__ is int else (coeff._numerator, coeff._denominator)
 
 
 def _pow(base, p):
@@ -292,9 +417,9 @@ def _pow(base, p):
 
 def _negated(t):
     """t without its leading minus sign, if it has one (for printing a - b)."""
-    if t.op == "num" and t.value.numerator < 0:
+    if t.op == "num" and t.value._numerator < 0:
         return E.num(-t.value)
-    if t.op == "mul" and t.args[0].op == "num" and t.args[0].value.numerator < 0:
+    if t.op == "mul" and t.args[0].op == "num" and t.args[0].value._numerator < 0:
         c = -t.args[0].value
         rest = t.args[1:]
         args = rest if c == 1 else (E.num(c),) + rest
