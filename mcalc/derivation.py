@@ -65,14 +65,19 @@ class Eq(Record):
 
     def __init__(self, kind: str, of: str, by: str = "", rhs: Expr | None = None,
                  terms: tuple = (), layout: str = "numerator", vec: bool = False):
-        s = object.__setattr__
-        s(self, "kind", kind)
-        s(self, "of", of)
-        s(self, "by", by)
-        s(self, "rhs", rhs)
-        s(self, "terms", terms)
-        s(self, "layout", layout)
-        s(self, "vec", vec)
+        _set_eq_kind(self, kind)
+        _set_eq_of(self, of)
+        _set_eq_by(self, by)
+        _set_eq_rhs(self, rhs)
+        _set_eq_terms(self, terms)
+        _set_eq_layout(self, layout)
+        _set_eq_vec(self, vec)
+
+
+# The slots' own setters (as mcalc.syntax's): faster than object.__setattr__ by name, and
+# a derivation makes an Eq and a Step for almost every line.
+(_set_eq_kind, _set_eq_of, _set_eq_by, _set_eq_rhs, _set_eq_terms, _set_eq_layout,
+ _set_eq_vec) = (Eq.__dict__[f].__set__ for f in Eq._fields)
 
 
 class Step(Record):
@@ -82,19 +87,22 @@ class Step(Record):
     def __init__(self, kind: str, lhs: object = None, rhs: Expr | None = None, rule: str = "",
                  terms: tuple = (), by: Expr | None = None, text: str = "", source: str = "",
                  eq: Eq | None = None, product: Expr | None = None):
-        s = object.__setattr__
-        s(self, "kind", kind)
-        s(self, "lhs", lhs)
-        s(self, "rhs", rhs)
-        s(self, "rule", rule)
-        s(self, "terms", terms)
-        s(self, "by", by)
-        s(self, "text", text)
-        s(self, "source", source)    # where the rule comes from (seed and section)
-        s(self, "eq", eq)            # the equation the step states, as data
+        _set_kind(self, kind)
+        _set_lhs(self, lhs)
+        _set_rhs(self, rhs)
+        _set_rule(self, rule)
+        _set_terms(self, terms)
+        _set_by(self, by)
+        _set_text(self, text)
+        _set_source(self, source)    # where the rule comes from (seed and section)
+        _set_eq(self, eq)            # the equation the step states, as data
         # chain: the product of the stated partials, before the named rewrites (in `rule`)
         # simplify it to rhs
-        s(self, "product", product)
+        _set_product(self, product)
+
+
+(_set_kind, _set_lhs, _set_rhs, _set_rule, _set_terms, _set_by, _set_text, _set_source,
+ _set_eq, _set_product) = (Step.__dict__[f].__set__ for f in Step._fields)
 
 
 class Derivation(Record):

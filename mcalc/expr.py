@@ -19,10 +19,17 @@ LEAVES = frozenset({"var", "num", "dim", "const", "ones", "eye", "zeros", "commu
 _INTERNED: "weakref.WeakValueDictionary[tuple, Expr]" = weakref.WeakValueDictionary()
 # Its underlying dict (key -> weak reference), used directly: WeakValueDictionary.get and
 # __setitem__ are Python code, and every node built looks itself up here first. An entry
-# is the KeyedRef __setitem__ would make, whose callback removes the entry when the node
-# dies (the dictionary is never iterated, so no removal waits).
+# is a weak reference with the entry's key, as the KeyedRef __setitem__ would make, whose
+# callback removes the entry when the node dies (the dictionary is never iterated, so no
+# removal waits).
 _INTERNED_REFS = _INTERNED.data
-_KEYED_REF, _FORGET = weakref.KeyedRef, _INTERNED._remove
+_FORGET = _INTERNED._remove
+
+
+class _KeyedRef(weakref.ref):
+    """weakref.KeyedRef without its __new__ and __init__, which are Python code (two calls
+    for every node made): the key is set after construction, which is all in C."""
+    __slots__ = ("key",)
 _SIZE = attrgetter("size")
 
 # How repr() writes a node: mcalc.printing.text registers its printer when it is imported
@@ -47,20 +54,23 @@ class Expr:
         # by identity, in C; a tuple of their ids would cost an int object per operand,
         # memory quadratic in n for the chain rule's products of 1, 2, ..., n factors. A
         # number (a Fraction, whose hash is Python code) by its numerator and denominator.
-        if type(value) is Fraction:
-            key = (op, shape, value._numerator, value._denominator)
-        else:
+        if value is None or type(value) is not Fraction:      # (most nodes: no value)
             key = (op, args, shape, name, value)
+        else:
+            key = (op, shape, value._numerator, value._denominator)
         ref = _INTERNED_REFS.get(key)
-        node = ref() if ref is not None else None
-        if node is None:
-            node = object.__new__(cls)
-            node.op, node.args, node.shape, node.name, node.value = op, args, shape, name, value
-            n = len(args)                      # (most nodes have one or two operands)
-            node.size = 1 if not n else 1 + args[0].size if n == 1 else \
-                1 + args[0].size + args[1].size if n == 2 else 1 + sum(map(_SIZE, args))
-            node.is_scalar = shape == SCALAR   # asked everywhere: an attribute, not a call
-            _INTERNED_REFS[key] = _KEYED_REF(node, _FORGET, key)
+        if ref is not None:
+            node = ref()
+            if node is not None:
+                return node
+        node = object.__new__(cls)
+        node.op, node.args, node.shape, node.name, node.value = op, args, shape, name, value
+        n = len(args)                          # (most nodes have one or two operands)
+        node.size = 1 if not n else 1 + args[0].size if n == 1 else \
+            1 + args[0].size + args[1].size if n == 2 else 1 + sum(map(_SIZE, args))
+        node.is_scalar = shape == SCALAR       # asked everywhere: an attribute, not a call
+        ref = _INTERNED_REFS[key] = _KeyedRef(node, _FORGET)
+        ref.key = key
         return node
 
     def __reduce__(self):
@@ -138,7 +148,11 @@ def make(op: str, *args: Expr, column: int = 0, name=None) -> Expr:
 
 
 def is_number(e: Expr, value=None) -> bool:
-    return e.op == "num" and (value is None or e.value == value)
+    if e.op != "num":
+        return False
+    if type(value) is int:                     # (Fraction == int is Python code)
+        return e.value._denominator == 1 and e.value._numerator == value
+    return value is None or e.value == value
 
 
 def postorder(root: Expr, done):
@@ -163,8 +177,25 @@ def replace(e: Expr, mapping: dict, keep=()) -> Expr:
     """e with every occurrence of a key of `mapping` replaced by its value; the subtrees
     in `keep` are known to hold none and are left as they are, and so are those smaller
     than every key (they cannot hold one): not walked."""
-    done: dict[Expr, Expr] = {k: k for k in keep}
-    smallest = min([k.size for k in mapping]) if mapping else 0
+    if not mapping:
+        return e
+    smallest = min(map(_SIZE, mapping))
+    # First look for a key: the usual answer is none (an intermediate's own value is in few
+    # of its partials), and looking is cheaper than rebuilding.
+    seen = set(keep)
+    stack = [e]
+    while stack:
+        node = stack.pop()
+        if node in mapping:
+            break
+        if node.size > smallest and node not in seen:
+            seen.add(node)
+            stack.extend(node.args)
+    else:
+        return e
+    done: dict[Expr, Expr] = {}
+    for k in keep:                             # (none or one: no comprehension to call)
+        done[k] = k
     stack = [e]
     while stack:                               # postorder, pruned: children first
         node = stack[-1]
@@ -190,15 +221,29 @@ def replace(e: Expr, mapping: dict, keep=()) -> Expr:
 
 def dimension_names(*roots: Expr) -> set[str]:
     """The named dimensions in the shapes of the nodes (and dimension leaves) of roots."""
+    return names_and_dimensions(*roots)[1]
+
+
+def names_and_dimensions(*roots: Expr) -> tuple[set[str], set[str]]:
+    """The names of the variables in roots, and dimension_names(*roots): one walk (in no
+    particular order: a set is the answer)."""
+    names: set[str] = set()
     dims: set[str] = set()                     # each dimension text once: few, nodes many
-    done: dict = {}
-    for root in roots:
-        for node in postorder(root, done):
-            done[node] = True
-            dims.update(node.shape)
-            if node.op == "dim":
-                dims.add(node.name)
-    return {p for d in dims for p in d.split("*") if p and not p.isdigit()}
+    done: set = set()
+    stack = list(roots)
+    while stack:
+        node = stack.pop()
+        if node in done:
+            continue
+        done.add(node)
+        dims.update(node.shape)
+        if node.args:
+            stack.extend(node.args)
+        elif node.op == "var":
+            names.add(node.name)
+        elif node.op == "dim":
+            dims.add(node.name)
+    return names, {p for d in dims for p in d.split("*") if p and not p.isdigit()}
 
 
 def free_vars(e: Expr, _memo=None) -> frozenset[str]:

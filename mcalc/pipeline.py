@@ -45,9 +45,21 @@ def derive(text: str, types=(), layout: str = "numerator", method: str | None = 
 def derive_typed(req: Request, body: Expr, typing: Typing, layout: str,
                  method: str | None) -> Derivation:
     """The derivation by the method named (None: the automatic choice)."""
-    from mcalc.methods import automatic, chain, differential
+    if method is None:
+        return (_automatic or _load_automatic()).derive(req, body, typing, layout)
+    from mcalc.methods import chain, differential
     by_name = {m.NAME: m for m in (chain, differential)}
     if method == "definition":     # loaded only when asked for (random, signal, threads)
         from mcalc.methods import definition
         by_name[definition.NAME] = definition
-    return (by_name[method] if method else automatic).derive(req, body, typing, layout)
+    return by_name[method].derive(req, body, typing, layout)
+
+
+_automatic = None             # mcalc.methods.automatic, imported at the first derivation
+
+
+def _load_automatic():
+    global _automatic
+    from mcalc.methods import automatic
+    _automatic = automatic
+    return automatic

@@ -9,13 +9,22 @@ frozen dataclass it replaces, and assigning to a field raises FrozenInstanceErro
 """
 from __future__ import annotations
 
+from operator import attrgetter
+
 
 class Record:
     __slots__ = ()
     _fields: tuple[str, ...] = ()
 
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        # the fields' values at one C call (attrgetter of one name gives the value alone)
+        get = attrgetter(*cls._fields) if cls._fields else (lambda record: ())
+        cls._values_of = staticmethod(get if len(cls._fields) != 1 else
+                                      (lambda record: (get(record),)))
+
     def _values(self) -> tuple:
-        return tuple(getattr(self, f) for f in self._fields)
+        return self._values_of(self)
 
     def __eq__(self, other):
         if other.__class__ is self.__class__:

@@ -44,8 +44,10 @@ def mul(*xs):
 
 
 def _bshape(xs):
-    big = [x.shape for x in xs if not x.is_scalar]
-    return big[0] if big else ("1", "1")
+    for x in xs:
+        if not x.is_scalar:
+            return x.shape
+    return ("1", "1")
 
 
 def add(*xs):

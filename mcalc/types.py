@@ -167,6 +167,8 @@ class _UnionFind:
     __slots__ = ()
 
     def find(self):
+        if self.parent is None:                    # (the usual: a root)
+            return self
         root = self
         while root.parent is not None:
             root = root.parent
@@ -312,16 +314,17 @@ class _Infer:
         self.dim_args: dict[int, tuple] = {}          # id(commutation(m, n) node) -> (m, n)
 
     def walk(self, root):
-        # post-order, iterative (deep trees never reach the recursion limit)
-        stack = [(root, False)]
+        # post-order, iterative (deep trees never reach the recursion limit): the nodes in
+        # pre-order, right operand first, reversed (as mcalc.build.build)
+        order, stack = [], [root]
         while stack:
-            node, done = stack.pop()
-            if done:
-                self.tv[id(node)] = self.visit(node)
-            else:
-                stack.append((node, True))
-                stack.extend((a, False) for a in reversed(node.args))
-        return self.tv[id(root)]
+            node = stack.pop()
+            order.append(node)
+            stack.extend(node.args)
+        tv, visit = self.tv, self.visit
+        for node in reversed(order):
+            tv[id(node)] = visit(node)
+        return tv[id(root)]
 
     def define(self, d):
         """`where t = expr`: type expr; from here on the name t stands for it."""

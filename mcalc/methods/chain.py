@@ -37,19 +37,21 @@ class ChainRule(Derive):
         the shapes of the step's own quantities (every one a scalar: single-variable)."""
         if len(terms) > 1:
             return {"rule": "total-derivative chain rule", "source": "P&H §4.5.2"}
-        shapes = self._shapes
-        names = {n for pair in (terms[0] if terms else ()) for n in pair}
-        if all(shapes.get(n, E.ONE.shape) == E.ONE.shape for n in names | {self.g.label(node)}):
+        names = [self.g.label(node)]
+        for pair in terms[0] if terms else ():
+            names += pair
+        if self._arrays.isdisjoint(names):
             return {"rule": "single-variable chain rule", "source": "P&H §4.5.1"}
         return {"rule": "vector chain rule", "source": "P&H §4.5.3"}
 
     @once
-    def _shapes(self) -> dict:
-        """Name -> shape of the intermediates and x: fixed once the graph is built, so
-        taken once per derivation rather than at every chain step (linear in depth)."""
+    def _arrays(self) -> frozenset:
+        """The names of the intermediates and x that are not scalars: fixed once the graph
+        is built, so taken once per derivation rather than at every chain step (linear in
+        depth)."""
         shapes = dict(self.g.shapes)
         shapes[self.x.name] = self.x.shape
-        return shapes
+        return frozenset(n for n, shape in shapes.items() if shape != E.ONE.shape)
 
     def forward(self) -> Expr:
         """x scalar: dy/dx = Σ ∂y/∂u du/dx, inputs first (forward accumulation)."""
@@ -105,7 +107,7 @@ class ChainRule(Derive):
         states it with the names `uses` when it is too large to show."""
         terms = tuple(terms)
         y, u = self.g.label(self.f), self.g.label(node)
-        chain = self._chain(terms, node)
+        chain = None
         if terms == (((y, u),),):
             stated = self._first_partial.current().get((y, u))
             if stated is not None and stated.rhs == value:
@@ -113,6 +115,7 @@ class ChainRule(Derive):
             if stated is not None:
                 chain = {"rule": "the partial above, reshaped from its vec form",
                          "source": "MC §10.2.2"}
+        chain = chain or self._chain(terms, node)
         self.large.state(uses)
         self.chains.append(self._with_product(Step(
             "chain", (y, u), _shown(value, node == self.x), **chain, terms=terms, eq=eq)))

@@ -22,6 +22,7 @@ from mcalc import rules as R
 from mcalc.derivation import Derivation, Eq, Step, Total, dim_sources
 from mcalc.errors import McalcError, NoRule
 from mcalc.expr import Expr
+from mcalc.share import shared_names
 from mcalc.simplify import Simplifier
 from mcalc.types import SCALAR, dim_mul
 
@@ -40,8 +41,28 @@ class once:
         return value
 
 
+def _has(e: Expr, found) -> bool:
+    """Whether an operator node of e is `found` (a walk without rebuilding: when the answer
+    is no, the usual, cheaper than a rewrite that changes nothing)."""
+    seen, stack = set(), [e]
+    while stack:
+        n = stack.pop()
+        if n.args and n not in seen:
+            if found(n):
+                return True
+            seen.add(n)
+            stack.extend(n.args)
+    return False
+
+
+def _chained(n: Expr) -> bool:
+    return n.op == "matmul" and len(n.args) > 2
+
+
 def binary_products(e: Expr) -> Expr:
     """A@B@C as (A@B)@C: each intermediate is one product of two operands."""
+    if not _has(e, _chained):                     # (parsed requests are binary already)
+        return e
     memo: dict[Expr, Expr] = {}
     for n in E.postorder(e, memo):
         if not n.args:                            # (a leaf: half the nodes)
@@ -89,9 +110,9 @@ class Names:
     continues the same list, and a node met again keeps its name)."""
 
     def __init__(self, f: Expr, taken=()):
-        variables = E.free_vars(f)
+        variables, dimensions = E.names_and_dimensions(f)
         self.root, self.letter = labels(f, variables)
-        self.taken = set(variables) | E.dimension_names(f) | set(taken) | {self.root}
+        self.taken = variables | dimensions | set(taken) | {self.root}
         # the letter of the names given to derivatives too large to write at each use
         # (v6 for du6/dx): not the intermediates', nor t (the result's `where` names)
         letters = itertools.chain(("v", "w", "z", "q", "p"),
@@ -175,6 +196,8 @@ class LargeNames:
     def state(self, uses: tuple):
         """Append the definitions of the names in `uses`, and of the names they use, that
         are not stated yet (each after those it uses; no recursion)."""
+        if not uses:                              # (the usual: a small derivative)
+            return
         stack = [(n, False) for n in reversed(uses)]
         while stack:
             name, ready = stack.pop()
@@ -212,13 +235,46 @@ def derivative_eq(kind: str, of: str, by: str, of_shape, by_shape, rhs: Expr,
     return Eq(kind, of, by, rhs, layout=layout, vec=num != numerator_shape(of_shape, by_shape))
 
 
+class _Labels(dict):
+    """Graph.label's table: a node outside it (a variable) is written by its own name."""
+    __slots__ = ()
+
+    def __missing__(self, e: Expr) -> str:
+        return e.name
+
+
+class _Through(dict):
+    """Graph.through's table: an inline transpose -> the vector in it; any other node is
+    its own."""
+    __slots__ = ()
+
+    def __missing__(self, e: Expr) -> Expr:
+        return e
+
+
+class _Local(dict):
+    """Graph.local's table, filled on first use of each node."""
+    __slots__ = ("names",)
+
+    def __init__(self, graph: "Graph"):
+        self.names = graph.name
+
+    def __missing__(self, node: Expr) -> Expr:
+        name = self.names
+        got = self[node] = Expr(node.op, tuple([name.get(a, a) for a in node.args]),
+                                node.shape, node.name, node.value)
+        return got
+
+
 class Graph:
     """The intermediate variables of `f` with respect to the variables named in `xs` (one,
     or the stacked scalars of d/d(x, y): one graph serves every pass)."""
 
     def __init__(self, f: Expr, xs: tuple, names: Names | None = None, root: str = ""):
-        self.order: list[Expr] = []               # intermediates, inputs first
-        self.name: dict[Expr, Expr] = {}          # node -> its variable (u1, U2, y)
+        order: list[Expr] = []                    # intermediates, inputs first
+        # A transposed vector (w' in w'@x) is written inline, not as an intermediate of its
+        # own: vec(w') = w, so its partials are those of w (P&H's w·x is one step).
+        transparent: set[Expr] = set()
         dep: dict[Expr, frozenset] = {}           # node -> the variables of xs it uses
         none = frozenset()
         stack = [(f, False)]
@@ -239,55 +295,51 @@ class Graph:
                 d = none.union(*[dep[a] for a in args])
             dep[node] = d
             if d and node.op != "var":
-                self.order.append(node)
-        self.dep = dep
-        # A transposed vector (w' in w'@x) is written inline, not as an intermediate of its
-        # own: vec(w') = w, so its partials are those of w (P&H's w·x is one step).
-        self.transparent = {n for n in self.order
-                            if n.op == "T" and n.args[0].is_column and n is not f}
-        self.order = [n for n in self.order if n not in self.transparent]
+                if node.op == "T" and node is not f and args[0].is_column:
+                    transparent.add(node)
+                else:
+                    order.append(node)
+        self.order, self.dep, self.transparent = order, dep, transparent
         names = names or Names(f)
         self.names = names
-        for node in self.order:
-            if node is self.order[-1] and node == f and (root or node not in names.of):
+        # node -> its variable (u1, U2, y; an inline transpose: w'), the name its
+        # derivative is written by (label), the node that receives its derivative
+        # (through), its operands by their names (local), and name -> shape: asked at
+        # every step, so looked up in tables made once (their bound __getitem__: no Python
+        # call but for a node outside them)
+        self.name: dict[Expr, Expr] = {}
+        labels = self.labels = _Labels()
+        self.shapes: dict[str, tuple] = {}
+        last = order[-1] if order else None
+        for node in order:
+            if node is last and node is f and (root or node not in names.of):
                 label = root or names.root
             else:
                 label = names.of.get(node) or names.fresh(upper=node.is_matrix)
             names.of.setdefault(node, label)
             self.name[node] = E.var(label, node.shape)
-        for node in sorted(self.transparent, key=lambda n: n.size):
+            labels[node] = label
+            self.shapes[label] = node.shape
+        for node in sorted(transparent, key=lambda n: n.size):
             inner = node.args[0]
             self.name[node] = Expr("T", (self.name.get(inner, inner),), node.shape)
+            labels[node] = labels[inner]
         self.root = f
-        # node -> the name its derivative is written by (label), and name -> shape: asked
-        # at every step, so read off tables made once
-        self.labels = {n: v.name for n, v in self.name.items() if v.op == "var"}
-        for node in self.transparent:
-            inner = node.args[0]
-            self.labels[node] = self.labels.get(inner, inner.name)
-        self.shapes = {v.name: v.shape for v in self.name.values() if v.op == "var"}
-        self._local: dict[Expr, Expr] = {}
+        self.label = labels.__getitem__
+        through = _Through(zip(dep, dep))          # (a miss would be a Python call)
+        for n in transparent:
+            through[n] = n.args[0]
+        self.through = through.__getitem__
+        self.local = _Local(self).__getitem__
 
-    def through(self, e: Expr) -> Expr:
-        """The node that receives e's derivative: the vector inside an inline transpose."""
-        return e.args[0] if e in self.transparent else e
+    # label(e) -> str: the name e's derivative is written by (an intermediate's, else e's)
+    # through(e) -> Expr: the node that receives e's derivative: the vector inside an inline
+    #     transpose, else e
+    # local(node) -> Expr: the node with its operands replaced by their intermediate names
 
     def depends(self, e: Expr, x: str | None = None) -> bool:
         d = self.dep.get(e, ())
         return bool(d) if x is None else x in d
-
-    def local(self, node: Expr) -> Expr:
-        """The node with its operands replaced by their intermediate names."""
-        got = self._local.get(node)
-        if got is None:
-            name = self.name
-            got = self._local[node] = Expr(node.op, tuple([name.get(a, a) for a in node.args]),
-                                           node.shape, node.name, node.value)
-        return got
-
-    def label(self, e: Expr) -> str:
-        got = self.labels.get(e)
-        return e.name if got is None else got
 
     def substitute(self, e: Expr) -> Expr:
         """Step 4: the intermediates replaced by what they stand for."""
@@ -403,7 +455,7 @@ class Derive:
         by = self.g.through(node.args[i])
         eq = derivative_eq("partial", *key, node.shape, by.shape, jac) if jac is not None \
             else None
-        if len(node.args) > 1 and sum(self.g.through(a) is by for a in node.args) > 1:
+        if len(node.args) > 1 and list(map(self.g.through, node.args)).count(by) > 1:
             # x^x, X@X: one operand's share of the product rule, not a partial by x
             key, eq = (key[0], f"{key[1]} (operand {i + 1})"), None
         if jac is not None and key not in self.g.names.partials:
@@ -442,7 +494,8 @@ class Derive:
 
     def _operands(self, node):
         """Operand indices that depend on x (X@X has two: the product rule)."""
-        return [i for i, a in enumerate(node.args) if self.g.depends(a, self.x.name)]
+        dep, x = self.g.dep, self.x.name
+        return [i for i, a in enumerate(node.args) if x in dep.get(a, ())]
 
     def _path(self, node, a):
         """∂f/∂node ∂node/∂a (just ∂f/∂a when node is f itself)."""
@@ -522,7 +575,8 @@ class Derive:
 
     def transpose_rewrites(self, e: Expr) -> str:
         """'; ' and the names of the rewrites that tidy e' ((AB)' = B'A'), or ''."""
-        _, fired = simplified(Simplifier(), R.T(e), order=False)
+        fresh, t = Simplifier(), R.T(e)                    # (simplified(fresh, t), whose
+        fired = fresh.fired if fresh(t) != t else []        # fresh names the same again)
         return "; " + ", ".join(fired) if fired else ""
 
     def at_node(self, node, G, terms, grads, done):
@@ -556,9 +610,15 @@ def simplified(simp: Simplifier, e: Expr, order: bool = True) -> tuple[Expr, lis
 _NARY = ("add", "mul", "matmul")
 
 
+def _nested(n: Expr) -> bool:
+    return n.op in _NARY and any(a.op == n.op for a in n.args)
+
+
 def _flat(e: Expr) -> Expr:
     """e with nested sums and products merged (a + (b + c) as a + b + c, (A@B)@C as
     A@B@C): a change only of this grouping is not visible, and no step."""
+    if not _has(e, _nested):
+        return e
     memo: dict[Expr, Expr] = {}
     for n in E.postorder(e, memo):
         args: list = []
@@ -705,7 +765,6 @@ def derive_groups(req, body: Expr, typing, layout: str, pick) -> Derivation:
         else:
             f, st, vec_form = first_derivative(f, xs[0], lay, chosen, simp, names, root)
         steps.extend(st)
-    from mcalc.share import shared_names
     where = shared_names(f, taken=typing.defined) if req.wrt else ()
     return Derivation(request=req.text, wrt=tuple(wrt_names), layout=layout,
                       method=chosen.NAME if chosen else "chain", types=typing.as_strings(),
