@@ -411,21 +411,7 @@ class Printer:
         space next to a multi-letter name, else a space."""
         if (s[:1] if s.__class__ is str else _head(s)) in "0123456789-":
             return r" \cdot "
-        texts = self._wordy_text                    # (_is_wordy's look-up, done here first)
-        if prev_s.__class__ is str:
-            w = texts.get(prev_s)
-            if w is None:
-                w = texts[prev_s] = _wordy(prev_s)
-        else:
-            w = self._is_wordy(prev_s)
-        if not w:
-            if s.__class__ is str:
-                w = texts.get(s)
-                if w is None:
-                    w = texts[s] = _wordy(s)
-            else:
-                w = self._is_wordy(s)
-        return r" \, " if w else " "
+        return r" \, " if self._is_wordy(prev_s) or self._is_wordy(s) else " "
 
     def _factors(self, fs, lead: str = "", arrays_follow: bool = False):
         """Factors of a product, scalars first, after the coefficient `lead`: juxtaposed,
