@@ -1438,13 +1438,19 @@ def _textbook(s, e: Expr) -> Expr:
                 best, best_len = cand, k
                 best_rules = rules + (("common denominator",) if den else ()) + \
                     ((form,) if form else ())
+    try:
+        cand = _number_out(s, options[0][1], atoms, e.shape)
+    except A.TooBig:
+        cand = None
+    if cand is not None and A.tokens(cand, s.tokens) < best_len:
+        best, best_rules = cand, options[0][0] + ("factor out",)
     for r in best_rules:
         s.note(r)
     return best
 
 
-def _forms(s, n: dict, den: dict, atoms: A.Atoms, shape):
-    """(rewrite name, expression) for n/den written expanded and with common factors out."""
+def _writer(s, atoms: A.Atoms):
+    """(atom(i), term(monomial, coefficient)): a polynomial's pieces as expressions."""
     exprs: dict = {}
 
     def atom(i):
@@ -1457,6 +1463,24 @@ def _forms(s, n: dict, den: dict, atoms: A.Atoms, shape):
 
     def term(m, c):
         return mul_(s, [_num(c)] + [pow_(s, atom(i), _num(k)) for i, k in m])
+    return atom, term
+
+
+def _number_out(s, t: dict, atoms: A.Atoms, shape) -> Expr | None:
+    """t with its numeric content taken out and nothing else: 3*(A/c - B/c^3), which can
+    be shorter than 3/c^3*(c^2*A - B), the common denominator's form."""
+    c = A.content(t)[0] if len(t) > 1 else 1
+    if c == 1 or c == -1:
+        return None
+    _, term = _writer(s, atoms)
+    inner = add_(s, [term(m, A.ratio(v, c))
+                     for m, v in sorted(t.items(), key=lambda mc: (mc[1] < 0) != (c < 0))])
+    return _spread(s, mul_(s, [_num(c), inner]), shape)
+
+
+def _forms(s, n: dict, den: dict, atoms: A.Atoms, shape):
+    """(rewrite name, expression) for n/den written expanded and with common factors out."""
+    atom, term = _writer(s, atoms)
 
     below = [pow_(s, atom(i), _num(-k)) for i, k in sorted(den.items())]
     if not n:

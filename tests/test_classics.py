@@ -131,6 +131,7 @@ CLASSICS = [
     ("d/dX tr(X^2)", "numerator", "2*X*eye(n)", False),           # X^2 element-wise
     ("d/dx x'@x*x'@A@x", "denominator", "2*(x'@A@x)*x + x'@x*(A + A')@x", False),
     ("d/dW sum((W@X - N)^2)", "numerator", "2*X@(W@X - N)'", False),
+    ("d/dx 3*x/norm(x)", "numerator", "3*(eye(n)/norm(x) - x@x'/norm(x)^3)", False),
     # log-sum-exp: its gradient is softmax, through a product too
     ("d/dx log(sum(exp(x)))", "numerator", "softmax(x)'", False),
     ("d/dx log(sum(exp(A@x)))", "numerator", "softmax(A@x)'@A", False),

@@ -92,6 +92,7 @@ def test_ten_thousand_levels_without_recursion():
     ("relu(x)*(x > 0)", "x*(x > 0)"),
     ("1 - A/A", "0*ones(n)@ones(n)'"),                      # the all-ones matrix is 1 here
     ("sum(softmax(x))*c", "c"),
+    ("3/c*A - 3/c^3*B", "3*(A/c - B/c^3)"),               # the number alone taken out
     ("(x + ones(n))*c - c", "c*x"),
 ])
 def test_textbook_algebra(before, after):
