@@ -32,8 +32,8 @@ REWRITES = (
     ("diag(a)diag(b) = diag(a⊗b)", "diag(a)@diag(b) = diag(a*b)", "P&H §4.5.3"),
     ("diag(a)v = a⊗v", "diag(a)@v = a*v, v'@diag(a) = (a*v)'", "P&H §4.2"),
     ("diag and vec are linear", "diag(a) + diag(b) = diag(a + b) (a, b columns), "
-     "vec(A) + vec(B) = vec(A + B), vec(A)⊗vec(B) = vec(A⊗B), diag(1) = I",
-     "MC §10.2.2; Magnus & Neudecker §2.4"),
+     "vec(A) + vec(B) = vec(A + B), vec(A)*vec(B) = vec(A*B) (element-wise), diag(1) = I",
+     "MC §10.2.2; Magnus & Neudecker"),
     ("1ᵀv = sum(v)", "ones(n)'@v = sum(v), ones(m)'@M@ones(n) = sum(M)", "P&H §4.4"),
     ("sum(u⊗v) = uᵀv", "sum(u*v) = u'@v for vectors u, v (the dot product)", "P&H §5, §8.4"),
     ("transpose rules", "(AB)' = B'A' (and A'B' = (BA)', one transpose instead of two), "
