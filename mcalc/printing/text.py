@@ -126,50 +126,36 @@ def print_nodes(printer, memo, root, table) -> None:
 
 def _flat(rope, limit: int | None = None) -> str:
     """The rope's text; with a `limit`, only its first limit + 1 characters or fewer."""
-    if limit is not None:
-        return _prefix(rope, limit)
     if rope.__class__ is str:
-        return rope
+        return rope if limit is None else rope[:limit + 1]
+    if limit is None:
+        return "".join(_pieces(rope))
     out: list[str] = []
-    push = out.append
-    stack = []                         # the iterators of the enclosing ropes (no recursion)
+    n = 0
+    for r in _pieces(rope):
+        out.append(r)
+        n += len(r)
+        if n > limit:
+            break
+    return "".join(out)[:limit + 1]
+
+
+def _pieces(rope):
+    """The strings of a rope, left to right (most short texts are strings already, so a
+    line has few pieces), without recursion."""
+    stack = []                         # the iterators of the enclosing ropes
     it = iter(rope)
     while True:
-        for r in it:                   # left to right, the pieces of one rope in one loop
+        for r in it:                   # the pieces of one rope in one loop
             if r.__class__ is str:
-                push(r)
+                yield r
             else:
                 stack.append(it)
                 it = iter(r)
                 break
         else:
             if not stack:
-                return "".join(out)
-            it = stack.pop()
-
-
-def _prefix(rope, limit: int) -> str:
-    """_flat with a limit: the same walk, counting (kept apart from _flat, whose loop every
-    printed line runs)."""
-    if rope.__class__ is str:
-        return rope[:limit + 1]
-    out: list[str] = []
-    stack = []
-    it, n = iter(rope), 0
-    while True:
-        for r in it:
-            if r.__class__ is str:
-                out.append(r)
-                n += len(r)
-                if n > limit:
-                    return "".join(out)[:limit + 1]
-            else:
-                stack.append(it)
-                it = iter(r)
-                break
-        else:
-            if not stack:
-                return "".join(out)
+                return
             it = stack.pop()
 
 
