@@ -75,6 +75,18 @@ WRONG = [
      lambda v, s: np.ones(s["n"]), lambda v, s: np.ones(s["n"]) * (1 + (s["n"] > 6.5))),
     ("d/dx sum(x) where x: vector(n)", "ones(n)' + relu(2 - n)*x'", "numerator",
      lambda v, s: np.ones(s["n"]), lambda v, s: 1 + max(2 - s["n"], 0) * v["x"]),
+    # ... beyond the sizes 1..9 sampled everywhere: found where the kink of n changes
+    ("d/dx sum(x^2)", "2*x' + (n >= 10)*x'", "numerator",
+     lambda v, s: 2 * v["x"], lambda v, s: (2 + (s["n"] >= 10)) * v["x"]),
+    ("d/dx sum(x^2)", "2*x' + (n > 100)*(x' + ones(n)')", "numerator",
+     lambda v, s: 2 * v["x"], lambda v, s: 2 * v["x"] + (s["n"] > 100) * (v["x"] + 1)),
+    ("d/dx sum(x^2)", "2*x' + relu(n - 20)*(x' + ones(n)')", "numerator",
+     lambda v, s: 2 * v["x"], lambda v, s: 2 * v["x"] + max(s["n"] - 20, 0) * (v["x"] + 1)),
+    ("d/dx sum(x^2)", "2*x' + (n^2 - 30*n + 200 < 0)*(x' + ones(n)')", "numerator",
+     lambda v, s: 2 * v["x"],
+     lambda v, s: 2 * v["x"] + (s["n"] ** 2 - 30 * s["n"] + 200 < 0) * (v["x"] + 1)),
+    ("d/dx sum(x^2)", "2*x' + (log(n) > 7)*x'", "numerator",
+     lambda v, s: 2 * v["x"], lambda v, s: (2 + (np.log(s["n"]) > 7)) * v["x"]),
     # symmetric matrices
     ("d/dS tr(S@A) where S: symmetric(n)", "A'", "numerator",
      lambda v, s: v["A"], lambda v, s: v["A"].T),
@@ -169,6 +181,36 @@ def test_a_nonzero_constant_difference_is_a_symbolic_disproof():
     r = check("d/db W@x + b where b: scalar", "1.00005*ones(m)")
     assert (r.holds, r.decided_by) == (False, "symbolic")
     assert r.counterexample is not None
+
+
+@pytest.mark.parametrize("claim,cause", [
+    ("2*x' + exp(-1000)*x'", "exp(-1000)*x'"),        # 0 in float64, not in mpmath
+    ("2*x' + (n > 100000)*x'", "(-100000 + n > 0)*x'"),  # beyond the sizes evaluated
+])
+def test_a_term_of_constants_that_cannot_vanish_is_a_symbolic_disproof(claim, cause):
+    r = check("d/dx sum(x^2)", claim)
+    assert (r.holds, r.decided_by) == (False, "symbolic"), r.text()
+    assert cause in r.reason and "which is not 0" in r.reason, r.reason
+
+
+def test_a_change_of_the_expressions_too_large_to_evaluate_is_no_verdict():
+    with pytest.raises(McalcError, match=r"cannot decide: .*\(n = 99999\.\.100001\)"):
+        check("d/dx sum(x^2)", "2*x' + (n > 100000)*(x' + ones(n)')")
+
+
+def test_the_sizes_either_side_of_a_kink_of_n_are_sampled_and_said():
+    r = check("d/dx sum(x^2)", "2*x' + (n > 100)*(n < 50)*x'")   # (never both): holds
+    assert (r.holds, r.decided_by) == (True, "sampling"), r.text()
+    assert "n = 1..9, 49..51, 99..101" in r.line(), r.line()
+
+
+@pytest.mark.parametrize("claim,factor", [
+    ("2*x'*(1 + 1e-14)", "1.00000000000001"),
+    ("2*x'*(1 + 1e-20)", "100000000000000000001/100000000000000000000"),
+])
+def test_a_factor_near_1_is_not_printed_as_1(claim, factor):
+    r = check("d/dx sum(x^2)", claim)
+    assert r.holds is False and r.cause == f"off by a factor of {factor}", r.cause
 
 
 def test_sampling_says_what_it_tried():
