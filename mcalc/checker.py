@@ -518,14 +518,19 @@ class _Checker:
         return False
 
     def _nonzero_reason(self, diff) -> str:
+        text = self._difference_text(diff, "a nonzero constant or monomial")
+        return f"symbolic: the derivative minus the claim is {text}, which is not 0"
+
+    def _difference_text(self, diff=None, fallback="the canonical difference") -> str:
+        """The derivative minus the claim (canonical), as text."""
         from mcalc.printing.text import to_text
         try:
-            text = to_text(render_poly(diff))
+            return to_text(render_poly(diff if diff is not None else
+                                       poly_sub(*self.polys[1:])))
         except (OverflowError, ValueError) as e:
             if not _huge_number(e):
                 raise
-            text = "a nonzero constant or monomial"
-        return f"symbolic: the derivative minus the claim is {text}, which is not 0"
+            return fallback
 
     def _shape_reason(self, claim_shape):
         want, lay = self.shape, self.layout
@@ -739,7 +744,7 @@ class _Checker:
         for sizes in self._size_plan():
             for p in self._points_at(sizes):
                 self.points.append(p)
-                if self._differs(p) and self._confirm(p):
+                if self._differs(p) and self._confirm(p) or self._hidden_difference(p):
                     return p
         if not self.points:
             raise McalcError("cannot decide: no point found where the expression and its "
@@ -862,6 +867,25 @@ class _Checker:
         if "diff" in p:
             d, size = p["diff"], p["diff_size"]
             return bool(np.any(np.isfinite(d) & (np.abs(d) > DIFF_RTOL * size)))
+        return False
+
+    def _hidden_difference(self, p) -> bool:
+        """A difference too small for float64 and for the digits the two sides are
+        compared to (exp(x - 5000) beside 2*x): the canonical difference, summed term by
+        term in mpmath intervals, surely is not 0 at p — a proof that they differ there."""
+        if not self.diff_terms or not any(
+                n.op in UNDERFLOW for t in self.diff_terms for _, n in _nodes_with_paths(t)):
+            return False
+        from mcalc.evaluate import Ambiguous, evaluate_mp
+        memo: dict = {}
+        try:
+            total = sum(evaluate_mp(t, p["values"], p["sizes"], MP_DPS[0], memo,
+                                    interval=True) for t in self.diff_terms)
+        except (Ambiguous, ArithmeticError, ValueError, TypeError):
+            return False
+        if any(lo > 0 or hi < 0 for lo, hi in map(_iv_ends, total.ravel())):
+            p["hidden"] = True
+            return True
         return False
 
     def _underflows(self) -> bool:
@@ -1033,6 +1057,9 @@ class _Checker:
                     "the values differ (beyond the range of floating point numbers)"), ce
         if not np.all(np.isfinite(bad["claim"])):
             return "the claim is not defined (NaN) where the derivative is", ce
+        if bad.get("hidden"):
+            return ("they differ by less than floating point can show there: by "
+                    f"{self._difference_text()}"), ce
         cause = self._symbolic_cause()
         if cause:
             return cause, ce
@@ -1315,21 +1342,26 @@ def _fit_free_dims(cl: Expr, want, typing) -> Expr:
     return done[cl]
 
 
+_POSITIVE = ("exp", "sigmoid", "softmax")      # > 0 wherever they are defined
+
+
 def _plain_factors(diff: Poly) -> tuple[bool, list]:
     """(whether diff is one term whose factors are variables, constants (ones, I, pi),
-    dimensions, literals, or scalars of no variable; those scalars, to be shown
-    nonzero)."""
+    dimensions, literals, reciprocals, exp, sigmoid and softmax (nonzero wherever they
+    are defined) or scalars of no variable; those scalars, to be shown nonzero)."""
     if len(diff.terms) != 1:
         return False, []
     (mono, c), = diff.terms.items()
     plain = ("var", "ones", "eye", "dim", "const", "num")
     constants = []
-    for b, _ in mono:
+    for b, power in mono:
         if b.op in plain or (b.op == "T" and b.args[0].op in ("var", "ones")) or (
                 b.op == "matmul" and all(a.op in ("ones", "T") and
                                          (a.op == "ones" or a.args[0].op == "ones")
                                          for a in b.args)):
             continue
+        if (b.op in _POSITIVE or power < 0) and E.free_vars(b):
+            continue                            # exp(x - 1000): tiny, never 0
         if b.shape != SCALAR or E.free_vars(b):
             return False, []
         constants.append(b)                     # exp(-1000), (n - 10 >= 0)

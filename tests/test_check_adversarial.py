@@ -193,6 +193,34 @@ def test_a_term_of_constants_that_cannot_vanish_is_a_symbolic_disproof(claim, ca
     assert cause in r.reason and "which is not 0" in r.reason, r.reason
 
 
+@pytest.mark.parametrize("claim", ["2*x + exp(x - 1000)", "2*x + exp(-x^2 - 1000)",
+                                   "2*x + 1e-300*exp(-x^2)", "2*x + sigmoid(x - 800)",
+                                   "2*x + 1/(1 + x^2)^400"])
+def test_a_term_that_is_tiny_but_never_0_is_a_symbolic_disproof(claim):
+    """exp, sigmoid and reciprocals are nonzero wherever defined: a difference of one such
+    term cannot vanish, however far below float64 it is at every point sampled."""
+    r = check("d/dx x^2", claim)
+    assert (r.holds, r.decided_by) == (False, "symbolic"), r.text()
+
+
+@pytest.mark.parametrize("claim,term", [
+    ("2*x + exp(x - 5000) + exp(-x - 5000)", "-exp(-5000 + x) - exp(-5000 - x)"),
+    ("2*x + sigmoid(x - 5000)*sin(x)^2", "-sigmoid(-5000 + x)*sin(x)^2"),
+])
+def test_a_difference_below_float64_is_found_by_intervals(claim, term):
+    """No single nonzero term, and float64 sees no difference at any point: the canonical
+    difference itself, in mpmath intervals, is surely not 0 at the first point."""
+    import mpmath
+    r = check("d/dx x^2", claim)
+    assert (r.holds, r.decided_by) == (False, "counterexample"), r.text()
+    assert r.cause.endswith(f"by {term}"), r.cause
+    x = mpmath.mpf(r.counterexample.values["x"])          # the difference by hand
+    with mpmath.workdps(50):
+        gap = mpmath.exp(x - 5000) + mpmath.exp(-x - 5000) if "exp" in claim else \
+            mpmath.sin(x) ** 2 / (1 + mpmath.exp(5000 - x))
+    assert gap > 0 and float(gap) == 0.0
+
+
 def test_a_change_of_the_expressions_too_large_to_evaluate_is_no_verdict():
     with pytest.raises(McalcError, match=r"cannot decide: .*\(n = 99999\.\.100001\)"):
         check("d/dx sum(x^2)", "2*x' + (n > 100000)*(x' + ones(n)')")
