@@ -876,16 +876,23 @@ class _Checker:
         if not self.diff_terms or not any(
                 n.op in UNDERFLOW for t in self.diff_terms for _, n in _nodes_with_paths(t)):
             return False
+        import mpmath
         from mcalc.evaluate import Ambiguous, evaluate_mp
-        memo: dict = {}
-        try:
-            total = sum(evaluate_mp(t, p["values"], p["sizes"], MP_DPS[0], memo,
-                                    interval=True) for t in self.diff_terms)
-        except (Ambiguous, ArithmeticError, ValueError, TypeError):
-            return False
-        if any(lo > 0 or hi < 0 for lo, hi in map(_iv_ends, total.ravel())):
-            p["hidden"] = True
-            return True
+        # more digits at a few points: 1 + tanh(x - 1000) is 1e-869, beside the 1 it cancels
+        self.hidden_deep_left = getattr(self, "hidden_deep_left", MP_DEEP_POINTS) - 1
+        for dps in MP_DPS[:1] + (MP_DEEP_DPS if self.hidden_deep_left >= 0 else ()):
+            memo: dict = {}
+            old, mpmath.iv.dps = mpmath.iv.dps, dps     # (the sum too: it cancels)
+            try:
+                total = sum(evaluate_mp(t, p["values"], p["sizes"], dps, memo,
+                                        interval=True) for t in self.diff_terms)
+            except (Ambiguous, ArithmeticError, ValueError, TypeError):
+                return False
+            finally:
+                mpmath.iv.dps = old
+            if any(lo > 0 or hi < 0 for lo, hi in map(_iv_ends, total.ravel())):
+                p["hidden"] = True
+                return True
         return False
 
     def _underflows(self) -> bool:

@@ -206,6 +206,7 @@ def test_a_term_that_is_tiny_but_never_0_is_a_symbolic_disproof(claim):
 @pytest.mark.parametrize("claim,term", [
     ("2*x + exp(x - 5000) + exp(-x - 5000)", "-exp(-5000 + x) - exp(-5000 - x)"),
     ("2*x + sigmoid(x - 5000)*sin(x)^2", "-sigmoid(-5000 + x)*sin(x)^2"),
+    ("2*x + tanh(x - 1000) + 1", "-1 - tanh(-1000 + x)"),       # 1e-869 beside a 1
 ])
 def test_a_difference_below_float64_is_found_by_intervals(claim, term):
     """No single nonzero term, and float64 sees no difference at any point: the canonical
@@ -215,10 +216,11 @@ def test_a_difference_below_float64_is_found_by_intervals(claim, term):
     assert (r.holds, r.decided_by) == (False, "counterexample"), r.text()
     assert r.cause.endswith(f"by {term}"), r.cause
     x = mpmath.mpf(r.counterexample.values["x"])          # the difference by hand
-    with mpmath.workdps(50):
-        gap = mpmath.exp(x - 5000) + mpmath.exp(-x - 5000) if "exp" in claim else \
-            mpmath.sin(x) ** 2 / (1 + mpmath.exp(5000 - x))
-    assert gap > 0 and float(gap) == 0.0
+    with mpmath.workdps(1000):
+        gap = (mpmath.exp(x - 5000) + mpmath.exp(-x - 5000) if "exp" in claim else
+               mpmath.sin(x) ** 2 / (1 + mpmath.exp(5000 - x)) if "sigmoid" in claim else
+               mpmath.tanh(x - 1000) + 1)
+        assert gap > 0 and float(gap) == 0.0
 
 
 def test_a_change_of_the_expressions_too_large_to_evaluate_is_no_verdict():
