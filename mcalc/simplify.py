@@ -37,8 +37,8 @@ REWRITES = (
     ("1ᵀv = sum(v)", "ones(n)'@v = sum(v), ones(m)'@M@ones(n) = sum(M)", "P&H §4.4"),
     ("sum(u⊗v) = uᵀv", "sum(u*v) = u'@v for vectors u, v (the dot product)", "P&H §5, §8.4"),
     ("transpose rules", "(AB)' = B'A' (and A'B' = (BA)', one transpose instead of two), "
-     "(A')' = A, S' = S (S symmetric or diagonal: X*eye(n)), (A + B)' = A' + B'",
-     "MC §1"),
+     "(A')' = A, S' = S (S symmetric or diagonal: X*eye(n)), (A + B)' = A' + B', "
+     "tr(A') = tr(A), det(A') = det(A)", "MC §1"),
     ("identity", "I@A = A", "algebra"),
     ("inverse laws", "inv(inv(A)) = A, A@inv(A) = inv(A)@A = I", "algebra (the inverse)"),
     ("diagonal matrices", "diag(diag(v)) = v (diag of a matrix: its diagonal), "
@@ -1115,6 +1115,10 @@ def _func(s, e, args):
         if s:
             s.note("diagonal matrices")
         return Expr("norm", a.args, SCALAR)
+    if f in ("tr", "det", "logdet") and a.op == "T":
+        if s:
+            s.note("transpose rules")                   # tr(A') = tr(A), det(A') = det(A)
+        return _func(s, Expr(f, a.args, SCALAR), a.args)
     if f == "inv" and a.op == "inv":
         if s:
             s.note("inverse laws")
@@ -1329,7 +1333,7 @@ _BUILD = {
     "pow": lambda s, e, a: pow_(s, a[0], a[1]),
     "T": lambda s, e, a: T_(s, a[0]),
     "matmul": lambda s, e, a: matmul_(s, a),
-    **{f: _func for f in ("sum", "tr", "log", "vec", "dot", "inv") + tuple(_AT_ZERO)
+    **{f: _func for f in ("sum", "tr", "log", "vec", "dot", "inv", "logdet") + tuple(_AT_ZERO)
        + tuple(_OF_ZERO)},
     **{f: _indicator for f in ("gt", "ge", "lt", "le")},
     "kron": lambda s, e, a: E.zeros(e.shape) if any(x.op == "zeros" for x in a) else _kron(s, *a),

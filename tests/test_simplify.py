@@ -25,6 +25,9 @@ ALGEBRA_LAWS = [
     ("norm(diag(x))", "norm(x)", "diagonal matrices", lambda v: np.linalg.norm(v["x"])),
     ("kron(eye(n), eye(n))", "eye(n*n)", "Kronecker laws",
      lambda v: np.eye(len(v["x"]) ** 2)),
+    ("tr(A')", "tr(A)", "transpose rules", lambda v: np.trace(v["A"])),
+    ("det((A@B)')", "det(A@B)", "transpose rules", lambda v: np.linalg.det(v["A"] @ v["B"])),
+    ("logdet(A')", "logdet(A)", "transpose rules", lambda v: np.log(np.linalg.det(v["A"]))),
 ]
 
 
