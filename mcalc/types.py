@@ -315,15 +315,17 @@ class _Infer:
         self.all_defined: set[str] = set()
         self.resolved: dict[int, object] = {}         # id(name node) -> definition body
         self.dim_args: dict[int, tuple] = {}          # id(commutation(m, n) node) -> (m, n)
+        self.orders: dict[int, list] = {}             # id(root) -> its nodes, as walk has them
 
     def walk(self, root):
         # post-order, iterative (deep trees never reach the recursion limit): the nodes in
-        # pre-order, right operand first, reversed (as mcalc.build.build)
+        # pre-order, right operand first, reversed (kept: mcalc.build.build goes the same way)
         order, stack = [], [root]
         while stack:
             node = stack.pop()
             order.append(node)
             stack.extend(node.args)
+        self.orders[id(root)] = order
         tv, visit = self.tv, self.visit
         for node in reversed(order):
             tv[id(node)] = visit(node)
@@ -354,20 +356,13 @@ class _Infer:
 
     def visit(self, n):
         s = self.s
-        op = n.op
-        if op == "number":
-            return s.scalar()
+        op = n.op                                     # the most frequent operators first
         if op == "name":
             return self.name(n)
-        if op == "neg":
-            return self.tv[id(n.args[0])]
-        if op in ("add", "sub", "mul", "div", "compare"):
-            return self.elementwise(n)
-        if op == "pow":
-            s.unify(self.tv[id(n.args[1])], s.scalar(), n.column, "the exponent of ^")
-            return self.tv[id(n.args[0])]
-        if op == "T":
-            return self.transpose(n, self.tv[id(n.args[0])])
+        if op == "call":
+            return self.call(n)
+        if op == "number":
+            return s.scalar()
         if op == "matmul":
             out = _TV()
             for a in n.args:
@@ -375,10 +370,17 @@ class _Infer:
             a, b = s.make_array(self.tv[id(n.args[0])]), s.make_array(self.tv[id(n.args[1])])
             self.step(("mm", a, b, out, n.column), final=True)
             return out
+        if op in ("add", "sub", "mul", "div", "compare"):
+            return self.elementwise(n)
+        if op == "pow":
+            s.unify(self.tv[id(n.args[1])], s.scalar(), n.column, "the exponent of ^")
+            return self.tv[id(n.args[0])]
+        if op == "T":
+            return self.transpose(n, self.tv[id(n.args[0])])
+        if op == "neg":
+            return self.tv[id(n.args[0])]
         if op == "list":
             return self.literal(n)
-        if op == "call":
-            return self.call(n)
         raise McalcError(f"unsupported syntax {op}", n.column)
 
     def name(self, n):
@@ -631,14 +633,21 @@ def _name_dims(solver: _Solver, used: set[str]):
         if out.find().fixed and len(parts) == len(fs) and all(f.fixed is None for f in fs):
             for f, part in zip(fs, parts):
                 solver.unify_dim(f, solver.dim(part), 0, "a product of dimensions")
-    products = {id(out.find()) for out, _ in solver.products if out.find().fixed is None}
-    tvs = [solver.vars[v].find() for v in solver.order if v in solver.vars]
-    # vectors' lengths first, then every variable's (cols, rows)
-    todo = [t.dims[0] for t in tvs if t.kind and t.dims[1].find() is solver.one]
-    for t in tvs:
-        if t.kind:
-            todo += (t.dims[1], t.dims[0])
-    for d in todo:
+    products = set()
+    for out, _ in solver.products:
+        r = out.find()
+        if r.fixed is None:
+            products.add(id(r))
+    # vectors' lengths first, then every variable's (cols, rows), in order of appearance
+    lengths, sizes = [], []
+    for v in solver.order:
+        tv = solver.vars.get(v)
+        t = tv.find() if tv is not None else None
+        if t is not None and t.kind:
+            if t.dims[1].find() is solver.one:
+                lengths.append(t.dims[0])
+            sizes += (t.dims[1], t.dims[0])
+    for d in lengths + sizes:
         r = d.find()
         if r.fixed is None and id(r) not in products:   # a product is named by its factors
             r.fixed = next(pool)

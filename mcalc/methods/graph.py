@@ -285,7 +285,9 @@ class Graph:
             args = node.args
             if not ready and args:
                 stack.append((node, True))
-                stack.extend([(a, False) for a in reversed(args) if a not in dep])
+                for a in reversed(args):          # (a loop: a comprehension is a call)
+                    if a not in dep:
+                        stack.append((a, False))
                 continue
             if not args:
                 d = frozenset((node.name,)) if node.op == "var" and node.name in xs else none
