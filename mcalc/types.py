@@ -254,7 +254,9 @@ class _Solver:
                              "not a vector or a scalar", column)
         a.wide = b.wide = a.wide or b.wide
         self.changes += 1
-        fa, fb = self._factors(a), self._factors(b)
+        fa = fb = None
+        if self.products:                          # (few requests have a kron or a vec)
+            fa, fb = self._factors(a), self._factors(b)
         if a.fixed:
             b.parent = a
         else:
