@@ -65,9 +65,10 @@ MP_DEEP_DPS = (400, 1200)             # ... and beyond, for a few points per che
 MP_DEEP_POINTS = 4                    # (tanh saturated beside a kink: 1 - tanh^2 ~ e^-600)
 MAX_COST = 200_000                    # entries (and products) evaluated: beyond, exit 2
 UNDERFLOW = ("exp", "tanh", "sigmoid", "softmax", "logsumexp", "pow")
+UNDERFLOW_EXP = frozenset(UNDERFLOW[:-1])
 MAX_DIFF_TERMS = 40                   # canonical differences evaluated term by term
 SCAN_LIMIT = 10 ** 6                  # a kink of the dimensions alone ((n >= 10)) is
-SCAN_LINEAR = 64                      # looked for at sizes 1..64, then 25% apart up to
+SCAN_LINEAR = 16                      # looked for at sizes 1..16, then 25% apart up to
 SCAN_GROWTH = 1.25                    # SCAN_LIMIT, each change pinned down by bisection
 SCAN_CHANGES = 6                      # (the first few: cos(pi*n) > 0 changes at every n)
 
@@ -604,7 +605,7 @@ class _Checker:
 
     def _threshold_sizes(self) -> list[tuple[str, int]]:
         """(dimension, size) just before and at each size where a kink of the dimensions
-        alone changes side ((n >= 10): 9 and 10), the others at size 1: the sizes 1..64,
+        alone changes side ((n >= 10): 9 and 10), the others at size 1: the sizes 1..16,
         then sizes 25% apart up to SCAN_LIMIT, each change found exactly by bisection."""
         from mcalc.evaluate import EvaluationError, evaluate_order, evaluation_order
         if getattr(self, "_scanned", None) == self._roots():
@@ -744,7 +745,10 @@ class _Checker:
         for sizes in self._size_plan():
             for p in self._points_at(sizes):
                 self.points.append(p)
-                if self._differs(p) and self._confirm(p) or self._hidden_difference(p):
+                if self._differs(p):
+                    if self._confirm(p) or self._hidden_difference(p):
+                        return p            # (confirmed, or below the digits confirmed)
+                elif self._underflowed(p) and self._hidden_difference(p):
                     return p
         if not self.points:
             raise McalcError("cannot decide: no point found where the expression and its "
@@ -869,18 +873,34 @@ class _Checker:
             return bool(np.any(np.isfinite(d) & (np.abs(d) > DIFF_RTOL * size)))
         return False
 
+    def _underflowed(self, p) -> bool:
+        """The canonical difference is exactly 0 in float64 at p, and has exp, tanh,
+        sigmoid, softmax or logsumexp: perhaps only because its terms underflowed
+        (exp(x - 5000)) or cancelled a 1 (1 + tanh(x - 1000))."""
+        return "diff" in p and not self.np.any(p["diff"]) and \
+            self._diff_ops() & UNDERFLOW_EXP
+
+    def _diff_ops(self) -> frozenset:
+        if getattr(self, "_ops_of", None) is not self.diff_terms:
+            self._ops_of, self._ops = self.diff_terms, frozenset(
+                n.op for t in self.diff_terms for _, n in _nodes_with_paths(t))
+        return self._ops
+
     def _hidden_difference(self, p) -> bool:
         """A difference too small for float64 and for the digits the two sides are
         compared to (exp(x - 5000) beside 2*x): the canonical difference, summed term by
         term in mpmath intervals, surely is not 0 at p — a proof that they differ there."""
-        if not self.diff_terms or not any(
-                n.op in UNDERFLOW for t in self.diff_terms for _, n in _nodes_with_paths(t)):
+        if not self.diff_terms or not self._diff_ops() & set(UNDERFLOW):
+            return False
+        # a few points suffice (such a difference is there at any point), more digits at
+        # the first ones: 1 + tanh(x - 1000) is 1e-869, beside the 1 it cancels
+        self.hidden_left = getattr(self, "hidden_left", 2 * MP_DEEP_POINTS) - 1
+        if self.hidden_left < 0:
             return False
         import mpmath
         from mcalc.evaluate import Ambiguous, evaluate_mp
-        # more digits at a few points: 1 + tanh(x - 1000) is 1e-869, beside the 1 it cancels
-        self.hidden_deep_left = getattr(self, "hidden_deep_left", MP_DEEP_POINTS) - 1
-        for dps in MP_DPS[:1] + (MP_DEEP_DPS if self.hidden_deep_left >= 0 else ()):
+        deep = self.hidden_left >= MP_DEEP_POINTS
+        for dps in MP_DPS[:1] + (MP_DEEP_DPS if deep else ()):
             memo: dict = {}
             old, mpmath.iv.dps = mpmath.iv.dps, dps     # (the sum too: it cancels)
             try:

@@ -721,6 +721,9 @@ class Typing:
                 "differentiate by the variables it is made of"
         if name in self.dims:
             return f"'{name}' is a dimension (a size), not a variable"
+        if name in RESERVED:
+            meaning = {"I": "the identity matrix", "e": "Euler's number", "pi": "π"}[name]
+            return f"'{name}' is a constant ({meaning}), not a variable"
         return f"'{name}' does not appear in the expression"
 
     def as_strings(self) -> dict[str, str]:
