@@ -674,6 +674,12 @@ def _name_dims(solver: _Solver, used: set[str]):
         r = out.find()
         if r.fixed is None:
             products.add(id(r))
+
+    def name(d: _Dim):
+        r = d.find()
+        if r.fixed is None and id(r) not in products:   # a product is named by its factors
+            r.fixed = next(pool)
+
     # vectors' lengths first, then every variable's (cols, rows), in order of appearance
     lengths, sizes = [], []
     for v in solver.order:
@@ -684,9 +690,7 @@ def _name_dims(solver: _Solver, used: set[str]):
                 lengths.append(t.dims[0])
             sizes += (t.dims[1], t.dims[0])
     for d in lengths + sizes:
-        r = d.find()
-        if r.fixed is None and id(r) not in products:   # a product is named by its factors
-            r.fixed = next(pool)
+        name(d)
     for out, factors in solver.products:                # inner products first (post-order)
         r = out.find()
         if r.fixed is None:
