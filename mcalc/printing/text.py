@@ -49,6 +49,7 @@ def printer(names: dict | None = None, weak: bool = False, limit: int | None = N
     p = Printer(names or {})
     if weak:
         p.memo = weakref.WeakKeyDictionary(p.memo)
+        p.unsigned = None                # (it would hold the nodes alive)
         return lambda e: _flat(p.text(e)[0], limit)
 
     memo = p.memo
@@ -195,6 +196,10 @@ class Printer:
     def __init__(self, names):
         # node -> (text, precedence); text(e) is pure. A named node prints as its name.
         self.memo: dict = {e: (n, ATOM) for e, n in names.items()}
+        # A signed product's text without its minus sign, which is the text of its
+        # negation (a - 2*b prints the node 2*b, not built: it would be printed anew). None
+        # when a product has a name: the negation built could be that one, printed by it.
+        self.unsigned: dict | None = None if any(e.op == "mul" for e in names) else {}
 
     def text(self, e) -> tuple:
         """(rope, precedence) of e."""
@@ -261,12 +266,11 @@ class Printer:
             if op == "num" and t.value._numerator < 0:     # - 2, - 1/2 (no parentheses)
                 out += (" - ", fraction_text(-t.value._numerator, t.value._denominator))
                 continue
-            if op == "mul":
-                neg = _negated(t)
-                if neg is not None:
-                    r, prec = self.text(neg)
-                    out += (" - ", r) if prec >= PRODUCT else (" - (", r, ")")
-                    continue
+            if op == "mul" and t.args[0].op == "num" and t.args[0].value._numerator < 0:
+                got = self.unsigned.get(t) if self.unsigned is not None else None
+                r, prec = got if got is not None else self.text(_negated(t))
+                out += (" - ", r) if prec >= PRODUCT else (" - (", r, ")")
+                continue
             r, prec = memo[t]
             out += (" + ", r) if prec >= (PRODUCT if op != "add" else SUM + 1) else \
                 (" + (", r, ")")
@@ -296,8 +300,11 @@ class Printer:
                              else _parens(r))
         if not den and d == 1:
             text = _join("*", parts)
-            return (_rope([sign, text]) if sign else text), \
-                (UNARY if sign and len(parts) == 1 else PRODUCT)
+            if not sign:
+                return text, PRODUCT
+            if self.unsigned is not None:
+                self.unsigned[e] = text, PRODUCT
+            return _rope([sign, text]), (UNARY if len(parts) == 1 else PRODUCT)
         if d != 1:
             den.insert(0, None)
         ds = [str(d) if f is None else self.wrap(f, POWER) for f in den]
@@ -313,9 +320,12 @@ class Printer:
                 [_join("*", rest), *over]                                  # x/norm(x)
         else:
             pieces = [_join("*", parts), *over]
-        if sign:
-            pieces.insert(0, sign)
-        return _rope(pieces), (UNARY if sign and len(parts) + len(den) == 1 else PRODUCT)
+        text = _rope(pieces)
+        if not sign:
+            return text, PRODUCT
+        if self.unsigned is not None:
+            self.unsigned[e] = text, PRODUCT
+        return _rope([sign, text]), (UNARY if len(parts) + len(den) == 1 else PRODUCT)
 
     def matmul(self, e):
         memo = self.memo
