@@ -38,7 +38,7 @@ from functools import lru_cache
 from mcalc.expr import Expr
 from mcalc.printing.plain import rule_label
 from mcalc.printing.text import _SHORT, _flat, _join as _join_ropes, _negated, _rope, \
-    coefficient_terms, fraction_text, number_text, print_nodes, split_product
+    fraction_text, number_text, print_nodes, split_product
 
 COMPARE, SUM, PRODUCT, UNARY, FRAC, POWER, POSTFIX, ATOM = range(8)
 INDICATOR = r"\mathbb{I}"
@@ -452,8 +452,7 @@ class Printer:
         return out[0] if len(out) == 1 else _rope(out) if out else ""
 
     def mul(self, e):
-        coeff, num, den = split_product(e)
-        n, d = coefficient_terms(coeff)
+        (n, d), num, den = split_product(e)
         sign = ""
         if n < 0:
             sign, n = "-", -n

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import weakref
 from fractions import Fraction
+from math import gcd
 
 from mcalc import expr as E
 
@@ -277,8 +278,7 @@ class Printer:
         return _rope(out), SUM
 
     def mul(self, e):
-        coeff, num, den = split_product(e)
-        n, d = coefficient_terms(coeff)
+        (n, d), num, den = split_product(e)
         sign = ""
         if n < 0:
             sign, n = "-", -n
@@ -383,28 +383,26 @@ class Printer:
 
 
 def split_product(e):
-    """A product as (numeric coefficient, numerator factors, denominator factors):
-    2*x*y^-1 -> (2, [x], [y]). Both the text and the LaTeX printer write a/b from it.
-    The coefficient is a Fraction, or the int 1 (Fraction arithmetic is slow, and most
-    products have no number)."""
-    coeff = None
+    """A product as ((numerator, denominator) of its numeric coefficient in lowest terms,
+    numerator factors, denominator factors): 2*x*y^-1 -> ((2, 1), [x], [y]). Both the text
+    and the LaTeX printer write a/b from it. (In integers: Fraction arithmetic is slow.)"""
+    n = d = 1
     num, den = [], []
     for f in e.args:
         op = f.op
         if op == "num":
-            coeff = f.value if coeff is None else coeff * f.value
+            n *= f.value._numerator
+            d *= f.value._denominator
         elif op == "pow" and f.args[1].op == "num" and f.args[1].value._numerator < 0:
             p = f.args[1].value
             den.append(f.args[0] if p._numerator == -1 and p._denominator == 1 else
                        _pow(f.args[0], -p))
         else:
             num.append(f)
-    return (1 if coeff is None else coeff), num, den
-
-
-def coefficient_terms(coeff) -> tuple[int, int]:
-    """split_product's coefficient as (numerator, denominator)."""
-    return (1, 1) if coeff.__class__ is int else (coeff._numerator, coeff._denominator)
+    if d != 1:
+        g = gcd(n, d)
+        n, d = n // g, d // g
+    return (n, d), num, den
 
 
 def _pow(base, p):
