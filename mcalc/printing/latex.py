@@ -248,7 +248,7 @@ class Printer:
         # as mcalc.printing.text's: a signed product of several factors -> its LaTeX
         # without the minus sign, the LaTeX of its negation (which is not built)
         self.unsigned: dict | None = \
-            None if any(e.op == "mul" for e in (*names, *self.raw)) else {}
+            None if (names or raw) and any(e.op == "mul" for e in (*names, *self.raw)) else {}
         self._wordy_memo: dict = {}                 # id(rope) -> (rope, wordy?)
         self._wordy_text: dict = {}                 # str -> wordy?
         self._overriding: dict = {}                 # frozenset(raw.items()) -> Printer
@@ -263,6 +263,8 @@ class Printer:
         if p is None:
             p = self._overriding[key] = Printer({}, {**self.raw, **raw})
             p.names = self.names
+            if self.unsigned is None:           # (it prints some of self's names)
+                p.unsigned = None
         stack = [e]
         while stack:
             n = stack.pop()
@@ -364,7 +366,7 @@ class Printer:
         return f"-{_unsigned_number(-n, d)[0]}", UNARY
 
     def var(self, e):
-        return name_to_latex(e.name, is_vector_shape(e.shape)), ATOM
+        return name_to_latex(e.name, not e.is_scalar and "1" in e.shape), ATOM  # (a vector)
 
     def dim(self, e):
         return name_to_latex(e.name), ATOM

@@ -200,7 +200,8 @@ class Printer:
         # A signed product's text without its minus sign, which is the text of its
         # negation (a - 2*b prints the node 2*b, not built: it would be printed anew). None
         # when a product has a name: the negation built could be that one, printed by it.
-        self.unsigned: dict | None = None if any(e.op == "mul" for e in names) else {}
+        self.unsigned: dict | None = \
+            None if names and any(e.op == "mul" for e in names) else {}
 
     def text(self, e) -> tuple:
         """(rope, precedence) of e."""
@@ -414,9 +415,10 @@ def _negated(t):
     if t.op == "num" and t.value._numerator < 0:
         return E.num(-t.value)
     if t.op == "mul" and t.args[0].op == "num" and t.args[0].value._numerator < 0:
-        c = -t.args[0].value
+        c = t.args[0].value
         rest = t.args[1:]
-        args = rest if c == 1 else (E.num(c),) + rest
+        # (-1*x is most common: no Fraction arithmetic, which is Python code, to find it)
+        args = rest if c._numerator == -1 and c._denominator == 1 else (E.num(-c),) + rest
         return args[0] if len(args) == 1 else E.Expr("mul", args, t.shape)
     return None
 
