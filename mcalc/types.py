@@ -251,14 +251,48 @@ class _Solver:
                              "not a vector or a scalar", column)
         a.wide = b.wide = a.wide or b.wide
         self.changes += 1
+        fa, fb = self._factors(a), self._factors(b)
         if a.fixed:
             b.parent = a
         else:
             a.parent = b
+        if fa and fb:
+            self._cancel(fa, fb, column, what)
+        root = a.find()
+        for fs in (fa, fb):         # d = d·k or 1 = k·l (x + kron(a, x)): the k are 1
+            if fs and (root is self.one or any(f.find() is root for f in fs)):
+                # no longer a product (d = d·1): named as any dimension is
+                self.products = [(o, f) for o, f in self.products if o.find() is not root]
+                for f in fs:
+                    if f.find() is not root or root is self.one:
+                        self.unify_dim(f, self.one, column, what)
+
+    def _factors(self, d: _Dim) -> list | None:
+        """The factors of d if it is a product (kron, vec), else None."""
+        return next(([f.find() for f in factors] for out, factors in self.products
+                     if out.find() is d), None)
+
+    def _cancel(self, fa: list, fb: list, column, what):
+        """Two equal products: common factors cancel (sizes are positive), so 2·r = 2·c
+        makes r = c (tr(kron(X, eye(2))) needs a square X)."""
+        rest = list(fb)
+        left = []
+        for f in fa:
+            f = f.find()
+            match = next((k for k, g in enumerate(rest) if g.find() is f), None)
+            if match is None:
+                left.append(f)
+            else:
+                rest.pop(match)
+        if len(left) == 1 and len(rest) == 1:
+            self.unify_dim(left[0], rest[0], column, what)
 
     def product(self, *factors: _Dim) -> _Dim:
         """The dimension that is the product of `factors` (vec(X) has rows·cols rows):
         named at once when the factors are, else once they are (_name_dims)."""
+        factors = tuple(f for f in factors if f.find() is not self.one) or (self.one,)
+        if len(factors) == 1:                   # n·1 is n (kron(x, 2) has x's rows)
+            return factors[0]
         fixed = [f.find().fixed for f in factors]
         if all(fixed):
             return self.dim(dim_mul(*fixed[:1], *fixed[1:]) if len(fixed) > 1 else fixed[0])
@@ -643,9 +677,13 @@ def _name_dims(solver: _Solver, used: set[str]):
             name(t.dims[1])
             name(t.dims[0])
     for out, factors in solver.products:                # inner products first (post-order)
-        r, parts = out.find(), [f.find().fixed for f in factors]
-        if r.fixed is None and all(parts):
-            r.fixed = dim_mul(*parts)
+        r = out.find()
+        if r.fixed is None:
+            for f in factors:                           # a factor no variable has: the
+                name(f)                                 # size of I in vec(I) + x
+            parts = [f.find().fixed for f in factors]
+            if all(parts):
+                r.fixed = dim_mul(*parts)
 
 
 def _resolve_dim(d: _Dim, solver) -> str:
@@ -687,6 +725,9 @@ class Typing:
                 "differentiate by the variables it is made of"
         if name in self.dims:
             return f"'{name}' is a dimension (a size), not a variable"
+        if name in RESERVED:
+            meaning = {"I": "the identity matrix", "e": "Euler's number", "pi": "π"}[name]
+            return f"'{name}' is a constant ({meaning}), not a variable"
         return f"'{name}' does not appear in the expression"
 
     def as_strings(self) -> dict[str, str]:
