@@ -83,19 +83,33 @@ class Simplifier:
         self.bases: dict[Expr, set | None] = {}
         self.grown: dict[Expr, tuple] = {}      # grown product -> (product, new factors)
         self.plain: dict[Expr, frozenset] = {}  # clusters of _worth 0 (see there)
-        self.fired: list[str] = []
+        self.fired: list[str] = []              # the rules of this call, named once
+        # Provenance: every rule noted (with repeats), and for each node that changed, the
+        # rules that changed it and its operands (memo), its cluster's textbook form
+        # (normed) or the whole call (final) — so a later call that meets the same node
+        # names them again, as a fresh simplifier would, without starting afresh.
+        self.trail: list[str] = []
+        self.why: dict[Expr, tuple] = {}
+        self.why_normed: dict[Expr, tuple] = {}
+        self.why_final: dict[Expr, tuple] = {}
 
     def note(self, rule: str):
+        self.trail.append(rule)
         if rule not in self.fired:
             self.fired.append(rule)
+
+    def recall(self, rules: tuple):
+        for rule in rules:
+            self.note(rule)
 
     def __call__(self, e: Expr) -> Expr:
         if not e.args:                          # a leaf is its own textbook form
             return e
         got = self.final.get(e)
         if got is not None:
+            self.recall(self.why_final.get(e, ()))
             return got
-        memo = self.memo
+        memo, why, trail = self.memo, self.why, self.trail
         built, prefixes = [], []
         stack = [e]
         while stack:                            # E.postorder, inline: this is the hot loop
@@ -121,15 +135,26 @@ class Simplifier:
             op = node.op
             if op == "matmul" and args[0].op == "matmul":
                 prefixes.append(args[0])
+            k = len(trail)
             operands = self.operands(node, memo)
             out = _BUILD.get(op, _rebuild)(self, node, operands)
             memo[node] = out
             if out is node:
                 self.as_is(node, operands)
-            elif out not in memo:
+                continue
+            if out not in memo:
                 memo[out] = out
+            w = ()                              # its operands' rules, then its own
+            for a in args:
+                if a in why:
+                    w += why[a]
+            if len(trail) > k:
+                w += tuple(trail[k:])
+            if w:
+                why[node] = tuple(dict.fromkeys(w))
         if prefixes:
             self.forget(e, built, prefixes)
+        k = len(trail)
         out = memo[e]
         if out is not e:                        # e itself: its clusters are normal already
             out = self.finish(out)
@@ -137,6 +162,9 @@ class Simplifier:
             out = self.normal(out)
         out = self.keep_shape(out, e.shape)
         self.final[e] = self.final[out] = out
+        if out is not e:
+            rules = self.why_final[e] = tuple(dict.fromkeys(why.get(e, ()) + tuple(trail[k:])))
+            self.recall(rules)
         return out
 
     def operands(self, node: Expr, done: dict) -> list:
@@ -146,8 +174,7 @@ class Simplifier:
         args = list(map(done.__getitem__, node.args))       # (in C)
         if op == "add" or op == "mul" or op == "pow" and node.args[1].op == "num":
             return args
-        normed = self.normed
-        return [(normed.get(a) or self.normal(a)) if a.op == "add" or a.op == "mul" or
+        return [self.normal(a) if a.op == "add" or a.op == "mul" or
                 a.op == "pow" and a.args[1].op == "num" else a for a in args]
 
     def forget(self, e: Expr, built: list, prefixes: list):
@@ -160,6 +187,7 @@ class Simplifier:
         memo, keep = self.memo, self.memo[e]
         for p in prefixes:
             if uses[id(p)] == 1 and id(p) in new and p is not e:
+                self.why.pop(p, None)
                 out = memo.pop(p)
                 if out is not keep and memo.get(out) is out:
                     del memo[out]
@@ -258,8 +286,13 @@ class Simplifier:
     def normal(self, e: Expr) -> Expr:
         got = self.normed.get(e)
         if got is None:
+            k = len(self.trail)
             got = _textbook(self, e)
             self.normed[e] = self.normed[got] = got
+            if got is not e and len(self.trail) > k:
+                self.why_normed[e] = tuple(dict.fromkeys(self.trail[k:]))
+        elif got is not e and e in self.why_normed:
+            self.recall(self.why_normed[e])
         return got
 
 
@@ -874,12 +907,13 @@ def T_(s, a, levels: int = 2) -> Expr:
     """aᵀ with the transpose pushed into sums and products, a bounded number of levels (the
     operands are already simplified; no recursion in the depth of the tree)."""
     if a.op == "add" and a.is_matrix:        # (A + B)ᵀ = Aᵀ + Bᵀ; vectors keep (x - y)ᵀ
-        said = len(s.fired) if s else 0
+        said, traced = (len(s.fired), len(s.trail)) if s else (0, 0)
         pushed = add_(s, [_t_one(s, t, levels) for t in a.args])
         if s is None or pushed.op != "add" or \
                 A.tokens(pushed, s.tokens) <= A.tokens(a, s.tokens) + 1:
             return pushed
         del s.fired[said:]                   # not taken: (W@X - N)' is shorter than (W@X)' - N'
+        del s.trail[traced:]
         return Expr("T", (a,), (a.shape[1], a.shape[0]))
     return _t_one(s, a, levels)
 

@@ -575,8 +575,7 @@ class Derive:
 
     def transpose_rewrites(self, e: Expr) -> str:
         """'; ' and the names of the rewrites that tidy e' ((AB)' = B'A'), or ''."""
-        fresh, t = Simplifier(), R.T(e)                    # (simplified(fresh, t), whose
-        fired = fresh.fired if fresh(t) != t else []        # fresh names the same again)
+        fired = simplified(self.simp, R.T(e), order=False)[1]
         return "; " + ", ".join(fired) if fired else ""
 
     def at_node(self, node, G, terms, grads, done):
@@ -593,17 +592,15 @@ class Derive:
 
 
 def simplified(simp: Simplifier, e: Expr, order: bool = True) -> tuple[Expr, list[str]]:
-    """simp(e), and the names (simplify.REWRITES) of the rewrites that made it. The shared
-    simplifier remembers what it has seen, and a rewrite that fired for an earlier step
-    does not fire again: then a fresh one names them; a change that no rewrite recorded
-    is the canonical order of operands (with `order`)."""
+    """simp(e), and the names (simplify.REWRITES) of the rewrites that made it — those an
+    earlier step's work already did too (the simplifier remembers which rewrites changed
+    each node); a change that no rewrite recorded is the canonical order of operands
+    (with `order`)."""
     fired: list[str] = []
     simp.fired = fired
     out = simp(e)
-    if out != e and not fired and (out.op != e.op or _flat(out) != _flat(e)):  # visible
-        fresh = Simplifier()
-        fresh(e)
-        fired = list(fresh.fired) or (["canonical order"] if order else [])
+    if out != e and not fired and order and (out.op != e.op or _flat(out) != _flat(e)):
+        fired = ["canonical order"]                                          # visible
     return out, fired if out != e else []
 
 
