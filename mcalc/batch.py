@@ -101,7 +101,8 @@ def may_wait(stream) -> Callable[[], bool]:
 
 
 def run_batch(stream, answer: Callable[[str], tuple[str, int]],
-              failed: Callable[[str, str], str], echo: Callable[[str], None]) -> int:
+              failed: Callable[[str, str], str], echo: Callable[[str], None],
+              printable: bool = False) -> int:
     """Answer every request line of `stream` and return the worst status.
 
     answer(text) -> (one output line, status); failed(text, message) -> the output line
@@ -110,7 +111,8 @@ def run_batch(stream, answer: Callable[[str], tuple[str, int]],
     a script feeding lines one at a time sees each answer at once, else every _PENDING
     characters, so a file is answered in large writes rather than a write and a flush per
     line — and at the end; a closed output pipe (BrokenPipeError) is left to the caller;
-    Ctrl-C returns 130 after the finished lines.
+    Ctrl-C returns 130 after the finished lines. `printable`: every line answer and
+    failed give is printable already (JSON, which escapes the rest), not looked at again.
     """
     worst, waits, pending = 0, may_wait(stream), []
     size = 0
@@ -132,7 +134,8 @@ def run_batch(stream, answer: Callable[[str], tuple[str, int]],
                     out, status = answer(line.text)
                 except Exception as e:           # MemoryError, RecursionError, bugs: this line's
                     out, status = failed(line.text, _error_line(e)), 2
-            out = visible(out)
+            if not printable:
+                out = visible(out)
             pending.append(out)
             size += len(out)
             worst = max(worst, status)

@@ -128,10 +128,10 @@ def _batch(source: str, types, layout, method, exact, seed, fmt) -> int:
         return show(CheckResult(request.strip(), claim.strip(), None, error=message))
 
     if source == "-":
-        return run_batch(sys.stdin, answer, failed, click.echo)
+        return run_batch(sys.stdin, answer, failed, click.echo, printable=fmt == "json")
     try:
         f = open(source, "rb")
     except OSError as e:
         raise McalcError(f"cannot read {visible(source)}: {e.strerror or e}") from None
     with f:
-        return run_batch(f, answer, failed, click.echo)
+        return run_batch(f, answer, failed, click.echo, printable=fmt == "json")

@@ -190,7 +190,7 @@ def _batch_diff(stream, types, layout, method, fmt) -> int:
     def failed(line: str, message: str) -> str:
         return (dumps({"request": line, "error": message}) if fmt == "json"
                 else f"{line}  =>  {message}")
-    return run_batch(stream, answer, failed, click.echo)
+    return run_batch(stream, answer, failed, click.echo, printable=fmt == "json")
 
 
 @main.command()
