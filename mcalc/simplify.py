@@ -66,21 +66,35 @@ class Simplifier:
     recursion); each element-wise cluster is brought to textbook form (mcalc.algebra)
     where it meets a non-element-wise parent, or is the result."""
 
-    def __init__(self):
+    def __init__(self, like: "Simplifier | None" = None):
         self.memo: dict[Expr, Expr] = {}        # node -> its canonical form
         self.final: dict[Expr, Expr] = {}       # node -> its textbook form
         self.normed: dict[Expr, Expr] = {}      # cluster -> its textbook form
         self.finished: dict[Expr, Expr] = {}    # node -> with its inner clusters in it
-        self.tokens: dict[Expr, int] = {}
-        self.keys: dict[Expr, tuple] = {}       # order_key's cache
-        self.sort_keys: dict[Expr, tuple] = {}  # mul_'s sort key of a factor
         self.honest: dict[Expr, Expr] = {}      # node -> with its shape shown (keep_shape)
-        self.too_big: set[Expr] = set()         # clusters algebra.to_poly gave up on
+        if like is None:
+            self.tokens: dict[Expr, int] = {}
+            self.keys: dict[Expr, tuple] = {}       # order_key's cache
+            self.sort_keys: dict[Expr, tuple] = {}  # mul_'s sort key of a factor
+            self.too_big: set[Expr] = set()         # clusters algebra.to_poly gave up on
+            # cluster -> (its textbook form, the rewrites noted finding it), for fresh()
+            self.said: dict[Expr, tuple] = {}
+        else:                                   # (see fresh)
+            self.tokens, self.keys, self.sort_keys, self.too_big, self.said = \
+                like.tokens, like.keys, like.sort_keys, like.too_big, like.said
         # products mul_ built -> the ids of their factors' bases, or None (see _grow)
         self.bases: dict[Expr, set | None] = {}
         self.grown: dict[Expr, tuple] = {}      # grown product -> (product, new factors)
         self.plain: dict[Expr, frozenset] = {}  # clusters of _worth 0 (see there)
         self.fired: list[str] = []
+
+    def fresh(self) -> "Simplifier":
+        """A simplifier that remembers nothing this one simplified, so it notes every
+        rewrite a simplification takes again (how a derivation names a step's rewrites),
+        sharing what is the same for both: order keys, token counts, the clusters too big
+        for the algebra, and each cluster's textbook form with the rewrites noted finding
+        it (noted again when the form is taken from there)."""
+        return Simplifier(self)
 
     def note(self, rule: str):
         if rule not in self.fired:
@@ -189,7 +203,13 @@ class Simplifier:
         """root with every cluster that a constructor built below a non-element-wise node
         (the scalars taken out of x*(A@y), say) in textbook form too."""
         done = self.finished
-        for node in () if root in done else self.postorder(root, done):
+        got = done.get(root)
+        if got is not None:
+            return got
+        # (nearly always a node a constructor just built on finished operands: that node
+        # alone, without a walk)
+        for node in (root,) if all(map(done.__contains__, root.args)) else \
+                self.postorder(root, done):
             args = node.args
             if not args:
                 done[node] = node
@@ -255,7 +275,16 @@ class Simplifier:
     def normal(self, e: Expr) -> Expr:
         got = self.normed.get(e)
         if got is None:
-            got = _textbook(self, e)
+            said = self.said.get(e)
+            if said is None:
+                fired, self.fired = self.fired, []      # what this search notes, kept
+                try:
+                    said = self.said[e] = (_textbook(self, e), tuple(self.fired))
+                finally:
+                    self.fired = fired
+            got = said[0]
+            for rule in said[1]:
+                self.note(rule)
             self.normed[e] = self.normed[got] = got
         return got
 
@@ -1426,12 +1455,19 @@ def _textbook(s, e: Expr) -> Expr:
                 options.append((options[0][0] + (ID.LOGISTIC.name,), logistic))
     except A.TooBig:
         return e
+    first, number_out = options[0][1], True
     for rules, poly in options:
         try:
             n, den = A.combine(poly, atoms)
             forms = list(_forms(s, n, den, atoms, e.shape))
         except A.TooBig:
             continue
+        if poly is first and not den and list(n.items()) == list(first.items()) and \
+                not A.content(first)[1]:
+            # its own numerator, with no common monomial: its form with the number out
+            # (_number_out) is, call for call, the common-factor form just built (as many
+            # tokens, so it cannot win, and the same rewrites noted)
+            number_out = False
         for form, cand in forms:
             k = A.tokens(cand, s.tokens)
             if k < best_len:
@@ -1439,7 +1475,7 @@ def _textbook(s, e: Expr) -> Expr:
                 best_rules = rules + (("common denominator",) if den else ()) + \
                     ((form,) if form else ())
     try:
-        cand = _number_out(s, options[0][1], atoms, e.shape)
+        cand = _number_out(s, first, atoms, e.shape) if number_out else None
     except A.TooBig:
         cand = None
     if cand is not None and A.tokens(cand, s.tokens) < best_len:

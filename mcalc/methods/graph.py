@@ -575,7 +575,7 @@ class Derive:
 
     def transpose_rewrites(self, e: Expr) -> str:
         """'; ' and the names of the rewrites that tidy e' ((AB)' = B'A'), or ''."""
-        fresh, t = Simplifier(), R.T(e)                    # (simplified(fresh, t), whose
+        fresh, t = self.simp.fresh(), R.T(e)               # (simplified(fresh, t), whose
         fired = fresh.fired if fresh(t) != t else []        # fresh names the same again)
         return "; " + ", ".join(fired) if fired else ""
 
@@ -601,7 +601,7 @@ def simplified(simp: Simplifier, e: Expr, order: bool = True) -> tuple[Expr, lis
     simp.fired = fired
     out = simp(e)
     if out != e and not fired and (out.op != e.op or _flat(out) != _flat(e)):  # visible
-        fresh = Simplifier()
+        fresh = simp.fresh()
         fresh(e)
         fired = list(fresh.fired) or (["canonical order"] if order else [])
     return out, fired if out != e else []
