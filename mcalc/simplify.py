@@ -12,7 +12,7 @@ import zlib
 from collections import Counter
 from fractions import Fraction
 from math import gcd
-from operator import attrgetter, itemgetter
+from operator import attrgetter, is_, itemgetter
 
 from mcalc import algebra as A
 from mcalc import expr as E
@@ -22,6 +22,7 @@ from mcalc.types import ELEMENTWISE_BINARY, ELEMENTWISE_UNARY, SCALAR, dim_mul
 
 _ELEMENTWISE = frozenset(("add", "mul", "pow") + ELEMENTWISE_UNARY + ELEMENTWISE_BINARY)
 _OP = attrgetter("op")
+_IS_SCALAR = attrgetter("is_scalar")
 MAX_FOLDED_POWER = 64          # fold numeric powers only while the result stays small
 MAX_FOLDED_BITS = 256
 
@@ -158,8 +159,11 @@ class Simplifier:
         if op == "add" or op == "mul" or op == "pow" and node.args[1].op == "num":
             return args
         normed = self.normed
-        return [(normed.get(a) or self.normal(a)) if a.op == "add" or a.op == "mul" or
-                a.op == "pow" and a.args[1].op == "num" else a for a in args]
+        for i, a in enumerate(args):            # (a loop: a comprehension is a call)
+            op = a.op
+            if op == "add" or op == "mul" or op == "pow" and a.args[1].op == "num":
+                args[i] = normed.get(a) or self.normal(a)
+        return args
 
     def forget(self, e: Expr, built: list, prefixes: list):
         """A chain written ((A1@A2)@A3)@... is simplified a prefix at a time, each prefix a
@@ -207,9 +211,10 @@ class Simplifier:
         if got is not None:
             return got
         # (nearly always a node a constructor just built on finished operands: that node
-        # alone, without a walk)
-        for node in (root,) if all(map(done.__contains__, root.args)) else \
-                self.postorder(root, done):
+        # alone, without a walk; a grown product is postorder's, which does not look at
+        # each of its factors)
+        for node in (root,) if root not in self.grown and \
+                all(map(done.__contains__, root.args)) else self.postorder(root, done):
             args = node.args
             if not args:
                 done[node] = node
@@ -228,16 +233,10 @@ class Simplifier:
         without a walk — its operands are the node's own, and those are left as they are
         (and for keep_shape, it is not an array of scalars). So they seldom walk."""
         args, finished, honest = node.args, self.finished, self.honest
-        if tuple(operands) == args:
-            for a in args:
-                if finished.get(a) is not a:
-                    break
-            else:
-                finished[node] = node
-        for a in args:
-            if honest.get(a) is not a:
-                return
-        if not _scalars_only(node, args):
+        # (all(map(is_, ...)): each operand its own entry, tested in C)
+        if tuple(operands) == args and all(map(is_, map(finished.get, args), args)):
+            finished[node] = node
+        if all(map(is_, map(honest.get, args), args)) and not _scalars_only(node, args):
             honest[node] = node
 
     def postorder(self, root: Expr, done: dict):
@@ -292,8 +291,7 @@ class Simplifier:
 def _scalars_only(node: Expr, args) -> bool:
     """An element-wise array all of whose operands (args, node's as keep_shape has them) are
     scalars: it would print, and parse back, as a scalar."""
-    return node.op in _ELEMENTWISE and node.shape != SCALAR and \
-        all(a.shape == SCALAR for a in args)
+    return node.op in _ELEMENTWISE and not node.is_scalar and all(map(_IS_SCALAR, args))
 
 
 def simplify(e: Expr, fired: list | None = None) -> Expr:
@@ -745,19 +743,23 @@ def _vec_product(s, factors: list) -> list:
 
 
 def _powers(s, factors: list) -> list:
-    """x^a * x^b = x^(a+b) for equal bases of one shape."""
-    powers: dict = {}
+    """x^a * x^b = x^(a+b) for equal bases of one shape. With s, the factors are the
+    simplifier's own forms, which pow_ leaves as they are: only a merged power is built
+    (without s, a softmax of zeros passes a power for pow_ to fold)."""
+    powers: dict = {}                   # base -> (exponent, the factor while it is alone)
     for f in factors:
         base, p = (f.args[0], f.args[1]) if f.op == "pow" else (f, E.ONE)
-        if base in powers:
+        got = powers.get(base)
+        if got is not None:
             if s:
                 s.note("fold constants")
-            powers[base] = add_(s, [powers[base], p])
+            powers[base] = (add_(s, [got[0], p]), None)
         else:
-            powers[base] = p
+            powers[base] = (p, f if s is not None else None)
     # numbers are interned: 1 and 0 are E.ONE and E.ZERO themselves (a test per factor)
     one, zero = E.ONE, E.ZERO
-    out = [b if p is one else pow_(s, b, p) for b, p in powers.items() if p is not zero]
+    out = [f or (b if p is one else pow_(s, b, p)) for b, (p, f) in powers.items()
+           if p is not zero]
     return [f for f in out if f is not one]
 
 
@@ -973,7 +975,7 @@ def matmul_(s, args) -> Expr:
         core = E.eye(shape[0]) if shape != SCALAR else E.ONE
     elif len(chain) == 1:
         core = chain[0]
-    elif all(m.op == "T" for m in chain):          # A'@B' = (B@A)': one transpose, not k
+    elif all(map("T".__eq__, map(_OP, chain))):    # A'@B' = (B@A)': one transpose, not k
         if s:
             s.note("transpose rules")
         inner = tuple(m.args[0] for m in reversed(chain))
