@@ -80,9 +80,15 @@ class Simplifier:
             self.too_big: set[Expr] = set()         # clusters algebra.to_poly gave up on
             # cluster -> (its textbook form, the rewrites noted finding it), for fresh()
             self.said: dict[Expr, tuple] = {}
+            # node -> (operands, what its constructor made of them) for each constructor
+            # call that noted nothing and took no shortcut (a quiet step), for fresh()
+            self.quiet: dict[Expr, tuple] = {}
         else:                                   # (see fresh)
-            self.tokens, self.keys, self.sort_keys, self.too_big, self.said = \
-                like.tokens, like.keys, like.sort_keys, like.too_big, like.said
+            self.tokens, self.keys, self.sort_keys, self.too_big, self.said, self.quiet = \
+                like.tokens, like.keys, like.sort_keys, like.too_big, like.said, like.quiet
+        # rewrites noted and shortcuts taken (a product _grow extended, which a fresh
+        # simplifier may build the general way) so far: a step that adds none is quiet
+        self.events = 0
         # products mul_ built -> the ids of their factors' bases, or None (see _grow)
         self.bases: dict[Expr, set | None] = {}
         self.grown: dict[Expr, tuple] = {}      # grown product -> (product, new factors)
@@ -93,11 +99,13 @@ class Simplifier:
         """A simplifier that remembers nothing this one simplified, so it notes every
         rewrite a simplification takes again (how a derivation names a step's rewrites),
         sharing what is the same for both: order keys, token counts, the clusters too big
-        for the algebra, and each cluster's textbook form with the rewrites noted finding
-        it (noted again when the form is taken from there)."""
+        for the algebra, each cluster's textbook form with the rewrites noted finding it
+        (noted again when the form is taken from there), and the quiet constructor steps
+        (taken as they are: they would note nothing here either)."""
         return Simplifier(self)
 
     def note(self, rule: str):
+        self.events += 1
         if rule not in self.fired:
             self.fired.append(rule)
 
@@ -107,7 +115,7 @@ class Simplifier:
         got = self.final.get(e)
         if got is not None:
             return got
-        memo = self.memo
+        memo, quiet = self.memo, self.quiet
         built, prefixes = [], []
         stack = [e]
         while stack:                            # E.postorder, inline: this is the hot loop
@@ -134,7 +142,14 @@ class Simplifier:
             if op == "matmul" and args[0].op == "matmul":
                 prefixes.append(args[0])
             operands = self.operands(node, memo)
-            out = _BUILD.get(op, _rebuild)(self, node, operands)
+            got = quiet.get(node)
+            if got is not None and got[0] == operands:
+                out = got[1]
+            else:
+                events = self.events
+                out = _BUILD.get(op, _rebuild)(self, node, operands)
+                if self.events == events:
+                    quiet[node] = (operands, out)
             memo[node] = out
             if out is node:
                 self.as_is(node, operands)
@@ -808,6 +823,7 @@ def _grow(s, factors, shape) -> Expr | None:
             return None                         # a tie: the general way keeps input order
         out.insert(i, f)
     grown = Expr("mul", tuple(out), product.shape)
+    s.events += 1                               # (see Simplifier.quiet)
     bases.update(ids)
     s.bases[product] = None                     # its set moved on to the grown product
     s.bases[grown] = bases
