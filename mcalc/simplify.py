@@ -190,6 +190,7 @@ class Simplifier:
         memo, keep = self.memo, self.memo[e]
         for p in prefixes:
             if uses[id(p)] == 1 and id(p) in new and p is not e:
+                self.quiet.pop(p, None)        # (which holds its operands and its product)
                 out = memo.pop(p)
                 if out is not keep and memo.get(out) is out:
                     del memo[out]
@@ -1474,10 +1475,11 @@ def _textbook(s, e: Expr) -> Expr:
     except A.TooBig:
         return e
     first, number_out = options[0][1], True
+    writer = _writer(s, atoms)               # (one for every form: each atom built once)
     for rules, poly in options:
         try:
             n, den = A.combine(poly, atoms)
-            forms = list(_forms(s, n, den, atoms, e.shape))
+            forms = list(_forms(s, n, den, writer, e.shape))
         except A.TooBig:
             continue
         if poly is first and not den and list(n.items()) == list(first.items()) and \
@@ -1493,7 +1495,7 @@ def _textbook(s, e: Expr) -> Expr:
                 best_rules = rules + (("common denominator",) if den else ()) + \
                     ((form,) if form else ())
     try:
-        cand = _number_out(s, first, atoms, e.shape) if number_out else None
+        cand = _number_out(s, first, writer, e.shape) if number_out else None
     except A.TooBig:
         cand = None
     if cand is not None and A.tokens(cand, s.tokens) < best_len:
@@ -1520,21 +1522,21 @@ def _writer(s, atoms: A.Atoms):
     return atom, term
 
 
-def _number_out(s, t: dict, atoms: A.Atoms, shape) -> Expr | None:
+def _number_out(s, t: dict, writer: tuple, shape) -> Expr | None:
     """t with its numeric content taken out and nothing else: 3*(A/c - B/c^3), which can
     be shorter than 3/c^3*(c^2*A - B), the common denominator's form."""
     c = A.content(t)[0] if len(t) > 1 else 1
     if c == 1 or c == -1:
         return None
-    _, term = _writer(s, atoms)
+    _, term = writer
     inner = add_(s, [term(m, A.ratio(v, c))
                      for m, v in sorted(t.items(), key=lambda mc: (mc[1] < 0) != (c < 0))])
     return _spread(s, mul_(s, [_num(c), inner]), shape)
 
 
-def _forms(s, n: dict, den: dict, atoms: A.Atoms, shape):
+def _forms(s, n: dict, den: dict, writer: tuple, shape):
     """(rewrite name, expression) for n/den written expanded and with common factors out."""
-    atom, term = _writer(s, atoms)
+    atom, term = writer
 
     below = [pow_(s, atom(i), _num(-k)) for i, k in sorted(den.items())]
     if not n:
@@ -1557,6 +1559,8 @@ def _forms(s, n: dict, den: dict, atoms: A.Atoms, shape):
                 s, [_num(c)] + [pow_(s, atom(i), _num(k)) for i, k in common]
                 + [add_(s, [term(m, v) for m, v in p.items()]) for p in [rest] + factors]
                 + below), shape)
+        if c == 1 and not common:
+            return                              # expanded, it is the first form again
     yield "expand", _spread(s, mul_(s, [add_(s, [term(m, c) for m, c in n.items()])] + below),
                             shape)
 
