@@ -653,13 +653,16 @@ def mul_(s, factors, shape=None) -> Expr:
 
 def _mul(s, factors, shape) -> Expr:
     """mul_ the general way: every factor looked at."""
-    flat = []
-    for f in factors:
-        if f.op == "mul":
-            flat.extend(f.args)
-        else:
-            flat.append(f)
+    flat = factors
     ops = list(map(_OP, flat))                  # (in C: no comprehension call)
+    if "mul" in ops:                            # a*(b*c) = a*b*c
+        flat = []
+        for f in factors:
+            if f.op == "mul":
+                flat.extend(f.args)
+            else:
+                flat.append(f)
+        ops = list(map(_OP, flat))
     if "kron" in ops:
         flat = _kron_hadamard(s, flat)
         ops = list(map(_OP, flat))
@@ -1352,6 +1355,7 @@ _BUILD = {
 # ---- textbook form of an element-wise cluster (mcalc.algebra) -------------------------------
 
 _RELU_STEP = frozenset(("relu", "gt"))
+_CLUSTER_OPS = frozenset(("add", "mul", "pow"))    # (with any power: the long way)
 
 
 def _worth(s, e: Expr) -> int:
@@ -1369,6 +1373,14 @@ def _worth(s, e: Expr) -> int:
             return 2
         s.plain[e] = held
         return 0
+    if e.op == "mul":
+        ops = set(map(_OP, e.args))
+        if ops.isdisjoint(_CLUSTER_OPS):        # a product of atoms: its factors' ops tell
+            held = _RELU_STEP.intersection(ops)
+            if held == _RELU_STEP:
+                return 2
+            s.plain[e] = held
+            return 0
     # (loops written out, clusters tested inline, a Fraction's sign by its slot: this walks
     # every cluster the simplifier meets)
     stack, seen, level, quotients, atoms = [(e, None)], set(), 0, 0, set()
