@@ -12,7 +12,7 @@ import zlib
 from collections import Counter
 from fractions import Fraction
 from math import gcd
-from operator import attrgetter, is_, itemgetter
+from operator import attrgetter, itemgetter
 
 from mcalc import algebra as A
 from mcalc import expr as E
@@ -229,8 +229,13 @@ class Simplifier:
         # (nearly always a node a constructor just built on finished operands: that node
         # alone, without a walk; a grown product is postorder's, which does not look at
         # each of its factors)
-        for node in (root,) if root not in self.grown and \
-                all(map(done.__contains__, root.args)) else self.postorder(root, done):
+        walk = root in self.grown
+        if not walk:
+            for a in root.args:
+                if a not in done:
+                    walk = True
+                    break
+        for node in self.postorder(root, done) if walk else (root,):
             args = node.args
             if not args:
                 done[node] = node
@@ -249,10 +254,16 @@ class Simplifier:
         without a walk — its operands are the node's own, and those are left as they are
         (and for keep_shape, it is not an array of scalars). So they seldom walk."""
         args, finished, honest = node.args, self.finished, self.honest
-        # (all(map(is_, ...)): each operand its own entry, tested in C)
-        if tuple(operands) == args and all(map(is_, map(finished.get, args), args)):
-            finished[node] = node
-        if all(map(is_, map(honest.get, args), args)) and not _scalars_only(node, args):
+        if tuple(operands) == args:
+            for a in args:
+                if finished.get(a) is not a:
+                    break
+            else:
+                finished[node] = node
+        for a in args:
+            if honest.get(a) is not a:
+                return
+        if not _scalars_only(node, args):
             honest[node] = node
 
     def postorder(self, root: Expr, done: dict):
