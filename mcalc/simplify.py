@@ -656,9 +656,13 @@ def _scaled(t: Expr) -> tuple:
 
 def mul_(s, factors, shape=None) -> Expr:
     if s is not None and len(factors) > 1:
-        got = _grow(s, factors, shape)
-        if got is not None:
-            return got
+        bases = s.bases
+        for product in factors:
+            if product.op == "mul" and product in bases:
+                got = _grow(s, factors, shape, product)
+                if got is not None:
+                    return got
+                break
     return _mul(s, factors, shape)
 
 
@@ -800,19 +804,13 @@ def _sort_key(s, f: Expr) -> tuple:
     return got
 
 
-def _grow(s, factors, shape) -> Expr | None:
-    """mul_ of a product mul_ built and a few new scalar factors that are not clusters
-    (the chain rule's cos(u)*du, a factor a step), or None when the general way is
-    needed. Nothing of the product is walked in Python: the new factors' bases are looked
-    up in a set of the product's, moved along the growing chain, and each new factor is
-    inserted at its place by bisection: O(log n) Python calls a step (the new product's
-    operands are still copied, in C)."""
-    bases = s.bases
-    for product in factors:
-        if product.op == "mul" and product in bases:
-            break
-    else:
-        return None
+def _grow(s, factors, shape, product) -> Expr | None:
+    """mul_ of `product`, a product mul_ built, and a few new scalar factors that are not
+    clusters (the chain rule's cos(u)*du, a factor a step), or None when the general way
+    is needed. Nothing of the product is walked in Python: the new factors' bases are
+    looked up in a set of the product's, moved along the growing chain, and each new
+    factor is inserted at its place by bisection: O(log n) Python calls a step (the new
+    product's operands are still copied, in C)."""
     if shape is not None and shape != product.shape:
         return None
     new = [f for f in factors if f is not product]
@@ -823,7 +821,7 @@ def _grow(s, factors, shape) -> Expr | None:
     args = product.args
     if args[0] is E.ZERO or len(args) > 1 and args[1].op == "num":
         return None                             # a number mul_ would fold into another
-    bases = bases[product]
+    bases = s.bases[product]
     if bases is None:
         bases = {id(f.args[0] if f.op == "pow" else f) for f in args}
     ids = set(map(id, new))
