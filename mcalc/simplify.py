@@ -1364,7 +1364,7 @@ _BUILD = {
 # ---- textbook form of an element-wise cluster (mcalc.algebra) -------------------------------
 
 _RELU_STEP = frozenset(("relu", "gt"))
-_CLUSTER_OPS = frozenset(("add", "mul", "pow"))    # (with any power: the long way)
+_CLUSTER_OPS = frozenset(("add", "mul", "pow"))    # (a power of any exponent: the long way)
 
 
 def _worth(s, e: Expr) -> int:
