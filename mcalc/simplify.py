@@ -160,8 +160,9 @@ class Simplifier:
         out = memo[e]
         if out is not e:                        # e itself: its clusters are normal already
             out = self.finish(out)
-        if A.is_cluster(out):
-            out = self.normal(out)
+        op = out.op
+        if op == "add" or op == "mul" or op == "pow" and out.args[1].op == "num":
+            out = self.normal(out)              # (A.is_cluster, inline)
         out = self.keep_shape(out, e.shape)
         self.final[e] = self.final[out] = out
         return out
@@ -263,7 +264,7 @@ class Simplifier:
         for a in args:
             if honest.get(a) is not a:
                 return
-        if not _scalars_only(node, args):
+        if node.is_scalar or not _scalars_only(node, args):
             honest[node] = node
 
     def postorder(self, root: Expr, done: dict):
@@ -967,9 +968,11 @@ def matmul_(s, args) -> Expr:
         if a.op == "matmul" and s is not None and s.memo.get(a) is a:
             runs.append((a.args, True))
             continue
-        inside = _factors(a) if a.op == "matmul" or len(args) > 1 else None
+        # (_factors of anything but a product or a transpose is None)
+        inside = _factors(a) if a.op == "matmul" or len(args) > 1 and a.op == "T" else None
         for f in inside or (a,):             # (B@A)' inside a longer chain: A'@B' again
-            sc, rest = _split_scalars(f) if many else ([], f)
+            sc, rest = _split_scalars(f) if many and (f.is_scalar or f.op == "mul") else \
+                ([], f)
             if sc and s:
                 s.note("scalars out of products")
             scalars.extend(sc)
