@@ -202,7 +202,7 @@ class Simplifier:
         n-vector, or an element-wise node whose operands all became scalars) is spread
         over ones(n), ones(n)' or ones(m)@ones(n)', so the result still feeds back."""
         done = self.honest
-        for node in () if root in done else self.postorder(root, done):
+        for node in () if root in done else self.todo(root, done):
             args = node.args
             if args:
                 args = tuple(map(done.__getitem__, args))
@@ -227,16 +227,7 @@ class Simplifier:
         got = done.get(root)
         if got is not None:
             return got
-        # (nearly always a node a constructor just built on finished operands: that node
-        # alone, without a walk; a grown product is postorder's, which does not look at
-        # each of its factors)
-        walk = root in self.grown
-        if not walk:
-            for a in root.args:
-                if a not in done:
-                    walk = True
-                    break
-        for node in self.postorder(root, done) if walk else (root,):
+        for node in self.todo(root, done):
             args = node.args
             if not args:
                 done[node] = node
@@ -266,6 +257,19 @@ class Simplifier:
                 return
         if node.is_scalar or not _scalars_only(node, args):
             honest[node] = node
+
+    def todo(self, root: Expr, done: dict):
+        """The nodes from root down that `done` lacks, operands first: root alone, without a
+        walk, when its operands are all there (nearly always: a node a constructor just
+        built from them); a grown product goes to postorder (which does not visit each of
+        its factors)."""
+        if root not in self.grown:
+            for a in root.args:
+                if a not in done:
+                    break
+            else:
+                return (root,)
+        return self.postorder(root, done)
 
     def postorder(self, root: Expr, done: dict):
         """E.postorder for finish and keep_shape, which leave a node as it is when its
