@@ -12,7 +12,7 @@ import zlib
 from collections import Counter
 from fractions import Fraction
 from math import gcd
-from operator import attrgetter, itemgetter
+from operator import attrgetter, eq, itemgetter
 
 from mcalc import algebra as A
 from mcalc import expr as E
@@ -77,6 +77,7 @@ class Simplifier:
             self.tokens: dict[Expr, int] = {}
             self.keys: dict[Expr, tuple] = {}       # order_key's cache
             self.sort_keys: dict[Expr, tuple] = {}  # mul_'s sort key of a factor
+            self.prints: dict[Expr, int] = {}       # fingerprint's cache
             self.too_big: set[Expr] = set()         # clusters algebra.to_poly gave up on
             # cluster -> (its textbook form, the rewrites noted finding it), for fresh()
             self.said: dict[Expr, tuple] = {}
@@ -84,8 +85,9 @@ class Simplifier:
             # call that noted nothing and took no shortcut (a quiet step), for fresh()
             self.quiet: dict[Expr, tuple] = {}
         else:                                   # (see fresh)
-            self.tokens, self.keys, self.sort_keys, self.too_big, self.said, self.quiet = \
-                like.tokens, like.keys, like.sort_keys, like.too_big, like.said, like.quiet
+            self.tokens, self.keys, self.sort_keys, self.prints, self.too_big, self.said, \
+                self.quiet = like.tokens, like.keys, like.sort_keys, like.prints, \
+                like.too_big, like.said, like.quiet
         # rewrites noted and shortcuts taken (a product _grow extended, which a fresh
         # simplifier may build the general way) so far: a step that adds none is quiet
         self.events = 0
@@ -371,14 +373,14 @@ def _natural(name: str | None) -> tuple:
     return stem, int(name[len(stem):]) if len(stem) < len(name) else -1
 
 
-_DEPTH0, _DEPTH1, _FINGERPRINT = itemgetter(0), itemgetter(1), itemgetter(3)  # of a key
+_DEPTH0, _DEPTH1 = itemgetter(0), itemgetter(1)  # of a key
 
 
 def order_key(e: Expr, keys: dict) -> tuple:
-    """A total order that compares in constant time: the node and its operands to two
-    levels (what a reader sees first: x before y, sin(x) before sin(y)), then a
-    deterministic fingerprint of the whole tree. `keys` caches (key to depth 0, 1, 2,
-    fingerprint) per node — the simplifier's own, so it lives as long as one request."""
+    """An order that compares in constant time: the node and its operands to two levels
+    (what a reader sees first: x before y, sin(x) before sin(y)); a tie is settled by
+    fingerprint(), which makes it total. `keys` caches (key to depth 0, 1, 2) per node —
+    the simplifier's own, so it lives as long as one request."""
     got = keys.get(e)
     if got is None:
         stack = [e]
@@ -408,14 +410,39 @@ def order_key(e: Expr, keys: dict) -> tuple:
                 if value == "differential":     # dX last
                     rank = 5
             own = (rank, node.op, _natural(node.name), text)
-            kids = list(map(keys.__getitem__, node.args))
-            fp = zlib.crc32(repr((own, node.shape, list(map(_FINGERPRINT, kids)))).encode())
+            kids = list(map(keys.__getitem__, node.args[:4]))
             size = node.size
-            keys[node] = (own + (size,),
-                          own + (tuple(map(_DEPTH0, kids[:4])), size),
-                          own + (tuple(map(_DEPTH1, kids[:4])), size), fp)
+            keys[node] = (own + (size,), own + (tuple(map(_DEPTH0, kids)), size),
+                          own + (tuple(map(_DEPTH1, kids)), size))
         got = keys[e]
-    return got[2], got[3]
+    return got[2]
+
+
+def fingerprint(e: Expr, keys: dict, prints: dict) -> int:
+    """A deterministic fingerprint of the whole tree at e (whose order_key is known),
+    which settles a tie of order keys: a crc32 of each node's own key, its shape and its
+    operands' fingerprints. Computed only for a tie (rare), cached in `prints`."""
+    got = prints.get(e)
+    if got is None:
+        stack = [e]
+        while stack:                            # E.postorder, inline
+            node = stack[-1]
+            if node in prints:
+                stack.pop()
+                continue
+            pending = False
+            for a in node.args:
+                if a not in prints:
+                    stack.append(a)
+                    pending = True
+            if pending:
+                continue
+            stack.pop()
+            own = keys[node][0][:-1]
+            prints[node] = zlib.crc32(repr((own, node.shape,
+                                            list(map(prints.__getitem__, node.args)))).encode())
+        got = prints[e]
+    return got
 
 
 # ---- constructors ------------------------------------------------------------------
@@ -715,11 +742,14 @@ def _mul(s, factors, shape) -> Expr:
     if len(rest) > 1:
         # the keys are looked up in C: a product that grows by a factor a step (the
         # chain rule's) makes no Python call per factor it already had
-        keys, sort_keys = (s.keys, s.sort_keys) if s else ({}, {})
+        keys, sort_keys, prints = (s.keys, s.sort_keys, s.prints) if s else ({}, {}, {})
         for f in rest:
             if f not in sort_keys:
                 sort_keys[f] = (0 if f.is_scalar else 1, order_key(f, keys))
         rest.sort(key=sort_keys.__getitem__)
+        ranks = list(map(sort_keys.__getitem__, rest))
+        if any(map(eq, ranks, ranks[1:])):     # a tie: the fingerprints settle it
+            rest.sort(key=lambda f: (sort_keys[f], fingerprint(f, keys, prints)))
     if not rest or coeff is not None and (coeff._numerator != 1 or coeff._denominator != 1):
         # a lone number: its own node, as _num gives
         rest.insert(0, numbers[0] if len(numbers) == 1 else _num(_F1 if coeff is None else coeff))
@@ -838,7 +868,7 @@ def _grow(s, factors, shape, product) -> Expr | None:
         key = _sort_key(s, f)
         i = bisect.bisect_left(out, key, start, key=lambda g: _sort_key(s, g))
         if i < len(out) and _sort_key(s, out[i]) == key:
-            return None                         # a tie: the general way keeps input order
+            return None                         # a tie: the general way settles it
         out.insert(i, f)
     grown = Expr("mul", tuple(out), product.shape)
     s.events += 1                               # (see Simplifier.quiet)
