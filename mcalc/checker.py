@@ -65,7 +65,12 @@ MP_DEEP_DPS = (400, 1200)             # ... and beyond, for a few points per che
 MP_DEEP_POINTS = 4                    # (tanh saturated beside a kink: 1 - tanh^2 ~ e^-600)
 MAX_COST = 200_000                    # entries (and products) evaluated: beyond, exit 2
 UNDERFLOW = ("exp", "tanh", "sigmoid", "softmax", "logsumexp", "pow")
+UNDERFLOW_EXP = frozenset(UNDERFLOW[:-1])
 MAX_DIFF_TERMS = 40                   # canonical differences evaluated term by term
+SCAN_LIMIT = 10 ** 6                  # a kink of the dimensions alone ((n >= 10)) is
+SCAN_LINEAR = 16                      # looked for at sizes 1..16, then 25% apart up to
+SCAN_GROWTH = 1.25                    # SCAN_LIMIT, each change pinned down by bisection
+SCAN_CHANGES = 6                      # (the first few: cos(pi*n) > 0 changes at every n)
 
 
 # =====================================================================================
@@ -182,8 +187,11 @@ def _show(v) -> str:
     import numpy as np
     if isinstance(v, float):
         return f"{v:.6g}"
+    # a counterexample beyond the usual sizes (n = 101, where (n > 100) changes) is shown
+    # by its corners; JSON has every value
     return np.array2string(np.asarray(v), precision=4, separator=", ", suppress_small=True,
-                           max_line_width=10_000).replace("\n", "")
+                           max_line_width=10_000, threshold=100, edgeitems=3
+                           ).replace("\n", "")
 
 
 # =====================================================================================
@@ -397,7 +405,7 @@ class _Checker:
             cause, ce = self._diagnose_failure(bad)
             return self._result(False, "counterexample", f"counterexample: {cause}", cause,
                                 ce)
-        nonzero = diff is not None and _provably_nonzero(diff)
+        nonzero = diff is not None and self._provably_nonzero(diff)
         if large:
             if nonzero:
                 return self._result(False, "symbolic", self._nonzero_reason(diff))
@@ -424,6 +432,10 @@ class _Checker:
                                 f"intervals) — {cause}", cause, ce)
         if nonzero:
             return self._result(False, "symbolic", self._nonzero_reason(diff))
+        if getattr(self, "_beyond", None):
+            at = "; ".join(f"{d} = {_ranges(t)}" for d, t in sorted(self._beyond.items()))
+            raise McalcError(f"cannot decide: no proof, and the expressions change at "
+                             f"sizes too large to evaluate ({at})")
         return self._result(True, "sampling", f"sampling: {self._sampled_text()}")
 
     def _result(self, holds, decided_by, reason, cause=None, counterexample=None):
@@ -483,15 +495,43 @@ class _Checker:
         self.polys = canon, canon.poly(self.truth), canon.poly(self.cl)
         return poly_sub(*self.polys[1:])
 
+    def _provably_nonzero(self, diff) -> bool:
+        """A difference that cannot vanish identically: one term of variables, constants,
+        dimensions and literals (a monomial) whose scalars of no variable (exp(-1000),
+        (n - 10 >= 0)) mpmath intervals show nonzero together at some sizes: 1..9, or
+        either side of a kink of the dimensions."""
+        ok, constants = _plain_factors(diff)
+        if not ok or not constants:
+            return ok
+        from mcalc.evaluate import evaluate_mp
+        names = self._dims()
+        plans = [{n: k for n in names} for k in SIZES] + [
+            dict({n: 1 for n in names}, **{d: t}) for d, t in self._threshold_sizes()]
+        for sizes in plans:
+            memo: dict = {}
+            try:
+                ends = [_iv_ends(evaluate_mp(b, {}, sizes, MP_DPS[0], memo, interval=True)
+                                 [0, 0]) for b in constants]
+            except (ArithmeticError, ValueError, TypeError):
+                continue
+            if all(lo > 0 or hi < 0 for lo, hi in ends):
+                return True
+        return False
+
     def _nonzero_reason(self, diff) -> str:
+        text = self._difference_text(diff, "a nonzero constant or monomial")
+        return f"symbolic: the derivative minus the claim is {text}, which is not 0"
+
+    def _difference_text(self, diff=None, fallback="the canonical difference") -> str:
+        """The derivative minus the claim (canonical), as text."""
         from mcalc.printing.text import to_text
         try:
-            text = to_text(render_poly(diff))
+            return to_text(render_poly(diff if diff is not None else
+                                       poly_sub(*self.polys[1:])))
         except (OverflowError, ValueError) as e:
             if not _huge_number(e):
                 raise
-            text = "a nonzero constant or monomial"
-        return f"symbolic: the derivative minus the claim is {text}, which is not 0"
+            return fallback
 
     def _shape_reason(self, claim_shape):
         want, lay = self.shape, self.layout
@@ -545,13 +585,71 @@ class _Checker:
             return [{}] * len(SIZES)
         plan = [{n: sizes[(k + 3 * i) % len(sizes)] for i, n in enumerate(names)}
                 for k in range(len(sizes))]
-        return sorted(plan, key=lambda s: (max(s.values()), sum(s.values())))
+        plan = sorted(plan, key=lambda s: (max(s.values()), sum(s.values())))
+        extra = [at for at in self._threshold_plan(plan[0]) if at not in plan]
+        return plan + extra
 
-    def _cost(self, top: int):
+    def _threshold_plan(self, base: dict) -> list[dict]:
+        """Sizes on both sides of every change of a kink of the dimensions alone, the
+        other dimensions as in `base`, within the cost bound: a claim that differs only
+        where n >= 10 differs there (sizes 1..9 alone would never see it)."""
+        if not hasattr(self, "_thresholds"):
+            self._thresholds, self._beyond = [], {}
+            for d, t in self._threshold_sizes():
+                at = dict(base, **{d: t})
+                if self._cost(at)[0] > MAX_COST:
+                    self._beyond.setdefault(d, set()).add(t)
+                elif at not in self._thresholds:
+                    self._thresholds.append(at)
+        return self._thresholds
+
+    def _threshold_sizes(self) -> list[tuple[str, int]]:
+        """(dimension, size) just before and at each size where a kink of the dimensions
+        alone changes side ((n >= 10): 9 and 10), the others at size 1: the sizes 1..16,
+        then sizes 25% apart up to SCAN_LIMIT, each change found exactly by bisection."""
+        from mcalc.evaluate import EvaluationError, evaluate_order, evaluation_order
+        if getattr(self, "_scanned", None) == self._roots():
+            return self._threshold_list
+        np = self.np
+        out: list[tuple[str, int]] = []
+        for a, b in self._all_kinks():
+            if E.free_vars(a) or (b is not None and E.free_vars(b)):
+                continue                                # _kink_points' work
+            order = evaluation_order((a,) if b is None else (a, b))
+            dims = E.dimension_names(a) | (E.dimension_names(b) if b is not None else set())
+            for d in sorted(dims):
+                def side(n, order=order, a=a, b=b, d=d, ones={o: 1 for o in dims}):
+                    try:
+                        with np.errstate(all="ignore"):
+                            memo = evaluate_order(order, {}, dict(ones, **{d: n}))
+                            v = (memo[a] if b is None else memo[a] - memo[b]).ravel()[0]
+                    except (EvaluationError, ArithmeticError, ValueError):
+                        return 2.0
+                    return float(np.sign(v)) if np.isfinite(v) else 2.0
+                grid, k = list(range(1, SCAN_LINEAR + 1)), SCAN_LINEAR
+                while k < SCAN_LIMIT:
+                    k = min(SCAN_LIMIT, int(k * SCAN_GROWTH) + 1)
+                    grid.append(k)
+                before, found = side(grid[0]), 0
+                for lo, end in zip(grid, grid[1:]):
+                    now = side(end)
+                    while before != now and found < SCAN_CHANGES:   # each change in order:
+                        hi = end                     # (n > 100) is -1, then 0, then +1
+                        while hi - lo > 1:           # side(lo) == before != side(hi)
+                            mid = (lo + hi) // 2
+                            lo, hi = (mid, hi) if side(mid) == before else (lo, mid)
+                        out += [(d, lo), (d, hi)]
+                        lo, before, found = hi, side(hi), found + 1
+                    if found == SCAN_CHANGES:
+                        break
+        self._scanned, self._threshold_list = self._roots(), list(dict.fromkeys(out))
+        return self._threshold_list
+
+    def _cost(self, top):
         """(entries computed, with r·c·k for a matrix product; the largest value) when
-        every named dimension has the size top: the cost of one evaluation, which bounds
-        the high-precision confirmation, the slow part."""
-        at = {n: top for n in self._dims()}
+        every named dimension has the size top (or the sizes of a dict): the cost of one
+        evaluation, which bounds the high-precision confirmation, the slow part."""
+        at = top if isinstance(top, dict) else {n: top for n in self._dims()}
         size = lambda d: parse_dim_size(d, at)  # noqa: E731
         done: dict = {}
         cost, largest = 0, (1, 1)
@@ -647,7 +745,10 @@ class _Checker:
         for sizes in self._size_plan():
             for p in self._points_at(sizes):
                 self.points.append(p)
-                if self._differs(p) and self._confirm(p):
+                if self._differs(p):
+                    if self._confirm(p) or self._hidden_difference(p):
+                        return p            # (confirmed, or below the digits confirmed)
+                elif self._underflowed(p) and self._hidden_difference(p):
                     return p
         if not self.points:
             raise McalcError("cannot decide: no point found where the expression and its "
@@ -684,22 +785,29 @@ class _Checker:
         return None
 
     # -- kinks ---------------------------------------------------------------------------
-    def _kinks(self):
+    def _all_kinks(self):
         """(a, b) for every kink: relu(a)/abs(a)/sign(a) change at a = 0 (b None), max,
         min and the indicators where a − b changes sign."""
         from mcalc.evaluate import KINK_BINARY, KINK_UNARY
+        if getattr(self, "_kinks_of", None) == self._roots():
+            return self._all_kink_list
+        seen, out = set(), []
+        for root in self._roots():
+            for _, n in _nodes_with_paths(root):
+                if n in seen:
+                    continue
+                seen.add(n)
+                if n.op in KINK_UNARY:
+                    out.append((n.args[0], None))
+                elif n.op in KINK_BINARY:
+                    out.append(n.args)
+        self._kinks_of, self._all_kink_list = self._roots(), list(dict.fromkeys(out))
+        return self._all_kink_list
+
+    def _kinks(self):
+        """The kinks of the variables (those of the dimensions alone: _threshold_sizes)."""
         if not hasattr(self, "_kink_list"):
-            seen, out = set(), []
-            for root in self._roots():
-                for _, n in _nodes_with_paths(root):
-                    if n in seen:
-                        continue
-                    seen.add(n)
-                    if n.op in KINK_UNARY:
-                        out.append((n.args[0], None))
-                    elif n.op in KINK_BINARY:
-                        out.append(n.args)
-            self._kink_list = [k for k in dict.fromkeys(out)
+            self._kink_list = [k for k in self._all_kinks()
                                if E.free_vars(k[0]) | (E.free_vars(k[1]) if k[1] else set())]
         return self._kink_list
 
@@ -765,6 +873,48 @@ class _Checker:
             return bool(np.any(np.isfinite(d) & (np.abs(d) > DIFF_RTOL * size)))
         return False
 
+    def _underflowed(self, p) -> bool:
+        """The canonical difference is exactly 0 in float64 at p, and has exp, tanh,
+        sigmoid, softmax or logsumexp: perhaps only because its terms underflowed
+        (exp(x - 5000)) or cancelled a 1 (1 + tanh(x - 1000))."""
+        return "diff" in p and not self.np.any(p["diff"]) and \
+            self._diff_ops() & UNDERFLOW_EXP
+
+    def _diff_ops(self) -> frozenset:
+        if getattr(self, "_ops_of", None) is not self.diff_terms:
+            self._ops_of, self._ops = self.diff_terms, frozenset(
+                n.op for t in self.diff_terms for _, n in _nodes_with_paths(t))
+        return self._ops
+
+    def _hidden_difference(self, p) -> bool:
+        """A difference too small for float64 and for the digits the two sides are
+        compared to (exp(x - 5000) beside 2*x): the canonical difference, summed term by
+        term in mpmath intervals, surely is not 0 at p — a proof that they differ there."""
+        if not self.diff_terms or not self._diff_ops() & set(UNDERFLOW):
+            return False
+        # a few points suffice (such a difference is there at any point), more digits at
+        # the first ones: 1 + tanh(x - 1000) is 1e-869, beside the 1 it cancels
+        self.hidden_left = getattr(self, "hidden_left", 2 * MP_DEEP_POINTS) - 1
+        if self.hidden_left < 0:
+            return False
+        import mpmath
+        from mcalc.evaluate import Ambiguous, evaluate_mp
+        deep = self.hidden_left >= MP_DEEP_POINTS
+        for dps in MP_DPS[:1] + (MP_DEEP_DPS if deep else ()):
+            memo: dict = {}
+            old, mpmath.iv.dps = mpmath.iv.dps, dps     # (the sum too: it cancels)
+            try:
+                total = sum(evaluate_mp(t, p["values"], p["sizes"], dps, memo,
+                                        interval=True) for t in self.diff_terms)
+            except (Ambiguous, ArithmeticError, ValueError, TypeError):
+                return False
+            finally:
+                mpmath.iv.dps = old
+            if any(lo > 0 or hi < 0 for lo, hi in map(_iv_ends, total.ravel())):
+                p["hidden"] = True
+                return True
+        return False
+
     def _underflows(self) -> bool:
         """Can the derivative's values underflow to 0 (exp, tanh, sigmoid, softmax...)?"""
         if not hasattr(self, "_underflow"):
@@ -817,8 +967,7 @@ class _Checker:
         for p in self.points:
             for k, v in p["sizes"].items():
                 sizes.setdefault(k, set()).add(v)
-        at = "; ".join(f"{k} = {min(v)}..{max(v)}" if len(v) > 1 else f"{k} = {min(v)}"
-                       for k, v in sorted(sizes.items()))
+        at = "; ".join(f"{k} = {_ranges(v)}" for k, v in sorted(sizes.items()))
         kinks = f" ({self.kink_points} of them beside kinks)" if self.kink_points else ""
         return (f"no difference found at {len(self.points)} points{kinks}, "
                 f"{f'sizes {at}, ' if at else ''}scales ±1e-3..±1e3")
@@ -935,6 +1084,9 @@ class _Checker:
                     "the values differ (beyond the range of floating point numbers)"), ce
         if not np.all(np.isfinite(bad["claim"])):
             return "the claim is not defined (NaN) where the derivative is", ce
+        if bad.get("hidden"):
+            return ("they differ by less than floating point can show there: by "
+                    f"{self._difference_text()}"), ce
         cause = self._symbolic_cause()
         if cause:
             return cause, ce
@@ -1153,6 +1305,8 @@ def _factor_text(k) -> str | None:
         text = str(nice) if nice == k else f"{float(k):.10g}"
     else:
         text = str(nice) if abs(float(nice) - k) < 1e-6 * abs(k) else f"{k:.6g}"
+    if abs(Fraction(text)) == 1:        # 1 + 1e-14: the digits shown would hide the factor
+        text = repr(float(k)) if abs(float(k)) != 1 else str(k)
     sign = " and the wrong sign" if k < 0 else ""
     return f"off by a factor of {text.lstrip('-')}{sign}"
 
@@ -1215,19 +1369,42 @@ def _fit_free_dims(cl: Expr, want, typing) -> Expr:
     return done[cl]
 
 
-def _provably_nonzero(diff: Poly) -> bool:
-    """A difference that cannot vanish identically: one term whose factors are
-    variables, constants (ones, I, pi), dimensions and literals — a monomial."""
+_POSITIVE = ("exp", "sigmoid", "softmax")      # > 0 wherever they are defined
+
+
+def _plain_factors(diff: Poly) -> tuple[bool, list]:
+    """(whether diff is one term whose factors are variables, constants (ones, I, pi),
+    dimensions, literals, reciprocals, exp, sigmoid and softmax (nonzero wherever they
+    are defined) or scalars of no variable; those scalars, to be shown nonzero)."""
     if len(diff.terms) != 1:
-        return False
+        return False, []
     (mono, c), = diff.terms.items()
     plain = ("var", "ones", "eye", "dim", "const", "num")
-    return bool(c) and all(
-        b.op in plain or (b.op == "T" and b.args[0].op in ("var", "ones"))
-        or (b.op == "matmul" and all(a.op in ("ones", "T") and
-                                     (a.op == "ones" or a.args[0].op == "ones")
-                                     for a in b.args))
-        for b, _ in mono)
+    constants = []
+    for b, power in mono:
+        if b.op in plain or (b.op == "T" and b.args[0].op in ("var", "ones")) or (
+                b.op == "matmul" and all(a.op in ("ones", "T") and
+                                         (a.op == "ones" or a.args[0].op == "ones")
+                                         for a in b.args)):
+            continue
+        if (b.op in _POSITIVE or power < 0) and E.free_vars(b):
+            continue                            # exp(x - 1000): tiny, never 0
+        if b.shape != SCALAR or E.free_vars(b):
+            return False, []
+        constants.append(b)                     # exp(-1000), (n - 10 >= 0)
+    return bool(c), constants
+
+
+def _ranges(sizes) -> str:
+    """1..9 for 1, 2, …, 9; 1..9, 99, 100 with the sizes either side of a threshold."""
+    runs: list[list[int]] = []
+    for k in sorted(sizes):
+        if runs and k == runs[-1][1] + 1:
+            runs[-1][1] = k
+        else:
+            runs.append([k, k])
+    return ", ".join(f"{a}..{b}" if b - a > 1 else (f"{a}, {b}" if b > a else f"{a}")
+                     for a, b in runs)
 
 
 def _is_zero_literal(e: Expr) -> bool:

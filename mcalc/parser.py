@@ -19,7 +19,7 @@ from mcalc.syntax import Decl, Definition, Request, Syntax
 
 MAX_LENGTH = 100_000          # characters in one request
 MAX_DEPTH = 10_000            # nesting of the syntax tree (every walk is iterative)
-MAX_ORDER = 10                # k in d^k/dx^k: each order multiplies the result's size
+MAX_ORDER = 10_000            # k in d^k/dx^k: k nested prefixes, as many as the depth allows
 
 
 class ToSyntax:

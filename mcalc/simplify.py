@@ -38,9 +38,12 @@ REWRITES = (
     ("1ᵀv = sum(v)", "ones(n)'@v = sum(v), ones(m)'@M@ones(n) = sum(M)", "P&H §4.4"),
     ("sum(u⊗v) = uᵀv", "sum(u*v) = u'@v for vectors u, v (the dot product)", "P&H §5, §8.4"),
     ("transpose rules", "(AB)' = B'A' (and A'B' = (BA)', one transpose instead of two), "
-     "(A')' = A, S' = S (S symmetric or diagonal: X*eye(n)), (A + B)' = A' + B'",
-     "MC §1"),
+     "(A')' = A, S' = S (S symmetric or diagonal: X*eye(n)), (A + B)' = A' + B', "
+     "tr(A') = tr(A), det(A') = det(A)", "MC §1"),
     ("identity", "I@A = A", "algebra"),
+    ("inverse laws", "inv(inv(A)) = A, A@inv(A) = inv(A)@A = I", "algebra (the inverse)"),
+    ("diagonal matrices", "diag(diag(v)) = v (diag of a matrix: its diagonal), "
+     "diag(I) = diag(ones(n)@ones(n)') = ones(n), norm(diag(v)) = norm(v)", "algebra"),
     ("canonical order", "operands of sums and products in one order, nested sums and "
      "products flattened: x*2 = 2*x, a + (b + c) = a + b + c", "algebra"),
     ("associativity", "A@(B@C) = A@B@C", "algebra"),
@@ -57,7 +60,7 @@ REWRITES = (
      "commutation(m, n)@vec(A) = vec(A') (A m×n)", "Magnus & Neudecker §3.7"),
     ("diagonal embedding", "kron(u', eye(n))@diag(vec(M))@kron(ones(n), eye(n)) = diag(M@u)",
      "Magnus & Neudecker"),
-    ("Kronecker laws", "kron(A, B)' = kron(A', B'); kron(A, B)*kron(C, D) = kron(A*C, B*D); "
+    ("Kronecker laws", "kron(A, B)' = kron(A', B'); kron(A, B)*kron(C, D) = kron(A*C, B*D); kron(I, I) = I; "
      "kron(c, B) = c*B (c scalar)", "MC §10.2"),
 ) + tuple((i.name, i.formula, i.source) for i in ID.IDENTITIES)
 
@@ -1083,8 +1086,19 @@ def _is_ones_row(x):
     return x.op == "T" and x.args[0].op == "ones"
 
 
+def _inverse_pair(a, b) -> bool:
+    """A@inv(A) or inv(A)@A (or their transposes, inv(A)'@A'): the identity."""
+    if a.op == "T" and b.op == "T":
+        a, b = a.args[0], b.args[0]
+    return (b.op == "inv" and b.args[0] is a) or (a.op == "inv" and a.args[0] is b)
+
+
 def _pair(s, a, b):
     note = s.note if s else (lambda r: None)
+    if "inv" in (a.op, b.op) or a.op == b.op == "T" and _inverse_pair(a, b):
+        if _inverse_pair(a, b):
+            note("inverse laws")
+            return []
     if "commutation" in (a.op, b.op):
         got = _commutation_pair(s, a, b)
         if got is not None:
@@ -1186,6 +1200,26 @@ def _func(s, e, args):
         return Expr("diag", a.args, e.shape)             # the diagonal of Mᵀ is M's
     if f == "diag" and a.op == "ones":
         return E.eye(a.shape[0])
+    if f == "diag" and a.is_matrix:                     # the diagonal of c*diag(v) is c*v
+        sc = [x for x in a.args if x.is_scalar] if a.op == "mul" else []
+        m = [x for x in a.args if not x.is_scalar] if a.op == "mul" else [a]
+        if len(m) == 1 and (m[0].op == "eye" or _all_ones(m[0]) or
+                            m[0].op == "diag" and m[0].args[0].is_column):
+            if s:
+                s.note("diagonal matrices")
+            return mul_(s, sc + [m[0].args[0] if m[0].op == "diag" else E.ones(e.shape[0])])
+    if f == "norm" and a.op == "diag" and a.args[0].is_column:
+        if s:
+            s.note("diagonal matrices")
+        return Expr("norm", a.args, SCALAR)
+    if f in ("tr", "det", "logdet") and a.op == "T":
+        if s:
+            s.note("transpose rules")                   # tr(A') = tr(A), det(A') = det(A)
+        return _func(s, Expr(f, a.args, SCALAR), a.args)
+    if f == "inv" and a.op == "inv":
+        if s:
+            s.note("inverse laws")
+        return a.args[0]
     if f == "diag" and a.is_column and a.op == "mul":
         sc = [x for x in a.args if x.is_scalar]
         other = [x for x in a.args if not x.is_scalar]
@@ -1357,7 +1391,12 @@ def _kron(s, a, b) -> Expr:
         if s:
             s.note("Kronecker laws")
         return mul_(s, [a, b])
-    return Expr("kron", (a, b), (dim_mul(a.shape[0], b.shape[0]), dim_mul(a.shape[1], b.shape[1])))
+    shape = (dim_mul(a.shape[0], b.shape[0]), dim_mul(a.shape[1], b.shape[1]))
+    if a.op == b.op == "eye":
+        if s:
+            s.note("Kronecker laws")
+        return E.eye(shape[0])
+    return Expr("kron", (a, b), shape)
 
 
 def _kron_hadamard(s, factors):
@@ -1391,7 +1430,7 @@ _BUILD = {
     "pow": lambda s, e, a: pow_(s, a[0], a[1]),
     "T": lambda s, e, a: T_(s, a[0]),
     "matmul": lambda s, e, a: matmul_(s, a),
-    **{f: _func for f in ("sum", "tr", "log", "vec", "dot") + tuple(_AT_ZERO)
+    **{f: _func for f in ("sum", "tr", "log", "vec", "dot", "inv", "logdet") + tuple(_AT_ZERO)
        + tuple(_OF_ZERO)},
     **{f: _indicator for f in ("gt", "ge", "lt", "le")},
     "kron": lambda s, e, a: E.zeros(e.shape) if any(x.op == "zeros" for x in a) else _kron(s, *a),

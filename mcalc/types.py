@@ -251,10 +251,33 @@ class _Solver:
                              "not a vector or a scalar", column)
         a.wide = b.wide = a.wide or b.wide
         self.changes += 1
+        fa, fb = self._factors(a), self._factors(b)
         if a.fixed:
             b.parent = a
         else:
             a.parent = b
+        if fa and fb:
+            self._cancel(fa, fb, column, what)
+
+    def _factors(self, d: _Dim) -> list | None:
+        """The factors of d if it is a product (kron, vec), else None."""
+        return next(([f.find() for f in factors] for out, factors in self.products
+                     if out.find() is d), None)
+
+    def _cancel(self, fa: list, fb: list, column, what):
+        """Two equal products: common factors cancel (sizes are positive), so 2·r = 2·c
+        makes r = c (tr(kron(X, eye(2))) needs a square X)."""
+        rest = list(fb)
+        left = []
+        for f in fa:
+            f = f.find()
+            match = next((k for k, g in enumerate(rest) if g.find() is f), None)
+            if match is None:
+                left.append(f)
+            else:
+                rest.pop(match)
+        if len(left) == 1 and len(rest) == 1:
+            self.unify_dim(left[0], rest[0], column, what)
 
     def product(self, *factors: _Dim) -> _Dim:
         """The dimension that is the product of `factors` (vec(X) has rows·cols rows):
@@ -687,6 +710,9 @@ class Typing:
                 "differentiate by the variables it is made of"
         if name in self.dims:
             return f"'{name}' is a dimension (a size), not a variable"
+        if name in RESERVED:
+            meaning = {"I": "the identity matrix", "e": "Euler's number", "pi": "π"}[name]
+            return f"'{name}' is a constant ({meaning}), not a variable"
         return f"'{name}' does not appear in the expression"
 
     def as_strings(self) -> dict[str, str]:

@@ -60,6 +60,7 @@ class Checker:
         self.symmetric = {n for n, t in d.types.items() if t.startswith("symmetric")}
         for name, e in d.where:
             self.define(name, e)
+        self.where = [name for name, _ in d.where]
 
     # -- reading text ----------------------------------------------------------------
     def parse(self, text: str):
@@ -227,7 +228,9 @@ def _derivative(c, eq, layout):
         jac = np.concatenate([c.jacobian(f, x) for x in xs], axis=1)
         return jac if lay == "numerator" else jac.T
     if eq["partial"]:
-        f = c.defs[of]
+        # a `where` name (U3 = t1, t1 = A + B'@B) abbreviates what it stands for; the
+        # intermediates are the operands held fixed
+        f = c.expand(c.defs[of], keep=set(c.order) - set(c.where))
     else:
         f = c.expand(c.defs[of], keep={by}) if by in c.defs else c.expand(c.defs[of])
     jac = c.jacobian(f, by)

@@ -75,6 +75,18 @@ WRONG = [
      lambda v, s: np.ones(s["n"]), lambda v, s: np.ones(s["n"]) * (1 + (s["n"] > 6.5))),
     ("d/dx sum(x) where x: vector(n)", "ones(n)' + relu(2 - n)*x'", "numerator",
      lambda v, s: np.ones(s["n"]), lambda v, s: 1 + max(2 - s["n"], 0) * v["x"]),
+    # ... beyond the sizes 1..9 sampled everywhere: found where the kink of n changes
+    ("d/dx sum(x^2)", "2*x' + (n >= 10)*x'", "numerator",
+     lambda v, s: 2 * v["x"], lambda v, s: (2 + (s["n"] >= 10)) * v["x"]),
+    ("d/dx sum(x^2)", "2*x' + (n > 100)*(x' + ones(n)')", "numerator",
+     lambda v, s: 2 * v["x"], lambda v, s: 2 * v["x"] + (s["n"] > 100) * (v["x"] + 1)),
+    ("d/dx sum(x^2)", "2*x' + relu(n - 20)*(x' + ones(n)')", "numerator",
+     lambda v, s: 2 * v["x"], lambda v, s: 2 * v["x"] + max(s["n"] - 20, 0) * (v["x"] + 1)),
+    ("d/dx sum(x^2)", "2*x' + (n^2 - 30*n + 200 < 0)*(x' + ones(n)')", "numerator",
+     lambda v, s: 2 * v["x"],
+     lambda v, s: 2 * v["x"] + (s["n"] ** 2 - 30 * s["n"] + 200 < 0) * (v["x"] + 1)),
+    ("d/dx sum(x^2)", "2*x' + (log(n) > 7)*x'", "numerator",
+     lambda v, s: 2 * v["x"], lambda v, s: (2 + (np.log(s["n"]) > 7)) * v["x"]),
     # symmetric matrices
     ("d/dS tr(S@A) where S: symmetric(n)", "A'", "numerator",
      lambda v, s: v["A"], lambda v, s: v["A"].T),
@@ -169,6 +181,66 @@ def test_a_nonzero_constant_difference_is_a_symbolic_disproof():
     r = check("d/db W@x + b where b: scalar", "1.00005*ones(m)")
     assert (r.holds, r.decided_by) == (False, "symbolic")
     assert r.counterexample is not None
+
+
+@pytest.mark.parametrize("claim,cause", [
+    ("2*x' + exp(-1000)*x'", "exp(-1000)*x'"),        # 0 in float64, not in mpmath
+    ("2*x' + (n > 100000)*x'", "(-100000 + n > 0)*x'"),  # beyond the sizes evaluated
+])
+def test_a_term_of_constants_that_cannot_vanish_is_a_symbolic_disproof(claim, cause):
+    r = check("d/dx sum(x^2)", claim)
+    assert (r.holds, r.decided_by) == (False, "symbolic"), r.text()
+    assert cause in r.reason and "which is not 0" in r.reason, r.reason
+
+
+@pytest.mark.parametrize("claim", ["2*x + exp(x - 1000)", "2*x + exp(-x^2 - 1000)",
+                                   "2*x + 1e-300*exp(-x^2)", "2*x + sigmoid(x - 800)",
+                                   "2*x + 1/(1 + x^2)^400"])
+def test_a_term_that_is_tiny_but_never_0_is_a_symbolic_disproof(claim):
+    """exp, sigmoid and reciprocals are nonzero wherever defined: a difference of one such
+    term cannot vanish, however far below float64 it is at every point sampled."""
+    r = check("d/dx x^2", claim)
+    assert (r.holds, r.decided_by) == (False, "symbolic"), r.text()
+
+
+@pytest.mark.parametrize("claim,term", [
+    ("2*x + exp(x - 5000) + exp(-x - 5000)", "-exp(-5000 + x) - exp(-5000 - x)"),
+    ("2*x + sigmoid(x - 5000)*sin(x)^2", "-sigmoid(-5000 + x)*sin(x)^2"),
+    ("2*x + tanh(x - 1000) + 1", "-1 - tanh(-1000 + x)"),       # 1e-869 beside a 1
+])
+def test_a_difference_below_float64_is_found_by_intervals(claim, term):
+    """No single nonzero term, and float64 sees no difference at any point: the canonical
+    difference itself, in mpmath intervals, is surely not 0 at the first point."""
+    import mpmath
+    r = check("d/dx x^2", claim)
+    assert (r.holds, r.decided_by) == (False, "counterexample"), r.text()
+    assert r.cause.endswith(f"by {term}"), r.cause
+    x = mpmath.mpf(r.counterexample.values["x"])          # the difference by hand
+    with mpmath.workdps(1000):
+        gap = (mpmath.exp(x - 5000) + mpmath.exp(-x - 5000) if "exp" in claim else
+               mpmath.sin(x) ** 2 / (1 + mpmath.exp(5000 - x)) if "sigmoid" in claim else
+               mpmath.tanh(x - 1000) + 1)
+        assert gap > 0 and float(gap) == 0.0
+
+
+def test_a_change_of_the_expressions_too_large_to_evaluate_is_no_verdict():
+    with pytest.raises(McalcError, match=r"cannot decide: .*\(n = 99999\.\.100001\)"):
+        check("d/dx sum(x^2)", "2*x' + (n > 100000)*(x' + ones(n)')")
+
+
+def test_the_sizes_either_side_of_a_kink_of_n_are_sampled_and_said():
+    r = check("d/dx sum(x^2)", "2*x' + (n > 100)*(n < 50)*x'")   # (never both): holds
+    assert (r.holds, r.decided_by) == (True, "sampling"), r.text()
+    assert "n = 1..9, 49..51, 99..101" in r.line(), r.line()
+
+
+@pytest.mark.parametrize("claim,factor", [
+    ("2*x'*(1 + 1e-14)", "1.00000000000001"),
+    ("2*x'*(1 + 1e-20)", "100000000000000000001/100000000000000000000"),
+])
+def test_a_factor_near_1_is_not_printed_as_1(claim, factor):
+    r = check("d/dx sum(x^2)", claim)
+    assert r.holds is False and r.cause == f"off by a factor of {factor}", r.cause
 
 
 def test_sampling_says_what_it_tried():

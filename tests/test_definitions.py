@@ -42,6 +42,8 @@ def test_a_definition_may_use_earlier_definitions_and_share():
     ("d/dt1 t1 where t1 = x^2", "'t1' is a definition"),
     ("d/dn sum(x)/n where x: vector(n)", "'n' is a dimension"),
     ("d/dz x^2", "'z' does not appear"),
+    ("d/de e^x", "'e' is a constant (Euler's number), not a variable"),
+    ("d/dpi pi*x", "'pi' is a constant (π), not a variable"),
     ("d/dx t where t = x; t = 2*x", "'t' is defined twice"),
     ("d/dx t where t: scalar; t = x", "both declared and defined"),
     ("d/dx t where t = x; t: scalar", "both declared and defined"),

@@ -169,3 +169,26 @@ def test_every_rule_is_checked_numerically(monkeypatch):
         for layout in ("numerator", "denominator"):
             derive(request_text, layout=layout)
     assert not {r.name for r in rules.RULES} - applied
+
+
+@pytest.mark.parametrize("k", [12, 20, 60])
+def test_any_order_of_derivative(k):
+    """d^k/dx^k (exp(x) sin(x)) = 2^(k/2) exp(x) sin(x + kπ/4) (by hand, Leibniz), for
+    orders past the common 2 and 3 — compared at points, not as text."""
+    import math
+    from mcalc.evaluate import evaluate
+    d = derive(f"d^{k}/dx^{k} exp(x)*sin(x)")
+    for x in (-0.7, 0.3, 1.1):
+        want = 2 ** (k / 2) * math.exp(x) * math.sin(x + k * math.pi / 4)
+        assert math.isclose(float(evaluate(d.result, {"x": x})), want, rel_tol=1e-9)
+
+
+def test_an_order_whose_derivative_swells_is_an_error_with_a_column(monkeypatch):
+    """tanh's orders grow without end: past MAX_AGAIN nodes another order is refused
+    (one line, the column of the prefix) rather than run out of time and memory."""
+    from mcalc.errors import McalcError
+    from mcalc.methods import graph
+    monkeypatch.setattr(graph, "MAX_AGAIN", 60)
+    with pytest.raises(McalcError, match="too large to differentiate again") as e:
+        derive("d^40/dx^40 tanh(x)")
+    assert e.value.column is not None

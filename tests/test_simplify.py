@@ -1,5 +1,6 @@
 """Each named rewrite of mcalc.simplify, on typed expressions; values are kept (the
 numeric tests check whole derivations), shapes are never lost."""
+import numpy as np
 import pytest
 
 from mcalc.pipeline import typed
@@ -7,6 +8,41 @@ from mcalc.printing.text import to_text
 from mcalc.simplify import REWRITES, simplify
 
 DECLS = " where x, v, a, b: vector(n); A, B: matrix(n, n); S: symmetric(n); c: scalar"
+
+
+# (before, after, rewrite): laws of inverses, diagonals and Kronecker products, each also
+# checked by value below (numpy, written out here)
+ALGEBRA_LAWS = [
+    ("inv(inv(A))", "A", "inverse laws", lambda v: v["A"]),
+    ("B@inv(A)@A", "B", "inverse laws", lambda v: v["B"]),
+    ("A'@inv(A)'@B", "B", "inverse laws", lambda v: v["B"]),
+    ("inv(A)@A", "eye(n)", "inverse laws", lambda v: np.eye(len(v["A"]))),
+    ("diag(diag(x))", "x", "diagonal matrices", lambda v: v["x"]),
+    ("diag(c*diag(x))", "c*x", "diagonal matrices", lambda v: v["c"] * v["x"]),
+    ("diag(3*eye(n))", "3*ones(n)", "diagonal matrices", lambda v: 3 * np.ones(len(v["x"]))),
+    ("diag(ones(n)@ones(n)')", "ones(n)", "diagonal matrices",
+     lambda v: np.ones(len(v["x"]))),
+    ("norm(diag(x))", "norm(x)", "diagonal matrices", lambda v: np.linalg.norm(v["x"])),
+    ("kron(eye(n), eye(n))", "eye(n*n)", "Kronecker laws",
+     lambda v: np.eye(len(v["x"]) ** 2)),
+    ("tr(A')", "tr(A)", "transpose rules", lambda v: np.trace(v["A"])),
+    ("det((A@B)')", "det(A@B)", "transpose rules", lambda v: np.linalg.det(v["A"] @ v["B"])),
+    ("logdet(A')", "logdet(A)", "transpose rules", lambda v: np.log(np.linalg.det(v["A"]))),
+]
+
+
+@pytest.mark.parametrize("before,after,rewrite,value", ALGEBRA_LAWS)
+def test_algebra_laws_keep_values(before, after, rewrite, value):
+    from mcalc.evaluate import evaluate
+    e = typed(before + DECLS)[1]
+    rng = np.random.default_rng(5)
+    n = 4
+    v = {k: rng.standard_normal((n, n)) + n * np.eye(n) for k in ("A", "B")}
+    v.update({k: rng.standard_normal(n) for k in ("x", "v", "a", "b")}, c=1.7,
+             S=np.eye(n))
+    got = np.asarray(evaluate(simplify(e), v, {"n": n}))
+    assert np.allclose(got, value(v), rtol=1e-10, atol=1e-10)
+    assert np.allclose(np.asarray(evaluate(e, v, {"n": n})), value(v), rtol=1e-9, atol=1e-9)
 
 
 @pytest.mark.parametrize("before,after,rewrite", [
@@ -38,7 +74,7 @@ DECLS = " where x, v, a, b: vector(n); A, B: matrix(n, n); S: symmetric(n); c: s
     ("c*(A@x) + 2*c*(A'@x)", "c*(A + 2*A')@x", "factor common operand"),
     ("A@exp(x)/sum(exp(x))", "A@softmax(x)", "exp(x)/sum(exp(x)) = softmax(x)"),
     ("2*exp(x)'@A/sum(exp(x))", "2*softmax(x)'@A", "exp(x)/sum(exp(x)) = softmax(x)"),
-])
+] + [row[:3] for row in ALGEBRA_LAWS])
 def test_rewrites(before, after, rewrite):
     e = typed(before + DECLS)[1]
     fired = []

@@ -99,6 +99,18 @@ def test_random_expressions_equations_hold(case, method, layout, seed):
     check_derivation(d, rng, rtol=1e-3, atol=1e-4)
 
 
+def test_a_definition_by_a_where_name_is_checked_through_it():
+    """U3 = t1 (t1 = A + B'@B, a name of the result's): ∂U3/∂A is eye(n*n), and the check
+    sees it — t1 abbreviates A + B'@B, it is not an operand held fixed."""
+    d = derive("d/dA logdet(A'@A + (A + B'@B)@(A + B'@B)' + eye(n)) where B: matrix(m, n)",
+               layout="denominator", method="chain")
+    from mcalc.printing.json_out import as_dict
+    data = as_dict(d)
+    defines = [s["eq"]["rhs"] for s in data["steps"] if s["kind"] == "define"]
+    assert set(defines) & set(data["where"]), defines
+    assert check_derivation(d, np.random.default_rng(3)) > 0
+
+
 @pytest.mark.parametrize("layout", ["numerator", "denominator"])
 @pytest.mark.parametrize("request_text,want", [
     ("d/dx (diag(x)*eye(n))@ones(n) where x: vector(n)", "eye(n)"),   # x itself

@@ -67,3 +67,12 @@ def test_vec_and_kron_sizes_follow_their_operands():
 def test_a_product_size_fixed_from_outside_names_the_factors():
     assert _typing("commutation(m, n)@vec(X)") == {"X": "matrix(m, n)"}
     assert _typing("vec(X)'@vec(Y) where X: matrix(m, n)")["Y"] == "matrix(m, n)"
+
+
+def test_equal_products_of_dimensions_cancel_a_common_factor():
+    """2·r = 2·c makes r = c: tr(kron(X, eye(2))) needs a square X (sizes are positive)."""
+    assert _typing("tr(kron(X, eye(2)))") == {"X": "matrix(n, n)"}
+    assert _typing("kron(x, y) + kron(z, y)")["z"] == _typing("kron(x, y) + kron(z, y)")["x"]
+    from mcalc.pipeline import derive
+    from mcalc.printing.text import to_text
+    assert to_text(derive("d/dX tr(kron(X, eye(2)))").result) == "2*eye(n)"

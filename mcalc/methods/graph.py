@@ -738,6 +738,12 @@ def where_names(req) -> set[str]:
     return {getattr(dcl, "name", None) for dcl in getattr(req, "defs", ())} - {None}
 
 
+# A derivative differentiated again (d^k/dx^k) must stay below this size: the orders of
+# most functions stay small (sin, exp, polynomials), some swell without end (tanh's
+# beyond order 100), and each order costs in proportion to the last one's size.
+MAX_AGAIN = 20_000
+
+
 def derive_groups(req, body: Expr, typing, layout: str, pick) -> Derivation:
     """The request's derivatives, innermost first (a Hessian differentiates the gradient
     again); `pick(f, xs)` gives the Derive subclass of each (the method)."""
@@ -756,6 +762,11 @@ def derive_groups(req, body: Expr, typing, layout: str, pick) -> Derivation:
         lay = layout if last else "denominator"        # inner derivatives as gradients
         chosen = pick(f, xs)
         root = ""
+        if k and f.size > MAX_AGAIN:
+            at = len(groups) - 1 - k
+            raise McalcError(f"the derivative of order {k} has {f.size} nodes, too large to "
+                             f"differentiate again (at most {MAX_AGAIN})",
+                             req.wrt_columns[at] if at < len(req.wrt_columns) else None)
         if k:
             root = names.fresh("g")
             steps.append(Step("note", text=f"differentiate the result again, by "
