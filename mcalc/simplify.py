@@ -313,11 +313,15 @@ class Simplifier:
         if got is None:
             said = self.said.get(e)
             if said is None:
-                fired, self.fired = self.fired, []      # what this search notes, kept
-                try:
-                    said = self.said[e] = (_textbook(self, e), tuple(self.fired))
-                finally:
-                    self.fired = fired
+                level = _worth(self, e)
+                if not level:                           # (most clusters: no search)
+                    said = self.said[e] = (e, ())
+                else:
+                    fired, self.fired = self.fired, []  # what this search notes, kept
+                    try:
+                        said = self.said[e] = (_textbook(self, e, level), tuple(self.fired))
+                    finally:
+                        self.fired = fired
             got = said[0]
             for rule in said[1]:
                 self.note(rule)
@@ -1544,10 +1548,10 @@ def _sigmoid_arg(w: Expr, flip: bool):
     return w, False
 
 
-def _textbook(s, e: Expr) -> Expr:
+def _textbook(s, e: Expr, level: int) -> Expr:
     """The shortest of e as it is, factored and expanded, after common denominators,
-    cancelling and the table's product identities (logistic, softmax)."""
-    level = _worth(s, e)
+    cancelling and the table's product identities (logistic, softmax); `level` is e's
+    _worth."""
     if not level or level == 1 and _nothing_in_common(e):
         return e
     atoms = A.Atoms()
