@@ -631,12 +631,28 @@ def _broadcast(operands):
 def _factor_common(s, terms, shape):
     """A@x + B@x -> (A + B)@x, and x'@A + x'@B -> x'@(A + B), until no two terms share an
     outer operand."""
-    while len(terms) > 1:
+    while len(terms) > 1 and _products(terms) > 1:
         merged = _factor_once(s, terms, shape)
         if merged is None:
             break
         terms = merged
     return terms
+
+
+def _products(terms) -> int:
+    """How many of the terms may be @ products as _factor_once reads them (through a
+    number and scalar factors): fewer than two share nothing, and their parts need not be
+    built to see it."""
+    count = 0
+    for t in terms:
+        op = t.op
+        if op == "matmul" or op == "T" or op == "mul" and \
+                not _IN_PRODUCT.isdisjoint(map(_OP, t.args)):
+            count += 1
+    return count
+
+
+_IN_PRODUCT = frozenset(("matmul", "T", "mul"))    # (a product inside a product: looked at)
 
 
 def _factors(e: Expr | None) -> tuple | None:
