@@ -593,9 +593,10 @@ class _Checker:
         """Sizes on both sides of every change of a kink of the dimensions alone, the
         other dimensions as in `base`, within the cost bound: a claim that differs only
         where n >= 10 differs there (sizes 1..9 alone would never see it)."""
-        if not hasattr(self, "_thresholds"):
-            self._thresholds, self._beyond = [], {}
-            for d, t in self._threshold_sizes():
+        sizes = self._threshold_sizes()
+        if getattr(self, "_planned", None) is not sizes:     # (once the difference is known,
+            self._planned, self._thresholds, self._beyond = sizes, [], {}   # its kinks too)
+            for d, t in sizes:
                 at = dict(base, **{d: t})
                 if self._cost(at)[0] > MAX_COST:
                     self._beyond.setdefault(d, set()).add(t)
@@ -608,13 +609,16 @@ class _Checker:
         alone changes side ((n >= 10): 9 and 10), the others at size 1: the sizes 1..16,
         then sizes 25% apart up to SCAN_LIMIT, each change found exactly by bisection."""
         from mcalc.evaluate import EvaluationError, evaluate_order, evaluation_order
-        if getattr(self, "_scanned", None) == self._roots():
+        # the canonical difference's kinks too: (n - 5000 > 0) costs nothing to evaluate
+        # where sum(eye(n)) > 5000 would cost n² entries
+        roots = self._roots() + tuple(self.diff_terms)
+        if getattr(self, "_scanned", None) == roots:
             return self._threshold_list
         np = self.np
         out: list[tuple[str, int]] = []
-        for a, b in self._all_kinks():
-            if E.free_vars(a) or (b is not None and E.free_vars(b)):
-                continue                                # _kink_points' work
+        for a, b in self._all_kinks(roots):
+            if E.free_vars(a) or (b is not None and E.free_vars(b)) or a.shape != SCALAR:
+                continue                                # _kink_points' work, or an array
             order = evaluation_order((a,) if b is None else (a, b))
             dims = E.dimension_names(a) | (E.dimension_names(b) if b is not None else set())
             for d in sorted(dims):
@@ -626,10 +630,14 @@ class _Checker:
                     except (EvaluationError, ArithmeticError, ValueError):
                         return 2.0
                     return float(np.sign(v)) if np.isfinite(v) else 2.0
-                grid, k = list(range(1, SCAN_LINEAR + 1)), SCAN_LINEAR
-                while k < SCAN_LIMIT:
-                    k = min(SCAN_LIMIT, int(k * SCAN_GROWTH) + 1)
+                grid, k = [], 1
+                while k <= SCAN_LIMIT:          # within the cost bound: sum(eye(n)) is n²
+                    if _order_cost(order, {o: k if o == d else 1 for o in dims})[0] > MAX_COST:
+                        break
                     grid.append(k)
+                    k = k + 1 if k < SCAN_LINEAR else int(k * SCAN_GROWTH) + 1
+                if len(grid) < 2:
+                    continue
                 before, found = side(grid[0]), 0
                 for lo, end in zip(grid, grid[1:]):
                     now = side(end)
@@ -642,26 +650,18 @@ class _Checker:
                         lo, before, found = hi, side(hi), found + 1
                     if found == SCAN_CHANGES:
                         break
-        self._scanned, self._threshold_list = self._roots(), list(dict.fromkeys(out))
+        self._scanned, self._threshold_list = roots, list(dict.fromkeys(out))
         return self._threshold_list
 
     def _cost(self, top):
         """(entries computed, with r·c·k for a matrix product; the largest value) when
         every named dimension has the size top (or the sizes of a dict): the cost of one
         evaluation, which bounds the high-precision confirmation, the slow part."""
+        from mcalc.evaluate import evaluation_order
         at = top if isinstance(top, dict) else {n: top for n in self._dims()}
-        size = lambda d: parse_dim_size(d, at)  # noqa: E731
-        done: dict = {}
-        cost, largest = 0, (1, 1)
-        for root in self._roots():
-            for node in E.postorder(root, done):
-                done[node] = True
-                r, c = size(node.shape[0]), size(node.shape[1])
-                k = max((size(a.shape[1]) for a in node.args), default=1) \
-                    if node.op == "matmul" else 1
-                cost += r * c * k
-                largest = max(largest, (r, c), key=lambda s: s[0] * s[1])
-        return cost, largest
+        if getattr(self, "_cost_of", None) != self._roots():
+            self._cost_of, self._cost_order = self._roots(), evaluation_order(self._roots())
+        return _order_cost(self._cost_order, at)
 
     def _too_large(self):
         """Why the concrete sizes (vector(100000)) make the expressions too costly to
@@ -785,14 +785,16 @@ class _Checker:
         return None
 
     # -- kinks ---------------------------------------------------------------------------
-    def _all_kinks(self):
-        """(a, b) for every kink: relu(a)/abs(a)/sign(a) change at a = 0 (b None), max,
-        min and the indicators where a − b changes sign."""
+    def _all_kinks(self, roots=None):
+        """(a, b) for every kink of the roots (the expression, claim and derivative):
+        relu(a)/abs(a)/sign(a) change at a = 0 (b None), max, min and the indicators where
+        a − b changes sign."""
         from mcalc.evaluate import KINK_BINARY, KINK_UNARY
-        if getattr(self, "_kinks_of", None) == self._roots():
+        roots = roots or self._roots()
+        if getattr(self, "_kinks_of", None) == roots:
             return self._all_kink_list
         seen, out = set(), []
-        for root in self._roots():
+        for root in roots:
             for _, n in _nodes_with_paths(root):
                 if n in seen:
                     continue
@@ -801,7 +803,7 @@ class _Checker:
                     out.append((n.args[0], None))
                 elif n.op in KINK_BINARY:
                     out.append(n.args)
-        self._kinks_of, self._all_kink_list = self._roots(), list(dict.fromkeys(out))
+        self._kinks_of, self._all_kink_list = roots, list(dict.fromkeys(out))
         return self._all_kink_list
 
     def _kinks(self):
@@ -1393,6 +1395,19 @@ def _plain_factors(diff: Poly) -> tuple[bool, list]:
             return False, []
         constants.append(b)                     # exp(-1000), (n - 10 >= 0)
     return bool(c), constants
+
+
+def _order_cost(order, sizes) -> tuple[int, tuple[int, int]]:
+    """(entries computed, r·c·k for a matrix product; the largest value's r, c) evaluating
+    the nodes of `order` at `sizes`."""
+    size = lambda d: parse_dim_size(d, sizes)  # noqa: E731
+    cost, largest = 0, (1, 1)
+    for node in order:
+        r, c = size(node.shape[0]), size(node.shape[1])
+        k = max((size(a.shape[1]) for a in node.args), default=1) if node.op == "matmul" else 1
+        cost += r * c * k
+        largest = max(largest, (r, c), key=lambda s: s[0] * s[1])
+    return cost, largest
 
 
 def _ranges(sizes) -> str:

@@ -123,7 +123,7 @@ def ones(n: str) -> Expr:
 
 
 def eye(n: str) -> Expr:
-    return Expr("eye", (), (n, n))
+    return Expr("eye", (), (n, n)) if n != "1" else num(1)     # the 1×1 identity is 1
 
 
 def commutation(m: str, n: str) -> Expr:

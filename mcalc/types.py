@@ -258,6 +258,14 @@ class _Solver:
             a.parent = b
         if fa and fb:
             self._cancel(fa, fb, column, what)
+        root = a.find()
+        for fs in (fa, fb):         # d = d·k or 1 = k·l (x + kron(a, x)): the k are 1
+            if fs and (root is self.one or any(f.find() is root for f in fs)):
+                # no longer a product (d = d·1): named as any dimension is
+                self.products = [(o, f) for o, f in self.products if o.find() is not root]
+                for f in fs:
+                    if f.find() is not root or root is self.one:
+                        self.unify_dim(f, self.one, column, what)
 
     def _factors(self, d: _Dim) -> list | None:
         """The factors of d if it is a product (kron, vec), else None."""
@@ -282,6 +290,9 @@ class _Solver:
     def product(self, *factors: _Dim) -> _Dim:
         """The dimension that is the product of `factors` (vec(X) has rows·cols rows):
         named at once when the factors are, else once they are (_name_dims)."""
+        factors = tuple(f for f in factors if f.find() is not self.one) or (self.one,)
+        if len(factors) == 1:                   # n·1 is n (kron(x, 2) has x's rows)
+            return factors[0]
         fixed = [f.find().fixed for f in factors]
         if all(fixed):
             return self.dim(dim_mul(*fixed[:1], *fixed[1:]) if len(fixed) > 1 else fixed[0])
@@ -666,9 +677,13 @@ def _name_dims(solver: _Solver, used: set[str]):
             name(t.dims[1])
             name(t.dims[0])
     for out, factors in solver.products:                # inner products first (post-order)
-        r, parts = out.find(), [f.find().fixed for f in factors]
-        if r.fixed is None and all(parts):
-            r.fixed = dim_mul(*parts)
+        r = out.find()
+        if r.fixed is None:
+            for f in factors:                           # a factor no variable has: the
+                name(f)                                 # size of I in vec(I) + x
+            parts = [f.find().fixed for f in factors]
+            if all(parts):
+                r.fixed = dim_mul(*parts)
 
 
 def _resolve_dim(d: _Dim, solver) -> str:

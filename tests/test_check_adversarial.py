@@ -228,6 +228,18 @@ def test_a_change_of_the_expressions_too_large_to_evaluate_is_no_verdict():
         check("d/dx sum(x^2)", "2*x' + (n > 100000)*(x' + ones(n)')")
 
 
+def test_a_kink_of_n_is_found_in_the_canonical_difference_and_scanned_within_bounds():
+    """sum(eye(n)) > 5000 would cost n² entries to scan: its canonical form n - 5000 > 0
+    is scanned instead; n = 5001 is then too large to sample (no verdict), and a single
+    such term is still a proof. A kink inside an array is never evaluated at huge n."""
+    r = check("d/dx sum(x)", "ones(n)' + (sum(eye(n)) > 5000)*x'")
+    assert (r.holds, r.decided_by) == (False, "symbolic"), r.text()
+    with pytest.raises(McalcError, match=r"cannot decide: .*\(n = 4999\.\.5001\)"):
+        check("d/dx sum(x)", "ones(n)' + (sum(eye(n)) > 5000)*(x' + ones(n)')")
+    r = check("d^2/dx^2 sum(exp(x))", "kron((relu(1e-3) <= cos(n)), (sign(n)^transpose(I)))")
+    assert r.holds is False
+
+
 def test_the_sizes_either_side_of_a_kink_of_n_are_sampled_and_said():
     r = check("d/dx sum(x^2)", "2*x' + (n > 100)*(n < 50)*x'")   # (never both): holds
     assert (r.holds, r.decided_by) == (True, "sampling"), r.text()

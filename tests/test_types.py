@@ -1,5 +1,7 @@
 """Type inference by the contract's rules, and shape errors that name both shapes."""
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from mcalc.pipeline import typed
 from mcalc.errors import McalcError
@@ -76,3 +78,50 @@ def test_equal_products_of_dimensions_cancel_a_common_factor():
     from mcalc.pipeline import derive
     from mcalc.printing.text import to_text
     assert to_text(derive("d/dX tr(kron(X, eye(2)))").result) == "2*eye(n)"
+
+
+@pytest.mark.parametrize("text, typing", [
+    ("vec(I) + x", {"x": "vector(n*n)"}),                     # I's size: named for x
+    ("x + kron(a, x)", {"x": "vector(n)", "a": "scalar"}),    # n = a·n: a is 1
+    ("kron(kron(x, 2), a) + x", {"x": "vector(n)", "a": "scalar"}),
+])
+def test_products_of_dimensions_that_only_the_product_names(text, typing):
+    assert _typing(text) == typing
+
+
+@pytest.mark.parametrize("text, words", [
+    ("d/dx vec(softmax(I)) + x", r"softmax\(\) takes a vector"),
+    ("d/dx x <= kron(A, x)", "shape mismatch"),                 # n = m·n with A a matrix
+])
+def test_impossible_products_of_dimensions_are_shape_errors(text, words):
+    from mcalc.pipeline import derive
+    with pytest.raises(McalcError, match=words):
+        derive(text)
+
+
+_ATOMS = ["x", "y", "A", "B", "a", "n", "2", "0.5", "e", "I", "ones(n)", "eye(n)", "x'", "A'"]
+_UNARY = ["sin", "exp", "log", "sqrt", "relu", "sum", "norm", "softmax", "tr", "det", "inv",
+          "diag", "vec"]
+
+
+def _random_text():
+    leaf = st.sampled_from(_ATOMS)
+    return st.recursive(leaf, lambda sub: st.one_of(
+        st.builds(lambda f, u: f"{f}({u})", st.sampled_from(_UNARY), sub),
+        st.builds(lambda f, u, v: f"{f}({u}, {v})", st.sampled_from(["kron", "max", "dot"]),
+                  sub, sub),
+        st.builds(lambda u, o, v: f"({u}{o}{v})",
+                  sub, st.sampled_from([" + ", " - ", "*", "/", "@", "^", " <= "]), sub)),
+        max_leaves=8)
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=list(HealthCheck))
+@given(_random_text(), st.sampled_from(["d/dx ", "d/dA ", "d^2/da^2 ", "d/d(x, a) ", ""]))
+def test_any_request_is_typed_and_derived_or_refused_with_a_reason(body, prefix):
+    """Random requests (shapes that may not fit at all): an answer, or McalcError with its
+    one-line message — never another exception (an internal error is a bug)."""
+    from mcalc.pipeline import derive
+    try:
+        derive(prefix + body)
+    except McalcError as e:
+        assert "\n" not in str(e)
