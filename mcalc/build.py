@@ -40,13 +40,16 @@ def build(root, typing, shape_of_tv, inference, done: dict | None = None,
 
     # nodes in pre-order, right operand first: reversed, that is the left-to-right
     # post-order (children before parents, and the same first error as a recursive walk);
-    # a syntax tree shares no nodes (a defined name refers to its body through `resolved`)
-    order, stack = [], [root]
-    while stack:
-        node = stack.pop()
-        order.append(node)
-        if node.args and not (dim_args and id(node) in dim_args):   # commutation(m, n):
-            stack.extend(node.args)                                 # its operands are sizes
+    # a syntax tree shares no nodes (a defined name refers to its body through `resolved`).
+    # The inference walked the tree so already, unless an operand is a size.
+    order = None if dim_args else inference.orders.get(id(root))
+    if order is None:
+        order, stack = [], [root]
+        while stack:
+            node = stack.pop()
+            order.append(node)
+            if node.args and not (dim_args and id(node) in dim_args):   # commutation(m, n):
+                stack.extend(node.args)                                 # operands are sizes
     for node in reversed(order):
         key = id(node)
         if node.args:
@@ -91,15 +94,15 @@ def _node(n, args, typing, shape_here, sym) -> E.Expr:
     op, col = n.op, n.column                         # the most frequent operators first
     if op == "name":
         name = n.text
+        vt = typing.vars.get(name)                   # (e, pi and I are never variables)
+        if vt is not None:
+            return E.var(name, vt.shape, vt.kind == "symmetric")
         if name == "e":
             return E.make("exp", E.ONE)
         if name == "pi":
             return E.Expr("const", (), SCALAR, "pi")
         if name == "I":
             return E.eye(shape_here(n)[0])
-        if name in typing.vars:
-            vt = typing.vars[name]
-            return E.var(name, vt.shape, vt.kind == "symmetric")
         return E.dim(name)
     if op == "number":
         return _number(n.text, col)

@@ -65,7 +65,7 @@ MP_DEEP_DPS = (400, 1200)             # ... and beyond, for a few points per che
 MP_DEEP_POINTS = 4                    # (tanh saturated beside a kink: 1 - tanh^2 ~ e^-600)
 MAX_COST = 200_000                    # entries (and products) evaluated: beyond, exit 2
 UNDERFLOW = ("exp", "tanh", "sigmoid", "softmax", "logsumexp", "pow")
-UNDERFLOW_EXP = frozenset(UNDERFLOW[:-1])
+UNDERFLOW_EXP = frozenset(UNDERFLOW[:-1])  # (a power underflows only at huge values)
 MAX_DIFF_TERMS = 40                   # canonical differences evaluated term by term
 SCAN_LIMIT = 10 ** 6                  # a kink of the dimensions alone ((n >= 10)) is
 SCAN_LINEAR = 16                      # looked for at sizes 1..16, then 25% apart up to
@@ -892,7 +892,7 @@ class _Checker:
         """A difference too small for float64 and for the digits the two sides are
         compared to (exp(x - 5000) beside 2*x): the canonical difference, summed term by
         term in mpmath intervals, surely is not 0 at p — a proof that they differ there."""
-        if not self.diff_terms or not self._diff_ops() & set(UNDERFLOW):
+        if not self.diff_terms or self._diff_ops().isdisjoint(UNDERFLOW):
             return False
         # a few points suffice (such a difference is there at any point), more digits at
         # the first ones: 1 + tanh(x - 1000) is 1e-869, beside the 1 it cancels

@@ -208,12 +208,15 @@ def replace(e: Expr, mapping: dict, keep=()) -> Expr:
             done[node] = node
             stack.pop()
         else:
-            pending = [a for a in node.args if a not in done]
+            pending = False                    # (a loop: a comprehension is a call)
+            for a in node.args:
+                if a not in done:
+                    stack.append(a)
+                    pending = True
             if pending:
-                stack.extend(pending)
                 continue
             stack.pop()
-            args = tuple([done[a] for a in node.args])
+            args = tuple(map(done.__getitem__, node.args))
             done[node] = node if args == node.args else \
                 Expr(node.op, args, node.shape, node.name, node.value)
     return done[e]

@@ -70,57 +70,48 @@ class Simplifier:
     recursion); each element-wise cluster is brought to textbook form (mcalc.algebra)
     where it meets a non-element-wise parent, or is the result."""
 
-    def __init__(self, like: "Simplifier | None" = None):
+    def __init__(self):
         self.memo: dict[Expr, Expr] = {}        # node -> its canonical form
         self.final: dict[Expr, Expr] = {}       # node -> its textbook form
         self.normed: dict[Expr, Expr] = {}      # cluster -> its textbook form
         self.finished: dict[Expr, Expr] = {}    # node -> with its inner clusters in it
+        self.tokens: dict[Expr, int] = {}
+        self.keys: dict[Expr, tuple] = {}       # order_key's cache
+        self.sort_keys: dict[Expr, tuple] = {}  # mul_'s sort key of a factor
+        self.prints: dict[Expr, int] = {}       # fingerprint's cache
         self.honest: dict[Expr, Expr] = {}      # node -> with its shape shown (keep_shape)
-        if like is None:
-            self.tokens: dict[Expr, int] = {}
-            self.keys: dict[Expr, tuple] = {}       # order_key's cache
-            self.sort_keys: dict[Expr, tuple] = {}  # mul_'s sort key of a factor
-            self.prints: dict[Expr, int] = {}       # fingerprint's cache
-            self.too_big: set[Expr] = set()         # clusters algebra.to_poly gave up on
-            # cluster -> (its textbook form, the rewrites noted finding it), for fresh()
-            self.said: dict[Expr, tuple] = {}
-            # node -> (operands, what its constructor made of them) for each constructor
-            # call that noted nothing and took no shortcut (a quiet step), for fresh()
-            self.quiet: dict[Expr, tuple] = {}
-        else:                                   # (see fresh)
-            self.tokens, self.keys, self.sort_keys, self.prints, self.too_big, self.said, \
-                self.quiet = like.tokens, like.keys, like.sort_keys, like.prints, \
-                like.too_big, like.said, like.quiet
-        # rewrites noted and shortcuts taken (a product _grow extended, which a fresh
-        # simplifier may build the general way) so far: a step that adds none is quiet
-        self.events = 0
+        self.too_big: set[Expr] = set()         # clusters algebra.to_poly gave up on
         # products mul_ built -> the ids of their factors' bases, or None (see _grow)
         self.bases: dict[Expr, set | None] = {}
         self.grown: dict[Expr, tuple] = {}      # grown product -> (product, new factors)
         self.plain: dict[Expr, frozenset] = {}  # clusters of _worth 0 (see there)
-        self.fired: list[str] = []
-
-    def fresh(self) -> "Simplifier":
-        """A simplifier that remembers nothing this one simplified, so it notes every
-        rewrite a simplification takes again (how a derivation names a step's rewrites),
-        sharing what is the same for both: order keys, token counts, the clusters too big
-        for the algebra, each cluster's textbook form with the rewrites noted finding it
-        (noted again when the form is taken from there), and the quiet constructor steps
-        (taken as they are: they would note nothing here either)."""
-        return Simplifier(self)
+        self.fired: list[str] = []              # the rules of this call, named once
+        # Provenance: every rule noted (with repeats), and for each node that changed, the
+        # rules that changed it and its operands (memo), its cluster's textbook form
+        # (normed) or the whole call (final) — so a later call that meets the same node
+        # names them again, as a fresh simplifier would, without starting afresh.
+        self.trail: list[str] = []
+        self.why: dict[Expr, tuple] = {}
+        self.why_normed: dict[Expr, tuple] = {}
+        self.why_final: dict[Expr, tuple] = {}
 
     def note(self, rule: str):
-        self.events += 1
+        self.trail.append(rule)
         if rule not in self.fired:
             self.fired.append(rule)
+
+    def recall(self, rules: tuple):
+        for rule in rules:
+            self.note(rule)
 
     def __call__(self, e: Expr) -> Expr:
         if not e.args:                          # a leaf is its own textbook form
             return e
         got = self.final.get(e)
         if got is not None:
+            self.recall(self.why_final.get(e, ()))
             return got
-        memo, quiet = self.memo, self.quiet
+        memo, why, trail = self.memo, self.why, self.trail
         built, prefixes = [], []
         stack = [e]
         while stack:                            # E.postorder, inline: this is the hot loop
@@ -146,22 +137,26 @@ class Simplifier:
             op = node.op
             if op == "matmul" and args[0].op == "matmul":
                 prefixes.append(args[0])
+            k = len(trail)
             operands = self.operands(node, memo)
-            got = quiet.get(node)
-            if got is not None and got[0] == operands:
-                out = got[1]
-            else:
-                events = self.events
-                out = _BUILD.get(op, _rebuild)(self, node, operands)
-                if self.events == events:
-                    quiet[node] = (operands, out)
+            out = _BUILD.get(op, _rebuild)(self, node, operands)
             memo[node] = out
             if out is node:
                 self.as_is(node, operands)
-            elif out not in memo:
+                continue
+            if out not in memo:
                 memo[out] = out
+            w = ()                              # its operands' rules, then its own
+            for a in args:
+                if a in why:
+                    w += why[a]
+            if len(trail) > k:
+                w += tuple(trail[k:])
+            if w:
+                why[node] = tuple(dict.fromkeys(w))
         if prefixes:
             self.forget(e, built, prefixes)
+        k = len(trail)
         out = memo[e]
         if out is not e:                        # e itself: its clusters are normal already
             out = self.finish(out)
@@ -170,6 +165,9 @@ class Simplifier:
             out = self.normal(out)              # (A.is_cluster, inline)
         out = self.keep_shape(out, e.shape)
         self.final[e] = self.final[out] = out
+        if out is not e:
+            rules = self.why_final[e] = tuple(dict.fromkeys(why.get(e, ()) + tuple(trail[k:])))
+            self.recall(rules)
         return out
 
     def operands(self, node: Expr, done: dict) -> list:
@@ -179,11 +177,10 @@ class Simplifier:
         args = list(map(done.__getitem__, node.args))       # (in C)
         if op == "add" or op == "mul" or op == "pow" and node.args[1].op == "num":
             return args
-        normed = self.normed
         for i, a in enumerate(args):            # (a loop: a comprehension is a call)
             op = a.op
             if op == "add" or op == "mul" or op == "pow" and a.args[1].op == "num":
-                args[i] = normed.get(a) or self.normal(a)
+                args[i] = self.normal(a)
         return args
 
     def forget(self, e: Expr, built: list, prefixes: list):
@@ -196,7 +193,7 @@ class Simplifier:
         memo, keep = self.memo, self.memo[e]
         for p in prefixes:
             if uses[id(p)] == 1 and id(p) in new and p is not e:
-                self.quiet.pop(p, None)        # (which holds its operands and its product)
+                self.why.pop(p, None)
                 out = memo.pop(p)
                 if out is not keep and memo.get(out) is out:
                     del memo[out]
@@ -311,21 +308,14 @@ class Simplifier:
     def normal(self, e: Expr) -> Expr:
         got = self.normed.get(e)
         if got is None:
-            said = self.said.get(e)
-            if said is None:
-                level = _worth(self, e)
-                if not level:                           # (most clusters: no search)
-                    said = self.said[e] = (e, ())
-                else:
-                    fired, self.fired = self.fired, []  # what this search notes, kept
-                    try:
-                        said = self.said[e] = (_textbook(self, e, level), tuple(self.fired))
-                    finally:
-                        self.fired = fired
-            got = said[0]
-            for rule in said[1]:
-                self.note(rule)
+            k = len(self.trail)
+            level = _worth(self, e)
+            got = _textbook(self, e, level) if level else e     # (most clusters: level 0)
             self.normed[e] = self.normed[got] = got
+            if got is not e and len(self.trail) > k:
+                self.why_normed[e] = tuple(dict.fromkeys(self.trail[k:]))
+        elif got is not e and e in self.why_normed:
+            self.recall(self.why_normed[e])
         return got
 
 
@@ -894,7 +884,6 @@ def _grow(s, factors, shape, product) -> Expr | None:
             return None                         # a tie: the general way settles it
         out.insert(i, f)
     grown = Expr("mul", tuple(out), product.shape)
-    s.events += 1                               # (see Simplifier.quiet)
     bases.update(ids)
     s.bases[product] = None                     # its set moved on to the grown product
     s.bases[grown] = bases
@@ -989,12 +978,13 @@ def T_(s, a, levels: int = 2) -> Expr:
     """aᵀ with the transpose pushed into sums and products, a bounded number of levels (the
     operands are already simplified; no recursion in the depth of the tree)."""
     if a.op == "add" and a.is_matrix:        # (A + B)ᵀ = Aᵀ + Bᵀ; vectors keep (x - y)ᵀ
-        said = len(s.fired) if s else 0
+        said, traced = (len(s.fired), len(s.trail)) if s else (0, 0)
         pushed = add_(s, [_t_one(s, t, levels) for t in a.args])
         if s is None or pushed.op != "add" or \
                 A.tokens(pushed, s.tokens) <= A.tokens(a, s.tokens) + 1:
             return pushed
         del s.fired[said:]                   # not taken: (W@X - N)' is shorter than (W@X)' - N'
+        del s.trail[traced:]
         return Expr("T", (a,), (a.shape[1], a.shape[0]))
     return _t_one(s, a, levels)
 

@@ -241,7 +241,10 @@ class _Solver:
         return self.named.setdefault(text, _Dim(text))
 
     def unify_dim(self, a: _Dim, b: _Dim, column, what):
-        a, b = a.find(), b.find()
+        if a.parent is not None:                   # (a root, the usual, needs no call)
+            a = a.find()
+        if b.parent is not None:
+            b = b.find()
         if a is b:
             return
         if a.fixed and b.fixed and a.fixed != b.fixed:
@@ -251,7 +254,9 @@ class _Solver:
                              "not a vector or a scalar", column)
         a.wide = b.wide = a.wide or b.wide
         self.changes += 1
-        fa, fb = self._factors(a), self._factors(b)
+        fa = fb = None
+        if self.products:                          # (few requests have a kron or a vec)
+            fa, fb = self._factors(a), self._factors(b)
         if a.fixed:
             b.parent = a
         else:
@@ -305,14 +310,14 @@ class _Solver:
         return _TV("array", (self.one, self.one))
 
     def is_scalar(self, tv):
-        t = tv.find()
+        t = tv if tv.parent is None else tv.find()
         return t.kind == "array" and t.dims[0].find() is self.one and t.dims[1].find() is self.one
 
-    def known(self, tv):
-        return tv.find().kind is not None
-
     def unify(self, a: _TV, b: _TV, column=0, what="an element-wise operator"):
-        a, b = a.find(), b.find()
+        if a.parent is not None:                   # (a root, the usual, needs no call)
+            a = a.find()
+        if b.parent is not None:
+            b = b.find()
         if a is b:
             return
         if a.kind and b.kind:
@@ -328,7 +333,7 @@ class _Solver:
 
     def make_array(self, tv: _TV, rows=None, cols=None):
         """Force an unknown type to an array; lower-case unknowns become column vectors."""
-        t = tv.find()
+        t = tv if tv.parent is None else tv.find()
         if t.kind is None:
             t.kind, t.dims = "array", (rows or self.dim(), cols or self.one)
             self.changes += 1
@@ -346,15 +351,17 @@ class _Infer:
         self.all_defined: set[str] = set()
         self.resolved: dict[int, object] = {}         # id(name node) -> definition body
         self.dim_args: dict[int, tuple] = {}          # id(commutation(m, n) node) -> (m, n)
+        self.orders: dict[int, list] = {}             # id(root) -> its nodes, as walk has them
 
     def walk(self, root):
         # post-order, iterative (deep trees never reach the recursion limit): the nodes in
-        # pre-order, right operand first, reversed (as mcalc.build.build)
+        # pre-order, right operand first, reversed (kept: mcalc.build.build goes the same way)
         order, stack = [], [root]
         while stack:
             node = stack.pop()
             order.append(node)
             stack.extend(node.args)
+        self.orders[id(root)] = order
         tv, visit = self.tv, self.visit
         for node in reversed(order):
             tv[id(node)] = visit(node)
@@ -385,31 +392,31 @@ class _Infer:
 
     def visit(self, n):
         s = self.s
-        op = n.op
-        if op == "number":
-            return s.scalar()
+        op = n.op                                     # the most frequent operators first
         if op == "name":
             return self.name(n)
-        if op == "neg":
-            return self.t(n.args[0])
-        if op in ("add", "sub", "mul", "div", "compare"):
-            return self.elementwise(n)
-        if op == "pow":
-            s.unify(self.t(n.args[1]), s.scalar(), n.column, "the exponent of ^")
-            return self.t(n.args[0])
-        if op == "T":
-            return self.transpose(n, self.t(n.args[0]))
+        if op == "call":
+            return self.call(n)
+        if op == "number":
+            return s.scalar()
         if op == "matmul":
             out = _TV()
             for a in n.args:
                 self.force_array(a)
-            a, b = s.make_array(self.t(n.args[0])), s.make_array(self.t(n.args[1]))
+            a, b = s.make_array(self.tv[id(n.args[0])]), s.make_array(self.tv[id(n.args[1])])
             self.step(("mm", a, b, out, n.column), final=True)
             return out
+        if op in ("add", "sub", "mul", "div", "compare"):
+            return self.elementwise(n)
+        if op == "pow":
+            s.unify(self.tv[id(n.args[1])], s.scalar(), n.column, "the exponent of ^")
+            return self.tv[id(n.args[0])]
+        if op == "T":
+            return self.transpose(n, self.tv[id(n.args[0])])
+        if op == "neg":
+            return self.tv[id(n.args[0])]
         if op == "list":
             return self.literal(n)
-        if op == "call":
-            return self.call(n)
         raise McalcError(f"unsupported syntax {op}", n.column)
 
     def name(self, n):
@@ -417,7 +424,7 @@ class _Infer:
         if name in self.defined:
             body = self.defined[name]
             self.resolved[id(n)] = body
-            return self.t(body)
+            return self.tv[id(body)]
         if name in ("e", "pi"):
             return s.scalar()
         if name == "I":
@@ -444,7 +451,7 @@ class _Infer:
 
     def elementwise(self, n):
         out = _TV()
-        c = ("ew", self.t(n.args[0]), self.t(n.args[1]), out, n.column, n.text)
+        c = ("ew", self.tv[id(n.args[0])], self.tv[id(n.args[1])], out, n.column, n.text)
         self.s.deferred.append(c)
         self.pending[id(n)] = c
         return out
@@ -452,7 +459,7 @@ class _Infer:
     def settle(self, node):
         """Decide what can be decided below a node whose type is still unknown (so that
         s*B'@z sees s*B' as a matrix before @ asks for an array)."""
-        if self.s.known(self.t(node)):
+        if self.tv[id(node)].find().kind is not None:
             return
         for a in node.args:
             self.settle(a)
@@ -462,12 +469,12 @@ class _Infer:
 
     def force_array(self, node):
         """An operand of @ (or a vector function) that is still unknown becomes a vector."""
-        tv = self.t(node)
+        tv = self.tv[id(node)]
         self.settle(node)
-        if self.s.known(tv):
+        if tv.find().kind is not None:
             return
         if node.op == "T":
-            inner = self.s.make_array(self.t(node.args[0]))
+            inner = self.s.make_array(self.tv[id(node.args[0])])
             self.s.make_array(tv, inner.dims[1], inner.dims[0])
             return
         if node.op == "neg":
@@ -481,11 +488,11 @@ class _Infer:
             # an element-wise result used as an array: its non-scalar operands are arrays
             # (and a transposed one a row: 2*x' is a row, not a column)
             for a in node.args:
-                if not self.s.is_scalar(self.t(a)):
+                if not self.s.is_scalar(self.tv[id(a)]):
                     self.force_array(a)
             if c in self.s.deferred and self.step(c, final=False):
                 self.s.deferred.remove(c)
-            if self.s.known(tv):
+            if tv.find().kind is not None:
                 return
         self.s.make_array(tv)
 
@@ -516,12 +523,12 @@ class _Infer:
                 raise McalcError("rows of a matrix literal must have equal lengths", n.column)
             for r in n.args:
                 for a in r.args:
-                    s.unify(self.t(a), s.scalar(), a.column, "a matrix literal")
+                    s.unify(self.tv[id(a)], s.scalar(), a.column, "a matrix literal")
             return _TV("array", (s.dim(str(len(n.args))), s.dim(str(widths.pop()))))
         for a in n.args:
             if a.op == "list":
                 raise McalcError("mix of rows and scalars in a literal", a.column)
-            s.unify(self.t(a), s.scalar(), a.column, "a vector literal (entries are scalars)")
+            s.unify(self.tv[id(a)], s.scalar(), a.column, "a vector literal (entries are scalars)")
         return _TV("array", (s.dim(str(len(n.args))), s.one))
 
     def call(self, n):
@@ -532,7 +539,7 @@ class _Infer:
         if len(args) != arity:
             raise McalcError(f"{f}() takes {arity} argument{'s' * (arity > 1)}, got {len(args)}",
                              n.column)
-        ts = [self.t(a) for a in args]
+        ts = [self.tv[id(a)] for a in args]
         if f in ELEMENTWISE_UNARY:
             return ts[0]
         if f in ("max", "min"):
@@ -615,7 +622,8 @@ class _Infer:
                 s.unify(out, b, col)
             elif s.is_scalar(b):
                 s.unify(out, a, col)
-            elif s.known(a) or s.known(b) or s.known(out) and not s.is_scalar(out) or final:
+            elif a.find().kind or b.find().kind or out.find().kind and not s.is_scalar(out) \
+                    or final:
                 try:
                     s.unify(a, b, col)
                 except McalcError:
@@ -661,21 +669,28 @@ def _name_dims(solver: _Solver, used: set[str]):
         if out.find().fixed and len(parts) == len(fs) and all(f.fixed is None for f in fs):
             for f, part in zip(fs, parts):
                 solver.unify_dim(f, solver.dim(part), 0, "a product of dimensions")
-    products = {id(out.find()) for out, _ in solver.products if out.find().fixed is None}
+    products = set()
+    for out, _ in solver.products:
+        r = out.find()
+        if r.fixed is None:
+            products.add(id(r))
 
     def name(d: _Dim):
         r = d.find()
         if r.fixed is None and id(r) not in products:   # a product is named by its factors
             r.fixed = next(pool)
 
-    tvs = [(v, solver.vars[v].find()) for v in solver.order if v in solver.vars]
-    for _, t in tvs:
-        if t.kind and t.dims[1].find() is solver.one:
-            name(t.dims[0])
-    for _, t in tvs:
-        if t.kind:
-            name(t.dims[1])
-            name(t.dims[0])
+    # vectors' lengths first, then every variable's (cols, rows), in order of appearance
+    lengths, sizes = [], []
+    for v in solver.order:
+        tv = solver.vars.get(v)
+        t = tv.find() if tv is not None else None
+        if t is not None and t.kind:
+            if t.dims[1].find() is solver.one:
+                lengths.append(t.dims[0])
+            sizes += (t.dims[1], t.dims[0])
+    for d in lengths + sizes:
+        name(d)
     for out, factors in solver.products:                # inner products first (post-order)
         r = out.find()
         if r.fixed is None:
@@ -752,15 +767,17 @@ def solve(bodies, decls, source: str = "", defs=(), local_defs=()):
         inf.walk(body)
         inf.defined = scope
     inf.solve()
-    for name in list(solver.vars):                                   # the rest is scalar
-        t = solver.vars[name].find()
-        if t.kind is None:
+    roots = {}                          # name -> its type (fixed from here on)
+    for name, tv in solver.vars.items():
+        t = roots[name] = tv.find()
+        if t.kind is None:                                           # the rest is scalar
             t.kind, t.dims = "array", (solver.one, solver.one)
     used = set(solver.named) | set(solver.vars) | solver.dim_names
     _name_dims(solver, used)
     typing = {}
+    dims = set(solver.dim_names)
     for name in solver.order + [v for v in solver.vars if v not in solver.order]:
-        t = solver.vars[name].find()
+        t = roots[name]
         shape = (t.dims[0].find().fixed, t.dims[1].find().fixed)
         if name in solver.symmetric:
             typing[name] = VarType("symmetric", shape)
@@ -770,9 +787,9 @@ def solve(bodies, decls, source: str = "", defs=(), local_defs=()):
             typing[name] = VarType("vector", shape)
         else:
             typing[name] = VarType("matrix", shape)
-    dims = set(solver.dim_names)
-    for vt in typing.values():
-        dims.update(d for d in vt.shape if not d.isdigit())
+        for d in shape:
+            if not d.isdigit():
+                dims.add(d)
     result = Typing(typing, frozenset(dims), frozenset(inf.all_defined))
     return result, inf, lambda tv: _shape_of_tv(tv, solver)
 

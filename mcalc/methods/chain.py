@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from mcalc import expr as E
 from mcalc import rules as R
-from mcalc.derivation import Derivation, Step, Total, replace
+from mcalc.derivation import Derivation, Step, Total
 from mcalc.errors import McalcError
 from mcalc.expr import Expr
 from mcalc.methods.graph import (MAX_SHOWN, Derive, _shown, derivative_eq, derive_groups,
@@ -84,10 +84,9 @@ class ChainRule(Derive):
             if terms == [((g.label(node), x.name),)] and jac == value:
                 continue                                 # the partial above says it already
             self.large.state(uses)
-            self.chains.append(self._with_product(Step(
-                "chain", (label, x.name), _shown(value, last),
-                **self._chain(terms, node), terms=tuple(terms),
-                eq=derivative_eq("total", label, x.name, node.shape, x.shape, stated))))
+            self._append_chain((label, x.name), _shown(value, last), self._chain(terms, node),
+                               tuple(terms),
+                               derivative_eq("total", label, x.name, node.shape, x.shape, stated))
         return tangent[self.f]
 
     def gradient_form(self, G):
@@ -95,30 +94,27 @@ class ChainRule(Derive):
         return G if G.is_scalar or G.is_row else self.simp(R.T(G))
 
     def _report_gradient(self, node, G, terms):
-        shown = self.gradient_form(G)
-        stated, uses = self.stated[node]
-        y, u = self.g.label(self.f), self.g.label(node)
-        eq = derivative_eq("total", y, u, self.f.shape, node.shape, stated)
-        self._chain_step(node, terms, shown, eq, uses)
+        shown, stated, uses = self.stated[node]       # (G's gradient_form, taken once)
+        self._chain_step(node, terms, shown, stated, uses)
 
-    def _chain_step(self, node, terms, value, eq, uses=()):
+    def _chain_step(self, node, terms, value, stated, uses=()):
         """One line of the chain rule; a line that restates a partial is left out, and one
-        that only reshapes a vec-form partial says so. `value` is the derivative; `eq`
-        states it with the names `uses` when it is too large to show."""
+        that only reshapes a vec-form partial says so. `value` is the derivative; its
+        equation states it as `stated`, with the names `uses` when it is too large to show."""
         terms = tuple(terms)
         y, u = self.g.label(self.f), self.g.label(node)
         chain = None
         if terms == (((y, u),),):
-            stated = self._first_partial.current().get((y, u))
-            if stated is not None and stated.rhs == value:
+            first = self._first_partial.current().get((y, u))
+            if first is not None and first.rhs == value:
                 return
-            if stated is not None:
+            if first is not None:
                 chain = {"rule": "the partial above, reshaped from its vec form",
                          "source": "MC §10.2.2"}
         chain = chain or self._chain(terms, node)
         self.large.state(uses)
-        self.chains.append(self._with_product(Step(
-            "chain", (y, u), _shown(value, node == self.x), **chain, terms=terms, eq=eq)))
+        self._append_chain((y, u), _shown(value, node == self.x), chain, terms,
+                           derivative_eq("total", y, u, self.f.shape, node.shape, stated))
 
     @once
     def _first_partial(self) -> "_Index":
@@ -132,40 +128,50 @@ class ChainRule(Derive):
     def _stated_chains(self) -> "_Index":
         return _Index(self.chains, usual=True)
 
-    def _with_product(self, step: Step) -> Step:
-        """The step with the product of the partials it multiplies written out, when the
-        simplifier's named rewrites turn that product into the value shown (ones(n)'@diag(x)
-        = x'): a transformation is never silent."""
+    def _append_chain(self, lhs: tuple, rhs: Expr | None, chain: dict, terms: tuple, eq):
+        """Append a chain line (rhs: the value shown; chain: its rule and source), with the
+        product of the partials it multiplies written out when the simplifier's named
+        rewrites turn that product into the value shown (ones(n)'@diag(x) = x'): a
+        transformation is never silent."""
+        rule, product = chain["rule"], self._product(terms, rhs)
+        if product is not None:
+            product, fired = product
+            rule = f"{rule}; {', '.join(dict.fromkeys(fired))}"
+        self.chains.append(Step("chain", lhs, rhs, rule=rule, terms=terms,
+                                source=chain["source"], eq=eq, product=product))
+
+    def _product(self, terms: tuple, rhs: Expr | None) -> tuple | None:
+        """(the product of the stated partials of `terms`, the names of the rewrites that
+        simplify it to rhs), or None when it is not written out."""
+        if rhs is None:
+            return None
         partials, chains = self._stated_partials.current(), self._stated_chains.current()
         xx = (self.x.name, self.x.name)
         total = []
-        for term in step.terms:
+        for term in terms:
             # a chain line over a partial of the same pair, ∂x/∂x the identity
             factors = [None if p == xx else chains.get(p, partials.get(p, False))
                        for p in term]
             if any(f is False for f in factors):
-                return step
+                return None
             values = [E.ONE if f is None else f.rhs for f in factors]
             prod = values[0]
             try:                         # a vec form and a gradient do not multiply
                 for v in values[1:]:
                     prod = R.mul(prod, v) if prod.is_scalar or v.is_scalar else R.mm(prod, v)
             except McalcError:
-                return step
+                return None
             total.append(prod)
-        if not total or step.rhs is None or len({t.shape for t in total}) > 1:
-            return step
+        if not total or len({t.shape for t in total}) > 1:
+            return None
         raw = R.add(*total) if len(total) > 1 else total[0]
-        if raw == step.rhs or raw.size > MAX_SHOWN:
-            return step
+        if raw == rhs or raw.size > MAX_SHOWN:
+            return None
         try:
             out, fired = simplified(self.simp, raw, order=False)
         except McalcError:             # a product the simplifier cannot take as it stands
-            return step
-        if out != step.rhs or not fired:
-            return step
-        return replace(step, product=raw,
-                                   rule=f"{step.rule}; {', '.join(dict.fromkeys(fired))}")
+            return None
+        return (raw, fired) if out == rhs and fired else None
 
     def backward_jacobian(self) -> Expr:
         """f non-scalar: Jacobians multiply from the output back (vec forms for matrices)."""
@@ -184,8 +190,7 @@ class ChainRule(Derive):
                 if J.size > MAX_SHOWN:                   # written with names for the large
                     stated, uses = sum_with_names(self.simp, smalls[node])
                     ref = self.large.ref(J, stated, uses, y, label, label)
-                self._chain_step(node, terms.get(node, ()), J, derivative_eq(
-                    "total", y, label, self.f.shape, node.shape, stated), uses)
+                self._chain_step(node, terms.get(node, ()), J, stated, uses)
             for i in self._operands(node):
                 a = node.args[i]
                 rule, local, part = self.partial(node, i)
@@ -197,8 +202,7 @@ class ChainRule(Derive):
                     (prod if ref[0] is J else R.mm(ref[0], part), ref[1]))
                 terms.setdefault(g.through(a), []).append(self._path(node, a))
         J = self.simp(R.add(*jac[x]) if len(jac[x]) > 1 else jac[x][0])
-        self._chain_step(x, terms.get(x, ()), J, derivative_eq(
-            "total", y, x.name, self.f.shape, x.shape, J))
+        self._chain_step(x, terms.get(x, ()), J, J)
         return J
 
 

@@ -285,7 +285,9 @@ class Graph:
             args = node.args
             if not ready and args:
                 stack.append((node, True))
-                stack.extend([(a, False) for a in reversed(args) if a not in dep])
+                for a in reversed(args):          # (a loop: a comprehension is a call)
+                    if a not in dep:
+                        stack.append((a, False))
                 continue
             if not args:
                 d = frozenset((node.name,)) if node.op == "var" and node.name in xs else none
@@ -364,7 +366,8 @@ class Derive:
         self.chains: list[Step] = []
         self.kinks: list[str] = []
         self.large = LargeNames(self.g.names, self.chains)
-        # node -> (its derivative as its own equation states it, the names that uses)
+        # node -> (its derivative as the method writes it (gradient_form), as its own
+        # equation states it, the names that uses)
         self.stated: dict[Expr, tuple] = {}
 
     # -- the four steps --------------------------------------------------------------
@@ -450,16 +453,17 @@ class Derive:
         try:
             jac = self.simp(self.named(rule.jacobian(local, i), node))
         except NoRule:
-            jac = None
-        key = (self.g.label(node), self.g.label(node.args[i]))
-        by = self.g.through(node.args[i])
-        eq = derivative_eq("partial", *key, node.shape, by.shape, jac) if jac is not None \
-            else None
-        if len(node.args) > 1 and list(map(self.g.through, node.args)).count(by) > 1:
-            # x^x, X@X: one operand's share of the product rule, not a partial by x
-            key, eq = (key[0], f"{key[1]} (operand {i + 1})"), None
-        if jac is not None and key not in self.g.names.partials:
-            self.g.names.partials.add(key)
+            return rule, local, None
+        g = self.g
+        key = (g.label(node), g.label(node.args[i]))
+        by = g.through(node.args[i])
+        # x^x, X@X: one operand's share of the product rule, not a partial by x
+        share = len(node.args) > 1 and list(map(g.through, node.args)).count(by) > 1
+        if share:
+            key = (key[0], f"{key[1]} (operand {i + 1})")
+        if key not in g.names.partials:
+            g.names.partials.add(key)
+            eq = None if share else derivative_eq("partial", *key, node.shape, by.shape, jac)
             self.partials.append(Step("partial", key, jac, rule=rule.name, source=rule.cite,
                                       eq=eq))
         return rule, local, jac
@@ -545,17 +549,17 @@ class Derive:
         return G
 
     def gradient_ref(self, node: Expr, G: Expr, always: bool = False):
-        """For the gradient G (so far) at node: (its stated form and the names that uses,
-        what later equations write for G, the names that uses)."""
+        """For the gradient G (so far) at node: ((its form, its stated form, the names
+        that uses), what later equations write for G, the names that uses)."""
         full = self.gradient_form(G)
         if always or full.size <= MAX_SHOWN:
-            return (full, ()), G, ()
+            return (full, full, ()), G, ()
         small, uses = sum_with_names(self.simp, self.smalls[node])
         stated = self.gradient_form(small)
         label = self.g.label(node)
         v, vuses = self.large.ref(full, stated, uses, self.g.label(self.f), label, label)
         ref = v if full is G else self.simp(R.T(v))        # the name is of the stated form
-        return (stated, uses), ref, vuses
+        return (full, stated, uses), ref, vuses
 
     # the method's part: step 3, and what backward_gradient says on the way
     SHOWS_PARTIALS = True
@@ -575,8 +579,7 @@ class Derive:
 
     def transpose_rewrites(self, e: Expr) -> str:
         """'; ' and the names of the rewrites that tidy e' ((AB)' = B'A'), or ''."""
-        fresh, t = self.simp.fresh(), R.T(e)               # (simplified(fresh, t), whose
-        fired = fresh.fired if fresh(t) != t else []        # fresh names the same again)
+        fired = simplified(self.simp, R.T(e), order=False)[1]
         return "; " + ", ".join(fired) if fired else ""
 
     def at_node(self, node, G, terms, grads, done):
@@ -593,17 +596,15 @@ class Derive:
 
 
 def simplified(simp: Simplifier, e: Expr, order: bool = True) -> tuple[Expr, list[str]]:
-    """simp(e), and the names (simplify.REWRITES) of the rewrites that made it. The shared
-    simplifier remembers what it has seen, and a rewrite that fired for an earlier step
-    does not fire again: then a fresh one names them; a change that no rewrite recorded
-    is the canonical order of operands (with `order`)."""
+    """simp(e), and the names (simplify.REWRITES) of the rewrites that made it — those an
+    earlier step's work already did too (the simplifier remembers which rewrites changed
+    each node); a change that no rewrite recorded is the canonical order of operands
+    (with `order`)."""
     fired: list[str] = []
     simp.fired = fired
     out = simp(e)
-    if out != e and not fired and (out.op != e.op or _flat(out) != _flat(e)):  # visible
-        fresh = simp.fresh()
-        fresh(e)
-        fired = list(fresh.fired) or (["canonical order"] if order else [])
+    if out != e and not fired and order and (out.op != e.op or _flat(out) != _flat(e)):
+        fired = ["canonical order"]                                          # visible
     return out, fired if out != e else []
 
 
