@@ -38,7 +38,7 @@ from functools import lru_cache
 from mcalc.expr import Expr
 from mcalc.printing.plain import rule_label
 from mcalc.printing.text import _SHORT, _flat, _join as _join_ropes, _negated, _rope, \
-    coefficient_terms, fraction_text, number_text, print_nodes, split_product
+    fraction_text, number_text, print_nodes, split_product
 
 COMPARE, SUM, PRODUCT, UNARY, FRAC, POWER, POSTFIX, ATOM = range(8)
 INDICATOR = r"\mathbb{I}"
@@ -245,6 +245,10 @@ class Printer:
         self.memo = {e: (name_to_latex(n, is_vector_shape(e.shape)), ATOM)
                      for e, n in names.items()}
         self.memo.update((e, (s, ATOM)) for e, s in self.raw.items())
+        # as mcalc.printing.text's: a signed product of several factors -> its LaTeX
+        # without the minus sign, the LaTeX of its negation (which is not built)
+        self.unsigned: dict | None = \
+            None if (names or raw) and any(e.op == "mul" for e in (*names, *self.raw)) else {}
         self._wordy_memo: dict = {}                 # id(rope) -> (rope, wordy?)
         self._wordy_text: dict = {}                 # str -> wordy?
         self._overriding: dict = {}                 # frozenset(raw.items()) -> Printer
@@ -259,6 +263,8 @@ class Printer:
         if p is None:
             p = self._overriding[key] = Printer({}, {**self.raw, **raw})
             p.names = self.names
+            if self.unsigned is None:           # (it prints some of self's names)
+                p.unsigned = None
         stack = [e]
         while stack:
             n = stack.pop()
@@ -360,7 +366,7 @@ class Printer:
         return f"-{_unsigned_number(-n, d)[0]}", UNARY
 
     def var(self, e):
-        return name_to_latex(e.name, is_vector_shape(e.shape)), ATOM
+        return name_to_latex(e.name, not e.is_scalar and "1" in e.shape), ATOM  # (a vector)
 
     def dim(self, e):
         return name_to_latex(e.name), ATOM
@@ -396,11 +402,10 @@ class Printer:
             if op == "num" and t.value._numerator < 0:     # - 2, - \frac{1}{2}
                 out += (" - ", _unsigned_number(-t.value._numerator, t.value._denominator)[0])
                 continue
-            if op == "mul":
-                neg = _negated(t)
-                if neg is not None:
-                    out += (" - ", self._wrap(neg, PRODUCT))
-                    continue
+            if op == "mul" and t.args[0].op == "num" and t.args[0].value._numerator < 0:
+                got = self.unsigned.get(t) if self.unsigned is not None else None
+                out += (" - ", got if got is not None else self._wrap(_negated(t), PRODUCT))
+                continue
             s, p = memo[t]
             out += (" + ", s) if p >= (PRODUCT if op != "add" else SUM + 1) else \
                 (r" + \left(", s, r"\right)")
@@ -411,7 +416,14 @@ class Printer:
         space next to a multi-letter name, else a space."""
         if (s[:1] if s.__class__ is str else _head(s)) in "0123456789-":
             return r" \cdot "
-        return r" \, " if self._is_wordy(prev_s) or self._is_wordy(s) else " "
+        # Most factors are short texts without a \math...{ word: not wordy, at a glance
+        # (a long text is looked at once, by _is_wordy: it may be the factor of many).
+        if (prev_s.__class__ is str and len(prev_s) <= _SHORT and "\\math" not in prev_s or
+                not self._is_wordy(prev_s)) and \
+                (s.__class__ is str and len(s) <= _SHORT and "\\math" not in s or
+                 not self._is_wordy(s)):
+            return " "
+        return r" \, "
 
     def _factors(self, fs, lead: str = "", arrays_follow: bool = False):
         """Factors of a product, scalars first, after the coefficient `lead`: juxtaposed,
@@ -442,8 +454,7 @@ class Printer:
         return out[0] if len(out) == 1 else _rope(out) if out else ""
 
     def mul(self, e):
-        coeff, num, den = split_product(e)
-        n, d = coefficient_terms(coeff)
+        (n, d), num, den = split_product(e)
         sign = ""
         if n < 0:
             sign, n = "-", -n
@@ -465,7 +476,15 @@ class Printer:
             bottom = self._factors(scalar_den, lead) if lead or len(scalar_den) > 1 else \
                 self._tex(scalar_den[0])[0]
             top, prec = _rope([r"\frac{", top, "}{", bottom, "}"]), FRAC
-        return (_rope([sign, top]), UNARY) if sign else (top, prec)
+        if not sign:
+            return top, prec
+        first = e.args[0]
+        if self.unsigned is not None and (len(e.args) > 2 or first.op != "num" or
+                                          first.value._numerator != -1 or
+                                          first.value._denominator != 1):
+            # (the negation of -1*f is f itself, whose text may not be top: -(-2 x))
+            self.unsigned[e] = top
+        return _rope([sign, top]), UNARY
 
     def matmul(self, e):
         memo = self.memo
@@ -800,33 +819,34 @@ def _annotation(label: str) -> str:
     return rf"\qquad{text('(' + label + ')')}"
 
 
-# Each renderer gives lines (lhs, rhs, annotation); lhs None means a note line.
+# Each renderer gives lines (lhs, rhs, annotation); lhs None means a note line. The
+# annotation of the step's rule is `note` ("" when it is not wanted: one formula).
 
-def _define(s, sym, p):
+def _define(s, sym, p, note):
     if isinstance(s.lhs, str) and s.rhs is not None:
         sym.define(s.lhs, s.rhs.shape)
-    return [(sym(s.lhs), p.tex(s.rhs)[0], _rule(s))]
+    return [(sym(s.lhs), p.tex(s.rhs)[0], note)]
 
 
-def _name(s, sym, p):
+def _name(s, sym, p, note):
     """v6 = dv6/dx = …: a name for a derivative too large to write where it is used."""
     sym.define(s.lhs, s.rhs.shape)
-    return [(sym(s.lhs), f"{_terms_latex(sym, s.terms)} = {p.tex(s.rhs)[0]}", _rule(s))]
+    return [(sym(s.lhs), f"{_terms_latex(sym, s.terms)} = {p.tex(s.rhs)[0]}", note)]
 
 
-def _partial_like(s, sym, p):
+def _partial_like(s, sym, p, note):
     total = s.kind not in ("partial", "component")          # d for a total derivative
     return [(sym.derivative(s.lhs, total), p.tex(s.rhs)[0] if s.rhs is not None else "",
-             _rule(s))]
+             note)]
 
 
-def _chain(s, sym, p):
+def _chain(s, sym, p, note):
     lhs = sym.derivative(s.lhs, total=True)
     via = _terms_latex(sym, s.terms)
     value = p.tex(s.rhs)[0] if s.rhs is not None else None
     if via is None or via in (value, lhs):
-        return [(lhs, value or "", _rule(s))]
-    lines = [(lhs, via, _rule(s))]
+        return [(lhs, value or "", note)]
+    lines = [(lhs, via, note)]
     if getattr(s, "product", None) is not None:
         lines.append((lhs, p.tex(s.product)[0], ""))
     if value is not None:
@@ -834,7 +854,7 @@ def _chain(s, sym, p):
     return lines
 
 
-def _differential(s, sym, p):
+def _differential(s, sym, p, note):
     out = []
     for G, by, symbol in s.terms:
         raw = _differentials(by, sym)
@@ -844,7 +864,7 @@ def _differential(s, sym, p):
         else:
             out.append(f"{p.wrap(G, PRODUCT) if G is not None else text(symbol)} : {dby}")
     rhs = out[0] if len(out) == 1 else " + ".join(rf"\left({t}\right)" for t in out)
-    return [("d" + (sym(s.lhs) if s.lhs is not None else ""), rhs, _rule(s))]
+    return [("d" + (sym(s.lhs) if s.lhs is not None else ""), rhs, note)]
 
 
 def _differentials(e, sym) -> dict:
@@ -863,7 +883,7 @@ def _differentials(e, sym) -> dict:
     return out
 
 
-def _note(s, sym, p):
+def _note(s, sym, p, note):
     words = text(s.text or s.rule)
     if s.rhs is not None:
         words += r"\ " + p.tex(s.rhs)[0]
@@ -876,11 +896,12 @@ _STEPS = {"define": _define, "name": _name, "partial": _partial_like, "chain": _
           "layout": _partial_like, "identify": _partial_like}
 
 
-def step_lines(s, sym, p):
+def step_lines(s, sym, p, notes: bool = True):
+    """The step's lines (lhs, rhs, annotation); without `notes`, every annotation is ""."""
     render = _STEPS.get(s.kind)
     if render is None:
         return [(None, text(f"{s.kind}: {s.text or s.rule}"), "")]
-    return render(s, sym, p)
+    return render(s, sym, p, _rule(s) if notes else "")
 
 
 def step_to_latex(step, d=None) -> str:
@@ -888,7 +909,7 @@ def step_to_latex(step, d=None) -> str:
     names are bold exactly when their variable is a vector."""
     if d is not None:
         return step_renderer(d)(step)
-    return one_formula(step_lines(step, Symbols(None, (step,)), Printer({})))
+    return one_formula(step_lines(step, Symbols(None, (step,)), Printer({}), False))
 
 
 def step_renderer(d):
@@ -902,7 +923,7 @@ def derivation_printers(d):
     and one memoised printer: the result prints from the nodes its steps printed."""
     sym = Symbols(d)
     p = Printer({e: n for n, e in d.where})
-    return lambda step: one_formula(step_lines(step, sym, p)), lambda e: p.tex(e)[0]
+    return lambda step: one_formula(step_lines(step, sym, p, False)), lambda e: p.tex(e)[0]
 
 
 def one_formula(lines) -> str:

@@ -44,6 +44,7 @@ import keyword
 import re
 import unicodedata
 from fractions import Fraction
+from functools import lru_cache
 from math import gcd
 
 from mcalc.printing.text import _flat, _join, _parens, _rope, print_nodes
@@ -111,7 +112,8 @@ def to_numpy(e, dims: dict[str, str], names: dict | None = None, variables=()) -
     for n in names.values():
         if not (isinstance(n, str) and n.isidentifier()):
             raise ValueError(f"not a Python identifier: {n!r}")
-    py = python_names(dict.fromkeys([*variables, *_variable_names(e)]))
+    py, dims = _names_and_sizes(tuple(dict.fromkeys([*variables, *_variable_names(e)])),
+                                tuple((dims or {}).items()))
     used = set(py.values())
     for node, n in list(names.items()):                 # generated names never capture
         fresh, k = n, 0
@@ -120,8 +122,6 @@ def to_numpy(e, dims: dict[str, str], names: dict | None = None, variables=()) -
             fresh = f"{n}_{k}"
         names[node] = fresh
         used.add(fresh)
-    dims = {d: _DIM_SOURCE.sub(lambda m: f"np.shape({py.get(m[1], m[1])})[{m[2]}]", t)
-            for d, t in (dims or {}).items()}
     p = Printer(dims, names, py)
     p.fill(e)
     final = p.text(e)[0]
@@ -130,6 +130,15 @@ def to_numpy(e, dims: dict[str, str], names: dict | None = None, variables=()) -
         return _flat(final)
     defs = [("(", names[n], " := ", p.body[n][0], ")") for n in order]
     return _flat(("(", _join(", ", defs + [final]), ")[-1]"))
+
+
+@lru_cache(maxsize=256)         # a batch's requests have the same few variables and sizes
+def _names_and_sizes(variables: tuple, dims: tuple) -> tuple[dict, dict]:
+    """(python_names(variables), each dimension's size in terms of those names); shared:
+    not to be changed."""
+    py = python_names(variables)
+    return py, {d: _DIM_SOURCE.sub(lambda m: f"np.shape({py.get(m[1], m[1])})[{m[2]}]", t)
+                for d, t in dims}
 
 
 # ---- shapes -------------------------------------------------------------------------

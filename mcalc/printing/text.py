@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import weakref
 from fractions import Fraction
+from math import gcd
 
 from mcalc import expr as E
 
@@ -49,6 +50,7 @@ def printer(names: dict | None = None, weak: bool = False, limit: int | None = N
     p = Printer(names or {})
     if weak:
         p.memo = weakref.WeakKeyDictionary(p.memo)
+        p.unsigned = None                # (it would hold the nodes alive)
         return lambda e: _flat(p.text(e)[0], limit)
 
     memo = p.memo
@@ -195,6 +197,11 @@ class Printer:
     def __init__(self, names):
         # node -> (text, precedence); text(e) is pure. A named node prints as its name.
         self.memo: dict = {e: (n, ATOM) for e, n in names.items()}
+        # A signed product's text without its minus sign, which is the text of its
+        # negation (a - 2*b prints the node 2*b, not built: it would be printed anew). None
+        # when a product has a name: the negation built could be that one, printed by it.
+        self.unsigned: dict | None = \
+            None if names and any(e.op == "mul" for e in names) else {}
 
     def text(self, e) -> tuple:
         """(rope, precedence) of e."""
@@ -261,20 +268,18 @@ class Printer:
             if op == "num" and t.value._numerator < 0:     # - 2, - 1/2 (no parentheses)
                 out += (" - ", fraction_text(-t.value._numerator, t.value._denominator))
                 continue
-            if op == "mul":
-                neg = _negated(t)
-                if neg is not None:
-                    r, prec = self.text(neg)
-                    out += (" - ", r) if prec >= PRODUCT else (" - (", r, ")")
-                    continue
+            if op == "mul" and t.args[0].op == "num" and t.args[0].value._numerator < 0:
+                got = self.unsigned.get(t) if self.unsigned is not None else None
+                r, prec = got if got is not None else self.text(_negated(t))
+                out += (" - ", r) if prec >= PRODUCT else (" - (", r, ")")
+                continue
             r, prec = memo[t]
             out += (" + ", r) if prec >= (PRODUCT if op != "add" else SUM + 1) else \
                 (" + (", r, ")")
         return _rope(out), SUM
 
     def mul(self, e):
-        coeff, num, den = split_product(e)
-        n, d = coefficient_terms(coeff)
+        (n, d), num, den = split_product(e)
         sign = ""
         if n < 0:
             sign, n = "-", -n
@@ -296,8 +301,11 @@ class Printer:
                              else _parens(r))
         if not den and d == 1:
             text = _join("*", parts)
-            return (_rope([sign, text]) if sign else text), \
-                (UNARY if sign and len(parts) == 1 else PRODUCT)
+            if not sign:
+                return text, PRODUCT
+            if self.unsigned is not None:
+                self.unsigned[e] = text, PRODUCT
+            return _rope([sign, text]), (UNARY if len(parts) == 1 else PRODUCT)
         if d != 1:
             den.insert(0, None)
         ds = [str(d) if f is None else self.wrap(f, POWER) for f in den]
@@ -313,9 +321,12 @@ class Printer:
                 [_join("*", rest), *over]                                  # x/norm(x)
         else:
             pieces = [_join("*", parts), *over]
-        if sign:
-            pieces.insert(0, sign)
-        return _rope(pieces), (UNARY if sign and len(parts) + len(den) == 1 else PRODUCT)
+        text = _rope(pieces)
+        if not sign:
+            return text, PRODUCT
+        if self.unsigned is not None:
+            self.unsigned[e] = text, PRODUCT
+        return _rope([sign, text]), (UNARY if len(parts) + len(den) == 1 else PRODUCT)
 
     def matmul(self, e):
         memo = self.memo
@@ -373,28 +384,26 @@ class Printer:
 
 
 def split_product(e):
-    """A product as (numeric coefficient, numerator factors, denominator factors):
-    2*x*y^-1 -> (2, [x], [y]). Both the text and the LaTeX printer write a/b from it.
-    The coefficient is a Fraction, or the int 1 (Fraction arithmetic is slow, and most
-    products have no number)."""
-    coeff = None
+    """A product as ((numerator, denominator) of its numeric coefficient in lowest terms,
+    numerator factors, denominator factors): 2*x*y^-1 -> ((2, 1), [x], [y]). Both the text
+    and the LaTeX printer write a/b from it. (In integers: Fraction arithmetic is slow.)"""
+    n = d = 1
     num, den = [], []
     for f in e.args:
         op = f.op
         if op == "num":
-            coeff = f.value if coeff is None else coeff * f.value
+            n *= f.value._numerator
+            d *= f.value._denominator
         elif op == "pow" and f.args[1].op == "num" and f.args[1].value._numerator < 0:
             p = f.args[1].value
             den.append(f.args[0] if p._numerator == -1 and p._denominator == 1 else
                        _pow(f.args[0], -p))
         else:
             num.append(f)
-    return (1 if coeff is None else coeff), num, den
-
-
-def coefficient_terms(coeff) -> tuple[int, int]:
-    """split_product's coefficient as (numerator, denominator)."""
-    return (1, 1) if coeff.__class__ is int else (coeff._numerator, coeff._denominator)
+    if d != 1:
+        g = gcd(n, d)
+        n, d = n // g, d // g
+    return (n, d), num, den
 
 
 def _pow(base, p):
@@ -406,9 +415,10 @@ def _negated(t):
     if t.op == "num" and t.value._numerator < 0:
         return E.num(-t.value)
     if t.op == "mul" and t.args[0].op == "num" and t.args[0].value._numerator < 0:
-        c = -t.args[0].value
+        c = t.args[0].value
         rest = t.args[1:]
-        args = rest if c == 1 else (E.num(c),) + rest
+        # (-1*x is most common: no Fraction arithmetic, which is Python code, to find it)
+        args = rest if c._numerator == -1 and c._denominator == 1 else (E.num(-c),) + rest
         return args[0] if len(args) == 1 else E.Expr("mul", args, t.shape)
     return None
 
