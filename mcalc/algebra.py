@@ -141,10 +141,17 @@ class Atoms:
 def content(p: dict) -> tuple[Fraction, tuple]:
     """(c, m) with p = c*m*q, q primitive with integer coefficients and no monomial factor;
     the sign of c leaves q with no more negative than positive coefficients."""
-    mins: dict = {}
     monos = list(p)
-    for i in {i for m in monos for i, _ in m}:
-        mins[i] = min(dict(m).get(i, 0) for m in monos)
+    mins = dict(monos[0]) if monos else {}      # atom -> least exponent so far, in one pass
+    for m in monos[1:]:
+        d = dict(m)
+        for i, e in mins.items():
+            got = d.get(i, 0)
+            if got < e:
+                mins[i] = got
+        for i, e in m:
+            if i not in mins:                   # (absent from the monomials before: 0)
+                mins[i] = min(e, 0)
     m = tuple(sorted((i, e) for i, e in mins.items() if e))
     num = 0
     den = 1

@@ -12,7 +12,7 @@ import zlib
 from collections import Counter
 from fractions import Fraction
 from math import gcd
-from operator import attrgetter, itemgetter
+from operator import attrgetter, eq, itemgetter
 
 from mcalc import algebra as A
 from mcalc import expr as E
@@ -22,6 +22,7 @@ from mcalc.types import ELEMENTWISE_BINARY, ELEMENTWISE_UNARY, SCALAR, dim_mul
 
 _ELEMENTWISE = frozenset(("add", "mul", "pow") + ELEMENTWISE_UNARY + ELEMENTWISE_BINARY)
 _OP = attrgetter("op")
+_IS_SCALAR = attrgetter("is_scalar")
 MAX_FOLDED_POWER = 64          # fold numeric powers only while the result stays small
 MAX_FOLDED_BITS = 256
 
@@ -77,6 +78,7 @@ class Simplifier:
         self.tokens: dict[Expr, int] = {}
         self.keys: dict[Expr, tuple] = {}       # order_key's cache
         self.sort_keys: dict[Expr, tuple] = {}  # mul_'s sort key of a factor
+        self.prints: dict[Expr, int] = {}       # fingerprint's cache
         self.honest: dict[Expr, Expr] = {}      # node -> with its shape shown (keep_shape)
         self.too_big: set[Expr] = set()         # clusters algebra.to_poly gave up on
         # products mul_ built -> the ids of their factors' bases, or None (see _grow)
@@ -158,8 +160,9 @@ class Simplifier:
         out = memo[e]
         if out is not e:                        # e itself: its clusters are normal already
             out = self.finish(out)
-        if A.is_cluster(out):
-            out = self.normal(out)
+        op = out.op
+        if op == "add" or op == "mul" or op == "pow" and out.args[1].op == "num":
+            out = self.normal(out)              # (A.is_cluster, inline)
         out = self.keep_shape(out, e.shape)
         self.final[e] = self.final[out] = out
         if out is not e:
@@ -174,8 +177,11 @@ class Simplifier:
         args = list(map(done.__getitem__, node.args))       # (in C)
         if op == "add" or op == "mul" or op == "pow" and node.args[1].op == "num":
             return args
-        return [self.normal(a) if a.op == "add" or a.op == "mul" or
-                a.op == "pow" and a.args[1].op == "num" else a for a in args]
+        for i, a in enumerate(args):            # (a loop: a comprehension is a call)
+            op = a.op
+            if op == "add" or op == "mul" or op == "pow" and a.args[1].op == "num":
+                args[i] = self.normal(a)
+        return args
 
     def forget(self, e: Expr, built: list, prefixes: list):
         """A chain written ((A1@A2)@A3)@... is simplified a prefix at a time, each prefix a
@@ -198,7 +204,7 @@ class Simplifier:
         n-vector, or an element-wise node whose operands all became scalars) is spread
         over ones(n), ones(n)' or ones(m)@ones(n)', so the result still feeds back."""
         done = self.honest
-        for node in () if root in done else self.postorder(root, done):
+        for node in () if root in done else self.todo(root, done):
             args = node.args
             if args:
                 args = tuple(map(done.__getitem__, args))
@@ -220,7 +226,10 @@ class Simplifier:
         """root with every cluster that a constructor built below a non-element-wise node
         (the scalars taken out of x*(A@y), say) in textbook form too."""
         done = self.finished
-        for node in () if root in done else self.postorder(root, done):
+        got = done.get(root)
+        if got is not None:
+            return got
+        for node in self.todo(root, done):
             args = node.args
             if not args:
                 done[node] = node
@@ -248,8 +257,21 @@ class Simplifier:
         for a in args:
             if honest.get(a) is not a:
                 return
-        if not _scalars_only(node, args):
+        if node.is_scalar or not _scalars_only(node, args):
             honest[node] = node
+
+    def todo(self, root: Expr, done: dict):
+        """The nodes from root down that `done` lacks, operands first: root alone, without a
+        walk, when its operands are all there (nearly always: a node a constructor just
+        built from them); a grown product goes to postorder (which does not visit each of
+        its factors)."""
+        if root not in self.grown:
+            for a in root.args:
+                if a not in done:
+                    break
+            else:
+                return (root,)
+        return self.postorder(root, done)
 
     def postorder(self, root: Expr, done: dict):
         """E.postorder for finish and keep_shape, which leave a node as it is when its
@@ -287,7 +309,8 @@ class Simplifier:
         got = self.normed.get(e)
         if got is None:
             k = len(self.trail)
-            got = _textbook(self, e)
+            level = _worth(self, e)
+            got = _textbook(self, e, level) if level else e     # (most clusters: level 0)
             self.normed[e] = self.normed[got] = got
             if got is not e and len(self.trail) > k:
                 self.why_normed[e] = tuple(dict.fromkeys(self.trail[k:]))
@@ -299,8 +322,7 @@ class Simplifier:
 def _scalars_only(node: Expr, args) -> bool:
     """An element-wise array all of whose operands (args, node's as keep_shape has them) are
     scalars: it would print, and parse back, as a scalar."""
-    return node.op in _ELEMENTWISE and node.shape != SCALAR and \
-        all(a.shape == SCALAR for a in args)
+    return node.op in _ELEMENTWISE and not node.is_scalar and all(map(_IS_SCALAR, args))
 
 
 def simplify(e: Expr, fired: list | None = None) -> Expr:
@@ -348,14 +370,14 @@ def _natural(name: str | None) -> tuple:
     return stem, int(name[len(stem):]) if len(stem) < len(name) else -1
 
 
-_DEPTH0, _DEPTH1, _FINGERPRINT = itemgetter(0), itemgetter(1), itemgetter(3)  # of a key
+_DEPTH0, _DEPTH1 = itemgetter(0), itemgetter(1)  # of a key
 
 
 def order_key(e: Expr, keys: dict) -> tuple:
-    """A total order that compares in constant time: the node and its operands to two
-    levels (what a reader sees first: x before y, sin(x) before sin(y)), then a
-    deterministic fingerprint of the whole tree. `keys` caches (key to depth 0, 1, 2,
-    fingerprint) per node — the simplifier's own, so it lives as long as one request."""
+    """An order that compares in constant time: the node and its operands to two levels
+    (what a reader sees first: x before y, sin(x) before sin(y)); a tie is settled by
+    fingerprint(), which makes it total. `keys` caches (key to depth 0, 1, 2) per node —
+    the simplifier's own, so it lives as long as one request."""
     got = keys.get(e)
     if got is None:
         stack = [e]
@@ -385,14 +407,39 @@ def order_key(e: Expr, keys: dict) -> tuple:
                 if value == "differential":     # dX last
                     rank = 5
             own = (rank, node.op, _natural(node.name), text)
-            kids = list(map(keys.__getitem__, node.args))
-            fp = zlib.crc32(repr((own, node.shape, list(map(_FINGERPRINT, kids)))).encode())
+            kids = list(map(keys.__getitem__, node.args[:4]))
             size = node.size
-            keys[node] = (own + (size,),
-                          own + (tuple(map(_DEPTH0, kids[:4])), size),
-                          own + (tuple(map(_DEPTH1, kids[:4])), size), fp)
+            keys[node] = (own + (size,), own + (tuple(map(_DEPTH0, kids)), size),
+                          own + (tuple(map(_DEPTH1, kids)), size))
         got = keys[e]
-    return got[2], got[3]
+    return got[2]
+
+
+def fingerprint(e: Expr, keys: dict, prints: dict) -> int:
+    """A deterministic fingerprint of the whole tree at e (whose order_key is known),
+    which settles a tie of order keys: a crc32 of each node's own key, its shape and its
+    operands' fingerprints. Computed only for a tie (rare), cached in `prints`."""
+    got = prints.get(e)
+    if got is None:
+        stack = [e]
+        while stack:                            # E.postorder, inline
+            node = stack[-1]
+            if node in prints:
+                stack.pop()
+                continue
+            pending = False
+            for a in node.args:
+                if a not in prints:
+                    stack.append(a)
+                    pending = True
+            if pending:
+                continue
+            stack.pop()
+            own = keys[node][0][:-1]
+            prints[node] = zlib.crc32(repr((own, node.shape,
+                                            list(map(prints.__getitem__, node.args)))).encode())
+        got = prints[e]
+    return got
 
 
 # ---- constructors ------------------------------------------------------------------
@@ -574,12 +621,28 @@ def _broadcast(operands):
 def _factor_common(s, terms, shape):
     """A@x + B@x -> (A + B)@x, and x'@A + x'@B -> x'@(A + B), until no two terms share an
     outer operand."""
-    while len(terms) > 1:
+    while len(terms) > 1 and _products(terms) > 1:
         merged = _factor_once(s, terms, shape)
         if merged is None:
             break
         terms = merged
     return terms
+
+
+def _products(terms) -> int:
+    """How many of the terms may be @ products as _factor_once reads them (through a
+    number and scalar factors): fewer than two share nothing, and their parts need not be
+    built to see it."""
+    count = 0
+    for t in terms:
+        op = t.op
+        if op == "matmul" or op == "T" or op == "mul" and \
+                not _IN_PRODUCT.isdisjoint(map(_OP, t.args)):
+            count += 1
+    return count
+
+
+_IN_PRODUCT = frozenset(("matmul", "T", "mul"))    # (a product inside a product: looked at)
 
 
 def _factors(e: Expr | None) -> tuple | None:
@@ -638,21 +701,28 @@ def _scaled(t: Expr) -> tuple:
 
 def mul_(s, factors, shape=None) -> Expr:
     if s is not None and len(factors) > 1:
-        got = _grow(s, factors, shape)
-        if got is not None:
-            return got
+        bases = s.bases
+        for product in factors:
+            if product.op == "mul" and product in bases:
+                got = _grow(s, factors, shape, product)
+                if got is not None:
+                    return got
+                break
     return _mul(s, factors, shape)
 
 
 def _mul(s, factors, shape) -> Expr:
     """mul_ the general way: every factor looked at."""
-    flat = []
-    for f in factors:
-        if f.op == "mul":
-            flat.extend(f.args)
-        else:
-            flat.append(f)
+    flat = factors
     ops = list(map(_OP, flat))                  # (in C: no comprehension call)
+    if "mul" in ops:                            # a*(b*c) = a*b*c
+        flat = []
+        for f in factors:
+            if f.op == "mul":
+                flat.extend(f.args)
+            else:
+                flat.append(f)
+        ops = list(map(_OP, flat))
     if "kron" in ops:
         flat = _kron_hadamard(s, flat)
         ops = list(map(_OP, flat))
@@ -685,11 +755,14 @@ def _mul(s, factors, shape) -> Expr:
     if len(rest) > 1:
         # the keys are looked up in C: a product that grows by a factor a step (the
         # chain rule's) makes no Python call per factor it already had
-        keys, sort_keys = (s.keys, s.sort_keys) if s else ({}, {})
+        keys, sort_keys, prints = (s.keys, s.sort_keys, s.prints) if s else ({}, {}, {})
         for f in rest:
             if f not in sort_keys:
                 sort_keys[f] = (0 if f.is_scalar else 1, order_key(f, keys))
         rest.sort(key=sort_keys.__getitem__)
+        ranks = list(map(sort_keys.__getitem__, rest))
+        if any(map(eq, ranks, ranks[1:])):     # a tie: the fingerprints settle it
+            rest.sort(key=lambda f: (sort_keys[f], fingerprint(f, keys, prints)))
     if not rest or coeff is not None and (coeff._numerator != 1 or coeff._denominator != 1):
         # a lone number: its own node, as _num gives
         rest.insert(0, numbers[0] if len(numbers) == 1 else _num(_F1 if coeff is None else coeff))
@@ -752,19 +825,23 @@ def _vec_product(s, factors: list) -> list:
 
 
 def _powers(s, factors: list) -> list:
-    """x^a * x^b = x^(a+b) for equal bases of one shape."""
-    powers: dict = {}
+    """x^a * x^b = x^(a+b) for equal bases of one shape. With s, the factors are the
+    simplifier's own forms, which pow_ leaves as they are: only a merged power is built
+    (without s, a softmax of zeros passes a power for pow_ to fold)."""
+    powers: dict = {}                   # base -> (exponent, the factor while it is alone)
     for f in factors:
         base, p = (f.args[0], f.args[1]) if f.op == "pow" else (f, E.ONE)
-        if base in powers:
+        got = powers.get(base)
+        if got is not None:
             if s:
                 s.note("fold constants")
-            powers[base] = add_(s, [powers[base], p])
+            powers[base] = (add_(s, [got[0], p]), None)
         else:
-            powers[base] = p
+            powers[base] = (p, f if s is not None else None)
     # numbers are interned: 1 and 0 are E.ONE and E.ZERO themselves (a test per factor)
     one, zero = E.ONE, E.ZERO
-    out = [b if p is one else pow_(s, b, p) for b, p in powers.items() if p is not zero]
+    out = [f or (b if p is one else pow_(s, b, p)) for b, (p, f) in powers.items()
+           if p is not zero]
     return [f for f in out if f is not one]
 
 
@@ -775,19 +852,13 @@ def _sort_key(s, f: Expr) -> tuple:
     return got
 
 
-def _grow(s, factors, shape) -> Expr | None:
-    """mul_ of a product mul_ built and a few new scalar factors that are not clusters
-    (the chain rule's cos(u)*du, a factor a step), or None when the general way is
-    needed. Nothing of the product is walked in Python: the new factors' bases are looked
-    up in a set of the product's, moved along the growing chain, and each new factor is
-    inserted at its place by bisection: O(log n) Python calls a step (the new product's
-    operands are still copied, in C)."""
-    bases = s.bases
-    for product in factors:
-        if product.op == "mul" and product in bases:
-            break
-    else:
-        return None
+def _grow(s, factors, shape, product) -> Expr | None:
+    """mul_ of `product`, a product mul_ built, and a few new scalar factors that are not
+    clusters (the chain rule's cos(u)*du, a factor a step), or None when the general way
+    is needed. Nothing of the product is walked in Python: the new factors' bases are
+    looked up in a set of the product's, moved along the growing chain, and each new
+    factor is inserted at its place by bisection: O(log n) Python calls a step (the new
+    product's operands are still copied, in C)."""
     if shape is not None and shape != product.shape:
         return None
     new = [f for f in factors if f is not product]
@@ -798,7 +869,7 @@ def _grow(s, factors, shape) -> Expr | None:
     args = product.args
     if args[0] is E.ZERO or len(args) > 1 and args[1].op == "num":
         return None                             # a number mul_ would fold into another
-    bases = bases[product]
+    bases = s.bases[product]
     if bases is None:
         bases = {id(f.args[0] if f.op == "pow" else f) for f in args}
     ids = set(map(id, new))
@@ -810,7 +881,7 @@ def _grow(s, factors, shape) -> Expr | None:
         key = _sort_key(s, f)
         i = bisect.bisect_left(out, key, start, key=lambda g: _sort_key(s, g))
         if i < len(out) and _sort_key(s, out[i]) == key:
-            return None                         # a tie: the general way keeps input order
+            return None                         # a tie: the general way settles it
         out.insert(i, f)
     grown = Expr("mul", tuple(out), product.shape)
     bases.update(ids)
@@ -944,9 +1015,11 @@ def matmul_(s, args) -> Expr:
         if a.op == "matmul" and s is not None and s.memo.get(a) is a:
             runs.append((a.args, True))
             continue
-        inside = _factors(a) if a.op == "matmul" or len(args) > 1 else None
+        # (_factors of anything but a product or a transpose is None)
+        inside = _factors(a) if a.op == "matmul" or len(args) > 1 and a.op == "T" else None
         for f in inside or (a,):             # (B@A)' inside a longer chain: A'@B' again
-            sc, rest = _split_scalars(f) if many else ([], f)
+            sc, rest = _split_scalars(f) if many and (f.is_scalar or f.op == "mul") else \
+                ([], f)
             if sc and s:
                 s.note("scalars out of products")
             scalars.extend(sc)
@@ -981,7 +1054,7 @@ def matmul_(s, args) -> Expr:
         core = E.eye(shape[0]) if shape != SCALAR else E.ONE
     elif len(chain) == 1:
         core = chain[0]
-    elif all(m.op == "T" for m in chain):          # A'@B' = (B@A)': one transpose, not k
+    elif all(map("T".__eq__, map(_OP, chain))):    # A'@B' = (B@A)': one transpose, not k
         if s:
             s.note("transpose rules")
         inner = tuple(m.args[0] for m in reversed(chain))
@@ -1377,6 +1450,7 @@ _BUILD = {
 # ---- textbook form of an element-wise cluster (mcalc.algebra) -------------------------------
 
 _RELU_STEP = frozenset(("relu", "gt"))
+_CLUSTER_OPS = frozenset(("add", "mul", "pow"))    # (a power of any exponent: the long way)
 
 
 def _worth(s, e: Expr) -> int:
@@ -1394,6 +1468,14 @@ def _worth(s, e: Expr) -> int:
             return 2
         s.plain[e] = held
         return 0
+    if e.op == "mul":
+        ops = set(map(_OP, e.args))
+        if ops.isdisjoint(_CLUSTER_OPS):        # a product of atoms: its factors' ops tell
+            held = _RELU_STEP.intersection(ops)
+            if held == _RELU_STEP:
+                return 2
+            s.plain[e] = held
+            return 0
     # (loops written out, clusters tested inline, a Fraction's sign by its slot: this walks
     # every cluster the simplifier meets)
     stack, seen, level, quotients, atoms = [(e, None)], set(), 0, 0, set()
@@ -1472,10 +1554,10 @@ def _sigmoid_arg(w: Expr, flip: bool):
     return w, False
 
 
-def _textbook(s, e: Expr) -> Expr:
+def _textbook(s, e: Expr, level: int) -> Expr:
     """The shortest of e as it is, factored and expanded, after common denominators,
-    cancelling and the table's product identities (logistic, softmax)."""
-    level = _worth(s, e)
+    cancelling and the table's product identities (logistic, softmax); `level` is e's
+    _worth."""
     if not level or level == 1 and _nothing_in_common(e):
         return e
     atoms = A.Atoms()
@@ -1499,12 +1581,20 @@ def _textbook(s, e: Expr) -> Expr:
                 options.append((options[0][0] + (ID.LOGISTIC.name,), logistic))
     except A.TooBig:
         return e
+    first, number_out = options[0][1], True
+    writer = _writer(s, atoms)               # (one for every form: each atom built once)
     for rules, poly in options:
         try:
             n, den = A.combine(poly, atoms)
-            forms = list(_forms(s, n, den, atoms, e.shape))
+            forms = list(_forms(s, n, den, writer, e.shape))
         except A.TooBig:
             continue
+        if poly is first and not den and list(n.items()) == list(first.items()) and \
+                not A.content(first)[1]:
+            # its own numerator, with no common monomial: its form with the number out
+            # (_number_out) is, call for call, the common-factor form just built (as many
+            # tokens, so it cannot win, and the same rewrites noted)
+            number_out = False
         for form, cand in forms:
             k = A.tokens(cand, s.tokens)
             if k < best_len:
@@ -1512,7 +1602,7 @@ def _textbook(s, e: Expr) -> Expr:
                 best_rules = rules + (("common denominator",) if den else ()) + \
                     ((form,) if form else ())
     try:
-        cand = _number_out(s, options[0][1], atoms, e.shape)
+        cand = _number_out(s, first, writer, e.shape) if number_out else None
     except A.TooBig:
         cand = None
     if cand is not None and A.tokens(cand, s.tokens) < best_len:
@@ -1539,21 +1629,21 @@ def _writer(s, atoms: A.Atoms):
     return atom, term
 
 
-def _number_out(s, t: dict, atoms: A.Atoms, shape) -> Expr | None:
+def _number_out(s, t: dict, writer: tuple, shape) -> Expr | None:
     """t with its numeric content taken out and nothing else: 3*(A/c - B/c^3), which can
     be shorter than 3/c^3*(c^2*A - B), the common denominator's form."""
     c = A.content(t)[0] if len(t) > 1 else 1
     if c == 1 or c == -1:
         return None
-    _, term = _writer(s, atoms)
+    _, term = writer
     inner = add_(s, [term(m, A.ratio(v, c))
                      for m, v in sorted(t.items(), key=lambda mc: (mc[1] < 0) != (c < 0))])
     return _spread(s, mul_(s, [_num(c), inner]), shape)
 
 
-def _forms(s, n: dict, den: dict, atoms: A.Atoms, shape):
+def _forms(s, n: dict, den: dict, writer: tuple, shape):
     """(rewrite name, expression) for n/den written expanded and with common factors out."""
-    atom, term = _writer(s, atoms)
+    atom, term = writer
 
     below = [pow_(s, atom(i), _num(-k)) for i, k in sorted(den.items())]
     if not n:
@@ -1576,6 +1666,8 @@ def _forms(s, n: dict, den: dict, atoms: A.Atoms, shape):
                 s, [_num(c)] + [pow_(s, atom(i), _num(k)) for i, k in common]
                 + [add_(s, [term(m, v) for m, v in p.items()]) for p in [rest] + factors]
                 + below), shape)
+        if c == 1 and not common:
+            return                              # expanded, it is the first form again
     yield "expand", _spread(s, mul_(s, [add_(s, [term(m, c) for m, c in n.items()])] + below),
                             shape)
 

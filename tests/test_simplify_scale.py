@@ -85,8 +85,8 @@ def test_a_grown_product_is_the_general_ways(monkeypatch):
     from mcalc.pipeline import derive
     grow, checked = S._grow, []
 
-    def both(s, factors, shape):
-        got = grow(s, factors, shape)
+    def both(s, factors, shape, product):
+        got = grow(s, factors, shape, product)
         if got is not None:
             fired = list(s.fired)
             assert S._mul(s, factors, shape) is got
