@@ -421,20 +421,7 @@ def fingerprint(e: Expr, keys: dict, prints: dict) -> int:
     operands' fingerprints. Computed only for a tie (rare), cached in `prints`."""
     got = prints.get(e)
     if got is None:
-        stack = [e]
-        while stack:                            # E.postorder, inline
-            node = stack[-1]
-            if node in prints:
-                stack.pop()
-                continue
-            pending = False
-            for a in node.args:
-                if a not in prints:
-                    stack.append(a)
-                    pending = True
-            if pending:
-                continue
-            stack.pop()
+        for node in E.postorder(e, prints):     # (rare: no need to inline the walk)
             own = keys[node][0][:-1]
             prints[node] = zlib.crc32(repr((own, node.shape,
                                             list(map(prints.__getitem__, node.args)))).encode())

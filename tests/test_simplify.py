@@ -168,3 +168,18 @@ def test_a_transpose_stays_outside_a_sum_when_that_is_shorter():
     e = typed("(A@B + B)'" + DECLS)[1]                      # (A@B)' + B' is longer
     fired = []
     assert to_text(simplify(e, fired)) == "(A@B + B)'" and fired == []
+
+
+def test_factors_whose_order_keys_tie_are_ordered_by_their_whole_trees():
+    """sin(sin(sin(x))) and sin(sin(sin(y))) agree to the depth order keys look at: the
+    fingerprint of the whole tree settles it, the same way whatever the input order."""
+    import mcalc.simplify as S
+    texts = {to_text(simplify(typed(f"{u}*{v}" + DECLS)[1]))
+             for u, v in [("sin(sin(sin(x)))", "sin(sin(sin(v)))"),
+                          ("sin(sin(sin(v)))", "sin(sin(sin(x)))")]}
+    assert len(texts) == 1, texts
+    s = S.Simplifier()
+    e = typed("sin(sin(sin(x)))*sin(sin(sin(v)))" + DECLS)[1]
+    s(e)
+    a, b = (f.args[0].args[0] for f in [e.args[0], e.args[1]])
+    assert S.fingerprint(a, s.keys, {}) != S.fingerprint(b, s.keys, {})
