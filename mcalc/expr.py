@@ -49,7 +49,8 @@ class Expr:
     dictionary look-up)."""
     __slots__ = ("op", "args", "shape", "name", "value", "size", "is_scalar", "__weakref__")
 
-    def __new__(cls, op: str, args: tuple = (), shape: Shape = SCALAR, name=None, value=None):
+    def __new__(cls, op: str, args: tuple = (), shape: Shape = SCALAR, name=None, value=None,
+                size: int | None = None):
         # the operands tuple itself: operands are interned (equal is identical) and hash
         # by identity, in C; a tuple of their ids would cost an int object per operand,
         # memory quadratic in n for the chain rule's products of 1, 2, ..., n factors. A
@@ -66,8 +67,9 @@ class Expr:
         node = object.__new__(cls)
         node.op, node.args, node.shape, node.name, node.value = op, args, shape, name, value
         n = len(args)                          # (most nodes have one or two operands)
-        node.size = 1 if not n else 1 + args[0].size if n == 1 else \
-            1 + args[0].size + args[1].size if n == 2 else 1 + sum(map(_SIZE, args))
+        node.size = size if size is not None else 1 if not n else 1 + args[0].size \
+            if n == 1 else 1 + args[0].size + args[1].size if n == 2 else \
+            1 + sum(map(_SIZE, args))          # (`size`: a caller that knows it, cheaper)
         node.is_scalar = shape == SCALAR       # asked everywhere: an attribute, not a call
         ref = _INTERNED_REFS[key] = _KeyedRef(node, _FORGET)
         ref.key = key

@@ -862,15 +862,17 @@ def _grow(s, factors, shape, product) -> Expr | None:
     ids = set(map(id, new))
     if len(ids) < len(new) or not bases.isdisjoint(ids):
         return None                             # x*x = x^2: the general way
-    out = list(args)
+    out = args
     start = 1 if args[0].op == "num" else 0     # the coefficient stays in front
     for f in new:
         key = _sort_key(s, f)
         i = bisect.bisect_left(out, key, start, key=lambda g: _sort_key(s, g))
         if i < len(out) and _sort_key(s, out[i]) == key:
             return None                         # a tie: the general way settles it
-        out.insert(i, f)
-    grown = Expr("mul", tuple(out), product.shape)
+        out = out[:i] + (f,) + out[i:]
+    # (its size from the product's: a sum over every factor at every step is quadratic)
+    grown = Expr("mul", out, product.shape,
+                 size=product.size + sum(f.size for f in new))
     bases.update(ids)
     s.bases[product] = None                     # its set moved on to the grown product
     s.bases[grown] = bases
