@@ -36,7 +36,11 @@ RELU_STEP = Identity("relu(u)*(u > 0) = u*(u > 0)",
                      "relu(u)*(u > 0) = u*(u > 0): the error term, not the activation",
                      "P&H §6")
 
-IDENTITIES = (E_POWER, LOG_EXP, NORM, LOGISTIC, SOFTMAX, SOFTMAX_SUM, RELU_STEP)
+ABS_SIGN = Identity("abs(u)*sign(u) = u",
+                    "abs(u)*sign(u) = u, abs(u)^k*sign(u) = u*abs(u)^(k-1), u*sign(u) = abs(u) "
+                    "(sign(0) = 0, the subgradient 004 takes)", "004 §2, §6.4")
+
+IDENTITIES = (E_POWER, LOG_EXP, NORM, LOGISTIC, SOFTMAX, SOFTMAX_SUM, RELU_STEP, ABS_SIGN)
 
 
 def _pow(base: Expr, p: Expr) -> Expr | None:

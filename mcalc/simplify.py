@@ -737,6 +737,10 @@ def _mul(s, factors, shape) -> Expr:
         rest = _vec_product(s, rest)
     if "pow" in ops and ("T" in ops or "matmul" in ops):
         rest = _softmax_in_product(s, rest)
+    if "sign" in ops:
+        rest, merged = _abs_sign(s, rest)
+        if merged:
+            ops.append("pow")                   # (u may meet a power of its own)
     if "pow" in ops or len(set(rest)) < len(rest):
         rest = _powers(s, rest)
     if len(rest) > 1:
@@ -766,6 +770,39 @@ def _mul(s, factors, shape) -> Expr:
     if s is not None and out not in s.bases:
         s.bases[out] = None                     # a product _grow may extend
     return out
+
+
+def _abs_sign(s, factors: list) -> tuple[list, bool]:
+    """abs(u)*sign(u) = u, abs(u)^k*sign(u) = u*abs(u)^(k-1) (k a whole number) — what
+    the power rule makes of abs(u)^(k+1) — and u*sign(u) = abs(u) (the product rule's
+    u*abs(u)), true at u = 0 too (sign(0) = 0). Returns the factors and whether any pair
+    merged."""
+    signs = {f.args[0]: i for i, f in enumerate(factors) if f.op == "sign"}
+    out, gone, merged = list(factors), set(), False
+    for i, f in enumerate(factors):
+        base, k = (f.args[0], f.args[1]) if f.op == "pow" else (f, None)
+        if base.op != "abs" or base.args[0] not in signs:
+            continue
+        if k is not None and (k.op != "num" or k.value._denominator != 1 or k.value < 2):
+            continue
+        u = base.args[0]
+        j = signs.pop(u)
+        gone.add(j)
+        out[i] = u if k is None else \
+            mul_(s, [u, pow_(s, base, _num(k.value - 1))], f.shape)
+        merged = True
+        if s:
+            s.note(ID.ABS_SIGN.name)
+    for i, f in enumerate(factors):             # u*sign(u) = abs(u)
+        j = signs.get(f)
+        if j is not None and i not in gone:
+            del signs[f]
+            gone.add(j)
+            out[i] = Expr("abs", (f,), f.shape)
+            merged = True
+            if s:
+                s.note(ID.ABS_SIGN.name)
+    return ([f for i, f in enumerate(out) if i not in gone], merged)
 
 
 def _softmax_in_product(s, factors: list) -> list:
@@ -881,8 +918,9 @@ def _grow(s, factors, shape, product) -> Expr | None:
 
 
 # factors _grow leaves to the general way (besides clusters and all-ones arrays): numbers
-# fold, zeros and Kronecker products combine, a power may merge with the product's own
-_NOT_GROWN = frozenset(("num", "zeros", "kron", "pow"))
+# fold, zeros and Kronecker products combine, a power may merge with the product's own,
+# abs(u) and sign(u) merge (_abs_sign)
+_NOT_GROWN = frozenset(("num", "zeros", "kron", "pow", "abs", "sign"))
 
 
 def pow_(s, base, p) -> Expr:
@@ -1120,10 +1158,11 @@ def _pair(s, a, b):
         return [T_(s, mul_(s, [T_(s, a), b.args[0]]))]
     if _is_ones_row(a) and b.is_column:
         note("1ᵀv = sum(v)")
-        return [Expr("sum", (b,), SCALAR)]
+        return [_func(s, Expr("sum", (b,), SCALAR), [b])]        # (1ᵀ1 = n)
     if a.is_row and b.op == "ones":
         note("1ᵀv = sum(v)")
-        return [Expr("sum", (T_(s, a),), SCALAR)]
+        v = T_(s, a)
+        return [_func(s, Expr("sum", (v,), SCALAR), [v])]
     if a.op == "kron" and b.op == "kron" and a.args[0].shape[1] == b.args[0].shape[0] \
             and a.args[1].shape[1] == b.args[1].shape[0]:
         note("mixed product (A⊗B)(C⊗D) = AC⊗BD")

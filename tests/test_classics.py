@@ -52,6 +52,9 @@ CLASSICS = [
     ("d/dx x/(1 + x^2)", "numerator", "(1 - x^2)/(1 + x^2)^2", False),
     ("d/dx d/dy x^2*y^3", "numerator", "6*x*y^2", False),
     ("d/dx sin(x)^2 + cos(x)^2", "numerator", "0", False),
+    ("d/dx abs(x)^2", "numerator", "2*x", False),                          # 004 §2
+    ("d/dx abs(x)^3", "numerator", "3*x*abs(x)", False),
+    ("d/dx x*abs(x)", "numerator", "2*abs(x)", False),
     # logistic regression, softmax, norms (CS229, CS231n, the Cookbook)
     ("d/dw -y*log(sigmoid(w'@x)) - (1-y)*log(1-sigmoid(w'@x))" + V, "denominator",
      "(sigmoid(w'@x) - y)*x", False),
@@ -61,6 +64,7 @@ CLASSICS = [
     ("d/dx x'@S@x where S: symmetric(n)", "denominator", "2*S@x", False),
     ("d/dx x'@x", "denominator", "2*x", False),
     ("d/dx norm(x)^2", "denominator", "2*x", False),
+    ("d/dx sum(abs(x)^3)" + V, "denominator", "3*x*abs(x)", False),       # the 3-norm, cubed
     ("d/dx norm(x)", "denominator", "x/norm(x)", False),
     ("d/dx sqrt(x'@x)", "denominator", "x/norm(x)", False),
     ("d/dx norm(x - a)^2" + V, "denominator", "2*(x - a)", False),

@@ -28,6 +28,12 @@ ALGEBRA_LAWS = [
     ("tr(A')", "tr(A)", "transpose rules", lambda v: np.trace(v["A"])),
     ("det((A@B)')", "det(A@B)", "transpose rules", lambda v: np.linalg.det(v["A"] @ v["B"])),
     ("logdet(A')", "logdet(A)", "transpose rules", lambda v: np.log(np.linalg.det(v["A"]))),
+    ("abs(x)*sign(x)", "x", "abs(u)*sign(u) = u", lambda v: v["x"]),
+    ("2*sign(x)*abs(x)^3", "2*x*abs(x)^2", "abs(u)*sign(u) = u",
+     lambda v: 2 * v["x"] * np.abs(v["x"]) ** 2),
+    ("x*sign(x)", "abs(x)", "abs(u)*sign(u) = u", lambda v: np.abs(v["x"])),
+    ("x*abs(x)*sign(x)", "x^2", "abs(u)*sign(u) = u", lambda v: v["x"] ** 2),
+    ("ones(n)'@ones(n)", "n", "1ᵀv = sum(v)", lambda v: len(v["x"])),
 ]
 
 
