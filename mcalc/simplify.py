@@ -1557,8 +1557,11 @@ def _worth(s, e: Expr) -> int:
 
 
 def _nothing_in_common(e: Expr) -> bool:
-    """A product, or a sum of products whose coefficients have no common divisor and
-    whose terms share no factor: taking common factors out cannot shorten it."""
+    """A sum of products whose coefficients have no common divisor and whose terms share
+    no factor, or a product of atoms and such sums: taking common factors out cannot
+    shorten it (exp(x)*(2*x + x^2) can: x*exp(x)*(x + 2))."""
+    if e.op == "mul":
+        return all(_nothing_in_common(f) for f in e.args if f.op == "add")
     if e.op != "add":
         return True
     divisor, fractions, common = 0, False, None

@@ -273,9 +273,23 @@ class _Solver:
                         self.unify_dim(f, self.one, column, what)
 
     def _factors(self, d: _Dim) -> list | None:
-        """The factors of d if it is a product (kron, vec), else None."""
-        return next(([f.find() for f in factors] for out, factors in self.products
-                     if out.find() is d), None)
+        """The factors of d if it is a product (kron, vec), else None; a factor that is a
+        product itself is replaced by its own (a = n·(n·a) in A + kron(x, kron(x, A)) is
+        a = n·n·a, so n = 1)."""
+        of = {id(out.find()): factors for out, factors in self.products}
+        top = of.get(id(d))
+        if top is None:
+            return None
+        out, stack, seen = [], [f.find() for f in reversed(top)], {id(d)}
+        while stack:
+            f = stack.pop()
+            inner = of.get(id(f))
+            if inner is None or id(f) in seen:
+                out.append(f)
+            else:
+                seen.add(id(f))
+                stack.extend(g.find() for g in reversed(inner))
+        return out
 
     def _cancel(self, fa: list, fb: list, column, what):
         """Two equal products: common factors cancel (sizes are positive), so 2·r = 2·c

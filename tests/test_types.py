@@ -84,6 +84,7 @@ def test_equal_products_of_dimensions_cancel_a_common_factor():
     ("vec(I) + x", {"x": "vector(n*n)"}),                     # I's size: named for x
     ("x + kron(a, x)", {"x": "vector(n)", "a": "scalar"}),    # n = a·n: a is 1
     ("kron(kron(x, 2), a) + x", {"x": "vector(n)", "a": "scalar"}),
+    ("A + kron(x, kron(x, A))", {"A": "matrix(m, n)", "x": "scalar"}),   # m = x·(x·m): x is 1
 ])
 def test_products_of_dimensions_that_only_the_product_names(text, typing):
     assert _typing(text) == typing
