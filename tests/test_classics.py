@@ -43,6 +43,8 @@ CLASSICS = [
     ("d/dx log(1 + exp(x))", "numerator", "sigmoid(x)", False),
     ("d/dx log(sigmoid(x))", "numerator", "1 - sigmoid(x)", False),
     ("d/dx x*exp(x)", "numerator", "(1 + x)*exp(x)", False),
+    ("d/dx x^2*exp(x)", "numerator", "x*(x + 2)*exp(x)", False),
+    ("d/dx x^2*exp(-x)", "numerator", "x*(2 - x)*exp(-x)", False),
     ("d/dx x^2*y^3", "numerator", "2*x*y^3", False),
     ("d/dx (x^2 + 1)^3", "numerator", "6*x*(x^2 + 1)^2", False),
     ("d/dx 1/x", "numerator", "-1/x^2", True),
