@@ -49,6 +49,8 @@ REWRITES = (
     ("associativity", "A@(B@C) = A@B@C", "algebra"),
     ("factor common operand", "A@x + B@x = (A + B)@x", "algebra"),
     ("scalars out of products", "(cA)@B = c(A@B)", "algebra"),
+    ("distribute a diagonal matrix", "(A + B)@diag(v) = A@diag(v) + B@diag(v) when every "
+     "term takes it in (I@diag(v) = diag(v), u@ones(n)'@diag(v) = u@v')", "algebra"),
     ("mixed product (A⊗B)(C⊗D) = AC⊗BD", "kron(A, B)@kron(C, D) = kron(A@C, B@D)", "MC §10.2"),
     ("common denominator", "a/b + c/d = (a*d + b*c)/(b*d), then p*q/q = p (exact division)",
      "algebra"),
@@ -735,14 +737,14 @@ def _mul(s, factors, shape) -> Expr:
         return E.zeros(shape)
     if s is not None and "vec" in ops and ops.count("vec") > 1:
         rest = _vec_product(s, rest)
-    if "pow" in ops and ("T" in ops or "matmul" in ops):
-        rest = _softmax_in_product(s, rest)
     if "sign" in ops:
         rest, merged = _abs_sign(s, rest)
         if merged:
             ops.append("pow")                   # (u may meet a power of its own)
     if "pow" in ops or len(set(rest)) < len(rest):
         rest = _powers(s, rest)
+    if "pow" in ops and ("T" in ops or "matmul" in ops or "diag" in ops):
+        rest = _softmax_in_product(s, rest)     # (after S*S^-2 = S^-1)
     if len(rest) > 1:
         # the keys are looked up in C: a product that grows by a factor a step (the
         # chain rule's) makes no Python call per factor it already had
@@ -806,23 +808,40 @@ def _abs_sign(s, factors: list) -> tuple[list, bool]:
 
 
 def _softmax_in_product(s, factors: list) -> list:
-    """M@exp(u)/sum(exp(u)) = M@softmax(u), exp(u)'@M/sum(exp(u)) = softmax(u)'@M: the
-    quotient by sum(exp(u)) joins the exp(u) at an end of a product (or a transpose) —
-    a scalar goes anywhere in a product — where the element-wise algebra cannot see it."""
+    """M@exp(u)/sum(exp(u)) = M@softmax(u), exp(u)'@M/sum(exp(u)) = softmax(u)'@M,
+    diag(exp(u))/sum(exp(u)) = diag(softmax(u)) and exp(u)@exp(u)'/sum(exp(u))^2 =
+    softmax(u)@softmax(u)': the quotient by sum(exp(u)) joins the exp(u) at an end of a
+    product (or a transpose, or in a diagonal matrix) — a scalar goes anywhere in a
+    product — where the element-wise algebra cannot see it."""
     for k, f in enumerate(factors):
-        if f.op != "pow" or not E.is_number(f.args[1], -1) or f.args[0].op != "sum":
+        if f.op != "pow" or f.args[0].op != "sum" or f.args[1].op != "num":
+            continue
+        twice = E.is_number(f.args[1], -2)
+        if not twice and not E.is_number(f.args[1], -1):
             continue
         e = f.args[0].args[0]
         if e.op != "exp" or not e.is_column:
             continue
         soft = Expr("softmax", e.args, e.shape)
         for j, g in enumerate(factors):
-            if g.op == "T" and g.args[0] is e:
+            ends = g.op == "matmul" and g.args[0] is e, \
+                g.op == "matmul" and g.args[-1].op == "T" and g.args[-1].args[0] is e
+            if twice:
+                if not all(ends):                              # e@e'/S^2
+                    continue
+                st = Expr("T", (soft,), g.args[-1].shape)
+                new = Expr("matmul", (soft,) + g.args[1:-1] + (st,), g.shape)
+            elif g.op == "diag" and g.args[0] is e:
+                new = Expr("diag", (soft,), g.shape)
+            elif g.op == "T" and g.args[0] is e:
                 new = Expr("T", (soft,), g.shape)
             elif g.op == "matmul" and g.args[-1] is e:
                 new = Expr("matmul", g.args[:-1] + (soft,), g.shape)
             elif g.op == "matmul" and g.args[0].op == "T" and g.args[0].args[0] is e:
                 new = Expr("matmul", (Expr("T", (soft,), g.args[0].shape),) + g.args[1:],
+                           g.shape)
+            elif ends[1]:                                      # M@exp(u)'/S
+                new = Expr("matmul", g.args[:-1] + (Expr("T", (soft,), g.args[-1].shape),),
                            g.shape)
             else:
                 continue
@@ -1174,7 +1193,33 @@ def _pair(s, a, b):
             return [_func(s, Expr("sum", (product,), SCALAR), [product])]
     if a.is_scalar or b.is_scalar:
         return [mul_(s, [a, b])]
+    if s and (b.op == "diag" and a.op == "add" or a.op == "diag" and b.op == "add"):
+        return _distribute_diag(s, a, b)
     return None
+
+
+def _distribute_diag(s, a, b):
+    """(A + B)@diag(v) (or diag(v)@(A + B)) as A@diag(v) + B@diag(v) when diag(v) is taken
+    into every term (I@diag(v) = diag(v), ones(n)'@diag(v) = v'), so that no product with
+    it is left: the softmax Jacobian diag(s) - s@s' (CS231n), not (I/S - e@1'/S²)@diag(e).
+    A term that keeps the diagonal leaves the product as it is, and the attempt's notes
+    are taken back."""
+    d, total, left = (b, a, False) if b.op == "diag" else (a, b, True)
+    terms = total.args
+    if any(t.shape != total.shape for t in terms):
+        return None                             # a scalar spread over the sum: J, not 1
+    k, fired = len(s.trail), list(s.fired)
+    products = []
+    for t in terms:
+        sc, rest = _split_scalars(t)
+        core = matmul_(s, [d, rest] if left else [rest, d])
+        if core.op == "matmul" and (core.args[0] if left else core.args[-1]) is d:
+            del s.trail[k:]
+            s.fired[:] = fired
+            return None
+        products.append(mul_(s, sc + [core]) if sc else core)
+    s.note("distribute a diagonal matrix")
+    return [add_(s, products)]
 
 
 def _identity(s, op, args):

@@ -65,6 +65,9 @@ CLASSICS = [
     ("d/dx x'@A@x" + V, "denominator", "(A + A')@x", False),
     ("d/dx x'@S@x where S: symmetric(n)", "denominator", "2*S@x", False),
     ("d/dx x'@x", "denominator", "2*x", False),
+    ("d/dx exp(x)/sum(exp(x))" + V, "numerator",
+     "diag(softmax(x)) - softmax(x)@softmax(x)'", False),                # CS231n softmax
+    ("d/dx log(exp(x)/sum(exp(x)))" + V, "numerator", "eye(n) - ones(n)@softmax(x)'", False),
     ("d/dx norm(x)^2", "denominator", "2*x", False),
     ("d/dx sum(abs(x)^3)" + V, "denominator", "3*x*abs(x)", False),       # the 3-norm, cubed
     ("d/dx norm(x)", "denominator", "x/norm(x)", False),

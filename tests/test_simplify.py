@@ -34,7 +34,33 @@ ALGEBRA_LAWS = [
     ("x*sign(x)", "abs(x)", "abs(u)*sign(u) = u", lambda v: np.abs(v["x"])),
     ("x*abs(x)*sign(x)", "x^2", "abs(u)*sign(u) = u", lambda v: v["x"] ** 2),
     ("ones(n)'@ones(n)", "n", "1ᵀv = sum(v)", lambda v: len(v["x"])),
+    ("(eye(n) - x@ones(n)')@diag(x)", "diag(x) - x@x'", "distribute a diagonal matrix",
+     lambda v: np.diag(v["x"]) - np.outer(v["x"], v["x"])),
+    ("diag(a)@(eye(n) + 2*ones(n)@b')", "diag(a) + 2*a@b'", "distribute a diagonal matrix",
+     lambda v: np.diag(v["a"]) + 2 * np.outer(v["a"], v["b"])),
+    ("diag(exp(x))/sum(exp(x))", "diag(softmax(x))", "exp(x)/sum(exp(x)) = softmax(x)",
+     lambda v: np.diag(np.exp(v["x"]) / np.exp(v["x"]).sum())),
+    ("exp(x)@exp(x)'/sum(exp(x))^2", "softmax(x)@softmax(x)'",
+     "exp(x)/sum(exp(x)) = softmax(x)",
+     lambda v: np.outer(np.exp(v["x"]), np.exp(v["x"])) / np.exp(v["x"]).sum() ** 2),
+    ("ones(n)@exp(x)'/sum(exp(x))", "ones(n)@softmax(x)'", "exp(x)/sum(exp(x)) = softmax(x)",
+     lambda v: np.outer(np.ones(len(v["x"])), np.exp(v["x"]) / np.exp(v["x"]).sum())),
 ]
+
+
+@pytest.mark.parametrize("kept", ["(A + eye(n))@diag(x)", "(A - 1)@diag(x)"])
+def test_a_diagonal_matrix_is_distributed_only_when_every_term_takes_it(kept):
+    """A@diag(x) keeps its product, and the 1 in A - 1 is the all-ones matrix (J@diag(x)
+    is ones(n)@x', not diag(x)): the sum stays whole, and no rewrite is named."""
+    from mcalc.evaluate import evaluate
+    e = typed(kept + DECLS)[1]
+    fired = []
+    out = simplify(e, fired)
+    assert "distribute a diagonal matrix" not in fired
+    rng = np.random.default_rng(3)
+    v = {"A": rng.standard_normal((4, 4)), "x": rng.standard_normal(4)}
+    assert np.allclose(np.asarray(evaluate(out, v, {"n": 4})),
+                       np.asarray(evaluate(e, v, {"n": 4})), rtol=1e-12, atol=1e-12)
 
 
 @pytest.mark.parametrize("before,after,rewrite,value", ALGEBRA_LAWS)

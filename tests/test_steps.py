@@ -54,6 +54,7 @@ from hypothesis import given, settings, HealthCheck  # noqa: E402
 from hypothesis import strategies as st  # noqa: E402
 
 import test_check  # noqa: E402
+import test_classics  # noqa: E402
 import test_documents  # noqa: E402
 import test_golden  # noqa: E402
 import test_latex  # noqa: E402
@@ -79,6 +80,21 @@ def test_textbook_and_golden_equations_hold(request_text, method):
         rng = np.random.default_rng(zlib.crc32(f"{request_text}|{method}|{layout}".encode()))
         assert check_derivation(d, rng, positive="log" in request_text) > 0 or \
             d.result is None
+
+
+# The classics, with their own domains (x^x, sqrt(x): positive values). Left out:
+# -det(X/X), whose intermediate X/X is the all-ones matrix, singular everywhere, where the
+# determinant's rule det(U)*inv(U)' is undefined (its lines hold wherever it is defined).
+CLASSICS = sorted({(c[0], c[3]) for c in test_classics.CLASSICS if c[0] != "d/dX -det(X/X)"})
+
+
+@pytest.mark.parametrize("method", ["chain", "differential"])
+@pytest.mark.parametrize("request_text,positive", CLASSICS, ids=[c[0] for c in CLASSICS])
+def test_classics_equations_hold(request_text, positive, method):
+    for layout in ("numerator", "denominator"):
+        d = derive(request_text, layout=layout, method=method)
+        rng = np.random.default_rng(zlib.crc32(f"{request_text}|{method}|{layout}".encode()))
+        assert check_derivation(d, rng, positive=positive) > 0
 
 
 @settings(max_examples=40, deadline=None, suppress_health_check=list(HealthCheck))
