@@ -38,7 +38,8 @@ REWRITES = (
     ("1ᵀv = sum(v)", "ones(n)'@v = sum(v), ones(m)'@M@ones(n) = sum(M)", "P&H §4.4"),
     ("sum(u⊗v) = uᵀv", "sum(u*v) = u'@v for vectors u, v (the dot product)", "P&H §5, §8.4"),
     ("transpose rules", "(AB)' = B'A' (and A'B' = (BA)', one transpose instead of two), "
-     "(A')' = A, S' = S (S symmetric or diagonal: X*eye(n)), (A + B)' = A' + B', "
+     "(A')' = A, S' = S (S symmetric or diagonal: X*eye(n); X'@X, A@S@A' and their "
+     "inverses), (A + B)' = A' + B', "
      "tr(A') = tr(A), det(A') = det(A)", "MC §1"),
     ("identity", "I@A = A", "algebra"),
     ("inverse laws", "inv(inv(A)) = A, A@inv(A) = inv(A)@A = I", "algebra (the inverse)"),
@@ -984,6 +985,11 @@ def _t_leaf(s, a) -> Expr | None:
         if a.is_symmetric and s:
             s.note("transpose rules")
         return a
+    if a.op == "matmul" and _mirrored(a) or a.op == "inv" and a.args[0].op == "matmul" and \
+            _mirrored(a.args[0]):
+        if s:
+            s.note("transpose rules")       # X'@X, A@S@A' and their inverses are symmetric
+        return a
     if a.op == "mul" and a.is_matrix and any(f.op == "eye" for f in a.args):
         if s:
             s.note("transpose rules")       # X*eye(n) is diagonal: (X*I)' = X'*I = X*I
@@ -995,6 +1001,21 @@ def _t_leaf(s, a) -> Expr | None:
     if a.op == "zeros":
         return E.zeros((a.shape[1], a.shape[0]))
     return None
+
+
+def _mirrored(a: Expr) -> bool:
+    """A product that reads the same transposed — X'@X, A@B@A', A'@S@A with S symmetric
+    or diagonal: a symmetric matrix (one level: the middle factor is not walked)."""
+    c = a.args
+    k = len(c)
+    for i in range(k // 2):
+        p, q = c[i], c[k - 1 - i]
+        if not (p.op == "T" and p.args[0] is q or q.op == "T" and q.args[0] is p):
+            return False
+    if k % 2:
+        m = c[k // 2]
+        return m.is_symmetric or m.op in ("eye", "diag") and m.is_matrix
+    return True
 
 
 def _t_one(s, a, levels: int = 2) -> Expr:

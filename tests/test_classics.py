@@ -108,6 +108,7 @@ CLASSICS = [
     ("d/dX tr(X'@A)", "denominator", "A", False),
     ("d/dX tr(X'@A@X)", "denominator", "(A + A')@X", False),
     ("d/dX logdet(X)", "denominator", "inv(X)'", False),
+    ("d/dX logdet(X'@X) where X: matrix(n, n)", "denominator", "2*X@inv(X'@X)", False),  # MC (56)
     ("d/dX log(det(X))", "denominator", "inv(X)'", False),
     ("d/dX det(X)", "denominator", "det(X)*inv(X)'", False),
     ("d/dX a'@X@b", "denominator", "a@b'", False),

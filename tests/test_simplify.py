@@ -34,6 +34,8 @@ ALGEBRA_LAWS = [
     ("x*sign(x)", "abs(x)", "abs(u)*sign(u) = u", lambda v: np.abs(v["x"])),
     ("x*abs(x)*sign(x)", "x^2", "abs(u)*sign(u) = u", lambda v: v["x"] ** 2),
     ("ones(n)'@ones(n)", "n", "1ᵀv = sum(v)", lambda v: len(v["x"])),
+    ("inv(A'@A)'", "inv(A'@A)", "transpose rules", lambda v: np.linalg.inv(v["A"].T @ v["A"])),
+    ("(B'@B)'", "B'@B", "transpose rules", lambda v: v["B"].T @ v["B"]),
     ("(eye(n) - x@ones(n)')@diag(x)", "diag(x) - x@x'", "distribute a diagonal matrix",
      lambda v: np.diag(v["x"]) - np.outer(v["x"], v["x"])),
     ("diag(a)@(eye(n) + 2*ones(n)@b')", "diag(a) + 2*a@b'", "distribute a diagonal matrix",
