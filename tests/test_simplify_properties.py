@@ -18,7 +18,8 @@ from test_properties import DECLS, _matrix, _scalar, _vector, arithmetic
 def _algebra(depth):
     """Element-wise expressions of x, y (vectors) and a, b (scalars) with quotients."""
     leaves = st.sampled_from(["x", "y", "a", "b", "exp(x)", "exp(-y)", "sigmoid(x)",
-                              "exp(x)/sum(exp(x))", "(x > 0)", "relu(x)"])
+                              "exp(x)/sum(exp(x))", "(x > 0)", "relu(x)", "abs(x)",
+                              "sign(x)", "abs(a)^3", "sign(a)"])
     names = st.sampled_from(["x", "y", "a", "b"])
     if depth == 0:
         return leaves
@@ -73,8 +74,9 @@ def test_rewrites_keep_values(text):
 
 def _jacobian_shapes(depth):
     """The shapes element-wise Jacobians take: sums of scaled diag(v), eye(n), products of
-    diagonals, vec(M)*vec(N) + c, all-ones arrays (A/A) inside element-wise algebra, and
-    quotients by sum(exp(x)) next to a product that ends in exp(x)."""
+    diagonals, vec(M)*vec(N) + c, all-ones arrays (A/A) inside element-wise algebra,
+    quotients by sum(exp(x)) next to a product that ends in exp(x), sums times a diagonal
+    and Gram matrices."""
     vec, mat = _vector(depth), _matrix(depth)
     coeff = st.sampled_from(["2", "-1", "0.5", "a"])
     diagonal = st.one_of(st.builds(lambda u: f"diag({u})", vec), st.just("eye(n)"),
@@ -89,6 +91,14 @@ def _jacobian_shapes(depth):
         st.builds(lambda u: f"({u} - A/A + 1)", mat),
         st.builds(lambda m: f"({m}@exp(x)/sum(exp(x)))", mat),
         st.builds(lambda m, c: f"({c}*exp(x)'@{m}/sum(exp(x)))", mat, coeff),
+        # a diagonal distributed over a sum, softmax written out, a Gram matrix transposed
+        st.builds(lambda u, v, w: f"(({u} + {v})@{w})", diagonal, diagonal, diagonal),
+        st.builds(lambda c, u, w: f"(({c}*eye(n) - {u}@ones(n)')@{w})", coeff, vec, diagonal),
+        st.builds(lambda w, c: f"({w}@(eye(n) + {c}*ones(n)@x'))", diagonal, coeff),
+        st.builds(lambda m: f"(({m} - 1)@diag(x))", mat),
+        st.builds(lambda c: f"({c}*exp(x)@exp(x)'/sum(exp(x))^2 + diag(exp(x))/sum(exp(x)))",
+                  coeff),
+        st.builds(lambda c: f"(inv(A'@A)' + {c}*(A@diag(x)@A')' + (A@A@A')')", coeff),
     )
 
 
