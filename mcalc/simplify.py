@@ -52,6 +52,7 @@ REWRITES = (
     ("scalars out of products", "(cA)@B = c(A@B)", "algebra"),
     ("distribute a diagonal matrix", "(A + B)@diag(v) = A@diag(v) + B@diag(v) when every "
      "term takes it in (I@diag(v) = diag(v), u@ones(n)'@diag(v) = u@v')", "algebra"),
+    ("centred sums vanish", "sum(v - mean(v)) = mean(v - mean(v)) = 0", "algebra"),
     ("mixed product (A⊗B)(C⊗D) = AC⊗BD", "kron(A, B)@kron(C, D) = kron(A@C, B@D)", "MC §10.2"),
     ("common denominator", "a/b + c/d = (a*d + b*c)/(b*d), then p*q/q = p (exact division)",
      "algebra"),
@@ -1225,7 +1226,7 @@ def _distribute_diag(s, a, b):
     it is left: the softmax Jacobian diag(s) - s@s' (CS231n), not (I/S - e@1'/S²)@diag(e).
     A term that keeps the diagonal leaves the product as it is, and the attempt's notes
     are taken back."""
-    d, total, left = (b, a, False) if b.op == "diag" else (a, b, True)
+    d, total, left = (a, b, True) if a.op == "diag" else (b, a, False)
     terms = total.args
     if any(t.shape != total.shape for t in terms):
         return None                             # a scalar spread over the sum: J, not 1
@@ -1258,6 +1259,17 @@ def _identity(s, op, args):
     return got
 
 
+def _centered(a: Expr) -> bool:
+    """a is c*(v - mean(v)): its sum and its mean are 0 (layer and batch norm's
+    Jacobians)."""
+    if a.op != "add" or len(a.args) != 2:
+        return False
+    (c1, r1), (c2, r2) = map(coeff_and_rest, a.args)
+    if c1 != -c2 or r1 is None or r2 is None:
+        return False
+    return r2.op == "mean" and r2.args[0] is r1 or r1.op == "mean" and r1.args[0] is r2
+
+
 def _func(s, e, args):
     f = e.op
     a = args[0]
@@ -1278,6 +1290,10 @@ def _func(s, e, args):
         if s:
             s.note("fold constants")                        # f(0), element by element
         return filled(_AT_ZERO[f], e.shape)
+    if f in ("sum", "mean") and _centered(a):
+        if s:
+            s.note("centred sums vanish")
+        return E.ZERO
     if f == "sum":
         if a.op == "mul" and len(a.args) == 2 and (a.is_column or a.is_row) and \
                 a.args[0].shape == a.args[1].shape:

@@ -36,6 +36,8 @@ ALGEBRA_LAWS = [
     ("ones(n)'@ones(n)", "n", "1ᵀv = sum(v)", lambda v: len(v["x"])),
     ("inv(A'@A)'", "inv(A'@A)", "transpose rules", lambda v: np.linalg.inv(v["A"].T @ v["A"])),
     ("(B'@B)'", "B'@B", "transpose rules", lambda v: v["B"].T @ v["B"]),
+    ("ones(n)'@(x - mean(x))", "0", "centred sums vanish", lambda v: 0.0),
+    ("c*mean(mean(x) - x)", "0", "centred sums vanish", lambda v: 0.0),
     ("(eye(n) - x@ones(n)')@diag(x)", "diag(x) - x@x'", "distribute a diagonal matrix",
      lambda v: np.diag(v["x"]) - np.outer(v["x"], v["x"])),
     ("diag(a)@(eye(n) + 2*ones(n)@b')", "diag(a) + 2*a@b'", "distribute a diagonal matrix",
