@@ -90,6 +90,7 @@ class Simplifier:
         self.grown: dict[Expr, tuple] = {}      # grown product -> (product, new factors)
         self.plain: dict[Expr, frozenset] = {}  # clusters of _worth 0 (see there)
         self.fired: list[str] = []              # the rules of this call, named once
+        self.distributing = False               # inside _distribute_diag (no nesting)
         # Provenance: every rule noted (with repeats), and for each node that changed, the
         # rules that changed it and its operands (memo), its cluster's textbook form
         # (normed) or the whole call (final) — so a later call that meets the same node
@@ -1228,18 +1229,22 @@ def _distribute_diag(s, a, b):
     are taken back."""
     d, total, left = (a, b, True) if a.op == "diag" else (b, a, False)
     terms = total.args
-    if any(t.shape != total.shape for t in terms):
-        return None                             # a scalar spread over the sum: J, not 1
+    if any(t.shape != total.shape for t in terms) or s.distributing:
+        return None     # a scalar spread over the sum (J, not 1); or a sum in a term (one level)
     k, fired = len(s.trail), list(s.fired)
     products = []
-    for t in terms:
-        sc, rest = _split_scalars(t)
-        core = matmul_(s, [d, rest] if left else [rest, d])
-        if core.op == "matmul" and (core.args[0] if left else core.args[-1]) is d:
-            del s.trail[k:]
-            s.fired[:] = fired
-            return None
-        products.append(mul_(s, sc + [core]) if sc else core)
+    s.distributing = True
+    try:
+        for t in terms:
+            sc, rest = _split_scalars(t)
+            core = matmul_(s, [d, rest] if left else [rest, d])
+            if core.op == "matmul" and (core.args[0] if left else core.args[-1]) is d:
+                del s.trail[k:]
+                s.fired[:] = fired
+                return None
+            products.append(mul_(s, sc + [core]) if sc else core)
+    finally:
+        s.distributing = False
     s.note("distribute a diagonal matrix")
     return [add_(s, products)]
 
