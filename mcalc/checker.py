@@ -396,12 +396,14 @@ class _Checker:
             self._validate_engine()
             _remember(self.cache, key, self.truth)
         diff = self._difference()
-        if diff is not None and not diff.terms:
+        identities = self._through_identities(diff)
+        if diff is not None and not diff.terms or identities is not None:
             bad = None if large else self._outside_domain()
             if bad is None:
                 from mcalc.printing.text import to_text
-                return self._result(True, "symbolic", "symbolic: the claim minus the "
-                                    f"derivative {to_text(self.truth)} reduces to 0")
+                said = f", in textbook form ({', '.join(identities)})," if identities else ""
+                return self._result(True, "symbolic", f"symbolic: the claim{said} minus "
+                                    f"the derivative {to_text(self.truth)} reduces to 0")
             cause, ce = self._diagnose_failure(bad)
             return self._result(False, "counterexample", f"counterexample: {cause}", cause,
                                 ce)
@@ -486,6 +488,24 @@ class _Checker:
         if len(diff.terms) <= MAX_DIFF_TERMS:
             self.diff_terms = [render_mono(m, c) for m, c in diff.terms.items()]
         return diff
+
+    def _through_identities(self, diff) -> list[str] | None:
+        """The rewrites that bring the claim to the derivative's canonical form, when its
+        own does not reach it: the simplifier's textbook form of the claim, through the
+        one table of identities (mcalc.identities: exp(u)/(1 + exp(u)) is sigmoid(u),
+        abs(u)*sign(u) is u, ...) that gave the derivative its form. None when that does
+        not make the difference 0 either (or there was no difference to remove)."""
+        if diff is None or not diff.terms:
+            return None
+        from mcalc.simplify import simplify
+        fired: list[str] = []
+        try:
+            claim = simplify(self.cl, fired)
+            canon = self.polys[0]
+            rest = poly_sub(self.polys[1], canon.poly(claim))
+        except (GiveUp, McalcError):
+            return None
+        return fired if not rest.terms and fired else None
 
     def _canonical_difference(self):
         """canonical(derivative) − canonical(claim); raises GiveUp when too large."""
