@@ -13,7 +13,7 @@ it is met. The targets (issue #16):
             sin(sin(...x)) (depth up to 1000) and sum(A1@...@An@x) (n up to 500); and
             `check` of mcalc's own result for 8/16/32-layer networks. Each (family, size)
             runs in a fresh interpreter after a warm-up call; times are CPU seconds of that
-            process (a printer: the least of three runs), at the sizes the issue names.
+            process (a printer: the least of five runs), at the sizes the issue names.
             A size that takes longer than the
             time budget stops its family (reported, and the slope is over what finished).
   mix       benchmarks/mix.txt (300 realistic requests, benchmarks/make_mix.py) through
@@ -306,7 +306,7 @@ d = derive(sys.argv[1])
 out["derive"] = clock() - t0
 for name in sys.argv[2].split(","):
     best = None
-    for _ in range(3):                                  # pure: the least of three runs
+    for _ in range(5):                                  # pure: the least of five runs
         t0 = clock()
         printers[name](d)
         t = clock() - t0
