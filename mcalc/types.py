@@ -672,8 +672,25 @@ class _Infer:
         return True
 
 
+def _match_products(solver: _Solver):
+    """Two products of dimensions found equal with nothing in common to cancel — m·p = k·n
+    in tr(kron(X, Y)) or kron(X, Y)@kron(A, B) — have many solutions; with free factors of
+    as many, the one that matches them in order (k = m, n = p: X and Y square) is taken,
+    rather than no typing at all. A declared size keeps its product as it is."""
+    groups: dict[int, list] = {}
+    for out, factors in solver.products:
+        groups.setdefault(id(out.find()), []).append([f.find() for f in factors])
+    for fss in groups.values():
+        first = fss[0]
+        for fs in fss[1:]:
+            if len(fs) == len(first) and all(f.fixed is None for f in first + fs):
+                for f, g in zip(first, fs):
+                    solver.unify_dim(f, g, 0, "a product of dimensions")
+
+
 def _name_dims(solver: _Solver, used: set[str]):
     """Give free dimensions textbook names: vectors first (n), then matrices (m, n)."""
+    _match_products(solver)
     pool = (p for p in itertools.chain(DEFAULT_DIM_NAMES, (f"n{i}" for i in itertools.count(1)))
             if p not in used)                   # unbounded: any number of free dimensions
 

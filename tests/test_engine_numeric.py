@@ -97,6 +97,8 @@ CASES = [
     ("d/dX X'", False), ("d/dX X'@X", False), ("d/dx diag(x)", False),
     ("d/dX kron(A, X)", False), ("d/dX sum(kron(A, X)^2)", False),
     ("d/dX tr(kron(A, X)) where A: matrix(m, m); X: matrix(n, n)", False),
+    # sizes only a product of dimensions ties: matched factor by factor (square X and Y)
+    ("d/dX tr(kron(X, Y))", False), ("d/dX sum(kron(X, Y)@kron(A, B))", False),
     ("d/dX sum(vec(X)^2)", False), ("d/dx sum([sum(x), a*sum(x)]^2)", False),
     ("d/dx [[sum(x), a], [a, sum(x^2)]]", False), ("d/dx sum([[sum(x), a], [a, x'@x]]^2)", False),
     # second derivatives

@@ -85,6 +85,10 @@ def test_equal_products_of_dimensions_cancel_a_common_factor():
     ("x + kron(a, x)", {"x": "vector(n)", "a": "scalar"}),    # n = a·n: a is 1
     ("kron(kron(x, 2), a) + x", {"x": "vector(n)", "a": "scalar"}),
     ("A + kron(x, kron(x, A))", {"A": "matrix(m, n)", "x": "scalar"}),   # m = x·(x·m): x is 1
+    # m·p = k·n with nothing to cancel: matched in order (no typing at all before)
+    ("tr(kron(X, Y))", {"X": "matrix(n, n)", "Y": "matrix(m, m)"}),
+    ("kron(X, Y)@kron(A, B)", {"X": "matrix(m, n)", "Y": "matrix(p, k)", "A": "matrix(n, q)",
+                               "B": "matrix(k, r)"}),
 ])
 def test_products_of_dimensions_that_only_the_product_names(text, typing):
     assert _typing(text) == typing
