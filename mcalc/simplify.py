@@ -1767,12 +1767,19 @@ def _forms(s, n: dict, den: dict, writer: tuple, shape):
     if not n:
         yield None, E.zeros(shape)
         return
-    n = dict(sorted(n.items(), key=lambda mc: mc[1] < 0))    # x + b - y: subtracted last
+    # x + b - y: subtracted last; a polynomial in one atom by falling degree
+    # (64*x^12 + 2112*x^10 + ... + 10395; add_ puts a first negative term after: 1 - x^2)
+    one_atom = _one_varying_atom(n)
+    if one_atom is not None:
+        n = dict(sorted(n.items(), key=lambda mc: -dict(mc[0]).get(one_atom, 0)))
+    else:
+        n = dict(sorted(n.items(), key=lambda mc: mc[1] < 0))
     if len(n) > 1:                                             # first: it wins ties
         c, common = A.content(n)
         negative = c < 0
         inner = add_(s, [term(A.mono_mul(m, common, -1), A.ratio(v, c))     # (v/c < 0 last)
-                         for m, v in sorted(n.items(), key=lambda mc: (mc[1] < 0) != negative)])
+                         for m, v in (n.items() if one_atom is not None else sorted(
+                             n.items(), key=lambda mc: (mc[1] < 0) != negative))])
         yield "factor out", _spread(s, mul_(s, [_num(c)] + [pow_(s, atom(i), _num(k))
                                                                for i, k in common]
                                             + [inner] + below), shape)
@@ -1788,6 +1795,21 @@ def _forms(s, n: dict, den: dict, writer: tuple, shape):
             return                              # expanded, it is the first form again
     yield "expand", _spread(s, mul_(s, [add_(s, [term(m, c) for m, c in n.items()])] + below),
                             shape)
+
+
+def _one_varying_atom(n: dict):
+    """The one atom whose exponent differs between the terms of the polynomial n (a
+    polynomial in that atom, times what all terms share: 64*exp(x^2)*(64*x^12 + ... +
+    10395)), or None."""
+    exps: dict = {}
+    for m in n:
+        for i, e in m:
+            exps.setdefault(i, set()).add(e)
+    for i, es in exps.items():
+        if len(es) == 1 and any(i not in dict(m) for m in n):
+            es.add(0)                           # absent from a term: exponent 0 there
+    varying = [i for i, es in exps.items() if len(es) > 1]
+    return varying[0] if len(varying) == 1 else None
 
 
 def _spread(s, e: Expr, shape) -> Expr:

@@ -25,6 +25,14 @@ NUMERATOR = [
     ("d^2/dx^2 x'@A@x", "A + A'", ("n", "n")),
     ("d^2/dx^2 sum(sin(x))", "-diag(sin(x))", ("n", "n")),
     ("d/dx d/dy x^2*y^3", "6*x*y^2", ("1", "1")),
+    # written out, the same forms: softmax's Jacobian (CS231n), |x|² (004 §2), Gram (MC 56)
+    ("d/dx exp(x)/sum(exp(x))", "diag(softmax(x)) - softmax(x)@softmax(x)'", ("n", "n")),
+    ("d/dx log(exp(x)/sum(exp(x)))", "eye(n) - ones(n)@softmax(x)'", ("n", "n")),
+    ("d/dx abs(x)^2", "2*x", ("1", "1")),
+    ("d/dx x*abs(x)", "2*abs(x)", ("1", "1")),
+    ("d/dx x^2*exp(x)", "x*exp(x)*(x + 2)", ("1", "1")),
+    ("d^4/dx^4 exp(x^2)", "4*exp(x^2)*(4*x^4 + 12*x^2 + 3)", ("1", "1")),
+    ("d/dX logdet(X'@X)", "2*inv(X'@X)@X'", ("n", "m")),
 ]
 
 DENOMINATOR = [
