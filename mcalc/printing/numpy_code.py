@@ -108,12 +108,26 @@ def to_numpy(e, dims: dict[str, str], names: dict | None = None, variables=()) -
     """A Python expression over `np` and the variable names whose value is `e`.
     `variables`: every variable of the request (so that the renaming is the same for all
     results of one request); those of `e` are always included."""
-    names = dict(names or {})
+    names = names or {}
     for n in names.values():
         if not (isinstance(n, str) and n.isidentifier()):
             raise ValueError(f"not a Python identifier: {n!r}")
-    py, dims = _names_and_sizes(tuple(dict.fromkeys([*variables, *_variable_names(e)])),
-                                tuple((dims or {}).items()))
+    listed = tuple(dict.fromkeys(variables))
+    dims = tuple((dims or {}).items())
+    # The Python names are made distinct all together, so they depend on every variable
+    # of e. A caller lists them all, as a rule: e is walked to find the others only when
+    # printing it meets one that is not listed (then it is printed again).
+    code = _code(e, listed, dims, names)
+    if code is None:
+        code = _code(e, tuple(dict.fromkeys([*listed, *_variable_names(e)])), dims, names)
+    return code
+
+
+def _code(e, variables: tuple, dims: tuple, names: dict) -> str | None:
+    """to_numpy's text, with `variables` given Python names; None if e has a variable
+    that is not one of them."""
+    py, dims = _names_and_sizes(variables, dims)
+    names = dict(names)
     used = set(py.values())
     for node, n in list(names.items()):                 # generated names never capture
         fresh, k = n, 0
@@ -124,6 +138,8 @@ def to_numpy(e, dims: dict[str, str], names: dict | None = None, variables=()) -
         used.add(fresh)
     p = Printer(dims, names, py)
     p.fill(e)
+    if p.unlisted:
+        return None
     final = p.text(e)[0]
     order = _definition_order(e, names)
     if not order:
@@ -176,6 +192,7 @@ class Printer:
         self.names = names
         self.py = py or {}                 # variable name -> Python name
         self.body: dict = {}               # Expr -> (text, prec), the unnamed text
+        self.unlisted = False              # met a variable that `py` does not name
 
     def fill(self, root):
         """Print every node reachable from root once, children first (iteratively)."""
@@ -215,7 +232,11 @@ class Printer:
         return _float_text(e.value), (UNARY if e.value._numerator < 0 else ATOM)
 
     def var(self, e):
-        return self.py.get(e.name, e.name), ATOM
+        py = self.py.get(e.name)
+        if py is None:
+            self.unlisted = True
+            return e.name, ATOM
+        return py, ATOM
 
     def dim(self, e):
         return self.size(e.name)

@@ -163,11 +163,19 @@ def _pieces(rope):
 
 def _join(sep: str, ropes):
     """The ropes with sep between them, as one rope (_rope)."""
+    if ropes.__class__ is not list:
+        ropes = list(ropes)
+    try:
+        s = sep.join(ropes)            # (most are short strings: one C call)
+        if len(s) <= _SHORT:
+            return s
+    except TypeError:                  # a rope among them
+        pass
     out = []
     for r in ropes:
         out += (sep, r)
     del out[:1]
-    return _rope(out)
+    return tuple(out)
 
 
 # A short text is a plain string instead: a node whose pieces are all strings, _SHORT
@@ -371,8 +379,8 @@ class Printer:
 
     def compare(self, e, bare: bool = False):
         a, b = e.args
-        inner = (self.wrap(a, SUM), f" {_CMP[e.op]} ", self.wrap(b, SUM))
-        return (inner if bare else ("(",) + inner + (")",)), ATOM
+        inner = [self.wrap(a, SUM), f" {_CMP[e.op]} ", self.wrap(b, SUM)]
+        return _rope(inner if bare else ["(", *inner, ")"]), ATOM
 
     def vector(self, e):
         return _rope(["[", *self._list(e.args), "]"]), ATOM
@@ -383,13 +391,14 @@ class Printer:
         return _rope(["[", _join(", ", rows), "]"]), ATOM
 
 
-def split_product(e):
+def split_product(e, factors: tuple | None = None):
     """A product as ((numerator, denominator) of its numeric coefficient in lowest terms,
     numerator factors, denominator factors): 2*x*y^-1 -> ((2, 1), [x], [y]). Both the text
-    and the LaTeX printer write a/b from it. (In integers: Fraction arithmetic is slow.)"""
+    and the LaTeX printer write a/b from it. (In integers: Fraction arithmetic is slow.)
+    `factors`, if given, are the product's instead of e's operands."""
     n = d = 1
     num, den = [], []
-    for f in e.args:
+    for f in (e.args if factors is None else factors):
         op = f.op
         if op == "num":
             n *= f.value._numerator
