@@ -414,11 +414,11 @@ class Printer:
         n_scalars = 0
         for f in fs:
             n_scalars += f.is_scalar
-        if n_scalars < len(fs):
+        last = len(fs) - 1
+        if n_scalars <= last:
             fs = [f for f in fs if f.is_scalar] + [f for f in fs if not f.is_scalar]
         out = [lead] if lead else []
         prev_s = lead
-        last = len(fs) - 1
         memo = self.memo
         for i, f in enumerate(fs):
             s, p = memo.get(f) or self._tex(f)
@@ -833,7 +833,7 @@ def _chain(s, sym, p, note):
     if via is None or via in (value, lhs):
         return [(lhs, value or "", note)]
     lines = [(lhs, via, note)]
-    if getattr(s, "product", None) is not None:
+    if s.product is not None:
         lines.append((lhs, p.tex(s.product)[0], ""))
     if value is not None:
         lines.append((lhs, value, ""))

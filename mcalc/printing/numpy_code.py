@@ -193,6 +193,8 @@ class Printer:
         self.py = py or {}                 # variable name -> Python name
         self.body: dict = {}               # Expr -> (text, prec), the unnamed text
         self.unlisted = False              # met a variable that `py` does not name
+        if not names:                      # (most results: a node's text is its body's)
+            self.text = self.body.__getitem__
 
     def fill(self, root):
         """Print every node reachable from root once, children first (iteratively)."""
@@ -355,7 +357,7 @@ class Printer:
         if p.op == "num" and p not in self.names:
             if p.value._numerator < 0:
                 return self.quotient(1, 1, [], [self.power(base, -p.value)])
-            if p.value == 0:
+            if p.value._numerator == 0:
                 return ("1.0" if _kind(base.shape) == "scalar" else
                         f"np.ones({self.shape_text(base.shape)})"), ATOM
             return self.power(base, p.value)

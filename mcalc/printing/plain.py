@@ -33,8 +33,6 @@ def total_symbol(of: str, by: str) -> str:
     return f"d{of}/d{by}"
 
 
-def _symbol(pair) -> str:
-    return total_symbol(*pair) if isinstance(pair, Total) else partial_symbol(*pair)
 
 
 def shape_text(d: Derivation) -> str:
@@ -56,7 +54,16 @@ def shape_text(d: Derivation) -> str:
 
 
 def _terms(terms) -> str:
-    return " + ".join(" ".join(_symbol(p) for p in t) for t in terms)
+    """∂y/∂u2 du2/dt + …: each term a product of partial (pair) and total (Total) symbols.
+    (Loops, not generators: every step of a chain prints one.)"""
+    out = []
+    for t in terms:
+        product = []
+        for pair in t:
+            product.append(total_symbol(*pair) if pair.__class__ is Total else
+                           partial_symbol(*pair))
+        out.append(" ".join(product))
+    return " + ".join(out)
 
 
 def _frobenius_side(e, text) -> str:

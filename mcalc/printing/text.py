@@ -97,9 +97,15 @@ def print_nodes(printer, memo, root, table) -> None:
         return
     # A node waiting for operands sits under a None, its pending operands above: popping
     # the None means they are done. (No comprehension per node: on Python 3.11 each is a
-    # function call.)
-    stack = [root]
+    # function call.) The root waits: the leaves before the operand found are printed.
+    stack = [root, None]
     pop, push = stack.pop, stack.append
+    for a in root.args:
+        if a not in memo:
+            if a.args:
+                push(a)
+            else:
+                memo[a] = table[a.op](printer, a)
     while stack:
         node = pop()
         if node is None:
