@@ -66,10 +66,15 @@ def _terms(terms) -> str:
     return " + ".join(out)
 
 
-def _frobenius_side(e, text) -> str:
-    """One side of `:` — a sum in parentheses, so the line reads one way only."""
+def _frobenius_side(e, text, bare: bool = False) -> str:
+    """One side of `:` — a sum in parentheses (unless `bare`: a side alone), so the line
+    reads one way only; a zero that keeps its shape (_zero_text)."""
+    op = e.op
+    if op == "zeros" and e.shape != ("1", "1"):
+        return _zero_text(e.shape)
     t = text(e)
-    return f"({t})" if e.op == "add" or (e.op == "mul" and E.is_number(e.args[0], -1)) else t
+    return f"({t})" if not bare and (op == "add" or op == "mul" and
+                                     E.is_number(e.args[0], -1)) else t
 
 
 def _zero_text(shape) -> str:
@@ -79,20 +84,15 @@ def _zero_text(shape) -> str:
                    f"ones({r})@ones({c})'")
 
 
-def _shaped(text):
-    return lambda e: _zero_text(e.shape) if e.op == "zeros" and e.shape != ("1", "1") \
-        else text(e)
-
-
 def differential_text(terms, text) -> str:
     """Σ G : D as the rhs of `dy = …`: `G : D`, `D` when G is 1, `(G : D) + (H : E)`.
     A G of None is shown by its symbol (∂y/∂u3)."""
-    out, text = [], _shaped(text)
+    out = []
     for G, D, *symbol in terms:
-        d = _frobenius_side(D, text)
-        if G is not None and G.op == "num" and G.value == 1:
-            out.append(text(D) if len(terms) == 1 else d)
+        if G is not None and E.is_number(G, 1):            # dU, not 1 : dU
+            out.append(_frobenius_side(D, text, bare=len(terms) == 1))
             continue
+        d = _frobenius_side(D, text)
         g = symbol[0] if G is None and symbol else _frobenius_side(G, text)
         out.append(f"{g} : {d}")
     if len(out) == 1:
@@ -106,7 +106,7 @@ def eq_dict(eq: Eq, layout: str, text) -> dict:
         return {"define": eq.of, "rhs": text(eq.rhs)}
     if eq.kind == "differential":
         return {"differential": eq.of,
-                "rhs": differential_text([(G, D) for G, D in eq.terms], text)}
+                "rhs": differential_text(eq.terms, text)}
     if eq.rhs.op == "zeros" and eq.rhs.shape != ("1", "1"):
         return {**eq_dict(Eq(eq.kind, eq.of, eq.by, E.ONE, layout=eq.layout, vec=eq.vec),
                           layout, text), "rhs": _zero_text(eq.rhs.shape)}
