@@ -400,12 +400,13 @@ class Printer:
             return r" \cdot "
         # Most factors are short texts without a \math...{ word: not wordy, at a glance
         # (a long text is looked at once, by _is_wordy: it may be the factor of many).
-        if (prev_s.__class__ is str and len(prev_s) <= _SHORT and "\\math" not in prev_s or
-                not self._is_wordy(prev_s)) and \
-                (s.__class__ is str and len(s) <= _SHORT and "\\math" not in s or
-                 not self._is_wordy(s)):
-            return " "
-        return r" \, "
+        for t in (prev_s, s):
+            if t.__class__ is str and len(t) <= _SHORT:
+                if "\\math" in t and _short_wordy(t):
+                    return r" \, "
+            elif self._is_wordy(t):
+                return r" \, "
+        return " "
 
     def _factors(self, fs, lead: str = "", arrays_follow: bool = False):
         """Factors of a product, scalars first, after the coefficient `lead`: juxtaposed,
@@ -736,12 +737,13 @@ class Symbols:
         return self._symbol(x)
 
     def _symbol(self, x) -> str:
-        if x is None:
-            return ""
-        if isinstance(x, (tuple, list)):
-            return r"\left(" + ", ".join(self(y) for y in x) + r"\right)"
-        if not isinstance(x, str):
-            return expr_to_latex(x)
+        if x.__class__ is not str:
+            if x is None:
+                return ""
+            if isinstance(x, (tuple, list)):
+                return r"\left(" + ", ".join(self(y) for y in x) + r"\right)"
+            if not isinstance(x, str):
+                return expr_to_latex(x)
         if x in ("∇", "components"):
             return _char(x) if x == "∇" else text(x)
         if "," in x:
@@ -896,15 +898,15 @@ def derivation_printers(d):
 
     def formula(s) -> str:                   # one_formula(step_lines(s, sym, p, False))
         render = _STEPS.get(s.kind)
-        return one_formula(render(s, sym, p, "") if render is not None else
-                           step_lines(s, sym, p, False))
+        lines = render(s, sym, p, "") if render is not None else step_lines(s, sym, p, False)
+        if len(lines) > 1:
+            return one_formula(lines)
+        lhs, rhs, _ = lines[0]                # (most steps)
+        return rhs if lhs is None else f"{lhs} = {rhs}"
     return formula, lambda e: p.tex(e)[0]
 
 
 def one_formula(lines) -> str:
-    if len(lines) == 1:                      # (most steps)
-        lhs, rhs, _ = lines[0]
-        return rhs if lhs is None else f"{lhs} = {rhs}"
     out = []
     for lhs, rhs, _ in lines:
         if lhs is None:

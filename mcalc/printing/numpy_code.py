@@ -361,7 +361,7 @@ class Printer:
                 return ("1.0" if _kind(base.shape) == "scalar" else
                         f"np.ones({self.shape_text(base.shape)})"), ATOM
             return self.power(base, p.value)
-        return ("np.power(", self.arg(base), ", ", self.arg(p), ")"), ATOM
+        return _rope(["np.power(", self.arg(base), ", ", self.arg(p), ")"]), ATOM
 
     def matmul(self, e):
         text, prec = self.text(e.args[0])
@@ -389,49 +389,49 @@ class Printer:
 
     def compare(self, e):
         a, b = e.args
-        return (_COMPARE[e.op], "(", self.arg(a), ", ", self.arg(b), ") * 1.0"), PRODUCT
+        return _rope([_COMPARE[e.op], "(", self.arg(a), ", ", self.arg(b), ") * 1.0"]), PRODUCT
 
     def sigmoid(self, e):
         # 1/(1 + exp(-x)) without overflow: exp(-log(1 + exp(-x)))
-        return ("np.exp(-np.logaddexp(0.0, -", self.wrap(e.args[0], POWER), "))"), ATOM
+        return _rope(["np.exp(-np.logaddexp(0.0, -", self.wrap(e.args[0], POWER), "))"]), ATOM
 
     def relu(self, e):
-        return ("np.maximum(", self.arg(e.args[0]), ", 0.0)"), ATOM
+        return _rope(["np.maximum(", self.arg(e.args[0]), ", 0.0)"]), ATOM
 
     def norm(self, e):
         a = e.args[0]
         fn = "np.abs" if _kind(a.shape) == "scalar" else "np.linalg.norm"
-        return (fn, "(", self.arg(a), ")"), ATOM
+        return _rope([fn, "(", self.arg(a), ")"]), ATOM
 
     def logsumexp(self, e):
         a = e.args[0]
         inner = self.arg(a) if _is_vector(a.shape) else ("np.ravel(", self.arg(a), ")")
-        return ("np.logaddexp.reduce(", inner, ")"), ATOM
+        return _rope(["np.logaddexp.reduce(", inner, ")"]), ATOM
 
     def softmax(self, e):
         t, p = self.text(e.args[0])
         if t.__class__ is str and _IDENT.fullmatch(t):      # a name (never a longer rope)
             return f"np.exp({t} - np.logaddexp.reduce({t}))", ATOM
-        return ("(lambda _v: np.exp(_v - np.logaddexp.reduce(_v)))(", t, ")"), ATOM
+        return _rope(["(lambda _v: np.exp(_v - np.logaddexp.reduce(_v)))(", t, ")"]), ATOM
 
     def logdet(self, e):
-        return ("np.linalg.slogdet(", self.arg(e.args[0]), ")[1]"), ATOM
+        return _rope(["np.linalg.slogdet(", self.arg(e.args[0]), ")[1]"]), ATOM
 
     def inv(self, e):
         a = e.args[0]
         if _kind(a.shape) == "scalar":
-            return ("1.0 / ", self.wrap(a, UNARY)), PRODUCT
-        return ("np.linalg.inv(", self.arg(a), ")"), ATOM
+            return _rope(["1.0 / ", self.wrap(a, UNARY)]), PRODUCT
+        return _rope(["np.linalg.inv(", self.arg(a), ")"]), ATOM
 
     def kron(self, e):
         a, b = e.args
         ka, kb = _kind(a.shape), _kind(b.shape)
         if "scalar" in (ka, kb):
-            return (self.wrap(a, PRODUCT), " * ", self.wrap(b, UNARY)), PRODUCT
+            return _rope([self.wrap(a, PRODUCT), " * ", self.wrap(b, UNARY)]), PRODUCT
         if ka == kb and ka != "matrix":                     # column (x) column, row (x) row
-            return ("np.kron(", self.arg(a), ", ", self.arg(b), ")"), ATOM
-        text = ("np.kron(", self.as_2d(a), ", ", self.as_2d(b), ")")
-        return (("np.ravel(", text, ")") if _is_vector(e.shape) else text), ATOM
+            return _rope(["np.kron(", self.arg(a), ", ", self.arg(b), ")"]), ATOM
+        text = _rope(["np.kron(", self.as_2d(a), ", ", self.as_2d(b), ")"])
+        return (_rope(["np.ravel(", text, ")"]) if _is_vector(e.shape) else text), ATOM
 
     def as_2d(self, e):
         kind = _kind(e.shape)
@@ -444,21 +444,22 @@ class Printer:
     def vec(self, e):
         a = e.args[0]
         if _kind(a.shape) == "matrix":
-            return ("np.ravel(", self.arg(a), ", order='F')"), ATOM
+            return _rope(["np.ravel(", self.arg(a), ", order='F')"]), ATOM
         return self.text(a)
 
     def vector(self, e):
         if _kind(e.shape) == "scalar":                      # [a] is the scalar a
             return self.text(e.args[0])
-        return ("np.array([", _join(", ", [self.arg(a) for a in e.args]), "], dtype=float)"), ATOM
+        return _rope(["np.array([", _join(", ", [self.arg(a) for a in e.args]), "], dtype=float)"]), \
+            ATOM
 
     def matrix(self, e):
         if _kind(e.shape) != "matrix":                      # one row or one column
             return self.vector(e)
         c = len(e.args) // int(e.shape[0])
-        rows = [("[", _join(", ", [self.arg(a) for a in e.args[i:i + c]]), "]")
+        rows = [_rope(["[", _join(", ", [self.arg(a) for a in e.args[i:i + c]]), "]"])
                 for i in range(0, len(e.args), c)]
-        return ("np.array([", _join(", ", rows), "], dtype=float)"), ATOM
+        return _rope(["np.array([", _join(", ", rows), "], dtype=float)"]), ATOM
 
 
 def _factors(parts) -> list:
