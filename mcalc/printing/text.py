@@ -95,37 +95,28 @@ def print_nodes(printer, memo, root, table) -> None:
     else:
         memo[root] = table[root.op](printer, root)
         return
-    # A node waiting for operands sits under a None, its pending operands above: popping
-    # the None means they are done. (No comprehension per node: on Python 3.11 each is a
-    # function call.) The root waits: the leaves before the operand found are printed.
-    stack = [root, None]
+    # A node waits on the stack under its operands not printed yet, and is looked at again
+    # when they are done (at the top again, its operands all printed: printed and popped).
+    # Looking at the top is no call, where a marker pushed and popped per node was three.
+    # (No comprehension per node: on Python 3.11 each is a function call.)
+    stack = [root]
     pop, push = stack.pop, stack.append
-    for a in root.args:
-        if a not in memo:
-            if a.args:
-                push(a)
-            else:
-                memo[a] = table[a.op](printer, a)
     while stack:
-        node = pop()
-        if node is None:
-            node = pop()
-            if node not in memo:               # (a shared node may be done already)
-                memo[node] = table[node.op](printer, node)
-        elif node not in memo:
-            waits = False
-            for a in node.args:
-                if a not in memo:
-                    if not a.args:             # a leaf: printed at once
-                        memo[a] = table[a.op](printer, a)
-                        continue
-                    if not waits:
-                        push(node)
-                        push(None)
-                        waits = True
+        node = stack[-1]
+        if node in memo:                       # (a shared node may be done already)
+            pop()
+            continue
+        waits = False
+        for a in node.args:
+            if a not in memo:
+                if a.args:
                     push(a)
-            if not waits:
-                memo[node] = table[node.op](printer, node)
+                    waits = True
+                else:                          # a leaf: printed at once
+                    memo[a] = table[a.op](printer, a)
+        if not waits:
+            pop()
+            memo[node] = table[node.op](printer, node)
 
 
 # A node's text is kept as a rope: a string, or a tuple of ropes that shares its operands'
