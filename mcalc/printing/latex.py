@@ -413,11 +413,14 @@ class Printer:
         \\circ between two non-scalars. A product-like factor (A x, a . b) is bare only as
         the last factor after scalars. One flat rope (every text is non-empty)."""
         n_scalars = 0
-        for f in fs:
-            n_scalars += f.is_scalar
-        last = len(fs) - 1
-        if n_scalars <= last:
+        ordered = True                          # the scalars first already (most products)
+        for i, f in enumerate(fs):
+            if f.is_scalar:
+                ordered = ordered and n_scalars == i
+                n_scalars += 1
+        if not ordered:
             fs = [f for f in fs if f.is_scalar] + [f for f in fs if not f.is_scalar]
+        last = len(fs) - 1
         out = [lead] if lead else []
         prev_s = lead
         memo = self.memo

@@ -127,15 +127,16 @@ def _code(e, variables: tuple, dims: tuple, names: dict) -> str | None:
     """to_numpy's text, with `variables` given Python names; None if e has a variable
     that is not one of them."""
     py, dims = _names_and_sizes(variables, dims)
-    names = dict(names)
-    used = set(py.values())
-    for node, n in list(names.items()):                 # generated names never capture
-        fresh, k = n, 0
-        while fresh in used or keyword.iskeyword(fresh) or fresh in _RESERVED:
-            k += 1
-            fresh = f"{n}_{k}"
-        names[node] = fresh
-        used.add(fresh)
+    if names:
+        names = dict(names)
+        used = set(py.values())
+        for node, n in list(names.items()):             # generated names never capture
+            fresh, k = n, 0
+            while fresh in used or keyword.iskeyword(fresh) or fresh in _RESERVED:
+                k += 1
+                fresh = f"{n}_{k}"
+            names[node] = fresh
+            used.add(fresh)
     p = Printer(dims, names, py)
     p.fill(e)
     if p.unlisted:

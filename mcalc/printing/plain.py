@@ -36,13 +36,13 @@ def total_symbol(of: str, by: str) -> str:
 
 
 def shape_text(d: Derivation) -> str:
-    r, c = d.shape
+    shape = d.shape
+    r, c = shape
     if d.result is None:
-        return f"{describe(d.shape)} ({r}×{c})"
-    kind = describe(d.shape)
+        return f"{describe(shape)} ({r}×{c})"
     if d.vec_form:
         kind = "vec form ∂vec(F)/∂vec(X)"
-    elif d.shape == ("1", "1"):
+    elif shape == ("1", "1"):
         kind = "scalar"
     elif r == "1":
         kind = "row vector"

@@ -412,8 +412,9 @@ def split_product(e, factors: tuple | None = None):
     return (n, d), num, den
 
 
-def _pow(base, p):
-    return E.Expr("pow", (base, E.num(p)), base.shape)
+def _pow(base, p: Fraction):
+    # (E.num(p) would copy the Fraction, in Python code: the node is the same)
+    return E.Expr("pow", (base, E.Expr("num", value=p)), base.shape)
 
 
 def _negated(t):
