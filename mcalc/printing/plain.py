@@ -33,8 +33,6 @@ def total_symbol(of: str, by: str) -> str:
     return f"d{of}/d{by}"
 
 
-
-
 def shape_text(d: Derivation) -> str:
     shape = d.shape
     r, c = shape
