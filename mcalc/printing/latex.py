@@ -751,7 +751,7 @@ class Symbols:
             return _char(x) if x == "∇" else text(x)
         if "," in x:
             return self(tuple(p.strip() for p in x.split(",")))
-        shape = self.shape(x)                         # unknown names print as scalars
+        shape = self.shapes.get(x) or self.shape(x)   # unknown names print as scalars
         return name_to_latex(x, shape is not None and is_vector_shape(shape))
 
     def derivative(self, lhs, total: bool = False) -> str:

@@ -207,7 +207,8 @@ class Printer:
         return (name, ATOM) if name is not None else self.body[e]
 
     def wrap(self, e, min_prec: int):
-        return _paren(*self.text(e), min_prec)
+        t, prec = self.text(e)
+        return t if prec >= min_prec else _parens(t)
 
     def arg(self, e):
         """Text usable as a function argument."""
@@ -466,7 +467,8 @@ class Printer:
 def _factors(parts) -> list:
     """Texts of the factors of a left-associative product: the first may itself be a
     product (A @ x * y is (A @ x) * y), the later ones may not (y * (A @ x))."""
-    return [_paren(t, p, PRODUCT if i == 0 else UNARY) for i, (t, p) in enumerate(parts)]
+    return [t if p >= (PRODUCT if i == 0 else UNARY) else _parens(t)
+            for i, (t, p) in enumerate(parts)]
 
 
 def _definition_order(root, names) -> list:

@@ -87,7 +87,8 @@ def differential_text(terms, text) -> str:
     A G of None is shown by its symbol (∂y/∂u3)."""
     out = []
     for G, D, *symbol in terms:
-        if G is not None and E.is_number(G, 1):            # dU, not 1 : dU
+        if G is not None and G.op == "num" and G.value._numerator == 1 and \
+                G.value._denominator == 1:                   # dU, not 1 : dU
             out.append(_frobenius_side(D, text, bare=len(terms) == 1))
             continue
         d = _frobenius_side(D, text)
