@@ -901,15 +901,15 @@ def derivation_printers(d):
 
     def formula(s) -> str:                   # one_formula(step_lines(s, sym, p, False))
         render = _STEPS.get(s.kind)
-        lines = render(s, sym, p, "") if render is not None else step_lines(s, sym, p, False)
-        if len(lines) > 1:
-            return one_formula(lines)
-        lhs, rhs, _ = lines[0]                # (most steps)
-        return rhs if lhs is None else f"{lhs} = {rhs}"
+        return one_formula(render(s, sym, p, "") if render is not None else
+                           step_lines(s, sym, p, False))
     return formula, lambda e: p.tex(e)[0]
 
 
 def one_formula(lines) -> str:
+    if len(lines) == 1:                      # (most steps)
+        lhs, rhs, _ = lines[0]
+        return rhs if lhs is None else f"{lhs} = {rhs}"
     out = []
     for lhs, rhs, _ in lines:
         if lhs is None:
