@@ -291,7 +291,8 @@ class Printer:
         parts = []
         if n != 1 or not num:
             parts.append(str(n))
-        scalars_before = True                  # every factor before num[i] is a scalar
+        # every factor before num[i] is a scalar (after the loop: every factor of num)
+        scalars_before = True
         memo, last = self.memo, len(num) - 1
         for i, f in enumerate(num):
             # an @ product that follows a non-scalar factor needs parentheses: x*(A@y)
@@ -315,7 +316,7 @@ class Printer:
             den.insert(0, None)
         ds = [str(d) if f is None else self.wrap(f, POWER) for f in den]
         over = ["/", ds[0]] if len(ds) == 1 else ["/(", _join("*", ds), ")"]
-        if any(not f.is_scalar for f in num) and all(f is None or f.is_scalar for f in den):
+        if not scalars_before and all(f is None or f.is_scalar for f in den):
             # a scalar fraction in front of an array: 2/m*(X@w - y)'@X
             head = parts[0] if n != 1 or not num else "1"
             body = parts[1:] if n != 1 or not num else parts
