@@ -360,6 +360,11 @@ class Printer:
         r, prec = self.memo[e.args[0]]
         return _rope([r, "'"] if prec >= POSTFIX else ["(", r, ")'"]), POSTFIX
 
+    def exp(self, e):
+        if e.args[0] is E.ONE:            # the constant e, as the request language writes it
+            return "e", ATOM
+        return self.call(e)
+
     def call(self, e):
         # a comparison's own brackets are the call's: diag(x > 0), not diag((x > 0))
         return _rope([e.op, "(", *self._list(e.args, bare=True), ")"]), ATOM
@@ -443,5 +448,6 @@ for _f in ("sin", "cos", "tan", "exp", "log", "sqrt", "tanh", "sigmoid", "relu",
            "max", "min", "sum", "mean", "norm", "logsumexp", "dot", "softmax", "tr", "det",
            "logdet", "inv", "diag", "kron", "vec"):
     _TABLE[_f] = Printer.call
+_TABLE["exp"] = Printer.exp
 
 E.show_with(to_text)                   # repr(Expr) prints in the request language
