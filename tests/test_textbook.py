@@ -29,7 +29,7 @@ NUMERATOR = [
     ("d/dx exp(x)/sum(exp(x))", "diag(softmax(x)) - softmax(x)@softmax(x)'", ("n", "n")),
     ("d/dx log(exp(x)/sum(exp(x)))", "eye(n) - ones(n)@softmax(x)'", ("n", "n")),
     ("d/dx abs(x)^2", "2*x", ("1", "1")),
-    ("d/dx x^e", "e*x^(e - 1)", ("1", "1")),                 # the constant e, as written
+    ("d/dx e*x^2", "2*e*x", ("1", "1")),                      # the constant e, as written
     ("d/dx x*abs(x)", "2*abs(x)", ("1", "1")),
     ("d/dx x^2*exp(x)", "x*exp(x)*(x + 2)", ("1", "1")),
     ("d^4/dx^4 exp(x^2)", "4*exp(x^2)*(4*x^4 + 12*x^2 + 3)", ("1", "1")),
