@@ -411,7 +411,10 @@ def order_key(e: Expr, keys: dict) -> tuple:
                 text = str(value or "")
                 if value == "differential":     # dX last
                     rank = 5
-            own = (rank, node.op, _natural(node.name), text)
+            if node.op == "exp" and node.args[0] is E.ONE:
+                own = (_OP_RANK["const"], "const", ("e", -1), "")     # e: with pi, 2*e*x
+            else:
+                own = (rank, node.op, _natural(node.name), text)
             kids = list(map(keys.__getitem__, node.args[:4]))
             size = node.size
             keys[node] = (own + (size,), own + (tuple(map(_DEPTH0, kids)), size),
