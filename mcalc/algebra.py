@@ -464,35 +464,49 @@ def tokens(root: Expr, memo: dict) -> int:
 
 def linear_factors(p: dict) -> tuple[list[dict], dict] | None:
     """p (in one atom t, integer exponents, degree 2 to 4) as (factors a + b*t with a > 0,
-    the rest), from its rational roots; None when it has none."""
-    atoms = {i for m in p for i, _ in m}
-    if len(atoms) != 1 or any(e.denominator != 1 or e < 0 for m in p for _, e in m):
-        return None
-    t = atoms.pop()
-    degree = int(max(e for m in p for _, e in m))
-    if not 2 <= degree <= 4:
-        return None
-    coeffs = [Fraction(0)] * (degree + 1)               # coeffs[k] of t^k
+    the rest), from its rational roots; None when it has none. In ints (Fraction's
+    arithmetic is Python code): by Gauss's lemma every quotient has integer coefficients."""
+    t, by_power = None, {}                  # the atom; exponent -> integer coefficient
     for m, c in p.items():
-        coeffs[int(m[0][1]) if m else 0] += c
-    if coeffs[0] == 0 or any(c.denominator != 1 for c in coeffs):
+        k = 0
+        if m:
+            if len(m) > 1:
+                return None
+            i, k = m[0]
+            if t is None:
+                t = i
+            elif i != t:
+                return None
+            if type(k) is not int:
+                if k.denominator != 1:
+                    return None
+                k = int(k)
+            if k < 0:
+                return None
+        if type(c) is not int:
+            if c.denominator != 1:
+                return None
+            c = int(c)
+        by_power[k] = c
+    if t is None:
         return None
+    degree = max(by_power)
+    if not 2 <= degree <= 4 or not by_power.get(0):
+        return None
+    coeffs = [by_power.get(k, 0) for k in range(degree + 1)]    # coeffs[k] of t^k
     factors = []
-    for _ in range(degree):
-        if len(coeffs) < 2:
-            break
-        root = _rational_root([int(c) for c in coeffs])
+    while len(coeffs) > 1:
+        root = _rational_root(coeffs)
         if root is None:
             break
-        quotient = [Fraction(0)] * (len(coeffs) - 1)    # p = (t - root)*quotient
-        carry = Fraction(0)
+        r, q = root.numerator, root.denominator
+        # coeffs = (r - q*t)*quotient: quotient[k - 1] = (r*quotient[k] - coeffs[k])/q
+        quotient = [0] * (len(coeffs) - 1)
+        below = 0
         for k in range(len(coeffs) - 1, 0, -1):
-            carry = coeffs[k] + carry * root
-            quotient[k - 1] = carry
-        # (t - root) = -(root.numerator - root.denominator*t)/root.denominator
-        coeffs = [c * -Fraction(1, root.denominator) for c in quotient]
-        factors.append({(): Fraction(root.numerator), ((t, Fraction(1)),):
-                        Fraction(-root.denominator)})
+            below = quotient[k - 1] = (r * below - coeffs[k]) // q
+        coeffs = quotient
+        factors.append({(): r, ((t, 1),): -q})
     if not factors:
         return None
     for f in factors:                                    # a + b*t with a > 0
@@ -500,7 +514,7 @@ def linear_factors(p: dict) -> tuple[list[dict], dict] | None:
             for m in f:
                 f[m] = -f[m]
             coeffs = [-c for c in coeffs]
-    rest = {(((t, Fraction(k)),) if k else ()): c for k, c in enumerate(coeffs) if c}
+    rest = {(((t, k),) if k else ()): c for k, c in enumerate(coeffs) if c}
     return factors, rest
 
 

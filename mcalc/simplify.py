@@ -107,10 +107,11 @@ class Simplifier:
     def __call__(self, e: Expr) -> Expr:
         if not e.args:                          # a leaf is its own textbook form
             return e
-        got = self.final.get(e)
-        if got is not None:
-            self.recall(self.why_final.get(e, ()))
-            return got
+        final = self.final
+        if e in final:                          # (in and [], not get: a call less)
+            if e in self.why_final:
+                self.recall(self.why_final[e])
+            return final[e]
         memo, why, trail = self.memo, self.why, self.trail
         built, prefixes = [], []
         stack = [e]
@@ -139,32 +140,42 @@ class Simplifier:
                 prefixes.append(args[0])
             k = len(trail)
             operands = self.operands(node, memo)
-            out = _BUILD.get(op, _rebuild)(self, node, operands)
+            # (the two commonest constructors called directly: a look-up and a call less)
+            out = mul_(self, operands, node.shape) if op == "mul" else \
+                add_(self, operands, node.shape) if op == "add" else \
+                _BUILD[op](self, node, operands)
             memo[node] = out
             if out is node:
                 self.as_is(node, operands)
                 continue
             if out not in memo:
                 memo[out] = out
-            w = ()                              # its operands' rules, then its own
+            w, mixed = (), False                # its operands' rules, then its own
             for a in args:
                 if a in why:
+                    mixed = bool(w)
                     w += why[a]
             if len(trail) > k:
                 w += tuple(trail[k:])
-            if w:
-                why[node] = tuple(dict.fromkeys(w))
+                mixed = True
+            if w:                               # (one operand's rules are distinct already)
+                why[node] = tuple(dict.fromkeys(w)) if mixed else w
         if prefixes:
             self.forget(e, built, prefixes)
         k = len(trail)
         out = memo[e]
         if out is not e:                        # e itself: its clusters are normal already
-            out = self.finish(out)
+            finished = self.finished
+            out = finished[out] if out in finished else self.finish(out)
         op = out.op
         if op == "add" or op == "mul" or op == "pow" and out.args[1].op == "num":
-            out = self.normal(out)              # (A.is_cluster, inline)
-        out = self.keep_shape(out, e.shape)
-        self.final[e] = self.final[out] = out
+            normed = self.normed                # (A.is_cluster, inline; and normal's
+            if out not in normed or normed[out] is not out:    # commonest answer)
+                out = self.normal(out)
+        honest = self.honest
+        if out not in honest or honest[out] is not out or out.shape != e.shape:
+            out = self.keep_shape(out, e.shape)     # (its commonest answer, inline)
+        final[e] = final[out] = out
         if out is not e:
             rules = self.why_final[e] = tuple(dict.fromkeys(why.get(e, ()) + tuple(trail[k:])))
             self.recall(rules)
@@ -177,10 +188,12 @@ class Simplifier:
         args = list(map(done.__getitem__, node.args))       # (in C)
         if op == "add" or op == "mul" or op == "pow" and node.args[1].op == "num":
             return args
+        normed = self.normed
         for i, a in enumerate(args):            # (a loop: a comprehension is a call)
             op = a.op
-            if op == "add" or op == "mul" or op == "pow" and a.args[1].op == "num":
-                args[i] = self.normal(a)
+            if (op == "add" or op == "mul" or op == "pow" and a.args[1].op == "num") and \
+                    (a not in normed or normed[a] is not a):     # (normal's commonest
+                args[i] = self.normal(a)                         # answer, inline)
         return args
 
     def forget(self, e: Expr, built: list, prefixes: list):
@@ -239,7 +252,7 @@ class Simplifier:
                 done[node] = node
                 self.as_is(node, args)
             else:
-                done[node] = _BUILD.get(node.op, _rebuild)(self, node, args)
+                done[node] = _BUILD[node.op](self, node, args)
         return done[root]
 
     def as_is(self, node: Expr, operands: list):
@@ -250,15 +263,15 @@ class Simplifier:
         args, finished, honest = node.args, self.finished, self.honest
         if tuple(operands) == args:
             for a in args:
-                if finished.get(a) is not a:
+                if a not in finished or finished[a] is not a:
                     break
             else:
                 finished[node] = node
         for a in args:
-            if honest.get(a) is not a:
+            if a not in honest or honest[a] is not a:
                 return
-        if node.is_scalar or not _scalars_only(node, args):
-            honest[node] = node
+        if node.is_scalar or node.op not in _ELEMENTWISE or not all(map(_IS_SCALAR, args)):
+            honest[node] = node                 # (not _scalars_only, inline)
 
     def todo(self, root: Expr, done: dict):
         """The nodes from root down that `done` lacks, operands first: root alone, without a
@@ -339,17 +352,26 @@ def _rebuild(s, e, args):
 
 # ---- a stable order for commutative operands ------------------------------------
 
-def _num(v) -> Expr:
-    """E.num, looked up by (numerator, denominator) in a small table first: building a
-    node hashes and compares its Fraction value in Python, a look-up by two ints does not."""
-    key = (v._numerator, v._denominator) if type(v) is Fraction else v.as_integer_ratio()
+def _num(v, den: int = 0) -> Expr:
+    """E.num of v (an int or a Fraction; with `den`, v/den for ints in lowest terms, den
+    > 0), looked up by (numerator, denominator) in a small table first: building a node
+    hashes and compares its Fraction value in Python, a look-up by two ints does not."""
+    key = (v, den) if den else (v._numerator, v._denominator) if type(v) is Fraction \
+        else v.as_integer_ratio()
     got = _NUMS.get(key)
     if got is None:
         if len(_NUMS) >= MAX_NUMS:                 # bounded across requests
             _NUMS.clear()
         got = _NUMS[key] = Expr("num", (), SCALAR, None,
-                                v if type(v) is Fraction else Fraction(v))
+                                v if type(v) is Fraction else Fraction(*key))
     return got
+
+
+def _sum_of(a: Fraction, b: Fraction) -> Fraction:
+    """a + b, in ints when both are whole numbers (Fraction's + is Python code)."""
+    if a._denominator == 1 == b._denominator:
+        return _num(a._numerator + b._numerator, 1).value
+    return a + b
 
 
 _NUMS: dict[tuple, Expr] = {}
@@ -491,14 +513,14 @@ def add_(s, terms, shape=None) -> Expr:
         if key in combined:
             if s:
                 s.note("like terms")
-            combined[key] = (combined[key][0] + c, rest)
+            combined[key] = (_sum_of(combined[key][0], c), rest)
         else:
             combined[key] = (c, rest)
     out = []
     numbers = None
     for c, rest in combined.values():
         if rest is None:
-            numbers = c if numbers is None else numbers + c
+            numbers = c if numbers is None else _sum_of(numbers, c)
         elif c._numerator:
             out.append(scale(c, rest, rest.shape))
     if numbers is not None and numbers._numerator:
@@ -727,9 +749,15 @@ def _mul(s, factors, shape) -> Expr:
                 s.note("fold constants")        # ones(n)*v = v
         else:
             rest.append(f)
-    coeff = None                                # the numbers' product (a Fraction)
-    for f in numbers:
-        coeff = f.value if coeff is None else coeff * f.value
+    number = numbers[0] if numbers else E.ONE   # the numbers' product
+    if len(numbers) > 1:                        # (in ints: Fraction's * is Python code)
+        n = d = 1
+        for f in numbers:
+            n *= f.value._numerator
+            d *= f.value._denominator
+        g = gcd(n, d)
+        number = _num(n // g, d // g)
+    coeff = number.value if numbers else None
     # (Fraction's slots: its == and properties are Python calls, and this is hot)
     if coeff is not None and coeff._numerator == 0:
         return E.zeros(shape)
@@ -752,7 +780,7 @@ def _mul(s, factors, shape) -> Expr:
             rest.sort(key=lambda f: (sort_keys[f], fingerprint(f, keys, prints)))
     if not rest or coeff is not None and (coeff._numerator != 1 or coeff._denominator != 1):
         # a lone number: its own node, as _num gives
-        rest.insert(0, numbers[0] if len(numbers) == 1 else _num(_F1 if coeff is None else coeff))
+        rest.insert(0, number)
     for f in rest:
         if f.shape == shape:
             break
@@ -1423,7 +1451,15 @@ def _kron_hadamard(s, factors):
     return out
 
 
-_BUILD = {
+class _Constructors(dict):
+    """op -> constructor(simplifier, node, operands); an op without one is rebuilt as it is."""
+    __slots__ = ()
+
+    def __missing__(self, op):
+        return _rebuild
+
+
+_BUILD = _Constructors({
     "add": lambda s, e, a: add_(s, a, e.shape),
     "mul": lambda s, e, a: mul_(s, a, e.shape),
     "pow": lambda s, e, a: pow_(s, a[0], a[1]),
@@ -1433,7 +1469,7 @@ _BUILD = {
        + tuple(_OF_ZERO)},
     **{f: _indicator for f in ("gt", "ge", "lt", "le")},
     "kron": lambda s, e, a: E.zeros(e.shape) if any(x.op == "zeros" for x in a) else _kron(s, *a),
-}
+})
 
 
 # ---- textbook form of an element-wise cluster (mcalc.algebra) -------------------------------
@@ -1566,8 +1602,9 @@ def _textbook(s, e: Expr, level: int) -> Expr:
                 logistic = A.logistic_terms(options[0][1], atoms, _sigmoid_arg, flip)
             except A.TooBig:
                 continue
-            if logistic is not None:
-                options.append((options[0][0] + (ID.LOGISTIC.name,), logistic))
+            if logistic is None:
+                break                           # no 1 + exp(w) in a term: for either sign
+            options.append((options[0][0] + (ID.LOGISTIC.name,), logistic))
     except A.TooBig:
         return e
     first, number_out = options[0][1], True
