@@ -608,14 +608,13 @@ def _diag(s, a: Expr) -> Expr:
 
 def _transposes(e: Expr) -> int:
     """How many transposed matrices a term shows: A + A' rather than A' + A."""
-    count, stack = 0, [e] if e.size < 40 else []
-    while stack:                                  # small terms only; no recursion
-        n = stack.pop()
-        if n.op == "T" and "1" not in n.shape:    # (is_matrix, inline)
+    if e.size >= 40:                              # small terms only
+        return 0
+    count, todo = 0, [e]
+    for n in todo:                                # (a list read as it grows: no recursion,
+        if n.op == "T" and "1" not in n.shape:    # and no call a node; is_matrix, inline)
             count += 1
-        for a in n.args[:3]:
-            if a.size < 40:
-                stack.append(a)
+        todo += n.args[:3]                        # (an operand is smaller than its node)
     return count
 
 
@@ -736,38 +735,43 @@ def _mul(s, factors, shape) -> Expr:
         flat = _kron_hadamard(s, flat)
         ops = list(map(_OP, flat))
     shape = shape or _broadcast(flat)
-    numbers = []
-    rest = []
-    for f, op in zip(flat, ops):
-        if op == "num":
-            numbers.append(f)
-        elif op == "zeros":
+    if "num" in ops or "zeros" in ops or "ones" in ops or "matmul" in ops:
+        numbers, rest = [], []
+        for f, op in zip(flat, ops):
+            if op == "num":
+                numbers.append(f)
+            elif op == "zeros":
+                return E.zeros(shape)
+            elif (op == "ones" or op == "matmul") and _all_ones(f) and f.shape == shape and \
+                    any(g.shape == shape and g is not f for g in flat):
+                if s:
+                    s.note("fold constants")    # ones(n)*v = v
+            else:
+                rest.append(f)
+    else:                                       # (nothing to sort out: no call a factor)
+        numbers, rest = (), list(flat)
+    number = E.ONE                              # the numbers' product
+    if numbers:
+        number = numbers[0]
+        if len(numbers) > 1:                    # (in ints: Fraction's * is Python code)
+            n = d = 1
+            for f in numbers:
+                n *= f.value._numerator
+                d *= f.value._denominator
+            g = gcd(n, d)
+            number = _num(n // g, d // g)
+        # (Fraction's slots: its == and properties are Python calls, and this is hot)
+        if number.value._numerator == 0:
             return E.zeros(shape)
-        elif (op == "ones" or op == "matmul") and _all_ones(f) and f.shape == shape and \
-                any(g.shape == shape and g is not f for g in flat):
-            if s:
-                s.note("fold constants")        # ones(n)*v = v
-        else:
-            rest.append(f)
-    number = numbers[0] if numbers else E.ONE   # the numbers' product
-    if len(numbers) > 1:                        # (in ints: Fraction's * is Python code)
-        n = d = 1
-        for f in numbers:
-            n *= f.value._numerator
-            d *= f.value._denominator
-        g = gcd(n, d)
-        number = _num(n // g, d // g)
-    coeff = number.value if numbers else None
-    # (Fraction's slots: its == and properties are Python calls, and this is hot)
-    if coeff is not None and coeff._numerator == 0:
-        return E.zeros(shape)
     if s is not None and "vec" in ops and ops.count("vec") > 1:
         rest = _vec_product(s, rest)
     if "pow" in ops and ("T" in ops or "matmul" in ops):
         rest = _softmax_in_product(s, rest)
-    if "pow" in ops or len(set(rest)) < len(rest):
+    k = len(rest)                               # (kept as rest changes: len is a call)
+    if "pow" in ops or k > 1 and len(set(rest)) < k:
         rest = _powers(s, rest)
-    if len(rest) > 1:
+        k = len(rest)
+    if k > 1:
         # the keys are looked up in C: a product that grows by a factor a step (the
         # chain rule's) makes no Python call per factor it already had
         keys, sort_keys, prints = (s.keys, s.sort_keys, s.prints) if s else ({}, {}, {})
@@ -778,9 +782,10 @@ def _mul(s, factors, shape) -> Expr:
         ranks = list(map(sort_keys.__getitem__, rest))
         if any(map(eq, ranks, ranks[1:])):     # a tie: the fingerprints settle it
             rest.sort(key=lambda f: (sort_keys[f], fingerprint(f, keys, prints)))
-    if not rest or coeff is not None and (coeff._numerator != 1 or coeff._denominator != 1):
-        # a lone number: its own node, as _num gives
-        rest.insert(0, number)
+    if not rest or numbers and (number.value._numerator != 1 or
+                                number.value._denominator != 1):
+        rest.insert(0, number)                  # (a lone number: its own node, as _num gives)
+        k += 1
     for f in rest:
         if f.shape == shape:
             break
@@ -788,7 +793,8 @@ def _mul(s, factors, shape) -> Expr:
         # what carried the shape cancelled (x/x, x*x^-1): the scalar left is spread over
         # ones, so that the product still prints, and parses back, with its shape
         rest = [f for f in rest if f is not E.ONE] + [filled(1, shape)]
-    if len(rest) == 1:
+        k = len(rest)
+    if k == 1:
         return rest[0]
     out = Expr("mul", tuple(rest), shape)
     if s is not None and out not in s.bases:
@@ -1024,16 +1030,17 @@ def matmul_(s, args) -> Expr:
     # so a chain built one product at a time costs linear time in its length.
     runs: list[tuple] = []                  # (factors, final?)
     scalars: list = []
-    many = len(args) > 1 or args[0].op == "matmul"
+    several = len(args) > 1
+    many = several or args[0].op == "matmul"
     shape = (args[0].shape[0], args[-1].shape[1])
-    if s and len(args) > 1 and "matmul" in map(_OP, args):
+    if s and several and "matmul" in map(_OP, args):
         s.note("associativity")
     for a in args:
         if a.op == "matmul" and s is not None and s.memo.get(a) is a:
             runs.append((a.args, True))
             continue
         # (_factors of anything but a product or a transpose is None)
-        inside = _factors(a) if a.op == "matmul" or len(args) > 1 and a.op == "T" else None
+        inside = _factors(a) if a.op == "matmul" or several and a.op == "T" else None
         for f in inside or (a,):             # (B@A)' inside a longer chain: A'@B' again
             sc, rest = _split_scalars(f) if many and (f.is_scalar or f.op == "mul") else \
                 ([], f)
@@ -1344,12 +1351,17 @@ def _embeddings(s, runs):
     windows that hold a factor of a run that is not final are tried (a final run's own
     windows were tried when it was built); after a law fires the chain is paired again
     and every window tried again, until none fires."""
+    pos = 0
+    for r, _ in runs:
+        pos += len(r)
+    if pos < 3:                                 # (most chains: two factors)
+        return runs
     spans, pos = [], 0
     for r, final in runs:
         if not final:
             spans.append(range(max(0, pos - 2), pos + len(r)))
         pos += len(r)
-    if pos < 3 or not spans:                    # (most chains: two factors)
+    if not spans:
         return runs
     windows = sorted({i for span in spans for i in span if i <= pos - 3})
     if not windows:
