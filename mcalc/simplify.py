@@ -91,12 +91,15 @@ class Simplifier:
         # (normed) or the whole call (final) — so a later call that meets the same node
         # names them again, as a fresh simplifier would, without starting afresh.
         self.trail: list[str] = []
+        self.noted = 0                          # len(self.trail) (asked at every node: a
+                                                # call less), kept by note and T_
         self.why: dict[Expr, tuple] = {}
         self.why_normed: dict[Expr, tuple] = {}
         self.why_final: dict[Expr, tuple] = {}
 
     def note(self, rule: str):
         self.trail.append(rule)
+        self.noted += 1
         if rule not in self.fired:
             self.fired.append(rule)
 
@@ -138,8 +141,10 @@ class Simplifier:
             op = node.op
             if op == "matmul" and args[0].op == "matmul":
                 prefixes.append(args[0])
-            k = len(trail)
-            operands = self.operands(node, memo)
+            k = self.noted
+            # (a node of a cluster takes its operands as they are: operands(), inline)
+            operands = list(map(memo.__getitem__, args)) if op == "add" or op == "mul" or \
+                op == "pow" and args[1].op == "num" else self.operands(node, memo)
             # (the two commonest constructors called directly: a look-up and a call less)
             out = mul_(self, operands, node.shape) if op == "mul" else \
                 add_(self, operands, node.shape) if op == "add" else \
@@ -155,7 +160,7 @@ class Simplifier:
                 if a in why:
                     mixed = bool(w)
                     w += why[a]
-            if len(trail) > k:
+            if self.noted > k:
                 w += tuple(trail[k:])
                 mixed = True
             if w:                               # (one operand's rules are distinct already)
@@ -549,7 +554,7 @@ _LINEAR = ("diag", "vec")
 
 
 def _linear_key(e: Expr | None):
-    """diag of a column and vec, by operand shape: what _collect_linear and _mul merge."""
+    """diag of a column and vec, by operand shape: what _collect_linear and mul_ merge."""
     if e is not None and (e.op == "vec" or e.op == "diag" and e.args[0].is_column):
         return e.op, e.args[0].shape
     return None
@@ -708,22 +713,17 @@ def _scaled(t: Expr) -> tuple:
 
 
 def mul_(s, factors, shape=None) -> Expr:
-    if s is not None and len(factors) > 1:
-        bases = s.bases
-        for product in factors:
-            if product.op == "mul" and product in bases:
-                got = _grow(s, factors, shape, product)
-                if got is not None:
-                    return got
-                break
-    return _mul(s, factors, shape)
-
-
-def _mul(s, factors, shape) -> Expr:
-    """mul_ the general way: every factor looked at."""
     flat = factors
     ops = list(map(_OP, flat))                  # (in C: no comprehension call)
     if "mul" in ops:                            # a*(b*c) = a*b*c
+        if s is not None and len(factors) > 1:  # a product mul_ built, and a few more
+            bases = s.bases                     # factors: _grow, or else the general way
+            for product in factors:
+                if product.op == "mul" and product in bases:
+                    got = _grow(s, factors, shape, product)
+                    if got is not None:
+                        return got
+                    break
         flat = []
         for f in factors:
             if f.op == "mul":
@@ -956,9 +956,10 @@ def _t_leaf(s, a) -> Expr | None:
         return _commutation_T(s, a)
     if a.op == "kron":
         return _kron(s, T_(s, a.args[0]), T_(s, a.args[1]))
-    if a.is_scalar or a.op in ("eye", "diag") and a.is_matrix or a.is_symmetric or \
+    symmetric = a.op == "var" and a.value == "symmetric"      # (is_symmetric, inline)
+    if a.is_scalar or a.op in ("eye", "diag") and a.is_matrix or symmetric or \
             a.op == "inv" and a.args[0].is_symmetric:
-        if a.is_symmetric and s:
+        if symmetric and s:
             s.note("transpose rules")
         return a
     if a.op == "mul" and a.is_matrix and any(f.op == "eye" for f in a.args):
@@ -1008,6 +1009,7 @@ def T_(s, a, levels: int = 2) -> Expr:
             return pushed
         del s.fired[said:]                   # not taken: (W@X - N)' is shorter than (W@X)' - N'
         del s.trail[traced:]
+        s.noted = traced
         return Expr("T", (a,), (a.shape[1], a.shape[0]))
     return _t_one(s, a, levels)
 
@@ -1138,7 +1140,8 @@ def _pair(s, a, b):
         if got is not None:
             note("commutation laws")
             return got
-    if _is_ones_row(a) and b.op == "diag" and b.args[0].is_column:
+    # (each law's cheapest test first: most pairs meet none of them)
+    if b.op == "diag" and _is_ones_row(a) and b.args[0].is_column:
         note("1ᵀdiag(v) = vᵀ")
         return [T_(s, b.args[0])]
     if a.op == "diag" and a.args[0].is_column and b.op == "ones":
@@ -1150,20 +1153,20 @@ def _pair(s, a, b):
     if a.op == "diag" and a.args[0].is_column and b.is_column:
         note("diag(a)v = a⊗v")
         return [mul_(s, [a.args[0], b])]
-    if a.is_row and b.op == "diag" and b.args[0].is_column:
+    if b.op == "diag" and a.is_row and b.args[0].is_column:
         note("diag(a)v = a⊗v")
         return [T_(s, mul_(s, [T_(s, a), b.args[0]]))]
-    if _is_ones_row(a) and b.is_column:
+    if a.op == "T" and a.args[0].op == "ones" and b.is_column:     # (_is_ones_row)
         note("1ᵀv = sum(v)")
         return [Expr("sum", (b,), SCALAR)]
-    if a.is_row and b.op == "ones":
+    if b.op == "ones" and a.is_row:
         note("1ᵀv = sum(v)")
         return [Expr("sum", (T_(s, a),), SCALAR)]
     if a.op == "kron" and b.op == "kron" and a.args[0].shape[1] == b.args[0].shape[0] \
             and a.args[1].shape[1] == b.args[1].shape[0]:
         note("mixed product (A⊗B)(C⊗D) = AC⊗BD")
         return [_kron(s, matmul_(s, [a.args[0], b.args[0]]), matmul_(s, [a.args[1], b.args[1]]))]
-    if a.is_row and b.is_column and a.op == "T":
+    if a.op == "T" and a.is_row and b.is_column:
         product = mul_(None, [a.args[0], b])             # u'v = sum(u*v) when u*v cancels
         if product.size < a.size + b.size - 1:
             note("fold constants")
