@@ -204,10 +204,17 @@ def to_poly(root: Expr, atoms: Atoms, big: set | None = None) -> dict:
         if big is not None and node in big:
             big.add(root)
             raise TooBig
-        inner = is_cluster(node)
-        pending = [a for a in node.args if a not in done and is_cluster(a)] if inner else []
+        op = node.op                            # (is_cluster, inline: a call a node)
+        inner = op == "add" or op == "mul" or op == "pow" and node.args[1].op == "num"
+        pending = False
+        if inner:
+            for a in node.args:                 # (a loop: a comprehension is a call)
+                op = a.op
+                if a not in done and (op == "add" or op == "mul" or
+                                      op == "pow" and a.args[1].op == "num"):
+                    stack.append(a)
+                    pending = True
         if pending:
-            stack.extend(pending)
             continue
         stack.pop()
         try:
@@ -226,21 +233,19 @@ def all_ones(e: Expr) -> bool:
 
 
 def _leaf_poly(e: Expr, atoms: Atoms) -> dict:
-    if e.op == "num":
+    op = e.op
+    if op == "num":
         return {(): rational(e.value)} if e.value._numerator else {}
-    if e.op == "zeros":
+    if op == "zeros":
         return {}
-    if all_ones(e):                 # element by element, 1 (the cluster keeps its shape)
-        return {(): 1}
+    if (op == "ones" or op == "matmul") and all_ones(e):   # element by element, 1 (the
+        return {(): 1}                                      # cluster keeps its shape)
     return {((atoms.expr(e), 1),): 1}
 
 
-def _sub(a: Expr, done: dict, atoms: Atoms) -> dict:
-    return done[a] if is_cluster(a) else _leaf_poly(a, atoms)
-
-
 def _node_poly(e: Expr, done: dict, atoms: Atoms) -> dict:
-    parts = [_sub(a, done, atoms) for a in e.args]
+    # (an operand in `done` is a cluster, to_poly's walk has been there; any other an atom)
+    parts = [done[a] if a in done else _leaf_poly(a, atoms) for a in e.args]
     if e.op == "add":
         out: dict = {}
         for p in parts:

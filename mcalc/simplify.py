@@ -518,16 +518,18 @@ def add_(s, terms, shape=None) -> Expr:
         if key in combined:
             if s:
                 s.note("like terms")
-            combined[key] = (_sum_of(combined[key][0], c), rest)
+            combined[key] = (_sum_of(combined[key][0], c), rest, None)
         else:
-            combined[key] = (c, rest)
+            combined[key] = (c, rest, t)    # (t: the term, while nothing joins it)
     out = []
     numbers = None
-    for c, rest in combined.values():
+    for c, rest, t in combined.values():
         if rest is None:
             numbers = c if numbers is None else _sum_of(numbers, c)
-        elif c._numerator:
-            out.append(scale(c, rest, rest.shape))
+        elif c._numerator:                  # (the term itself: what scale would build)
+            out.append(t if t is not None and (rest is t or c._numerator != c._denominator and (
+                len(t.args) > 2 or rest.op != "mul" and rest.shape == t.shape))
+                else scale(c, rest, rest.shape))
     if numbers is not None and numbers._numerator:
         out.append(_num(numbers))
     if len(out) > 1:
@@ -1604,7 +1606,8 @@ def _textbook(s, e: Expr, level: int) -> Expr:
     best, best_len, best_rules = e, A.tokens(e, s.tokens), ()
     try:
         t = A.to_poly(e, atoms, s.too_big)
-        if level == 1 and (not t or A.content(t) == (1, ())):
+        content = A.content(t) if level == 1 and t else None      # (t's, asked once)
+        if level == 1 and (not t or content == (1, ())):
             return e                        # a sum of products with nothing in common
         options = [((), t)]
         for identity, apply in ((ID.SOFTMAX, A.softmax_terms), (ID.RELU_STEP, A.relu_step_terms)):
@@ -1623,15 +1626,19 @@ def _textbook(s, e: Expr, level: int) -> Expr:
     except A.TooBig:
         return e
     first, number_out = options[0][1], True
+    if first is not t:
+        content = None                      # (first's content, once it is asked)
     writer = _writer(s, atoms)               # (one for every form: each atom built once)
     for rules, poly in options:
         try:
             n, den = A.combine(poly, atoms)
-            forms = list(_forms(s, n, den, writer, e.shape))
+            same = poly is first and not den and list(n.items()) == list(first.items())
+            if same and content is None:
+                content = A.content(first)
+            forms = list(_forms(s, n, den, writer, e.shape, content if same else None))
         except A.TooBig:
             continue
-        if poly is first and not den and list(n.items()) == list(first.items()) and \
-                not A.content(first)[1]:
+        if same and not content[1]:
             # its own numerator, with no common monomial: its form with the number out
             # (_number_out) is, call for call, the common-factor form just built (as many
             # tokens, so it cannot win, and the same rewrites noted)
@@ -1643,7 +1650,7 @@ def _textbook(s, e: Expr, level: int) -> Expr:
                 best_rules = rules + (("common denominator",) if den else ()) + \
                     ((form,) if form else ())
     try:
-        cand = _number_out(s, first, writer, e.shape) if number_out else None
+        cand = _number_out(s, first, writer, e.shape, content) if number_out else None
     except A.TooBig:
         cand = None
     if cand is not None and A.tokens(cand, s.tokens) < best_len:
@@ -1670,10 +1677,11 @@ def _writer(s, atoms: A.Atoms):
     return atom, term
 
 
-def _number_out(s, t: dict, writer: tuple, shape) -> Expr | None:
+def _number_out(s, t: dict, writer: tuple, shape, content: tuple | None) -> Expr | None:
     """t with its numeric content taken out and nothing else: 3*(A/c - B/c^3), which can
-    be shorter than 3/c^3*(c^2*A - B), the common denominator's form."""
-    c = A.content(t)[0] if len(t) > 1 else 1
+    be shorter than 3/c^3*(c^2*A - B), the common denominator's form. (`content`: t's,
+    when it is known.)"""
+    c = (content or A.content(t))[0] if len(t) > 1 else 1
     if c == 1 or c == -1:
         return None
     _, term = writer
@@ -1682,8 +1690,9 @@ def _number_out(s, t: dict, writer: tuple, shape) -> Expr | None:
     return _spread(s, mul_(s, [_num(c), inner]), shape)
 
 
-def _forms(s, n: dict, den: dict, writer: tuple, shape):
-    """(rewrite name, expression) for n/den written expanded and with common factors out."""
+def _forms(s, n: dict, den: dict, writer: tuple, shape, content: tuple | None):
+    """(rewrite name, expression) for n/den written expanded and with common factors out.
+    (`content`: n's, when it is known.)"""
     atom, term = writer
 
     below = [pow_(s, atom(i), _num(-k)) for i, k in sorted(den.items())]
@@ -1692,7 +1701,7 @@ def _forms(s, n: dict, den: dict, writer: tuple, shape):
         return
     n = dict(sorted(n.items(), key=lambda mc: mc[1] < 0))    # x + b - y: subtracted last
     if len(n) > 1:                                             # first: it wins ties
-        c, common = A.content(n)
+        c, common = content or A.content(n)
         negative = c < 0
         inner = add_(s, [term(A.mono_mul(m, common, -1), A.ratio(v, c))     # (v/c < 0 last)
                          for m, v in sorted(n.items(), key=lambda mc: (mc[1] < 0) != negative)])
