@@ -80,6 +80,22 @@ def _padd(p: dict, q: dict, k=1) -> dict:
     return out
 
 
+def _pacc(out: dict, keep: tuple, q: dict) -> None:
+    """out += q*keep (keep a monomial), in place: _padd copies its sum, which summing term
+    by term into one polynomial would do at every term."""
+    for m, c in q.items():
+        if keep:
+            m = mono_mul(m, keep)
+        if m in out:
+            v = out[m] + c
+            if v:
+                out[m] = v
+            else:
+                del out[m]
+        elif c:
+            out[m] = c
+
+
 def _pmul(p: dict, q: dict) -> dict:
     out: dict = {}
     for m1, c1 in p.items():
@@ -249,7 +265,7 @@ def _node_poly(e: Expr, done: dict, atoms: Atoms) -> dict:
     if e.op == "add":
         out: dict = {}
         for p in parts:
-            out = _padd(out, p)
+            _pacc(out, (), p)
         if len(out) > MAX_TERMS:
             raise TooBig
         return out
@@ -282,7 +298,7 @@ def combine(t: dict, atoms: Atoms) -> tuple[dict, dict]:
                 part = _pmul(part, power(item, e, atoms))
             else:
                 keep.append((i, e))
-        n = _padd(n, {mono_mul(mm, tuple(keep)): v for mm, v in part.items()})
+        _pacc(n, tuple(keep), part)
     if len(n) > MAX_TERMS:
         raise TooBig
     for i, k in list(den.items()):
@@ -349,7 +365,7 @@ def relu_step_terms(t: dict, atoms: Atoms) -> dict | None:
                 changed = True
             else:
                 keep.append((i, e))
-        out = _padd(out, {mono_mul(mm, tuple(keep)): v for mm, v in part.items()})
+        _pacc(out, tuple(keep), part)
     return out if changed else None
 
 
@@ -389,7 +405,7 @@ def logistic_terms(t: dict, atoms: Atoms, sigmoid_of, flip: bool) -> dict | None
                 part = _pmul(part, power(subs[i], e, atoms))
             else:
                 keep.append((i, e))
-        out = _padd(out, {mono_mul(mm, tuple(keep)): v for mm, v in part.items()})
+        _pacc(out, tuple(keep), part)
     return out
 
 

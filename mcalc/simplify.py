@@ -397,6 +397,7 @@ def _natural(name: str | None) -> tuple:
     return stem, int(name[len(stem):]) if len(stem) < len(name) else -1
 
 
+_NO_NAME = _natural(None)
 _DEPTH0, _DEPTH1 = itemgetter(0), itemgetter(1)  # of a key
 
 
@@ -433,7 +434,8 @@ def order_key(e: Expr, keys: dict) -> tuple:
                 text = str(value or "")
                 if value == "differential":     # dX last
                     rank = 5
-            own = (rank, node.op, _natural(node.name), text)
+            name = node.name                    # (most nodes have none: no call for them)
+            own = (rank, node.op, _natural(name) if name else _NO_NAME, text)
             kids = list(map(keys.__getitem__, node.args[:4]))
             size = node.size
             keys[node] = (own + (size,), own + (tuple(map(_DEPTH0, kids)), size),
