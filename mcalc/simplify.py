@@ -1674,8 +1674,9 @@ def _writer(s, atoms: A.Atoms):
                 add_(s, [term(m, c) for m, c in item.items()])
         return got
 
-    def term(m, c):
-        return mul_(s, [_num(c)] + [pow_(s, atom(i), _num(k)) for i, k in m])
+    def term(m, c):         # (x^1 is x: pow_ returns it, and is not asked)
+        return mul_(s, [_num(c)] + [atom(i) if type(k) is int and k == 1 else
+                                    pow_(s, atom(i), _num(k)) for i, k in m])
     return atom, term
 
 
