@@ -167,7 +167,7 @@ class Simplifier:
                 why[node] = tuple(dict.fromkeys(w)) if mixed else w
         if prefixes:
             self.forget(e, built, prefixes)
-        k = len(trail)
+        k = self.noted
         out = memo[e]
         if out is not e:                        # e itself: its clusters are normal already
             finished = self.finished
@@ -326,11 +326,11 @@ class Simplifier:
     def normal(self, e: Expr) -> Expr:
         got = self.normed.get(e)
         if got is None:
-            k = len(self.trail)
+            k = self.noted
             level = _worth(self, e)
             got = _textbook(self, e, level) if level else e     # (most clusters: level 0)
             self.normed[e] = self.normed[got] = got
-            if got is not e and len(self.trail) > k:
+            if got is not e and self.noted > k:
                 self.why_normed[e] = tuple(dict.fromkeys(self.trail[k:]))
         elif got is not e and e in self.why_normed:
             self.recall(self.why_normed[e])
