@@ -528,10 +528,11 @@ def add_(s, terms, shape=None) -> Expr:
     for c, rest, t in combined.values():
         if rest is None:
             numbers = c if numbers is None else _sum_of(numbers, c)
-        elif c._numerator:                  # (the term itself: what scale would build)
-            out.append(t if t is not None and (rest is t or c._numerator != c._denominator and (
+        elif c._numerator:
+            # the term itself when nothing joined it: scale would only build it again
+            same = t is not None and (rest is t or c._numerator != c._denominator and (
                 len(t.args) > 2 or rest.op != "mul" and rest.shape == t.shape))
-                else scale(c, rest, rest.shape))
+            out.append(t if same else scale(c, rest, rest.shape))
     if numbers is not None and numbers._numerator:
         out.append(_num(numbers))
     if len(out) > 1:
@@ -717,6 +718,8 @@ def _scaled(t: Expr) -> tuple:
 
 
 def mul_(s, factors, shape=None) -> Expr:
+    """The canonical element-wise product of `factors` (with s, the simplifier's own: its
+    rewrites noted, its caches used)."""
     flat = factors
     ops = list(map(_OP, flat))                  # (in C: no comprehension call)
     if "mul" in ops:                            # a*(b*c) = a*b*c
