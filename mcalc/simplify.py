@@ -1608,12 +1608,12 @@ def _textbook(s, e: Expr, level: int) -> Expr:
     if not level or level == 1 and _nothing_in_common(e):
         return e
     atoms = A.Atoms()
-    best, best_len, best_rules = e, A.tokens(e, s.tokens), ()
     try:
         t = A.to_poly(e, atoms, s.too_big)
         content = A.content(t) if level == 1 and t else None      # (t's, asked once)
         if level == 1 and (not t or content == (1, ())):
             return e                        # a sum of products with nothing in common
+        best, best_len, best_rules = e, A.tokens(e, s.tokens), ()
         options = [((), t)]
         for identity, apply in ((ID.SOFTMAX, A.softmax_terms), (ID.RELU_STEP, A.relu_step_terms)):
             got = apply(options[0][1], atoms)          # never longer: taken when they apply
@@ -1677,7 +1677,9 @@ def _writer(s, atoms: A.Atoms):
                 add_(s, [term(m, c) for m, c in item.items()])
         return got
 
-    def term(m, c):         # (x^1 is x: pow_ returns it, and is not asked)
+    def term(m, c):         # (a number is its own product; x^1 is x, as pow_ says)
+        if not m:
+            return _num(c)
         return mul_(s, [_num(c)] + [atom(i) if type(k) is int and k == 1 else
                                     pow_(s, atom(i), _num(k)) for i, k in m])
     return atom, term
