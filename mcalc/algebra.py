@@ -322,6 +322,11 @@ def combine(t: dict, atoms: Atoms) -> tuple[dict, dict]:
 
 def softmax_terms(t: dict, atoms: Atoms) -> dict | None:
     """exp(x)*sum(exp(x))^-1 -> softmax(x) in every term where both stand."""
+    for item in atoms.items:
+        if type(item) is Expr and item.op == "sum":
+            break
+    else:
+        return None                     # no sum among the atoms (most clusters): no term read
     changed = False
     out: dict = {}
     for m, c in t.items():
@@ -344,10 +349,12 @@ def softmax_terms(t: dict, atoms: Atoms) -> dict | None:
 
 def relu_step_terms(t: dict, atoms: Atoms) -> dict | None:
     """relu(u)^k*(u > 0) -> u^k*(u > 0) in every term where both stand."""
-    steps = {(a.args[0], i) for i, a in enumerate(atoms.items) if isinstance(a, Expr)
-             and a.op == "gt" and (E.is_number(a.args[1], 0) or a.args[1].op == "zeros")}
     relus = {i: a.args[0] for i, a in enumerate(atoms.items)
              if isinstance(a, Expr) and a.op == "relu"}
+    if not relus:                       # (most clusters: no step looked for)
+        return None
+    steps = {(a.args[0], i) for i, a in enumerate(atoms.items) if isinstance(a, Expr)
+             and a.op == "gt" and (E.is_number(a.args[1], 0) or a.args[1].op == "zeros")}
     pairs = {i: u for i, u in relus.items() if any(v is u for v, _ in steps)}
     if not pairs:
         return None
