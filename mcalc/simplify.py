@@ -1875,15 +1875,18 @@ def _one_varying_atom(n: dict):
     """The one atom whose exponent differs between the terms of the polynomial n (a
     polynomial in that atom, times what all terms share: 64*exp(x^2)*(64*x^12 + ... +
     10395)), or None."""
-    exps: dict = {}
-    for m in n:
-        for i, e in m:
-            exps.setdefault(i, set()).add(e)
-    for i, es in exps.items():
-        if len(es) == 1 and any(i not in dict(m) for m in n):
-            es.add(0)                           # absent from a term: exponent 0 there
-    varying = [i for i, es in exps.items() if len(es) > 1]
-    return varying[0] if len(varying) == 1 else None
+    monos = [dict(m) for m in n]
+    first, rest = monos[0], monos[1:]
+    varying = None
+    for i in set().union(*monos):
+        e = first.get(i, 0)
+        for d in rest:
+            if d.get(i, 0) != e:
+                if varying is not None:
+                    return None
+                varying = i
+                break
+    return varying
 
 
 def _spread(s, e: Expr, shape) -> Expr:
