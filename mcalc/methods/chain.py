@@ -37,7 +37,7 @@ class ChainRule(Derive):
         the shapes of the step's own quantities (every one a scalar: single-variable)."""
         if len(terms) > 1:
             return {"rule": "total-derivative chain rule", "source": "P&H §4.5.2"}
-        names = [self.g.label(node)]
+        names = [self.g.label[node]]
         for pair in terms[0] if terms else ():
             names += pair
         if self._arrays.isdisjoint(names):
@@ -63,25 +63,25 @@ class ChainRule(Derive):
                 continue
             jac, rules = None, []
             if node.op in ("vector", "matrix"):          # a literal: component by component
-                terms = [((g.label(node), "components"), ("components", x.name))]
+                terms = [((g.label[node], "components"), ("components", x.name))]
             else:
                 terms = []
                 for i in self._operands(node):
                     a = node.args[i]
                     rule, local, jac = self.partial(node, i)
                     rules.append((i, rule, local))
-                    own = (g.label(node), g.label(a))
-                    terms.append((own,) if a == x else (own, Total(g.label(a), x.name)))
+                    own = (g.label[node], g.label[a])
+                    terms.append((own,) if a == x else (own, Total(g.label[a], x.name)))
             value = tangent[node] = self._tangent(node, rules, tangent)
-            label = g.label(node)
+            label = g.label[node]
             stated, uses = value, ()
             last = node is self.f
             if not last and value.size > MAX_SHOWN:      # written with names for the large
-                sources = [g.through(a) for a in node.args if g.depends(a, x.name)]
+                sources = [g.through[a] for a in node.args if g.depends(a, x.name)]
                 stated = self._tangent(node, rules, {a: refs[a][0] for a in sources})
                 uses = tuple(dict.fromkeys(u for a in sources for u in refs[a][1]))
             refs[node] = self.large.ref(value, stated, uses, label, x.name, label, last)
-            if terms == [((g.label(node), x.name),)] and jac == value:
+            if terms == [((g.label[node], x.name),)] and jac == value:
                 continue                                 # the partial above says it already
             self.large.state(uses)
             self._append_chain((label, x.name), _shown(value, last), self._chain(terms, node),
@@ -102,7 +102,7 @@ class ChainRule(Derive):
         that only reshapes a vec-form partial says so. `value` is the derivative; its
         equation states it as `stated`, with the names `uses` when it is too large to show."""
         terms = tuple(terms)
-        y, u = self.g.label(self.f), self.g.label(node)
+        y, u = self.g.label[self.f], self.g.label[node]
         chain = None
         if terms == (((y, u),),):
             first = self._first_partial.current().get((y, u))
@@ -179,14 +179,14 @@ class ChainRule(Derive):
         jac: dict[Expr, list] = {self.f: [E.eye(R.numel(self.f))]}
         smalls: dict[Expr, list] = {self.f: [(jac[self.f][0], ())]}   # with LargeNames
         terms: dict[Expr, list] = {}
-        y = g.label(self.f)
+        y = g.label[self.f]
         for node in reversed(g.order):
             if node not in jac:
                 continue
             J = self.simp(R.add(*jac[node]) if len(jac[node]) > 1 else jac[node][0])
             stated, uses, ref = J, (), (J, ())
             if node is not self.f:
-                label = g.label(node)
+                label = g.label[node]
                 if J.size > MAX_SHOWN:                   # written with names for the large
                     stated, uses = sum_with_names(self.simp, smalls[node])
                     ref = self.large.ref(J, stated, uses, y, label, label)
@@ -197,10 +197,10 @@ class ChainRule(Derive):
                 if part is None:
                     part = rule.jacobian(local, i)           # raises NoRule with the reason
                 prod = R.mm(J, part)
-                jac.setdefault(g.through(a), []).append(prod)
-                smalls.setdefault(g.through(a), []).append(
+                jac.setdefault(g.through[a], []).append(prod)
+                smalls.setdefault(g.through[a], []).append(
                     (prod if ref[0] is J else R.mm(ref[0], part), ref[1]))
-                terms.setdefault(g.through(a), []).append(self._path(node, a))
+                terms.setdefault(g.through[a], []).append(self._path(node, a))
         J = self.simp(R.add(*jac[x]) if len(jac[x]) > 1 else jac[x][0])
         self._chain_step(x, terms.get(x, ()), J, J)
         return J
