@@ -30,7 +30,7 @@ class _KeyedRef(weakref.ref):
     """weakref.KeyedRef without its __new__ and __init__, which are Python code (two calls
     for every node made): the key is set after construction, which is all in C."""
     __slots__ = ("key",)
-_SIZE = attrgetter("size")
+_SIZE, _SHAPE = attrgetter("size"), attrgetter("shape")
 
 # How repr() writes a node: mcalc.printing.text registers its printer when it is imported
 # (the printer sits above this module, which never imports it).
@@ -146,7 +146,7 @@ ZERO, ONE = num(0), num(1)
 
 def make(op: str, *args: Expr, column: int = 0, name=None) -> Expr:
     """Build an operator node, checking the operands' shapes by the shape law of `op`."""
-    return Expr(op, tuple(args), shape_of(op, [a.shape for a in args], column, args), name)
+    return Expr(op, args, shape_of(op, list(map(_SHAPE, args)), column, args), name)
 
 
 def is_number(e: Expr, value=None) -> bool:

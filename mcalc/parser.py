@@ -119,11 +119,8 @@ def _reduction(keep, callback, inline):
     def reduce(children):
         if keep is not None:
             kept = []
-            for i, splice in keep:
-                if splice:
-                    kept += children[i]
-                else:
-                    kept.append(children[i])
+            for i, splice in keep:                # (+=, not append: no call)
+                kept += children[i] if splice else (children[i],)
             children = kept
         if inline and len(children) == 1:
             return children[0]
@@ -164,11 +161,11 @@ def _drive(text: str, start: str):
             match = (lexers[lexer] or _compile(lexer))(text, pos)
             if match is None:
                 return None
-            kind = match.lastgroup
-            if multiline and "\n" in match.group():
+            kind, got = match.lastgroup, match[0]     # (a subscript: no call)
+            if multiline and "\n" in got:
                 line_start = text.rindex("\n", pos, match.end()) + 1
             if kind not in ignore:
-                token = (match.group(), pos - line_start + 1)
+                token = (got, pos - line_start + 1)
                 pos = match.end()
                 break
             pos = match.end()

@@ -351,7 +351,8 @@ class _Infer:
         self.all_defined: set[str] = set()
         self.resolved: dict[int, object] = {}         # id(name node) -> definition body
         self.dim_args: dict[int, tuple] = {}          # id(commutation(m, n) node) -> (m, n)
-        self.orders: dict[int, list] = {}             # id(root) -> its nodes, as walk has them
+        # id(root) -> (its nodes, children first, as walk has them; their ids)
+        self.orders: dict[int, tuple] = {}
 
     def walk(self, root):
         # post-order, iterative (deep trees never reach the recursion limit): the nodes in
@@ -361,11 +362,13 @@ class _Infer:
             node = stack.pop()
             order.append(node)
             stack.extend(node.args)
-        self.orders[id(root)] = order
+        order = order[::-1]
+        keys = list(map(id, order))                   # (map: no call per node)
+        self.orders[id(root)] = order, keys
         tv, visit = self.tv, self.visit
-        for node in reversed(order):
-            tv[id(node)] = visit(node)
-        return tv[id(root)]
+        for node, key in zip(order, keys):
+            tv[key] = visit(node)
+        return tv[keys[-1]]
 
     def define(self, d):
         """`where t = expr`: type expr; from here on the name t stands for it."""

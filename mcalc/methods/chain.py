@@ -149,20 +149,24 @@ class ChainRule(Derive):
         xx = (self.x.name, self.x.name)
         total = []
         for term in terms:
-            # a chain line over a partial of the same pair, ∂x/∂x the identity
-            factors = [None if p == xx else chains.get(p, partials.get(p, False))
-                       for p in term]
-            if any(f is False for f in factors):
-                return None
-            values = [E.ONE if f is None else f.rhs for f in factors]
-            prod = values[0]
-            try:                         # a vec form and a gradient do not multiply
-                for v in values[1:]:
+            prod = None
+            for p in term:
+                if p == xx:              # ∂x/∂x: the identity
+                    v = E.ONE
+                else:                    # a chain line over a partial of the same pair
+                    eq = chains.get(p) or partials.get(p)
+                    if eq is None:
+                        return None
+                    v = eq.rhs
+                if prod is None:
+                    prod = v
+                    continue
+                try:                     # a vec form and a gradient do not multiply
                     prod = R.mul(prod, v) if prod.is_scalar or v.is_scalar else R.mm(prod, v)
-            except McalcError:
-                return None
+                except McalcError:
+                    return None
             total.append(prod)
-        if not total or len({t.shape for t in total}) > 1:
+        if not total or len(total) > 1 and len({t.shape for t in total}) > 1:
             return None
         raw = R.add(*total) if len(total) > 1 else total[0]
         if raw == rhs or raw.size > MAX_SHOWN:

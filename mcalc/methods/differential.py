@@ -12,7 +12,7 @@ from mcalc.derivation import Derivation, Eq, Step
 from mcalc.expr import Expr
 from mcalc.methods.chain import ChainRule
 from mcalc.methods.graph import (MAX_SHOWN, Derive, _shown, derivative_eq, derive_groups,
-                                 once)
+                                 once, summed)
 
 NAME = "differential"
 
@@ -110,8 +110,7 @@ class Differential(Derive):
         g = self.g
         rank = self._rank
         nodes = sorted(self._open, key=lambda n: -rank.get(n, -1))
-        return [(self.simp(R.add(*grads[n]) if len(grads[n]) > 1 else grads[n][0]),
-                 _d(g.label[n], n), n) for n in nodes]
+        return [(summed(self.simp, grads[n]), _d(g.label[n], n), n) for n in nodes]
 
     def _differential_step(self, terms, rule: str, source: str = ""):
         """dy = Σ G : dU over `terms` ((G, dU, node)), as one step and one equation."""

@@ -221,6 +221,12 @@ def sum_with_names(simp: Simplifier, parts: list) -> tuple[Expr, tuple]:
     return total, tuple(dict.fromkeys(u for _, us in parts for u in us))
 
 
+def summed(simp: Simplifier, parts: list) -> Expr:
+    """The simplified sum of `parts`, each simplified already: one part is its own sum
+    (the simplifier would only give it back)."""
+    return simp(R.add(*parts)) if len(parts) > 1 else parts[0]
+
+
 def numerator_shape(of: tuple, by: tuple) -> tuple:
     """The contract's numerator-layout shape of ∂of/∂by when it is not a vec form."""
     if by == SCALAR:
@@ -263,8 +269,8 @@ class _Local(dict):
         self.names = graph.name
 
     def __missing__(self, node: Expr) -> Expr:
-        name = self.names
-        got = self[node] = Expr(node.op, tuple([name.get(a, a) for a in node.args]),
+        args = node.args                       # (map: the look-ups in C)
+        got = self[node] = Expr(node.op, tuple(map(self.names.get, args, args)),
                                 node.shape, node.name, node.value)
         return got
 
@@ -548,7 +554,7 @@ class Derive:
         for node in reversed(g.order):
             if node not in grads:                     # depends on another stacked scalar
                 continue
-            G = self.simp(R.add(*grads[node]) if len(grads[node]) > 1 else grads[node][0])
+            G = summed(self.simp, grads[node])
             grads[node] = [G]
             self.stated[node], ref, uses = self.gradient_ref(node, G, node is self.f)
             state = self.at_node(node, G, terms, grads, done)
@@ -567,7 +573,7 @@ class Derive:
                 grads.setdefault(g.through[a], []).append(contrib)
                 self.smalls.setdefault(g.through[a], []).append((small, uses))
             self.after_node(state, node, G, grads, done)
-        G = self.simp(R.add(*grads[x]) if len(grads[x]) > 1 else grads[x][0])
+        G = summed(self.simp, grads[x])
         self.stated[x] = self.gradient_ref(x, G, True)[0]
         self.at_variable(G, terms.get(x, ()))
         return G
