@@ -227,21 +227,15 @@ def summed(simp: Simplifier, parts: list) -> Expr:
     return simp(R.add(*parts)) if len(parts) > 1 else parts[0]
 
 
-def numerator_shape(of: tuple, by: tuple) -> tuple:
-    """The contract's numerator-layout shape of ∂of/∂by when it is not a vec form."""
-    if by == SCALAR:
-        return of
-    if of == SCALAR:
-        return (by[1], by[0])
-    return (dim_mul(*of), dim_mul(*by))
-
-
 def derivative_eq(kind: str, of: str, by: str, of_shape, by_shape, rhs: Expr,
                   layout: str = "numerator") -> Eq:
     """∂of/∂by = rhs (kind 'partial' or 'total'), marked vec where rhs is ∂vec/∂vec in a
     case whose usual shape is another one (a scalar by a matrix, a matrix by a scalar)."""
     num = rhs.shape if layout == "numerator" else (rhs.shape[1], rhs.shape[0])
-    return Eq(kind, of, by, rhs, layout=layout, vec=num != numerator_shape(of_shape, by_shape))
+    # the contract's numerator-layout shape of ∂of/∂by when it is not a vec form
+    usual = of_shape if by_shape == SCALAR else (by_shape[1], by_shape[0]) \
+        if of_shape == SCALAR else (dim_mul(*of_shape), dim_mul(*by_shape))
+    return Eq(kind, of, by, rhs, layout=layout, vec=num != usual)
 
 
 class _Labels(dict):
