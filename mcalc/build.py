@@ -42,21 +42,19 @@ def build(root, typing, shape_of_tv, inference, done: dict | None = None,
     # post-order (children before parents, and the same first error as a recursive walk);
     # a syntax tree shares no nodes (a defined name refers to its body through `resolved`).
     # The inference walked the tree so already, unless an operand is a size.
-    walked = None if dim_args else inference.orders.get(id(root))
-    if walked is None:
+    order = None if dim_args else inference.orders.get(id(root))
+    if order is None:
         order, stack = [], [root]
         while stack:
             node = stack.pop()
             order.append(node)
             if node.args and not (dim_args and id(node) in dim_args):   # commutation(m, n):
                 stack.extend(node.args)                                 # operands are sizes
-        order = order[::-1]
-        walked = order, list(map(id, order))
-    got = done.__getitem__
-    for node, key in zip(*walked):                   # (map below: no call per operand)
+    for node in reversed(order):
+        key = id(node)
         if node.args:
             done[key] = E.commutation(*dim_args[key]) if dim_args and key in dim_args else \
-                _node(node, list(map(got, map(id, node.args))), typing, shape_here, sym)
+                _node(node, [done[id(a)] for a in node.args], typing, shape_here, sym)
         else:
             body = resolved.get(key) if resolved else None
             done[key] = done[id(body)] if body is not None else \

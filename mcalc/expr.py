@@ -8,6 +8,7 @@ simplifier memoise on them). Shapes and their laws live in mcalc.types.
 from __future__ import annotations
 
 import weakref
+from _weakref import _remove_dead_weakref
 from fractions import Fraction
 from operator import attrgetter
 
@@ -16,21 +17,23 @@ from mcalc.types import SCALAR, Shape, dim_mul, shape_of
 LEAVES = frozenset({"var", "num", "dim", "const", "ones", "eye", "zeros", "commutation"})
 
 
-_INTERNED: "weakref.WeakValueDictionary[tuple, Expr]" = weakref.WeakValueDictionary()
-# Its underlying dict (key -> weak reference), used directly: WeakValueDictionary.get and
-# __setitem__ are Python code, and every node built looks itself up here first. An entry
-# is a weak reference with the entry's key, as the KeyedRef __setitem__ would make, whose
-# callback removes the entry when the node dies (the dictionary is never iterated, so no
-# removal waits).
-_INTERNED_REFS = _INTERNED.data
-_FORGET = _INTERNED._remove
+# The live nodes: key -> a weak reference to the node (a WeakValueDictionary's contents
+# without its Python-code get and __setitem__: every node built looks itself up here
+# first). An entry's reference carries its key, and its callback removes the entry when
+# the node dies, unless a node built since holds the key (_remove_dead_weakref, in C,
+# as WeakValueDictionary's own callback does, which is Python code doing more).
+_INTERNED_REFS: dict = {}
+
+
+def _forget(ref, _refs=_INTERNED_REFS, _drop=_remove_dead_weakref):
+    _drop(_refs, ref.key)
 
 
 class _KeyedRef(weakref.ref):
     """weakref.KeyedRef without its __new__ and __init__, which are Python code (two calls
     for every node made): the key is set after construction, which is all in C."""
     __slots__ = ("key",)
-_SIZE, _SHAPE = attrgetter("size"), attrgetter("shape")
+_SIZE = attrgetter("size")
 
 # How repr() writes a node: mcalc.printing.text registers its printer when it is imported
 # (the printer sits above this module, which never imports it).
@@ -71,7 +74,7 @@ class Expr:
             if n == 1 else 1 + args[0].size + args[1].size if n == 2 else \
             1 + sum(map(_SIZE, args))          # (`size`: a caller that knows it, cheaper)
         node.is_scalar = shape == SCALAR       # asked everywhere: an attribute, not a call
-        ref = _INTERNED_REFS[key] = _KeyedRef(node, _FORGET)
+        ref = _INTERNED_REFS[key] = _KeyedRef(node, _forget)
         ref.key = key
         return node
 
@@ -146,7 +149,7 @@ ZERO, ONE = num(0), num(1)
 
 def make(op: str, *args: Expr, column: int = 0, name=None) -> Expr:
     """Build an operator node, checking the operands' shapes by the shape law of `op`."""
-    return Expr(op, args, shape_of(op, list(map(_SHAPE, args)), column, args), name)
+    return Expr(op, tuple(args), shape_of(op, [a.shape for a in args], column, args), name)
 
 
 def is_number(e: Expr, value=None) -> bool:

@@ -119,8 +119,11 @@ def _reduction(keep, callback, inline):
     def reduce(children):
         if keep is not None:
             kept = []
-            for i, splice in keep:                # (+=, not append: no call)
-                kept += children[i] if splice else (children[i],)
+            for i, splice in keep:
+                if splice:
+                    kept += children[i]
+                else:
+                    kept.append(children[i])
             children = kept
         if inline and len(children) == 1:
             return children[0]

@@ -351,8 +351,7 @@ class _Infer:
         self.all_defined: set[str] = set()
         self.resolved: dict[int, object] = {}         # id(name node) -> definition body
         self.dim_args: dict[int, tuple] = {}          # id(commutation(m, n) node) -> (m, n)
-        # id(root) -> (its nodes, children first, as walk has them; their ids)
-        self.orders: dict[int, tuple] = {}
+        self.orders: dict[int, list] = {}             # id(root) -> its nodes, as walk has them
 
     def walk(self, root):
         # post-order, iterative (deep trees never reach the recursion limit): the nodes in
@@ -362,13 +361,11 @@ class _Infer:
             node = stack.pop()
             order.append(node)
             stack.extend(node.args)
-        order = order[::-1]
-        keys = list(map(id, order))                   # (map: no call per node)
-        self.orders[id(root)] = order, keys
+        self.orders[id(root)] = order
         tv, visit = self.tv, self.visit
-        for node, key in zip(order, keys):
-            tv[key] = visit(node)
-        return tv[keys[-1]]
+        for node in reversed(order):
+            tv[id(node)] = visit(node)
+        return tv[id(root)]
 
     def define(self, d):
         """`where t = expr`: type expr; from here on the name t stands for it."""

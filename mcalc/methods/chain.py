@@ -58,8 +58,9 @@ class ChainRule(Derive):
         g, x = self.g, self.x
         tangent: dict[Expr, Expr] = {x: E.ONE}
         refs: dict[Expr, tuple] = {x: (E.ONE, ())}       # what equations write (LargeNames)
+        dep = g.dep                                      # (every node of f is in it)
         for node in g.order:
-            if not g.depends(node, x.name):
+            if x.name not in dep[node]:
                 continue
             jac, rules = None, []
             if node.op in ("vector", "matrix"):          # a literal: component by component
@@ -77,7 +78,7 @@ class ChainRule(Derive):
             stated, uses = value, ()
             last = node is self.f
             if not last and value.size > MAX_SHOWN:      # written with names for the large
-                sources = [g.through[a] for a in node.args if g.depends(a, x.name)]
+                sources = [g.through[a] for a in node.args if x.name in dep[a]]
                 stated = self._tangent(node, rules, {a: refs[a][0] for a in sources})
                 uses = tuple(dict.fromkeys(u for a in sources for u in refs[a][1]))
             refs[node] = self.large.ref(value, stated, uses, label, x.name, label, last)
@@ -153,11 +154,12 @@ class ChainRule(Derive):
             for p in term:
                 if p == xx:              # ∂x/∂x: the identity
                     v = E.ONE
-                else:                    # a chain line over a partial of the same pair
-                    eq = chains.get(p) or partials.get(p)
-                    if eq is None:
-                        return None
-                    v = eq.rhs
+                elif p in chains:        # a chain line over a partial of the same pair
+                    v = chains[p].rhs
+                elif p in partials:
+                    v = partials[p].rhs
+                else:
+                    return None
                 if prod is None:
                     prod = v
                     continue

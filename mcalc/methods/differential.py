@@ -64,7 +64,7 @@ class Differential(Derive):
         dx = _d(x.name, x)
         tangent: dict[Expr, Expr] = {x: dx}
         for node in g.order:
-            if not g.depends(node, x.name):
+            if x.name not in g.dep[node]:
                 continue
             rules = []
             if node.op in ("vector", "matrix"):          # a literal: component by component

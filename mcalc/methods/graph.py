@@ -263,9 +263,9 @@ class _Local(dict):
         self.names = graph.name
 
     def __missing__(self, node: Expr) -> Expr:
-        args = node.args                       # (map: the look-ups in C)
-        got = self[node] = Expr(node.op, tuple(map(self.names.get, args, args)),
-                                node.shape, node.name, node.value)
+        name = self.names
+        args = tuple([name[a] if a in name else a for a in node.args])
+        got = self[node] = Expr(node.op, args, node.shape, node.name, node.value)
         return got
 
 
@@ -351,7 +351,7 @@ class Graph:
             self.name[node] = Expr("var", (), node.shape, label)
             labels[node] = label
             self.shapes[label] = node.shape
-        for node in sorted(transparent, key=lambda n: n.size):
+        for node in sorted(transparent, key=lambda n: n.size) if transparent else ():
             inner = node.args[0]
             self.name[node] = Expr("T", (self.name.get(inner, inner),), node.shape)
             labels[node] = labels[inner]
@@ -513,7 +513,7 @@ class Derive:
         rule, local form); none for a literal)."""
         g = self.g
         if not rules:                                   # a literal: component by component
-            return Expr(node.op, tuple(self.simp(incoming[a]) if g.depends(a, self.x.name)
+            return Expr(node.op, tuple(self.simp(incoming[a]) if self.x.name in g.dep[a]
                                        else E.ZERO for a in node.args), node.shape)
         total = []
         for i, rule, local in rules:
