@@ -89,6 +89,18 @@ def test_a_generated_name_meeting_a_renamed_variable_is_fresh():
     assert np.allclose(run_generated(code, {"t₁": x}, python_names(["t₁"])), x**2 + x**4)
 
 
+def test_a_variable_missing_from_the_list_is_named_with_the_listed_ones():
+    # Python names are made distinct together: `lambda` (listed or not) must not take
+    # `lambda_`, the listed variable's own name; the code is the same as with both listed.
+    from mcalc import expr as E
+    lam, lam_ = E.var("lambda", ("1", "1")), E.var("lambda_", ("1", "1"))
+    e = E.make("add", lam, E.make("mul", E.num(2), lam_))
+    code = to_numpy(e, {}, None, ["lambda_"])
+    assert code == to_numpy(e, {}, None, ["lambda_", "lambda"])
+    assert run_generated(code, {"lambda": 3.0, "lambda_": 5.0},
+                         python_names(["lambda_", "lambda"])) == 13.0
+
+
 _LETTERS = st.sampled_from(list("abxyzABWtT_θλσμℓαβ") + ["ｘ", "ﬁ", "Ω", "ä"])
 _TAILS = st.text(alphabet=list("0123456789_abTλ²₁ₐ"), max_size=4)
 _WORDS = st.sampled_from(sorted(set(keyword.kwlist) | {"True", "None", "False", "np", "t1",

@@ -35,7 +35,7 @@ import re
 import unicodedata
 from functools import lru_cache
 
-from mcalc.expr import Expr
+from mcalc.derivation import Total
 from mcalc.printing.plain import rule_label
 from mcalc.printing.text import _SHORT, _flat, _join as _join_ropes, _negated, _rope, \
     fraction_text, number_text, print_nodes, split_product
@@ -239,43 +239,18 @@ class Printer:
     tuple of ropes sharing its operands'), memoised per printer and built children first
     without recursion, so a derivation's steps print in time linear in their nodes."""
 
-    def __init__(self, names, raw=None):
-        self.names = names                          # Expr -> name (printed as a name)
-        self.raw = raw or {}                        # Expr -> LaTeX as given
+    def __init__(self, names, symbols: "Symbols | None" = None):
+        # the derivation's symbol table: a differential d(X) of a known name X prints as
+        # d X (see `var`); without one, as the name it is
+        self.symbols = symbols
         self.memo = {e: (name_to_latex(n, is_vector_shape(e.shape)), ATOM)
                      for e, n in names.items()}
-        self.memo.update((e, (s, ATOM)) for e, s in self.raw.items())
         # as mcalc.printing.text's: a signed product of several factors -> its LaTeX
         # without the minus sign, the LaTeX of its negation (which is not built)
         self.unsigned: dict | None = \
-            None if (names or raw) and any(e.op == "mul" for e in (*names, *self.raw)) else {}
+            None if names and any(e.op == "mul" for e in names) else {}
         self._wordy_memo: dict = {}                 # id(rope) -> (rope, wordy?)
         self._wordy_text: dict = {}                 # str -> wordy?
-        self._overriding: dict = {}                 # frozenset(raw.items()) -> Printer
-
-    def overriding(self, raw: dict, e) -> "Printer":
-        """A printer like this one for e, printing the nodes of `raw` as given (a step's
-        differentials). It starts from this one's texts of e's parts, which hold no node
-        of `raw`, instead of a new table of all the names for every step; steps with the
-        same differentials share one."""
-        key = frozenset(raw.items())
-        p = self._overriding.get(key)
-        if p is None:
-            p = self._overriding[key] = Printer({}, {**self.raw, **raw})
-            p.names = self.names
-            if self.unsigned is None:           # (it prints some of self's names)
-                p.unsigned = None
-        stack = [e]
-        while stack:
-            n = stack.pop()
-            if n in p.memo:
-                continue
-            got = self.memo.get(n)
-            if got is not None:
-                p.memo[n] = got
-            else:
-                stack.extend(n.args)
-        return p
 
     def where(self, where) -> list[tuple[str, str]]:
         """(name, definition) in LaTeX of each `where` line, self holding all the names
@@ -366,7 +341,14 @@ class Printer:
         return f"-{_unsigned_number(-n, d)[0]}", UNARY
 
     def var(self, e):
-        return name_to_latex(e.name, not e.is_scalar and "1" in e.shape), ATOM  # (a vector)
+        bold = not e.is_scalar and "1" in e.shape                               # (a vector)
+        if e.value == "differential" and self.symbols is not None:
+            # d(X) (mcalc.methods.differential) of a name the steps know: d X. Whether a
+            # name is known cannot change later (the table reads every step if it must).
+            of = e.name[2:-1]
+            if self.symbols.shape(of) is not None:
+                return "d" + name_to_latex(of, bold), ATOM
+        return name_to_latex(e.name, bold), ATOM
 
     def dim(self, e):
         return name_to_latex(e.name), ATOM
@@ -418,25 +400,29 @@ class Printer:
             return r" \cdot "
         # Most factors are short texts without a \math...{ word: not wordy, at a glance
         # (a long text is looked at once, by _is_wordy: it may be the factor of many).
-        if (prev_s.__class__ is str and len(prev_s) <= _SHORT and "\\math" not in prev_s or
-                not self._is_wordy(prev_s)) and \
-                (s.__class__ is str and len(s) <= _SHORT and "\\math" not in s or
-                 not self._is_wordy(s)):
-            return " "
-        return r" \, "
+        for t in (prev_s, s):
+            if t.__class__ is str and len(t) <= _SHORT:
+                if "\\math" in t and _short_wordy(t):
+                    return r" \, "
+            elif self._is_wordy(t):
+                return r" \, "
+        return " "
 
     def _factors(self, fs, lead: str = "", arrays_follow: bool = False):
         """Factors of a product, scalars first, after the coefficient `lead`: juxtaposed,
         \\circ between two non-scalars. A product-like factor (A x, a . b) is bare only as
         the last factor after scalars. One flat rope (every text is non-empty)."""
         n_scalars = 0
-        for f in fs:
-            n_scalars += f.is_scalar
-        if n_scalars < len(fs):
+        ordered = True                          # the scalars first already (most products)
+        for i, f in enumerate(fs):
+            if f.is_scalar:
+                ordered = ordered and n_scalars == i
+                n_scalars += 1
+        if not ordered:
             fs = [f for f in fs if f.is_scalar] + [f for f in fs if not f.is_scalar]
+        last = len(fs) - 1
         out = [lead] if lead else []
         prev_s = lead
-        last = len(fs) - 1
         memo = self.memo
         for i, f in enumerate(fs):
             s, p = memo.get(f) or self._tex(f)
@@ -453,8 +439,10 @@ class Printer:
             prev_s = s
         return out[0] if len(out) == 1 else _rope(out) if out else ""
 
-    def mul(self, e):
-        (n, d), num, den = split_product(e)
+    def mul(self, e, factors: tuple | None = None):
+        """e, or the product of `factors` (e is then the one factor, a power a^-k: no
+        node is built for it)."""
+        (n, d), num, den = split_product(e, factors)
         sign = ""
         if n < 0:
             sign, n = "-", -n
@@ -504,7 +492,7 @@ class Printer:
     def pow(self, e):
         base, p = e.args
         if p.op == "num" and p.value._numerator < 0:
-            return self.mul(Expr("mul", (e,), e.shape))
+            return self.mul(e, (e,))                  # 1 over a^k
         if p.op == "num":
             ptext = number_text(p.value)
         else:
@@ -528,8 +516,8 @@ class Printer:
         args = e.args
         if len(args) == 1:
             return _rope([name, r"\left(", self.memo[args[0]][0], r"\right)"]), ATOM
-        return (name, r"\left(", _join_ropes(", ", (self._tex(a)[0] for a in args)),
-                r"\right)"), ATOM
+        return _rope([name, r"\left(", _join_ropes(", ", (self._tex(a)[0] for a in args)),
+                      r"\right)"]), ATOM
 
     def exp(self, e):
         if e.args[0].op == "num" and e.args[0].value == 1:
@@ -544,30 +532,31 @@ class Printer:
 
     def norm(self, e):
         a = e.args[0]
-        return (r"\left\lVert ", self.memo[a][0], r" \right\rVert",
-                "_{F}" if a.is_matrix else ""), ATOM
+        return _rope([r"\left\lVert ", self.memo[a][0], r" \right\rVert",
+                      "_{F}" if a.is_matrix else ""]), ATOM
 
     def dot(self, e):
         a, b = e.args
-        return (self._wrap(a, FRAC), r" \cdot ", self._wrap(b, FRAC)), PRODUCT
+        return _rope([self._wrap(a, FRAC), r" \cdot ", self._wrap(b, FRAC)]), PRODUCT
 
     def kron(self, e):
         return _join_ropes(r" \otimes ", (self._wrap(a, FRAC) for a in e.args)), PRODUCT
 
     def compare(self, e):
         a, b = e.args
-        return (INDICATOR, r"\left[", self._wrap(a, SUM), f" {_CMP[e.op]} ",
-                self._wrap(b, SUM), r"\right]"), ATOM
+        return _rope([INDICATOR, r"\left[", self._wrap(a, SUM), f" {_CMP[e.op]} ",
+                      self._wrap(b, SUM), r"\right]"]), ATOM
 
     def vector(self, e):
         body = _join_ropes(r" \\ ", (self._tex(a)[0] for a in e.args))
-        return (r"\begin{bmatrix} ", body, r" \end{bmatrix}"), ATOM
+        return _rope([r"\begin{bmatrix} ", body, r" \end{bmatrix}"]), ATOM
 
     def matrix(self, e):
         c = int(e.shape[1])
         rows = [_join_ropes(" & ", (self._tex(a)[0] for a in e.args[i:i + c]))
                 for i in range(0, len(e.args), c)]
-        return (r"\begin{bmatrix} ", _join_ropes(r" \\ ", rows), r" \end{bmatrix}"), ATOM
+        return _rope([r"\begin{bmatrix} ", _join_ropes(r" \\ ", rows), r" \end{bmatrix}"]), \
+            ATOM
 
 
 def _parens(s):
@@ -751,17 +740,18 @@ class Symbols:
         return self._symbol(x)
 
     def _symbol(self, x) -> str:
-        if x is None:
-            return ""
-        if isinstance(x, (tuple, list)):
-            return r"\left(" + ", ".join(self(y) for y in x) + r"\right)"
-        if not isinstance(x, str):
-            return expr_to_latex(x)
+        if x.__class__ is not str:
+            if x is None:
+                return ""
+            if isinstance(x, (tuple, list)):
+                return r"\left(" + ", ".join(self(y) for y in x) + r"\right)"
+            if not isinstance(x, str):
+                return expr_to_latex(x)
         if x in ("∇", "components"):
             return _char(x) if x == "∇" else text(x)
         if "," in x:
             return self(tuple(p.strip() for p in x.split(",")))
-        shape = self.shape(x)                         # unknown names print as scalars
+        shape = self.shapes.get(x) or self.shape(x)   # unknown names print as scalars
         return name_to_latex(x, shape is not None and is_vector_shape(shape))
 
     def derivative(self, lhs, total: bool = False) -> str:
@@ -784,12 +774,13 @@ class Symbols:
         if of == "∇":
             of = self.top
         d = r"\mathrm{d}" if total else r"\partial"
-        top = d + ((" " + self._operand(of)) if of is not None else "")
-        return rf"\frac{{{top}}}{{{d} {self._operand(by)}}}"
+        memo = self._memo                           # (a name's operand is its symbol)
+        top = d if of is None else \
+            f"{d} {memo.get(of) or self(of) if of.__class__ is str else self._operand(of)}"
+        by = memo.get(by) or self(by) if by.__class__ is str else self._operand(by)
+        return rf"\frac{{{top}}}{{{d} {by}}}"
 
     def _operand(self, x) -> str:
-        if x.__class__ is str:
-            return self._memo.get(x) or self(x)
         s = self(x)
         if isinstance(x, str) or isinstance(x, (tuple, list)) or getattr(x, "op", "") == "var":
             return s
@@ -805,7 +796,7 @@ def _terms_latex(sym: Symbols, terms) -> str | None:
         for p in pairs:
             if "components" in p or len(p) != 2:
                 return None
-            symbols.append(sym.partial(p[0], p[1], type(p).__name__ == "Total"))
+            symbols.append(sym.partial(p[0], p[1], p.__class__ is Total))
         out.append(" ".join(symbols))
     return " + ".join(out) if out else None
 
@@ -847,7 +838,7 @@ def _chain(s, sym, p, note):
     if via is None or via in (value, lhs):
         return [(lhs, value or "", note)]
     lines = [(lhs, via, note)]
-    if getattr(s, "product", None) is not None:
+    if s.product is not None:
         lines.append((lhs, p.tex(s.product)[0], ""))
     if value is not None:
         lines.append((lhs, value, ""))
@@ -857,30 +848,13 @@ def _chain(s, sym, p, note):
 def _differential(s, sym, p, note):
     out = []
     for G, by, symbol in s.terms:
-        raw = _differentials(by, sym)
-        dby = raw[by] if by in raw else p.overriding(raw, by).wrap(by, PRODUCT)   # (dx: d x)
+        dby = p.wrap(by, PRODUCT)                   # (its differentials: d x, see var)
         if G is not None and G.op == "num" and G.value == 1:
             out.append(dby)
         else:
             out.append(f"{p.wrap(G, PRODUCT) if G is not None else text(symbol)} : {dby}")
     rhs = out[0] if len(out) == 1 else " + ".join(rf"\left({t}\right)" for t in out)
     return [("d" + (sym(s.lhs) if s.lhs is not None else ""), rhs, note)]
-
-
-def _differentials(e, sym) -> dict:
-    """Variables named d<known name> (dX, du1) print as d X, d \\mathbf{u}_{1}."""
-    out, stack, seen = {}, [e], set()
-    while stack:
-        n = stack.pop()
-        if n in seen:
-            continue
-        seen.add(n)
-        if n.op == "var" and n.value == "differential":
-            rest = n.name[2:-1]
-            if sym.shape(rest) is not None:
-                out[n] = "d" + name_to_latex(rest, is_vector_shape(n.shape))
-        stack.extend(n.args)
-    return out
 
 
 def _note(s, sym, p, note):
@@ -909,7 +883,8 @@ def step_to_latex(step, d=None) -> str:
     names are bold exactly when their variable is a vector."""
     if d is not None:
         return step_renderer(d)(step)
-    return one_formula(step_lines(step, Symbols(None, (step,)), Printer({}), False))
+    sym = Symbols(None, (step,))
+    return one_formula(step_lines(step, sym, Printer({}, sym), False))
 
 
 def step_renderer(d):
@@ -922,8 +897,13 @@ def derivation_printers(d):
     """(step -> one formula, Expr -> LaTeX with d's `where` names) sharing one symbol table
     and one memoised printer: the result prints from the nodes its steps printed."""
     sym = Symbols(d)
-    p = Printer({e: n for n, e in d.where})
-    return lambda step: one_formula(step_lines(step, sym, p, False)), lambda e: p.tex(e)[0]
+    p = Printer({e: n for n, e in d.where}, sym)
+
+    def formula(s) -> str:                   # one_formula(step_lines(s, sym, p, False))
+        render = _STEPS.get(s.kind)
+        return one_formula(render(s, sym, p, "") if render is not None else
+                           step_lines(s, sym, p, False))
+    return formula, lambda e: p.tex(e)[0]
 
 
 def one_formula(lines) -> str:
@@ -1016,7 +996,7 @@ def derivation_to_latex(d, standalone: bool = False) -> str:
     whose left-hand side is the previous one's, ending with the result and its shape."""
     sym = Symbols(d)
     names = {e: n for n, e in d.where}
-    p = Printer(names)
+    p = Printer(names, sym)
     lines = []
     for s in d.steps:
         lines += step_lines(s, sym, p)

@@ -108,22 +108,39 @@ def to_numpy(e, dims: dict[str, str], names: dict | None = None, variables=()) -
     """A Python expression over `np` and the variable names whose value is `e`.
     `variables`: every variable of the request (so that the renaming is the same for all
     results of one request); those of `e` are always included."""
-    names = dict(names or {})
+    names = names or {}
     for n in names.values():
         if not (isinstance(n, str) and n.isidentifier()):
             raise ValueError(f"not a Python identifier: {n!r}")
-    py, dims = _names_and_sizes(tuple(dict.fromkeys([*variables, *_variable_names(e)])),
-                                tuple((dims or {}).items()))
-    used = set(py.values())
-    for node, n in list(names.items()):                 # generated names never capture
-        fresh, k = n, 0
-        while fresh in used or keyword.iskeyword(fresh) or fresh in _RESERVED:
-            k += 1
-            fresh = f"{n}_{k}"
-        names[node] = fresh
-        used.add(fresh)
+    listed = tuple(dict.fromkeys(variables))
+    dims = tuple((dims or {}).items())
+    # The Python names are made distinct all together, so they depend on every variable
+    # of e. A caller lists them all, as a rule: e is walked to find the others only when
+    # printing it meets one that is not listed (then it is printed again).
+    code = _code(e, listed, dims, names)
+    if code is None:
+        code = _code(e, tuple(dict.fromkeys([*listed, *_variable_names(e)])), dims, names)
+    return code
+
+
+def _code(e, variables: tuple, dims: tuple, names: dict) -> str | None:
+    """to_numpy's text, with `variables` given Python names; None if e has a variable
+    that is not one of them."""
+    py, dims = _names_and_sizes(variables, dims)
+    if names:
+        names = dict(names)
+        used = set(py.values())
+        for node, n in list(names.items()):             # generated names never capture
+            fresh, k = n, 0
+            while fresh in used or keyword.iskeyword(fresh) or fresh in _RESERVED:
+                k += 1
+                fresh = f"{n}_{k}"
+            names[node] = fresh
+            used.add(fresh)
     p = Printer(dims, names, py)
     p.fill(e)
+    if p.unlisted:
+        return None
     final = p.text(e)[0]
     order = _definition_order(e, names)
     if not order:
@@ -176,6 +193,9 @@ class Printer:
         self.names = names
         self.py = py or {}                 # variable name -> Python name
         self.body: dict = {}               # Expr -> (text, prec), the unnamed text
+        self.unlisted = False              # met a variable that `py` does not name
+        if not names:                      # (most results: a node's text is its body's)
+            self.text = self.body.__getitem__
 
     def fill(self, root):
         """Print every node reachable from root once, children first (iteratively)."""
@@ -187,7 +207,8 @@ class Printer:
         return (name, ATOM) if name is not None else self.body[e]
 
     def wrap(self, e, min_prec: int):
-        return _paren(*self.text(e), min_prec)
+        t, prec = self.text(e)
+        return t if prec >= min_prec else _parens(t)
 
     def arg(self, e):
         """Text usable as a function argument."""
@@ -215,7 +236,11 @@ class Printer:
         return _float_text(e.value), (UNARY if e.value._numerator < 0 else ATOM)
 
     def var(self, e):
-        return self.py.get(e.name, e.name), ATOM
+        py = self.py.get(e.name)
+        if py is None:
+            self.unlisted = True
+            return e.name, ATOM
+        return py, ATOM
 
     def dim(self, e):
         return self.size(e.name)
@@ -334,11 +359,11 @@ class Printer:
         if p.op == "num" and p not in self.names:
             if p.value._numerator < 0:
                 return self.quotient(1, 1, [], [self.power(base, -p.value)])
-            if p.value == 0:
+            if p.value._numerator == 0:
                 return ("1.0" if _kind(base.shape) == "scalar" else
                         f"np.ones({self.shape_text(base.shape)})"), ATOM
             return self.power(base, p.value)
-        return ("np.power(", self.arg(base), ", ", self.arg(p), ")"), ATOM
+        return _rope(["np.power(", self.arg(base), ", ", self.arg(p), ")"]), ATOM
 
     def matmul(self, e):
         text, prec = self.text(e.args[0])
@@ -366,49 +391,49 @@ class Printer:
 
     def compare(self, e):
         a, b = e.args
-        return (_COMPARE[e.op], "(", self.arg(a), ", ", self.arg(b), ") * 1.0"), PRODUCT
+        return _rope([_COMPARE[e.op], "(", self.arg(a), ", ", self.arg(b), ") * 1.0"]), PRODUCT
 
     def sigmoid(self, e):
         # 1/(1 + exp(-x)) without overflow: exp(-log(1 + exp(-x)))
-        return ("np.exp(-np.logaddexp(0.0, -", self.wrap(e.args[0], POWER), "))"), ATOM
+        return _rope(["np.exp(-np.logaddexp(0.0, -", self.wrap(e.args[0], POWER), "))"]), ATOM
 
     def relu(self, e):
-        return ("np.maximum(", self.arg(e.args[0]), ", 0.0)"), ATOM
+        return _rope(["np.maximum(", self.arg(e.args[0]), ", 0.0)"]), ATOM
 
     def norm(self, e):
         a = e.args[0]
         fn = "np.abs" if _kind(a.shape) == "scalar" else "np.linalg.norm"
-        return (fn, "(", self.arg(a), ")"), ATOM
+        return _rope([fn, "(", self.arg(a), ")"]), ATOM
 
     def logsumexp(self, e):
         a = e.args[0]
         inner = self.arg(a) if _is_vector(a.shape) else ("np.ravel(", self.arg(a), ")")
-        return ("np.logaddexp.reduce(", inner, ")"), ATOM
+        return _rope(["np.logaddexp.reduce(", inner, ")"]), ATOM
 
     def softmax(self, e):
         t, p = self.text(e.args[0])
         if t.__class__ is str and _IDENT.fullmatch(t):      # a name (never a longer rope)
             return f"np.exp({t} - np.logaddexp.reduce({t}))", ATOM
-        return ("(lambda _v: np.exp(_v - np.logaddexp.reduce(_v)))(", t, ")"), ATOM
+        return _rope(["(lambda _v: np.exp(_v - np.logaddexp.reduce(_v)))(", t, ")"]), ATOM
 
     def logdet(self, e):
-        return ("np.linalg.slogdet(", self.arg(e.args[0]), ")[1]"), ATOM
+        return _rope(["np.linalg.slogdet(", self.arg(e.args[0]), ")[1]"]), ATOM
 
     def inv(self, e):
         a = e.args[0]
         if _kind(a.shape) == "scalar":
-            return ("1.0 / ", self.wrap(a, UNARY)), PRODUCT
-        return ("np.linalg.inv(", self.arg(a), ")"), ATOM
+            return _rope(["1.0 / ", self.wrap(a, UNARY)]), PRODUCT
+        return _rope(["np.linalg.inv(", self.arg(a), ")"]), ATOM
 
     def kron(self, e):
         a, b = e.args
         ka, kb = _kind(a.shape), _kind(b.shape)
         if "scalar" in (ka, kb):
-            return (self.wrap(a, PRODUCT), " * ", self.wrap(b, UNARY)), PRODUCT
+            return _rope([self.wrap(a, PRODUCT), " * ", self.wrap(b, UNARY)]), PRODUCT
         if ka == kb and ka != "matrix":                     # column (x) column, row (x) row
-            return ("np.kron(", self.arg(a), ", ", self.arg(b), ")"), ATOM
-        text = ("np.kron(", self.as_2d(a), ", ", self.as_2d(b), ")")
-        return (("np.ravel(", text, ")") if _is_vector(e.shape) else text), ATOM
+            return _rope(["np.kron(", self.arg(a), ", ", self.arg(b), ")"]), ATOM
+        text = _rope(["np.kron(", self.as_2d(a), ", ", self.as_2d(b), ")"])
+        return (_rope(["np.ravel(", text, ")"]) if _is_vector(e.shape) else text), ATOM
 
     def as_2d(self, e):
         kind = _kind(e.shape)
@@ -421,27 +446,29 @@ class Printer:
     def vec(self, e):
         a = e.args[0]
         if _kind(a.shape) == "matrix":
-            return ("np.ravel(", self.arg(a), ", order='F')"), ATOM
+            return _rope(["np.ravel(", self.arg(a), ", order='F')"]), ATOM
         return self.text(a)
 
     def vector(self, e):
         if _kind(e.shape) == "scalar":                      # [a] is the scalar a
             return self.text(e.args[0])
-        return ("np.array([", _join(", ", [self.arg(a) for a in e.args]), "], dtype=float)"), ATOM
+        return _rope(["np.array([", _join(", ", [self.arg(a) for a in e.args]), "], dtype=float)"]), \
+            ATOM
 
     def matrix(self, e):
         if _kind(e.shape) != "matrix":                      # one row or one column
             return self.vector(e)
         c = len(e.args) // int(e.shape[0])
-        rows = [("[", _join(", ", [self.arg(a) for a in e.args[i:i + c]]), "]")
+        rows = [_rope(["[", _join(", ", [self.arg(a) for a in e.args[i:i + c]]), "]"])
                 for i in range(0, len(e.args), c)]
-        return ("np.array([", _join(", ", rows), "], dtype=float)"), ATOM
+        return _rope(["np.array([", _join(", ", rows), "], dtype=float)"]), ATOM
 
 
 def _factors(parts) -> list:
     """Texts of the factors of a left-associative product: the first may itself be a
     product (A @ x * y is (A @ x) * y), the later ones may not (y * (A @ x))."""
-    return [_paren(t, p, PRODUCT if i == 0 else UNARY) for i, (t, p) in enumerate(parts)]
+    return [t if p >= (PRODUCT if i == 0 else UNARY) else _parens(t)
+            for i, (t, p) in enumerate(parts)]
 
 
 def _definition_order(root, names) -> list:

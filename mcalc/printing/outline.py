@@ -34,7 +34,7 @@ def outline(d) -> Outline:
     a last equation that states it is left out of the steps, as in the LaTeX output."""
     sym = L.Symbols(d)
     names = {e: n for n, e in d.where}
-    p = L.Printer(names)
+    p = L.Printer(names, sym)
     lines = [L.step_lines(s, sym, p) if s.kind != "note" else [] for s in d.steps]
     result_rule = ""
     if d.result is not None:

@@ -33,18 +33,14 @@ def total_symbol(of: str, by: str) -> str:
     return f"d{of}/d{by}"
 
 
-def _symbol(pair) -> str:
-    return total_symbol(*pair) if isinstance(pair, Total) else partial_symbol(*pair)
-
-
 def shape_text(d: Derivation) -> str:
-    r, c = d.shape
+    shape = d.shape
+    r, c = shape
     if d.result is None:
-        return f"{describe(d.shape)} ({r}×{c})"
-    kind = describe(d.shape)
+        return f"{describe(shape)} ({r}×{c})"
     if d.vec_form:
         kind = "vec form ∂vec(F)/∂vec(X)"
-    elif d.shape == ("1", "1"):
+    elif shape == ("1", "1"):
         kind = "scalar"
     elif r == "1":
         kind = "row vector"
@@ -56,13 +52,27 @@ def shape_text(d: Derivation) -> str:
 
 
 def _terms(terms) -> str:
-    return " + ".join(" ".join(_symbol(p) for p in t) for t in terms)
+    """∂y/∂u2 du2/dt + …: each term a product of partial (pair) and total (Total) symbols.
+    (Loops, not generators: every step of a chain prints one.)"""
+    out = []
+    for t in terms:
+        product = []
+        for pair in t:
+            product.append(total_symbol(*pair) if pair.__class__ is Total else
+                           partial_symbol(*pair))
+        out.append(" ".join(product))
+    return " + ".join(out)
 
 
-def _frobenius_side(e, text) -> str:
-    """One side of `:` — a sum in parentheses, so the line reads one way only."""
+def _frobenius_side(e, text, bare: bool = False) -> str:
+    """One side of `:` — a sum in parentheses (unless `bare`: a side alone), so the line
+    reads one way only; a zero that keeps its shape (_zero_text)."""
+    op = e.op
+    if op == "zeros" and e.shape != ("1", "1"):
+        return _zero_text(e.shape)
     t = text(e)
-    return f"({t})" if e.op == "add" or (e.op == "mul" and E.is_number(e.args[0], -1)) else t
+    return f"({t})" if not bare and (op == "add" or op == "mul" and
+                                     E.is_number(e.args[0], -1)) else t
 
 
 def _zero_text(shape) -> str:
@@ -72,20 +82,16 @@ def _zero_text(shape) -> str:
                    f"ones({r})@ones({c})'")
 
 
-def _shaped(text):
-    return lambda e: _zero_text(e.shape) if e.op == "zeros" and e.shape != ("1", "1") \
-        else text(e)
-
-
 def differential_text(terms, text) -> str:
     """Σ G : D as the rhs of `dy = …`: `G : D`, `D` when G is 1, `(G : D) + (H : E)`.
     A G of None is shown by its symbol (∂y/∂u3)."""
-    out, text = [], _shaped(text)
+    out = []
     for G, D, *symbol in terms:
-        d = _frobenius_side(D, text)
-        if G is not None and G.op == "num" and G.value == 1:
-            out.append(text(D) if len(terms) == 1 else d)
+        if G is not None and G.op == "num" and G.value._numerator == 1 and \
+                G.value._denominator == 1:                   # dU, not 1 : dU
+            out.append(_frobenius_side(D, text, bare=len(terms) == 1))
             continue
+        d = _frobenius_side(D, text)
         g = symbol[0] if G is None and symbol else _frobenius_side(G, text)
         out.append(f"{g} : {d}")
     if len(out) == 1:
@@ -99,7 +105,7 @@ def eq_dict(eq: Eq, layout: str, text) -> dict:
         return {"define": eq.of, "rhs": text(eq.rhs)}
     if eq.kind == "differential":
         return {"differential": eq.of,
-                "rhs": differential_text([(G, D) for G, D in eq.terms], text)}
+                "rhs": differential_text(eq.terms, text)}
     if eq.rhs.op == "zeros" and eq.rhs.shape != ("1", "1"):
         return {**eq_dict(Eq(eq.kind, eq.of, eq.by, E.ONE, layout=eq.layout, vec=eq.vec),
                           layout, text), "rhs": _zero_text(eq.rhs.shape)}

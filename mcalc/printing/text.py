@@ -95,31 +95,28 @@ def print_nodes(printer, memo, root, table) -> None:
     else:
         memo[root] = table[root.op](printer, root)
         return
-    # A node waiting for operands sits under a None, its pending operands above: popping
-    # the None means they are done. (No comprehension per node: on Python 3.11 each is a
-    # function call.)
+    # A node waits on the stack under its operands not printed yet, and is looked at again
+    # when they are done (at the top again, its operands all printed: printed and popped).
+    # Looking at the top is no call, where a marker pushed and popped per node was three.
+    # (No comprehension per node: on Python 3.11 each is a function call.)
     stack = [root]
     pop, push = stack.pop, stack.append
     while stack:
-        node = pop()
-        if node is None:
-            node = pop()
-            if node not in memo:               # (a shared node may be done already)
-                memo[node] = table[node.op](printer, node)
-        elif node not in memo:
-            waits = False
-            for a in node.args:
-                if a not in memo:
-                    if not a.args:             # a leaf: printed at once
-                        memo[a] = table[a.op](printer, a)
-                        continue
-                    if not waits:
-                        push(node)
-                        push(None)
-                        waits = True
+        node = stack[-1]
+        if node in memo:                       # (a shared node may be done already)
+            pop()
+            continue
+        waits = False
+        for a in node.args:
+            if a not in memo:
+                if a.args:
                     push(a)
-            if not waits:
-                memo[node] = table[node.op](printer, node)
+                    waits = True
+                else:                          # a leaf: printed at once
+                    memo[a] = table[a.op](printer, a)
+        if not waits:
+            pop()
+            memo[node] = table[node.op](printer, node)
 
 
 # A node's text is kept as a rope: a string, or a tuple of ropes that shares its operands'
@@ -163,11 +160,19 @@ def _pieces(rope):
 
 def _join(sep: str, ropes):
     """The ropes with sep between them, as one rope (_rope)."""
+    if ropes.__class__ is not list:
+        ropes = list(ropes)
+    try:
+        s = sep.join(ropes)            # (most are short strings: one C call)
+        if len(s) <= _SHORT:
+            return s
+    except TypeError:                  # a rope among them
+        pass
     out = []
     for r in ropes:
         out += (sep, r)
     del out[:1]
-    return _rope(out)
+    return tuple(out)
 
 
 # A short text is a plain string instead: a node whose pieces are all strings, _SHORT
@@ -286,7 +291,8 @@ class Printer:
         parts = []
         if n != 1 or not num:
             parts.append(str(n))
-        scalars_before = True                  # every factor before num[i] is a scalar
+        # every factor before num[i] is a scalar (after the loop: every factor of num)
+        scalars_before = True
         memo, last = self.memo, len(num) - 1
         for i, f in enumerate(num):
             # an @ product that follows a non-scalar factor needs parentheses: x*(A@y)
@@ -310,7 +316,7 @@ class Printer:
             den.insert(0, None)
         ds = [str(d) if f is None else self.wrap(f, POWER) for f in den]
         over = ["/", ds[0]] if len(ds) == 1 else ["/(", _join("*", ds), ")"]
-        if any(not f.is_scalar for f in num) and all(f is None or f.is_scalar for f in den):
+        if not scalars_before and all(f is None or f.is_scalar for f in den):
             # a scalar fraction in front of an array: 2/m*(X@w - y)'@X
             head = parts[0] if n != 1 or not num else "1"
             body = parts[1:] if n != 1 or not num else parts
@@ -371,8 +377,8 @@ class Printer:
 
     def compare(self, e, bare: bool = False):
         a, b = e.args
-        inner = (self.wrap(a, SUM), f" {_CMP[e.op]} ", self.wrap(b, SUM))
-        return (inner if bare else ("(",) + inner + (")",)), ATOM
+        inner = [self.wrap(a, SUM), f" {_CMP[e.op]} ", self.wrap(b, SUM)]
+        return _rope(inner if bare else ["(", *inner, ")"]), ATOM
 
     def vector(self, e):
         return _rope(["[", *self._list(e.args), "]"]), ATOM
@@ -383,13 +389,14 @@ class Printer:
         return _rope(["[", _join(", ", rows), "]"]), ATOM
 
 
-def split_product(e):
+def split_product(e, factors: tuple | None = None):
     """A product as ((numerator, denominator) of its numeric coefficient in lowest terms,
     numerator factors, denominator factors): 2*x*y^-1 -> ((2, 1), [x], [y]). Both the text
-    and the LaTeX printer write a/b from it. (In integers: Fraction arithmetic is slow.)"""
+    and the LaTeX printer write a/b from it. (In integers: Fraction arithmetic is slow.)
+    `factors`, if given, are the product's instead of e's operands."""
     n = d = 1
     num, den = [], []
-    for f in e.args:
+    for f in (e.args if factors is None else factors):
         op = f.op
         if op == "num":
             n *= f.value._numerator
@@ -406,8 +413,9 @@ def split_product(e):
     return (n, d), num, den
 
 
-def _pow(base, p):
-    return E.Expr("pow", (base, E.num(p)), base.shape)
+def _pow(base, p: Fraction):
+    # (E.num(p) would copy the Fraction, in Python code: the node is the same)
+    return E.Expr("pow", (base, E.Expr("num", value=p)), base.shape)
 
 
 def _negated(t):
