@@ -235,6 +235,8 @@ def dimension_names(*roots: Expr) -> set[str]:
 def names_and_dimensions(*roots: Expr) -> tuple[set[str], set[str]]:
     """The names of the variables in roots, and dimension_names(*roots): one walk (in no
     particular order: a set is the answer)."""
+    names: set[str] = set()
+    dims: set[str] = set()                     # each dimension text once: few, nodes many
     done: set = set()
     stack = list(roots)
     while stack:
@@ -242,11 +244,13 @@ def names_and_dimensions(*roots: Expr) -> tuple[set[str], set[str]]:
         if node in done:
             continue
         done.add(node)
+        dims.update(node.shape)
         if node.args:
             stack.extend(node.args)
-    names = {n.name for n in done if n.op == "var"}
-    # each dimension text once (few, nodes many), then split into names
-    dims = {d for n in done for d in n.shape} | {n.name for n in done if n.op == "dim"}
+        elif node.op == "var":
+            names.add(node.name)
+        elif node.op == "dim":
+            dims.add(node.name)
     return names, {p for d in dims for p in d.split("*") if p and not p.isdigit()}
 
 
