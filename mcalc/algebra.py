@@ -80,6 +80,22 @@ def _padd(p: dict, q: dict, k=1) -> dict:
     return out
 
 
+def _pacc(out: dict, keep: tuple, q: dict) -> None:
+    """out += q*keep (keep a monomial), in place: _padd copies its sum, which summing term
+    by term into one polynomial would do at every term."""
+    for m, c in q.items():
+        if keep:
+            m = mono_mul(m, keep)
+        if m in out:
+            v = out[m] + c
+            if v:
+                out[m] = v
+            else:
+                del out[m]
+        elif c:
+            out[m] = c
+
+
 def _pmul(p: dict, q: dict) -> dict:
     out: dict = {}
     for m1, c1 in p.items():
@@ -204,10 +220,17 @@ def to_poly(root: Expr, atoms: Atoms, big: set | None = None) -> dict:
         if big is not None and node in big:
             big.add(root)
             raise TooBig
-        inner = is_cluster(node)
-        pending = [a for a in node.args if a not in done and is_cluster(a)] if inner else []
+        op = node.op                            # (is_cluster, inline: a call a node)
+        inner = op == "add" or op == "mul" or op == "pow" and node.args[1].op == "num"
+        pending = False
+        if inner:
+            for a in node.args:                 # (a loop: a comprehension is a call)
+                op = a.op
+                if a not in done and (op == "add" or op == "mul" or
+                                      op == "pow" and a.args[1].op == "num"):
+                    stack.append(a)
+                    pending = True
         if pending:
-            stack.extend(pending)
             continue
         stack.pop()
         try:
@@ -226,25 +249,23 @@ def all_ones(e: Expr) -> bool:
 
 
 def _leaf_poly(e: Expr, atoms: Atoms) -> dict:
-    if e.op == "num":
+    op = e.op
+    if op == "num":
         return {(): rational(e.value)} if e.value._numerator else {}
-    if e.op == "zeros":
+    if op == "zeros":
         return {}
-    if all_ones(e):                 # element by element, 1 (the cluster keeps its shape)
-        return {(): 1}
+    if (op == "ones" or op == "matmul") and all_ones(e):   # element by element, 1 (the
+        return {(): 1}                                      # cluster keeps its shape)
     return {((atoms.expr(e), 1),): 1}
 
 
-def _sub(a: Expr, done: dict, atoms: Atoms) -> dict:
-    return done[a] if is_cluster(a) else _leaf_poly(a, atoms)
-
-
 def _node_poly(e: Expr, done: dict, atoms: Atoms) -> dict:
-    parts = [_sub(a, done, atoms) for a in e.args]
+    # (an operand in `done` is a cluster, to_poly's walk has been there; any other an atom)
+    parts = [done[a] if a in done else _leaf_poly(a, atoms) for a in e.args]
     if e.op == "add":
         out: dict = {}
         for p in parts:
-            out = _padd(out, p)
+            _pacc(out, (), p)
         if len(out) > MAX_TERMS:
             raise TooBig
         return out
@@ -277,7 +298,7 @@ def combine(t: dict, atoms: Atoms) -> tuple[dict, dict]:
                 part = _pmul(part, power(item, e, atoms))
             else:
                 keep.append((i, e))
-        n = _padd(n, {mono_mul(mm, tuple(keep)): v for mm, v in part.items()})
+        _pacc(n, tuple(keep), part)
     if len(n) > MAX_TERMS:
         raise TooBig
     for i, k in list(den.items()):
@@ -301,6 +322,11 @@ def combine(t: dict, atoms: Atoms) -> tuple[dict, dict]:
 
 def softmax_terms(t: dict, atoms: Atoms) -> dict | None:
     """exp(x)*sum(exp(x))^-1 -> softmax(x) in every term where both stand."""
+    for item in atoms.items:
+        if type(item) is Expr and item.op == "sum":
+            break
+    else:
+        return None                     # no sum among the atoms (most clusters): no term read
     changed = False
     out: dict = {}
     for m, c in t.items():
@@ -323,10 +349,12 @@ def softmax_terms(t: dict, atoms: Atoms) -> dict | None:
 
 def relu_step_terms(t: dict, atoms: Atoms) -> dict | None:
     """relu(u)^k*(u > 0) -> u^k*(u > 0) in every term where both stand."""
-    steps = {(a.args[0], i) for i, a in enumerate(atoms.items) if isinstance(a, Expr)
-             and a.op == "gt" and (E.is_number(a.args[1], 0) or a.args[1].op == "zeros")}
     relus = {i: a.args[0] for i, a in enumerate(atoms.items)
              if isinstance(a, Expr) and a.op == "relu"}
+    if not relus:                       # (most clusters: no step looked for)
+        return None
+    steps = {(a.args[0], i) for i, a in enumerate(atoms.items) if isinstance(a, Expr)
+             and a.op == "gt" and (E.is_number(a.args[1], 0) or a.args[1].op == "zeros")}
     pairs = {i: u for i, u in relus.items() if any(v is u for v, _ in steps)}
     if not pairs:
         return None
@@ -344,7 +372,7 @@ def relu_step_terms(t: dict, atoms: Atoms) -> dict | None:
                 changed = True
             else:
                 keep.append((i, e))
-        out = _padd(out, {mono_mul(mm, tuple(keep)): v for mm, v in part.items()})
+        _pacc(out, tuple(keep), part)
     return out if changed else None
 
 
@@ -384,7 +412,7 @@ def logistic_terms(t: dict, atoms: Atoms, sigmoid_of, flip: bool) -> dict | None
                 part = _pmul(part, power(subs[i], e, atoms))
             else:
                 keep.append((i, e))
-        out = _padd(out, {mono_mul(mm, tuple(keep)): v for mm, v in part.items()})
+        _pacc(out, tuple(keep), part)
     return out
 
 
@@ -464,35 +492,49 @@ def tokens(root: Expr, memo: dict) -> int:
 
 def linear_factors(p: dict) -> tuple[list[dict], dict] | None:
     """p (in one atom t, integer exponents, degree 2 to 4) as (factors a + b*t with a > 0,
-    the rest), from its rational roots; None when it has none."""
-    atoms = {i for m in p for i, _ in m}
-    if len(atoms) != 1 or any(e.denominator != 1 or e < 0 for m in p for _, e in m):
-        return None
-    t = atoms.pop()
-    degree = int(max(e for m in p for _, e in m))
-    if not 2 <= degree <= 4:
-        return None
-    coeffs = [Fraction(0)] * (degree + 1)               # coeffs[k] of t^k
+    the rest), from its rational roots; None when it has none. In ints (Fraction's
+    arithmetic is Python code): by Gauss's lemma every quotient has integer coefficients."""
+    t, by_power = None, {}                  # the atom; exponent -> integer coefficient
     for m, c in p.items():
-        coeffs[int(m[0][1]) if m else 0] += c
-    if coeffs[0] == 0 or any(c.denominator != 1 for c in coeffs):
+        k = 0
+        if m:
+            if len(m) > 1:
+                return None
+            i, k = m[0]
+            if t is None:
+                t = i
+            elif i != t:
+                return None
+            if type(k) is not int:
+                if k.denominator != 1:
+                    return None
+                k = int(k)
+            if k < 0:
+                return None
+        if type(c) is not int:
+            if c.denominator != 1:
+                return None
+            c = int(c)
+        by_power[k] = c
+    if t is None:
         return None
+    degree = max(by_power)
+    if not 2 <= degree <= 4 or not by_power.get(0):
+        return None
+    coeffs = [by_power.get(k, 0) for k in range(degree + 1)]    # coeffs[k] of t^k
     factors = []
-    for _ in range(degree):
-        if len(coeffs) < 2:
-            break
-        root = _rational_root([int(c) for c in coeffs])
+    while len(coeffs) > 1:
+        root = _rational_root(coeffs)
         if root is None:
             break
-        quotient = [Fraction(0)] * (len(coeffs) - 1)    # p = (t - root)*quotient
-        carry = Fraction(0)
+        r, q = root.numerator, root.denominator
+        # coeffs = (r - q*t)*quotient: quotient[k - 1] = (r*quotient[k] - coeffs[k])/q
+        quotient = [0] * (len(coeffs) - 1)
+        below = 0
         for k in range(len(coeffs) - 1, 0, -1):
-            carry = coeffs[k] + carry * root
-            quotient[k - 1] = carry
-        # (t - root) = -(root.numerator - root.denominator*t)/root.denominator
-        coeffs = [c * -Fraction(1, root.denominator) for c in quotient]
-        factors.append({(): Fraction(root.numerator), ((t, Fraction(1)),):
-                        Fraction(-root.denominator)})
+            below = quotient[k - 1] = (r * below - coeffs[k]) // q
+        coeffs = quotient
+        factors.append({(): r, ((t, 1),): -q})
     if not factors:
         return None
     for f in factors:                                    # a + b*t with a > 0
@@ -500,7 +542,7 @@ def linear_factors(p: dict) -> tuple[list[dict], dict] | None:
             for m in f:
                 f[m] = -f[m]
             coeffs = [-c for c in coeffs]
-    rest = {(((t, Fraction(k)),) if k else ()): c for k, c in enumerate(coeffs) if c}
+    rest = {(((t, k),) if k else ()): c for k, c in enumerate(coeffs) if c}
     return factors, rest
 
 

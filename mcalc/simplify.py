@@ -91,12 +91,15 @@ class Simplifier:
         # (normed) or the whole call (final) — so a later call that meets the same node
         # names them again, as a fresh simplifier would, without starting afresh.
         self.trail: list[str] = []
+        self.noted = 0                          # len(self.trail) (asked at every node: a
+                                                # call less), kept by note and T_
         self.why: dict[Expr, tuple] = {}
         self.why_normed: dict[Expr, tuple] = {}
         self.why_final: dict[Expr, tuple] = {}
 
     def note(self, rule: str):
         self.trail.append(rule)
+        self.noted += 1
         if rule not in self.fired:
             self.fired.append(rule)
 
@@ -107,10 +110,11 @@ class Simplifier:
     def __call__(self, e: Expr) -> Expr:
         if not e.args:                          # a leaf is its own textbook form
             return e
-        got = self.final.get(e)
-        if got is not None:
-            self.recall(self.why_final.get(e, ()))
-            return got
+        final = self.final
+        if e in final:                          # (in and [], not get: a call less)
+            if e in self.why_final:
+                self.recall(self.why_final[e])
+            return final[e]
         memo, why, trail = self.memo, self.why, self.trail
         built, prefixes = [], []
         stack = [e]
@@ -137,34 +141,46 @@ class Simplifier:
             op = node.op
             if op == "matmul" and args[0].op == "matmul":
                 prefixes.append(args[0])
-            k = len(trail)
-            operands = self.operands(node, memo)
-            out = _BUILD.get(op, _rebuild)(self, node, operands)
+            k = self.noted
+            # (a node of a cluster takes its operands as they are: operands(), inline)
+            operands = list(map(memo.__getitem__, args)) if op == "add" or op == "mul" or \
+                op == "pow" and args[1].op == "num" else self.operands(node, memo)
+            # (the two commonest constructors called directly: a look-up and a call less)
+            out = mul_(self, operands, node.shape) if op == "mul" else \
+                add_(self, operands, node.shape) if op == "add" else \
+                _BUILD[op](self, node, operands)
             memo[node] = out
             if out is node:
                 self.as_is(node, operands)
                 continue
             if out not in memo:
                 memo[out] = out
-            w = ()                              # its operands' rules, then its own
+            w, mixed = (), False                # its operands' rules, then its own
             for a in args:
                 if a in why:
+                    mixed = bool(w)
                     w += why[a]
-            if len(trail) > k:
+            if self.noted > k:
                 w += tuple(trail[k:])
-            if w:
-                why[node] = tuple(dict.fromkeys(w))
+                mixed = True
+            if w:                               # (one operand's rules are distinct already)
+                why[node] = tuple(dict.fromkeys(w)) if mixed else w
         if prefixes:
             self.forget(e, built, prefixes)
-        k = len(trail)
+        k = self.noted
         out = memo[e]
         if out is not e:                        # e itself: its clusters are normal already
-            out = self.finish(out)
+            finished = self.finished
+            out = finished[out] if out in finished else self.finish(out)
         op = out.op
         if op == "add" or op == "mul" or op == "pow" and out.args[1].op == "num":
-            out = self.normal(out)              # (A.is_cluster, inline)
-        out = self.keep_shape(out, e.shape)
-        self.final[e] = self.final[out] = out
+            normed = self.normed                # (A.is_cluster, inline; and normal's
+            if out not in normed or normed[out] is not out:    # commonest answer)
+                out = self.normal(out)
+        honest = self.honest
+        if out not in honest or honest[out] is not out or out.shape != e.shape:
+            out = self.keep_shape(out, e.shape)     # (its commonest answer, inline)
+        final[e] = final[out] = out
         if out is not e:
             rules = self.why_final[e] = tuple(dict.fromkeys(why.get(e, ()) + tuple(trail[k:])))
             self.recall(rules)
@@ -177,10 +193,12 @@ class Simplifier:
         args = list(map(done.__getitem__, node.args))       # (in C)
         if op == "add" or op == "mul" or op == "pow" and node.args[1].op == "num":
             return args
+        normed = self.normed
         for i, a in enumerate(args):            # (a loop: a comprehension is a call)
             op = a.op
-            if op == "add" or op == "mul" or op == "pow" and a.args[1].op == "num":
-                args[i] = self.normal(a)
+            if (op == "add" or op == "mul" or op == "pow" and a.args[1].op == "num") and \
+                    (a not in normed or normed[a] is not a):     # (normal's commonest
+                args[i] = self.normal(a)                         # answer, inline)
         return args
 
     def forget(self, e: Expr, built: list, prefixes: list):
@@ -239,7 +257,7 @@ class Simplifier:
                 done[node] = node
                 self.as_is(node, args)
             else:
-                done[node] = _BUILD.get(node.op, _rebuild)(self, node, args)
+                done[node] = _BUILD[node.op](self, node, args)
         return done[root]
 
     def as_is(self, node: Expr, operands: list):
@@ -250,15 +268,15 @@ class Simplifier:
         args, finished, honest = node.args, self.finished, self.honest
         if tuple(operands) == args:
             for a in args:
-                if finished.get(a) is not a:
+                if a not in finished or finished[a] is not a:
                     break
             else:
                 finished[node] = node
         for a in args:
-            if honest.get(a) is not a:
+            if a not in honest or honest[a] is not a:
                 return
-        if node.is_scalar or not _scalars_only(node, args):
-            honest[node] = node
+        if node.is_scalar or node.op not in _ELEMENTWISE or not all(map(_IS_SCALAR, args)):
+            honest[node] = node                 # (not _scalars_only, inline)
 
     def todo(self, root: Expr, done: dict):
         """The nodes from root down that `done` lacks, operands first: root alone, without a
@@ -308,11 +326,11 @@ class Simplifier:
     def normal(self, e: Expr) -> Expr:
         got = self.normed.get(e)
         if got is None:
-            k = len(self.trail)
+            k = self.noted
             level = _worth(self, e)
             got = _textbook(self, e, level) if level else e     # (most clusters: level 0)
             self.normed[e] = self.normed[got] = got
-            if got is not e and len(self.trail) > k:
+            if got is not e and self.noted > k:
                 self.why_normed[e] = tuple(dict.fromkeys(self.trail[k:]))
         elif got is not e and e in self.why_normed:
             self.recall(self.why_normed[e])
@@ -339,17 +357,26 @@ def _rebuild(s, e, args):
 
 # ---- a stable order for commutative operands ------------------------------------
 
-def _num(v) -> Expr:
-    """E.num, looked up by (numerator, denominator) in a small table first: building a
-    node hashes and compares its Fraction value in Python, a look-up by two ints does not."""
-    key = (v._numerator, v._denominator) if type(v) is Fraction else v.as_integer_ratio()
+def _num(v, den: int = 0) -> Expr:
+    """E.num of v (an int or a Fraction; with `den`, v/den for ints in lowest terms, den
+    > 0), looked up by (numerator, denominator) in a small table first: building a node
+    hashes and compares its Fraction value in Python, a look-up by two ints does not."""
+    key = (v, den) if den else (v._numerator, v._denominator) if type(v) is Fraction \
+        else v.as_integer_ratio()
     got = _NUMS.get(key)
     if got is None:
         if len(_NUMS) >= MAX_NUMS:                 # bounded across requests
             _NUMS.clear()
         got = _NUMS[key] = Expr("num", (), SCALAR, None,
-                                v if type(v) is Fraction else Fraction(v))
+                                v if type(v) is Fraction else Fraction(*key))
     return got
+
+
+def _sum_of(a: Fraction, b: Fraction) -> Fraction:
+    """a + b, in ints when both are whole numbers (Fraction's + is Python code)."""
+    if a._denominator == 1 == b._denominator:
+        return _num(a._numerator + b._numerator, 1).value
+    return a + b
 
 
 _NUMS: dict[tuple, Expr] = {}
@@ -370,6 +397,7 @@ def _natural(name: str | None) -> tuple:
     return stem, int(name[len(stem):]) if len(stem) < len(name) else -1
 
 
+_NO_NAME = _natural(None)
 _DEPTH0, _DEPTH1 = itemgetter(0), itemgetter(1)  # of a key
 
 
@@ -406,7 +434,8 @@ def order_key(e: Expr, keys: dict) -> tuple:
                 text = str(value or "")
                 if value == "differential":     # dX last
                     rank = 5
-            own = (rank, node.op, _natural(node.name), text)
+            name = node.name                    # (most nodes have none: no call for them)
+            own = (rank, node.op, _natural(name) if name else _NO_NAME, text)
             kids = list(map(keys.__getitem__, node.args[:4]))
             size = node.size
             keys[node] = (own + (size,), own + (tuple(map(_DEPTH0, kids)), size),
@@ -491,16 +520,19 @@ def add_(s, terms, shape=None) -> Expr:
         if key in combined:
             if s:
                 s.note("like terms")
-            combined[key] = (combined[key][0] + c, rest)
+            combined[key] = (_sum_of(combined[key][0], c), rest, None)
         else:
-            combined[key] = (c, rest)
+            combined[key] = (c, rest, t)    # (t: the term, while nothing joins it)
     out = []
     numbers = None
-    for c, rest in combined.values():
+    for c, rest, t in combined.values():
         if rest is None:
-            numbers = c if numbers is None else numbers + c
+            numbers = c if numbers is None else _sum_of(numbers, c)
         elif c._numerator:
-            out.append(scale(c, rest, rest.shape))
+            # the term itself when nothing joined it: scale would only build it again
+            same = t is not None and (rest is t or c._numerator != c._denominator and (
+                len(t.args) > 2 or rest.op != "mul" and rest.shape == t.shape))
+            out.append(t if same else scale(c, rest, rest.shape))
     if numbers is not None and numbers._numerator:
         out.append(_num(numbers))
     if len(out) > 1:
@@ -527,7 +559,7 @@ _LINEAR = ("diag", "vec")
 
 
 def _linear_key(e: Expr | None):
-    """diag of a column and vec, by operand shape: what _collect_linear and _mul merge."""
+    """diag of a column and vec, by operand shape: what _collect_linear and mul_ merge."""
     if e is not None and (e.op == "vec" or e.op == "diag" and e.args[0].is_column):
         return e.op, e.args[0].shape
     return None
@@ -586,14 +618,13 @@ def _diag(s, a: Expr) -> Expr:
 
 def _transposes(e: Expr) -> int:
     """How many transposed matrices a term shows: A + A' rather than A' + A."""
-    count, stack = 0, [e] if e.size < 40 else []
-    while stack:                                  # small terms only; no recursion
-        n = stack.pop()
-        if n.op == "T" and "1" not in n.shape:    # (is_matrix, inline)
+    if e.size >= 40:                              # small terms only
+        return 0
+    count, todo = 0, [e]
+    for n in todo:                                # (a list read as it grows: no recursion,
+        if n.op == "T" and "1" not in n.shape:    # and no call a node; is_matrix, inline)
             count += 1
-        for a in n.args[:3]:
-            if a.size < 40:
-                stack.append(a)
+        todo += n.args[:3]                        # (an operand is smaller than its node)
     return count
 
 
@@ -687,22 +718,19 @@ def _scaled(t: Expr) -> tuple:
 
 
 def mul_(s, factors, shape=None) -> Expr:
-    if s is not None and len(factors) > 1:
-        bases = s.bases
-        for product in factors:
-            if product.op == "mul" and product in bases:
-                got = _grow(s, factors, shape, product)
-                if got is not None:
-                    return got
-                break
-    return _mul(s, factors, shape)
-
-
-def _mul(s, factors, shape) -> Expr:
-    """mul_ the general way: every factor looked at."""
+    """The canonical element-wise product of `factors` (with s, the simplifier's own: its
+    rewrites noted, its caches used)."""
     flat = factors
     ops = list(map(_OP, flat))                  # (in C: no comprehension call)
     if "mul" in ops:                            # a*(b*c) = a*b*c
+        if s is not None and len(factors) > 1:  # a product mul_ built, and a few more
+            bases = s.bases                     # factors: _grow, or else the general way
+            for product in factors:
+                if product.op == "mul" and product in bases:
+                    got = _grow(s, factors, shape, product)
+                    if got is not None:
+                        return got
+                    break
         flat = []
         for f in factors:
             if f.op == "mul":
@@ -714,32 +742,43 @@ def _mul(s, factors, shape) -> Expr:
         flat = _kron_hadamard(s, flat)
         ops = list(map(_OP, flat))
     shape = shape or _broadcast(flat)
-    numbers = []
-    rest = []
-    for f, op in zip(flat, ops):
-        if op == "num":
-            numbers.append(f)
-        elif op == "zeros":
+    if "num" in ops or "zeros" in ops or "ones" in ops or "matmul" in ops:
+        numbers, rest = [], []
+        for f, op in zip(flat, ops):
+            if op == "num":
+                numbers.append(f)
+            elif op == "zeros":
+                return E.zeros(shape)
+            elif (op == "ones" or op == "matmul") and _all_ones(f) and f.shape == shape and \
+                    any(g.shape == shape and g is not f for g in flat):
+                if s:
+                    s.note("fold constants")    # ones(n)*v = v
+            else:
+                rest.append(f)
+    else:                                       # (nothing to sort out: no call a factor)
+        numbers, rest = (), list(flat)
+    number = E.ONE                              # the numbers' product
+    if numbers:
+        number = numbers[0]
+        if len(numbers) > 1:                    # (in ints: Fraction's * is Python code)
+            n = d = 1
+            for f in numbers:
+                n *= f.value._numerator
+                d *= f.value._denominator
+            g = gcd(n, d)
+            number = _num(n // g, d // g)
+        # (Fraction's slots: its == and properties are Python calls, and this is hot)
+        if number.value._numerator == 0:
             return E.zeros(shape)
-        elif (op == "ones" or op == "matmul") and _all_ones(f) and f.shape == shape and \
-                any(g.shape == shape and g is not f for g in flat):
-            if s:
-                s.note("fold constants")        # ones(n)*v = v
-        else:
-            rest.append(f)
-    coeff = None                                # the numbers' product (a Fraction)
-    for f in numbers:
-        coeff = f.value if coeff is None else coeff * f.value
-    # (Fraction's slots: its == and properties are Python calls, and this is hot)
-    if coeff is not None and coeff._numerator == 0:
-        return E.zeros(shape)
     if s is not None and "vec" in ops and ops.count("vec") > 1:
         rest = _vec_product(s, rest)
     if "pow" in ops and ("T" in ops or "matmul" in ops):
         rest = _softmax_in_product(s, rest)
-    if "pow" in ops or len(set(rest)) < len(rest):
+    k = len(rest)                               # (kept as rest changes: len is a call)
+    if "pow" in ops or k > 1 and len(set(rest)) < k:
         rest = _powers(s, rest)
-    if len(rest) > 1:
+        k = len(rest)
+    if k > 1:
         # the keys are looked up in C: a product that grows by a factor a step (the
         # chain rule's) makes no Python call per factor it already had
         keys, sort_keys, prints = (s.keys, s.sort_keys, s.prints) if s else ({}, {}, {})
@@ -750,9 +789,10 @@ def _mul(s, factors, shape) -> Expr:
         ranks = list(map(sort_keys.__getitem__, rest))
         if any(map(eq, ranks, ranks[1:])):     # a tie: the fingerprints settle it
             rest.sort(key=lambda f: (sort_keys[f], fingerprint(f, keys, prints)))
-    if not rest or coeff is not None and (coeff._numerator != 1 or coeff._denominator != 1):
-        # a lone number: its own node, as _num gives
-        rest.insert(0, numbers[0] if len(numbers) == 1 else _num(_F1 if coeff is None else coeff))
+    if not rest or numbers and (number.value._numerator != 1 or
+                                number.value._denominator != 1):
+        rest.insert(0, number)                  # (a lone number: its own node, as _num gives)
+        k += 1
     for f in rest:
         if f.shape == shape:
             break
@@ -760,7 +800,8 @@ def _mul(s, factors, shape) -> Expr:
         # what carried the shape cancelled (x/x, x*x^-1): the scalar left is spread over
         # ones, so that the product still prints, and parses back, with its shape
         rest = [f for f in rest if f is not E.ONE] + [filled(1, shape)]
-    if len(rest) == 1:
+        k = len(rest)
+    if k == 1:
         return rest[0]
     out = Expr("mul", tuple(rest), shape)
     if s is not None and out not in s.bases:
@@ -922,9 +963,10 @@ def _t_leaf(s, a) -> Expr | None:
         return _commutation_T(s, a)
     if a.op == "kron":
         return _kron(s, T_(s, a.args[0]), T_(s, a.args[1]))
-    if a.is_scalar or a.op in ("eye", "diag") and a.is_matrix or a.is_symmetric or \
+    symmetric = a.op == "var" and a.value == "symmetric"      # (is_symmetric, inline)
+    if a.is_scalar or a.op in ("eye", "diag") and a.is_matrix or symmetric or \
             a.op == "inv" and a.args[0].is_symmetric:
-        if a.is_symmetric and s:
+        if symmetric and s:
             s.note("transpose rules")
         return a
     if a.op == "mul" and a.is_matrix and any(f.op == "eye" for f in a.args):
@@ -974,6 +1016,7 @@ def T_(s, a, levels: int = 2) -> Expr:
             return pushed
         del s.fired[said:]                   # not taken: (W@X - N)' is shorter than (W@X)' - N'
         del s.trail[traced:]
+        s.noted = traced
         return Expr("T", (a,), (a.shape[1], a.shape[0]))
     return _t_one(s, a, levels)
 
@@ -996,16 +1039,17 @@ def matmul_(s, args) -> Expr:
     # so a chain built one product at a time costs linear time in its length.
     runs: list[tuple] = []                  # (factors, final?)
     scalars: list = []
-    many = len(args) > 1 or args[0].op == "matmul"
+    several = len(args) > 1
+    many = several or args[0].op == "matmul"
     shape = (args[0].shape[0], args[-1].shape[1])
-    if s and len(args) > 1 and "matmul" in map(_OP, args):
+    if s and several and "matmul" in map(_OP, args):
         s.note("associativity")
     for a in args:
         if a.op == "matmul" and s is not None and s.memo.get(a) is a:
             runs.append((a.args, True))
             continue
         # (_factors of anything but a product or a transpose is None)
-        inside = _factors(a) if a.op == "matmul" or len(args) > 1 and a.op == "T" else None
+        inside = _factors(a) if a.op == "matmul" or several and a.op == "T" else None
         for f in inside or (a,):             # (B@A)' inside a longer chain: A'@B' again
             sc, rest = _split_scalars(f) if many and (f.is_scalar or f.op == "mul") else \
                 ([], f)
@@ -1103,7 +1147,8 @@ def _pair(s, a, b):
         if got is not None:
             note("commutation laws")
             return got
-    if _is_ones_row(a) and b.op == "diag" and b.args[0].is_column:
+    # (each law's cheapest test first: most pairs meet none of them)
+    if b.op == "diag" and _is_ones_row(a) and b.args[0].is_column:
         note("1ᵀdiag(v) = vᵀ")
         return [T_(s, b.args[0])]
     if a.op == "diag" and a.args[0].is_column and b.op == "ones":
@@ -1115,20 +1160,20 @@ def _pair(s, a, b):
     if a.op == "diag" and a.args[0].is_column and b.is_column:
         note("diag(a)v = a⊗v")
         return [mul_(s, [a.args[0], b])]
-    if a.is_row and b.op == "diag" and b.args[0].is_column:
+    if b.op == "diag" and a.is_row and b.args[0].is_column:
         note("diag(a)v = a⊗v")
         return [T_(s, mul_(s, [T_(s, a), b.args[0]]))]
-    if _is_ones_row(a) and b.is_column:
+    if a.op == "T" and a.args[0].op == "ones" and b.is_column:     # (_is_ones_row)
         note("1ᵀv = sum(v)")
         return [Expr("sum", (b,), SCALAR)]
-    if a.is_row and b.op == "ones":
+    if b.op == "ones" and a.is_row:
         note("1ᵀv = sum(v)")
         return [Expr("sum", (T_(s, a),), SCALAR)]
     if a.op == "kron" and b.op == "kron" and a.args[0].shape[1] == b.args[0].shape[0] \
             and a.args[1].shape[1] == b.args[1].shape[0]:
         note("mixed product (A⊗B)(C⊗D) = AC⊗BD")
         return [_kron(s, matmul_(s, [a.args[0], b.args[0]]), matmul_(s, [a.args[1], b.args[1]]))]
-    if a.is_row and b.is_column and a.op == "T":
+    if a.op == "T" and a.is_row and b.is_column:
         product = mul_(None, [a.args[0], b])             # u'v = sum(u*v) when u*v cancels
         if product.size < a.size + b.size - 1:
             note("fold constants")
@@ -1316,12 +1361,17 @@ def _embeddings(s, runs):
     windows that hold a factor of a run that is not final are tried (a final run's own
     windows were tried when it was built); after a law fires the chain is paired again
     and every window tried again, until none fires."""
+    pos = 0
+    for r, _ in runs:
+        pos += len(r)
+    if pos < 3:                                 # (most chains: two factors)
+        return runs
     spans, pos = [], 0
     for r, final in runs:
         if not final:
             spans.append(range(max(0, pos - 2), pos + len(r)))
         pos += len(r)
-    if pos < 3 or not spans:                    # (most chains: two factors)
+    if not spans:
         return runs
     windows = sorted({i for span in spans for i in span if i <= pos - 3})
     if not windows:
@@ -1423,7 +1473,15 @@ def _kron_hadamard(s, factors):
     return out
 
 
-_BUILD = {
+class _Constructors(dict):
+    """op -> constructor(simplifier, node, operands); an op without one is rebuilt as it is."""
+    __slots__ = ()
+
+    def __missing__(self, op):
+        return _rebuild
+
+
+_BUILD = _Constructors({
     "add": lambda s, e, a: add_(s, a, e.shape),
     "mul": lambda s, e, a: mul_(s, a, e.shape),
     "pow": lambda s, e, a: pow_(s, a[0], a[1]),
@@ -1433,7 +1491,7 @@ _BUILD = {
        + tuple(_OF_ZERO)},
     **{f: _indicator for f in ("gt", "ge", "lt", "le")},
     "kron": lambda s, e, a: E.zeros(e.shape) if any(x.op == "zeros" for x in a) else _kron(s, *a),
-}
+})
 
 
 # ---- textbook form of an element-wise cluster (mcalc.algebra) -------------------------------
@@ -1550,11 +1608,12 @@ def _textbook(s, e: Expr, level: int) -> Expr:
     if not level or level == 1 and _nothing_in_common(e):
         return e
     atoms = A.Atoms()
-    best, best_len, best_rules = e, A.tokens(e, s.tokens), ()
     try:
         t = A.to_poly(e, atoms, s.too_big)
-        if level == 1 and (not t or A.content(t) == (1, ())):
+        content = A.content(t) if level == 1 and t else None      # (t's, asked once)
+        if level == 1 and (not t or content == (1, ())):
             return e                        # a sum of products with nothing in common
+        best, best_len, best_rules = e, A.tokens(e, s.tokens), ()
         options = [((), t)]
         for identity, apply in ((ID.SOFTMAX, A.softmax_terms), (ID.RELU_STEP, A.relu_step_terms)):
             got = apply(options[0][1], atoms)          # never longer: taken when they apply
@@ -1566,20 +1625,25 @@ def _textbook(s, e: Expr, level: int) -> Expr:
                 logistic = A.logistic_terms(options[0][1], atoms, _sigmoid_arg, flip)
             except A.TooBig:
                 continue
-            if logistic is not None:
-                options.append((options[0][0] + (ID.LOGISTIC.name,), logistic))
+            if logistic is None:
+                break                           # no 1 + exp(w) in a term: for either sign
+            options.append((options[0][0] + (ID.LOGISTIC.name,), logistic))
     except A.TooBig:
         return e
     first, number_out = options[0][1], True
+    if first is not t:
+        content = None                      # (first's content, once it is asked)
     writer = _writer(s, atoms)               # (one for every form: each atom built once)
     for rules, poly in options:
         try:
             n, den = A.combine(poly, atoms)
-            forms = list(_forms(s, n, den, writer, e.shape))
+            same = poly is first and not den and list(n.items()) == list(first.items())
+            if same and content is None:
+                content = A.content(first)
+            forms = list(_forms(s, n, den, writer, e.shape, content if same else None))
         except A.TooBig:
             continue
-        if poly is first and not den and list(n.items()) == list(first.items()) and \
-                not A.content(first)[1]:
+        if same and not content[1]:
             # its own numerator, with no common monomial: its form with the number out
             # (_number_out) is, call for call, the common-factor form just built (as many
             # tokens, so it cannot win, and the same rewrites noted)
@@ -1591,7 +1655,7 @@ def _textbook(s, e: Expr, level: int) -> Expr:
                 best_rules = rules + (("common denominator",) if den else ()) + \
                     ((form,) if form else ())
     try:
-        cand = _number_out(s, first, writer, e.shape) if number_out else None
+        cand = _number_out(s, first, writer, e.shape, content) if number_out else None
     except A.TooBig:
         cand = None
     if cand is not None and A.tokens(cand, s.tokens) < best_len:
@@ -1613,15 +1677,19 @@ def _writer(s, atoms: A.Atoms):
                 add_(s, [term(m, c) for m, c in item.items()])
         return got
 
-    def term(m, c):
-        return mul_(s, [_num(c)] + [pow_(s, atom(i), _num(k)) for i, k in m])
+    def term(m, c):         # (a number is its own product; x^1 is x, as pow_ says)
+        if not m:
+            return _num(c)
+        return mul_(s, [_num(c)] + [atom(i) if type(k) is int and k == 1 else
+                                    pow_(s, atom(i), _num(k)) for i, k in m])
     return atom, term
 
 
-def _number_out(s, t: dict, writer: tuple, shape) -> Expr | None:
+def _number_out(s, t: dict, writer: tuple, shape, content: tuple | None) -> Expr | None:
     """t with its numeric content taken out and nothing else: 3*(A/c - B/c^3), which can
-    be shorter than 3/c^3*(c^2*A - B), the common denominator's form."""
-    c = A.content(t)[0] if len(t) > 1 else 1
+    be shorter than 3/c^3*(c^2*A - B), the common denominator's form. (`content`: t's,
+    when it is known.)"""
+    c = (content or A.content(t))[0] if len(t) > 1 else 1
     if c == 1 or c == -1:
         return None
     _, term = writer
@@ -1630,8 +1698,9 @@ def _number_out(s, t: dict, writer: tuple, shape) -> Expr | None:
     return _spread(s, mul_(s, [_num(c), inner]), shape)
 
 
-def _forms(s, n: dict, den: dict, writer: tuple, shape):
-    """(rewrite name, expression) for n/den written expanded and with common factors out."""
+def _forms(s, n: dict, den: dict, writer: tuple, shape, content: tuple | None):
+    """(rewrite name, expression) for n/den written expanded and with common factors out.
+    (`content`: n's, when it is known.)"""
     atom, term = writer
 
     below = [pow_(s, atom(i), _num(-k)) for i, k in sorted(den.items())]
@@ -1640,7 +1709,7 @@ def _forms(s, n: dict, den: dict, writer: tuple, shape):
         return
     n = dict(sorted(n.items(), key=lambda mc: mc[1] < 0))    # x + b - y: subtracted last
     if len(n) > 1:                                             # first: it wins ties
-        c, common = A.content(n)
+        c, common = content or A.content(n)
         negative = c < 0
         inner = add_(s, [term(A.mono_mul(m, common, -1), A.ratio(v, c))     # (v/c < 0 last)
                          for m, v in sorted(n.items(), key=lambda mc: (mc[1] < 0) != negative)])

@@ -4,7 +4,7 @@ from itertools import product
 
 import pytest
 
-from mcalc.algebra import _rational_root
+from mcalc.algebra import _pmul, _rational_root, linear_factors
 
 
 def _poly(roots, lead=1):
@@ -40,3 +40,34 @@ def test_a_rational_root_is_found_and_is_a_root(roots, lead):
 def test_no_rational_root(cs):
     # t^2 - 2, t^2 + 1, t^2 + t + 3, t^3 - 6, t^4 + t^3 + t^2 + t + 1: irreducible over Q
     assert _rational_root(cs) is None
+
+
+@pytest.mark.parametrize("roots", [(a, b) for a in ROOTS[:6] for b in ROOTS[6:]] +
+                         [(a, b, c) for a, b, c in zip(ROOTS, ROOTS[4:], ROOTS[8:])])
+@pytest.mark.parametrize("lead", (1, -3))
+@pytest.mark.parametrize("fractions", (False, True))
+def test_linear_factors_multiply_back(roots, lead, fractions):
+    # a polynomial in atom 7 with those roots (integral coefficients and exponents, as ints
+    # or as Fractions): its factors a + b*t (a > 0) times the rest give it back
+    cs = _poly(roots, lead)
+    p = {(((7, Fraction(k) if fractions else k),) if k else ()): Fraction(c) if fractions else c
+         for k, c in enumerate(cs) if c}
+    got = linear_factors(p)
+    assert got is not None
+    factors, rest = got
+    assert len(factors) == len(roots)
+    assert all(f[()] > 0 for f in factors)
+    product = rest
+    for f in factors:
+        product = _pmul(product, f)
+    assert product == p
+
+
+@pytest.mark.parametrize("p", [{(): 1, ((3, 2),): 1},                  # 1 + t^2: no root
+                               {((3, 2),): 1, ((3, 1),): 1},           # no constant term
+                               {(): 1, ((3, 1),): 1},                  # degree 1
+                               {(): 1, ((3, 2),): -1, ((4, 1),): 1},   # two atoms
+                               {(): 1, ((3, Fraction(1, 2)),): 1},     # a fractional power
+                               {(): Fraction(1, 2), ((3, 2),): -1}])   # a fraction
+def test_linear_factors_none(p):
+    assert linear_factors(p) is None
