@@ -497,7 +497,7 @@ rule("matrix literal entry", "P&H §3, §4.1 (partials stacked into vectors and 
 # ---- look-up ---------------------------------------------------------------------
 
 class _ByOp(dict):
-    """op -> its rules; an operator with none has an empty list (subscripted: no call)."""
+    """op -> its rules, none for an operator without (subscripted: no call)."""
     __slots__ = ()
 
     def __missing__(self, op: str) -> tuple:
