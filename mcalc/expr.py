@@ -8,6 +8,7 @@ simplifier memoise on them). Shapes and their laws live in mcalc.types.
 from __future__ import annotations
 
 import weakref
+from _weakref import _remove_dead_weakref
 from fractions import Fraction
 from operator import attrgetter
 
@@ -16,14 +17,16 @@ from mcalc.types import SCALAR, Shape, dim_mul, shape_of
 LEAVES = frozenset({"var", "num", "dim", "const", "ones", "eye", "zeros", "commutation"})
 
 
-_INTERNED: "weakref.WeakValueDictionary[tuple, Expr]" = weakref.WeakValueDictionary()
-# Its underlying dict (key -> weak reference), used directly: WeakValueDictionary.get and
-# __setitem__ are Python code, and every node built looks itself up here first. An entry
-# is a weak reference with the entry's key, as the KeyedRef __setitem__ would make, whose
-# callback removes the entry when the node dies (the dictionary is never iterated, so no
-# removal waits).
-_INTERNED_REFS = _INTERNED.data
-_FORGET = _INTERNED._remove
+# The live nodes: key -> a weak reference to the node (a WeakValueDictionary's contents
+# without its Python-code get and __setitem__: every node built looks itself up here
+# first). An entry's reference carries its key, and its callback removes the entry when
+# the node dies, unless a node built since holds the key (_remove_dead_weakref, in C,
+# as WeakValueDictionary's own callback does, which is Python code doing more).
+_INTERNED_REFS: dict = {}
+
+
+def _forget(ref, _refs=_INTERNED_REFS, _drop=_remove_dead_weakref):
+    _drop(_refs, ref.key)
 
 
 class _KeyedRef(weakref.ref):
@@ -71,7 +74,7 @@ class Expr:
             if n == 1 else 1 + args[0].size + args[1].size if n == 2 else \
             1 + sum(map(_SIZE, args))          # (`size`: a caller that knows it, cheaper)
         node.is_scalar = shape == SCALAR       # asked everywhere: an attribute, not a call
-        ref = _INTERNED_REFS[key] = _KeyedRef(node, _FORGET)
+        ref = _INTERNED_REFS[key] = _KeyedRef(node, _forget)
         ref.key = key
         return node
 

@@ -164,11 +164,11 @@ def _drive(text: str, start: str):
             match = (lexers[lexer] or _compile(lexer))(text, pos)
             if match is None:
                 return None
-            kind = match.lastgroup
-            if multiline and "\n" in match.group():
+            kind, got = match.lastgroup, match[0]     # (a subscript: no call)
+            if multiline and "\n" in got:
                 line_start = text.rindex("\n", pos, match.end()) + 1
             if kind not in ignore:
-                token = (match.group(), pos - line_start + 1)
+                token = (got, pos - line_start + 1)
                 pos = match.end()
                 break
             pos = match.end()

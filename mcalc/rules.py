@@ -496,13 +496,21 @@ rule("matrix literal entry", "P&H §3, §4.1 (partials stacked into vectors and 
 
 # ---- look-up ---------------------------------------------------------------------
 
-_BY_OP: dict[str, list[Rule]] = {}
+class _ByOp(dict):
+    """op -> its rules, none for an operator without (subscripted: no call)."""
+    __slots__ = ()
+
+    def __missing__(self, op: str) -> tuple:
+        return ()
+
+
+_BY_OP: dict[str, list[Rule]] = _ByOp()
 for _r in RULES:
     _BY_OP.setdefault(_r.op, []).append(_r)
 
 
 def rule_for(u: Expr, i: int) -> Rule:
-    for r in _BY_OP.get(u.op, ()):
+    for r in _BY_OP[u.op]:
         if (r.arg is None or r.arg == i) and r.when(u, i):
             return r
     raise NoRule(f"no documented rule differentiates {u.op}() by its operand {i + 1}")

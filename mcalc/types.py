@@ -354,6 +354,9 @@ class _Solver:
         return t
 
 
+_ARITY = {"max": 2, "min": 2, "dot": 2, "kron": 2, "commutation": 2}     # (others: 1)
+
+
 class _Infer:
     """Walk the syntax tree once, recording each node's type variable."""
 
@@ -549,7 +552,7 @@ class _Infer:
         s, f, args = self.s, n.text, n.args
         if f not in FUNCTIONS:
             raise McalcError(f"unknown function '{f}'", n.column)
-        arity = {"max": 2, "min": 2, "dot": 2, "kron": 2, "commutation": 2}.get(f, 1)
+        arity = _ARITY.get(f, 1)
         if len(args) != arity:
             raise McalcError(f"{f}() takes {arity} argument{'s' * (arity > 1)}, got {len(args)}",
                              n.column)

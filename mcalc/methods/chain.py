@@ -37,7 +37,7 @@ class ChainRule(Derive):
         the shapes of the step's own quantities (every one a scalar: single-variable)."""
         if len(terms) > 1:
             return {"rule": "total-derivative chain rule", "source": "P&H §4.5.2"}
-        names = [self.g.label(node)]
+        names = [self.g.label[node]]
         for pair in terms[0] if terms else ():
             names += pair
         if self._arrays.isdisjoint(names):
@@ -58,30 +58,31 @@ class ChainRule(Derive):
         g, x = self.g, self.x
         tangent: dict[Expr, Expr] = {x: E.ONE}
         refs: dict[Expr, tuple] = {x: (E.ONE, ())}       # what equations write (LargeNames)
+        dep = g.dep                                      # (every node of f is in it)
         for node in g.order:
-            if not g.depends(node, x.name):
+            if x.name not in dep[node]:
                 continue
             jac, rules = None, []
             if node.op in ("vector", "matrix"):          # a literal: component by component
-                terms = [((g.label(node), "components"), ("components", x.name))]
+                terms = [((g.label[node], "components"), ("components", x.name))]
             else:
                 terms = []
                 for i in self._operands(node):
                     a = node.args[i]
                     rule, local, jac = self.partial(node, i)
                     rules.append((i, rule, local))
-                    own = (g.label(node), g.label(a))
-                    terms.append((own,) if a == x else (own, Total(g.label(a), x.name)))
+                    own = (g.label[node], g.label[a])
+                    terms.append((own,) if a == x else (own, Total(g.label[a], x.name)))
             value = tangent[node] = self._tangent(node, rules, tangent)
-            label = g.label(node)
+            label = g.label[node]
             stated, uses = value, ()
             last = node is self.f
             if not last and value.size > MAX_SHOWN:      # written with names for the large
-                sources = [g.through(a) for a in node.args if g.depends(a, x.name)]
+                sources = [g.through[a] for a in node.args if x.name in dep[a]]
                 stated = self._tangent(node, rules, {a: refs[a][0] for a in sources})
                 uses = tuple(dict.fromkeys(u for a in sources for u in refs[a][1]))
             refs[node] = self.large.ref(value, stated, uses, label, x.name, label, last)
-            if terms == [((g.label(node), x.name),)] and jac == value:
+            if terms == [((g.label[node], x.name),)] and jac == value:
                 continue                                 # the partial above says it already
             self.large.state(uses)
             self._append_chain((label, x.name), _shown(value, last), self._chain(terms, node),
@@ -102,7 +103,7 @@ class ChainRule(Derive):
         that only reshapes a vec-form partial says so. `value` is the derivative; its
         equation states it as `stated`, with the names `uses` when it is too large to show."""
         terms = tuple(terms)
-        y, u = self.g.label(self.f), self.g.label(node)
+        y, u = self.g.label[self.f], self.g.label[node]
         chain = None
         if terms == (((y, u),),):
             first = self._first_partial.current().get((y, u))
@@ -149,20 +150,25 @@ class ChainRule(Derive):
         xx = (self.x.name, self.x.name)
         total = []
         for term in terms:
-            # a chain line over a partial of the same pair, ∂x/∂x the identity
-            factors = [None if p == xx else chains.get(p, partials.get(p, False))
-                       for p in term]
-            if any(f is False for f in factors):
-                return None
-            values = [E.ONE if f is None else f.rhs for f in factors]
-            prod = values[0]
-            try:                         # a vec form and a gradient do not multiply
-                for v in values[1:]:
+            prod = None
+            for p in term:
+                if p == xx:              # ∂x/∂x: the identity
+                    v = E.ONE
+                elif p in chains:        # a chain line over a partial of the same pair
+                    v = chains[p].rhs
+                elif p in partials:
+                    v = partials[p].rhs
+                else:
+                    return None
+                if prod is None:
+                    prod = v
+                    continue
+                try:                     # a vec form and a gradient do not multiply
                     prod = R.mul(prod, v) if prod.is_scalar or v.is_scalar else R.mm(prod, v)
-            except McalcError:
-                return None
+                except McalcError:
+                    return None
             total.append(prod)
-        if not total or len({t.shape for t in total}) > 1:
+        if not total or len(total) > 1 and len({t.shape for t in total}) > 1:
             return None
         raw = R.add(*total) if len(total) > 1 else total[0]
         if raw == rhs or raw.size > MAX_SHOWN:
@@ -179,14 +185,14 @@ class ChainRule(Derive):
         jac: dict[Expr, list] = {self.f: [E.eye(R.numel(self.f))]}
         smalls: dict[Expr, list] = {self.f: [(jac[self.f][0], ())]}   # with LargeNames
         terms: dict[Expr, list] = {}
-        y = g.label(self.f)
+        y = g.label[self.f]
         for node in reversed(g.order):
             if node not in jac:
                 continue
             J = self.simp(R.add(*jac[node]) if len(jac[node]) > 1 else jac[node][0])
             stated, uses, ref = J, (), (J, ())
             if node is not self.f:
-                label = g.label(node)
+                label = g.label[node]
                 if J.size > MAX_SHOWN:                   # written with names for the large
                     stated, uses = sum_with_names(self.simp, smalls[node])
                     ref = self.large.ref(J, stated, uses, y, label, label)
@@ -197,10 +203,10 @@ class ChainRule(Derive):
                 if part is None:
                     part = rule.jacobian(local, i)           # raises NoRule with the reason
                 prod = R.mm(J, part)
-                jac.setdefault(g.through(a), []).append(prod)
-                smalls.setdefault(g.through(a), []).append(
+                jac.setdefault(g.through[a], []).append(prod)
+                smalls.setdefault(g.through[a], []).append(
                     (prod if ref[0] is J else R.mm(ref[0], part), ref[1]))
-                terms.setdefault(g.through(a), []).append(self._path(node, a))
+                terms.setdefault(g.through[a], []).append(self._path(node, a))
         J = self.simp(R.add(*jac[x]) if len(jac[x]) > 1 else jac[x][0])
         self._chain_step(x, terms.get(x, ()), J, J)
         return J

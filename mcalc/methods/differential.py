@@ -12,7 +12,7 @@ from mcalc.derivation import Derivation, Eq, Step
 from mcalc.expr import Expr
 from mcalc.methods.chain import ChainRule
 from mcalc.methods.graph import (MAX_SHOWN, Derive, _shown, derivative_eq, derive_groups,
-                                 once)
+                                 once, summed)
 
 NAME = "differential"
 
@@ -53,7 +53,7 @@ class Differential(Derive):
     def after_node(self, state, node, G, grads, done):
         others, pieces, rules = state
         for i in self._operands(node):
-            self._open[self.g.through(node.args[i])] = None
+            self._open[self.g.through[node.args[i]]] = None
         self._differential_moves(node, G, others, pieces, rules, grads)
 
     def forward_differential(self) -> Expr:
@@ -64,7 +64,7 @@ class Differential(Derive):
         dx = _d(x.name, x)
         tangent: dict[Expr, Expr] = {x: dx}
         for node in g.order:
-            if not g.depends(node, x.name):
+            if x.name not in g.dep[node]:
                 continue
             rules = []
             if node.op in ("vector", "matrix"):          # a literal: component by component
@@ -82,9 +82,9 @@ class Differential(Derive):
                 # too large to write out: in terms of the operands' own differentials, d(u5)
                 # for a large one (each stated on its own line above)
                 value = self._tangent(node, rules, {
-                    a: tangent[a] if tangent[a].size <= MAX_SHOWN else _d(g.label(a), a)
-                    for a in map(g.through, node.args) if a in tangent})
-            label = g.label(node)
+                    a: tangent[a] if tangent[a].size <= MAX_SHOWN else _d(g.label[a], a)
+                    for a in map(g.through.__getitem__, node.args) if a in tangent})
+            label = g.label[node]
             self.chains.append(Step("differential", label, rule=name, source=source,
                                     terms=((E.ONE, value, ""),),
                                     eq=Eq("differential", label, terms=((E.ONE, value),))))
@@ -94,7 +94,7 @@ class Differential(Derive):
         else:                                             # ∂vec(dF)/∂vec(dX), dF linear
             inner = ChainRule(dF, dx, self.simp)
             J = inner.run("numerator")
-        y = g.label(self.f)
+        y = g.label[self.f]
         self.chains.append(Step(
             "identify", (y, x.name), _shown(J, True),
             rule=("identification: dF = A dx gives dF/dx = A" if x.is_scalar else
@@ -110,13 +110,12 @@ class Differential(Derive):
         g = self.g
         rank = self._rank
         nodes = sorted(self._open, key=lambda n: -rank.get(n, -1))
-        return [(self.simp(R.add(*grads[n]) if len(grads[n]) > 1 else grads[n][0]),
-                 _d(g.label(n), n), n) for n in nodes]
+        return [(summed(self.simp, grads[n]), _d(g.label[n], n), n) for n in nodes]
 
     def _differential_step(self, terms, rule: str, source: str = ""):
         """dy = Σ G : dU over `terms` ((G, dU, node)), as one step and one equation."""
-        y = self.g.label(self.f)
-        shown = tuple((_shown(G, n is self.x), D, f"d{y}/d{self.g.label(n)}")
+        y = self.g.label[self.f]
+        shown = tuple((_shown(G, n is self.x), D, f"d{y}/d{self.g.label[n]}")
                       for G, D, n in terms)
         written, uses = [], []                  # a large G by its name (LargeNames)
         for G, D, n in terms:
@@ -131,7 +130,7 @@ class Differential(Derive):
         """Two lines of the differential method for one intermediate: its differential
         written out by its rule (all terms of a product rule at once), then the factors
         moved off the differentials of its operands (Magnus & Neudecker, ch. 9)."""
-        label = self.g.label(node)
+        label = self.g.label[node]
         if len(rules) == 1:
             name, source = rules[0].name, rules[0].cite
         else:
@@ -152,8 +151,8 @@ class Differential(Derive):
 
     def _d_operand(self, a: Expr) -> Expr:
         """d of an operand: dw, or dw' for an inline transpose."""
-        inner = self.g.through(a)
-        d = _d(self.g.label(inner), inner)
+        inner = self.g.through[a]
+        d = _d(self.g.label[inner], inner)
         return Expr("T", (d,), a.shape) if a is not inner else d
 
 

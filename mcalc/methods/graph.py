@@ -61,8 +61,11 @@ def _chained(n: Expr) -> bool:
 
 def binary_products(e: Expr) -> Expr:
     """A@B@C as (A@B)@C: each intermediate is one product of two operands."""
-    if not _has(e, _chained):                     # (parsed requests are binary already)
-        return e
+    return _binary(e) if _has(e, _chained) else e  # (parsed requests are binary already)
+
+
+def _binary(e: Expr) -> Expr:
+    """binary_products(e), e known to hold a product of more than two factors."""
     memo: dict[Expr, Expr] = {}
     for n in E.postorder(e, memo):
         if not n.args:                            # (a leaf: half the nodes)
@@ -218,13 +221,10 @@ def sum_with_names(simp: Simplifier, parts: list) -> tuple[Expr, tuple]:
     return total, tuple(dict.fromkeys(u for _, us in parts for u in us))
 
 
-def numerator_shape(of: tuple, by: tuple) -> tuple:
-    """The contract's numerator-layout shape of ∂of/∂by when it is not a vec form."""
-    if by == SCALAR:
-        return of
-    if of == SCALAR:
-        return (by[1], by[0])
-    return (dim_mul(*of), dim_mul(*by))
+def summed(simp: Simplifier, parts: list) -> Expr:
+    """The simplified sum of `parts`, each simplified already: one part is its own sum
+    (the simplifier would only give it back)."""
+    return simp(R.add(*parts)) if len(parts) > 1 else parts[0]
 
 
 def derivative_eq(kind: str, of: str, by: str, of_shape, by_shape, rhs: Expr,
@@ -232,7 +232,10 @@ def derivative_eq(kind: str, of: str, by: str, of_shape, by_shape, rhs: Expr,
     """∂of/∂by = rhs (kind 'partial' or 'total'), marked vec where rhs is ∂vec/∂vec in a
     case whose usual shape is another one (a scalar by a matrix, a matrix by a scalar)."""
     num = rhs.shape if layout == "numerator" else (rhs.shape[1], rhs.shape[0])
-    return Eq(kind, of, by, rhs, layout=layout, vec=num != numerator_shape(of_shape, by_shape))
+    # the contract's numerator-layout shape of ∂of/∂by when it is not a vec form
+    usual = of_shape if by_shape == SCALAR else (by_shape[1], by_shape[0]) \
+        if of_shape == SCALAR else (dim_mul(*of_shape), dim_mul(*by_shape))
+    return Eq(kind, of, by, rhs, layout=layout, vec=num != usual)
 
 
 class _Labels(dict):
@@ -261,9 +264,59 @@ class _Local(dict):
 
     def __missing__(self, node: Expr) -> Expr:
         name = self.names
-        got = self[node] = Expr(node.op, tuple([name.get(a, a) for a in node.args]),
-                                node.shape, node.name, node.value)
+        args = tuple([name[a] if a in name else a for a in node.args])
+        got = self[node] = Expr(node.op, args, node.shape, node.name, node.value)
         return got
+
+
+def _intermediates(f: Expr, xs: tuple):
+    """(the intermediates of f, inputs first; node -> the variables of xs it uses; the
+    inline transposes; whether f holds a product of more than two factors, which has no
+    intermediates of its own until binary_products): one walk, children first."""
+    order: list[Expr] = []
+    # A transposed vector (w' in w'@x) is written inline, not as an intermediate of its
+    # own: vec(w') = w, so its partials are those of w (P&H's w·x is one step).
+    transparent: set[Expr] = set()
+    dep: dict[Expr, frozenset] = {}
+    none = frozenset()
+    chained = False
+    stack = [f]
+    while stack:
+        node = stack[-1]
+        if node in dep:
+            stack.pop()
+            continue
+        args = node.args
+        if not args:
+            stack.pop()
+            dep[node] = frozenset((node.name,)) if node.op == "var" and node.name in xs \
+                else none
+            continue
+        pending = False                           # (a loop: a comprehension is a call)
+        for a in args[::-1]:                      # the first operand on top: done first
+            if a not in dep:
+                stack.append(a)
+                pending = True
+        if pending:
+            continue
+        stack.pop()
+        n = len(args)
+        if n == 1:
+            d = dep[args[0]]
+        elif n == 2:                              # (most: no union to make)
+            d, d2 = dep[args[0]], dep[args[1]]
+            if d2 and d2 is not d:
+                d = d | d2 if d else d2
+        else:
+            d = none.union(*[dep[a] for a in args])
+            chained = chained or node.op == "matmul"
+        dep[node] = d
+        if d:
+            if node.op == "T" and node is not f and args[0].is_column:
+                transparent.add(node)
+            else:
+                order.append(node)
+    return order, dep, transparent, chained
 
 
 class Graph:
@@ -271,73 +324,47 @@ class Graph:
     or the stacked scalars of d/d(x, y): one graph serves every pass)."""
 
     def __init__(self, f: Expr, xs: tuple, names: Names | None = None, root: str = ""):
-        order: list[Expr] = []                    # intermediates, inputs first
-        # A transposed vector (w' in w'@x) is written inline, not as an intermediate of its
-        # own: vec(w') = w, so its partials are those of w (P&H's w·x is one step).
-        transparent: set[Expr] = set()
-        dep: dict[Expr, frozenset] = {}           # node -> the variables of xs it uses
-        none = frozenset()
-        stack = [(f, False)]
-        while stack:
-            node, ready = stack.pop()
-            if node in dep:
-                continue
-            args = node.args
-            if not ready and args:
-                stack.append((node, True))
-                for a in reversed(args):          # (a loop: a comprehension is a call)
-                    if a not in dep:
-                        stack.append((a, False))
-                continue
-            if not args:
-                d = frozenset((node.name,)) if node.op == "var" and node.name in xs else none
-            elif len(args) == 1:
-                d = dep[args[0]]
-            else:
-                d = none.union(*[dep[a] for a in args])
-            dep[node] = d
-            if d and node.op != "var":
-                if node.op == "T" and node is not f and args[0].is_column:
-                    transparent.add(node)
-                else:
-                    order.append(node)
+        order, dep, transparent, chained = _intermediates(f, xs)
+        if chained:                               # A@B@C (a simplified f): (A@B)@C first
+            f = _binary(f)
+            order, dep, transparent, _ = _intermediates(f, xs)
         self.order, self.dep, self.transparent = order, dep, transparent
         names = names or Names(f)
         self.names = names
         # node -> its variable (u1, U2, y; an inline transpose: w'), the name its
         # derivative is written by (label), the node that receives its derivative
         # (through), its operands by their names (local), and name -> shape: asked at
-        # every step, so looked up in tables made once (their bound __getitem__: no Python
-        # call but for a node outside them)
+        # every step, so looked up (subscripted: no call) in tables made once
         self.name: dict[Expr, Expr] = {}
-        labels = self.labels = _Labels()
+        labels = self.label = _Labels()
         self.shapes: dict[str, tuple] = {}
         last = order[-1] if order else None
+        of = names.of
         for node in order:
-            if node is last and node is f and (root or node not in names.of):
+            if node is last and node is f and (root or node not in of):
                 label = root or names.root
+                of.setdefault(node, label)
             else:
-                label = names.of.get(node) or names.fresh(upper=node.is_matrix)
-            names.of.setdefault(node, label)
-            self.name[node] = E.var(label, node.shape)
+                label = of.get(node)
+                if label is None:
+                    label = of[node] = names.fresh(upper=node.is_matrix)
+            self.name[node] = Expr("var", (), node.shape, label)
             labels[node] = label
             self.shapes[label] = node.shape
-        for node in sorted(transparent, key=lambda n: n.size):
+        for node in sorted(transparent, key=lambda n: n.size) if transparent else ():
             inner = node.args[0]
             self.name[node] = Expr("T", (self.name.get(inner, inner),), node.shape)
             labels[node] = labels[inner]
         self.root = f
-        self.label = labels.__getitem__
-        through = _Through(zip(dep, dep))          # (a miss would be a Python call)
+        through = self.through = _Through(zip(dep, dep))     # (a miss is a Python call)
         for n in transparent:
             through[n] = n.args[0]
-        self.through = through.__getitem__
-        self.local = _Local(self).__getitem__
+        self.local = _Local(self)
 
-    # label(e) -> str: the name e's derivative is written by (an intermediate's, else e's)
-    # through(e) -> Expr: the node that receives e's derivative: the vector inside an inline
+    # label[e] -> str: the name e's derivative is written by (an intermediate's, else e's)
+    # through[e] -> Expr: the node that receives e's derivative: the vector inside an inline
     #     transpose, else e
-    # local(node) -> Expr: the node with its operands replaced by their intermediate names
+    # local[node] -> Expr: the node with its operands replaced by their intermediate names
 
     def depends(self, e: Expr, x: str | None = None) -> bool:
         d = self.dep.get(e, ())
@@ -356,10 +383,9 @@ class Derive:
 
     def __init__(self, f: Expr, x: Expr, simplifier: Simplifier,
                  names: Names | None = None, root: str = "", within: tuple = ()):
-        f = binary_products(f)
-        self.f, self.x = f, x
-        self.simp = simplifier
         self.g = Graph(f, within or (x.name,), names, root)
+        self.f, self.x = self.g.root, x           # (f with binary products)
+        self.simp = simplifier
         self.root = root or self.g.names.root
         self.steps: list[Step] = []               # intermediate definitions and notes
         self.partials: list[Step] = []
@@ -387,16 +413,16 @@ class Derive:
             self.steps.append(Step("note", text=text, eq=self._total(self.root, result, layout)))
             return result
         for node in g.order:
-            label = g.label(node)
+            label = g.label[node]
             if label not in g.names.defined:
                 g.names.defined.add(label)
-                local = g.local(node)
+                local = g.local[node]
                 self.steps.append(Step("define", label, local, eq=Eq("define", label, rhs=local)))
         out = self.combine()
         self.steps += self.partials + self.chains
         for k in dict.fromkeys(self.kinks):
             self.steps.append(Step("note", text=k))
-        of = g.label(self.f)
+        of = g.label[self.f]
         numerator = self.orient(out, "numerator")
         oriented = numerator if layout == "numerator" else self.simp(R.T(numerator))
         self.orientation_step(of, out, numerator, oriented, layout)
@@ -417,7 +443,7 @@ class Derive:
 
     def _total(self, of: str, rhs: Expr, layout: str = "numerator") -> Eq:
         """d(of)/dx = rhs, x the variable."""
-        shape = self.f.shape if of == self.g.label(self.f) or of == self.root else \
+        shape = self.f.shape if of == self.g.label[self.f] or of == self.root else \
             self.g.shapes[of]
         return derivative_eq("total", of, self.x.name, shape, self.x.shape, rhs, layout)
 
@@ -444,7 +470,7 @@ class Derive:
     def partial(self, node: Expr, i: int, show: bool = True):
         """Step 2: the partial of one intermediate by one operand, by its named rule (its
         value only when shown: a method that says each differential instead needs the rule)."""
-        local = self.g.local(node)
+        local = self.g.local[node]
         rule = R.rule_for(local, i)
         if rule.kink:
             self.kinks.append(rule.kink)
@@ -455,10 +481,12 @@ class Derive:
         except NoRule:
             return rule, local, None
         g = self.g
-        key = (g.label(node), g.label(node.args[i]))
-        by = g.through(node.args[i])
+        args, through = node.args, g.through
+        key = (g.label[node], g.label[args[i]])
+        by = through[args[i]]
         # x^x, X@X: one operand's share of the product rule, not a partial by x
-        share = len(node.args) > 1 and list(map(g.through, node.args)).count(by) > 1
+        share = len(args) == 2 and through[args[1 - i]] is by or \
+            len(args) > 2 and [through[a] for a in args].count(by) > 1
         if share:
             key = (key[0], f"{key[1]} (operand {i + 1})")
         if key not in g.names.partials:
@@ -474,7 +502,7 @@ class Derive:
         which keeps a deep network's derivation linear."""
         if node is self.f and self.f.op == "var":
             return e
-        local = self.g.local(node)
+        local = self.g.local[node]
         if e.size < local.size:                   # (too small to hold it: the usual partial)
             return e
         return E.replace(e, {local: self.g.name[node]}, keep=(keep,) if keep is not None else ())
@@ -485,12 +513,12 @@ class Derive:
         rule, local form); none for a literal)."""
         g = self.g
         if not rules:                                   # a literal: component by component
-            return Expr(node.op, tuple(self.simp(incoming[a]) if g.depends(a, self.x.name)
+            return Expr(node.op, tuple(self.simp(incoming[a]) if self.x.name in g.dep[a]
                                        else E.ZERO for a in node.args), node.shape)
         total = []
         for i, rule, local in rules:
             a = node.args[i]
-            da = incoming[g.through(a)]
+            da = incoming[g.through[a]]
             if a in g.transparent:
                 da = self.simp(R.T(da))
             total.append(self.named(rule.differential(local, i, da), node, keep=da))
@@ -499,12 +527,12 @@ class Derive:
     def _operands(self, node):
         """Operand indices that depend on x (X@X has two: the product rule)."""
         dep, x = self.g.dep, self.x.name
-        return [i for i, a in enumerate(node.args) if x in dep.get(a, ())]
+        return [i for i, a in enumerate(node.args) if x in dep[a]]
 
     def _path(self, node, a):
         """∂f/∂node ∂node/∂a (just ∂f/∂a when node is f itself)."""
-        own = (self.g.label(node), self.g.label(a))
-        return (own,) if node is self.f else (Total(self.g.label(self.f), self.g.label(node)), own)
+        own = (self.g.label[node], self.g.label[a])
+        return (own,) if node is self.f else (Total(self.g.label[self.f], self.g.label[node]), own)
 
     def backward_gradient(self) -> Expr:
         """f scalar: the gradient flows back from y (dL = G : dU  ->  G' : dA). What is said
@@ -520,7 +548,7 @@ class Derive:
         for node in reversed(g.order):
             if node not in grads:                     # depends on another stacked scalar
                 continue
-            G = self.simp(R.add(*grads[node]) if len(grads[node]) > 1 else grads[node][0])
+            G = summed(self.simp, grads[node])
             grads[node] = [G]
             self.stated[node], ref, uses = self.gradient_ref(node, G, node is self.f)
             state = self.at_node(node, G, terms, grads, done)
@@ -535,11 +563,11 @@ class Derive:
                 if a in g.transparent:
                     contrib = self.simp(R.T(contrib))
                     small = contrib if ref is G else self.simp(R.T(small))
-                terms.setdefault(g.through(a), []).append(self._path(node, a))
-                grads.setdefault(g.through(a), []).append(contrib)
-                self.smalls.setdefault(g.through(a), []).append((small, uses))
+                terms.setdefault(g.through[a], []).append(self._path(node, a))
+                grads.setdefault(g.through[a], []).append(contrib)
+                self.smalls.setdefault(g.through[a], []).append((small, uses))
             self.after_node(state, node, G, grads, done)
-        G = self.simp(R.add(*grads[x]) if len(grads[x]) > 1 else grads[x][0])
+        G = summed(self.simp, grads[x])
         self.stated[x] = self.gradient_ref(x, G, True)[0]
         self.at_variable(G, terms.get(x, ()))
         return G
@@ -556,8 +584,8 @@ class Derive:
             return (full, full, ()), G, ()
         small, uses = sum_with_names(self.simp, self.smalls[node])
         stated = self.gradient_form(small)
-        label = self.g.label(node)
-        v, vuses = self.large.ref(full, stated, uses, self.g.label(self.f), label, label)
+        label = self.g.label[node]
+        v, vuses = self.large.ref(full, stated, uses, self.g.label[self.f], label, label)
         ref = v if full is G else self.simp(R.T(v))        # the name is of the stated form
         return (full, stated, uses), ref, vuses
 
