@@ -342,7 +342,7 @@ def family_run(request: str, printers, timeout: float) -> dict:
 
 
 def families(sizes_key: int, budget: float, goals: list) -> None:
-    print(f"families: CPU seconds of derive and of each printer (least of 3 runs), one fresh "
+    print(f"families: CPU seconds of derive and of each printer (least of 5 runs), one fresh "
           f"process per size (budget {budget:.0f} s a size); slope = log-log growth, "
           f"target <= {SLOPE_TARGET}")
     cols = ("derive",) + PRINTERS
