@@ -725,14 +725,25 @@ def _name_dims(solver: _Solver, used: set[str]):
             sizes += (t.dims[1], t.dims[0])
     for d in lengths + sizes:
         name(d)
-    for out, factors in solver.products:                # inner products first (post-order)
-        r = out.find()
-        if r.fixed is None:
-            for f in factors:                           # a factor no variable has: the
-                name(f)                                 # size of I in vec(I) + x
-            parts = [f.find().fixed for f in factors]
-            if all(parts):
-                r.fixed = dim_mul(*parts)
+    # inner products first (post-order); a product whose factor is a product unified
+    # with a variable's size (A's columns = I's rows·n in kron(I, x') + kron(x, A)) waits
+    # for that one: passes until none is named
+    pending = list(solver.products)
+    while pending:
+        waiting = []
+        for out, factors in pending:
+            r = out.find()
+            if r.fixed is None:
+                for f in factors:                       # a factor no variable has: the
+                    name(f)                             # size of I in vec(I) + x
+                parts = [f.find().fixed for f in factors]
+                if all(parts):
+                    r.fixed = dim_mul(*parts)
+                else:
+                    waiting.append((out, factors))
+        if len(waiting) == len(pending):
+            break
+        pending = waiting
 
 
 def _resolve_dim(d: _Dim, solver) -> str:

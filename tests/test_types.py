@@ -87,6 +87,8 @@ def test_equal_products_of_dimensions_cancel_a_common_factor():
     ("A + kron(x, kron(x, A))", {"A": "matrix(m, n)", "x": "scalar"}),   # m = x·(x·m): x is 1
     # m·p = k·n with nothing to cancel: matched in order (no typing at all before)
     ("tr(kron(X, Y))", {"X": "matrix(n, n)", "Y": "matrix(m, m)"}),
+    # A's columns are a product with a product for a factor: named once that one is
+    ("kron(I, x') + kron(x, A)", {"x": "vector(n)", "A": "matrix(m, m*n*n)"}),
     ("kron(X, Y)@kron(A, B)", {"X": "matrix(m, n)", "Y": "matrix(p, k)", "A": "matrix(n, q)",
                                "B": "matrix(k, r)"}),
 ])

@@ -198,6 +198,9 @@ def _parens(r):
     return f"({r})" if r.__class__ is str and len(r) <= _SHORT else ("(", r, ")")
 
 
+_CONSTANT = ("num", "dim", "const")    # denominators written in front of an array
+
+
 class Printer:
     def __init__(self, names):
         # node -> (text, precedence); text(e) is pure. A named node prints as its name.
@@ -316,8 +319,9 @@ class Printer:
             den.insert(0, None)
         ds = [str(d) if f is None else self.wrap(f, POWER) for f in den]
         over = ["/", ds[0]] if len(ds) == 1 else ["/(", _join("*", ds), ")"]
-        if not scalars_before and all(f is None or f.is_scalar for f in den):
-            # a scalar fraction in front of an array: 2/m*(X@w - y)'@X
+        if not scalars_before and all(f is None or f.op in _CONSTANT for f in den):
+            # a constant fraction in front of an array: 2/m*(X@w - y)'@X (but a quotient
+            # by a function of the variables last: 2*x@x'/norm(x)^4)
             head = parts[0] if n != 1 or not num else "1"
             body = parts[1:] if n != 1 or not num else parts
             scal = [p for f, p in zip(num, body) if f.is_scalar]
