@@ -38,6 +38,8 @@ NUMERATOR = [
 
 DENOMINATOR = [
     ("d/dx x'@A@x", "(A + A')@x"),
+    ("d/dx log(x'@x)", "2*x/(x'@x)"),              # a quotient by the variables: last
+    ("d/dw mean((X@w - y)^2)", "2/m*X'@(X@w - y)"),  # by a constant: in front
     ("d/dx x'@S@x where S: symmetric(n)", "2*S@x"),
     ("d/dW norm(X'@W)^2", "2*X@X'@W"),                       # seed 003
     ("d/dX tr(A@X@B)", "(B@A)'"),                            # 004 §3.5: A'@B'
