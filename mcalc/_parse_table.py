@@ -42,7 +42,9 @@ LEXERS = (
     '(?P<__IGNORE_0>[ \t\x0c\r\n]+)|(?P<WHERE>where)|(?P<COMMA>,)|(?P<MINUS>\\-)|(?P<PLUS>\\+)|(?P<RPAR>\\))|(?P<RSQB>\\])|(?P<SEMICOLON>;)',
     '(?P<NAME>(?!ᵀ)[^\\W\\d](?:(?!ᵀ)\\w)*)|(?P<__IGNORE_0>[ \t\x0c\r\n]+)|(?P<INT>\\d+)',
     '(?P<__IGNORE_0>[ \t\x0c\r\n]+)|(?P<COMMA>,)|(?P<RPAR>\\))|(?P<RSQB>\\])',
-    '(?P<__IGNORE_0>[ \t\x0c\r\n]+)|(?P<COMMA>,)',
+    '(?P<__IGNORE_0>[ \t\x0c\r\n]+)|(?P<HADAMARD>(?:\\.\\*|\\*|⊗|⊙))|(?P<COMMA>,)|(?P<RPAR>\\))',
+    '(?P<__IGNORE_0>[ \t\x0c\r\n]+)|(?P<HADAMARD>(?:\\.\\*|\\*|⊗|⊙))|(?P<COMMA>,)',
+    '(?P<__IGNORE_0>[ \t\x0c\r\n]+)|(?P<HADAMARD>(?:\\.\\*|\\*|⊗|⊙))|(?P<RPAR>\\))',
 )
 IGNORE = frozenset(['__IGNORE_0'])
 STATES = (
@@ -57,40 +59,40 @@ STATES = (
     (6, {'LBRACKET': 8, 'LPAR': 9, 'MINUS': 10, 'NAME': 11, 'NUMBER': 12, 'PLUS': 13, 'atom': 15, 'comparison': 16, 'expr': 34, 'postfix': 18, 'product': 20, 'sum': 22, 'unary': 23}),  # 8
     (6, {'LBRACKET': 8, 'LPAR': 9, 'MINUS': 10, 'NAME': 11, 'NUMBER': 12, 'PLUS': 13, 'atom': 15, 'comparison': 16, 'expr': 35, 'postfix': 18, 'product': 20, 'sum': 22, 'unary': 23}),  # 9
     (6, {'LBRACKET': 8, 'LPAR': 9, 'MINUS': 10, 'NAME': 11, 'NUMBER': 12, 'PLUS': 13, 'atom': 15, 'postfix': 18, 'unary': 36}),  # 10
-    (7, {'$END': -53, 'AT': -53, 'CMP': -53, 'COMMA': -53, 'DIVIDE': -53, 'HADAMARD': -53, 'LPAR': 37, 'MINUS': -53, 'PLUS': -53, 'POWER': -53, 'RPAR': -53, 'RSQB': -53, 'SEMICOLON': -53, 'TRANSPOSE': -53, 'WHERE': -53}),  # 11
-    (8, {'$END': -52, 'AT': -52, 'CMP': -52, 'COMMA': -52, 'DIVIDE': -52, 'HADAMARD': -52, 'MINUS': -52, 'PLUS': -52, 'POWER': -52, 'RPAR': -52, 'RSQB': -52, 'SEMICOLON': -52, 'TRANSPOSE': -52, 'WHERE': -52}),  # 12
+    (7, {'$END': -55, 'AT': -55, 'CMP': -55, 'COMMA': -55, 'DIVIDE': -55, 'HADAMARD': -55, 'LPAR': 37, 'MINUS': -55, 'PLUS': -55, 'POWER': -55, 'RPAR': -55, 'RSQB': -55, 'SEMICOLON': -55, 'TRANSPOSE': -55, 'WHERE': -55}),  # 11
+    (8, {'$END': -54, 'AT': -54, 'CMP': -54, 'COMMA': -54, 'DIVIDE': -54, 'HADAMARD': -54, 'MINUS': -54, 'PLUS': -54, 'POWER': -54, 'RPAR': -54, 'RSQB': -54, 'SEMICOLON': -54, 'TRANSPOSE': -54, 'WHERE': -54}),  # 12
     (6, {'LBRACKET': 8, 'LPAR': 9, 'MINUS': 10, 'NAME': 11, 'NUMBER': 12, 'PLUS': 13, 'atom': 15, 'postfix': 18, 'unary': 38}),  # 13
     (1, {'DERIV': 5, 'DERIVK': 6, 'GRAD': 7, 'LBRACKET': 8, 'LPAR': 9, 'MINUS': 10, 'NAME': 11, 'NUMBER': 12, 'PLUS': 13, 'atom': 15, 'comparison': 16, 'expr': 39, 'postfix': 18, 'prefix': 40, 'product': 20, 'sum': 22, 'unary': 23}),  # 14
-    (8, {'$END': -45, 'AT': -45, 'CMP': -45, 'COMMA': -45, 'DIVIDE': -45, 'HADAMARD': -45, 'MINUS': -45, 'PLUS': -45, 'POWER': -45, 'RPAR': -45, 'RSQB': -45, 'SEMICOLON': -45, 'TRANSPOSE': -45, 'WHERE': -45}),  # 15
-    (9, {'$END': -32, 'COMMA': -32, 'RPAR': -32, 'RSQB': -32, 'SEMICOLON': -32, 'WHERE': -32}),  # 16
+    (8, {'$END': -47, 'AT': -47, 'CMP': -47, 'COMMA': -47, 'DIVIDE': -47, 'HADAMARD': -47, 'MINUS': -47, 'PLUS': -47, 'POWER': -47, 'RPAR': -47, 'RSQB': -47, 'SEMICOLON': -47, 'TRANSPOSE': -47, 'WHERE': -47}),  # 15
+    (9, {'$END': -34, 'COMMA': -34, 'RPAR': -34, 'RSQB': -34, 'SEMICOLON': -34, 'WHERE': -34}),  # 16
     (10, {'$END': -4, 'WHERE': 41, 'where_clause': 42}),  # 17
-    (8, {'$END': -42, 'AT': -42, 'CMP': -42, 'COMMA': -42, 'DIVIDE': -42, 'HADAMARD': -42, 'MINUS': -42, 'PLUS': -42, 'POWER': 43, 'RPAR': -42, 'RSQB': -42, 'SEMICOLON': -42, 'TRANSPOSE': 44, 'WHERE': -42}),  # 18
-    (1, {'DERIV': -60, 'DERIVK': -60, 'GRAD': -60, 'LBRACKET': -60, 'LPAR': -60, 'MINUS': -60, 'NAME': -60, 'NUMBER': -60, 'PLUS': -60}),  # 19
-    (11, {'$END': -35, 'AT': 45, 'CMP': -35, 'COMMA': -35, 'DIVIDE': 46, 'HADAMARD': 47, 'MINUS': -35, 'PLUS': -35, 'RPAR': -35, 'RSQB': -35, 'SEMICOLON': -35, 'WHERE': -35}),  # 20
+    (8, {'$END': -44, 'AT': -44, 'CMP': -44, 'COMMA': -44, 'DIVIDE': -44, 'HADAMARD': -44, 'MINUS': -44, 'PLUS': -44, 'POWER': 43, 'RPAR': -44, 'RSQB': -44, 'SEMICOLON': -44, 'TRANSPOSE': 44, 'WHERE': -44}),  # 18
+    (1, {'DERIV': -62, 'DERIVK': -62, 'GRAD': -62, 'LBRACKET': -62, 'LPAR': -62, 'MINUS': -62, 'NAME': -62, 'NUMBER': -62, 'PLUS': -62}),  # 19
+    (11, {'$END': -37, 'AT': 45, 'CMP': -37, 'COMMA': -37, 'DIVIDE': 46, 'HADAMARD': 47, 'MINUS': -37, 'PLUS': -37, 'RPAR': -37, 'RSQB': -37, 'SEMICOLON': -37, 'WHERE': -37}),  # 20
     (4, {}),  # 21
-    (12, {'$END': -33, 'CMP': 48, 'COMMA': -33, 'MINUS': 49, 'PLUS': 50, 'RPAR': -33, 'RSQB': -33, 'SEMICOLON': -33, 'WHERE': -33}),  # 22
-    (11, {'$END': -38, 'AT': -38, 'CMP': -38, 'COMMA': -38, 'DIVIDE': -38, 'HADAMARD': -38, 'MINUS': -38, 'PLUS': -38, 'RPAR': -38, 'RSQB': -38, 'SEMICOLON': -38, 'WHERE': -38}),  # 23
+    (12, {'$END': -35, 'CMP': 48, 'COMMA': -35, 'MINUS': 49, 'PLUS': 50, 'RPAR': -35, 'RSQB': -35, 'SEMICOLON': -35, 'WHERE': -35}),  # 22
+    (11, {'$END': -40, 'AT': -40, 'CMP': -40, 'COMMA': -40, 'DIVIDE': -40, 'HADAMARD': -40, 'MINUS': -40, 'PLUS': -40, 'RPAR': -40, 'RSQB': -40, 'SEMICOLON': -40, 'WHERE': -40}),  # 23
     (13, {'MATRIX': 51, 'SCALAR': 52, 'SYMMETRIC': 53, 'VECTOR': 54, 'type': 55}),  # 24
     (0, {'NAME': 56}),  # 25
     (2, {'COLON': 57, 'COMMA': 58}),  # 26
     (0, {'$END': -14, 'NAME': 2, 'decl': 59}),  # 27
     (3, {'$END': -13, 'SEMICOLON': 60}),  # 28
     (0, {'NAME': 61}),  # 29
-    (1, {'DERIV': -25, 'DERIVK': -25, 'GRAD': -25, 'LBRACKET': -25, 'LPAR': -25, 'MINUS': -25, 'NAME': -25, 'NUMBER': -25, 'PLUS': -25}),  # 30
+    (1, {'DERIV': -27, 'DERIVK': -27, 'GRAD': -27, 'LBRACKET': -27, 'LPAR': -27, 'MINUS': -27, 'NAME': -27, 'NUMBER': -27, 'PLUS': -27}),  # 30
     (0, {'NAME': 62}),  # 31
     (14, {'POWK': 63}),  # 32
-    (1, {'DERIV': -28, 'DERIVK': -28, 'GRAD': -28, 'LBRACKET': -28, 'LPAR': -28, 'MINUS': -28, 'NAME': -28, 'NUMBER': -28, 'PLUS': -28}),  # 33
+    (1, {'DERIV': -30, 'DERIVK': -30, 'GRAD': -30, 'LBRACKET': -30, 'LPAR': -30, 'MINUS': -30, 'NAME': -30, 'NUMBER': -30, 'PLUS': -30}),  # 33
     (15, {'COMMA': 64, 'RSQB': 65, '__atom_star_4': 66}),  # 34
     (16, {'RPAR': 67}),  # 35
-    (11, {'$END': -43, 'AT': -43, 'CMP': -43, 'COMMA': -43, 'DIVIDE': -43, 'HADAMARD': -43, 'MINUS': -43, 'PLUS': -43, 'RPAR': -43, 'RSQB': -43, 'SEMICOLON': -43, 'WHERE': -43}),  # 36
+    (11, {'$END': -45, 'AT': -45, 'CMP': -45, 'COMMA': -45, 'DIVIDE': -45, 'HADAMARD': -45, 'MINUS': -45, 'PLUS': -45, 'RPAR': -45, 'RSQB': -45, 'SEMICOLON': -45, 'WHERE': -45}),  # 36
     (17, {'LBRACKET': 8, 'LPAR': 9, 'MINUS': 10, 'NAME': 11, 'NUMBER': 12, 'PLUS': 13, 'RPAR': 68, 'atom': 15, 'comparison': 16, 'expr': 69, 'postfix': 18, 'product': 20, 'sum': 22, 'unary': 23}),  # 37
-    (11, {'$END': -44, 'AT': -44, 'CMP': -44, 'COMMA': -44, 'DIVIDE': -44, 'HADAMARD': -44, 'MINUS': -44, 'PLUS': -44, 'RPAR': -44, 'RSQB': -44, 'SEMICOLON': -44, 'WHERE': -44}),  # 38
+    (11, {'$END': -46, 'AT': -46, 'CMP': -46, 'COMMA': -46, 'DIVIDE': -46, 'HADAMARD': -46, 'MINUS': -46, 'PLUS': -46, 'RPAR': -46, 'RSQB': -46, 'SEMICOLON': -46, 'WHERE': -46}),  # 38
     (10, {'$END': -2, 'WHERE': 41, 'where_clause': 70}),  # 39
-    (1, {'DERIV': -61, 'DERIVK': -61, 'GRAD': -61, 'LBRACKET': -61, 'LPAR': -61, 'MINUS': -61, 'NAME': -61, 'NUMBER': -61, 'PLUS': -61}),  # 40
+    (1, {'DERIV': -63, 'DERIVK': -63, 'GRAD': -63, 'LBRACKET': -63, 'LPAR': -63, 'MINUS': -63, 'NAME': -63, 'NUMBER': -63, 'PLUS': -63}),  # 40
     (0, {'NAME': 71, 'decl': 72, 'definition': 73, 'item': 74, 'items': 75}),  # 41
     (4, {'$END': -3}),  # 42
     (6, {'LBRACKET': 8, 'LPAR': 9, 'MINUS': 76, 'NAME': 11, 'NUMBER': 12, 'PLUS': 77, 'atom': 78, 'exponent': 79}),  # 43
-    (8, {'$END': -46, 'AT': -46, 'CMP': -46, 'COMMA': -46, 'DIVIDE': -46, 'HADAMARD': -46, 'MINUS': -46, 'PLUS': -46, 'POWER': -46, 'RPAR': -46, 'RSQB': -46, 'SEMICOLON': -46, 'TRANSPOSE': -46, 'WHERE': -46}),  # 44
+    (8, {'$END': -48, 'AT': -48, 'CMP': -48, 'COMMA': -48, 'DIVIDE': -48, 'HADAMARD': -48, 'MINUS': -48, 'PLUS': -48, 'POWER': -48, 'RPAR': -48, 'RSQB': -48, 'SEMICOLON': -48, 'TRANSPOSE': -48, 'WHERE': -48}),  # 44
     (6, {'LBRACKET': 8, 'LPAR': 9, 'MINUS': 10, 'NAME': 11, 'NUMBER': 12, 'PLUS': 13, 'atom': 15, 'postfix': 18, 'unary': 80}),  # 45
     (6, {'LBRACKET': 8, 'LPAR': 9, 'MINUS': 10, 'NAME': 11, 'NUMBER': 12, 'PLUS': 13, 'atom': 15, 'postfix': 18, 'unary': 81}),  # 46
     (6, {'LBRACKET': 8, 'LPAR': 9, 'MINUS': 10, 'NAME': 11, 'NUMBER': 12, 'PLUS': 13, 'atom': 15, 'postfix': 18, 'unary': 82}),  # 47
@@ -102,19 +104,19 @@ STATES = (
     (18, {'LPAR': 87}),  # 53
     (18, {'LPAR': 88}),  # 54
     (3, {'$END': -17, 'SEMICOLON': -17}),  # 55
-    (19, {'COLON': -66, 'COMMA': -66, 'RPAR': -66}),  # 56
+    (19, {'COLON': -68, 'COMMA': -68, 'RPAR': -68}),  # 56
     (13, {'MATRIX': 51, 'SCALAR': 52, 'SYMMETRIC': 53, 'VECTOR': 54, 'type': 89}),  # 57
     (0, {'NAME': 90}),  # 58
-    (3, {'$END': -64, 'SEMICOLON': -64}),  # 59
+    (3, {'$END': -66, 'SEMICOLON': -66}),  # 59
     (0, {'$END': -12, 'NAME': 2, 'decl': 91}),  # 60
     (20, {'COMMA': 25, 'RPAR': 92, '__decl_star_3': 93}),  # 61
     (20, {'COMMA': 25, 'RPAR': 94, '__decl_star_3': 95}),  # 62
-    (1, {'DERIV': -29, 'DERIVK': -29, 'GRAD': -29, 'LBRACKET': -29, 'LPAR': -29, 'MINUS': -29, 'NAME': -29, 'NUMBER': -29, 'PLUS': -29}),  # 63
+    (1, {'DERIV': -31, 'DERIVK': -31, 'GRAD': -31, 'LBRACKET': -31, 'LPAR': -31, 'MINUS': -31, 'NAME': -31, 'NUMBER': -31, 'PLUS': -31}),  # 63
     (6, {'LBRACKET': 8, 'LPAR': 9, 'MINUS': 10, 'NAME': 11, 'NUMBER': 12, 'PLUS': 13, 'atom': 15, 'comparison': 16, 'expr': 96, 'postfix': 18, 'product': 20, 'sum': 22, 'unary': 23}),  # 64
-    (8, {'$END': -58, 'AT': -58, 'CMP': -58, 'COMMA': -58, 'DIVIDE': -58, 'HADAMARD': -58, 'MINUS': -58, 'PLUS': -58, 'POWER': -58, 'RPAR': -58, 'RSQB': -58, 'SEMICOLON': -58, 'TRANSPOSE': -58, 'WHERE': -58}),  # 65
+    (8, {'$END': -60, 'AT': -60, 'CMP': -60, 'COMMA': -60, 'DIVIDE': -60, 'HADAMARD': -60, 'MINUS': -60, 'PLUS': -60, 'POWER': -60, 'RPAR': -60, 'RSQB': -60, 'SEMICOLON': -60, 'TRANSPOSE': -60, 'WHERE': -60}),  # 65
     (15, {'COMMA': 97, 'RSQB': 98}),  # 66
-    (8, {'$END': -59, 'AT': -59, 'CMP': -59, 'COMMA': -59, 'DIVIDE': -59, 'HADAMARD': -59, 'MINUS': -59, 'PLUS': -59, 'POWER': -59, 'RPAR': -59, 'RSQB': -59, 'SEMICOLON': -59, 'TRANSPOSE': -59, 'WHERE': -59}),  # 67
-    (8, {'$END': -54, 'AT': -54, 'CMP': -54, 'COMMA': -54, 'DIVIDE': -54, 'HADAMARD': -54, 'MINUS': -54, 'PLUS': -54, 'POWER': -54, 'RPAR': -54, 'RSQB': -54, 'SEMICOLON': -54, 'TRANSPOSE': -54, 'WHERE': -54}),  # 68
+    (8, {'$END': -61, 'AT': -61, 'CMP': -61, 'COMMA': -61, 'DIVIDE': -61, 'HADAMARD': -61, 'MINUS': -61, 'PLUS': -61, 'POWER': -61, 'RPAR': -61, 'RSQB': -61, 'SEMICOLON': -61, 'TRANSPOSE': -61, 'WHERE': -61}),  # 67
+    (8, {'$END': -56, 'AT': -56, 'CMP': -56, 'COMMA': -56, 'DIVIDE': -56, 'HADAMARD': -56, 'MINUS': -56, 'PLUS': -56, 'POWER': -56, 'RPAR': -56, 'RSQB': -56, 'SEMICOLON': -56, 'TRANSPOSE': -56, 'WHERE': -56}),  # 68
     (20, {'COMMA': 64, 'RPAR': 99, '__atom_star_4': 100}),  # 69
     (4, {'$END': -1}),  # 70
     (21, {'COLON': 24, 'COMMA': 25, 'EQUAL': 101, '__decl_star_3': 26}),  # 71
@@ -124,56 +126,59 @@ STATES = (
     (4, {'$END': -5}),  # 75
     (6, {'LBRACKET': 8, 'LPAR': 9, 'MINUS': 76, 'NAME': 11, 'NUMBER': 12, 'PLUS': 77, 'atom': 78, 'exponent': 104}),  # 76
     (6, {'LBRACKET': 8, 'LPAR': 9, 'MINUS': 76, 'NAME': 11, 'NUMBER': 12, 'PLUS': 77, 'atom': 78, 'exponent': 105}),  # 77
-    (8, {'$END': -48, 'AT': -48, 'CMP': -48, 'COMMA': -48, 'DIVIDE': -48, 'HADAMARD': -48, 'MINUS': -48, 'PLUS': -48, 'POWER': 106, 'RPAR': -48, 'RSQB': -48, 'SEMICOLON': -48, 'TRANSPOSE': -48, 'WHERE': -48}),  # 78
-    (8, {'$END': -47, 'AT': -47, 'CMP': -47, 'COMMA': -47, 'DIVIDE': -47, 'HADAMARD': -47, 'MINUS': -47, 'PLUS': -47, 'POWER': -47, 'RPAR': -47, 'RSQB': -47, 'SEMICOLON': -47, 'TRANSPOSE': -47, 'WHERE': -47}),  # 79
-    (11, {'$END': -41, 'AT': -41, 'CMP': -41, 'COMMA': -41, 'DIVIDE': -41, 'HADAMARD': -41, 'MINUS': -41, 'PLUS': -41, 'RPAR': -41, 'RSQB': -41, 'SEMICOLON': -41, 'WHERE': -41}),  # 80
-    (11, {'$END': -40, 'AT': -40, 'CMP': -40, 'COMMA': -40, 'DIVIDE': -40, 'HADAMARD': -40, 'MINUS': -40, 'PLUS': -40, 'RPAR': -40, 'RSQB': -40, 'SEMICOLON': -40, 'WHERE': -40}),  # 81
-    (11, {'$END': -39, 'AT': -39, 'CMP': -39, 'COMMA': -39, 'DIVIDE': -39, 'HADAMARD': -39, 'MINUS': -39, 'PLUS': -39, 'RPAR': -39, 'RSQB': -39, 'SEMICOLON': -39, 'WHERE': -39}),  # 82
-    (22, {'$END': -34, 'COMMA': -34, 'MINUS': 49, 'PLUS': 50, 'RPAR': -34, 'RSQB': -34, 'SEMICOLON': -34, 'WHERE': -34}),  # 83
-    (11, {'$END': -37, 'AT': 45, 'CMP': -37, 'COMMA': -37, 'DIVIDE': 46, 'HADAMARD': 47, 'MINUS': -37, 'PLUS': -37, 'RPAR': -37, 'RSQB': -37, 'SEMICOLON': -37, 'WHERE': -37}),  # 84
-    (11, {'$END': -36, 'AT': 45, 'CMP': -36, 'COMMA': -36, 'DIVIDE': 46, 'HADAMARD': 47, 'MINUS': -36, 'PLUS': -36, 'RPAR': -36, 'RSQB': -36, 'SEMICOLON': -36, 'WHERE': -36}),  # 85
-    (23, {'INT': 107, 'NAME': 108, 'dim': 109}),  # 86
-    (23, {'INT': 107, 'NAME': 108, 'dim': 110}),  # 87
-    (23, {'INT': 107, 'NAME': 108, 'dim': 111}),  # 88
+    (8, {'$END': -50, 'AT': -50, 'CMP': -50, 'COMMA': -50, 'DIVIDE': -50, 'HADAMARD': -50, 'MINUS': -50, 'PLUS': -50, 'POWER': 106, 'RPAR': -50, 'RSQB': -50, 'SEMICOLON': -50, 'TRANSPOSE': -50, 'WHERE': -50}),  # 78
+    (8, {'$END': -49, 'AT': -49, 'CMP': -49, 'COMMA': -49, 'DIVIDE': -49, 'HADAMARD': -49, 'MINUS': -49, 'PLUS': -49, 'POWER': -49, 'RPAR': -49, 'RSQB': -49, 'SEMICOLON': -49, 'TRANSPOSE': -49, 'WHERE': -49}),  # 79
+    (11, {'$END': -43, 'AT': -43, 'CMP': -43, 'COMMA': -43, 'DIVIDE': -43, 'HADAMARD': -43, 'MINUS': -43, 'PLUS': -43, 'RPAR': -43, 'RSQB': -43, 'SEMICOLON': -43, 'WHERE': -43}),  # 80
+    (11, {'$END': -42, 'AT': -42, 'CMP': -42, 'COMMA': -42, 'DIVIDE': -42, 'HADAMARD': -42, 'MINUS': -42, 'PLUS': -42, 'RPAR': -42, 'RSQB': -42, 'SEMICOLON': -42, 'WHERE': -42}),  # 81
+    (11, {'$END': -41, 'AT': -41, 'CMP': -41, 'COMMA': -41, 'DIVIDE': -41, 'HADAMARD': -41, 'MINUS': -41, 'PLUS': -41, 'RPAR': -41, 'RSQB': -41, 'SEMICOLON': -41, 'WHERE': -41}),  # 82
+    (22, {'$END': -36, 'COMMA': -36, 'MINUS': 49, 'PLUS': 50, 'RPAR': -36, 'RSQB': -36, 'SEMICOLON': -36, 'WHERE': -36}),  # 83
+    (11, {'$END': -39, 'AT': 45, 'CMP': -39, 'COMMA': -39, 'DIVIDE': 46, 'HADAMARD': 47, 'MINUS': -39, 'PLUS': -39, 'RPAR': -39, 'RSQB': -39, 'SEMICOLON': -39, 'WHERE': -39}),  # 84
+    (11, {'$END': -38, 'AT': 45, 'CMP': -38, 'COMMA': -38, 'DIVIDE': 46, 'HADAMARD': 47, 'MINUS': -38, 'PLUS': -38, 'RPAR': -38, 'RSQB': -38, 'SEMICOLON': -38, 'WHERE': -38}),  # 85
+    (23, {'INT': 107, 'NAME': 108, 'dim': 109, 'dim_atom': 110}),  # 86
+    (23, {'INT': 107, 'NAME': 108, 'dim': 111, 'dim_atom': 110}),  # 87
+    (23, {'INT': 107, 'NAME': 108, 'dim': 112, 'dim_atom': 110}),  # 88
     (3, {'$END': -16, 'SEMICOLON': -16}),  # 89
-    (19, {'COLON': -67, 'COMMA': -67, 'RPAR': -67}),  # 90
-    (3, {'$END': -65, 'SEMICOLON': -65}),  # 91
-    (1, {'DERIV': -27, 'DERIVK': -27, 'GRAD': -27, 'LBRACKET': -27, 'LPAR': -27, 'MINUS': -27, 'NAME': -27, 'NUMBER': -27, 'PLUS': -27}),  # 92
-    (20, {'COMMA': 58, 'RPAR': 112}),  # 93
-    (14, {'POWK': 113}),  # 94
-    (20, {'COMMA': 58, 'RPAR': 114}),  # 95
-    (24, {'COMMA': -68, 'RPAR': -68, 'RSQB': -68}),  # 96
-    (6, {'LBRACKET': 8, 'LPAR': 9, 'MINUS': 10, 'NAME': 11, 'NUMBER': 12, 'PLUS': 13, 'atom': 15, 'comparison': 16, 'expr': 115, 'postfix': 18, 'product': 20, 'sum': 22, 'unary': 23}),  # 97
-    (8, {'$END': -57, 'AT': -57, 'CMP': -57, 'COMMA': -57, 'DIVIDE': -57, 'HADAMARD': -57, 'MINUS': -57, 'PLUS': -57, 'POWER': -57, 'RPAR': -57, 'RSQB': -57, 'SEMICOLON': -57, 'TRANSPOSE': -57, 'WHERE': -57}),  # 98
-    (8, {'$END': -56, 'AT': -56, 'CMP': -56, 'COMMA': -56, 'DIVIDE': -56, 'HADAMARD': -56, 'MINUS': -56, 'PLUS': -56, 'POWER': -56, 'RPAR': -56, 'RSQB': -56, 'SEMICOLON': -56, 'TRANSPOSE': -56, 'WHERE': -56}),  # 99
-    (20, {'COMMA': 97, 'RPAR': 116}),  # 100
-    (6, {'LBRACKET': 8, 'LPAR': 9, 'MINUS': 10, 'NAME': 11, 'NUMBER': 12, 'PLUS': 13, 'atom': 15, 'comparison': 16, 'expr': 117, 'postfix': 18, 'product': 20, 'sum': 22, 'unary': 23}),  # 101
-    (0, {'$END': -8, 'NAME': 71, 'decl': 72, 'definition': 73, 'item': 118}),  # 102
-    (3, {'$END': -7, 'SEMICOLON': 119}),  # 103
-    (8, {'$END': -50, 'AT': -50, 'CMP': -50, 'COMMA': -50, 'DIVIDE': -50, 'HADAMARD': -50, 'MINUS': -50, 'PLUS': -50, 'POWER': -50, 'RPAR': -50, 'RSQB': -50, 'SEMICOLON': -50, 'TRANSPOSE': -50, 'WHERE': -50}),  # 104
-    (8, {'$END': -51, 'AT': -51, 'CMP': -51, 'COMMA': -51, 'DIVIDE': -51, 'HADAMARD': -51, 'MINUS': -51, 'PLUS': -51, 'POWER': -51, 'RPAR': -51, 'RSQB': -51, 'SEMICOLON': -51, 'TRANSPOSE': -51, 'WHERE': -51}),  # 105
-    (6, {'LBRACKET': 8, 'LPAR': 9, 'MINUS': 76, 'NAME': 11, 'NUMBER': 12, 'PLUS': 77, 'atom': 78, 'exponent': 120}),  # 106
-    (20, {'COMMA': -24, 'RPAR': -24}),  # 107
-    (20, {'COMMA': -23, 'RPAR': -23}),  # 108
-    (25, {'COMMA': 121}),  # 109
-    (16, {'RPAR': 122}),  # 110
-    (16, {'RPAR': 123}),  # 111
-    (1, {'DERIV': -26, 'DERIVK': -26, 'GRAD': -26, 'LBRACKET': -26, 'LPAR': -26, 'MINUS': -26, 'NAME': -26, 'NUMBER': -26, 'PLUS': -26}),  # 112
-    (1, {'DERIV': -31, 'DERIVK': -31, 'GRAD': -31, 'LBRACKET': -31, 'LPAR': -31, 'MINUS': -31, 'NAME': -31, 'NUMBER': -31, 'PLUS': -31}),  # 113
-    (14, {'POWK': 124}),  # 114
-    (24, {'COMMA': -69, 'RPAR': -69, 'RSQB': -69}),  # 115
-    (8, {'$END': -55, 'AT': -55, 'CMP': -55, 'COMMA': -55, 'DIVIDE': -55, 'HADAMARD': -55, 'MINUS': -55, 'PLUS': -55, 'POWER': -55, 'RPAR': -55, 'RSQB': -55, 'SEMICOLON': -55, 'TRANSPOSE': -55, 'WHERE': -55}),  # 116
-    (3, {'$END': -18, 'SEMICOLON': -18}),  # 117
-    (3, {'$END': -62, 'SEMICOLON': -62}),  # 118
-    (0, {'$END': -6, 'NAME': 71, 'decl': 72, 'definition': 73, 'item': 125}),  # 119
-    (8, {'$END': -49, 'AT': -49, 'CMP': -49, 'COMMA': -49, 'DIVIDE': -49, 'HADAMARD': -49, 'MINUS': -49, 'PLUS': -49, 'POWER': -49, 'RPAR': -49, 'RSQB': -49, 'SEMICOLON': -49, 'TRANSPOSE': -49, 'WHERE': -49}),  # 120
-    (23, {'INT': 107, 'NAME': 108, 'dim': 126}),  # 121
-    (3, {'$END': -22, 'SEMICOLON': -22}),  # 122
-    (3, {'$END': -20, 'SEMICOLON': -20}),  # 123
-    (1, {'DERIV': -30, 'DERIVK': -30, 'GRAD': -30, 'LBRACKET': -30, 'LPAR': -30, 'MINUS': -30, 'NAME': -30, 'NUMBER': -30, 'PLUS': -30}),  # 124
-    (3, {'$END': -63, 'SEMICOLON': -63}),  # 125
-    (16, {'RPAR': 127}),  # 126
-    (3, {'$END': -21, 'SEMICOLON': -21}),  # 127
+    (19, {'COLON': -69, 'COMMA': -69, 'RPAR': -69}),  # 90
+    (3, {'$END': -67, 'SEMICOLON': -67}),  # 91
+    (1, {'DERIV': -29, 'DERIVK': -29, 'GRAD': -29, 'LBRACKET': -29, 'LPAR': -29, 'MINUS': -29, 'NAME': -29, 'NUMBER': -29, 'PLUS': -29}),  # 92
+    (20, {'COMMA': 58, 'RPAR': 113}),  # 93
+    (14, {'POWK': 114}),  # 94
+    (20, {'COMMA': 58, 'RPAR': 115}),  # 95
+    (24, {'COMMA': -70, 'RPAR': -70, 'RSQB': -70}),  # 96
+    (6, {'LBRACKET': 8, 'LPAR': 9, 'MINUS': 10, 'NAME': 11, 'NUMBER': 12, 'PLUS': 13, 'atom': 15, 'comparison': 16, 'expr': 116, 'postfix': 18, 'product': 20, 'sum': 22, 'unary': 23}),  # 97
+    (8, {'$END': -59, 'AT': -59, 'CMP': -59, 'COMMA': -59, 'DIVIDE': -59, 'HADAMARD': -59, 'MINUS': -59, 'PLUS': -59, 'POWER': -59, 'RPAR': -59, 'RSQB': -59, 'SEMICOLON': -59, 'TRANSPOSE': -59, 'WHERE': -59}),  # 98
+    (8, {'$END': -58, 'AT': -58, 'CMP': -58, 'COMMA': -58, 'DIVIDE': -58, 'HADAMARD': -58, 'MINUS': -58, 'PLUS': -58, 'POWER': -58, 'RPAR': -58, 'RSQB': -58, 'SEMICOLON': -58, 'TRANSPOSE': -58, 'WHERE': -58}),  # 99
+    (20, {'COMMA': 97, 'RPAR': 117}),  # 100
+    (6, {'LBRACKET': 8, 'LPAR': 9, 'MINUS': 10, 'NAME': 11, 'NUMBER': 12, 'PLUS': 13, 'atom': 15, 'comparison': 16, 'expr': 118, 'postfix': 18, 'product': 20, 'sum': 22, 'unary': 23}),  # 101
+    (0, {'$END': -8, 'NAME': 71, 'decl': 72, 'definition': 73, 'item': 119}),  # 102
+    (3, {'$END': -7, 'SEMICOLON': 120}),  # 103
+    (8, {'$END': -52, 'AT': -52, 'CMP': -52, 'COMMA': -52, 'DIVIDE': -52, 'HADAMARD': -52, 'MINUS': -52, 'PLUS': -52, 'POWER': -52, 'RPAR': -52, 'RSQB': -52, 'SEMICOLON': -52, 'TRANSPOSE': -52, 'WHERE': -52}),  # 104
+    (8, {'$END': -53, 'AT': -53, 'CMP': -53, 'COMMA': -53, 'DIVIDE': -53, 'HADAMARD': -53, 'MINUS': -53, 'PLUS': -53, 'POWER': -53, 'RPAR': -53, 'RSQB': -53, 'SEMICOLON': -53, 'TRANSPOSE': -53, 'WHERE': -53}),  # 105
+    (6, {'LBRACKET': 8, 'LPAR': 9, 'MINUS': 76, 'NAME': 11, 'NUMBER': 12, 'PLUS': 77, 'atom': 78, 'exponent': 121}),  # 106
+    (25, {'COMMA': -26, 'HADAMARD': -26, 'RPAR': -26}),  # 107
+    (25, {'COMMA': -25, 'HADAMARD': -25, 'RPAR': -25}),  # 108
+    (26, {'COMMA': 122, 'HADAMARD': 123}),  # 109
+    (25, {'COMMA': -23, 'HADAMARD': -23, 'RPAR': -23}),  # 110
+    (27, {'HADAMARD': 123, 'RPAR': 124}),  # 111
+    (27, {'HADAMARD': 123, 'RPAR': 125}),  # 112
+    (1, {'DERIV': -28, 'DERIVK': -28, 'GRAD': -28, 'LBRACKET': -28, 'LPAR': -28, 'MINUS': -28, 'NAME': -28, 'NUMBER': -28, 'PLUS': -28}),  # 113
+    (1, {'DERIV': -33, 'DERIVK': -33, 'GRAD': -33, 'LBRACKET': -33, 'LPAR': -33, 'MINUS': -33, 'NAME': -33, 'NUMBER': -33, 'PLUS': -33}),  # 114
+    (14, {'POWK': 126}),  # 115
+    (24, {'COMMA': -71, 'RPAR': -71, 'RSQB': -71}),  # 116
+    (8, {'$END': -57, 'AT': -57, 'CMP': -57, 'COMMA': -57, 'DIVIDE': -57, 'HADAMARD': -57, 'MINUS': -57, 'PLUS': -57, 'POWER': -57, 'RPAR': -57, 'RSQB': -57, 'SEMICOLON': -57, 'TRANSPOSE': -57, 'WHERE': -57}),  # 117
+    (3, {'$END': -18, 'SEMICOLON': -18}),  # 118
+    (3, {'$END': -64, 'SEMICOLON': -64}),  # 119
+    (0, {'$END': -6, 'NAME': 71, 'decl': 72, 'definition': 73, 'item': 127}),  # 120
+    (8, {'$END': -51, 'AT': -51, 'CMP': -51, 'COMMA': -51, 'DIVIDE': -51, 'HADAMARD': -51, 'MINUS': -51, 'PLUS': -51, 'POWER': -51, 'RPAR': -51, 'RSQB': -51, 'SEMICOLON': -51, 'TRANSPOSE': -51, 'WHERE': -51}),  # 121
+    (23, {'INT': 107, 'NAME': 108, 'dim': 128, 'dim_atom': 110}),  # 122
+    (23, {'INT': 107, 'NAME': 108, 'dim_atom': 129}),  # 123
+    (3, {'$END': -22, 'SEMICOLON': -22}),  # 124
+    (3, {'$END': -20, 'SEMICOLON': -20}),  # 125
+    (1, {'DERIV': -32, 'DERIVK': -32, 'GRAD': -32, 'LBRACKET': -32, 'LPAR': -32, 'MINUS': -32, 'NAME': -32, 'NUMBER': -32, 'PLUS': -32}),  # 126
+    (3, {'$END': -65, 'SEMICOLON': -65}),  # 127
+    (27, {'HADAMARD': 123, 'RPAR': 130}),  # 128
+    (25, {'COMMA': -24, 'HADAMARD': -24, 'RPAR': -24}),  # 129
+    (3, {'$END': -21, 'SEMICOLON': -21}),  # 130
 )
 RULES = (
     ('request', 3, ((0, True), (1, False), (2, False)), 'request', False),  # 0
@@ -199,52 +204,54 @@ RULES = (
     ('type', 6, ((2, False), (4, False)), 'matrix_type', False),  # 20
     ('type', 4, ((2, False),), 'symmetric_type', False),  # 21
     ('dim', 1, None, 'dim', True),  # 22
-    ('dim', 1, None, 'dim', True),  # 23
-    ('prefix', 2, None, 'd_by', False),  # 24
-    ('prefix', 5, ((0, False), (2, False), (3, True)), 'd_by_stacked', False),  # 25
-    ('prefix', 4, ((0, False), (2, False)), 'd_by_stacked', False),  # 26
-    ('prefix', 2, None, 'd_by', False),  # 27
-    ('prefix', 3, None, 'dk_by', False),  # 28
-    ('prefix', 6, ((0, False), (2, False), (3, True), (5, False)), 'dk_by_stacked', False),  # 29
-    ('prefix', 5, ((0, False), (2, False), (4, False)), 'dk_by_stacked', False),  # 30
-    ('expr', 1, None, 'expr', True),  # 31
-    ('comparison', 1, None, 'comparison', True),  # 32
-    ('comparison', 3, None, 'compare', False),  # 33
-    ('sum', 1, None, 'sum', True),  # 34
-    ('sum', 3, None, 'add', False),  # 35
-    ('sum', 3, None, 'sub', False),  # 36
-    ('product', 1, None, 'product', True),  # 37
-    ('product', 3, None, 'hadamard', False),  # 38
-    ('product', 3, None, 'divide', False),  # 39
-    ('product', 3, None, 'matmul', False),  # 40
-    ('unary', 1, None, 'unary', True),  # 41
-    ('unary', 2, None, 'neg', False),  # 42
-    ('unary', 2, None, 'pos', False),  # 43
-    ('postfix', 1, None, 'postfix', True),  # 44
-    ('postfix', 2, None, 'transpose', False),  # 45
-    ('postfix', 3, None, 'power', False),  # 46
-    ('exponent', 1, None, 'exponent', True),  # 47
-    ('exponent', 3, None, 'power', False),  # 48
-    ('exponent', 2, None, 'neg', False),  # 49
-    ('exponent', 2, None, 'pos', False),  # 50
-    ('atom', 1, None, 'number', False),  # 51
-    ('atom', 1, None, 'name', False),  # 52
-    ('atom', 3, ((0, False),), 'call', False),  # 53
-    ('atom', 5, ((0, False), (2, False), (3, True)), 'call', False),  # 54
-    ('atom', 4, ((0, False), (2, False)), 'call', False),  # 55
-    ('atom', 4, ((0, False), (1, False), (2, True)), 'bracket', False),  # 56
-    ('atom', 3, ((0, False), (1, False)), 'bracket', False),  # 57
-    ('atom', 3, ((1, False),), 'atom', True),  # 58
-    ('__request_star_0', 1, None, '__request_star_0', False),  # 59
-    ('__request_star_0', 2, ((0, True), (1, False)), '__request_star_0', False),  # 60
-    ('__items_star_1', 2, ((1, False),), '__items_star_1', False),  # 61
-    ('__items_star_1', 3, ((0, True), (2, False)), '__items_star_1', False),  # 62
-    ('__decls_star_2', 2, ((1, False),), '__decls_star_2', False),  # 63
-    ('__decls_star_2', 3, ((0, True), (2, False)), '__decls_star_2', False),  # 64
-    ('__decl_star_3', 2, ((1, False),), '__decl_star_3', False),  # 65
-    ('__decl_star_3', 3, ((0, True), (2, False)), '__decl_star_3', False),  # 66
-    ('__atom_star_4', 2, ((1, False),), '__atom_star_4', False),  # 67
-    ('__atom_star_4', 3, ((0, True), (2, False)), '__atom_star_4', False),  # 68
+    ('dim', 3, None, 'dim_product', False),  # 23
+    ('dim_atom', 1, None, 'dim_atom', True),  # 24
+    ('dim_atom', 1, None, 'dim_atom', True),  # 25
+    ('prefix', 2, None, 'd_by', False),  # 26
+    ('prefix', 5, ((0, False), (2, False), (3, True)), 'd_by_stacked', False),  # 27
+    ('prefix', 4, ((0, False), (2, False)), 'd_by_stacked', False),  # 28
+    ('prefix', 2, None, 'd_by', False),  # 29
+    ('prefix', 3, None, 'dk_by', False),  # 30
+    ('prefix', 6, ((0, False), (2, False), (3, True), (5, False)), 'dk_by_stacked', False),  # 31
+    ('prefix', 5, ((0, False), (2, False), (4, False)), 'dk_by_stacked', False),  # 32
+    ('expr', 1, None, 'expr', True),  # 33
+    ('comparison', 1, None, 'comparison', True),  # 34
+    ('comparison', 3, None, 'compare', False),  # 35
+    ('sum', 1, None, 'sum', True),  # 36
+    ('sum', 3, None, 'add', False),  # 37
+    ('sum', 3, None, 'sub', False),  # 38
+    ('product', 1, None, 'product', True),  # 39
+    ('product', 3, None, 'hadamard', False),  # 40
+    ('product', 3, None, 'divide', False),  # 41
+    ('product', 3, None, 'matmul', False),  # 42
+    ('unary', 1, None, 'unary', True),  # 43
+    ('unary', 2, None, 'neg', False),  # 44
+    ('unary', 2, None, 'pos', False),  # 45
+    ('postfix', 1, None, 'postfix', True),  # 46
+    ('postfix', 2, None, 'transpose', False),  # 47
+    ('postfix', 3, None, 'power', False),  # 48
+    ('exponent', 1, None, 'exponent', True),  # 49
+    ('exponent', 3, None, 'power', False),  # 50
+    ('exponent', 2, None, 'neg', False),  # 51
+    ('exponent', 2, None, 'pos', False),  # 52
+    ('atom', 1, None, 'number', False),  # 53
+    ('atom', 1, None, 'name', False),  # 54
+    ('atom', 3, ((0, False),), 'call', False),  # 55
+    ('atom', 5, ((0, False), (2, False), (3, True)), 'call', False),  # 56
+    ('atom', 4, ((0, False), (2, False)), 'call', False),  # 57
+    ('atom', 4, ((0, False), (1, False), (2, True)), 'bracket', False),  # 58
+    ('atom', 3, ((0, False), (1, False)), 'bracket', False),  # 59
+    ('atom', 3, ((1, False),), 'atom', True),  # 60
+    ('__request_star_0', 1, None, '__request_star_0', False),  # 61
+    ('__request_star_0', 2, ((0, True), (1, False)), '__request_star_0', False),  # 62
+    ('__items_star_1', 2, ((1, False),), '__items_star_1', False),  # 63
+    ('__items_star_1', 3, ((0, True), (2, False)), '__items_star_1', False),  # 64
+    ('__decls_star_2', 2, ((1, False),), '__decls_star_2', False),  # 65
+    ('__decls_star_2', 3, ((0, True), (2, False)), '__decls_star_2', False),  # 66
+    ('__decl_star_3', 2, ((1, False),), '__decl_star_3', False),  # 67
+    ('__decl_star_3', 3, ((0, True), (2, False)), '__decl_star_3', False),  # 68
+    ('__atom_star_4', 2, ((1, False),), '__atom_star_4', False),  # 69
+    ('__atom_star_4', 3, ((0, True), (2, False)), '__atom_star_4', False),  # 70
 )
 START = {'decls': 0, 'request': 1}
 END = {'decls': 4, 'request': 21}

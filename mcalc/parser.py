@@ -93,6 +93,14 @@ class ToSyntax:
     def symmetric_type(self, c):
         return ("symmetric", (c[0][0],))
 
+    def dim_product(self, c):
+        """m*n in a declaration (the size a vec or kron gives): the dimensions' product."""
+        left, op, right = c
+        if op[0] != "*":
+            raise McalcError(f"a product of dimensions is written with '*', not {op[0]!r}",
+                             op[1])
+        return (f"{left[0]}*{right[0]}", left[1])
+
     def decl(self, c):
         kind, dims = c[-1]
         return Decl(tuple(t[0] for t in c[:-1]), kind, dims, c[0][1])

@@ -214,7 +214,8 @@ class _Solver:
             for name in d.names:
                 if name in RESERVED:
                     raise McalcError(f"'{name}' is reserved and cannot be declared", d.column)
-                dims = [self.dim(x) for x in d.dims]
+                dims = [self.product(*map(self.dim, x.split("*"))) if "*" in x else
+                        self.dim(x) for x in d.dims]
                 if d.kind == "scalar":
                     tv = self.scalar()
                 elif d.kind == "vector":
@@ -225,7 +226,8 @@ class _Solver:
                 else:
                     tv = _TV("array", (dims[0], dims[1]))
                 self.vars[name] = tv
-                self.dim_names.update(x for x in d.dims if not x.isdigit())
+                self.dim_names.update(p for x in d.dims for p in x.split("*")
+                                      if not p.isdigit())
 
     # dimensions
     def dim(self, text: str | None = None) -> _Dim:
@@ -314,7 +316,7 @@ class _Solver:
             return factors[0]
         fixed = [f.find().fixed for f in factors]
         if all(fixed):
-            return self.dim(dim_mul(*fixed[:1], *fixed[1:]) if len(fixed) > 1 else fixed[0])
+            return self.dim(functools.reduce(dim_mul, fixed))
         out = _Dim()
         self.products.append((out, factors))
         return out
@@ -738,7 +740,7 @@ def _name_dims(solver: _Solver, used: set[str]):
                     name(f)                             # size of I in vec(I) + x
                 parts = [f.find().fixed for f in factors]
                 if all(parts):
-                    r.fixed = dim_mul(*parts)
+                    r.fixed = functools.reduce(dim_mul, parts)
                 else:
                     waiting.append((out, factors))
         if len(waiting) == len(pending):
@@ -833,8 +835,7 @@ def solve(bodies, decls, source: str = "", defs=(), local_defs=()):
         else:
             typing[name] = VarType("matrix", shape)
         for d in shape:
-            if not d.isdigit():
-                dims.add(d)
+            dims.update(p for p in d.split("*") if not p.isdigit())     # m*n: m and n
     result = Typing(typing, frozenset(dims), frozenset(inf.all_defined))
     return result, inf, lambda tv: _shape_of_tv(tv, solver)
 

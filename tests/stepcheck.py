@@ -188,7 +188,7 @@ def check_derivation(d, rng, positive=False, rtol=2e-4, atol=2e-5) -> int:
         return 0                                 # no derivative: nothing is stated
     data = as_dict(d)
     shapes = _var_shapes(d)
-    dims = {x for s in shapes.values() for x in s if not x.isdigit()}
+    dims = {p for s in shapes.values() for x in s for p in x.split("*") if not p.isdigit()}
     sizes = random_sizes(dims, rng)
     values = random_values(d.types, sizes, rng, positive=positive)
     c = Checker(d, shapes, sizes, values)

@@ -111,8 +111,7 @@ def test_results_with_definitions_feed_back_as_requests(request_text, layout):
     assert d.where, "the test needs a result large enough to name subexpressions"
     text = _fed_back(d)
     rng = np.random.default_rng(len(request_text))
-    dims = {x for t in d.types.values() if "(" in t for x in t[t.index("(") + 1:-1].split(", ")}
-    sizes = random_sizes(dims, rng)
+    sizes = random_sizes(_dims(d.types), rng)
     values = {k: 0.5 * v for k, v in random_values(d.types, sizes, rng).items()}
     original = evaluate(d.result, values, sizes)
     again = derive(text)
@@ -164,4 +163,6 @@ def test_every_result_of_the_suites_feeds_back(layout):
 
 
 def _dims(types):
-    return {x for t in types.values() if "(" in t for x in t[t.index("(") + 1:-1].split(", ")}
+    """The dimension names of the types (matrix(m, 2*n): m and n)."""
+    return {p for t in types.values() if "(" in t for x in t[t.index("(") + 1:-1].split(", ")
+            for p in x.split("*") if not p.isdigit()}

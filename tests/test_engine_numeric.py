@@ -99,6 +99,8 @@ CASES = [
     ("d/dX tr(kron(A, X)) where A: matrix(m, m); X: matrix(n, n)", False),
     # sizes only a product of dimensions ties: matched factor by factor (square X and Y)
     ("d/dX tr(kron(X, Y))", False), ("d/dX sum(kron(X, Y)@kron(A, B))", False),
+    ("d/dx kron(I, x') + kron(x, A)", False),
+    ("d/dA sum(A@x)^2 where A: matrix(m, 2*n); x: vector(n*2)", False),
     ("d/dX sum(vec(X)^2)", False), ("d/dx sum([sum(x), a*sum(x)]^2)", False),
     ("d/dx [[sum(x), a], [a, sum(x^2)]]", False), ("d/dx sum([[sum(x), a], [a, x'@x]]^2)", False),
     # second derivatives
@@ -124,8 +126,10 @@ def test_result_matches_finite_differences(request_text, positive, layout):
 
 
 def _dims_of(t: str):
+    """The dimension names of a type: matrix(m, 2*n) -> m, n."""
     inside = t[t.find("(") + 1:t.rfind(")")] if "(" in t else ""
-    return [x.strip() for x in inside.split(",") if x.strip() and not x.strip().isdigit()]
+    return [p.strip() for x in inside.split(",") for p in x.split("*")
+            if p.strip() and not p.strip().isdigit()]
 
 
 def _numeric_derivative(d, values, layout):

@@ -71,6 +71,24 @@ def test_a_product_size_fixed_from_outside_names_the_factors():
     assert _typing("vec(X)'@vec(Y) where X: matrix(m, n)")["Y"] == "matrix(m, n)"
 
 
+@pytest.mark.parametrize("text, typing", [
+    ("vec(I) + x where x: vector(n*n)", {"x": "vector(n*n)"}),
+    ("A@x where A: matrix(m, 2*n); x: vector(n*2)", {"A": "matrix(m, 2*n)",
+                                                      "x": "vector(2*n)"}),
+    ("kron(x, y) + z where x: vector(m); y: vector(n); z: vector(m*n)",
+     {"x": "vector(m)", "y": "vector(n)", "z": "vector(m*n)"}),
+])
+def test_a_declared_size_may_be_a_product_of_dimensions(text, typing):
+    """The typing mcalc prints (vector(n*n) for vec(I) + x) can be declared back."""
+    assert _typing(text) == typing
+
+
+def test_a_product_of_dimensions_is_written_with_a_star():
+    with pytest.raises(McalcError, match=r"written with '\*', not '⊗'") as e:
+        _typing("x where x: vector(m⊗n)")
+    assert e.value.column == 20
+
+
 def test_equal_products_of_dimensions_cancel_a_common_factor():
     """2·r = 2·c makes r = c: tr(kron(X, eye(2))) needs a square X (sizes are positive)."""
     assert _typing("tr(kron(X, eye(2)))") == {"X": "matrix(n, n)"}
