@@ -214,8 +214,11 @@ class _Solver:
             for name in d.names:
                 if name in RESERVED:
                     raise McalcError(f"'{name}' is reserved and cannot be declared", d.column)
-                dims = [self.product(*map(self.dim, x.split("*"))) if "*" in x else
-                        self.dim(x) for x in d.dims]
+                try:
+                    dims = [self.product(*map(self.dim, x.split("*"))) if "*" in x else
+                            self.dim(x) for x in d.dims]
+                except McalcError as e:           # vector(0): at the declaration
+                    raise McalcError(e.message, e.column or d.column) from None
                 if d.kind == "scalar":
                     tv = self.scalar()
                 elif d.kind == "vector":

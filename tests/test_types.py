@@ -83,6 +83,13 @@ def test_a_declared_size_may_be_a_product_of_dimensions(text, typing):
     assert _typing(text) == typing
 
 
+@pytest.mark.parametrize("text", ["x where x: vector(0)", "x where x: vector(0*n)"])
+def test_a_zero_size_is_refused_at_its_declaration(text):
+    with pytest.raises(McalcError, match="dimensions must be positive") as e:
+        _typing(text)
+    assert e.value.column == 9
+
+
 def test_a_product_of_dimensions_is_written_with_a_star():
     with pytest.raises(McalcError, match=r"written with '\*', not '⊗'") as e:
         _typing("x where x: vector(m⊗n)")
