@@ -1814,6 +1814,10 @@ def _writer(s, atoms: A.Atoms):
     def term(m, c):         # (a number is its own product; x^1 is x, as pow_ says)
         if not m:
             return _num(c)
+        if c == 1 and len(m) == 1 and type(m[0][1]) is int and m[0][1] == 1:
+            got = atom(m[0][0])             # 1*x is x: what mul_ would give, without it
+            if got.op != "mul":             # (a product it would take apart and sort)
+                return got
         return mul_(s, [_num(c)] + [atom(i) if type(k) is int and k == 1 else
                                     pow_(s, atom(i), _num(k)) for i, k in m])
     return atom, term
@@ -1857,8 +1861,10 @@ def _forms(s, n: dict, den: dict, writer: tuple, shape, content: tuple | None):
         yield "factor out", _spread(s, mul_(s, [_num(c)] + [pow_(s, atom(i), _num(k))
                                                                for i, k in common]
                                             + [inner] + below), shape)
+        # (rational roots need a polynomial in one atom: with two varying atoms, or none,
+        # there are none to look for)
         roots = A.linear_factors({A.mono_mul(m, common, -1): A.ratio(v, c)
-                                  for m, v in n.items()})
+                                  for m, v in n.items()}) if one_atom is not None else None
         if roots is not None:                   # 2*s^2 - 3*s + 1 = (1 - s)*(1 - 2*s)
             factors, rest = roots
             yield "factor out", _spread(s, mul_(
