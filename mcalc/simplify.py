@@ -187,8 +187,12 @@ class Simplifier:
             out = self.keep_shape(out, e.shape)     # (its commonest answer, inline)
         final[e] = final[out] = out
         if out is not e:
-            rules = self.why_final[e] = tuple(dict.fromkeys(why.get(e, ()) + tuple(trail[k:])))
-            self.recall(rules)
+            rules = why.get(e, ())              # (distinct already, as every why is)
+            if self.noted > k:
+                rules = tuple(dict.fromkeys(rules + tuple(trail[k:])))
+            self.why_final[e] = rules
+            if rules:
+                self.recall(rules)
         return out
 
     def operands(self, node: Expr, done: dict) -> list:
