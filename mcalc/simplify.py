@@ -1730,6 +1730,53 @@ def _nothing_in_common(e: Expr) -> bool:
     return divisor == 1 and not fractions and not common
 
 
+def _scaled_sum(s, e: Expr) -> bool:
+    """e is c*(a sum), c a whole number > 1, whose forms cannot be shorter, so that they
+    need not be built (_worth gives such a product 2: 9*(x/9 + 1) is shorter expanded).
+    The sum has nothing else worth the algebra's while (its _worth is 1) and:
+    - terms that are whole multiples of products of atoms to positive whole powers, with
+      no common divisor and no atom in every term: the form with common factors out is e
+      again, up to the order of its terms;
+    - no more negative terms than positive: that form keeps c, not -c;
+    - a term ±1 times atoms: expanded, it gains c* (2 tokens), all that e saves;
+    - not a polynomial of degree 2 or more in one atom: no rational roots to factor by.
+    Then _textbook would keep e, every form built losing or tying, with no rule noted."""
+    args = e.args
+    if e.op != "mul" or len(args) != 2 or args[0].op != "num" or args[1].op != "add":
+        return False
+    c = args[0].value
+    if c._denominator != 1 or c._numerator < 2:
+        return False
+    total = args[1]
+    divisor, balance, unit, common, atoms, degree = 0, 0, False, None, set(), 1
+    for t in total.args:
+        k, rest = coeff_and_rest(t)
+        if k._denominator != 1:
+            return False
+        divisor = gcd(divisor, k._numerator)
+        balance += 1 if k._numerator < 0 else -1
+        factors = set()
+        if rest is not None:
+            unit = unit or k._numerator in (1, -1)
+            for f in rest.args if rest.op == "mul" else (rest,):
+                if f.op == "pow":
+                    p = f.args[1]
+                    if p.op != "num" or p.value._denominator != 1 or p.value._numerator < 1:
+                        return False
+                    degree = max(degree, p.value._numerator)
+                    f = f.args[0]
+                if f.op in _NOT_ATOMS:
+                    return False
+                factors.add(f)
+        common = factors if common is None else common & factors
+        atoms |= factors
+    return divisor == 1 and not common and balance <= 0 and unit and \
+        (len(atoms) > 1 or degree < 2) and _worth(s, total) == 1
+
+
+_NOT_ATOMS = frozenset(("add", "mul", "pow", "num", "zeros"))
+
+
 def _sigmoid_arg(w: Expr, flip: bool):
     """(u, True) for w = -u, else (w, False): sigmoid's argument written without a minus;
     flipped, (-w, True) or (w, False) the other way round."""
@@ -1743,7 +1790,7 @@ def _textbook(s, e: Expr, level: int) -> Expr:
     """The shortest of e as it is, factored and expanded, after common denominators,
     cancelling and the table's product identities (logistic, softmax); `level` is e's
     _worth."""
-    if not level or level == 1 and _nothing_in_common(e):
+    if not level or level == 1 and _nothing_in_common(e) or level == 2 and _scaled_sum(s, e):
         return e
     atoms = A.Atoms()
     try:

@@ -106,3 +106,72 @@ def _jacobian_shapes(depth):
 @given(_jacobian_shapes(1))
 def test_diag_vec_and_softmax_rewrites_keep_values(text):
     _same_value(text)
+
+
+# c*(a sum): _textbook skips the forms of those _scaled_sum says cannot be shorter. The
+# skip must change nothing: neither the result nor the rules cited (nor their order).
+_FAMILIES = {      # atoms of one shape (and scalars, which element-wise products take)
+    "scalar": ["a", "b", "sin(a)", "exp(b)", "tanh(a + b)", "abs(a)", "sign(b)",
+               "sigmoid(a)", "log(b^2 + 1)", "(a > 0)", "relu(a)"],
+    "vector": ["x", "y", "exp(x)", "sin(y)", "sigmoid(x)", "(A@x)", "abs(x)", "sign(y)",
+               "(B'@z)", "softmax(x)"],
+    "matrix": ["A", "A'", "diag(x)", "x@y'", "eye(n)", "inv(A)", "(A@A')", "diag(y)"],
+}
+
+
+@st.composite
+def _scaled_sums(draw):
+    family = draw(st.sampled_from(sorted(_FAMILIES)))
+    atoms = st.sampled_from(_FAMILIES[family])
+    scalars = st.sampled_from(_FAMILIES["scalar"] + ["1"])
+
+    def term():
+        factors = [draw(atoms)] + draw(st.lists(st.one_of(atoms, scalars), max_size=2))
+        if family == "scalar" and draw(st.booleans()):
+            factors = ["1"]                     # a constant term
+        powered = [f if f == "1" else f"({f})^{draw(st.integers(1, 3))}" for f in factors]
+        return f"{draw(st.sampled_from(['1', '-1', '2', '-3', '5']))}*{'*'.join(powered)}"
+
+    terms = [term() for _ in range(draw(st.integers(2, 4)))]
+    c = draw(st.sampled_from(["2", "3", "12", "-2", "1/2"]))
+    return f"{c}*({' + '.join(terms)})"
+
+
+def _simplified(text, shortcut):
+    import mcalc.simplify as S
+    _, e, _, _ = typed(text + " " + DECLS)
+    kept = S._scaled_sum
+    fired: list = []
+    try:
+        if not shortcut:
+            S._scaled_sum = lambda s, e: False
+        out = S.simplify(e, fired)
+    finally:
+        S._scaled_sum = kept
+    return out, fired
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=list(HealthCheck))
+@given(_scaled_sums())
+def test_a_scaled_sum_left_as_it_is_is_what_the_algebra_gives(text):
+    assert _simplified(text, True) == _simplified(text, False)
+
+
+def test_scaled_sums_are_left_as_they_are_without_their_forms():
+    import mcalc.simplify as S
+    for text in ("4*(diag(x) - x@y')", "3*(1 - sigmoid(a))", "7*(A + B'@z@x')",
+                 "2*(a*b - sin(a) + 1)"):
+        _, e, _, _ = typed(text + " " + DECLS)
+        s = S.Simplifier()
+        cluster = s(e)
+        assert S._scaled_sum(s, cluster), text
+        out, fired = _simplified(text, True)
+        assert (out, fired) == _simplified(text, False) and out is cluster
+    from mcalc.expr import Expr, num
+    for c, total in ((2, "3*a + 5*b"), (2, "a^2 + 2*a + 1"), (-2, "a - b"), (2, "a*b + a"),
+                     (3, "1 - a - b")):         # expanded, factored, or -c: shorter
+        _, e, _, _ = typed(total + " " + DECLS)
+        s = S.Simplifier()
+        total = s(e)
+        assert total.op == "add" and not S._scaled_sum(
+            s, Expr("mul", (num(c), total), total.shape)), (c, total)
