@@ -1730,25 +1730,31 @@ def _nothing_in_common(e: Expr) -> bool:
     return divisor == 1 and not fractions and not common
 
 
-def _scaled_sum(s, e: Expr) -> bool:
-    """e is c*(a sum), c a whole number > 1, whose forms cannot be shorter, so that they
-    need not be built (_worth gives such a product 2: 9*(x/9 + 1) is shorter expanded).
-    The sum has nothing else worth the algebra's while (its _worth is 1) and:
-    - terms that are whole multiples of products of atoms to positive whole powers, with
-      no common divisor and no atom in every term: the form with common factors out is e
-      again, up to the order of its terms;
-    - no more negative terms than positive: that form keeps c, not -c;
-    - a term ±1 times atoms: expanded, it gains c* (2 tokens), all that e saves;
-    - not a polynomial of degree 2 or more in one atom: no rational roots to factor by.
-    Then _textbook would keep e, every form built losing or tying, with no rule noted."""
-    args = e.args
-    if e.op != "mul" or len(args) != 2 or args[0].op != "num" or args[1].op != "add":
+def _kept_as_is(s, e: Expr, level: int) -> bool:
+    """e is a sum of whole multiples of products of atoms (level 1), or c times such a
+    sum with no common divisor, c a whole number > 1 (level 2: 9*(x/9 + 1) is shorter
+    expanded), and no form of it is shorter, so that _textbook need not build them:
+    - the atoms are to positive whole powers, no atom is in every term, and the sum has
+      nothing else worth the algebra's while (its _worth is 1): the forms are e expanded
+      and e with the whole numbers' divisor g out (c, or the sum's own), up to the order of
+      terms, and no polynomial of degree 2 or more in one atom (no rational roots);
+    - no more negative terms than positive, and a positive one first (add_ puts one first,
+      but a term _factor_common made comes last): every form of the sum starts so too, and
+      with g out it keeps its signs (g, not -g);
+    - u, the terms ±g times atoms, decide: with g out each of them loses its "g*" (2
+      tokens) and the sum gains "g*": a sum is kept when u ≤ 1, c*(sum) when u ≥ 1.
+    Then _textbook keeps e (a form that ties loses), noting no rule."""
+    if level == 1 and e.op == "add":
+        total = e
+    elif level == 2 and e.op == "mul" and len(e.args) == 2 and e.args[0].op == "num" and \
+            e.args[1].op == "add":
+        c = e.args[0].value
+        if c._denominator != 1 or c._numerator < 2:
+            return False
+        total = e.args[1]
+    else:
         return False
-    c = args[0].value
-    if c._denominator != 1 or c._numerator < 2:
-        return False
-    total = args[1]
-    divisor, balance, unit, common, atoms, degree = 0, 0, False, None, set(), 1
+    divisor, balance, common, atoms, degree, coefficients = 0, 0, None, set(), 1, []
     for t in total.args:
         k, rest = coeff_and_rest(t)
         if k._denominator != 1:
@@ -1757,7 +1763,7 @@ def _scaled_sum(s, e: Expr) -> bool:
         balance += 1 if k._numerator < 0 else -1
         factors = set()
         if rest is not None:
-            unit = unit or k._numerator in (1, -1)
+            coefficients.append(k._numerator)
             for f in rest.args if rest.op == "mul" else (rest,):
                 if f.op == "pow":
                     p = f.args[1]
@@ -1770,8 +1776,13 @@ def _scaled_sum(s, e: Expr) -> bool:
                 factors.add(f)
         common = factors if common is None else common & factors
         atoms |= factors
-    return divisor == 1 and not common and balance <= 0 and unit and \
-        (len(atoms) > 1 or degree < 2) and _worth(s, total) == 1
+    if common or balance > 0 or _coefficient(total.args[0])._numerator < 0 or \
+            len(atoms) < 2 and degree > 1:
+        return False
+    units = coefficients.count(divisor) + coefficients.count(-divisor)
+    if total is e:
+        return divisor > 1 and units <= 1     # (1: nothing in common, answered before)
+    return divisor == 1 and units >= 1 and _worth(s, total) == 1
 
 
 _NOT_ATOMS = frozenset(("add", "mul", "pow", "num", "zeros"))
@@ -1790,7 +1801,7 @@ def _textbook(s, e: Expr, level: int) -> Expr:
     """The shortest of e as it is, factored and expanded, after common denominators,
     cancelling and the table's product identities (logistic, softmax); `level` is e's
     _worth."""
-    if not level or level == 1 and _nothing_in_common(e) or level == 2 and _scaled_sum(s, e):
+    if not level or level == 1 and _nothing_in_common(e) or _kept_as_is(s, e, level):
         return e
     atoms = A.Atoms()
     try:
