@@ -1785,7 +1785,9 @@ def _kept_as_is(s, e: Expr, level: int) -> bool:
     return divisor == 1 and units >= 1 and _worth(s, total) == 1
 
 
-_NOT_ATOMS = frozenset(("add", "mul", "pow", "num", "zeros"))
+# what _kept_as_is does not take for an atom of a term: clusters and numbers, and sign(u),
+# which a product _grow built may hold next to u (u*sign(u), abs(u) in textbook form)
+_NOT_ATOMS = frozenset(("add", "mul", "pow", "num", "zeros", "sign"))
 
 
 def _sigmoid_arg(w: Expr, flip: bool):

@@ -113,7 +113,8 @@ def test_diag_vec_and_softmax_rewrites_keep_values(text):
 # result nor the rules cited (nor their order).
 _FAMILIES = {      # atoms of one shape (and scalars, which element-wise products take)
     "scalar": ["a", "b", "sin(a)", "exp(b)", "tanh(a + b)", "abs(a)", "sign(b)",
-               "sigmoid(a)", "log(b^2 + 1)", "(a > 0)", "relu(a)"],
+               "sigmoid(a)", "log(b^2 + 1)", "(a > 0)", "relu(a)", "(x'@y)", "norm(x)",
+               "sum(exp(x))", "sqrt(a^2 + 1)", "abs(b)"],
     "vector": ["x", "y", "exp(x)", "sin(y)", "sigmoid(x)", "(A@x)", "abs(x)", "sign(y)",
                "(B'@z)", "softmax(x)"],
     "matrix": ["A", "A'", "diag(x)", "x@y'", "eye(n)", "inv(A)", "(A@A')", "diag(y)"],
@@ -132,7 +133,7 @@ def _whole_sums(draw):
         if family == "scalar" and draw(st.booleans()):
             factors = ["1"]                     # a constant term
         powered = [f if f == "1" else f"({f})^{draw(st.integers(1, 3))}" for f in factors]
-        k = draw(st.sampled_from(["1", "-1", "2", "-3", "5"]))
+        k = draw(st.sampled_from(["1", "-1", "2", "-3", "5", "1/2"]))
         return f"{g}*{k}*{'*'.join(powered)}"
 
     total = " + ".join(term() for _ in range(draw(st.integers(2, 4))))
