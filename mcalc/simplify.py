@@ -151,7 +151,7 @@ class Simplifier:
             operands = list(map(memo.__getitem__, args)) if op == "add" or op == "mul" or \
                 op == "pow" and args[1].op == "num" else self.operands(node, memo)
             # (the two commonest constructors called directly: a look-up and a call less)
-            out = mul_(self, operands, node.shape) if op == "mul" else \
+            out = mul_(self, operands, node.shape, node) if op == "mul" else \
                 add_(self, operands, node.shape) if op == "add" else \
                 _BUILD[op](self, node, operands)
             memo[node] = out
@@ -729,9 +729,10 @@ def _scaled(t: Expr) -> tuple:
     return c, [], rest
 
 
-def mul_(s, factors, shape=None) -> Expr:
+def mul_(s, factors, shape=None, node: Expr | None = None) -> Expr:
     """The canonical element-wise product of `factors` (with s, the simplifier's own: its
-    rewrites noted, its caches used)."""
+    rewrites noted, its caches used); `node`, a product they may be the factors of, is
+    given back without a look-up when they are."""
     flat = factors
     ops = list(map(_OP, flat))                  # (in C: no comprehension call)
     if "mul" in ops:                            # a*(b*c) = a*b*c
@@ -820,7 +821,9 @@ def mul_(s, factors, shape=None) -> Expr:
         k = len(rest)
     if k == 1:
         return rest[0]
-    out = Expr("mul", tuple(rest), shape)
+    rest = tuple(rest)
+    out = node if node is not None and rest == node.args and shape == node.shape and \
+        node.name is None else Expr("mul", rest, shape)
     if s is not None and out not in s.bases:
         s.bases[out] = None                     # a product _grow may extend
     return out
