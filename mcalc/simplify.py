@@ -823,7 +823,7 @@ def mul_(s, factors, shape=None, node: Expr | None = None) -> Expr:
         return rest[0]
     rest = tuple(rest)
     out = node if node is not None and rest == node.args and shape == node.shape and \
-        node.name is None else Expr("mul", rest, shape)
+        node.name is None and node.value is None else Expr("mul", rest, shape)
     if s is not None and out not in s.bases:
         s.bases[out] = None                     # a product _grow may extend
     return out
