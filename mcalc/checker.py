@@ -56,7 +56,8 @@ LAYOUTS = ("numerator", "denominator")
 DECIDED_BY = ("shape", "symbolic", "counterexample", "exact", "sampling")
 SIZES = (1, 2, 3, 4, 5, 6, 7, 8, 9)   # every free dimension takes every one of these
 SCALES = (1.0, 1e-3, 1e3)             # value scales (signs random)
-SECANT_STEPS = 12                     # root finding on a line, for a kink's argument
+SECANT_STEPS = 12                     # root finding on a line, for a kink's argument,
+FAR_STEPS = (1, 2, 4, 8, 16, 32, 64, 128, 256)   # then a sign change at t = ±10^these
 KINK_STEPS = (1e-11, 1e-6)            # the points beside a kink: t* ± these (relative)
 FLOAT_RTOL = 1e-12                    # float64 screen: larger relative differences ...
 DIFF_RTOL = 1e-9                      # ... or canonical differences go to mpmath
@@ -860,15 +861,8 @@ class _Checker:
             if not g0.size:
                 continue
             j = int(self.rng.integers(g0.size))
-            t0, t1, f0, f1 = 0.0, 1.0, g0[j], g(1.0)[j]
-            for _ in range(SECANT_STEPS):
-                if not (np.isfinite(f0) and np.isfinite(f1)) or f1 == f0 or f1 == 0:
-                    break
-                t0, t1, f0 = t1, t1 - f1 * (t1 - t0) / (f1 - f0), f1
-                if abs(t1 - t0) <= 1e-14 * max(1.0, abs(t1)):
-                    break                              # converged (at once when affine)
-                f1 = g(t1)[j]
-            if not np.isfinite(t1):
+            t1 = _kink_root(lambda t, g=g, j=j: g(t)[j], g0[j])
+            if t1 is None:
                 continue
             for t in (t1 + sgn * step * max(1.0, abs(t1)) for step in KINK_STEPS
                       for sgn in (-1, 1)):
@@ -1099,8 +1093,10 @@ class _Checker:
         np = self.np
         ce = Counterexample(
             sizes=dict(bad["sizes"]),
-            values={k: to_contract(v) for k, v in bad["values"].items()},
-            expected=to_contract(bad["truth"]), claimed=to_contract(bad["claim"]))
+            values={k: to_contract(v, self.typing.vars[k].shape)
+                    for k, v in bad["values"].items()},
+            expected=to_contract(bad["truth"], self.shape),
+            claimed=to_contract(bad["claim"], self.shape))
         if bad.get("overflow"):                  # beyond floats: the forms must explain
             return (self._symbolic_cause() or self._one_term([]) or
                     "the values differ (beyond the range of floating point numbers)"), ce
@@ -1161,7 +1157,8 @@ class _Checker:
         c = np.concatenate([p["claim"].ravel() for p in pts])
         if np.allclose(t, 0, atol=1e-9):
             return "the derivative is 0" if not np.allclose(c, 0, atol=1e-9) else None
-        k = float(np.dot(c, t) / np.dot(t, t))
+        with np.errstate(all="ignore"):          # (values beside a far kink: 1e150)
+            k = float(np.dot(c, t) / np.dot(t, t))
         if not all(self._agree(k * p["truth"], p["claim"]) for p in pts):
             return None
         if abs(k) < 1e-9:
@@ -1306,6 +1303,48 @@ def arrange(xp, j, f_shape, x_shape, layout):
         g = j[0, :].reshape(x_shape, order="F")
         return g.T if num else g
     return j if num else j.T
+
+
+def _kink_root(f, f0) -> float | None:
+    """Where f (one entry of a kink's argument along a line; f0 = f(0)) is 0: the secant
+    method from t = 0 and 1. When it has not converged within SECANT_STEPS but two of the
+    points it tried lie on either side of 0 (a far kink of a steep argument: x^3 = 1e9 is
+    30 secant steps away from x = 1) — or, if none do, two of t = ±10^FAR_STEPS —
+    bisection between them finds it: geometric while the bracket spans orders of
+    magnitude, then halving. None: no root found."""
+    import math
+    t0, t1, f1 = 0.0, 1.0, f(1.0)
+    tried = [(t0, f0), (t1, f1)]
+    for _ in range(SECANT_STEPS):
+        if f1 == 0:
+            return t1
+        if not (math.isfinite(f0) and math.isfinite(f1)) or f1 == f0:
+            break
+        t0, t1, f0 = t1, t1 - f1 * (t1 - t0) / (f1 - f0), f1
+        if abs(t1 - t0) <= 1e-14 * max(1.0, abs(t1)):
+            return t1 if math.isfinite(t1) else None   # converged (at once when affine)
+        f1 = f(t1)
+        tried.append((t1, f1))
+    def brackets(tried):
+        tried = sorted((t, v) for t, v in tried if math.isfinite(t) and not math.isnan(v))
+        return [(lo, hi, flo < 0) for (lo, flo), (hi, fhi) in zip(tried, tried[1:])
+                if flo and fhi and (flo < 0) != (fhi < 0)]
+    if not brackets(tried):          # (x^5 = 1e20: f(0) == f(1) in floats) farther out
+        tried += [(t, f(t)) for k in FAR_STEPS for t in (-10.0 ** k, 10.0 ** k)]
+    fallback = t1 if math.isfinite(t1) else None     # (a point of the line all the same)
+    if not brackets(tried):
+        return fallback
+    lo, hi, below = brackets(tried)[0]           # f(lo) < 0 == below, f(hi) on the other side
+    for _ in range(200):
+        far = lo * hi > 0 and max(abs(lo), abs(hi)) > 4 * min(abs(lo), abs(hi))
+        mid = math.copysign(math.sqrt(lo * hi), lo) if far else (lo + hi) / 2
+        if not lo < mid < hi or hi - lo <= 1e-14 * max(1.0, abs(mid)):
+            return lo
+        v = f(mid)
+        if math.isnan(v):                        # (inf - inf: no sign to go by)
+            return fallback
+        lo, hi = (mid, hi) if (v < 0) == below and v != 0 else (lo, mid)
+    return fallback
 
 
 def _huge_number(e: Exception) -> bool:
