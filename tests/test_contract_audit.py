@@ -99,3 +99,40 @@ def test_check_finds_a_difference_beyond_a_far_kink(extra, differs):
 def test_check_still_proves_or_samples_right_claims_with_far_kinks():
     assert mcalc.check("d/dx relu(x^3 - 1e9)", "3*x^2*(x^3 > 1e9)").holds
     assert mcalc.check("d/dx x^2 + relu(x^5 - 1e20)", "2*x + 5*x^4*(x^5 >= 1e20)").holds
+
+
+# A claim off by less than the float screen's tolerance (relative 1e-12) everywhere held by
+# sampling: "1e-10*x is a difference" (README), and so is 1e-13. Such a difference shows
+# at any point in mpmath intervals, which are looked at before "holds" without a proof.
+
+@pytest.mark.parametrize("request_, claim", [
+    ("d/dx sin(x)", "cos(x + 1e-13)"),
+    ("d/dx sin(x)", "cos(x + 1e-15)"),
+    ("d/dx sin(x)", "sin(x + 1.5707963267948966)"),      # a decimal is exact, not pi/2
+    ("d/dx sum(sin(x))", "cos(x + 1e-14)'"),
+    ("d/dX logdet(X)", "inv(X + 1e-14*I)"),
+])
+def test_check_finds_differences_below_the_float_screen(request_, claim):
+    import mpmath
+    v = mcalc.check(request_, claim)
+    assert not v.holds and v.decided_by == "counterexample", v.reason
+    r = run("check", request_, claim)
+    assert r.returncode == 1, r.stdout
+    if request_ == "d/dx sin(x)":                   # the point shows it, independently
+        mpmath.mp.dps = 40
+        x = mpmath.mpf(v.counterexample["values"]["x"])
+        shift = mpmath.mpf(claim.split("+ ")[1].rstrip(")"))
+        fn = mpmath.cos if claim.startswith("cos") else mpmath.sin
+        assert abs(fn(x + shift) - mpmath.cos(x)) > mpmath.mpf(10) ** -30
+
+
+@pytest.mark.parametrize("request_, claim", [
+    ("d/dx sin(x)", "sin(x + pi/2)"),
+    ("d/dX logdet(X@X)", "2*inv(X)"),
+    ("d/dx relu(x)", "(x >= 0)"),
+    ("d/dx exp(log(x))", "1"),
+])
+def test_right_claims_without_a_proof_still_hold(request_, claim):
+    v = mcalc.check(request_, claim)
+    assert v.holds and v.decided_by == "sampling", v.reason
+    assert "no difference found at" in v.reason
