@@ -136,3 +136,38 @@ def test_right_claims_without_a_proof_still_hold(request_, claim):
     v = mcalc.check(request_, claim)
     assert v.holds and v.decided_by == "sampling", v.reason
     assert "no difference found at" in v.reason
+
+
+# --exact compares components at sizes 2 and 3 with SymPy: a claim that differs only at
+# other sizes, or only where SymPy's simplification dropped that it is undefined
+# (0*log(x) is 0), held with exit 0. check decides "for every size of the dimensions".
+
+@pytest.mark.parametrize("request_, claim, size", [
+    ("d/dx x'@x", "2*x' + (n >= 6)*x'", 6),
+    ("d/dx sum(x)", "ones(n)' + (n > 3)*ones(n)'", 4),
+])
+def test_exact_does_not_hold_beyond_its_sizes(request_, claim, size):
+    for v in (mcalc.check(request_, claim, exact=True),
+              mcalc.check(request_, claim, method="definition")):
+        assert not v.holds and v.decided_by == "counterexample", v.reason
+        ce = v.counterexample
+        assert ce["sizes"] == {"n": size}
+        x = np.array(ce["values"]["x"])
+        want, extra = (2 * x, x) if request_ == "d/dx x'@x" else (np.ones(size),) * 2
+        np.testing.assert_allclose(ce["derivative"], want, rtol=1e-12)
+        np.testing.assert_allclose(ce["claim"], want + extra, rtol=1e-12)
+    assert run("check", "--exact", request_, claim).returncode == 1
+
+
+def test_exact_does_not_hold_where_the_claim_is_undefined():
+    v = mcalc.check("d/dx x", "1 + 0*log(x)", exact=True)
+    assert not v.holds and v.counterexample["values"]["x"] < 0
+    assert v.counterexample["claim"] == "nan" and v.counterexample["derivative"] == 1.0
+
+
+@pytest.mark.parametrize("request_, claim", [
+    ("d/dx relu(x)", "(x >= 0)"), ("d/dx x'@A@x", "x'@(A + A')"), ("d/dx x'@x", "2*x'")])
+def test_exact_still_holds_and_names_the_derivative(request_, claim):
+    v = mcalc.check(request_, claim, exact=True)
+    assert v.holds and v.decided_by == "exact", v.reason
+    assert v.derivative                              # mcalc's own, as the contract's str
