@@ -171,3 +171,18 @@ def test_exact_still_holds_and_names_the_derivative(request_, claim):
     v = mcalc.check(request_, claim, exact=True)
     assert v.holds and v.decided_by == "exact", v.reason
     assert v.derivative                              # mcalc's own, as the contract's str
+
+
+# -- options: `--latex` is `--format latex`; with another --format it is a bad option ----
+
+@pytest.mark.parametrize("fmt", ["json", "plain", "numpy", "html"])
+def test_latex_flag_conflicting_with_format_is_a_usage_error(fmt):
+    r = run("diff", "--latex", "--format", fmt, "d/dx x'@x")
+    assert r.returncode == 2 and r.stdout == b""
+    err = r.stderr.decode()
+    assert err.count("\n") == 1 and "--latex" in err and fmt in err and "Traceback" not in err
+
+
+def test_latex_flag_with_format_latex_is_fine():
+    r = run("diff", "--latex", "--format", "latex", "d/dx x'@x")
+    assert r.returncode == 0 and r.stdout.startswith(b"\\begin{align*}")
