@@ -628,7 +628,8 @@ class _Checker:
     def _size_plan(self):
         """Every free dimension takes every size 1..9 (names offset from each other, so
         up to three get distinct sizes), smallest first — up to the largest size whose
-        cost is within bounds."""
+        cost is within bounds; then the sizes either side of a kink of the dimensions,
+        all dimensions at each size together, and all beyond their kinks together."""
         names = self._dims()
         sizes = SIZES[:getattr(self, "top", len(SIZES))]
         if not names:
@@ -637,7 +638,18 @@ class _Checker:
                 for k in range(len(sizes))]
         plan = sorted(plan, key=lambda s: (max(s.values()), sum(s.values())))
         extra = [at for at in self._threshold_plan(plan[0]) if at not in plan]
-        return plan + extra
+        # then the sizes the offsets never give: every dimension at once at each size (a
+        # claim off only where m == n, or where k, n and p are all >= 5), and every
+        # dimension on the far side of its changes together ((k >= 50)*(n >= 50))
+        together = [{n: s for n in names} for s in sizes[1:]] if len(names) > 1 else []
+        far = {d: t for d, t in sorted(self._threshold_sizes(), key=lambda dt: dt[1])}
+        if len(far) > 1:
+            at = dict(plan[0], **far)
+            if self._cost(at)[0] <= MAX_COST:
+                together.append(at)
+        seen = plan + extra
+        return seen + [at for i, at in enumerate(together)
+                       if at not in seen and at not in together[:i]]
 
     def _threshold_plan(self, base: dict) -> list[dict]:
         """Sizes on both sides of every change of a kink of the dimensions alone, the

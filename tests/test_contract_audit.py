@@ -186,3 +186,30 @@ def test_latex_flag_conflicting_with_format_is_a_usage_error(fmt):
 def test_latex_flag_with_format_latex_is_fine():
     r = run("diff", "--latex", "--format", "latex", "d/dx x'@x")
     assert r.returncode == 0 and r.stdout.startswith(b"\\begin{align*}")
+
+
+# Sizes: dimension names take sizes offset from each other, so three or more are never all
+# large at once, and two are never equal: a claim off only there held by sampling.
+
+@pytest.mark.parametrize("request_, claim, at", [
+    ("d/dx x'@x where x: vector(n); B: matrix(k, p)",
+     "2*x'*(1 + (n >= 5)*(k >= 5)*(p >= 5)*sin(x'@x)^2)", {"n": 5, "k": 5, "p": 5}),
+    ("d/dx sum(A@x) where A: matrix(m, n)",
+     "ones(m)'@A*(1 + (m >= n)*(m <= n)*sin(sum(x))^2)", None),
+    ("d/dx x'@x where x: vector(n); B: matrix(k, p)",
+     "2*x'*(1 + (n >= 20)*(k >= 20)*(p >= 20)*sin(x'@x)^2)", {"n": 20, "k": 20, "p": 20}),
+])
+def test_check_tries_every_dimension_large_or_equal_together(request_, claim, at):
+    v = mcalc.check(request_, claim)
+    assert not v.holds and v.decided_by == "counterexample", v.reason
+    sizes = v.counterexample["sizes"]
+    if at is None:
+        assert sizes["m"] == sizes["n"]
+    else:
+        assert all(sizes[d] >= s for d, s in at.items())
+    x = np.array(v.counterexample["values"]["x"], ndmin=1)
+    got = np.array(v.counterexample["claim"], ndmin=1)
+    want = np.array(v.counterexample["derivative"], ndmin=1)
+    if "x'@x" in request_:
+        np.testing.assert_allclose(want, 2 * x, rtol=1e-12)
+        np.testing.assert_allclose(got, 2 * x * (1 + np.sin(x @ x) ** 2), rtol=1e-9)
