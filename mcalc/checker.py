@@ -19,7 +19,8 @@ symmetric S's transpose is S in both (CONTRACT §1). Then, in order (CONTRACT §
    scales 1, 1e-3 and 1e3 with random signs (positive where signed values leave the
    domain), and for every kink (relu, abs, sign, max, min, an indicator) the points just
    either side of it, found by the secant method along a random line (then bisection of a
-   sign change, for a kink far out: relu(x^3 - 1e9)). A point where the
+   sign change, for a kink far out: relu(x^3 - 1e9); or of a point and the nearest peak,
+   for a narrow window: cos(x) > 0.9999999999). A point where the
    derivative is defined is screened in float64 (a difference relative to the values, or
    a nonzero canonical difference evaluated term by term) and confirmed with mpmath
    intervals, which surely hold the exact values: disjoint means different, a claim
@@ -1363,9 +1364,10 @@ def _kink_root(f, f0) -> float | None:
     """Where f (one entry of a kink's argument along a line; f0 = f(0)) is 0: the secant
     method from t = 0 and 1. When it has not converged within SECANT_STEPS but two of the
     points it tried lie on either side of 0 (a far kink of a steep argument: x^3 = 1e9 is
-    30 secant steps away from x = 1) — or, if none do, two of t = ±10^FAR_STEPS —
-    bisection between them finds it: geometric while the bracket spans orders of
-    magnitude, then halving. None: no root found."""
+    30 secant steps away from x = 1) — or, if none do, two of t = ±10^FAR_STEPS, or a
+    point and the extremum of f nearest it (f touches 0 near a peak) — bisection between
+    them finds it: geometric while the bracket spans orders of magnitude, then halving.
+    None: no root found."""
     import math
     t0, t1, f1 = 0.0, 1.0, f(1.0)
     tried = [(t0, f0), (t1, f1)]
@@ -1385,6 +1387,8 @@ def _kink_root(f, f0) -> float | None:
                 if flo and fhi and (flo < 0) != (fhi < 0)]
     if not brackets(tried):          # (x^5 = 1e20: f(0) == f(1) in floats) farther out
         tried += [(t, f(t)) for k in FAR_STEPS for t in (-10.0 ** k, 10.0 ** k)]
+    if not brackets(tried):          # 0 only near a peak: (cos(x) > 0.9999999999)
+        tried += _extremum(f, tried)
     fallback = t1 if math.isfinite(t1) else None     # (a point of the line all the same)
     if not brackets(tried):
         return fallback
@@ -1399,6 +1403,37 @@ def _kink_root(f, f0) -> float | None:
             return fallback
         lo, hi = (mid, hi) if (v < 0) == below and v != 0 else (lo, mid)
     return fallback
+
+
+def _extremum(f, tried) -> list[tuple[float, float]]:
+    """(t, f(t)) for the points of a search for the extremum of f nearest the point tried
+    (|t| <= 10) where f is closest to 0: the secant method on f's central-difference
+    slope. A kink argument that crosses 0 only in a window around a peak (cos(x) > c,
+    c a hair below 1: a window 1e-5 wide) has its sign change between the two."""
+    import math
+    near = [(t, v) for t, v in tried if abs(t) <= 10 and math.isfinite(v)]
+    if not near:
+        return []
+    out: list[tuple[float, float]] = []
+
+    def slope(t):
+        h = 1e-7 * max(1.0, abs(t))
+        a, b = f(t - h), f(t + h)
+        out.extend(((t - h, a), (t + h, b)))
+        return (b - a) / (2 * h)
+    t0 = min(near, key=lambda tv: abs(tv[1]))[0]
+    t1 = t0 + 1e-3
+    s0, s1 = slope(t0), slope(t1)
+    for _ in range(SECANT_STEPS):
+        if not (math.isfinite(s0) and math.isfinite(s1)) or s1 == s0:
+            break
+        t0, t1, s0 = t1, t1 - s1 * (t1 - t0) / (s1 - s0), s1
+        if not math.isfinite(t1) or abs(t1 - t0) <= 1e-15 * max(1.0, abs(t1)):
+            break
+        s1 = slope(t1)
+    if math.isfinite(t1):
+        out.append((t1, f(t1)))
+    return out
 
 
 def _huge_number(e: Exception) -> bool:

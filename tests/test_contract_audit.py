@@ -213,3 +213,25 @@ def test_check_tries_every_dimension_large_or_equal_together(request_, claim, at
     if "x'@x" in request_:
         np.testing.assert_allclose(want, 2 * x, rtol=1e-12)
         np.testing.assert_allclose(got, 2 * x * (1 + np.sin(x @ x) ** 2), rtol=1e-9)
+
+
+# A kink whose argument crosses 0 only in a narrow window around a peak: no sign change
+# among the points tried, so the window was never met and the claim held by sampling.
+
+@pytest.mark.parametrize("extra, inside", [
+    ("(cos(x) > 0.9999999999)", lambda x: np.cos(x) > 0.9999999999),
+    ("relu(sin(x) - 0.9999999)", lambda x: np.sin(x) > 0.9999999),
+    ("relu(1e-10 - (x - 3)^2)", lambda x: (x - 3) ** 2 < 1e-10),
+    ("(exp(-x^2) > 0.99999999)", lambda x: np.exp(-x * x) > 0.99999999),
+])
+def test_check_finds_a_difference_in_a_narrow_window(extra, inside):
+    v = mcalc.check("d/dx x^2", f"2*x + {extra}")
+    assert not v.holds and v.decided_by == "counterexample", v.reason
+    x = v.counterexample["values"]["x"]
+    assert inside(x)
+    assert v.counterexample["derivative"] == pytest.approx(2 * x, rel=1e-12)
+
+
+def test_a_kink_that_only_touches_zero_still_holds():
+    v = mcalc.check("d/dx x^2", "2*x + relu(-x^2)")          # relu(-x^2) is 0 everywhere
+    assert v.holds, v.reason
