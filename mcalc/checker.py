@@ -61,7 +61,7 @@ DECIDED_BY = ("shape", "symbolic", "counterexample", "exact", "sampling")
 SIZES = (1, 2, 3, 4, 5, 6, 7, 8, 9)   # every free dimension takes every one of these
 SCALES = (1.0, 1e-3, 1e3)             # value scales (signs random)
 SECANT_STEPS = 12                     # root finding on a line, for a kink's argument,
-FAR_STEPS = (1, 2, 4, 8, 16, 32, 64, 128, 256)   # then a sign change at t = ±10^these
+FAR_STEPS = (1, 2, 4, 8, 16, 32, 64, 128, 256, 308)   # then a sign change at t = ±10^these
 KINK_STEPS = (1e-11, 1e-6)            # the points beside a kink: t* ± these (relative)
 FLOAT_RTOL = 1e-12                    # float64 screen: larger relative differences ...
 DIFF_RTOL = 1e-9                      # ... or canonical differences go to mpmath
@@ -216,6 +216,8 @@ def check(request: str, claim: str, types=(), layout: str = "numerator",
         raise McalcError(f"unknown layout '{layout}' (numerator or denominator)")
     if method is not None and method not in METHODS:
         raise McalcError(f"unknown method '{method}' (chain, differential or definition)")
+    if not isinstance(seed, int) or seed < 0:
+        raise McalcError(f"the seed is a non-negative integer, not {seed!r}")
     if not claim.strip():
         raise McalcError("the claim is empty")
     exact = exact or method == "definition"
@@ -1395,7 +1397,8 @@ def _kink_root(f, f0) -> float | None:
     lo, hi, below = brackets(tried)[0]           # f(lo) < 0 == below, f(hi) on the other side
     for _ in range(200):
         far = lo * hi > 0 and max(abs(lo), abs(hi)) > 4 * min(abs(lo), abs(hi))
-        mid = math.copysign(math.sqrt(lo * hi), lo) if far else (lo + hi) / 2
+        mid = math.copysign(math.sqrt(abs(lo)) * math.sqrt(abs(hi)), lo) if far else \
+            lo + (hi - lo) / 2                   # (neither overflows at 1e308)
         if not lo < mid < hi or hi - lo <= 1e-14 * max(1.0, abs(mid)):
             return lo
         v = f(mid)

@@ -235,3 +235,24 @@ def test_check_finds_a_difference_in_a_narrow_window(extra, inside):
 def test_a_kink_that_only_touches_zero_still_holds():
     v = mcalc.check("d/dx x^2", "2*x + relu(-x^2)")          # relu(-x^2) is 0 everywhere
     assert v.holds, v.reason
+
+
+def test_check_finds_a_kink_at_the_end_of_the_float_range():
+    for claim in ("cos(x)*(1 + (x > 1e300))", "cos(x)*(1 + (x < -1e300))"):
+        v = mcalc.check("d/dx sin(x)", claim)
+        assert not v.holds and abs(v.counterexample["values"]["x"]) > 1e300, v.reason
+
+
+# -- a bad --seed is bad input (exit 2, one line), not an internal error -----------------
+
+@pytest.mark.parametrize("seed", ["-1", "-5"])
+def test_a_negative_seed_is_a_usage_error(seed):
+    r = run("check", "--seed", seed, "d/dx x", "1")
+    err = r.stderr.decode()
+    assert r.returncode == 2 and "internal error" not in err and "--seed" in err
+    assert err.count("\n") == 1
+
+
+def test_a_negative_seed_raises_mcalc_error_in_the_api():
+    with pytest.raises(mcalc.McalcError, match="seed"):
+        mcalc.check("d/dx x", "1", seed=-1)
