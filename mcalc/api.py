@@ -211,6 +211,13 @@ def _sizes(arrays: dict, shapes: dict) -> dict[str, int]:
     return sizes
 
 
+def _text(name: str, value) -> None:
+    """A request or claim is a str: anything else is the caller's TypeError, as for any
+    Python function (bad text is a McalcError)."""
+    if not isinstance(value, str):
+        raise TypeError(f"the {name} must be a str, not {type(value).__name__}")
+
+
 def derive(request: str, *, layout: str = "numerator", method: str | None = None,
            types: Sequence[str] = ()) -> Derivation:
     """Derive `request` (one line of the request language) step by step.
@@ -221,6 +228,7 @@ def derive(request: str, *, layout: str = "numerator", method: str | None = None
     Raises McalcError (a ValueError with `.column`) on bad input.
     """
     from mcalc.pipeline import METHODS, derive as _derive
+    _text("request", request)
     if method is not None and method not in METHODS:
         raise McalcError(f"unknown method '{method}' (chain, differential or definition)")
     if isinstance(types, str):
@@ -284,6 +292,8 @@ def check(request: str, claim: str, *, layout: str = "numerator", types: Sequenc
     Raises McalcError on bad input and when it cannot decide (where the CLI exits 2).
     """
     from mcalc.checker import check as _check
+    _text("request", request)
+    _text("claim", claim)
     if isinstance(types, str):
         types = (types,)
     r = _check(request, claim, tuple(types), layout, method, exact,

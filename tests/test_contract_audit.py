@@ -256,3 +256,15 @@ def test_a_negative_seed_is_a_usage_error(seed):
 def test_a_negative_seed_raises_mcalc_error_in_the_api():
     with pytest.raises(mcalc.McalcError, match="seed"):
         mcalc.check("d/dx x", "1", seed=-1)
+
+
+@pytest.mark.parametrize("args", [("d/dx x", None), ("d/dx x", 1), (None, "1"), (b"d/dx x", "1")])
+def test_api_check_refuses_non_text_with_a_type_error(args):
+    with pytest.raises(TypeError, match="str"):
+        mcalc.check(*args)
+
+
+@pytest.mark.parametrize("request_", [None, b"d/dx x", 3])
+def test_api_derive_refuses_non_text_with_a_type_error(request_):
+    with pytest.raises(TypeError, match="str"):
+        mcalc.derive(request_)
