@@ -123,7 +123,8 @@ class Derivation:
         d = self._d
         root = d.result if d.result is not None else d.expr
         needed = _variables(root)
-        shapes = {**_variables(d.expr), **needed}          # every variable, for sizes
+        shapes = {**{n: _declared_shape(t) for n, t in d.types.items()},
+                  **_variables(d.expr), **needed}          # every variable, for sizes
         known = set(shapes) | _dimension_names(d)
 
         def derivative(**arrays):
@@ -178,6 +179,21 @@ def _variables(root) -> dict[str, tuple[str, str]]:
         if node.op == "var":
             out[node.name] = node.shape
     return out
+
+
+def _declared_shape(type_text: str) -> tuple[str, str]:
+    """'vector(n)' -> ('n', '1'): the shape of a typed variable (one declared and not
+    used in the expression still gives its size to the result: `d/dx y where x:
+    vector(n)`)."""
+    kind, _, dims = type_text.partition("(")
+    dims = [x.strip() for x in dims.rstrip(")").split(",")] if dims else []
+    if kind == "vector":
+        return dims[0], "1"
+    if kind == "matrix":
+        return dims[0], dims[1]
+    if kind == "symmetric":
+        return dims[0], dims[0]
+    return "1", "1"
 
 
 def _dimension_names(d) -> set[str]:

@@ -268,3 +268,14 @@ def test_api_check_refuses_non_text_with_a_type_error(args):
 def test_api_derive_refuses_non_text_with_a_type_error(request_):
     with pytest.raises(TypeError, match="str"):
         mcalc.derive(request_)
+
+
+def test_function_takes_every_variable_the_numpy_expression_uses():
+    # x is declared but not in the body: the result is a zero row of x's size, and the
+    # numpy expression reads that size off x — function() must take x as well
+    d = mcalc.derive("d/dx y where x: vector(n)")
+    x = np.ones(3)
+    want = eval(d.numpy, {"np": np, "x": x, "y": 2.0})
+    got = d.function()(x=x, y=2.0)
+    assert np.shape(got) == np.shape(want) == (3,)
+    np.testing.assert_array_equal(got, want)
