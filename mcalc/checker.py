@@ -833,12 +833,15 @@ class _Checker:
 
     def _outside_domain(self):
         """A point where the derivative is defined and the claim is not, when the claim
-        has a log, sqrt, fractional power or logdet the canonical form may have dropped
-        (0*sqrt(x) is 0 only where sqrt(x) is defined); None if there is none."""
+        has a log, sqrt, fractional or negative power, inverse, tan or logdet the canonical
+        form may have dropped (0*sqrt(x) is 0 only where sqrt(x) is defined, 0/(x - x)
+        nowhere); None if there is none."""
         np = self.np
         def partial(n):
-            return n.op in ("log", "sqrt", "logdet") or (
-                n.op == "pow" and n.args[1].op == "num" and n.args[1].value.denominator != 1)
+            if n.op == "pow":
+                k = n.args[1]
+                return k.op != "num" or k.value.denominator != 1 or k.value < 0
+            return n.op in ("log", "sqrt", "logdet", "inv", "tan")
         if not any(partial(n) for _, n in _nodes_with_paths(self.cl)):
             return None
         for sizes in self._size_plan()[:3]:

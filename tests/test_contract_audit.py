@@ -279,3 +279,27 @@ def test_function_takes_every_variable_the_numpy_expression_uses():
     got = d.function()(x=x, y=2.0)
     assert np.shape(got) == np.shape(want) == (3,)
     np.testing.assert_array_equal(got, want)
+
+
+# A claim undefined everywhere (a division by zero, the inverse of a zero matrix) where
+# the derivative is defined does not hold — the canonical form had multiplied it by 0 and
+# "proved" it.
+
+@pytest.mark.parametrize("request_, claim", [
+    ("d/dx x", "1 + 0/(x - x)"),
+    ("d/dx x", "1 + 0*(1/0)"),
+    ("d/dX tr(X)", "I + 0*inv(X - X)"),
+    ("d/dx sum(x)", "ones(n)' + 0*(x/(x - x))'"),
+])
+def test_a_claim_undefined_everywhere_does_not_hold(request_, claim):
+    v = mcalc.check(request_, claim)
+    assert not v.holds and v.decided_by == "counterexample", v.reason
+    assert "not defined" in v.reason
+    assert run("check", request_, claim).returncode == 1
+
+
+@pytest.mark.parametrize("request_, claim", [
+    ("d/dx log(x)", "1/x"), ("d/dX logdet(X)", "inv(X)"), ("d/dx x^3", "3*x^4/x^2"),
+    ("d/dx x", "1 + 0*x^(-1)")])               # undefined at a point only: a measure zero
+def test_claims_with_divisions_still_hold(request_, claim):
+    assert mcalc.check(request_, claim).holds
