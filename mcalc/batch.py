@@ -3,7 +3,8 @@ repl — and the error boundary around each line.
 
 Input is read as bytes, at most LINE_LIMIT bytes a line (the rest of a longer line is
 skipped unread into memory, so `mcalc diff - < /dev/zero` stays bounded), and decoded as
-UTF-8 (a byte-order mark at the start skipped) with bad bytes replaced: such a line is reported as an error, never the batch's.
+UTF-8 (a byte-order mark at the start skipped) with bad bytes replaced: such a line is
+reported as an error, never the batch's.
 Every answer is out before a read that may wait for input (a file's answers go out in
 large writes); a failure of any kind while answering a line (bad input, a limit, MemoryError,
 RecursionError, a bug) becomes that line's one-line error and the batch goes on; Ctrl-C

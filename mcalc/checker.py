@@ -46,6 +46,7 @@ or this module is imported.
 """
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from fractions import Fraction
 
@@ -60,8 +61,8 @@ LAYOUTS = ("numerator", "denominator")
 DECIDED_BY = ("shape", "symbolic", "counterexample", "exact", "sampling")
 SIZES = (1, 2, 3, 4, 5, 6, 7, 8, 9)   # every free dimension takes every one of these
 SCALES = (1.0, 1e-3, 1e3)             # value scales (signs random)
-SECANT_STEPS = 12                     # root finding on a line, for a kink's argument,
-FAR_STEPS = (1, 2, 4, 8, 16, 32, 64, 128, 256, 308)   # then a sign change at t = ±10^these
+SECANT_STEPS = 12                     # root finding on a line, for a kink's argument ...
+FAR_STEPS = (1, 2, 4, 8, 16, 32, 64, 128, 256, 308)   # ... then a sign change at t = ±10^k
 KINK_STEPS = (1e-11, 1e-6)            # the points beside a kink: t* ± these (relative)
 FLOAT_RTOL = 1e-12                    # float64 screen: larger relative differences ...
 DIFF_RTOL = 1e-9                      # ... or canonical differences go to mpmath
@@ -1374,7 +1375,6 @@ def _kink_root(f, f0) -> float | None:
     point and the extremum of f nearest it (f touches 0 near a peak) — bisection between
     them finds it: geometric while the bracket spans orders of magnitude, then halving.
     None: no root found."""
-    import math
     t0, t1, f1 = 0.0, 1.0, f(1.0)
     tried = [(t0, f0), (t1, f1)]
     for _ in range(SECANT_STEPS):
@@ -1387,6 +1387,7 @@ def _kink_root(f, f0) -> float | None:
             return t1 if math.isfinite(t1) else None   # converged (at once when affine)
         f1 = f(t1)
         tried.append((t1, f1))
+
     def brackets(tried):
         tried = sorted((t, v) for t, v in tried if math.isfinite(t) and not math.isnan(v))
         return [(lo, hi, flo < 0) for (lo, flo), (hi, fhi) in zip(tried, tried[1:])
@@ -1417,7 +1418,6 @@ def _extremum(f, tried) -> list[tuple[float, float]]:
     (|t| <= 10) where f is closest to 0: the secant method on f's central-difference
     slope. A kink argument that crosses 0 only in a window around a peak (cos(x) > c,
     c a hair below 1: a window 1e-5 wide) has its sign change between the two."""
-    import math
     near = [(t, v) for t, v in tried if abs(t) <= 10 and math.isfinite(v)]
     if not near:
         return []

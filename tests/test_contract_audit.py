@@ -258,7 +258,8 @@ def test_a_negative_seed_raises_mcalc_error_in_the_api():
         mcalc.check("d/dx x", "1", seed=-1)
 
 
-@pytest.mark.parametrize("args", [("d/dx x", None), ("d/dx x", 1), (None, "1"), (b"d/dx x", "1")])
+@pytest.mark.parametrize("args", [("d/dx x", None), ("d/dx x", 1), (None, "1"),
+                                  (b"d/dx x", "1")])
 def test_api_check_refuses_non_text_with_a_type_error(args):
     with pytest.raises(TypeError, match="str"):
         mcalc.check(*args)
