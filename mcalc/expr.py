@@ -178,6 +178,25 @@ def postorder(root: Expr, done):
         yield node
 
 
+def holds(e: Expr, node: Expr, keep: Expr | None = None) -> bool:
+    """Whether node occurs in e, outside `keep` (a subtree known not to hold it); subtrees
+    no larger than node are not walked. (replace's first look, for one node: no mapping
+    to make, the usual answer no.)"""
+    size = node.size
+    if e.size < size:
+        return False
+    seen = set()
+    stack = [e]
+    while stack:
+        n = stack.pop()
+        if n is node:
+            return True
+        if n.size > size and n is not keep and n not in seen:
+            seen.add(n)
+            stack.extend(n.args)
+    return False
+
+
 def replace(e: Expr, mapping: dict, keep=()) -> Expr:
     """e with every occurrence of a key of `mapping` replaced by its value; the subtrees
     in `keep` are known to hold none and are left as they are, and so are those smaller

@@ -503,7 +503,7 @@ class Derive:
         if node is self.f and self.f.op == "var":
             return e
         local = self.g.local[node]
-        if e.size < local.size:                   # (too small to hold it: the usual partial)
+        if not E.holds(e, local, keep):           # (the usual: few partials hold it)
             return e
         return E.replace(e, {local: self.g.name[node]}, keep=(keep,) if keep is not None else ())
 
