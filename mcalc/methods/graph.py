@@ -279,6 +279,7 @@ def _intermediates(f: Expr, xs: tuple):
     transparent: set[Expr] = set()
     dep: dict[Expr, frozenset] = {}
     none = frozenset()
+    own = {x: frozenset((x,)) for x in xs}      # a variable of xs -> what it uses
     chained = False
     stack = [f]
     while stack:
@@ -287,16 +288,18 @@ def _intermediates(f: Expr, xs: tuple):
             stack.pop()
             continue
         args = node.args
-        if not args:
+        if not args:                              # (f itself: other leaves are operands)
             stack.pop()
-            dep[node] = frozenset((node.name,)) if node.op == "var" and node.name in xs \
-                else none
+            dep[node] = own.get(node.name, none) if node.op == "var" else none
             continue
         pending = False                           # (a loop: a comprehension is a call)
         for a in args[::-1]:                      # the first operand on top: done first
             if a not in dep:
-                stack.append(a)
-                pending = True
+                if a.args:
+                    stack.append(a)
+                    pending = True
+                else:                             # a leaf (half the nodes): at once
+                    dep[a] = own.get(a.name, none) if a.op == "var" else none
         if pending:
             continue
         stack.pop()
