@@ -265,7 +265,7 @@ class _Local(dict):
     def __missing__(self, node: Expr) -> Expr:
         name = self.names
         args = tuple([name[a] if a in name else a for a in node.args])
-        got = self[node] = Expr(node.op, args, node.shape, node.name, node.value)
+        got = self[node] = E.new(Expr, node.op, args, node.shape, node.name, node.value)
         return got
 
 
@@ -351,7 +351,7 @@ class Graph:
                 label = of.get(node)
                 if label is None:
                     label = of[node] = names.fresh(upper=node.is_matrix)
-            self.name[node] = Expr("var", (), node.shape, label)
+            self.name[node] = E.new(Expr, "var", (), node.shape, label)
             labels[node] = label
             self.shapes[label] = node.shape
         for node in sorted(transparent, key=lambda n: n.size) if transparent else ():
