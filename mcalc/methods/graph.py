@@ -87,23 +87,24 @@ def labels(f: Expr, variables: frozenset | None = None) -> tuple[str, str]:
     that neither collides with a variable (`variables`: E.free_vars(f), when known) or a
     dimension of f."""
     taken = set(E.free_vars(f) if variables is None else variables) | set(f.shape)
-    fallback = (f"y_{k}" for k in range(len(taken) + 1))
-    root = next(r for r in itertools.chain(("y", "f", "L", "out"), fallback) if r not in taken)
-    letters = itertools.chain(("u", "v", "t"), (f"u{k}_" for k in range(len(taken) + 1)))
-    return root, _free_letter(letters, taken)
+    for root in ("y", "f", "L", "out"):
+        if root not in taken:
+            break
+    else:
+        root = next(r for r in (f"y_{k}" for k in range(len(taken) + 1)) if r not in taken)
+    return root, _free_letter(("u", "v", "t"), "u", taken)
 
 
-def _free_letter(letters, taken, skip: str = "") -> str:
+def _free_letter(letters: tuple, fallback: str, taken, skip: str = "") -> str:
     """The first of `letters` (other than `skip`) that begins no name in `taken`, in either
-    case; a one-letter candidate (the usual) is checked against the names' first letters."""
+    case, else the first of fallback + "0_", fallback + "1_", ... that begins none."""
     firsts = {n[:1] for n in taken}
     for c in letters:
-        if c == skip:
-            continue
-        if len(c) == 1:
-            if c not in firsts and c.upper() not in firsts:
-                return c
-        elif not any(n.startswith((c, c.upper())) for n in taken):
+        if c != skip and c not in firsts and c.upper() not in firsts:
+            return c
+    for k in range(len(taken) + 1):
+        c = f"{fallback}{k}_"
+        if c != skip and not any(n.startswith((c, c.upper())) for n in taken):
             return c
 
 
@@ -118,9 +119,8 @@ class Names:
         self.taken = variables | dimensions | set(taken) | {self.root}
         # the letter of the names given to derivatives too large to write at each use
         # (v6 for du6/dx): not the intermediates', nor t (the result's `where` names)
-        letters = itertools.chain(("v", "w", "z", "q", "p"),
-                                  (f"v{k}_" for k in range(len(self.taken) + 1)))
-        self.dletter = _free_letter(letters, self.taken, skip=self.letter)
+        self.dletter = _free_letter(("v", "w", "z", "q", "p"), "v", self.taken,
+                                    skip=self.letter)
         self.k = 0
         self.of: dict[Expr, str] = {}            # node -> its name
         self.defined: set[str] = set()
