@@ -34,6 +34,7 @@ class _KeyedRef(weakref.ref):
     for every node made): the key is set after construction, which is all in C."""
     __slots__ = ("key",)
 _SIZE = attrgetter("size")
+_SHAPE = attrgetter("shape")
 
 # How repr() writes a node: mcalc.printing.text registers its printer when it is imported
 # (the printer sits above this module, which never imports it).
@@ -156,7 +157,7 @@ ZERO, ONE = num(0), num(1)
 
 def make(op: str, *args: Expr, column: int = 0, name=None) -> Expr:
     """Build an operator node, checking the operands' shapes by the shape law of `op`."""
-    return new(Expr, op, tuple(args), shape_of(op, [a.shape for a in args], column, args), name)
+    return new(Expr, op, args, shape_of(op, list(map(_SHAPE, args)), column, args), name)
 
 
 def is_number(e: Expr, value=None) -> bool:
