@@ -16,6 +16,7 @@ too large to show is stated with names for the large derivatives it is made of
 from __future__ import annotations
 
 import itertools
+from operator import itemgetter
 
 from mcalc import expr as E
 from mcalc import rules as R
@@ -95,10 +96,13 @@ def labels(f: Expr, variables: frozenset | None = None) -> tuple[str, str]:
     return root, _free_letter(("u", "v", "t"), "u", taken)
 
 
+_FIRST = itemgetter(slice(0, 1))             # a name's first letter ('' for '')
+
+
 def _free_letter(letters: tuple, fallback: str, taken, skip: str = "") -> str:
     """The first of `letters` (other than `skip`) that begins no name in `taken`, in either
     case, else the first of fallback + "0_", fallback + "1_", ... that begins none."""
-    firsts = {n[:1] for n in taken}
+    firsts = set(map(_FIRST, taken))
     for c in letters:
         if c != skip and c not in firsts and c.upper() not in firsts:
             return c
@@ -263,8 +267,7 @@ class _Local(dict):
         self.names = graph.name
 
     def __missing__(self, node: Expr) -> Expr:
-        name = self.names
-        args = tuple([name[a] if a in name else a for a in node.args])
+        args = tuple(map(self.names.get, node.args, node.args))     # (name or itself)
         got = self[node] = E.new(Expr, node.op, args, node.shape, node.name, node.value)
         return got
 
@@ -530,7 +533,10 @@ class Derive:
     def _operands(self, node):
         """Operand indices that depend on x (X@X has two: the product rule)."""
         dep, x = self.g.dep, self.x.name
-        return [i for i, a in enumerate(node.args) if x in dep[a]]
+        args = node.args
+        if len(args) == 1:                        # (most: no comprehension to call)
+            return [0] if x in dep[args[0]] else []
+        return [i for i, a in enumerate(args) if x in dep[a]]
 
     def _path(self, node, a):
         """∂f/∂node ∂node/∂a (just ∂f/∂a when node is f itself)."""
