@@ -16,7 +16,7 @@ too large to show is stated with names for the large derivatives it is made of
 from __future__ import annotations
 
 import itertools
-from operator import itemgetter
+from operator import attrgetter, itemgetter
 
 from mcalc import expr as E
 from mcalc import rules as R
@@ -649,7 +649,10 @@ _NARY = ("add", "mul", "matmul")
 
 
 def _nested(n: Expr) -> bool:
-    return n.op in _NARY and any(a.op == n.op for a in n.args)
+    return n.op in _NARY and n.op in map(_OP, n.args)       # (map: no generator to make)
+
+
+_OP = attrgetter("op")
 
 
 def _flat(e: Expr) -> Expr:
