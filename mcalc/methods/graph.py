@@ -96,7 +96,7 @@ def labels(f: Expr, variables: frozenset | None = None) -> tuple[str, str]:
     return root, _free_letter(("u", "v", "t"), "u", taken)
 
 
-_FIRST = itemgetter(slice(0, 1))             # a name's first letter ('' for '')
+_FIRST = itemgetter(slice(0, 1))             # n[:1]: a name's first letter, in C
 
 
 def _free_letter(letters: tuple, fallback: str, taken, skip: str = "") -> str:
