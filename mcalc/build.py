@@ -6,7 +6,7 @@ from fractions import Fraction
 
 from mcalc import expr as E
 from mcalc.errors import McalcError
-from mcalc.types import ELEMENTWISE_BINARY, ELEMENTWISE_UNARY, SCALAR, Typing, solve
+from mcalc.types import ELEMENTWISE_BINARY, ELEMENTWISE_UNARY, SCALAR, Typing, shape_of, solve
 
 _CALL_ALIASES = {"trace": "tr", "transpose": "T"}
 _COMPARE = {">": "gt", ">=": "ge", "<": "lt", "<=": "le"}
@@ -135,7 +135,7 @@ def _node(n, args, typing, shape_here, sym) -> E.Expr:
     if op == "neg":
         return E.make("mul", _MINUS_ONE, args[0], column=col)
     if op == "div":
-        E.make("mul", *args, column=col)                       # check the shapes as written
+        shape_of("mul", [a.shape for a in args], col)          # check the shapes as written
         return E.make("mul", args[0], E.make("pow", args[1], _MINUS_ONE), column=col)
     if op == "compare":
         return E.make(_COMPARE[n.text], *args, column=col)
