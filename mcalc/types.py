@@ -734,9 +734,13 @@ def _name_dims(solver: _Solver, used: set[str]):
         tv = solver.vars.get(v)
         t = tv.find() if tv is not None else None
         if t is not None and t.kind:
-            if t.dims[1].find() is solver.one:
-                lengths.append(t.dims[0])
-            sizes += (t.dims[1], t.dims[0])
+            rows, cols = t.dims[0].find(), t.dims[1].find()
+            if cols is solver.one and rows.fixed is None:       # (named ones are skipped:
+                lengths.append(rows)                             # a scalar's, most often)
+            if cols.fixed is None:
+                sizes.append(cols)
+            if rows.fixed is None:
+                sizes.append(rows)
     for d in lengths + sizes:
         name(d)
     # inner products first (post-order); a product whose factor is a product unified
