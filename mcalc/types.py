@@ -852,8 +852,12 @@ def solve(bodies, decls, source: str = "", defs=(), local_defs=()):
         else:
             typing[name] = VarType("matrix", shape)
         sizes.update(shape)
-    dims = solver.dim_names.union(p for d in sizes for p in d.split("*")      # m*n: m and n
-                                  if not p.isdigit())
+    dims = set(solver.dim_names)
+    for d in sizes:
+        if "*" in d:                                                    # m*n: m and n
+            dims.update(p for p in d.split("*") if not p.isdigit())
+        elif not d.isdigit():
+            dims.add(d)
     result = Typing(typing, frozenset(dims), frozenset(inf.all_defined))
     return result, inf, lambda tv: _shape_of_tv(tv, solver)
 
