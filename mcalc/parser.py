@@ -322,14 +322,9 @@ def _parse(text: str, start: str):
 
 def parse_request(text: str, extra_decls: tuple[Decl, ...] = ()) -> Request:
     """Parse one request line; `extra_decls` come from -t/--type."""
-    prefixes, body, where = [], None, ()
-    for item in _parse(text, "request"):
-        if isinstance(item, Syntax):
-            body = item
-        elif isinstance(item, tuple) and item and isinstance(item[0], (Decl, Definition)):
-            where = item
-        else:
-            prefixes.append(item)
+    prefixes = _parse(text, "request")          # the grammar's order: prefixes, body, where
+    where = () if isinstance(prefixes[-1], Syntax) else prefixes.pop()
+    body = prefixes.pop()
     wrt, cols = [], []
     for p in prefixes:
         if p[0] == "dk":
