@@ -76,12 +76,16 @@ def _mismatch(op_text: str, shapes, column, hint: str = "") -> McalcError:
 
 
 def _elementwise(op, shapes, column):
-    big = [s for s in shapes if s != SCALAR]
-    for s in big[1:]:
-        if s != big[0]:
-            spelled = _SPELL.get(op, op)
-            raise _mismatch(f"'{spelled}'", (big[0], s), column, _hint(spelled, big[0], s))
-    return big[0] if big else SCALAR
+    """Scalars broadcast; the other operands have one shape, the result's."""
+    out = SCALAR
+    for s in shapes:
+        if s != SCALAR:
+            if out is SCALAR:
+                out = s
+            elif s != out:
+                spelled = _SPELL.get(op, op)
+                raise _mismatch(f"'{spelled}'", (out, s), column, _hint(spelled, out, s))
+    return out
 
 
 _SPELL = {"add": "+", "mul": "*", "pow": "^", "matmul": "@", "gt": ">", "ge": ">=", "lt": "<",
@@ -90,15 +94,7 @@ _SPELL = {"add": "+", "mul": "*", "pow": "^", "matmul": "@", "gt": ">", "ge": ">
 
 def shape_of(op: str, shapes: list[Shape], column: int = 0, args=()) -> Shape:
     """The shape law of each operator: the result's shape, or a McalcError at `column`."""
-    if op in ("add", "mul") or op in ELEMENTWISE_BINARY:
-        return _elementwise(op, shapes, column)
-    if op == "pow":
-        if shapes[1] != SCALAR:
-            raise McalcError("the exponent of ^ must be a scalar (element-wise power)", column)
-        return shapes[0]
-    if op in ELEMENTWISE_UNARY:
-        return shapes[0]
-    if op == "matmul":
+    if op == "matmul":                       # (the most frequent first)
         out = shapes[0]
         for s in shapes[1:]:
             if out[1] != s[0]:
@@ -108,6 +104,14 @@ def shape_of(op: str, shapes: list[Shape], column: int = 0, args=()) -> Shape:
                 raise _mismatch("'@'", (out, s), column, hint)
             out = (out[0], s[1])
         return out
+    if op == "pow":
+        if shapes[1] != SCALAR:
+            raise McalcError("the exponent of ^ must be a scalar (element-wise power)", column)
+        return shapes[0]
+    if op in ("add", "mul") or op in ELEMENTWISE_BINARY:
+        return _elementwise(op, shapes, column)
+    if op in ELEMENTWISE_UNARY:
+        return shapes[0]
     if op == "T":
         return (shapes[0][1], shapes[0][0])
     if op in REDUCTIONS:
