@@ -215,6 +215,8 @@ def _drive(text: str, start: str):
 # (state below, state, lookahead) -> the state after the chain of ?rule reductions there:
 # 19 of a typical request's 29 reductions are such links (sum: product, product: unary...),
 # and what they do depends on those three alone. Bounded by the grammar, not the input.
+# Most chains follow a reduction and are taken with its goto (_gotos); these are the few
+# right after a shift (a size in a declaration).
 _chains: dict[tuple[int, int, str], int] = {}
 
 
