@@ -388,9 +388,9 @@ class _Infer:
             order.append(node)
             stack.extend(node.args)
         self.orders[id(root)] = order
-        tv, visit = self.tv, _VISIT
+        tv, visit, unsupported = self.tv, _VISIT, _Infer.unsupported
         for node in reversed(order):
-            tv[id(node)] = visit.get(node.op, _Infer.unsupported)(self, node)
+            tv[id(node)] = visit.get(node.op, unsupported)(self, node)
         return tv[id(root)]
 
     def define(self, d):
@@ -561,7 +561,7 @@ class _Infer:
         if len(args) != arity:
             raise McalcError(f"{f}() takes {arity} argument{'s' * (arity > 1)}, got {len(args)}",
                              n.column)
-        ts = [self.tv[id(a)] for a in args]
+        ts = list(map(self.tv.__getitem__, map(id, args)))
         if f in ELEMENTWISE_UNARY:
             return ts[0]
         if f in ("max", "min"):
