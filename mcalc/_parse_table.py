@@ -5,7 +5,7 @@ lexer (the ones in mcalc/_lark_parser.py): do not edit.
 
 LEXERS   the regular expression of each contextual lexer: one named group per terminal
          the state accepts, in lark's priority order (the first alternative that matches
-         is the token, as in lark's scanner)
+         is the token, as in lark's scanner); NAME's written without look-aheads
 IGNORE   terminals that are skipped (white space)
 STATES   per parse state: (its lexer, {symbol: action}); an action >= 0 shifts (or goes
          to) that state, an action < 0 reduces by rule ~action
