@@ -65,7 +65,7 @@ REWRITES = (
     ("diagonal embedding", "kron(u', eye(n))@diag(vec(M))@kron(ones(n), eye(n)) = diag(M@u)",
      "Magnus & Neudecker"),
     ("Kronecker laws", "kron(A, B)' = kron(A', B'); kron(A, B)*kron(C, D) = kron(A*C, B*D); kron(I, I) = I; "
-     "kron(c, B) = c*B (c scalar)", "MC §10.2"),
+     "kron(c, B) = c*B (c scalar); kron(u', v) = kron(v, u') = v@u' (u, v columns)", "MC §10.2"),
 ) + tuple((i.name, i.formula, i.source) for i in ID.IDENTITIES)
 
 
@@ -1583,6 +1583,10 @@ def _kron(s, a, b) -> Expr:
         if s:
             s.note("Kronecker laws")
         return E.eye(shape[0])
+    if a.is_row and b.is_column or a.is_column and b.is_row:
+        if s:                                   # kron(u', v) = kron(v, u') = v@u'
+            s.note("Kronecker laws")
+        return matmul_(s, [b, a] if a.is_row else [a, b])
     return Expr("kron", (a, b), shape)
 
 
