@@ -26,6 +26,8 @@ ALGEBRA_LAWS = [
     ("kron(eye(n), eye(n))", "eye(n*n)", "Kronecker laws",
      lambda v: np.eye(len(v["x"]) ** 2)),
     ("kron(a', x)", "x@a'", "Kronecker laws", lambda v: np.outer(v["x"], v["a"])),
+    ("kron(eye(n), c*vec(A)')@kron(vec(eye(n)), eye(n))", "c*A'", "unvec",
+     lambda v: v["c"] * v["A"].T),
     ("kron(x, a')", "x@a'", "Kronecker laws", lambda v: np.outer(v["x"], v["a"])),
     ("kron(x', x) + x@x'", "2*x@x'", "Kronecker laws", lambda v: 2 * np.outer(v["x"], v["x"])),
     ("tr(A')", "tr(A)", "transpose rules", lambda v: np.trace(v["A"])),
