@@ -23,7 +23,8 @@ class Identity(NamedTuple):
 
 
 E_POWER = Identity("e^u = exp(u)", "exp(a)^u = exp(a*u), so e^x = exp(x)", "algebra")
-LOG_EXP = Identity("log(exp(u)) = u", "log(exp(u)) = u, log(e) = 1", "algebra")
+LOG_EXP = Identity("log(exp(u)) = u", "log(exp(u)) = u, log(e) = 1, exp(log(u)) = u (u > 0, "
+                   "where log(u) is real)", "algebra")
 NORM = Identity("sqrt(x'x) = norm(x)", "sqrt(x'@x) = sqrt(sum(x^2)) = norm(x)", "MC §2.6")
 LOGISTIC = Identity("exp(u)/(1 + exp(u)) = sigmoid(u)",
                     "exp(u)/(1 + exp(u)) = 1/(1 + exp(-u)) = sigmoid(u), "
@@ -40,7 +41,10 @@ ABS_SIGN = Identity("abs(u)*sign(u) = u",
                     "abs(u)*sign(u) = u, abs(u)^k*sign(u) = u*abs(u)^(k-1), u*sign(u) = abs(u) "
                     "(sign(0) = 0, the subgradient 004 takes)", "004 §2, §6.4")
 
-IDENTITIES = (E_POWER, LOG_EXP, NORM, LOGISTIC, SOFTMAX, SOFTMAX_SUM, RELU_STEP, ABS_SIGN)
+SQRT_POWER = Identity("sqrt(u)^2 = u", "sqrt(u)^(2k) = u^k (wherever sqrt(u) is real)", "algebra")
+
+IDENTITIES = (E_POWER, LOG_EXP, NORM, LOGISTIC, SOFTMAX, SOFTMAX_SUM, RELU_STEP, ABS_SIGN,
+              SQRT_POWER)
 
 
 def _pow(base: Expr, p: Expr) -> Expr | None:
@@ -74,6 +78,7 @@ def _sqrt(a: Expr) -> Expr | None:
 REWRITE_BY_OP: dict[str, tuple[Identity, frozenset, Callable]] = {
     "pow": (E_POWER, frozenset({"exp"}), lambda args: _pow(*args)),
     "log": (LOG_EXP, frozenset({"exp"}), lambda args: _log(args[0])),
+    "exp": (LOG_EXP, frozenset({"log"}), lambda args: args[0].args[0]),
     "sqrt": (NORM, frozenset({"matmul", "sum"}), lambda args: _sqrt(args[0])),
     "sum": (SOFTMAX_SUM, frozenset({"softmax"}),
             lambda args: E.ONE if args[0].op == "softmax" else None),

@@ -25,6 +25,7 @@ _OP = attrgetter("op")
 _IS_SCALAR = attrgetter("is_scalar")
 MAX_FOLDED_POWER = 64          # fold numeric powers only while the result stays small
 MAX_FOLDED_BITS = 256
+MAX_ROOT = 16                  # and exact roots of numbers up to the 16th (4^0.5 = 2)
 
 REWRITES = (
     ("fold constants", "numbers combined, 0 and 1 dropped, x*x = x^2, 1⊗v = v", "algebra"),
@@ -932,7 +933,15 @@ def _powers(s, factors: list) -> list:
     simplifier's own forms, which pow_ leaves as they are: only a merged power is built
     (without s, a softmax of zeros passes a power for pow_ to fold)."""
     powers: dict = {}                   # base -> (exponent, the factor while it is alone)
-    for f in factors:
+    inner = None                        # (y^a)^k = y^(a*k), k an integer, when y is a base
+    for f in factors:                   # here too: y^(a - 1)/(y^a)^2 = y^(-a - 1)
+        if f.op == "pow" and f.args[0].op == "pow" and f.args[1].op == "num" and \
+                f.args[1].value.denominator == 1:
+            if inner is None:
+                inner = {g.args[0] if g.op == "pow" else g for g in factors}
+            if f.args[0].args[0] in inner:
+                powers_of = f.args[0].args[0], mul_(s, [f.args[0].args[1], f.args[1]])
+                f = Expr("pow", powers_of, f.shape)
         base, p = (f.args[0], f.args[1]) if f.op == "pow" else (f, E.ONE)
         got = powers.get(base)
         if got is not None:
@@ -1012,6 +1021,15 @@ def pow_(s, base, p) -> Expr:
     got = _identity(s, "pow", [base, p])
     if got is not None:
         return got
+    if base is E.ONE:                          # 1^p = 1, whatever p is
+        if s:
+            s.note("fold constants")
+        return base
+    if base.op == "sqrt" and p.op == "num" and p.value._denominator == 1 and \
+            p.value._numerator % 2 == 0:
+        if s:
+            s.note(ID.SQRT_POWER.name)
+        return pow_(s, base.args[0], _num(p.value / 2))
     if base.op == "zeros" and p.op == "num" and p.value._numerator > 0:
         return base
     if p is E.ZERO:
@@ -1025,11 +1043,31 @@ def pow_(s, base, p) -> Expr:
         if s:
             s.note("fold constants")
         return _num(base.value ** int(p.value))
+    if base.op == "num" and 1 < p.value._denominator <= MAX_ROOT:
+        root = _exact_root(base.value, p.value._denominator)     # 4^0.5 = 2, 8^(2/3) = 4
+        if root is not None:
+            if s:
+                s.note("fold constants")
+            return pow_(s, root, _num(p.value._numerator))
     if base.op == "pow" and base.args[1].op == "num" and p.value._denominator == 1:
         return pow_(s, base.args[0], _num(base.args[1].value * p.value))
     if base.op == "mul" and p.value._denominator == 1 and base.is_scalar:
         return mul_(s, [pow_(s, f, p) for f in base.args])
     return Expr("pow", (base, p), base.shape)
+
+
+def _exact_root(v: Fraction, q: int) -> Expr | None:
+    """The number v^(1/q) when it is rational (v ≥ 0, small), else None."""
+    if v < 0 or max(v.numerator, v.denominator).bit_length() > MAX_FOLDED_BITS:
+        return None
+    parts = []
+    for x in (v.numerator, v.denominator):
+        r = round(x ** (1 / q))
+        r = next((c for c in (r - 1, r, r + 1) if c >= 0 and c ** q == x), None)
+        if r is None:
+            return None
+        parts.append(r)
+    return _num(Fraction(parts[0], parts[1]))
 
 
 def _t_leaf(s, a) -> Expr | None:
@@ -1098,6 +1136,17 @@ def _t_one(s, a, levels: int = 2) -> Expr:
             return mul_(s, scalars + [T_(s, others[0], levels - 1) if levels else
                                       _t_leaf(s, others[0]) or Expr(
                                           "T", (others[0],), (others[0].shape[1], others[0].shape[0]))])
+    if a.op == "inv" and levels > 0:                    # inv(M)' = inv(M'), taken when M'
+        said, traced = (len(s.fired), len(s.trail)) if s else (0, 0)    # sheds a transpose:
+        inner = T_(s, a.args[0], levels - 1)            # inv(eye(n) + A')' = inv(eye(n) + A)
+        if inner.op != "T":
+            if s:
+                s.note("transpose rules")
+            return Expr("inv", (inner,), (a.shape[1], a.shape[0]))
+        if s:
+            del s.fired[said:]
+            del s.trail[traced:]
+            s.noted = traced
     return Expr("T", (a,), (a.shape[1], a.shape[0]))
 
 
@@ -1159,6 +1208,11 @@ def matmul_(s, args) -> Expr:
             if rest.op == "eye" and many:
                 if s:
                     s.note("identity")
+                continue
+            if rest.op == "matmul" and rest is not f:    # x@(c*(x'@A)): c out, and x'@A
+                if s:                                    # joins the chain
+                    s.note("associativity")
+                runs.extend(((g,), False) for g in rest.args)
                 continue
             runs.append(((rest,), False))
     runs = _embeddings(s, _pairwise(s, runs))
@@ -1382,6 +1436,12 @@ def _func(s, e, args):
         return got
     if f in ("sum", "tr") and (a.op == "zeros" or E.is_number(a, 0)):
         return E.ZERO
+    if f == "sqrt" and a.op == "num":
+        root = _exact_root(a.value, 2)                      # sqrt(4) = 2
+        if root is not None:
+            if s:
+                s.note("fold constants")
+            return root
     if a.op == "zeros" and f in _OF_ZERO:
         if s:
             s.note("fold constants")
@@ -1500,10 +1560,21 @@ def filled(value, shape) -> Expr:
 
 def _indicator(s, e, args):
     a, b = args
-    if a.op == "num" and b.op == "num":
-        v = {"gt": a.value > b.value, "ge": a.value >= b.value, "lt": a.value < b.value,
+    if a is b or a.op == "num" and b.op == "num":       # (u < u is 0, u <= u is 1)
+        v = e.op in ("ge", "le") if a is b else \
+            {"gt": a.value > b.value, "ge": a.value >= b.value, "lt": a.value < b.value,
              "le": a.value <= b.value}[e.op]
+        if s:
+            s.note("fold constants")
         return _num(int(v)) if e.is_scalar else scale(Fraction(int(v)), None, e.shape)
+    return _rebuild(s, e, args)
+
+
+def _extremum(s, e, args):
+    if args[0] is args[1]:                              # max(u, u) = min(u, u) = u
+        if s:
+            s.note("fold constants")
+        return args[0]
     return _rebuild(s, e, args)
 
 
@@ -1680,6 +1751,7 @@ _BUILD = _Constructors({
     **{f: _func for f in ("sum", "tr", "log", "vec", "dot", "inv", "logdet") + tuple(_AT_ZERO)
        + tuple(_OF_ZERO)},
     **{f: _indicator for f in ("gt", "ge", "lt", "le")},
+    "max": _extremum, "min": _extremum,
     "kron": lambda s, e, a: E.zeros(e.shape) if any(x.op == "zeros" for x in a) else _kron(s, *a),
 })
 

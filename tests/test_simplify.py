@@ -58,6 +58,22 @@ ALGEBRA_LAWS = [
      lambda v: np.outer(np.exp(v["x"]), np.exp(v["x"])) / np.exp(v["x"]).sum() ** 2),
     ("ones(n)@exp(x)'/sum(exp(x))", "ones(n)@softmax(x)'", "exp(x)/sum(exp(x)) = softmax(x)",
      lambda v: np.outer(np.ones(len(v["x"])), np.exp(v["x"]) / np.exp(v["x"]).sum())),
+    # numbers and roots the fuzzing audit found left as written (1^0.5, 4^0.5, sqrt(u)^2)
+    ("c*1^c + 1^0.5", "c + 1", "fold constants", lambda v: v["c"] + 1),
+    ("4^0.5*x + (9/4)^(3/2)*a", "2*x + 27/8*a", "fold constants",
+     lambda v: 2 * v["x"] + 27 / 8 * v["a"]),
+    ("sqrt(0.25)*x", "x/2", "fold constants", lambda v: 0.5 * v["x"]),
+    ("sqrt(abs(x))^4 + sqrt(0.5)^2", "abs(x)^2 + 0.5", "sqrt(u)^2 = u",
+     lambda v: np.abs(v["x"]) ** 2 + 0.5),
+    ("c*exp(log(c)) + exp(log(abs(x)))", "c^2 + abs(x)", "log(exp(u)) = u",    # u > 0
+     lambda v: v["c"] ** 2 + np.abs(v["x"])),
+    ("min(x, x) + max(c, c)*(x < x) + (x >= x)", "x + 1", "fold constants",
+     lambda v: v["x"] + 1),
+    ("inv(eye(n) + A')'", "inv(eye(n) + A)", "transpose rules",     # inv(M)' = inv(M')
+     lambda v: np.linalg.inv(np.eye(len(v["A"])) + v["A"])),
+    ("inv(B'@A')'", "inv(A@B)", "transpose rules", lambda v: np.linalg.inv(v["A"] @ v["B"])),
+    ("c*x@(c*(x'@A))", "c^2*x@x'@A", "associativity",             # not x@(x'@A)
+     lambda v: v["c"] ** 2 * np.outer(v["x"], v["x"]) @ v["A"]),
 ]
 
 

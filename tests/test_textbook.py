@@ -35,6 +35,12 @@ NUMERATOR = [
     ("d^4/dx^4 exp(x^2)", "4*exp(x^2)*(4*x^4 + 12*x^2 + 3)", ("1", "1")),
     ("d/dX logdet(X'@X) where X: matrix(n, n)", "2*inv(X'@X)@X'", ("n", "n")),
     ("d/dx x@x'@x", "2*x@x' + x'@x*eye(n)", ("n", "n")),     # kron(x', x) is x@x'
+    # a scalar factor does not stop the @ chain from joining: not x@(x'@(A + A'))
+    ("d/dx sin(x'@A@x)*x", "sin(x'@A@x)*eye(n) + cos(x'@A@x)*x@x'@(A + A')", ("n", "n")),
+    # powers of one base merge, whatever their exponents (were x*y^(x - 1)/y^x, and
+    # -a*y^(a - 1)/(y^a)^2)
+    ("d/dy log(y^x)", "x/y", ("1", "1")),
+    ("d/dy 1/y^a", "-a*y^(-a - 1)", ("1", "1")),
 ]
 
 DENOMINATOR = [
