@@ -44,11 +44,12 @@ def step_dict(s, layout: str, names: dict, text, steps_latex) -> dict:
     """One step as JSON: kind, rule, source, text, latex, and `eq` for an equation.
     `text` and `steps_latex` are the derivation's printers (mcalc.printing.text.printer,
     latex.derivation_printers), shared by its steps."""
-    out = {"kind": s.kind, "rule": s.rule, "source": s.source,
-           "text": step_text(s, names, text), "latex": steps_latex(s)}
-    if s.eq is not None:
-        out["eq"] = eq_dict(s.eq, layout, text)
-    return out
+    line, tex = step_text(s, names, text), steps_latex(s)
+    if s.eq is None:
+        return {"kind": s.kind, "rule": s.rule, "source": s.source, "text": line, "latex": tex}
+    # (one literal: a key added to a dict of five would grow it, on most steps)
+    return {"kind": s.kind, "rule": s.rule, "source": s.source, "text": line, "latex": tex,
+            "eq": eq_dict(s.eq, layout, text)}
 
 
 def render(d: Derivation) -> str:
@@ -70,14 +71,24 @@ def _finite(value):
 # json.dumps with options builds a new encoder at every call: one serves every call. The
 # data is built here, never circular: no need to track the containers being encoded.
 _ENCODER = json.JSONEncoder(ensure_ascii=False, allow_nan=False, check_circular=False)
+# ... and _ENCODER.encode makes its C encoder anew at every call (Python code, a few per
+# cent of a derivation's printing): one made here with the same options serves every
+# call, where the _json accelerator is there.
+_C_ENCODE = None if json.encoder.c_make_encoder is None else json.encoder.c_make_encoder(
+    None, _ENCODER.default, json.encoder.encode_basestring, None, _ENCODER.key_separator,
+    _ENCODER.item_separator, False, False, False)
+
+
+def _encode(value) -> str:
+    return "".join(_C_ENCODE(value, 0)) if _C_ENCODE is not None else _ENCODER.encode(value)
 
 
 def dumps(value) -> str:
     """One line of strict JSON (see the module's docstring)."""
     try:                        # most data has no float at all: no walk to replace them
-        text = _ENCODER.encode(value)
+        text = _encode(value)
     except ValueError:          # a non-finite float
-        text = _ENCODER.encode(_finite(value))
+        text = _encode(_finite(value))
     if text.isprintable():
         return text
     # json escapes only U+0000..U+001F; the others (DEL, C1 controls, bidi overrides,
