@@ -71,16 +71,25 @@ def _finite(value):
 # json.dumps with options builds a new encoder at every call: one serves every call. The
 # data is built here, never circular: no need to track the containers being encoded.
 _ENCODER = json.JSONEncoder(ensure_ascii=False, allow_nan=False, check_circular=False)
-# ... and _ENCODER.encode makes its C encoder anew at every call (Python code, a few per
-# cent of a derivation's printing): one made here with the same options serves every
-# call, where the _json accelerator is there.
-_C_ENCODE = None if json.encoder.c_make_encoder is None else json.encoder.c_make_encoder(
-    None, _ENCODER.default, json.encoder.encode_basestring, None, _ENCODER.key_separator,
-    _ENCODER.item_separator, False, False, False)
+# _ENCODER.encode makes its C encoder anew at every call (Python code), and that encoder
+# escapes every key again: a C encoder kept for _REUSE calls saves both. Not for ever: it
+# memoises the keys it has encoded, and keys (variable names) come from the requests.
+_MAKE_ENCODER = json.encoder.c_make_encoder          # (None without the _json accelerator)
+_REUSE = 256
+_kept: list = [None, 0]                                # the C encoder, its calls so far
 
 
 def _encode(value) -> str:
-    return "".join(_C_ENCODE(value, 0)) if _C_ENCODE is not None else _ENCODER.encode(value)
+    """_ENCODER.encode(value)."""
+    if _MAKE_ENCODER is None:
+        return _ENCODER.encode(value)
+    encoder, calls = _kept
+    if encoder is None or calls == _REUSE:
+        encoder = _kept[0] = _MAKE_ENCODER(None, _ENCODER.default, json.encoder.encode_basestring,
+                                           None, ": ", ", ", False, False, False)
+        calls = 0
+    _kept[1] = calls + 1
+    return "".join(encoder(value, 0))
 
 
 def dumps(value) -> str:
