@@ -123,7 +123,8 @@ class Derivation:
         d = self._d
         root = d.result if d.result is not None else d.expr
         needed = _variables(root)
-        shapes = {**_variables(d.expr), **needed}          # every variable, for sizes
+        shapes = {**{n: _declared_shape(t) for n, t in d.types.items()},
+                  **_variables(d.expr), **needed}          # every variable, for sizes
         known = set(shapes) | _dimension_names(d)
 
         def derivative(**arrays):
@@ -180,6 +181,21 @@ def _variables(root) -> dict[str, tuple[str, str]]:
     return out
 
 
+def _declared_shape(type_text: str) -> tuple[str, str]:
+    """'vector(n)' -> ('n', '1'): the shape of a typed variable (one declared and not
+    used in the expression still gives its size to the result: `d/dx y where x:
+    vector(n)`)."""
+    kind, _, dims = type_text.partition("(")
+    dims = [x.strip() for x in dims.rstrip(")").split(",")] if dims else []
+    if kind == "vector":
+        return dims[0], "1"
+    if kind == "matrix":
+        return dims[0], dims[1]
+    if kind == "symmetric":
+        return dims[0], dims[0]
+    return "1", "1"
+
+
 def _dimension_names(d) -> set[str]:
     from mcalc.expr import dimension_names
     return dimension_names(*(r for r in (d.expr, d.result) if r is not None))
@@ -211,6 +227,13 @@ def _sizes(arrays: dict, shapes: dict) -> dict[str, int]:
     return sizes
 
 
+def _text(name: str, value) -> None:
+    """A request or claim is a str: anything else is the caller's TypeError, as for any
+    Python function (bad text is a McalcError)."""
+    if not isinstance(value, str):
+        raise TypeError(f"the {name} must be a str, not {type(value).__name__}")
+
+
 def derive(request: str, *, layout: str = "numerator", method: str | None = None,
            types: Sequence[str] = ()) -> Derivation:
     """Derive `request` (one line of the request language) step by step.
@@ -221,6 +244,7 @@ def derive(request: str, *, layout: str = "numerator", method: str | None = None
     Raises McalcError (a ValueError with `.column`) on bad input.
     """
     from mcalc.pipeline import METHODS, derive as _derive
+    _text("request", request)
     if method is not None and method not in METHODS:
         raise McalcError(f"unknown method '{method}' (chain, differential or definition)")
     if isinstance(types, str):
@@ -284,6 +308,8 @@ def check(request: str, claim: str, *, layout: str = "numerator", types: Sequenc
     Raises McalcError on bad input and when it cannot decide (where the CLI exits 2).
     """
     from mcalc.checker import check as _check
+    _text("request", request)
+    _text("claim", claim)
     if isinstance(types, str):
         types = (types,)
     r = _check(request, claim, tuple(types), layout, method, exact,

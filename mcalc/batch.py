@@ -3,7 +3,8 @@ repl — and the error boundary around each line.
 
 Input is read as bytes, at most LINE_LIMIT bytes a line (the rest of a longer line is
 skipped unread into memory, so `mcalc diff - < /dev/zero` stays bounded), and decoded as
-UTF-8 with bad bytes replaced: such a line is reported as an error, never the batch's.
+UTF-8 (a byte-order mark at the start skipped) with bad bytes replaced: such a line is
+reported as an error, never the batch's.
 Every answer is out before a read that may wait for input (a file's answers go out in
 large writes); a failure of any kind while answering a line (bad input, a limit, MemoryError,
 RecursionError, a bug) becomes that line's one-line error and the batch goes on; Ctrl-C
@@ -23,6 +24,7 @@ LINE_LIMIT = 1 << 20          # bytes in one input line (1 MB)
 _CHUNK = 1 << 16              # bytes read at a time while skipping the rest of a long line
 _SHOWN = 60                   # characters of an over-long line shown in its error
 _PENDING = 1 << 16            # characters of finished answers echoed in one write at most
+_BOM = b"\xef\xbb\xbf"
 
 
 class Line(NamedTuple):
@@ -47,6 +49,8 @@ def read_lines(stream) -> Iterator[Line]:
         if not raw:
             return
         number += 1
+        if number == 1 and raw.startswith(_BOM):     # a UTF-8 byte-order mark (Windows
+            raw = raw[len(_BOM):]                    # editors) starts the file, not a request
         if len(raw) > LINE_LIMIT and not raw.endswith(b"\n"):
             rest = raw
             while rest and not rest.endswith(b"\n"):

@@ -74,7 +74,7 @@ class _CheckCommand(click.Command):
               help="Check one 'REQUEST ;; CLAIM' per line of FILE ('-': stdin).")
 @click.option("--format", "fmt", type=click.Choice(("plain", "json")), default="plain",
               show_default=True, help="Output format (json: one object per line).")
-@click.option("--seed", type=int, default=0, show_default=True,
+@click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True,
               help="Seed of the random points and sizes of the numeric comparison.")
 @guarded
 def check_command(args, layout, types, method, exact, batch, fmt, seed):

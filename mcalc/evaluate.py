@@ -52,12 +52,16 @@ def as_2d(value, shape, sizes: dict[str, int]) -> np.ndarray:
     return a.reshape(r, c) if a.ndim != 2 or a.shape != (r, c) else a
 
 
-def to_contract(a: np.ndarray):
-    """A 2-D array -> the contract's convention: float, 1-D for vectors, else 2-D."""
+def to_contract(a: np.ndarray, shape=None):
+    """A 2-D array -> the contract's convention: float, 1-D for vectors, else 2-D. By the
+    type's `shape` when given, not by the sizes: a vector(n) at n = 1 stays 1-D, a
+    matrix(m, n) at 1×1 stays 2-D, as the JSON `numpy` expression computes them."""
     a = np.asarray(a, dtype=float)
-    if a.shape == (1, 1):
+    ones = (a.shape[0] == 1, a.shape[1] == 1) if shape is None else \
+        (shape[0] == "1", shape[1] == "1")
+    if all(ones):
         return float(a[0, 0])
-    if a.ndim == 2 and 1 in a.shape:
+    if any(ones):
         return a.reshape(-1)
     return a
 
@@ -67,7 +71,7 @@ def evaluate(e, values: dict, sizes: dict[str, int] | None = None, two_d: bool =
     """The value of the Expr `e` (see the module docstring for the conventions)."""
     ev = _Evaluator(values, sizes or {}, memo)
     out = ev.run(e)
-    return out if two_d else to_contract(out)
+    return out if two_d else to_contract(out, e.shape)
 
 
 def evaluation_order(roots) -> list:

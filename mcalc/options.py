@@ -34,8 +34,11 @@ def closed_pipe() -> None:
 
 def pick_format(fmt: str | None, latex_flag: bool = False) -> str:
     """The output format: --latex, else --format, else rich on a terminal and plain when
-    piped."""
+    piped. --latex with another --format is a usage error (exit 2), not a silent choice."""
     if latex_flag:
+        if fmt not in (None, "latex"):
+            raise click.UsageError(f"--latex is --format latex; it conflicts with "
+                                   f"--format {fmt}")
         return "latex"
     if fmt:
         return fmt

@@ -1801,22 +1801,34 @@ def _textbook(s, e: Expr, level: int) -> Expr:
 
 def _writer(s, atoms: A.Atoms):
     """(atom(i), term(monomial, coefficient)): a polynomial's pieces as expressions."""
-    exprs: dict = {}
+    return _Writer(s, atoms).pieces()
 
-    def atom(i):
-        got = exprs.get(i)
+
+class _Writer:
+    """A polynomial's pieces as expressions, each atom's written once. (A class, not two
+    closures that call each other: those would be a reference cycle holding the
+    Simplifier, freed only by the cycle collector.)"""
+
+    def __init__(self, s, atoms: A.Atoms):
+        self.s, self.items, self.exprs = s, atoms.items, {}
+
+    def pieces(self):
+        return self.atom, self.term
+
+    def atom(self, i):
+        got = self.exprs.get(i)
         if got is None:
-            item = atoms.items[i]
-            got = exprs[i] = item if isinstance(item, Expr) else \
-                add_(s, [term(m, c) for m, c in item.items()])
+            item = self.items[i]
+            got = self.exprs[i] = item if isinstance(item, Expr) else \
+                add_(self.s, [self.term(m, c) for m, c in item.items()])
         return got
 
-    def term(m, c):         # (a number is its own product; x^1 is x, as pow_ says)
+    def term(self, m, c):   # (a number is its own product; x^1 is x, as pow_ says)
         if not m:
             return _num(c)
-        return mul_(s, [_num(c)] + [atom(i) if type(k) is int and k == 1 else
-                                    pow_(s, atom(i), _num(k)) for i, k in m])
-    return atom, term
+        atom = self.atom
+        return mul_(self.s, [_num(c)] + [atom(i) if type(k) is int and k == 1 else
+                                         pow_(self.s, atom(i), _num(k)) for i, k in m])
 
 
 def _number_out(s, t: dict, writer: tuple, shape, content: tuple | None) -> Expr | None:
