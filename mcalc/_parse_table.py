@@ -5,7 +5,7 @@ lexer (the ones in mcalc/_lark_parser.py): do not edit.
 
 LEXERS   the regular expression of each contextual lexer: one named group per terminal
          the state accepts, in lark's priority order (the first alternative that matches
-         is the token, as in lark's scanner)
+         is the token, as in lark's scanner); NAME's written without look-aheads
 IGNORE   terminals that are skipped (white space)
 STATES   per parse state: (its lexer, {symbol: action}); an action >= 0 shifts (or goes
          to) that state, an action < 0 reduces by rule ~action
@@ -17,13 +17,13 @@ START, END  the first and the accepting state of each start symbol
 """
 
 LEXERS = (
-    '(?P<NAME>(?!ᵀ)[^\\W\\d](?:(?!ᵀ)\\w)*)|(?P<__IGNORE_0>[ \t\x0c\r\n]+)',
-    '(?P<DERIVK>(d|∂)\\^\\d+\\/(d|∂)(?=\\s*[(\\w]))|(?P<GRAD>grad_(?=\\w))|(?P<DERIV>(d|∂)\\/(d|∂)(?=\\s*[(\\w]))|(?P<NUMBER>(\\d+\\.?\\d*|\\.\\d+)([eE][+-]?\\d+)?)|(?P<NAME>(?!ᵀ)[^\\W\\d](?:(?!ᵀ)\\w)*)|(?P<__IGNORE_0>[ \t\x0c\r\n]+)|(?P<LBRACKET>\\[)|(?P<LPAR>\\()|(?P<MINUS>\\-)|(?P<PLUS>\\+)',
+    '(?P<NAME>[^\\W\\dᵀ][^\\Wᵀ]*)|(?P<__IGNORE_0>[ \t\x0c\r\n]+)',
+    '(?P<DERIVK>(d|∂)\\^\\d+\\/(d|∂)(?=\\s*[(\\w]))|(?P<GRAD>grad_(?=\\w))|(?P<DERIV>(d|∂)\\/(d|∂)(?=\\s*[(\\w]))|(?P<NUMBER>(\\d+\\.?\\d*|\\.\\d+)([eE][+-]?\\d+)?)|(?P<NAME>[^\\W\\dᵀ][^\\Wᵀ]*)|(?P<__IGNORE_0>[ \t\x0c\r\n]+)|(?P<LBRACKET>\\[)|(?P<LPAR>\\()|(?P<MINUS>\\-)|(?P<PLUS>\\+)',
     '(?P<__IGNORE_0>[ \t\x0c\r\n]+)|(?P<COLON>:)|(?P<COMMA>,)',
     '(?P<__IGNORE_0>[ \t\x0c\r\n]+)|(?P<SEMICOLON>;)',
     '(?P<__IGNORE_0>[ \t\x0c\r\n]+)',
-    '(?P<NAME>(?!ᵀ)[^\\W\\d](?:(?!ᵀ)\\w)*)|(?P<__IGNORE_0>[ \t\x0c\r\n]+)|(?P<LPAR>\\()',
-    '(?P<NUMBER>(\\d+\\.?\\d*|\\.\\d+)([eE][+-]?\\d+)?)|(?P<NAME>(?!ᵀ)[^\\W\\d](?:(?!ᵀ)\\w)*)|(?P<__IGNORE_0>[ \t\x0c\r\n]+)|(?P<LBRACKET>\\[)|(?P<LPAR>\\()|(?P<MINUS>\\-)|(?P<PLUS>\\+)',
+    '(?P<NAME>[^\\W\\dᵀ][^\\Wᵀ]*)|(?P<__IGNORE_0>[ \t\x0c\r\n]+)|(?P<LPAR>\\()',
+    '(?P<NUMBER>(\\d+\\.?\\d*|\\.\\d+)([eE][+-]?\\d+)?)|(?P<NAME>[^\\W\\dᵀ][^\\Wᵀ]*)|(?P<__IGNORE_0>[ \t\x0c\r\n]+)|(?P<LBRACKET>\\[)|(?P<LPAR>\\()|(?P<MINUS>\\-)|(?P<PLUS>\\+)',
     "(?P<TRANSPOSE>(?:\\^T(?!\\w)|\\.T(?!\\w)|'|ᵀ))|(?P<POWER>(?:\\*\\*|\\^))|(?P<__IGNORE_0>[ \t\x0c\r\n]+)|(?P<WHERE>where)|(?P<HADAMARD>(?:\\.\\*|\\*|⊗|⊙))|(?P<CMP>(?:>=|<=|>|<))|(?P<DIVIDE>(?:\\./|/|⊘))|(?P<AT>@)|(?P<COMMA>,)|(?P<LPAR>\\()|(?P<MINUS>\\-)|(?P<PLUS>\\+)|(?P<RPAR>\\))|(?P<RSQB>\\])|(?P<SEMICOLON>;)",
     "(?P<TRANSPOSE>(?:\\^T(?!\\w)|\\.T(?!\\w)|'|ᵀ))|(?P<POWER>(?:\\*\\*|\\^))|(?P<__IGNORE_0>[ \t\x0c\r\n]+)|(?P<WHERE>where)|(?P<HADAMARD>(?:\\.\\*|\\*|⊗|⊙))|(?P<CMP>(?:>=|<=|>|<))|(?P<DIVIDE>(?:\\./|/|⊘))|(?P<AT>@)|(?P<COMMA>,)|(?P<MINUS>\\-)|(?P<PLUS>\\+)|(?P<RPAR>\\))|(?P<RSQB>\\])|(?P<SEMICOLON>;)",
     '(?P<__IGNORE_0>[ \t\x0c\r\n]+)|(?P<WHERE>where)|(?P<COMMA>,)|(?P<RPAR>\\))|(?P<RSQB>\\])|(?P<SEMICOLON>;)',
@@ -34,13 +34,13 @@ LEXERS = (
     '(?P<POWK>\\^\\d+)|(?P<__IGNORE_0>[ \t\x0c\r\n]+)',
     '(?P<__IGNORE_0>[ \t\x0c\r\n]+)|(?P<COMMA>,)|(?P<RSQB>\\])',
     '(?P<__IGNORE_0>[ \t\x0c\r\n]+)|(?P<RPAR>\\))',
-    '(?P<NUMBER>(\\d+\\.?\\d*|\\.\\d+)([eE][+-]?\\d+)?)|(?P<NAME>(?!ᵀ)[^\\W\\d](?:(?!ᵀ)\\w)*)|(?P<__IGNORE_0>[ \t\x0c\r\n]+)|(?P<LBRACKET>\\[)|(?P<LPAR>\\()|(?P<MINUS>\\-)|(?P<PLUS>\\+)|(?P<RPAR>\\))',
+    '(?P<NUMBER>(\\d+\\.?\\d*|\\.\\d+)([eE][+-]?\\d+)?)|(?P<NAME>[^\\W\\dᵀ][^\\Wᵀ]*)|(?P<__IGNORE_0>[ \t\x0c\r\n]+)|(?P<LBRACKET>\\[)|(?P<LPAR>\\()|(?P<MINUS>\\-)|(?P<PLUS>\\+)|(?P<RPAR>\\))',
     '(?P<__IGNORE_0>[ \t\x0c\r\n]+)|(?P<LPAR>\\()',
     '(?P<__IGNORE_0>[ \t\x0c\r\n]+)|(?P<COLON>:)|(?P<COMMA>,)|(?P<RPAR>\\))',
     '(?P<__IGNORE_0>[ \t\x0c\r\n]+)|(?P<COMMA>,)|(?P<RPAR>\\))',
     '(?P<__IGNORE_0>[ \t\x0c\r\n]+)|(?P<COLON>:)|(?P<COMMA>,)|(?P<EQUAL>=)',
     '(?P<__IGNORE_0>[ \t\x0c\r\n]+)|(?P<WHERE>where)|(?P<COMMA>,)|(?P<MINUS>\\-)|(?P<PLUS>\\+)|(?P<RPAR>\\))|(?P<RSQB>\\])|(?P<SEMICOLON>;)',
-    '(?P<NAME>(?!ᵀ)[^\\W\\d](?:(?!ᵀ)\\w)*)|(?P<__IGNORE_0>[ \t\x0c\r\n]+)|(?P<INT>\\d+)',
+    '(?P<NAME>[^\\W\\dᵀ][^\\Wᵀ]*)|(?P<__IGNORE_0>[ \t\x0c\r\n]+)|(?P<INT>\\d+)',
     '(?P<__IGNORE_0>[ \t\x0c\r\n]+)|(?P<COMMA>,)|(?P<RPAR>\\))|(?P<RSQB>\\])',
     '(?P<__IGNORE_0>[ \t\x0c\r\n]+)|(?P<HADAMARD>(?:\\.\\*|\\*|⊗|⊙))|(?P<COMMA>,)|(?P<RPAR>\\))',
     '(?P<__IGNORE_0>[ \t\x0c\r\n]+)|(?P<HADAMARD>(?:\\.\\*|\\*|⊗|⊙))|(?P<COMMA>,)',

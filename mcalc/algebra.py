@@ -59,6 +59,8 @@ def mono_mul(a: tuple, b: tuple, k=1) -> tuple:
     """a * b^k."""
     if not b:
         return a
+    if not a and k == 1:                        # (monomials are sorted, without zeros)
+        return b
     d = dict(a)
     for i, e in b:
         v = d.get(i, 0) + e * k
@@ -169,13 +171,18 @@ def content(p: dict) -> tuple[Fraction, tuple]:
             if i not in mins:                   # (absent from the monomials before: 0)
                 mins[i] = min(e, 0)
     m = tuple(sorted((i, e) for i, e in mins.items() if e))
-    num = 0
-    den = 1
-    for c in p.values():
-        num = gcd(num, c.numerator)
-        den = den * c.denominator // gcd(den, c.denominator)
+    num, den, negatives = 0, 1, 0               # (one loop, ints in C; a Fraction by its
+    for c in p.values():                        # slots: its properties are Python calls)
+        if type(c) is int:
+            num = gcd(num, c)
+            negatives += 1 if c < 0 else -1
+        else:
+            num = gcd(num, c._numerator)
+            d = c._denominator
+            den = den * d // gcd(den, d)
+            negatives += 1 if c._numerator < 0 else -1
     c = Fraction(num, den) if den != 1 else num
-    if sum(1 if v < 0 else -1 for v in p.values()) > 0:
+    if negatives > 0:                           # more negative coefficients than positive
         c = -c
     return c, m
 
@@ -250,8 +257,9 @@ def all_ones(e: Expr) -> bool:
 
 def _leaf_poly(e: Expr, atoms: Atoms) -> dict:
     op = e.op
-    if op == "num":
-        return {(): rational(e.value)} if e.value._numerator else {}
+    if op == "num":                             # (rational(), inline)
+        v = e.value
+        return {(): v._numerator if v._denominator == 1 else v} if v._numerator else {}
     if op == "zeros":
         return {}
     if (op == "ones" or op == "matmul") and all_ones(e):   # element by element, 1 (the

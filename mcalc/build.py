@@ -6,7 +6,7 @@ from fractions import Fraction
 
 from mcalc import expr as E
 from mcalc.errors import McalcError
-from mcalc.types import ELEMENTWISE_BINARY, ELEMENTWISE_UNARY, SCALAR, Typing, solve
+from mcalc.types import ELEMENTWISE_BINARY, ELEMENTWISE_UNARY, SCALAR, Typing, shape_of, solve
 
 _CALL_ALIASES = {"trace": "tr", "transpose": "T"}
 _COMPARE = {">": "gt", ">=": "ge", "<": "lt", "<=": "le"}
@@ -20,9 +20,10 @@ def infer(bodies, decls, source: str = "", defs=(), local_defs=()) -> tuple[list
     typing, inference, shape_of_tv = solve(bodies, decls, source, defs, local_defs)
     built: dict[int, E.Expr] = {}                   # id(syntax node) -> Expr, shared by all
     sym = _Symmetric(typing)
-    exprs = [build(b, typing, shape_of_tv, inference, built, sym)
-             for b in [d.body for d in defs] + [d.body for ds in local_defs for d in ds]
-             + list(bodies)]
+    roots = list(bodies)
+    if defs or any(local_defs):
+        roots = [d.body for d in defs] + [d.body for ds in local_defs for d in ds] + roots
+    exprs = [build(b, typing, shape_of_tv, inference, built, sym) for b in roots]
     return exprs[len(exprs) - len(bodies):], typing
 
 
@@ -54,7 +55,8 @@ def build(root, typing, shape_of_tv, inference, done: dict | None = None,
         key = id(node)
         if node.args:
             done[key] = E.commutation(*dim_args[key]) if dim_args and key in dim_args else \
-                _node(node, [done[id(a)] for a in node.args], typing, shape_here, sym)
+                _node(node, list(map(done.__getitem__, map(id, node.args))), typing,
+                      shape_here, sym)
         else:
             body = resolved.get(key) if resolved else None
             done[key] = done[id(body)] if body is not None else \
@@ -133,7 +135,7 @@ def _node(n, args, typing, shape_here, sym) -> E.Expr:
     if op == "neg":
         return E.make("mul", _MINUS_ONE, args[0], column=col)
     if op == "div":
-        E.make("mul", *args, column=col)                       # check the shapes as written
+        shape_of("mul", [a.shape for a in args], col)          # check the shapes as written
         return E.make("mul", args[0], E.make("pow", args[1], _MINUS_ONE), column=col)
     if op == "compare":
         return E.make(_COMPARE[n.text], *args, column=col)
@@ -166,11 +168,16 @@ class _Symmetric:
     """The request's symmetric variables, and which subtrees hold one (memoised)."""
 
     def __init__(self, typing: Typing):
-        self.names = frozenset(n for n, vt in typing.vars.items() if vt.kind == "symmetric")
+        self.vars = typing.vars
+        self.names: frozenset | None = None      # found at the first transpose
         self.memo: dict = {}                      # E.free_vars' memo
 
     def held(self, e: E.Expr) -> bool:
-        return bool(self.names) and not self.names.isdisjoint(E.free_vars(e, self.memo))
+        names = self.names
+        if names is None:
+            names = self.names = frozenset(n for n, vt in self.vars.items()
+                                           if vt.kind == "symmetric")
+        return bool(names) and not names.isdisjoint(E.free_vars(e, self.memo))
 
     def transpose(self, a: E.Expr, column: int = 0) -> E.Expr:
         """a', with S' = S for every symmetric S in a (pushed down to it, no recursion)."""

@@ -30,7 +30,7 @@ with some fields changed.
 from __future__ import annotations
 
 from mcalc.expr import Expr
-from mcalc.record import Record
+from mcalc.record import Record, fillable
 
 
 def dim_sources(typing) -> dict[str, str]:
@@ -63,76 +63,84 @@ class Eq(Record):
     A derivative's rhs is in `layout`; `vec` marks ∂vec(of)/∂vec(by)."""
     __slots__ = _fields = ("kind", "of", "by", "rhs", "terms", "layout", "vec")
 
-    def __init__(self, kind: str, of: str, by: str = "", rhs: Expr | None = None,
-                 terms: tuple = (), layout: str = "numerator", vec: bool = False):
-        _set_eq_kind(self, kind)
-        _set_eq_of(self, of)
-        _set_eq_by(self, by)
-        _set_eq_rhs(self, rhs)
-        _set_eq_terms(self, terms)
-        _set_eq_layout(self, layout)
-        _set_eq_vec(self, vec)
+    def __new__(cls, kind: str, of: str, by: str = "", rhs: Expr | None = None,
+                terms: tuple = (), layout: str = "numerator", vec: bool = False):
+        self = _new(_EqFill)                # (built as its twin: see record.fillable)
+        self.kind = kind
+        self.of = of
+        self.by = by
+        self.rhs = rhs
+        self.terms = terms
+        self.layout = layout
+        self.vec = vec
+        self.__class__ = cls
+        return self
 
 
-# The slots' own setters (as mcalc.syntax's): faster than object.__setattr__ by name, and
-# a derivation makes an Eq and a Step for almost every line.
-(_set_eq_kind, _set_eq_of, _set_eq_by, _set_eq_rhs, _set_eq_terms, _set_eq_layout,
- _set_eq_vec) = (Eq.__dict__[f].__set__ for f in Eq._fields)
+_new = object.__new__
+_EqFill = fillable(Eq)
 
 
 class Step(Record):
     __slots__ = _fields = ("kind", "lhs", "rhs", "rule", "terms", "by", "text", "source",
                            "eq", "product")
 
-    def __init__(self, kind: str, lhs: object = None, rhs: Expr | None = None, rule: str = "",
-                 terms: tuple = (), by: Expr | None = None, text: str = "", source: str = "",
-                 eq: Eq | None = None, product: Expr | None = None):
-        _set_kind(self, kind)
-        _set_lhs(self, lhs)
-        _set_rhs(self, rhs)
-        _set_rule(self, rule)
-        _set_terms(self, terms)
-        _set_by(self, by)
-        _set_text(self, text)
-        _set_source(self, source)    # where the rule comes from (seed and section)
-        _set_eq(self, eq)            # the equation the step states, as data
+    def __new__(cls, kind: str, lhs: object = None, rhs: Expr | None = None, rule: str = "",
+                terms: tuple = (), by: Expr | None = None, text: str = "", source: str = "",
+                eq: Eq | None = None, product: Expr | None = None):
+        self = _new(_StepFill)              # (built as its twin: see record.fillable)
+        self.kind = kind
+        self.lhs = lhs
+        self.rhs = rhs
+        self.rule = rule
+        self.terms = terms
+        self.by = by
+        self.text = text
+        self.source = source                # where the rule comes from (seed and section)
+        self.eq = eq                        # the equation the step states, as data
         # chain: the product of the stated partials, before the named rewrites (in `rule`)
         # simplify it to rhs
-        _set_product(self, product)
+        self.product = product
+        self.__class__ = cls
+        return self
 
 
-(_set_kind, _set_lhs, _set_rhs, _set_rule, _set_terms, _set_by, _set_text, _set_source,
- _set_eq, _set_product) = (Step.__dict__[f].__set__ for f in Step._fields)
+_StepFill = fillable(Step)
 
 
 class Derivation(Record):
     __slots__ = _fields = ("request", "wrt", "layout", "method", "types", "expr", "result",
                            "steps", "vec_form", "where", "dims", "of", "stacked", "groups")
 
-    def __init__(self, request: str, wrt: tuple[str, ...], layout: str, method: str,
-                 types: dict, expr: Expr, result: Expr | None, steps: tuple[Step, ...] = (),
-                 vec_form: bool = False, where: tuple[tuple[str, Expr], ...] = (),
-                 dims: dict | None = None, of: str = "y", stacked: bool = False,
-                 groups: tuple = ()):
-        s = object.__setattr__
-        s(self, "request", request)
-        s(self, "wrt", wrt)            # every variable differentiated by, outermost first
-        s(self, "layout", layout)      # numerator | denominator
-        s(self, "method", method)      # chain | differential | definition
-        s(self, "types", types)        # variable name -> 'vector(n)' etc.
-        s(self, "expr", expr)          # the expression differentiated (typed)
-        s(self, "result", result)      # None when there is no derivative prefix
-        s(self, "steps", steps)
-        s(self, "vec_form", vec_form)  # result is ∂vec(F)/∂vec(X)
-        s(self, "where", where)        # shared subexpressions
-        s(self, "dims", {} if dims is None else dims)  # dimension -> numpy text of its size
-        s(self, "of", of)              # the name the steps give the expression
-        s(self, "stacked", stacked)    # d/d(x, y): wrt are stacked scalars
-        s(self, "groups", groups)      # the prefixes as written: (("x1", "x2"), ("x1", "x2"))
+    def __new__(cls, request: str, wrt: tuple[str, ...], layout: str, method: str,
+                types: dict, expr: Expr, result: Expr | None, steps: tuple[Step, ...] = (),
+                vec_form: bool = False, where: tuple[tuple[str, Expr], ...] = (),
+                dims: dict | None = None, of: str = "y", stacked: bool = False,
+                groups: tuple = ()):
+        self = _new(_DerivationFill)        # (built as its twin: see record.fillable)
+        self.request = request
+        self.wrt = wrt                      # every variable differentiated by, outermost first
+        self.layout = layout                # numerator | denominator
+        self.method = method                # chain | differential | definition
+        self.types = types                  # variable name -> 'vector(n)' etc.
+        self.expr = expr                    # the expression differentiated (typed)
+        self.result = result                # None when there is no derivative prefix
+        self.steps = steps
+        self.vec_form = vec_form            # result is ∂vec(F)/∂vec(X)
+        self.where = where                  # shared subexpressions
+        self.dims = {} if dims is None else dims    # dimension -> numpy text of its size
+        self.of = of                        # the name the steps give the expression
+        self.stacked = stacked              # d/d(x, y): wrt are stacked scalars
+        self.groups = groups    # the prefixes as written: (("x1", "x2"), ("x1", "x2"))
+        self.__class__ = cls
+        return self
 
     @property
     def shape(self):
         return (self.result if self.result is not None else self.expr).shape
+
+
+_DerivationFill = fillable(Derivation)
 
 
 def replace(record: Record, **changes) -> Record:

@@ -34,6 +34,7 @@ class _KeyedRef(weakref.ref):
     for every node made): the key is set after construction, which is all in C."""
     __slots__ = ("key",)
 _SIZE = attrgetter("size")
+_SHAPE = attrgetter("shape")
 
 # How repr() writes a node: mcalc.printing.text registers its printer when it is imported
 # (the printer sits above this module, which never imports it).
@@ -108,27 +109,34 @@ class Expr:
         return self.op == "var" and self.value == "symmetric"
 
 
+# Expr.__new__ as a function, new(Expr, op, args, shape, ...): what Expr(...) does without
+# the class call, which packs the arguments in a tuple, passes them on in another with the
+# class in front, then calls __init__ (a third of the cost of a node that exists already).
+# The builders that make most of a derivation's nodes call it.
+new = Expr.__new__
+
+
 # ---- leaves ----------------------------------------------------------------
 
 def var(name: str, shape: Shape, symmetric: bool = False) -> Expr:
-    return Expr("var", (), shape, name, "symmetric" if symmetric else None)
+    return new(Expr, "var", (), shape, name, "symmetric" if symmetric else None)
 
 
 def num(value) -> Expr:
-    return Expr("num", (), SCALAR, None, Fraction(value))
+    return new(Expr, "num", (), SCALAR, None, Fraction(value))
 
 
 def dim(name: str) -> Expr:
     """A dimension name used as a scalar (e.g. N in sum(y)/N)."""
-    return Expr("dim", (), SCALAR, name)
+    return new(Expr, "dim", (), SCALAR, name)
 
 
 def ones(n: str) -> Expr:
-    return Expr("ones", (), (n, "1"))
+    return new(Expr, "ones", (), (n, "1"))
 
 
 def eye(n: str) -> Expr:
-    return Expr("eye", (), (n, n)) if n != "1" else num(1)     # the 1×1 identity is 1
+    return new(Expr, "eye", (), (n, n)) if n != "1" else num(1)     # the 1×1 identity is 1
 
 
 def commutation(m: str, n: str) -> Expr:
@@ -141,7 +149,7 @@ def commutation(m: str, n: str) -> Expr:
 
 
 def zeros(shape: Shape) -> Expr:
-    return num(0) if shape == SCALAR else Expr("zeros", (), shape)
+    return num(0) if shape == SCALAR else new(Expr, "zeros", (), shape)
 
 
 ZERO, ONE = num(0), num(1)
@@ -149,7 +157,7 @@ ZERO, ONE = num(0), num(1)
 
 def make(op: str, *args: Expr, column: int = 0, name=None) -> Expr:
     """Build an operator node, checking the operands' shapes by the shape law of `op`."""
-    return Expr(op, tuple(args), shape_of(op, [a.shape for a in args], column, args), name)
+    return new(Expr, op, args, shape_of(op, list(map(_SHAPE, args)), column, args), name)
 
 
 def is_number(e: Expr, value=None) -> bool:
@@ -176,6 +184,25 @@ def postorder(root: Expr, done):
                 continue
         stack.pop()
         yield node
+
+
+def holds(e: Expr, node: Expr, keep: Expr | None = None) -> bool:
+    """Whether node occurs in e, outside `keep` (a subtree known not to hold it); subtrees
+    no larger than node are not walked. (replace's first look, for one node: no mapping
+    to make, the usual answer no.)"""
+    size = node.size
+    if e.size < size:
+        return False
+    seen = set()
+    stack = [e]
+    while stack:
+        n = stack.pop()
+        if n is node:
+            return True
+        if n.size > size and n is not keep and n not in seen:
+            seen.add(n)
+            stack.extend(n.args)
+    return False
 
 
 def replace(e: Expr, mapping: dict, keep=()) -> Expr:
@@ -223,7 +250,7 @@ def replace(e: Expr, mapping: dict, keep=()) -> Expr:
             stack.pop()
             args = tuple(map(done.__getitem__, node.args))
             done[node] = node if args == node.args else \
-                Expr(node.op, args, node.shape, node.name, node.value)
+                new(Expr, node.op, args, node.shape, node.name, node.value)
     return done[e]
 
 

@@ -12,6 +12,7 @@ sync with the grammar and check that the driver and lark agree.
 from __future__ import annotations
 
 import re
+from operator import itemgetter
 
 from mcalc import _parse_table as table
 from mcalc.errors import McalcError
@@ -123,6 +124,12 @@ def _reduction(keep, callback, inline):
     child)."""
     if keep is None and not inline:
         return callback
+    if keep and not any(splice for _, splice in keep):     # punctuation dropped only:
+        at = [i for i, _ in keep]                           # the kept at one C call
+        if inline and len(at) == 1:                         # "(" expr ")": the expr
+            return itemgetter(at[0])
+        pick = itemgetter(*at) if len(at) > 1 else itemgetter(slice(at[0], at[0] + 1))
+        return lambda children: callback(pick(children))
 
     def reduce(children):
         if keep is not None:
@@ -184,8 +191,8 @@ def _drive(text: str, start: str):
             kind, token = "$END", None
         while True:                                   # reduce, until the token shifts
             action = actions.get(kind)
-            if action is None:
-                return None
+            if action is None:                        # (the accepting state has none)
+                return values[-1] if state == end and token is None else None
             if action >= 0:
                 stack.append(action)
                 values.append(token)
@@ -198,29 +205,50 @@ def _drive(text: str, start: str):
             else:
                 children = values[-size:]
                 del stack[-size:], values[-size:]
-                state = states[stack[-1]][1][symbol]
+                key = (stack[-1], symbol, kind)
+                state = _gotos.get(key) or _goto(key)
                 stack.append(state)
                 values.append(reduce(children))
-            if state == end and token is None:
-                return values[-1]
             actions = states[state][1]
 
 
 # (state below, state, lookahead) -> the state after the chain of ?rule reductions there:
 # 19 of a typical request's 29 reductions are such links (sum: product, product: unary...),
 # and what they do depends on those three alone. Bounded by the grammar, not the input.
+# Most chains follow a reduction and are taken with its goto (_gotos); these are the few
+# right after a shift (a size in a declaration).
 _chains: dict[tuple[int, int, str], int] = {}
 
 
 def _chain(key) -> int:
     below, state, kind = key
+    _chains[key] = state = _links(below, table.STATES[below][1][_rule_of(state, kind)], kind)
+    return state
+
+
+# (state below, symbol reduced, lookahead) -> the state after the goto and the chain of
+# ?rule reductions that follows it there (the chain is most often right after a reduction).
+_gotos: dict[tuple[int, str, str], int] = {}
+
+
+def _goto(key) -> int:
+    below, symbol, kind = key
+    _gotos[key] = state = _links(below, table.STATES[below][1][symbol], kind)
+    return state
+
+
+def _links(below: int, state: int, kind: str) -> int:
+    """The state after the ?rule reductions that `state` makes on `kind`, if any."""
     while True:
-        symbol = _rules[~table.STATES[state][1][kind]][0]
-        state = table.STATES[below][1][symbol]
         action = table.STATES[state][1].get(kind)      # none in an accepting state
         if action is None or action >= 0 or _rules[~action][2] is not None:
-            _chains[key] = state
             return state
+        state = table.STATES[below][1][_rule_of(state, kind)]
+
+
+def _rule_of(state: int, kind: str) -> str:
+    """The symbol of the rule `state` reduces by on `kind`."""
+    return _rules[~table.STATES[state][1][kind]][0]
 
 
 def _compile(lexer: int):
@@ -296,14 +324,9 @@ def _parse(text: str, start: str):
 
 def parse_request(text: str, extra_decls: tuple[Decl, ...] = ()) -> Request:
     """Parse one request line; `extra_decls` come from -t/--type."""
-    prefixes, body, where = [], None, ()
-    for item in _parse(text, "request"):
-        if isinstance(item, Syntax):
-            body = item
-        elif isinstance(item, tuple) and item and isinstance(item[0], (Decl, Definition)):
-            where = item
-        else:
-            prefixes.append(item)
+    prefixes = _parse(text, "request")          # the grammar's order: prefixes, body, where
+    where = () if isinstance(prefixes[-1], Syntax) else prefixes.pop()
+    body = prefixes.pop()
     wrt, cols = [], []
     for p in prefixes:
         if p[0] == "dk":

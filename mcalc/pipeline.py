@@ -3,7 +3,6 @@ Python API (mcalc.pipeline) and check sit on top of this module."""
 from __future__ import annotations
 
 import gc
-from contextlib import contextmanager
 
 from mcalc.build import infer
 from mcalc.derivation import Derivation, Step, dim_sources  # noqa: F401 (API)
@@ -46,18 +45,20 @@ def derive(text: str, types=(), layout: str = "numerator", method: str | None = 
         return derive_typed(req, body, typing, layout, method)
 
 
-@contextmanager
-def _collector_waits():
+class _collector_waits:
     """The collector of reference cycles waits until a derivation is done: it allocates
     many objects that live until its end, and full collections in the middle of a deep
     one re-scan them all (a fifth to a third of a 1000-deep sin(sin(…x))'s time); its
-    few cycles are collected after."""
-    enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if enabled:
+    few cycles are collected after. (A class: contextlib's generator costs a
+    StopIteration at every exit.)"""
+    __slots__ = ("enabled",)
+
+    def __enter__(self):
+        self.enabled = gc.isenabled()
+        gc.disable()
+
+    def __exit__(self, *exc):
+        if self.enabled:
             gc.enable()
 
 

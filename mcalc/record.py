@@ -4,8 +4,9 @@ Every call of mcalc imports the modules that define its records (the syntax tree
 rules, derivation steps), and building a frozen dataclass costs about 1.5 ms of a cold
 call — a quarter of the budget that remains after Python and click start (issue #6). A
 subclass lists its fields in `_fields` (also its `__slots__`) and assigns them in
-`__init__` with `object.__setattr__`; it then compares, hashes and prints like the
-frozen dataclass it replaces, and assigning to a field raises FrozenInstanceError.
+`__init__` with `object.__setattr__` (or builds itself as its `fillable` twin); it then
+compares, hashes and prints like the frozen dataclass it replaces, and assigning to a
+field raises FrozenInstanceError.
 """
 from __future__ import annotations
 
@@ -48,3 +49,14 @@ class Record:
 
     def __reduce__(self):                       # copy, deepcopy and pickle
         return (type(self), self._values())
+
+
+def fillable(cls: type) -> type:
+    """A class of the same layout as the record class `cls` whose fields can be assigned.
+    A record made by the thousand (a step, an equation) is built in its `__new__` as one
+    of these, its fields assigned, then made a `cls`: an assignment to a frozen record's
+    field calls a setter (a C call through a tuple of arguments), the twin's is the
+    interpreter's own store, several times cheaper."""
+    return type(f"_{cls.__name__}Fill", (Record,),
+                {"__slots__": cls._fields, "_fields": cls._fields,
+                 "__setattr__": object.__setattr__, "__delattr__": object.__delattr__})

@@ -22,6 +22,7 @@ from typing import Callable
 from mcalc import expr as E
 from mcalc.errors import NoRule
 from mcalc.expr import Expr
+from mcalc.expr import new as _new
 from mcalc.record import Record
 from mcalc.types import dim_mul
 
@@ -29,7 +30,7 @@ from mcalc.types import dim_mul
 
 
 def T(x):
-    return E.Expr("T", (x,), (x.shape[1], x.shape[0]))     # (the shape law of T, inline)
+    return _new(Expr, "T", (x,), (x.shape[1], x.shape[0]))   # (the shape law of T, inline)
 
 
 def mm(*xs):
@@ -40,7 +41,7 @@ def mm(*xs):
 
 
 def mul(*xs):
-    return E.Expr("mul", tuple(xs), _bshape(xs))
+    return _new(Expr, "mul", xs, _bshape(xs))
 
 
 def _bshape(xs):
@@ -51,7 +52,7 @@ def _bshape(xs):
 
 
 def add(*xs):
-    return E.Expr("add", tuple(xs), _bshape(xs))
+    return _new(Expr, "add", xs, _bshape(xs))
 
 
 _MINUS_ONE = E.num(-1)

@@ -151,7 +151,7 @@ class Simplifier:
             operands = list(map(memo.__getitem__, args)) if op == "add" or op == "mul" or \
                 op == "pow" and args[1].op == "num" else self.operands(node, memo)
             # (the two commonest constructors called directly: a look-up and a call less)
-            out = mul_(self, operands, node.shape) if op == "mul" else \
+            out = mul_(self, operands, node.shape, node) if op == "mul" else \
                 add_(self, operands, node.shape) if op == "add" else \
                 _BUILD[op](self, node, operands)
             memo[node] = out
@@ -187,8 +187,12 @@ class Simplifier:
             out = self.keep_shape(out, e.shape)     # (its commonest answer, inline)
         final[e] = final[out] = out
         if out is not e:
-            rules = self.why_final[e] = tuple(dict.fromkeys(why.get(e, ()) + tuple(trail[k:])))
-            self.recall(rules)
+            rules = why.get(e, ())              # (distinct already, as every why is)
+            if self.noted > k:
+                rules = tuple(dict.fromkeys(rules + tuple(trail[k:])))
+            self.why_final[e] = rules
+            if rules:
+                self.recall(rules)
         return out
 
     def operands(self, node: Expr, done: dict) -> list:
@@ -725,9 +729,10 @@ def _scaled(t: Expr) -> tuple:
     return c, [], rest
 
 
-def mul_(s, factors, shape=None) -> Expr:
+def mul_(s, factors, shape=None, node: Expr | None = None) -> Expr:
     """The canonical element-wise product of `factors` (with s, the simplifier's own: its
-    rewrites noted, its caches used)."""
+    rewrites noted, its caches used); `node`, a product they may be the factors of, is
+    given back without a look-up when they are."""
     flat = factors
     ops = list(map(_OP, flat))                  # (in C: no comprehension call)
     if "mul" in ops:                            # a*(b*c) = a*b*c
@@ -816,7 +821,9 @@ def mul_(s, factors, shape=None) -> Expr:
         k = len(rest)
     if k == 1:
         return rest[0]
-    out = Expr("mul", tuple(rest), shape)
+    rest = tuple(rest)
+    out = node if node is not None and rest == node.args and shape == node.shape and \
+        node.name is None and node.value is None else Expr("mul", rest, shape)
     if s is not None and out not in s.bases:
         s.bases[out] = None                     # a product _grow may extend
     return out
@@ -1726,6 +1733,66 @@ def _nothing_in_common(e: Expr) -> bool:
     return divisor == 1 and not fractions and not common
 
 
+def _kept_as_is(s, e: Expr, level: int) -> bool:
+    """e is a sum of whole multiples of products of atoms (level 1), or c times such a
+    sum with no common divisor, c a whole number > 1 (level 2: 9*(x/9 + 1) is shorter
+    expanded), and no form of it is shorter, so that _textbook need not build them:
+    - the atoms are to positive whole powers, no atom is in every term, and the sum has
+      nothing else worth the algebra's while (its _worth is 1): the forms are e expanded
+      and e with the whole numbers' divisor g out (c, or the sum's own), up to the order of
+      terms, and no polynomial of degree 2 or more in one atom (no rational roots);
+    - no more negative terms than positive, and a positive one first (add_ puts one first,
+      but a term _factor_common made comes last): every form of the sum starts so too, and
+      with g out it keeps its signs (g, not -g);
+    - u, the terms ±g times atoms, decide: with g out each of them loses its "g*" (2
+      tokens) and the sum gains "g*": a sum is kept when u ≤ 1, c*(sum) when u ≥ 1.
+    Then _textbook keeps e (a form that ties loses), noting no rule."""
+    if level == 1 and e.op == "add":
+        total = e
+    elif level == 2 and e.op == "mul" and len(e.args) == 2 and e.args[0].op == "num" and \
+            e.args[1].op == "add":
+        c = e.args[0].value
+        if c._denominator != 1 or c._numerator < 2:
+            return False
+        total = e.args[1]
+    else:
+        return False
+    divisor, balance, common, atoms, degree, coefficients = 0, 0, None, set(), 1, []
+    for t in total.args:
+        k, rest = coeff_and_rest(t)
+        if k._denominator != 1:
+            return False
+        divisor = gcd(divisor, k._numerator)
+        balance += 1 if k._numerator < 0 else -1
+        factors = set()
+        if rest is not None:
+            coefficients.append(k._numerator)
+            for f in rest.args if rest.op == "mul" else (rest,):
+                if f.op == "pow":
+                    p = f.args[1]
+                    if p.op != "num" or p.value._denominator != 1 or p.value._numerator < 1:
+                        return False
+                    degree = max(degree, p.value._numerator)
+                    f = f.args[0]
+                if f.op in _NOT_ATOMS:
+                    return False
+                factors.add(f)
+        common = factors if common is None else common & factors
+        atoms |= factors
+    if common or balance > 0 or _coefficient(total.args[0])._numerator < 0 or \
+            len(atoms) < 2 and degree > 1:
+        return False
+    units = coefficients.count(divisor) + coefficients.count(-divisor)
+    if total is e:
+        return divisor > 1 and units <= 1     # (1: nothing in common, answered before)
+    return divisor == 1 and units >= 1 and _worth(s, total) == 1
+
+
+# what _kept_as_is does not take for an atom of a term: clusters and numbers, and sign(u),
+# which a product _grow built may hold next to u (u*sign(u), abs(u) in textbook form)
+_NOT_ATOMS = frozenset(("add", "mul", "pow", "num", "zeros", "sign"))
+
+
 def _sigmoid_arg(w: Expr, flip: bool):
     """(u, True) for w = -u, else (w, False): sigmoid's argument written without a minus;
     flipped, (-w, True) or (w, False) the other way round."""
@@ -1739,7 +1806,7 @@ def _textbook(s, e: Expr, level: int) -> Expr:
     """The shortest of e as it is, factored and expanded, after common denominators,
     cancelling and the table's product identities (logistic, softmax); `level` is e's
     _worth."""
-    if not level or level == 1 and _nothing_in_common(e):
+    if not level or level == 1 and _nothing_in_common(e) or _kept_as_is(s, e, level):
         return e
     atoms = A.Atoms()
     try:
@@ -1827,6 +1894,10 @@ class _Writer:
         if not m:
             return _num(c)
         atom = self.atom
+        if c == 1 and len(m) == 1 and type(m[0][1]) is int and m[0][1] == 1:
+            got = atom(m[0][0])             # 1*x is x: what mul_ would give, without it
+            if got.op != "mul":             # (a product it would take apart and sort)
+                return got
         return mul_(self.s, [_num(c)] + [atom(i) if type(k) is int and k == 1 else
                                          pow_(self.s, atom(i), _num(k)) for i, k in m])
 
@@ -1869,8 +1940,10 @@ def _forms(s, n: dict, den: dict, writer: tuple, shape, content: tuple | None):
         yield "factor out", _spread(s, mul_(s, [_num(c)] + [pow_(s, atom(i), _num(k))
                                                                for i, k in common]
                                             + [inner] + below), shape)
+        # (rational roots need a polynomial in one atom: with two varying atoms, or none,
+        # there are none to look for)
         roots = A.linear_factors({A.mono_mul(m, common, -1): A.ratio(v, c)
-                                  for m, v in n.items()})
+                                  for m, v in n.items()}) if one_atom is not None else None
         if roots is not None:                   # 2*s^2 - 3*s + 1 = (1 - s)*(1 - 2*s)
             factors, rest = roots
             yield "factor out", _spread(s, mul_(

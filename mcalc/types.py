@@ -76,12 +76,16 @@ def _mismatch(op_text: str, shapes, column, hint: str = "") -> McalcError:
 
 
 def _elementwise(op, shapes, column):
-    big = [s for s in shapes if s != SCALAR]
-    for s in big[1:]:
-        if s != big[0]:
-            spelled = _SPELL.get(op, op)
-            raise _mismatch(f"'{spelled}'", (big[0], s), column, _hint(spelled, big[0], s))
-    return big[0] if big else SCALAR
+    """Scalars broadcast; the other operands have one shape, the result's."""
+    out = SCALAR
+    for s in shapes:
+        if s != SCALAR:
+            if out is SCALAR:
+                out = s
+            elif s != out:
+                spelled = _SPELL.get(op, op)
+                raise _mismatch(f"'{spelled}'", (out, s), column, _hint(spelled, out, s))
+    return out
 
 
 _SPELL = {"add": "+", "mul": "*", "pow": "^", "matmul": "@", "gt": ">", "ge": ">=", "lt": "<",
@@ -90,15 +94,7 @@ _SPELL = {"add": "+", "mul": "*", "pow": "^", "matmul": "@", "gt": ">", "ge": ">
 
 def shape_of(op: str, shapes: list[Shape], column: int = 0, args=()) -> Shape:
     """The shape law of each operator: the result's shape, or a McalcError at `column`."""
-    if op in ("add", "mul") or op in ELEMENTWISE_BINARY:
-        return _elementwise(op, shapes, column)
-    if op == "pow":
-        if shapes[1] != SCALAR:
-            raise McalcError("the exponent of ^ must be a scalar (element-wise power)", column)
-        return shapes[0]
-    if op in ELEMENTWISE_UNARY:
-        return shapes[0]
-    if op == "matmul":
+    if op == "matmul":                       # (the most frequent first)
         out = shapes[0]
         for s in shapes[1:]:
             if out[1] != s[0]:
@@ -108,6 +104,14 @@ def shape_of(op: str, shapes: list[Shape], column: int = 0, args=()) -> Shape:
                 raise _mismatch("'@'", (out, s), column, hint)
             out = (out[0], s[1])
         return out
+    if op == "pow":
+        if shapes[1] != SCALAR:
+            raise McalcError("the exponent of ^ must be a scalar (element-wise power)", column)
+        return shapes[0]
+    if op in ("add", "mul") or op in ELEMENTWISE_BINARY:
+        return _elementwise(op, shapes, column)
+    if op in ELEMENTWISE_UNARY:
+        return shapes[0]
     if op == "T":
         return (shapes[0][1], shapes[0][0])
     if op in REDUCTIONS:
@@ -207,7 +211,7 @@ class _Solver:
         self.deferred: list = []
         self.changes = 0            # counts unifications that may let a deferred step progress
         self.dim_names: set[str] = set()
-        self.order: list[str] = []
+        self.order: dict[str, None] = {}     # the variables, in order of first use
         self.declared = {name for d in decls for name in d.names}
         self.products: list[tuple[_Dim, tuple[_Dim, ...]]] = []     # vec and kron sizes
         for d in decls:
@@ -384,9 +388,9 @@ class _Infer:
             order.append(node)
             stack.extend(node.args)
         self.orders[id(root)] = order
-        tv, visit = self.tv, self.visit
+        tv, visit, unsupported = self.tv, _VISIT, _Infer.unsupported
         for node in reversed(order):
-            tv[id(node)] = visit(node)
+            tv[id(node)] = visit.get(node.op, unsupported)(self, node)
         return tv[id(root)]
 
     def define(self, d):
@@ -412,54 +416,51 @@ class _Infer:
     def t(self, node) -> _TV:
         return self.tv[id(node)]
 
-    def visit(self, n):
+    # the type of each kind of node, its operands typed already (_VISIT: by op)
+    def number(self, n):
+        return self.s.scalar()
+
+    def matmul(self, n):
+        s, out = self.s, _TV()
+        for a in n.args:
+            self.force_array(a)
+        a, b = s.make_array(self.tv[id(n.args[0])]), s.make_array(self.tv[id(n.args[1])])
+        self.step(("mm", a, b, out, n.column), final=True)
+        return out
+
+    def power(self, n):
         s = self.s
-        op = n.op                                     # the most frequent operators first
-        if op == "name":
-            return self.name(n)
-        if op == "call":
-            return self.call(n)
-        if op == "number":
-            return s.scalar()
-        if op == "matmul":
-            out = _TV()
-            for a in n.args:
-                self.force_array(a)
-            a, b = s.make_array(self.tv[id(n.args[0])]), s.make_array(self.tv[id(n.args[1])])
-            self.step(("mm", a, b, out, n.column), final=True)
-            return out
-        if op in ("add", "sub", "mul", "div", "compare"):
-            return self.elementwise(n)
-        if op == "pow":
-            s.unify(self.tv[id(n.args[1])], s.scalar(), n.column, "the exponent of ^")
-            return self.tv[id(n.args[0])]
-        if op == "T":
-            return self.transpose(n, self.tv[id(n.args[0])])
-        if op == "neg":
-            return self.tv[id(n.args[0])]
-        if op == "list":
-            return self.literal(n)
-        raise McalcError(f"unsupported syntax {op}", n.column)
+        s.unify(self.tv[id(n.args[1])], s.scalar(), n.column, "the exponent of ^")
+        return self.tv[id(n.args[0])]
+
+    def transposed(self, n):
+        return self.transpose(n, self.tv[id(n.args[0])])
+
+    def negated(self, n):
+        return self.tv[id(n.args[0])]
+
+    def unsupported(self, n):
+        raise McalcError(f"unsupported syntax {n.op}", n.column)
 
     def name(self, n):
         s, name = self.s, n.text
-        if name in self.defined:
-            body = self.defined[name]
-            self.resolved[id(n)] = body
-            return self.tv[id(body)]
-        if name in ("e", "pi"):
-            return s.scalar()
-        if name == "I":
-            d = s.dim()
-            return _TV("array", (d, d))
-        if name in s.dim_names and name not in s.vars:
-            return s.scalar()
-        if name not in s.vars:
-            s.vars[name] = _TV("array", (_Dim(wide=True), _Dim(wide=True))) \
+        tv = s.vars.get(name)           # (a variable is never a definition, a constant or
+        if tv is None:                  # a dimension)
+            if name in self.defined:
+                body = self.defined[name]
+                self.resolved[id(n)] = body
+                return self.tv[id(body)]
+            if name in ("e", "pi"):
+                return s.scalar()
+            if name == "I":
+                d = s.dim()
+                return _TV("array", (d, d))
+            if name in s.dim_names:
+                return s.scalar()
+            tv = s.vars[name] = _TV("array", (_Dim(wide=True), _Dim(wide=True))) \
                 if name[0].isupper() else _TV()
-        if name not in s.order:
-            s.order.append(name)
-        return s.vars[name]
+        s.order[name] = None            # (a name used again keeps its place)
+        return tv
 
     def transpose(self, n, operand: _TV) -> _TV:
         t = operand.find()
@@ -533,8 +534,7 @@ class _Infer:
             raise McalcError(f"'{a.text}' is a declared variable, not a dimension", a.column)
         s.dim_names.add(a.text)
         s.vars.pop(a.text, None)
-        if a.text in s.order:
-            s.order.remove(a.text)
+        s.order.pop(a.text, None)
         return a.text
 
     def literal(self, n):
@@ -561,7 +561,7 @@ class _Infer:
         if len(args) != arity:
             raise McalcError(f"{f}() takes {arity} argument{'s' * (arity > 1)}, got {len(args)}",
                              n.column)
-        ts = [self.tv[id(a)] for a in args]
+        ts = list(map(self.tv.__getitem__, map(id, args)))
         if f in ELEMENTWISE_UNARY:
             return ts[0]
         if f in ("max", "min"):
@@ -680,6 +680,13 @@ class _Infer:
         return True
 
 
+_VISIT = {"name": _Infer.name, "call": _Infer.call, "number": _Infer.number,
+          "matmul": _Infer.matmul, "add": _Infer.elementwise, "sub": _Infer.elementwise,
+          "mul": _Infer.elementwise, "div": _Infer.elementwise, "compare": _Infer.elementwise,
+          "pow": _Infer.power, "T": _Infer.transposed, "neg": _Infer.negated,
+          "list": _Infer.literal}
+
+
 def _match_products(solver: _Solver):
     """Two products of dimensions found equal with nothing in common to cancel — m·p = k·n
     in tr(kron(X, Y)) or kron(X, Y)@kron(A, B) — have many solutions; with free factors of
@@ -696,23 +703,29 @@ def _match_products(solver: _Solver):
                     solver.unify_dim(f, g, 0, "a product of dimensions")
 
 
+def _fresh_names(used) -> itertools.filterfalse:
+    """The textbook dimension names not in `used`, then n1, n2, ... (unbounded: any number
+    of free dimensions); all in C, as most requests take none or one."""
+    return itertools.filterfalse(used.__contains__, itertools.chain(
+        DEFAULT_DIM_NAMES, map("n{}".format, itertools.count(1))))
+
+
 def _name_dims(solver: _Solver, used: set[str]):
     """Give free dimensions textbook names: vectors first (n), then matrices (m, n)."""
-    _match_products(solver)
-    pool = (p for p in itertools.chain(DEFAULT_DIM_NAMES, (f"n{i}" for i in itertools.count(1)))
-            if p not in used)                   # unbounded: any number of free dimensions
-
-    for out, factors in solver.products:
-        # a product fixed from outside (commutation(m, n)@vec(X)) names free factors
-        parts, fs = (out.find().fixed or "").split("*"), [f.find() for f in factors]
-        if out.find().fixed and len(parts) == len(fs) and all(f.fixed is None for f in fs):
-            for f, part in zip(fs, parts):
-                solver.unify_dim(f, solver.dim(part), 0, "a product of dimensions")
+    pool = _fresh_names(used)
     products = set()
-    for out, _ in solver.products:
-        r = out.find()
-        if r.fixed is None:
-            products.add(id(r))
+    if solver.products:                         # (few requests have a kron or a vec)
+        _match_products(solver)
+        for out, factors in solver.products:
+            # a product fixed from outside (commutation(m, n)@vec(X)) names free factors
+            parts, fs = (out.find().fixed or "").split("*"), [f.find() for f in factors]
+            if out.find().fixed and len(parts) == len(fs) and all(f.fixed is None for f in fs):
+                for f, part in zip(fs, parts):
+                    solver.unify_dim(f, solver.dim(part), 0, "a product of dimensions")
+        for out, _ in solver.products:
+            r = out.find()
+            if r.fixed is None:
+                products.add(id(r))
 
     def name(d: _Dim):
         r = d.find()
@@ -725,9 +738,13 @@ def _name_dims(solver: _Solver, used: set[str]):
         tv = solver.vars.get(v)
         t = tv.find() if tv is not None else None
         if t is not None and t.kind:
-            if t.dims[1].find() is solver.one:
-                lengths.append(t.dims[0])
-            sizes += (t.dims[1], t.dims[0])
+            rows, cols = t.dims[0].find(), t.dims[1].find()
+            if cols is solver.one and rows.fixed is None:       # (named ones are skipped:
+                lengths.append(rows)                             # a scalar's, most often)
+            if cols.fixed is None:
+                sizes.append(cols)
+            if rows.fixed is None:
+                sizes.append(rows)
     for d in lengths + sizes:
         name(d)
     # inner products first (post-order); a product whose factor is a product unified
@@ -760,9 +777,7 @@ def _resolve_dim(d: _Dim, solver) -> str:
         taken = set(solver.named) | set(solver.vars) | solver.dim_names | {
             x.find().fixed for tv in solver.vars.values() if tv.find().kind
             for x in tv.find().dims}
-        r.fixed = next(p for p in itertools.chain(DEFAULT_DIM_NAMES,
-                                                  (f"n{i}" for i in itertools.count(1)))
-                       if p not in taken)
+        r.fixed = next(_fresh_names(taken))
     return r.fixed
 
 
@@ -825,8 +840,11 @@ def solve(bodies, decls, source: str = "", defs=(), local_defs=()):
     used = set(solver.named) | set(solver.vars) | solver.dim_names
     _name_dims(solver, used)
     typing = {}
-    dims = set(solver.dim_names)
-    for name in solver.order + [v for v in solver.vars if v not in solver.order]:
+    sizes = set()
+    order = list(solver.order)          # the variables in order of use (a subset of vars)
+    if len(order) < len(solver.vars):   # then those declared but not used
+        order += [v for v in solver.vars if v not in solver.order]
+    for name in order:
         t = roots[name]
         shape = (t.dims[0].find().fixed, t.dims[1].find().fixed)
         if name in solver.symmetric:
@@ -837,8 +855,13 @@ def solve(bodies, decls, source: str = "", defs=(), local_defs=()):
             typing[name] = VarType("vector", shape)
         else:
             typing[name] = VarType("matrix", shape)
-        for d in shape:
-            dims.update(p for p in d.split("*") if not p.isdigit())     # m*n: m and n
+        sizes.update(shape)
+    dims = set(solver.dim_names)
+    for d in sizes:
+        if "*" in d:                                                    # m*n: m and n
+            dims.update(p for p in d.split("*") if not p.isdigit())
+        elif not d.isdigit():
+            dims.add(d)
     result = Typing(typing, frozenset(dims), frozenset(inf.all_defined))
     return result, inf, lambda tv: _shape_of_tv(tv, solver)
 

@@ -106,3 +106,77 @@ def _jacobian_shapes(depth):
 @given(_jacobian_shapes(1))
 def test_diag_vec_and_softmax_rewrites_keep_values(text):
     _same_value(text)
+
+
+# A sum of whole multiples of atoms' powers, or c times one: _textbook skips the forms of
+# those _kept_as_is says cannot be shorter. The skip must change nothing: neither the
+# result nor the rules cited (nor their order).
+_FAMILIES = {      # atoms of one shape (and scalars, which element-wise products take)
+    "scalar": ["a", "b", "sin(a)", "exp(b)", "tanh(a + b)", "abs(a)", "sign(b)",
+               "sigmoid(a)", "log(b^2 + 1)", "(a > 0)", "relu(a)", "(x'@y)", "norm(x)",
+               "sum(exp(x))", "sqrt(a^2 + 1)", "abs(b)"],
+    "vector": ["x", "y", "exp(x)", "sin(y)", "sigmoid(x)", "(A@x)", "abs(x)", "sign(y)",
+               "(B'@z)", "softmax(x)"],
+    "matrix": ["A", "A'", "diag(x)", "x@y'", "eye(n)", "inv(A)", "(A@A')", "diag(y)"],
+}
+
+
+@st.composite
+def _whole_sums(draw):
+    family = draw(st.sampled_from(sorted(_FAMILIES)))
+    atoms = st.sampled_from(_FAMILIES[family])
+    scalars = st.sampled_from(_FAMILIES["scalar"] + ["1"])
+    g = draw(st.sampled_from(["1", "2", "3"]))            # a divisor the terms may share
+
+    def term():
+        factors = [draw(atoms)] + draw(st.lists(st.one_of(atoms, scalars), max_size=2))
+        if family == "scalar" and draw(st.booleans()):
+            factors = ["1"]                     # a constant term
+        powered = [f if f == "1" else f"({f})^{draw(st.integers(1, 3))}" for f in factors]
+        k = draw(st.sampled_from(["1", "-1", "2", "-3", "5", "1/2"]))
+        return f"{g}*{k}*{'*'.join(powered)}"
+
+    total = " + ".join(term() for _ in range(draw(st.integers(2, 4))))
+    c = draw(st.sampled_from(["", "2*", "3*", "12*", "-2*", "1/2*"]))
+    return f"{c}({total})"
+
+
+def _simplified(text, shortcut):
+    import mcalc.simplify as S
+    _, e, _, _ = typed(text + " " + DECLS)
+    kept = S._kept_as_is
+    fired: list = []
+    try:
+        if not shortcut:
+            S._kept_as_is = lambda s, e, level: False
+        out = S.simplify(e, fired)
+    finally:
+        S._kept_as_is = kept
+    return out, fired
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=list(HealthCheck))
+@given(_whole_sums())
+def test_a_sum_kept_as_it_is_is_what_the_algebra_gives(text):
+    assert _simplified(text, True) == _simplified(text, False)
+
+
+def test_sums_are_kept_as_they_are_without_their_forms():
+    import mcalc.simplify as S
+    from mcalc.expr import Expr, num
+    kept = [(2, "diag(x) - x@y'"), (3, "1 - sigmoid(a)"), (7, "A + B'@z@x'"),
+            (2, "a*b - sin(a) + 1"), (1, "6*a + 2*b"), (1, "6*a + 6"), (1, "4*a - 2*b*sin(a)")]
+    shorter = [(2, "3*a + 5*b"), (2, "a^2 + 2*a + 1"), (-2, "a - b"), (2, "a*b + a"),
+               (3, "1 - a - b"), (1, "2*a + 2*b"), (1, "6*a - 4*b - 2*sin(a)")]
+    for c, text in kept + shorter:              # (the latter: expanded, factored, -c)
+        _, e, _, _ = typed(text + " " + DECLS)
+        s = S.Simplifier()
+        s(e)
+        total = s.memo[e]                       # (its canonical form, before the algebra)
+        cluster = total if c == 1 else Expr("mul", (num(c), total), total.shape)
+        assert total.op == "add"
+        assert S._kept_as_is(s, cluster, S._worth(s, cluster)) == ((c, text) in kept), text
+    for c, text in kept:
+        text = f"{c}*({text})"
+        out, fired = _simplified(text, True)
+        assert (out, fired) == _simplified(text, False), text

@@ -159,7 +159,7 @@ class Differential(Derive):
 def _d(label: str, like: Expr) -> Expr:
     """The differential d(label) as a variable of the same shape (marked, so that products
     write it last: 2*u2*d(u2))."""
-    return Expr("var", (), like.shape, f"d({label})", "differential")
+    return E.new(Expr, "var", (), like.shape, f"d({label})", "differential")
 
 
 def derive(req, body: Expr, typing, layout: str) -> Derivation:

@@ -16,6 +16,7 @@ too large to show is stated with names for the large derivatives it is made of
 from __future__ import annotations
 
 import itertools
+from operator import attrgetter, itemgetter
 
 from mcalc import expr as E
 from mcalc import rules as R
@@ -87,23 +88,27 @@ def labels(f: Expr, variables: frozenset | None = None) -> tuple[str, str]:
     that neither collides with a variable (`variables`: E.free_vars(f), when known) or a
     dimension of f."""
     taken = set(E.free_vars(f) if variables is None else variables) | set(f.shape)
-    fallback = (f"y_{k}" for k in range(len(taken) + 1))
-    root = next(r for r in itertools.chain(("y", "f", "L", "out"), fallback) if r not in taken)
-    letters = itertools.chain(("u", "v", "t"), (f"u{k}_" for k in range(len(taken) + 1)))
-    return root, _free_letter(letters, taken)
+    for root in ("y", "f", "L", "out"):
+        if root not in taken:
+            break
+    else:
+        root = next(r for r in (f"y_{k}" for k in range(len(taken) + 1)) if r not in taken)
+    return root, _free_letter(("u", "v", "t"), "u", taken)
 
 
-def _free_letter(letters, taken, skip: str = "") -> str:
+_FIRST = itemgetter(slice(0, 1))             # n[:1]: a name's first letter, in C
+
+
+def _free_letter(letters: tuple, fallback: str, taken, skip: str = "") -> str:
     """The first of `letters` (other than `skip`) that begins no name in `taken`, in either
-    case; a one-letter candidate (the usual) is checked against the names' first letters."""
-    firsts = {n[:1] for n in taken}
+    case, else the first of fallback + "0_", fallback + "1_", ... that begins none."""
+    firsts = set(map(_FIRST, taken))
     for c in letters:
-        if c == skip:
-            continue
-        if len(c) == 1:
-            if c not in firsts and c.upper() not in firsts:
-                return c
-        elif not any(n.startswith((c, c.upper())) for n in taken):
+        if c != skip and c not in firsts and c.upper() not in firsts:
+            return c
+    for k in range(len(taken) + 1):
+        c = f"{fallback}{k}_"
+        if c != skip and not any(n.startswith((c, c.upper())) for n in taken):
             return c
 
 
@@ -118,9 +123,8 @@ class Names:
         self.taken = variables | dimensions | set(taken) | {self.root}
         # the letter of the names given to derivatives too large to write at each use
         # (v6 for du6/dx): not the intermediates', nor t (the result's `where` names)
-        letters = itertools.chain(("v", "w", "z", "q", "p"),
-                                  (f"v{k}_" for k in range(len(self.taken) + 1)))
-        self.dletter = _free_letter(letters, self.taken, skip=self.letter)
+        self.dletter = _free_letter(("v", "w", "z", "q", "p"), "v", self.taken,
+                                    skip=self.letter)
         self.k = 0
         self.of: dict[Expr, str] = {}            # node -> its name
         self.defined: set[str] = set()
@@ -263,9 +267,8 @@ class _Local(dict):
         self.names = graph.name
 
     def __missing__(self, node: Expr) -> Expr:
-        name = self.names
-        args = tuple([name[a] if a in name else a for a in node.args])
-        got = self[node] = Expr(node.op, args, node.shape, node.name, node.value)
+        args = tuple(map(self.names.get, node.args, node.args))     # (name or itself)
+        got = self[node] = E.new(Expr, node.op, args, node.shape, node.name, node.value)
         return got
 
 
@@ -279,6 +282,7 @@ def _intermediates(f: Expr, xs: tuple):
     transparent: set[Expr] = set()
     dep: dict[Expr, frozenset] = {}
     none = frozenset()
+    own = {x: frozenset((x,)) for x in xs}      # a variable of xs -> what it uses
     chained = False
     stack = [f]
     while stack:
@@ -287,16 +291,18 @@ def _intermediates(f: Expr, xs: tuple):
             stack.pop()
             continue
         args = node.args
-        if not args:
+        if not args:                              # (f itself: other leaves are operands)
             stack.pop()
-            dep[node] = frozenset((node.name,)) if node.op == "var" and node.name in xs \
-                else none
+            dep[node] = own.get(node.name, none) if node.op == "var" else none
             continue
         pending = False                           # (a loop: a comprehension is a call)
         for a in args[::-1]:                      # the first operand on top: done first
             if a not in dep:
-                stack.append(a)
-                pending = True
+                if a.args:
+                    stack.append(a)
+                    pending = True
+                else:                             # a leaf (half the nodes): at once
+                    dep[a] = own.get(a.name, none) if a.op == "var" else none
         if pending:
             continue
         stack.pop()
@@ -348,7 +354,7 @@ class Graph:
                 label = of.get(node)
                 if label is None:
                     label = of[node] = names.fresh(upper=node.is_matrix)
-            self.name[node] = Expr("var", (), node.shape, label)
+            self.name[node] = E.new(Expr, "var", (), node.shape, label)
             labels[node] = label
             self.shapes[label] = node.shape
         for node in sorted(transparent, key=lambda n: n.size) if transparent else ():
@@ -503,7 +509,7 @@ class Derive:
         if node is self.f and self.f.op == "var":
             return e
         local = self.g.local[node]
-        if e.size < local.size:                   # (too small to hold it: the usual partial)
+        if not E.holds(e, local, keep):           # (the usual: few partials hold it)
             return e
         return E.replace(e, {local: self.g.name[node]}, keep=(keep,) if keep is not None else ())
 
@@ -527,7 +533,10 @@ class Derive:
     def _operands(self, node):
         """Operand indices that depend on x (X@X has two: the product rule)."""
         dep, x = self.g.dep, self.x.name
-        return [i for i, a in enumerate(node.args) if x in dep[a]]
+        args = node.args
+        if len(args) == 1:                        # (most: no comprehension to call)
+            return [0] if x in dep[args[0]] else []
+        return [i for i, a in enumerate(args) if x in dep[a]]
 
     def _path(self, node, a):
         """∂f/∂node ∂node/∂a (just ∂f/∂a when node is f itself)."""
@@ -640,7 +649,10 @@ _NARY = ("add", "mul", "matmul")
 
 
 def _nested(n: Expr) -> bool:
-    return n.op in _NARY and any(a.op == n.op for a in n.args)
+    return n.op in _NARY and n.op in map(_OP, n.args)       # (map: no generator to make)
+
+
+_OP = attrgetter("op")
 
 
 def _flat(e: Expr) -> Expr:

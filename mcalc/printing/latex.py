@@ -38,7 +38,7 @@ from functools import lru_cache
 from mcalc.derivation import Total
 from mcalc.printing.plain import rule_label
 from mcalc.printing.text import _SHORT, _flat, _join as _join_ropes, _negated, _rope, \
-    fraction_text, number_text, print_nodes, split_product
+    coefficient, fraction_text, number_text, print_nodes, split_product
 
 COMPARE, SUM, PRODUCT, UNARY, FRAC, POWER, POSTFIX, ATOM = range(8)
 INDICATOR = r"\mathbb{I}"
@@ -451,7 +451,9 @@ class Printer:
             array_den = [f for f in den if not f.is_scalar]
         else:
             scalar_den = array_den = den
-        top = self._factors(num, str(n) if n != 1 or not num else "", bool(array_den))
+        lead, d = coefficient(n, d)
+        top = self._factors(num, _decimal_latex(lead)[0] if lead != "1" or not num else "",
+                            bool(array_den))
         prec = PRODUCT
         if array_den:
             a = self._factors(array_den)
@@ -569,8 +571,19 @@ def _unsigned_number(n: int, d: int) -> tuple:
     """(LaTeX, precedence) of the number n/d >= 0."""
     s = fraction_text(n, d)
     if "/" in s:
-        return rf"\frac{{{n}}}{{{d}}}", FRAC
-    return s, ATOM
+        top, bottom = s.split("/")
+        return rf"\frac{{{_decimal_latex(top)[0]}}}{{{_decimal_latex(bottom)[0]}}}", FRAC
+    return _decimal_latex(s)
+
+
+def _decimal_latex(s: str) -> tuple:
+    r"""(LaTeX, precedence) of a decimal as the text printer writes it: 1.5e-300 is
+    1.5 \cdot 10^{-300}."""
+    if "e" not in s:
+        return s, ATOM
+    mantissa, exp = s.split("e")
+    power = f"10^{{{int(exp)}}}"
+    return (power, POWER) if mantissa == "1" else (rf"{mantissa} \cdot {power}", PRODUCT)
 
 
 def _head(rope) -> str:

@@ -21,19 +21,78 @@ def number_text(v: Fraction) -> str:
 
 def fraction_text(n: int, d: int) -> str:
     """number_text of n/d in lowest terms, from its integers (a Fraction's properties
-    and arithmetic are Python code, slow on a printer's every number)."""
+    and arithmetic are Python code, slow on a printer's every number). Exact, so that a
+    result read back is the same number: an integer, a terminating decimal (0.125, every
+    digit of 1.5707963267948966), or n/d — and a long one with an exponent when that is
+    shorter (1e-300, 1e300, not 300 digits)."""
     if d == 1:
-        return str(n)
-    k = d
+        return _integer(n)
+    k, twos, fives = d, 0, 0
     while k % 2 == 0:
         k //= 2
+        twos += 1
     while k % 5 == 0:
         k //= 5
-    if k == 1:                                   # a terminating decimal
-        s = f"{n / d:.15g}"                      # (float(n/d) is n / d, rounded once)
-        if "e" not in s:
-            return s
-    return f"{n}/{d}"
+        fives += 1
+    if k != 1:
+        return f"{_integer(n)}/{_integer(d)}"
+    places = max(twos, fives)                    # a terminating decimal:
+    digits = n * (10 ** places // d)             # n/d = digits/10^places, no trailing 0
+    s = f"{n / d:.15g}"                          # (float(n/d) is n / d, rounded once)
+    if "e" not in s:
+        return s if len(str(abs(digits))) <= 15 else _decimal(digits, places)
+    s = f"{n}/{d}"
+    if len(s) <= _LONG:
+        return s
+    e = _scientific(digits, -places)             # 1.5e-300, or the shorter of that
+    return e if len(e) <= _FLOAT and len(e) < len(s) - 3 else \
+        min(e, f"{_integer(n)}/{_integer(d)}", key=len)
+
+
+_LONG = 21          # characters beyond which a number may be written with an exponent ...
+_FLOAT = 24         # ... when that is this short (17 digits, a point, a sign, e-300)
+
+
+def _integer(n: int) -> str:
+    """An integer, with an exponent when it is long and has a float's digits at most
+    (1e300, 1.5e300 — but an exact 40-digit coefficient keeps its digits)."""
+    s = str(n)
+    if len(s) <= _LONG:
+        return s
+    e = _scientific(n, 0)
+    return e if len(e) <= _FLOAT and len(e) < len(s) - 3 else s        # (clearly shorter)
+
+
+def _decimal(digits: int, places: int) -> str:
+    """digits/10^places written out (places > 0)."""
+    sign, t = ("-" if digits < 0 else ""), str(abs(digits)).rjust(places + 1, "0")
+    return f"{sign}{t[:-places]}.{t[-places:]}"
+
+
+def _scientific(m: int, exp: int) -> str:
+    """m*10^exp as the request language writes it with an exponent: 1.5e-300, 1e300."""
+    while m % 10 == 0:
+        m //= 10
+        exp += 1
+    sign, t = ("-" if m < 0 else ""), str(abs(m))
+    mantissa = t[0] + (f".{t[1:]}" if len(t) > 1 else "")
+    return f"{sign}{mantissa}e{exp + len(t) - 1}"
+
+
+def coefficient(n: int, d: int) -> tuple[str, int]:
+    """A product's coefficient n/d (n > 0, lowest terms) as (its text in front, the
+    denominator left to write after the factors): (str(n), d) — 3*x/8 — unless a number
+    is long and an exponent writes the coefficient shorter: 1.5e-300*x, not 3*x/ and 301
+    digits."""
+    s = str(n)
+    if len(s) > _LONG or d > _BIG:
+        c = fraction_text(n, d)
+        if "/" not in c:
+            return c, 1
+    return s, d
+
+
+_BIG = 10 ** _LONG
 
 
 def to_text(e, names: dict | None = None) -> str:
@@ -290,9 +349,10 @@ class Printer:
         sign = ""
         if n < 0:
             sign, n = "-", -n
+        lead, d = coefficient(n, d)
         parts = []
-        if n != 1 or not num:
-            parts.append(str(n))
+        if lead != "1" or not num:
+            parts.append(lead)
         # every factor before num[i] is a scalar (after the loop: every factor of num)
         scalars_before = True
         memo, last = self.memo, len(num) - 1
@@ -321,8 +381,8 @@ class Printer:
         if not scalars_before and all(f is None or f.op in _CONSTANT for f in den):
             # a constant fraction in front of an array: 2/m*(X@w - y)'@X (but a quotient
             # by a function of the variables last: 2*x@x'/norm(x)^4)
-            head = parts[0] if n != 1 or not num else "1"
-            body = parts[1:] if n != 1 or not num else parts
+            head = parts[0] if lead != "1" or not num else "1"
+            body = parts[1:] if lead != "1" or not num else parts
             scal = [p for f, p in zip(num, body) if f.is_scalar]
             rest = [p for f, p in zip(num, body) if not f.is_scalar]
             lead = scal if head == "1" else [head] + scal                  # a/2*A, not 1*a/2*A
