@@ -208,7 +208,7 @@ class _Solver:
         self.named: dict[str, _Dim] = {}
         self.vars: dict[str, _TV] = {}
         self.symmetric: set[str] = set()
-        self.deferred: list = []
+        self.deferred: dict[int, tuple] = {}      # id -> a constraint not applied yet, in order
         self.changes = 0            # counts unifications that may let a deferred step progress
         self.dim_names: set[str] = set()
         self.order: dict[str, None] = {}     # the variables, in order of first use
@@ -366,6 +366,19 @@ class _Solver:
 _ARITY = {"max": 2, "min": 2, "dot": 2, "kron": 2, "commutation": 2}     # (others: 1)
 
 
+def _unwind(steps, root) -> None:
+    """Run steps(root), a generator that yields each node whose own steps must run before
+    it goes on — a recursive walk written without recursion: the generators wait on a
+    stack (a sum 3,000 terms long is as deep, beyond Python's recursion limit)."""
+    stack = [steps(root)]
+    while stack:
+        for node in stack[-1]:
+            stack.append(steps(node))
+            break
+        else:
+            stack.pop()
+
+
 class _Infer:
     """Walk the syntax tree once, recording each node's type variable."""
 
@@ -378,6 +391,7 @@ class _Infer:
         self.resolved: dict[int, object] = {}         # id(name node) -> definition body
         self.dim_args: dict[int, tuple] = {}          # id(commutation(m, n) node) -> (m, n)
         self.orders: dict[int, list] = {}             # id(root) -> its nodes, as walk has them
+        self.settled: dict[int, int] = {}             # id(node) -> s.changes it settled at
 
     def walk(self, root):
         # post-order, iterative (deep trees never reach the recursion limit): the nodes in
@@ -468,30 +482,45 @@ class _Infer:
             return _TV("array", (t.dims[1], t.dims[0]))
         out = _TV()
         c = ("T", operand, out, n.column)
-        self.s.deferred.append(c)
+        self.s.deferred[id(c)] = c
         self.pending[id(n)] = c
         return out
 
     def elementwise(self, n):
         out = _TV()
         c = ("ew", self.tv[id(n.args[0])], self.tv[id(n.args[1])], out, n.column, n.text)
-        self.s.deferred.append(c)
+        self.s.deferred[id(c)] = c
         self.pending[id(n)] = c
         return out
 
     def settle(self, node):
         """Decide what can be decided below a node whose type is still unknown (so that
         s*B'@z sees s*B' as a matrix before @ asks for an array)."""
+        _unwind(self._settle, node)
+
+    def _settle(self, node):
+        # (settle's steps, its operands yielded to be settled first: see _unwind)
         if self.tv[id(node)].find().kind is not None:
             return
-        for a in node.args:
-            self.settle(a)
+        # A walk below node that let nothing progress is in vain again until a type
+        # becomes known (s.changes, as in solve): force_array of a long chain of unknown
+        # operands settles each link, which would walk the chain below it again and again.
+        changes = self.s.changes
+        if self.settled.get(id(node)) == changes:
+            return
+        yield from node.args
         c = self.pending.get(id(node))
-        if c is not None and c in self.s.deferred and self.step(c, final=False):
-            self.s.deferred.remove(c)
+        if c is not None and id(c) in self.s.deferred and self.step(c, final=False):
+            del self.s.deferred[id(c)]
+        if self.s.changes == changes:
+            self.settled[id(node)] = changes
 
     def force_array(self, node):
         """An operand of @ (or a vector function) that is still unknown becomes a vector."""
+        _unwind(self._force_array, node)
+
+    def _force_array(self, node):
+        # (force_array's steps, the nodes it forces first yielded: see _unwind)
         tv = self.tv[id(node)]
         self.settle(node)
         if tv.find().kind is not None:
@@ -501,10 +530,10 @@ class _Infer:
             self.s.make_array(tv, inner.dims[1], inner.dims[0])
             return
         if node.op == "neg":
-            self.force_array(node.args[0])
+            yield node.args[0]
             return
         if id(node) in self.resolved:                 # a defined name: its definition
-            self.force_array(self.resolved[id(node)])
+            yield self.resolved[id(node)]
             return
         c = self.pending.get(id(node))
         if c is not None and c[0] == "ew":
@@ -512,9 +541,9 @@ class _Infer:
             # (and a transposed one a row: 2*x' is a row, not a column)
             for a in node.args:
                 if not self.s.is_scalar(self.tv[id(a)]):
-                    self.force_array(a)
-            if c in self.s.deferred and self.step(c, final=False):
-                self.s.deferred.remove(c)
+                    yield a
+            if id(c) in self.s.deferred and self.step(c, final=False):
+                del self.s.deferred[id(c)]
             if tv.find().kind is not None:
                 return
         self.s.make_array(tv)
@@ -522,8 +551,15 @@ class _Infer:
     def dimension(self, a, f: str) -> str:
         """The argument of ones()/eye(): a name, a positive integer, or their product m*n
         (the size of a vec form), as a dimension string."""
-        if a.op == "mul" and a.text == "*":
-            return dim_mul(self.dimension(a.args[0], f), self.dimension(a.args[1], f))
+        if a.op == "mul" and a.text == "*":             # its factors, left to right
+            factors, stack = [], [a]
+            while stack:
+                b = stack.pop()
+                if b.op == "mul" and b.text == "*":
+                    stack += reversed(b.args)
+                else:
+                    factors.append(self.dimension(b, f))
+            return functools.reduce(dim_mul, factors)
         if a.op == "number" and a.text.isdigit() and a.text.strip("0"):
             return a.text.lstrip("0")
         if a.op != "name":
@@ -614,7 +650,8 @@ class _Infer:
         is that of passing every time, in linear rather than quadratic time on long chains
         of unknown element-wise operands (x + x + ... + x)."""
         s = self.s
-        pending = s.deferred
+        pending = list(s.deferred.values())
+        s.deferred.clear()
         while pending:
             rest = [c for c in pending if not self.step(c, final=False)]
             if len(rest) < len(pending):

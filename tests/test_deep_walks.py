@@ -99,3 +99,15 @@ def test_rich_dataflow_is_iterative(shallow_stack):
         assert str(node.label).startswith(f"t{k} = sin(")
         (node,) = node.children
     assert str(node.label).startswith("x") and not node.children
+
+
+def test_typing_is_iterative(shallow_stack):
+    # settle and force_array followed every operand of an unknown type by recursion: the
+    # Python API failed on a long sum inside sum() (the CLI raises the recursion limit)
+    from mcalc.pipeline import typed
+    _, body, _, typing = typed("d/dx sum(" + " + ".join(["x"] * 2000) + ")")
+    assert typing.as_strings() == {"x": "vector(n)"}
+    _, body, _, typing = typed("d/dx -(-(" * 300 + "x" + "))" * 300 + "'@A")
+    assert typing.as_strings()["x"] == "vector(n)"
+    _, body, _, _ = typed("d/dx ones(" + "*".join(["n"] * 2000) + ")'@x")
+    assert body.args[0].shape == ("1", "*".join(["n"] * 2000))
