@@ -64,8 +64,10 @@ REWRITES = (
      "commutation(m, n)@vec(A) = vec(A') (A m×n)", "Magnus & Neudecker §3.7"),
     ("diagonal embedding", "kron(u', eye(n))@diag(vec(M))@kron(ones(n), eye(n)) = diag(M@u)",
      "Magnus & Neudecker"),
+    ("unvec", "kron(eye(n), vec(M)')@kron(vec(eye(n)), eye(m)) = M' (M m×n)",
+     "Magnus & Neudecker §2.4"),
     ("Kronecker laws", "kron(A, B)' = kron(A', B'); kron(A, B)*kron(C, D) = kron(A*C, B*D); kron(I, I) = I; "
-     "kron(c, B) = c*B (c scalar)", "MC §10.2"),
+     "kron(c, B) = c*B (c scalar); kron(u', v) = kron(v, u') = v@u' (u, v columns)", "MC §10.2"),
 ) + tuple((i.name, i.formula, i.source) for i in ID.IDENTITIES)
 
 
@@ -1265,6 +1267,11 @@ def _pair(s, a, b):
             and a.args[1].shape[1] == b.args[1].shape[0]:
         note("mixed product (A⊗B)(C⊗D) = AC⊗BD")
         return [_kron(s, matmul_(s, [a.args[0], b.args[0]]), matmul_(s, [a.args[1], b.args[1]]))]
+    if a.op == "kron" and b.op == "kron":
+        got = _unvec(s, a, b)
+        if got is not None:
+            note("unvec")
+            return [got]
     if a.op == "T" and a.is_row and b.is_column:
         product = mul_(None, [a.args[0], b])             # u'v = sum(u*v) when u*v cancels
         if product.size < a.size + b.size - 1:
@@ -1275,6 +1282,31 @@ def _pair(s, a, b):
     if s and (b.op == "diag" and a.op == "add" or a.op == "diag" and b.op == "add"):
         return _distribute_diag(s, a, b)
     return None
+
+
+def _unvec(s, a, b):
+    """kron(eye(n), c*vec(M)')@kron(vec(eye(n)), eye(m)) = c*M' (M m×n): a gradient by a
+    matrix read off its vec form's row (d/dX a'@vec(X) is unvec(a)'), when the row is a
+    vec's transpose and scalars; None otherwise."""
+    eye_n, row = a.args
+    vec_eye, eye_m = b.args
+    if eye_n.op != "eye" or eye_m.op != "eye" or vec_eye.op != "vec" or \
+            vec_eye.args[0] is not eye_n or not row.is_row:
+        return None
+    factors = row.args if row.op == "mul" else (row,)
+    scalars = [f for f in factors if f.is_scalar]
+    rest = [f for f in factors if not f.is_scalar]
+    if len(rest) != 1 or rest[0].op != "T":
+        return None
+    inner = rest[0].args[0]
+    inner_factors = inner.args if inner.op == "mul" else (inner,)
+    scalars += [f for f in inner_factors if f.is_scalar]
+    vecs = [f for f in inner_factors if not f.is_scalar]
+    if len(vecs) != 1 or vecs[0].op != "vec" or \
+            vecs[0].args[0].shape != (eye_m.shape[0], eye_n.shape[0]):
+        return None
+    m = T_(s, vecs[0].args[0])
+    return mul_(s, scalars + [m]) if scalars else m
 
 
 def _distribute_diag(s, a, b):
@@ -1583,6 +1615,10 @@ def _kron(s, a, b) -> Expr:
         if s:
             s.note("Kronecker laws")
         return E.eye(shape[0])
+    if a.is_row and b.is_column or a.is_column and b.is_row:
+        if s:                                   # kron(u', v) = kron(v, u') = v@u'
+            s.note("Kronecker laws")
+        return matmul_(s, [b, a] if a.is_row else [a, b])
     return Expr("kron", (a, b), shape)
 
 
