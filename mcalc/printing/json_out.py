@@ -21,7 +21,7 @@ def as_dict(d: Derivation) -> dict:
     names = {e: n for n, e in d.where}
     text = printer(names)
     steps_latex, expr_latex = latex.derivation_printers(d)
-    out = {
+    return {
         "request": d.request,
         "wrt": list(d.wrt),
         "layout": d.layout,
@@ -31,13 +31,11 @@ def as_dict(d: Derivation) -> dict:
         "shape": list(shown.shape),
         "shape_text": shape_text(d),
         "vec_form": d.vec_form,
+        "where": dict(where_texts(d.where)) if d.where else {},     # (the contract's schema)
         "latex": expr_latex(shown),
         "numpy": to_numpy(shown, d.dims, names, d.types),
         "steps": [step_dict(s, d.layout, names, text, steps_latex) for s in d.steps],
     }
-    if d.where:
-        out["where"] = dict(where_texts(d.where))
-    return out
 
 
 def step_dict(s, layout: str, names: dict, text, steps_latex) -> dict:
