@@ -40,7 +40,7 @@ NUMERATOR = [
     # powers of one base merge, whatever their exponents (were x*y^(x - 1)/y^x, and
     # -a*y^(a - 1)/(y^a)^2)
     ("d/dy log(y^x)", "x/y", ("1", "1")),
-    ("d/dy 1/y^a", "-a*y^(-a - 1)", ("1", "1")),
+    ("d/dy log(y)/y^a", "y^(-a - 1)*(1 - a*log(y))", ("1", "1")),
 ]
 
 DENOMINATOR = [
