@@ -144,6 +144,20 @@ def test_differential_method_for_every_shape(request_text, want, layout):
     assert check_derivation(d, np.random.default_rng(7)) > 0
 
 
+@pytest.mark.parametrize("method", METHODS)
+@pytest.mark.parametrize("layout", ["numerator", "denominator"])
+@pytest.mark.parametrize("request_text", [
+    "d^2/d(a, b)^2 [a*b, a^2*sin(b)]",
+    "d^2/d(a, b)^2 a^2*b*X + sin(b)*Y where a, b: scalar",
+    "d/d(a, b) d/d(a, b) [[a*b, a^2], [exp(b), 1]]",
+])
+def test_second_derivatives_by_stacked_scalars_equations_hold(request_text, layout, method):
+    """A vector or a matrix by stacked scalars twice: the vec form of the Jacobian."""
+    d = derive(request_text, layout=layout, method=method)
+    rng = np.random.default_rng(zlib.crc32(f"{request_text}|{method}|{layout}".encode()))
+    assert check_derivation(d, rng) > 0
+
+
 @pytest.mark.parametrize("method", ["chain", "differential"])
 @pytest.mark.parametrize("request_text,positive", CASES, ids=[c[0] for c in CASES])
 def test_every_simplification_is_a_named_step(request_text, positive, method):

@@ -726,44 +726,62 @@ def first_derivative(f: Expr, x: Expr, layout: str, method: type,
 def stacked_derivative(f: Expr, xs: list[Expr], layout: str, method: type,
                        simplifier: Simplifier | None = None, names: Names | None = None,
                        root: str = ""):
-    """d/d(x, y) f: the derivative by scalars stacked into one vector (P&H §3, §4)."""
+    """d/d(x, y) f: the derivative by scalars stacked into one vector (P&H §3, §4): the
+    gradient of a scalar, the Jacobian of a vector, ∂vec(F)/∂(x, y) of a matrix (a vec
+    form, as by a vector variable). (result, steps, vec_form)."""
     simp = simplifier or Simplifier()
     names = names or Names(f)
-    if not f.is_scalar and not f.is_column:
-        raise McalcError("d/d(x, y) takes a scalar or a vector expression")
     cols, steps = [], []
     for x in xs:
-        if not x.is_scalar:
-            raise McalcError(f"d/d(...) stacks scalars; {x.name} is not a scalar")
         col, st, _ = first_derivative(f, x, "numerator", method, simp, names, root,
                                       tuple(v.name for v in xs))
         root = ""                               # named by the first pass
-        cols.append(col)
+        cols.append(col)                        # ∂f/∂x: f's shape
         steps.extend(st)
     m = len(xs)
+    entries = [_vec_entries(c) for c in cols] if not f.is_scalar else ()
     if f.is_scalar:                             # the gradient: a row in numerator layout
         grad = Expr("vector", tuple(cols), (str(m), "1"))
         jac = grad if layout == "denominator" else Expr("T", (grad,), ("1", str(m)))
-    elif all(c.op in ("vector", "zeros") for c in cols) and f.shape[0].isdigit():
-        k = int(f.shape[0])
-        rows = [[c.args[i] if c.op == "vector" else E.ZERO for c in cols] for i in range(k)]
-        jac = Expr("matrix", tuple(e for r in rows for e in r), (str(len(rows)), str(m)))
+    elif all(e is not None for e in entries):   # literals of a concrete size: entry by entry
+        k = len(entries[0])
+        rows = [[e[i] for e in entries] for i in range(k)]
+        jac = Expr("matrix", tuple(e for r in rows for e in r), (str(k), str(m)))
         if layout == "denominator":
-            t = [[rows[i][j] for i in range(len(rows))] for j in range(m)]
-            jac = Expr("matrix", tuple(e for r in t for e in r), (str(m), str(len(rows))))
+            t = [[rows[i][j] for i in range(k)] for j in range(m)]
+            jac = Expr("matrix", tuple(e for r in t for e in r), (str(m), str(k)))
     else:
-        # columns of any length: J = Σ ∂f/∂xᵢ eᵢᵀ (eᵢ the i-th unit vector of length m)
+        # any size: J = Σ vec(∂f/∂xᵢ) eᵢᵀ (eᵢ the i-th unit vector of length m)
         units = [Expr("vector", tuple(E.ONE if j == i else E.ZERO for j in range(m)),
                       (str(m), "1")) for i in range(m)]
-        jac = simp(R.add(*(R.mm(c, R.T(u)) for c, u in zip(cols, units))))
+        jac = simp(R.add(*(R.mm(R.vec(c), R.T(u)) for c, u in zip(cols, units))))
         jac = jac if layout == "numerator" else simp(R.T(jac))
     stacked = "(" + ", ".join(x.name for x in xs) + ")"
     of = names.of.get(binary_products(f)) or root or names.root
     steps.append(Step("chain", (of, stacked), jac,
-                      rule="stack the partial derivatives",
+                      rule="stack the partial derivatives" +
+                      (" as columns of vec form" if f.is_matrix else ""),
                       source="P&H §3 (gradient), §4 (Jacobian)",
                       eq=Eq("total", of, stacked, jac, layout=layout)))
-    return jac, steps, False
+    return jac, steps, f.is_matrix
+
+
+def _vec_entries(c: Expr) -> list | None:
+    """The entries of c, a literal (or zero) column or matrix of a concrete size, in vec
+    order (down its columns); None for anything else."""
+    r, k = c.shape
+    if not (r.isdigit() and k.isdigit()):
+        return None
+    if c.op == "zeros":
+        return [E.ZERO] * (int(r) * int(k))
+    if c.op == "vector":
+        return list(c.args)
+    if c.op == "T" and c.args[0].op == "vector":      # a row: vec order is its own
+        return list(c.args[0].args)
+    if c.op == "matrix":
+        r, k = int(r), int(k)
+        return [c.args[i * k + j] for j in range(k) for i in range(r)]
+    return None
 
 
 def _variable(name: str, typing, req, k: int) -> Expr:
@@ -796,8 +814,7 @@ def derive_groups(req, body: Expr, typing, layout: str, pick) -> Derivation:
     vec_form = False
     chosen = None
     names = Names(body, where_names(req))
-    for k, group in enumerate(groups):
-        xs = [_variable(n, typing, req, len(groups) - 1 - k) for n in group]
+    for k, (group, (xs, _)) in enumerate(zip(groups, wrt_groups(req, typing))):
         wrt_names = list(group) + wrt_names
         last = k == len(groups) - 1
         lay = layout if last else "denominator"        # inner derivatives as gradients
