@@ -760,7 +760,7 @@ def stacked_derivative(f: Expr, xs: list[Expr], layout: str, method: type,
     of = names.of.get(binary_products(f)) or root or names.root
     steps.append(Step("chain", (of, stacked), jac,
                       rule="stack the partial derivatives" +
-                      (" as columns of vec form" if f.is_matrix else ""),
+                      ("; the vec of each is a column" if f.is_matrix else ""),
                       source="P&H §3 (gradient), §4 (Jacobian)",
                       eq=Eq("total", of, stacked, jac, layout=layout)))
     return jac, steps, f.is_matrix
