@@ -261,3 +261,9 @@ def test_second_derivative_by_stacked_scalars_is_a_vec_form(request_text, layout
     want = _by_stacked(lambda v: evaluate(inner.result, v, sizes), values, ("a", "b"))
     assert_close(evaluate(d.result, values, sizes), want if layout == "numerator" else want.T,
                  rtol=1e-4, atol=1e-5)
+
+
+def test_stacking_a_non_scalar_is_an_error_at_its_prefix():
+    with pytest.raises(McalcError, match="stacks scalars; x is not a scalar") as e:
+        derive("d/d(a, x) a + sum(x) where x: vector(n)")
+    assert e.value.column == 5

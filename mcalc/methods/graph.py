@@ -688,11 +688,17 @@ def wrt_groups(req, typing):
     for k, group in enumerate(reversed(req.wrt)):
         col = req.wrt_columns[len(req.wrt) - 1 - k] if len(req.wrt_columns) > k else 0
         xs = [_variable(name, typing, req, len(req.wrt) - 1 - k) for name in group]
-        if len(xs) > 1 and any(not x.is_scalar for x in xs):
-            bad = next(x for x in xs if not x.is_scalar)
-            raise McalcError(f"d/d(...) stacks scalars; {bad.name} is not a scalar", col)
+        if len(xs) > 1:
+            _stacked_scalars(xs, col)
         groups.append((xs, len(xs) > 1))
     return groups
+
+
+def _stacked_scalars(xs: list[Expr], col: int | None):
+    """d/d(x, y) stacks scalars: the first variable that is not one is an error."""
+    bad = next((x for x in xs if not x.is_scalar), None)
+    if bad is not None:
+        raise McalcError(f"d/d(...) stacks scalars; {bad.name} is not a scalar", col)
 
 
 def first_derivative(f: Expr, x: Expr, layout: str, method: type,
@@ -814,14 +820,15 @@ def derive_groups(req, body: Expr, typing, layout: str, pick) -> Derivation:
     vec_form = False
     chosen = None
     names = Names(body, where_names(req))
-    for k, (group, (xs, _)) in enumerate(zip(groups, wrt_groups(req, typing))):
+    for k, group in enumerate(groups):
+        at = len(groups) - 1 - k                        # the prefix's place in the request
+        xs = [_variable(n, typing, req, at) for n in group]
         wrt_names = list(group) + wrt_names
         last = k == len(groups) - 1
         lay = layout if last else "denominator"        # inner derivatives as gradients
         chosen = pick(f, xs)
         root = ""
         if k and f.size > MAX_AGAIN:
-            at = len(groups) - 1 - k
             raise McalcError(f"the derivative of order {k} has {f.size} nodes, too large to "
                              f"differentiate again (at most {MAX_AGAIN})",
                              req.wrt_columns[at] if at < len(req.wrt_columns) else None)
@@ -830,6 +837,7 @@ def derive_groups(req, body: Expr, typing, layout: str, pick) -> Derivation:
             steps.append(Step("note", text=f"differentiate the result again, by "
                               f"{', '.join(group)}: call it {root}"))
         if len(xs) > 1:
+            _stacked_scalars(xs, req.wrt_columns[at] if at < len(req.wrt_columns) else 0)
             f, st, vec_form = stacked_derivative(f, xs, lay, chosen, simp, names, root)
         else:
             f, st, vec_form = first_derivative(f, xs[0], lay, chosen, simp, names, root)
