@@ -35,6 +35,8 @@ REWRITES = (
     ("diag and vec are linear", "diag(a) + diag(b) = diag(a + b) (a, b columns), "
      "vec(A) + vec(B) = vec(A + B), vec(A)*vec(B) = vec(A*B) (element-wise), diag(1) = I",
      "MC §10.2.2; Magnus & Neudecker"),
+    ("vec of an element-wise function", "f(vec(A)) = vec(f(A)) for an element-wise f",
+     "Magnus & Neudecker §2.4"),
     ("1ᵀv = sum(v)", "ones(n)'@v = sum(v), ones(m)'@M@ones(n) = sum(M)", "P&H §4.4"),
     ("sum(u⊗v) = uᵀv", "sum(u*v) = u'@v for vectors u, v (the dot product)", "P&H §5, §8.4"),
     ("transpose rules", "(AB)' = B'A' (and A'B' = (BA)', one transpose instead of two), "
@@ -64,8 +66,11 @@ REWRITES = (
      "commutation(m, n)@vec(A) = vec(A') (A m×n)", "Magnus & Neudecker §3.7"),
     ("diagonal embedding", "kron(u', eye(n))@diag(vec(M))@kron(ones(n), eye(n)) = diag(M@u)",
      "Magnus & Neudecker"),
+    ("unvec", "kron(eye(n), vec(M)')@kron(vec(eye(n)), eye(m)) = M', kron(vec(eye(n))', eye(m))@"
+     "kron(eye(n), vec(M)) = M (M m×n)",
+     "Magnus & Neudecker §2.4"),
     ("Kronecker laws", "kron(A, B)' = kron(A', B'); kron(A, B)*kron(C, D) = kron(A*C, B*D); kron(I, I) = I; "
-     "kron(c, B) = c*B (c scalar)", "MC §10.2"),
+     "kron(c, B) = c*B (c scalar); kron(u', v) = kron(v, u') = v@u' (u, v columns)", "MC §10.2"),
 ) + tuple((i.name, i.formula, i.source) for i in ID.IDENTITIES)
 
 
@@ -1265,6 +1270,11 @@ def _pair(s, a, b):
             and a.args[1].shape[1] == b.args[1].shape[0]:
         note("mixed product (A⊗B)(C⊗D) = AC⊗BD")
         return [_kron(s, matmul_(s, [a.args[0], b.args[0]]), matmul_(s, [a.args[1], b.args[1]]))]
+    if a.op == "kron" and b.op == "kron":
+        got = _unvec(s, a, b)
+        if got is not None:
+            note("unvec")
+            return [got]
     if a.op == "T" and a.is_row and b.is_column:
         product = mul_(None, [a.args[0], b])             # u'v = sum(u*v) when u*v cancels
         if product.size < a.size + b.size - 1:
@@ -1275,6 +1285,38 @@ def _pair(s, a, b):
     if s and (b.op == "diag" and a.op == "add" or a.op == "diag" and b.op == "add"):
         return _distribute_diag(s, a, b)
     return None
+
+
+def _unvec(s, a, b):
+    """kron(eye(n), c*vec(M)')@kron(vec(eye(n)), eye(m)) = c*M' (M m×n): a gradient by a
+    matrix read off its vec form's row (d/dX a'@vec(X) is unvec(a)'), when the row is a
+    vec's transpose and scalars; and its transpose, kron(vec(eye(n))', eye(m))@kron(eye(n),
+    c*vec(M)) = c*M. None otherwise."""
+    if a.args[0].op == "eye":                       # kron(eye(n), row)@kron(vec(eye(n)), eye(m))
+        (eye_n, w), (vec_eye, eye_m), turned = a.args, b.args, True
+    else:                                           # kron(vec(eye(n))', eye(m))@kron(eye(n), column)
+        (vec_eye, eye_m), (eye_n, w), turned = a.args, b.args, False
+        if vec_eye.op != "T":
+            return None
+        vec_eye = vec_eye.args[0]
+    if eye_n.op != "eye" or eye_m.op != "eye" or vec_eye.op != "vec" or \
+            vec_eye.args[0] is not eye_n or not (w.is_row if turned else w.is_column):
+        return None
+    scalars: list = []
+    for _ in range(2):                              # c*vec(M)', (c*vec(M))', c*vec(M)
+        factors = w.args if w.op == "mul" else (w,)
+        scalars += [f for f in factors if f.is_scalar]
+        rest = [f for f in factors if not f.is_scalar]
+        if len(rest) != 1:
+            return None
+        w = rest[0]
+        if w.op != "T":
+            break
+        w = w.args[0]
+    if w.op != "vec" or w.args[0].shape != (eye_m.shape[0], eye_n.shape[0]):
+        return None
+    m = T_(s, w.args[0]) if turned else w.args[0]
+    return mul_(s, scalars + [m]) if scalars else m
 
 
 def _distribute_diag(s, a, b):
@@ -1352,6 +1394,12 @@ def _func(s, e, args):
         if s:
             s.note("fold constants")                        # f(0), element by element
         return filled(_AT_ZERO[f], e.shape)
+    if a.op == "vec" and f in ELEMENTWISE_UNARY:
+        if s:                                   # f(vec(A)) = vec(f(A)): one shape less
+            s.note("vec of an element-wise function")
+        inner = a.args[0]
+        fa = _func(s, Expr(f, (inner,), inner.shape), [inner])
+        return _func(s, Expr("vec", (fa,), a.shape), [fa])
     if f in ("sum", "mean") and _centered(a):
         if s:
             s.note("centred sums vanish")
@@ -1583,6 +1631,10 @@ def _kron(s, a, b) -> Expr:
         if s:
             s.note("Kronecker laws")
         return E.eye(shape[0])
+    if a.is_row and b.is_column or a.is_column and b.is_row:
+        if s:                                   # kron(u', v) = kron(v, u') = v@u'
+            s.note("Kronecker laws")
+        return matmul_(s, [b, a] if a.is_row else [a, b])
     return Expr("kron", (a, b), shape)
 
 

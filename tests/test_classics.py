@@ -109,6 +109,9 @@ CLASSICS = [
     ("d/dX tr(X'@A@X)", "denominator", "(A + A')@X", False),
     ("d/dX logdet(X)", "denominator", "inv(X)'", False),
     ("d/dX logdet(X'@X) where X: matrix(n, n)", "denominator", "2*X@inv(X'@X)", False),  # MC (56)
+    ("d/dX vec(X)'@vec(B) where X, B: matrix(m, n)", "denominator", "B", False),   # M&N §2.4
+    ("d/dX norm(vec(X))^2 where X: matrix(m, n)", "numerator", "2*X'", False),
+    ("d/dX sum(exp(vec(X))) where X: matrix(m, n)", "denominator", "exp(X)", False),
     ("d/dX log(det(X))", "denominator", "inv(X)'", False),
     ("d/dX det(X)", "denominator", "det(X)*inv(X)'", False),
     ("d/dX a'@X@b", "denominator", "a@b'", False),

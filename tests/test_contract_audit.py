@@ -304,3 +304,14 @@ def test_a_claim_undefined_everywhere_does_not_hold(request_, claim):
     ("d/dx x", "1 + 0*x^(-1)")])               # undefined at a point only: a measure zero
 def test_claims_with_divisions_still_hold(request_, claim):
     assert mcalc.check(request_, claim).holds
+
+
+def test_json_always_has_where():
+    # the contract's schema lists "where"; a result with no names gives {} (it was left out)
+    for request, where in [("d/dx sin(x)", {}), ("d/dx x'@A@x", {})]:
+        obj = json.loads(run("diff", "--format", "json", request).stdout)
+        assert obj["where"] == where
+    deep = "d/dW1 sum((" + "tanh(W2@tanh(W1@x + b1) + b2)" + " - y)^2)"
+    obj = json.loads(run("diff", "--format", "json", deep).stdout)
+    assert isinstance(obj["where"], dict)
+    assert list(obj)[:3] == ["request", "wrt", "layout"]

@@ -46,6 +46,7 @@ def check_numerically(request_text: str, seed: int = 0):
     ("lambda", "lambda_"), ("np", "np_"), ("True", "True_"), ("None", "None_"),
     ("False", "False_"), ("class", "class_"), ("θ", "θ"), ("x", "x"), ("ℓ", "l"),
     ("x²", "x2"), ("x½", "x1_2_"), ("²x", "_2x_"),
+    ("__debug__", "__debug___"),        # Python reads __debug__ as a constant (True)
 ])
 def test_the_renaming_rule(name, expected):
     assert python_names([name]) == {name: expected}
@@ -64,6 +65,7 @@ def test_renamed_names_stay_distinct():
     "d/dℓ ℓ^3 + l*ℓ",
     "d/dx x₁*x + x1*x^2",
     "d/dclass sum(class*None) where None: vector(n)",
+    "d/dx __debug__*x^2 + sin(__debug__*x)",
 ])
 def test_hostile_names_give_valid_code_with_the_right_value(request_text):
     check_numerically(request_text)

@@ -34,6 +34,7 @@ NUMERATOR = [
     ("d/dx x^2*exp(x)", "x*exp(x)*(x + 2)", ("1", "1")),
     ("d^4/dx^4 exp(x^2)", "4*exp(x^2)*(4*x^4 + 12*x^2 + 3)", ("1", "1")),
     ("d/dX logdet(X'@X) where X: matrix(n, n)", "2*inv(X'@X)@X'", ("n", "n")),
+    ("d/dx x@x'@x", "2*x@x' + x'@x*eye(n)", ("n", "n")),     # kron(x', x) is x@x'
 ]
 
 DENOMINATOR = [

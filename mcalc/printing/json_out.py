@@ -21,7 +21,7 @@ def as_dict(d: Derivation) -> dict:
     names = {e: n for n, e in d.where}
     text = printer(names)
     steps_latex, expr_latex = latex.derivation_printers(d)
-    out = {
+    return {
         "request": d.request,
         "wrt": list(d.wrt),
         "layout": d.layout,
@@ -31,24 +31,23 @@ def as_dict(d: Derivation) -> dict:
         "shape": list(shown.shape),
         "shape_text": shape_text(d),
         "vec_form": d.vec_form,
+        "where": dict(where_texts(d.where)) if d.where else {},     # (the contract's schema)
         "latex": expr_latex(shown),
         "numpy": to_numpy(shown, d.dims, names, d.types),
         "steps": [step_dict(s, d.layout, names, text, steps_latex) for s in d.steps],
     }
-    if d.where:
-        out["where"] = dict(where_texts(d.where))
-    return out
 
 
 def step_dict(s, layout: str, names: dict, text, steps_latex) -> dict:
     """One step as JSON: kind, rule, source, text, latex, and `eq` for an equation.
     `text` and `steps_latex` are the derivation's printers (mcalc.printing.text.printer,
     latex.derivation_printers), shared by its steps."""
-    out = {"kind": s.kind, "rule": s.rule, "source": s.source,
-           "text": step_text(s, names, text), "latex": steps_latex(s)}
-    if s.eq is not None:
-        out["eq"] = eq_dict(s.eq, layout, text)
-    return out
+    line, tex = step_text(s, names, text), steps_latex(s)
+    if s.eq is None:
+        return {"kind": s.kind, "rule": s.rule, "source": s.source, "text": line, "latex": tex}
+    # (one literal: a key added to a dict of five would grow it, on most steps)
+    return {"kind": s.kind, "rule": s.rule, "source": s.source, "text": line, "latex": tex,
+            "eq": eq_dict(s.eq, layout, text)}
 
 
 def render(d: Derivation) -> str:
@@ -70,14 +69,33 @@ def _finite(value):
 # json.dumps with options builds a new encoder at every call: one serves every call. The
 # data is built here, never circular: no need to track the containers being encoded.
 _ENCODER = json.JSONEncoder(ensure_ascii=False, allow_nan=False, check_circular=False)
+# _ENCODER.encode makes its C encoder anew at every call (Python code), and that encoder
+# escapes every key again: a C encoder kept for _REUSE calls saves both. Not for ever: it
+# memoises the keys it has encoded, and keys (variable names) come from the requests.
+_MAKE_ENCODER = json.encoder.c_make_encoder          # (None without the _json accelerator)
+_REUSE = 256
+_kept: list = [None, 0]                                # the C encoder, its calls so far
+
+
+def _encode(value) -> str:
+    """_ENCODER.encode(value)."""
+    if _MAKE_ENCODER is None:
+        return _ENCODER.encode(value)
+    encoder, calls = _kept
+    if encoder is None or calls == _REUSE:
+        encoder = _kept[0] = _MAKE_ENCODER(None, _ENCODER.default, json.encoder.encode_basestring,
+                                           None, ": ", ", ", False, False, False)
+        calls = 0
+    _kept[1] = calls + 1
+    return "".join(encoder(value, 0))
 
 
 def dumps(value) -> str:
     """One line of strict JSON (see the module's docstring)."""
     try:                        # most data has no float at all: no walk to replace them
-        text = _ENCODER.encode(value)
+        text = _encode(value)
     except ValueError:          # a non-finite float
-        text = _ENCODER.encode(_finite(value))
+        text = _encode(_finite(value))
     if text.isprintable():
         return text
     # json escapes only U+0000..U+001F; the others (DEL, C1 controls, bidi overrides,

@@ -58,7 +58,7 @@ _IDENT = re.compile(r"[A-Za-z_]\w*")
 _DIM_SOURCE = re.compile(r"np\.shape\(([^()]+)\)\[(\d+)\]")
 
 
-_RESERVED = frozenset(keyword.kwlist) | {"True", "False", "None", "np"}
+_RESERVED = frozenset(keyword.kwlist) | {"True", "False", "None", "np", "__debug__"}
 
 
 def _renamed(name: str) -> str:

@@ -227,7 +227,8 @@ def one_line(d: Derivation) -> str:
     r, c = d.shape
     if d.result is None:
         return f"{d.request}  =>  {describe(d.shape)}"
+    if not d.where:                          # (most requests: nothing named)
+        return f"{d.request}  =>  {_to_text(d.result)}    [{r}×{c}]"
     names = {e: n for n, e in d.where}
-    where = "".join(f"; {n} = {text}" for n, text in where_texts(d.where))
-    return f"{d.request}  =>  {_to_text(d.result, names)}    [{r}×{c}]" + \
-        (f"    where {where[2:]}" if where else "")
+    where = "; ".join(f"{n} = {text}" for n, text in where_texts(d.where))
+    return f"{d.request}  =>  {_to_text(d.result, names)}    [{r}×{c}]    where {where}"
