@@ -152,7 +152,7 @@ def test_symbolic_results_only_come_from_the_tree():
 ])
 def test_component_steps_state_an_equation_where_the_language_can(text, stated, arranged,
                                                                   layout):
-    """A component step is an equation (eq: ∂y/∂a, total) when it is the whole scalar y by
+    """A component step is an equation (eq: ∂y/∂a, partial, as printed) when it is the whole scalar y by
     a scalar variable, written in the variables alone at the one size there is; a
     component of a vector or matrix (w_1, y_1_1, a component symbol) or one at a named
     size (true at n = 2 only) is no equation of the request language and has none — its
@@ -163,6 +163,7 @@ def test_component_steps_state_an_equation_where_the_language_can(text, stated, 
     d = derive(text, layout=layout, method="definition")
     components = [s for s in d.steps if s.kind == "component"]
     assert components and sum(s.eq is not None for s in components) == stated
+    assert all(s.eq.kind == "partial" for s in components if s.eq is not None)
     note = next(s for s in d.steps if s.text.startswith("arranged"))
     assert (note.eq is not None) == arranged
     inner = len(d.groups) - 1                   # g = the first derivative, of a Hessian

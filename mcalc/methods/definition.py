@@ -492,7 +492,7 @@ class _Run:
                         said = not k and f_labels[a] == of and self.in_names(rhs) and \
                             x_labels[b] in self.typing.vars
                         steps.append(Step("component", (f_labels[a], x_labels[b]), rhs,
-                                          eq=Eq("total", of, x_labels[b], rhs,
+                                          eq=Eq("partial", of, x_labels[b], rhs,
                                                 layout=self.layout) if said else None))
                     shown += 1
         if hidden:
