@@ -6,7 +6,8 @@ from fractions import Fraction
 
 from mcalc import expr as E
 from mcalc.errors import McalcError
-from mcalc.types import ELEMENTWISE_BINARY, ELEMENTWISE_UNARY, SCALAR, Typing, shape_of, solve
+from mcalc.types import (ELEMENTWISE_BINARY, ELEMENTWISE_UNARY, SCALAR, Typing, scalar_operand,
+                         shape_of, solve)
 
 _CALL_ALIASES = {"trace": "tr", "transpose": "T"}
 _COMPARE = {">": "gt", ">=": "ge", "<": "lt", "<=": "le"}
@@ -119,6 +120,8 @@ def _node(n, args, typing, shape_here, sym) -> E.Expr:
             return E.make("relu", other, column=col)
         return E.make(f, *args, column=col)
     if op == "matmul":
+        if args[0].shape == SCALAR or args[1].shape == SCALAR:
+            _no_scalar_operand(n, args)
         return E.make("matmul", *args, column=col)
     if op == "mul":
         return E.make("mul", *args, column=col)
@@ -148,6 +151,16 @@ def _node(n, args, typing, shape_here, sym) -> E.Expr:
             return E.Expr("matrix", flat, (str(len(rows)), str(len(rows[0]))))
         return E.Expr("vector", tuple(args), (str(len(args)), "1"))
     raise McalcError(f"unsupported syntax {op}", col)
+
+
+def _no_scalar_operand(n, args) -> None:
+    """The scalar operands of @ that typing found only once solved (x@b, b inferred)."""
+    for side, a, s in zip(("left", "right"), args, n.args):
+        inner = a                                     # (as typing: through ' and -)
+        while inner.op == "T" or inner.op == "mul" and inner.args[0] is _MINUS_ONE:
+            inner = inner.args[-1]
+        if a.shape == SCALAR and inner.op != "matmul":
+            raise McalcError(scalar_operand(side, s), s.column)
 
 
 def _list_row(row_syntax, row_expr):

@@ -81,18 +81,18 @@ class ToSyntax:
         k = int(deriv[0][2:].partition("/")[0])
         return ("dk", k, names, first[1], int(power[0][1:]), power[1])
 
-    # declarations
+    # declarations: a type is (kind, its dimensions, their columns)
     def scalar_type(self, c):
-        return ("scalar", ())
+        return ("scalar", (), ())
 
     def vector_type(self, c):
-        return ("vector", (c[0][0],))
+        return ("vector", (c[0][0],), (c[0][1],))
 
     def matrix_type(self, c):
-        return ("matrix", (c[0][0], c[1][0]))
+        return ("matrix", (c[0][0], c[1][0]), (c[0][1], c[1][1]))
 
     def symmetric_type(self, c):
-        return ("symmetric", (c[0][0],))
+        return ("symmetric", (c[0][0],), (c[0][1],))
 
     def dim_product(self, c):
         """m*n in a declaration (the size a vec or kron gives): the dimensions' product."""
@@ -103,8 +103,9 @@ class ToSyntax:
         return (f"{left[0]}*{right[0]}", left[1])
 
     def decl(self, c):
-        kind, dims = c[-1]
-        return Decl(tuple(t[0] for t in c[:-1]), kind, dims, c[0][1])
+        kind, dims, dim_columns = c[-1]
+        names, columns = zip(*c[:-1])
+        return Decl(names, kind, dims, columns[0], columns, dim_columns)
 
     def decls(self, c):
         return tuple(c)
@@ -265,10 +266,16 @@ def _lark_error(text: str, start: str) -> McalcError:
     global _standalone
     if _standalone is None:
         _standalone = lk.Lark_StandAlone()
+    bad = _SURROGATE.search(text)     # an undecodable byte of a command-line argument, as
+    if bad:                           # a batch line's (mcalc.batch) is reported
+        code = ord(bad[0])
+        byte = f"byte 0x{code - 0xdc00:02x}" if 0xdc80 <= code <= 0xdcff else f"U+{code:04X}"
+        return McalcError(f"not valid UTF-8 ({byte})", _column(text, bad.start()))
     try:
         _standalone.parse(text, start=start)
     except lk.UnexpectedCharacters as e:
-        return McalcError(f"unexpected character {text[e.pos_in_stream]!r}", e.column)
+        return _near_miss(text, e.pos_in_stream) or \
+            McalcError(f"unexpected character {text[e.pos_in_stream]!r}", e.column)
     except lk.UnexpectedEOF:
         return McalcError("unexpected end of input" if text.strip() else "empty request",
                           len(text) + 1)
@@ -277,11 +284,50 @@ def _lark_error(text: str, start: str) -> McalcError:
         if tok.type == "$END":
             return McalcError("unexpected end of input" if text.strip() else "empty request",
                               len(text) + 1)
-        return McalcError(f"unexpected {str(tok)!r}", getattr(tok, "column", 0) or 0)
+        return _near_miss(text, tok.start_pos) or \
+            McalcError(f"unexpected {str(tok)!r}", getattr(tok, "column", 0) or 0)
     except lk.LarkError as e:                       # anything else lark reports
         return McalcError(str(e).splitlines()[0])
     raise RuntimeError("mcalc/_parse_table.py accepts less than mcalc/_lark_parser.py: "
                        "run `python -m mcalc.grammar_build`")
+
+
+# Derivative prefixes almost written right, which lark reads as a division (d / dx) or as
+# names (d²/dx²) until the body's first token: `d / dx` is a division of two variables
+# where an expression may follow (d / dx - x), so neither is accepted as a prefix.
+_SPACED_PREFIX = re.compile(r"(?<![\w.])([d∂])(\s*)/(\s*)([d∂])\s*(\w+|\([^()]*\))")
+_SUPERSCRIPT_PREFIX = re.compile(
+    r"(?<![\w.])([d∂])([⁰¹²³⁴⁵⁶⁷⁸⁹]+)\s*/\s*([d∂])\s*(\w+?|\(.*?\))([⁰¹²³⁴⁵⁶⁷⁸⁹]+)")
+_SURROGATE = re.compile("[\ud800-\udfff]")
+_DIGITS = str.maketrans("⁰¹²³⁴⁵⁶⁷⁸⁹", "0123456789")
+
+
+def _near_miss(text: str, pos: int) -> McalcError | None:
+    """The message for a parse error at `pos` right after a near-miss prefix, else None."""
+    for m in _SUPERSCRIPT_PREFIX.finditer(text):
+        if m.start() > pos:
+            break
+        if _next_token_at(text, m.end()) >= pos:
+            k = m[2].translate(_DIGITS)
+            return McalcError(f"write a derivative of order {k} as {m[1]}^{k}/{m[3]}{m[4]}^{k} "
+                              "(superscripts are not powers)", _column(text, m.start()))
+    for m in _SPACED_PREFIX.finditer(text):
+        if m.start() > pos:
+            break
+        if (m[2] or m[3]) and _next_token_at(text, m.end()) >= pos:
+            return McalcError(f"write the derivative prefix as {m[1]}/{m[4]}{m[5]}, without "
+                              "spaces around '/'", _column(text, m.start()))
+    return None
+
+
+def _next_token_at(text: str, i: int) -> int:
+    while i < len(text) and text[i].isspace():
+        i += 1
+    return i
+
+
+def _column(text: str, i: int) -> int:
+    return i - text.rfind("\n", 0, i)
 
 
 def _check_size(text: str) -> None:

@@ -236,6 +236,7 @@ class Session:
         used = _names_in((req.body, [d.body for d in req.defs]), set())
         for group in req.wrt:
             used.update(group)
+        used.difference_update(n for d in req.decls for n in d.names)   # its where wins
         d = derive(text, self.decl_options(used), self.layout, self.method)
         out = self.render(d, self.fmt)
         if out is not None:

@@ -24,15 +24,28 @@ _set_op, _set_args, _set_text, _set_column = (Syntax.__dict__[f].__set__ for f i
 
 
 class Decl(Record):
-    __slots__ = _fields = ("names", "kind", "dims", "column")
+    __slots__ = _fields = ("names", "kind", "dims", "column", "name_columns", "dim_columns")
 
     def __init__(self, names: tuple[str, ...], kind: str, dims: tuple[str, ...],
-                 column: int = 0):
+                 column: int = 0, name_columns: tuple[int, ...] = (),
+                 dim_columns: tuple[int, ...] = ()):
         s = object.__setattr__
         s(self, "names", names)
         s(self, "kind", kind)        # scalar | vector | matrix | symmetric
         s(self, "dims", dims)
         s(self, "column", column)
+        s(self, "name_columns", name_columns)    # each name's and dimension's (for errors;
+        s(self, "dim_columns", dim_columns)      # empty when not parsed from text)
+
+    def text(self) -> str:
+        """The type as declared: 'scalar', 'vector(n)', 'matrix(m, n)'."""
+        return f"{self.kind}({', '.join(self.dims)})" if self.dims else self.kind
+
+    def name_column(self, i: int) -> int:
+        return self.name_columns[i] if self.name_columns else self.column
+
+    def dim_column(self, i: int) -> int:
+        return self.dim_columns[i] if self.dim_columns else self.column
 
 
 class Definition(Record):

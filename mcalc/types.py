@@ -13,9 +13,11 @@ from __future__ import annotations
 
 import functools
 import itertools
+import re
 
 from mcalc.errors import McalcError
 from mcalc.record import Record
+from mcalc.syntax import Decl
 
 Shape = tuple[str, str]
 SCALAR: Shape = ("1", "1")
@@ -212,17 +214,29 @@ class _Solver:
         self.changes = 0            # counts unifications that may let a deferred step progress
         self.dim_names: set[str] = set()
         self.order: dict[str, None] = {}     # the variables, in order of first use
-        self.declared = {name for d in decls for name in d.names}
+        self.declared: dict[str, Decl] = {}       # name -> its declaration
         self.products: list[tuple[_Dim, tuple[_Dim, ...]]] = []     # vec and kron sizes
+        types: dict[str, tuple] = {}             # name -> (kind, dims) as declared
         for d in decls:
-            for name in d.names:
+            try:
+                dims = [self.product(*map(self.dim, x.split("*"))) if "*" in x else
+                        self.dim(x) for x in d.dims]
+            except McalcError as e:               # vector(0): at the declaration
+                raise McalcError(e.message, e.column or d.column) from None
+            for i, name in enumerate(d.names):
                 if name in RESERVED:
-                    raise McalcError(f"'{name}' is reserved and cannot be declared", d.column)
-                try:
-                    dims = [self.product(*map(self.dim, x.split("*"))) if "*" in x else
-                            self.dim(x) for x in d.dims]
-                except McalcError as e:           # vector(0): at the declaration
-                    raise McalcError(e.message, e.column or d.column) from None
+                    raise McalcError(f"'{name}' is reserved and cannot be declared",
+                                     d.name_column(i))
+                first = self.declared.get(name)
+                if first is not None:
+                    # the same type again (-t and where, a check's pinned typing) adds
+                    # nothing; another type would silently replace the first
+                    if types[name] == (d.kind, dims):
+                        continue
+                    raise McalcError(f"'{name}' is declared twice, as {first.text()} and as "
+                                     f"{d.text()}", d.name_column(i))
+                self.declared[name] = d
+                types[name] = (d.kind, dims)      # (a named size is one _Dim: 03 is 3)
                 if d.kind == "scalar":
                     tv = self.scalar()
                 elif d.kind == "vector":
@@ -233,8 +247,27 @@ class _Solver:
                 else:
                     tv = _TV("array", (dims[0], dims[1]))
                 self.vars[name] = tv
-                self.dim_names.update(p for x in d.dims for p in x.split("*")
-                                      if not p.isdigit())
+            self.dim_names.update(p for x in d.dims for p in x.split("*") if not p.isdigit())
+        if decls and not self.dim_names.isdisjoint(self.declared):
+            self._variable_and_dimension(decls)
+
+    def _variable_and_dimension(self, decls):
+        """A declared variable that is also a size in a declaration (n: scalar; x:
+        vector(n)) is an error at whichever use comes second: the name would be a
+        variable in the expression and a dimension in the typing."""
+        uses: dict[str, list] = {}                # name -> [(order, column, what)]
+        for k, d in enumerate(decls):
+            for i, name in enumerate(d.names):
+                uses.setdefault(name, []).append(((k, 0), d.name_column(i), None))
+            for i, x in enumerate(d.dims):
+                for p in x.split("*"):
+                    uses.setdefault(p, []).append(((k, 1), d.dim_column(i), d))
+        for name, found in uses.items():
+            if name in self.declared and name in self.dim_names:
+                var = next(u for u in found if u[2] is None)
+                dim = next(u for u in found if u[2] is not None)
+                raise McalcError(both_uses(name, self.declared[name], dim[2].text()),
+                                 max(var[:2], dim[:2])[1])
 
     # dimensions
     def dim(self, text: str | None = None) -> _Dim:
@@ -363,6 +396,8 @@ class _Solver:
         return t
 
 
+_DIVIDED = re.compile(r"(?<![\w.])([d∂])\s*/\s*$")     # `d /` before a name
+
 _ARITY = {"max": 2, "min": 2, "dot": 2, "kron": 2, "commutation": 2}     # (others: 1)
 
 
@@ -407,13 +442,18 @@ class _Infer:
             tv[id(node)] = visit.get(node.op, unsupported)(self, node)
         return tv[id(root)]
 
-    def define(self, d):
-        """`where t = expr`: type expr; from here on the name t stands for it."""
+    def define(self, d, claim: bool = False):
+        """`where t = expr`: type expr; from here on the name t stands for it. A claim's
+        definitions come after the request is typed: its variables are known (declared,
+        inferred, or pinned by mcalc.checker as declarations)."""
         s, name = self.s, d.name
         if name in RESERVED:
             raise McalcError(f"'{name}' is reserved and cannot be defined", d.column)
         if name in self.all_defined:
             raise McalcError(f"'{name}' is defined twice", d.column)
+        if claim and (name in s.vars or name in s.declared):
+            raise McalcError(f"'{name}' is a variable of the request; a claim cannot define "
+                             "it (name the definition otherwise)", d.column)
         if name in s.declared:
             raise McalcError(f"'{name}' is both declared and defined; a name is one or the "
                              "other", d.column)
@@ -439,8 +479,24 @@ class _Infer:
         for a in n.args:
             self.force_array(a)
         a, b = s.make_array(self.tv[id(n.args[0])]), s.make_array(self.tv[id(n.args[1])])
-        self.step(("mm", a, b, out, n.column), final=True)
+        try:
+            self.step(("mm", a, b, out, n.column), final=True)
+        except McalcError:
+            for side, x in zip(("left", "right"), n.args):
+                if s.is_scalar(self.tv[id(x)]):
+                    self.refuse_scalar_operand(side, x)
+            raise
         return out
+
+    def refuse_scalar_operand(self, side, a):
+        """A scalar operand of @ that makes its shapes clash (2@A): that is the error to
+        report (numpy's @ refuses a scalar). mcalc.build finds the others once typed; a
+        1×1 matrix product ((x'@y)@z') is no scalar operand."""
+        inner = a
+        while inner.op in ("T", "neg"):
+            inner = inner.args[0]
+        if inner.op != "matmul" and id(inner) not in self.resolved:
+            raise McalcError(scalar_operand(side, a), a.column)
 
     def power(self, n):
         s = self.s
@@ -567,7 +623,8 @@ class _Infer:
                              "product of them)", a.column)
         s = self.s
         if a.text in s.declared:
-            raise McalcError(f"'{a.text}' is a declared variable, not a dimension", a.column)
+            use = f"{f}({a.text})" if f != "commutation" else "in commutation()"
+            raise McalcError(both_uses(a.text, s.declared[a.text], use), a.column)
         s.dim_names.add(a.text)
         s.vars.pop(a.text, None)
         s.order.pop(a.text, None)
@@ -592,6 +649,11 @@ class _Infer:
     def call(self, n):
         s, f, args = self.s, n.text, n.args
         if f not in FUNCTIONS:
+            # d / dx (x^2) is d divided by a call of dx: a derivative prefix, spaced
+            d = _DIVIDED.search(s.source, 0, n.column - 1) if f[0] in "d∂" else None
+            if d and s.source.startswith(f, n.column - 1):
+                raise McalcError(f"write the derivative prefix as {d[1]}/{f}, without spaces "
+                                 "around '/'", d.start() + 1)
             raise McalcError(f"unknown function '{f}'", n.column)
         arity = _ARITY.get(f, 1)
         if len(args) != arity:
@@ -818,6 +880,20 @@ def _resolve_dim(d: _Dim, solver) -> str:
     return r.fixed
 
 
+def scalar_operand(side: str, syntax) -> str:
+    """The error for x@b with a scalar b (the contract's @: matrices and vectors only)."""
+    what = f" ('{syntax.text}')" if syntax.op in ("name", "number") else ""
+    return (f"the {side} operand of @ is a scalar{what}; @ multiplies matrices and vectors: "
+            "scale with *")
+
+
+def both_uses(name: str, decl, dimension_use: str) -> str:
+    """The error for a name declared as a variable and used as a dimension."""
+    return (f"'{name}' is a declared variable, not a dimension: it is declared "
+            f"({name}: {decl.text()}) and used as a size ({dimension_use}); a name is one or "
+            "the other")
+
+
 class Typing:
     """The typing of one request: every variable's type, the dimension names and the
     defined names (`where t = …`). Written out, not a dataclass: built on every cold call."""
@@ -865,7 +941,7 @@ def solve(bodies, decls, source: str = "", defs=(), local_defs=()):
     for i, body in enumerate(bodies):
         scope = dict(inf.defined)
         for d in (local_defs[i] if i < len(local_defs) else ()):
-            inf.define(d)
+            inf.define(d, claim=i > 0)
         inf.walk(body)
         inf.defined = scope
     inf.solve()

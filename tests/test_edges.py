@@ -397,6 +397,44 @@ def test_declarations_in_a_claim_are_an_error():
     assert code == 2 and err.startswith("error")
 
 
+@pytest.mark.parametrize("args,column,message", [
+    ([b"d/dx x\xff"], 7, "not valid UTF-8 (byte 0xff)"),
+    (["shape", b"x + \xc3(", ], 5, "not valid UTF-8 (byte 0xc3)"),
+    (["diff", "-t", b"x: vec\xfftor(n)", "x"], 7, "not valid UTF-8 (byte 0xff)"),
+])
+def test_an_undecodable_argument_says_not_valid_utf8_as_a_batch_line_does(args, column,
+                                                                          message):
+    code, out, err = mcalc(args)
+    assert code == 2 and out == b"", err
+    assert err == f"error (column {column}): {message}\n"
+    if isinstance(args[-1], bytes):                   # the request: as a batch line's
+        code, out, err = mcalc(["diff", "-"], args[-1] + b"\n")
+        assert f"error (column {column}): {message}\n" in out.decode("utf-8", "replace")
+
+
+@pytest.mark.parametrize("args,column,says", [
+    (["shape", "x where x: scalar; x: vector(n)"], 20, "'x' is declared twice"),
+    (["shape", "-t", "x: scalar", "x where x: vector(n)"], 9, "'x' is declared twice"),
+    (["d/dn n*sum(x) where n: scalar; x: vector(n)"], 42, "'n' is a declared variable, not a "
+                                                          "dimension"),
+    (["d / dx x^2"], 1, "write the derivative prefix as d/dx"),
+    (["d²/dx² x^3"], 1, "write a derivative of order 2 as d^2/dx^2"),
+    (["shape", "x@b where b: scalar"], 3, "the right operand of @ is a scalar ('b')"),
+])
+def test_audited_request_errors_are_one_line_at_the_column(args, column, says):
+    code, out, err = mcalc(args)
+    assert code == 2 and out == b"" and err.count("\n") == 1, err
+    assert err.startswith(f"error (column {column}): {says}"), err
+
+
+def test_a_repl_lines_own_where_wins_over_the_session_declaration():
+    code, out, err = mcalc(["repl", "--format", "json"],
+                           b"where x: scalar\nd/dx sum(x) where x: vector(n)\nd/dx x\n")
+    assert code == 0 and err == "", err
+    results = [json.loads(line)["result"] for line in out.decode().splitlines()]
+    assert results == ["ones(n)'", "eye(n)"]
+
+
 def test_deep_second_derivative_takes_seconds():
     code, out, err = mcalc(["diff", "d^2/dx^2 " + "sin(" * 190 + "x" + ")" * 190,
                             "--format", "plain"], timeout=10)
