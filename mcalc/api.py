@@ -239,7 +239,7 @@ def derive(request: str, *, layout: str = "numerator", method: str | None = None
     """Derive `request` (one line of the request language) step by step.
 
     layout: 'numerator' (default) or 'denominator'; method: 'chain', 'differential',
-    'definition' or None (chain for vectors, differential for a scalar by a matrix);
+    'definition' or None (differential by a matrix, chain otherwise);
     types: declarations as `-t` gives them, e.g. ("w, x: vector(n)", "b: scalar").
     Raises McalcError (a ValueError with `.column`) on bad input.
     """

@@ -17,7 +17,10 @@ Step kinds (`Step.kind`):
   'layout'       lhs = (of, by): the derivative turned into the denominator layout
   'substitute'   lhs = (of, by): rhs = the chain result with intermediates substituted back
   'simplify'     lhs = (of, by): rhs = the textbook form; rule names the rewrites used
-  'component'    lhs = (of, by): definition method, one component's derivative (rhs)
+  'component'    lhs = (of, by): definition method, one component's derivative (rhs) at
+                 concrete sizes; an equation (eq) only when of and by are whole scalar
+                 names and rhs is written in the variables (w_1 is no name of the
+                 request language)
   'note'         text (e.g. a subgradient choice at a kink), optionally followed by rhs
 
 Every step that states an equation carries it as data in `eq` (an Eq), so that each line

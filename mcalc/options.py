@@ -79,8 +79,8 @@ def guarded(fn):
 def common_options(fn):
     fn = click.option("--method", type=click.Choice(("chain", "differential", "definition")),
                       default=None,
-                      help="Derivation method to show (default: chain for vectors, "
-                           "differential for scalar-by-matrix).")(fn)
+                      help="Derivation method to show (default: differential by a matrix, "
+                           "chain otherwise).")(fn)
     fn = click.option("-t", "--type", "types", multiple=True, metavar="DECL",
                       help="Declare types, e.g. -t 'w, x: vector(n); b: scalar' (repeatable).")(fn)
     fn = click.option("--layout", type=click.Choice(("numerator", "denominator")),

@@ -139,3 +139,33 @@ def test_symbolic_results_only_come_from_the_tree():
     comps = [s for s in d.steps if s.kind == "component"]
     assert [s.lhs for s in comps] == [("y", "x_1"), ("y", "x_2")]
     assert to_text(comps[1].rhs) == "A_1_2*x_1 + A_2_1*x_1 + 2*A_2_2*x_2"
+
+
+@pytest.mark.parametrize("layout", ["numerator", "denominator"])
+@pytest.mark.parametrize("text,stated,arranged", [
+    ("d/d(a, b) a^2*b + sin(a*b)", 2, True),   # the gradient's components: ∂y/∂a, ∂y/∂b
+    ("d/dx sin(x)*x^3", 1, True),
+    ("d^2/dx^2 sin(x)*x^3", 1, False),          # ∂y/∂x; ∂g/∂x comes before g is defined
+    ("d/dw w'@x", 0, False),                    # ∂y/∂w_1 = x_1: components, not names
+    ("d/da a*n*x where x: vector(n)", 0, False),  # at n = 2 only
+    ("d/d(a, b) [[a*b, a], [b, 1]]", 0, True),  # ∂y_1_1/∂a: a component of y
+])
+def test_component_steps_state_an_equation_where_the_language_can(text, stated, arranged,
+                                                                  layout):
+    """A component step is an equation (eq: ∂y/∂a, partial, as printed) when it is the whole scalar y by
+    a scalar variable, written in the variables alone at the one size there is; a
+    component of a vector or matrix (w_1, y_1_1, a component symbol) or one at a named
+    size (true at n = 2 only) is no equation of the request language and has none — its
+    kind, 'component', says what it is. So is the arranged derivative. Every equation is
+    checked by finite differences."""
+    import numpy as np
+    from stepcheck import check_derivation
+    d = derive(text, layout=layout, method="definition")
+    components = [s for s in d.steps if s.kind == "component"]
+    assert components and sum(s.eq is not None for s in components) == stated
+    assert all(s.eq.kind == "partial" for s in components if s.eq is not None)
+    note = next(s for s in d.steps if s.text.startswith("arranged"))
+    assert (note.eq is not None) == arranged
+    inner = len(d.groups) - 1                   # g = the first derivative, of a Hessian
+    assert check_derivation(d, np.random.default_rng(len(text))) == \
+        2 + stated + arranged + inner            # y, the components, arranged, g, result

@@ -107,6 +107,10 @@ CASES = [
     ("d^2/dx^2 x'@A@x", False), ("d^2/dx^2 sum(sin(x))", False),
     ("d^2/dx^2 logsumexp(x)", False), ("d^2/dx^2 norm(A@x - b)^2", False),
     ("d^2/dx^2 sin(x)*x^3", False),
+    # a matrix (or a row) by stacked scalars: the vec form ∂vec(F)/∂(a, b)
+    ("d/d(x, y) [[x*y, x^2], [sin(y), 1]]", False),
+    ("d/d(a, b) a*X + b^2*sin(X) where a, b: scalar", False),
+    ("d/d(a, b) a*x' + sin(b*y') where a, b: scalar; x, y: vector(n)", False),
 ]
 
 
@@ -134,8 +138,10 @@ def _dims_of(t: str):
 
 def _numeric_derivative(d, values, layout):
     if d.stacked:
-        cols = [np.atleast_1d(finite_difference(lambda v: evaluate(to_numpy(d.expr, d.dims), v),
-                                                values, x, "numerator")) for x in d.wrt]
+        # ∂vec(f)/∂x for each stacked scalar x (a matrix f: a vec form)
+        cols = [np.reshape(finite_difference(lambda v: evaluate(to_numpy(d.expr, d.dims), v),
+                                             values, x, "numerator"), -1, order="F")
+                for x in d.wrt]
         jac = np.stack(cols, axis=-1)
         if jac.shape[0] == 1:                  # the gradient of a scalar: 1-D
             return jac[0]

@@ -229,3 +229,41 @@ def test_a_stacked_hessian_says_what_it_is():
     assert d.wrt == ("x", "y", "x", "y") and d.stacked
     assert result_line(d).startswith("d²f/d(x, y)² = ")
     assert result_line(derive("d^3/dx^3 x^4")) == "d³y/dx³ = 24*x"
+
+
+# ---- a vector or a matrix by stacked scalars, once and twice -------------------------
+
+STACKED_TWICE = [
+    "d^2/d(a, b)^2 [a*b, a^2*sin(b)]",                     # vector: the Jacobian, again
+    "d^2/d(a, b)^2 a^2*b*X + sin(b)*Y where a, b: scalar",  # matrix
+    "d/d(a, b) d/d(a, b) [[a*b, a^2], [exp(b), 1]]",
+]
+
+
+def _by_stacked(f, values, xs):
+    """∂vec(f)/∂(xs) by central differences: one column per stacked scalar."""
+    return np.stack([np.reshape(finite_difference(f, values, x), -1, order="F")
+                     for x in xs], axis=1)
+
+
+@pytest.mark.parametrize("request_text", STACKED_TWICE)
+@pytest.mark.parametrize("layout", ["numerator", "denominator"])
+def test_second_derivative_by_stacked_scalars_is_a_vec_form(request_text, layout):
+    """The first derivative of a vector or matrix is a matrix (a Jacobian, a vec form; in
+    denominator layout, as inner derivatives are), so the second is the vec form of that
+    matrix by (a, b), as d^2/dx^2 of a vector x gives."""
+    d = derive(request_text, layout=layout)
+    assert d.vec_form
+    body = request_text.split(") ", 2)[-1] if request_text.startswith("d/d") \
+        else request_text.partition(")^2 ")[2]
+    inner = derive(f"d/d(a, b) {body}", layout="denominator")
+    values, sizes = _point(d, 5)
+    want = _by_stacked(lambda v: evaluate(inner.result, v, sizes), values, ("a", "b"))
+    assert_close(evaluate(d.result, values, sizes), want if layout == "numerator" else want.T,
+                 rtol=1e-4, atol=1e-5)
+
+
+def test_stacking_a_non_scalar_is_an_error_at_its_prefix():
+    with pytest.raises(McalcError, match="stacks scalars; x is not a scalar") as e:
+        derive("d/d(a, x) a + sum(x) where x: vector(n)")
+    assert e.value.column == 5

@@ -144,6 +144,52 @@ def test_differential_method_for_every_shape(request_text, want, layout):
     assert check_derivation(d, np.random.default_rng(7)) > 0
 
 
+@pytest.mark.parametrize("method", METHODS)
+@pytest.mark.parametrize("layout", ["numerator", "denominator"])
+@pytest.mark.parametrize("request_text", [
+    "d^2/d(a, b)^2 [a*b, a^2*sin(b)]",
+    "d^2/d(a, b)^2 a^2*b*X + sin(b)*Y where a, b: scalar",
+    "d/d(a, b) d/d(a, b) [[a*b, a^2], [exp(b), 1]]",
+])
+def test_second_derivatives_by_stacked_scalars_equations_hold(request_text, layout, method):
+    """A vector or a matrix by stacked scalars twice: the vec form of the Jacobian."""
+    d = derive(request_text, layout=layout, method=method)
+    rng = np.random.default_rng(zlib.crc32(f"{request_text}|{method}|{layout}".encode()))
+    assert check_derivation(d, rng) > 0
+
+
+@pytest.mark.parametrize("request_text", [
+    "d/dX A@X@B", "d/dX sin(X)", "d/dX inv(X)", "d/dX X@X", "d^2/dX^2 tr(X@X)",
+    "d^2/dX^2 sum(X^3)", "d/dX kron(X, X) where X: matrix(m, n)"])
+def test_the_default_by_a_matrix_is_the_differential_method(request_text):
+    """Contract §3: without --method, a derivative by a matrix (a vec form too, not only a
+    scalar's gradient) is derived by differentials — never the chain rule's steps."""
+    d = derive(request_text)
+    assert d.method == "differential"
+    assert not [s.rule for s in d.steps if "chain rule" in s.rule], d.steps
+    assert any(s.kind == "identify" for s in d.steps)
+    assert check_derivation(d, np.random.default_rng(zlib.crc32(request_text.encode()))) > 0
+
+
+def test_the_differential_default_is_never_longer_than_the_chain_rule():
+    """Where the default became the differential method (a non-scalar by a matrix), its
+    result is no longer, in tokens, than the chain rule's (the reason it is the default)."""
+    import test_every_derivative
+    from test_classics import tokens
+    from mcalc.printing.text import to_text
+    requests = [c[0] for c in CASES] + [c[0] for c in test_every_derivative.NAMED] + \
+        [c[0] for c in test_classics.CLASSICS]
+    compared = 0
+    for text in dict.fromkeys(requests):
+        d = derive(text)
+        if d.method != "differential" or d.expr.is_scalar and len(d.wrt) == 1:
+            continue
+        chain = derive(text, method="chain")
+        assert tokens(to_text(d.result)) <= tokens(to_text(chain.result)), text
+        compared += 1
+    assert compared >= 10
+
+
 @pytest.mark.parametrize("method", ["chain", "differential"])
 @pytest.mark.parametrize("request_text,positive", CASES, ids=[c[0] for c in CASES])
 def test_every_simplification_is_a_named_step(request_text, positive, method):
@@ -274,7 +320,7 @@ def test_a_rewrite_done_for_an_earlier_step_is_still_named():
     would — diag(a)diag(b) = diag(a⊗b) here was done while multiplying out an earlier
     line."""
     from mcalc.printing.text import to_text
-    d = derive("d/dX sin(X)*X")
+    d = derive("d/dX sin(X)*X", method="chain")      # (the default by a matrix: differential)
     line = next(s for s in d.steps if s.kind == "chain" and s.product is not None and
                 "diag(vec(X))@" in to_text(s.product))
     assert "diag(a)diag(b) = diag(a⊗b)" in line.rule, line.rule

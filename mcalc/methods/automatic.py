@@ -1,5 +1,6 @@
-"""No --method: for each derivative of the request, the differential method for a scalar
-by a matrix (dy = G : dX gives the gradient directly), the chain rule otherwise."""
+"""No --method: for each derivative of the request, the differential method by a matrix
+(dy = G : dX gives a scalar's gradient directly, dF = A dX B a vec form's kron(B', A)),
+the chain rule otherwise (by a scalar, a vector or stacked scalars)."""
 from __future__ import annotations
 
 from mcalc.derivation import Derivation
@@ -12,7 +13,7 @@ NAME = "automatic"
 
 
 def pick(f: Expr, xs: list[Expr]):
-    return Differential if f.is_scalar and any(x.is_matrix for x in xs) else ChainRule
+    return Differential if xs[0].is_matrix else ChainRule      # (stacked: scalars)
 
 
 def derive(req, body: Expr, typing, layout: str) -> Derivation:

@@ -151,14 +151,19 @@ def definition_derivation(req, body: Expr, typing, layout: str, by_rules,
                     f"component-wise but {_short(b)} by the rules (please report "
                     f"this request)")
             confirmed.append(sizes)
-        literal = run.to_literal(first) if first.rows * first.cols <= 36 else None
-        if literal is not None:
-            steps.append(Step("note", text=f"arranged in {layout} layout"
-                                           f"{_sizes_text(sets[0])}:", rhs=literal))
-        of, defined = _inner_derivatives(req, body, typing, d.of)
-        steps.extend(defined)
         group = req.wrt[0]
         by = group[0] if len(group) == 1 else "(" + ", ".join(group) + ")"
+        literal = run.to_literal(first) if first.rows * first.cols <= 36 else None
+        if literal is not None:
+            # written in the variables alone (no component symbol), the arranged
+            # derivative of a first derivative is the request's own equation
+            said = len(req.wrt) == 1 and run.in_names(literal)
+            steps.append(Step("note", text=f"arranged in {layout} layout"
+                                           f"{_sizes_text(sets[0])}:", rhs=literal,
+                              eq=Eq("total", d.of, by, literal, layout=layout) if said
+                              else None))
+        of, defined = _inner_derivatives(req, body, typing, d.of)
+        steps.extend(defined)
         steps.append(Step("note", rhs=result, text=(
             f"the rules give this result; it equals the component-wise derivative"
             f"{run.sizes_summary(confirmed)} (checked exactly with SymPy):"),
@@ -481,13 +486,29 @@ class _Run:
                         steps.append(Step("note", text=f"∂{f_labels[a]}/∂{x_labels[b]} = "
                                                        f"{_short(entry, 400)}"))
                     else:
-                        steps.append(Step("component", (f_labels[a], x_labels[b]), rhs))
+                        # the whole scalar y by a whole scalar variable, written in the
+                        # variables alone: an equation of the request language (g, of a
+                        # second pass, is defined only after these lines)
+                        said = not k and f_labels[a] == of and self.in_names(rhs) and \
+                            x_labels[b] in self.typing.vars
+                        steps.append(Step("component", (f_labels[a], x_labels[b]), rhs,
+                                          eq=Eq("partial", of, x_labels[b], rhs,
+                                                layout=self.layout) if said else None))
                     shown += 1
         if hidden:
             steps.append(Step("note", text=f"... and {hidden} more non-zero components"))
         if zeros:
             steps.append(Step("note", text=f"the other {zeros} component derivatives are 0"))
         return steps
+
+    def in_names(self, e: Expr) -> bool:
+        """Whether e, a component derivative, is written in the request's variables alone
+        at the one size there is: its symbols are scalar variables (w_1, X_1_2 are
+        components, no names of the request language) and no dimension is named (at
+        named sizes an equation would hold at n = 2 only)."""
+        return not self.named_dims and all(
+            self.typing.vars[n].shape == SCALAR if n in self.typing.vars else False
+            for n in E.free_vars(e))
 
     def tidy(self, x):
         """A display form: rational functions cancelled; anything else as sympy.diff

@@ -688,11 +688,17 @@ def wrt_groups(req, typing):
     for k, group in enumerate(reversed(req.wrt)):
         col = req.wrt_columns[len(req.wrt) - 1 - k] if len(req.wrt_columns) > k else 0
         xs = [_variable(name, typing, req, len(req.wrt) - 1 - k) for name in group]
-        if len(xs) > 1 and any(not x.is_scalar for x in xs):
-            bad = next(x for x in xs if not x.is_scalar)
-            raise McalcError(f"d/d(...) stacks scalars; {bad.name} is not a scalar", col)
+        if len(xs) > 1:
+            _stacked_scalars(xs, col)
         groups.append((xs, len(xs) > 1))
     return groups
+
+
+def _stacked_scalars(xs: list[Expr], col: int | None):
+    """d/d(x, y) stacks scalars: the first variable that is not one is an error."""
+    bad = next((x for x in xs if not x.is_scalar), None)
+    if bad is not None:
+        raise McalcError(f"d/d(...) stacks scalars; {bad.name} is not a scalar", col)
 
 
 def first_derivative(f: Expr, x: Expr, layout: str, method: type,
@@ -726,44 +732,62 @@ def first_derivative(f: Expr, x: Expr, layout: str, method: type,
 def stacked_derivative(f: Expr, xs: list[Expr], layout: str, method: type,
                        simplifier: Simplifier | None = None, names: Names | None = None,
                        root: str = ""):
-    """d/d(x, y) f: the derivative by scalars stacked into one vector (P&H §3, §4)."""
+    """d/d(x, y) f: the derivative by scalars stacked into one vector (P&H §3, §4): the
+    gradient of a scalar, the Jacobian of a vector, ∂vec(F)/∂(x, y) of a matrix (a vec
+    form, as by a vector variable). (result, steps, vec_form)."""
     simp = simplifier or Simplifier()
     names = names or Names(f)
-    if not f.is_scalar and not f.is_column:
-        raise McalcError("d/d(x, y) takes a scalar or a vector expression")
     cols, steps = [], []
     for x in xs:
-        if not x.is_scalar:
-            raise McalcError(f"d/d(...) stacks scalars; {x.name} is not a scalar")
         col, st, _ = first_derivative(f, x, "numerator", method, simp, names, root,
                                       tuple(v.name for v in xs))
         root = ""                               # named by the first pass
-        cols.append(col)
+        cols.append(col)                        # ∂f/∂x: f's shape
         steps.extend(st)
     m = len(xs)
+    entries = [_vec_entries(c) for c in cols] if not f.is_scalar else ()
     if f.is_scalar:                             # the gradient: a row in numerator layout
         grad = Expr("vector", tuple(cols), (str(m), "1"))
         jac = grad if layout == "denominator" else Expr("T", (grad,), ("1", str(m)))
-    elif all(c.op in ("vector", "zeros") for c in cols) and f.shape[0].isdigit():
-        k = int(f.shape[0])
-        rows = [[c.args[i] if c.op == "vector" else E.ZERO for c in cols] for i in range(k)]
-        jac = Expr("matrix", tuple(e for r in rows for e in r), (str(len(rows)), str(m)))
+    elif all(e is not None for e in entries):   # literals of a concrete size: entry by entry
+        k = len(entries[0])
+        rows = [[e[i] for e in entries] for i in range(k)]
+        jac = Expr("matrix", tuple(e for r in rows for e in r), (str(k), str(m)))
         if layout == "denominator":
-            t = [[rows[i][j] for i in range(len(rows))] for j in range(m)]
-            jac = Expr("matrix", tuple(e for r in t for e in r), (str(m), str(len(rows))))
+            t = [[rows[i][j] for i in range(k)] for j in range(m)]
+            jac = Expr("matrix", tuple(e for r in t for e in r), (str(m), str(k)))
     else:
-        # columns of any length: J = Σ ∂f/∂xᵢ eᵢᵀ (eᵢ the i-th unit vector of length m)
+        # any size: J = Σ vec(∂f/∂xᵢ) eᵢᵀ (eᵢ the i-th unit vector of length m)
         units = [Expr("vector", tuple(E.ONE if j == i else E.ZERO for j in range(m)),
                       (str(m), "1")) for i in range(m)]
-        jac = simp(R.add(*(R.mm(c, R.T(u)) for c, u in zip(cols, units))))
+        jac = simp(R.add(*(R.mm(R.vec(c), R.T(u)) for c, u in zip(cols, units))))
         jac = jac if layout == "numerator" else simp(R.T(jac))
     stacked = "(" + ", ".join(x.name for x in xs) + ")"
     of = names.of.get(binary_products(f)) or root or names.root
     steps.append(Step("chain", (of, stacked), jac,
-                      rule="stack the partial derivatives",
+                      rule="stack the partial derivatives" +
+                      ("; the vec of each is a column" if f.is_matrix else ""),
                       source="P&H §3 (gradient), §4 (Jacobian)",
                       eq=Eq("total", of, stacked, jac, layout=layout)))
-    return jac, steps, False
+    return jac, steps, f.is_matrix
+
+
+def _vec_entries(c: Expr) -> list | None:
+    """The entries of c, a literal (or zero) column or matrix of a concrete size, in vec
+    order (down its columns); None for anything else."""
+    r, k = c.shape
+    if not (r.isdigit() and k.isdigit()):
+        return None
+    if c.op == "zeros":
+        return [E.ZERO] * (int(r) * int(k))
+    if c.op == "vector":
+        return list(c.args)
+    if c.op == "T" and c.args[0].op == "vector":      # a row: vec order is its own
+        return list(c.args[0].args)
+    if c.op == "matrix":
+        r, k = int(r), int(k)
+        return [c.args[i * k + j] for j in range(k) for i in range(r)]
+    return None
 
 
 def _variable(name: str, typing, req, k: int) -> Expr:
@@ -797,14 +821,14 @@ def derive_groups(req, body: Expr, typing, layout: str, pick) -> Derivation:
     chosen = None
     names = Names(body, where_names(req))
     for k, group in enumerate(groups):
-        xs = [_variable(n, typing, req, len(groups) - 1 - k) for n in group]
+        at = len(groups) - 1 - k                        # the prefix's place in the request
+        xs = [_variable(n, typing, req, at) for n in group]
         wrt_names = list(group) + wrt_names
         last = k == len(groups) - 1
         lay = layout if last else "denominator"        # inner derivatives as gradients
         chosen = pick(f, xs)
         root = ""
         if k and f.size > MAX_AGAIN:
-            at = len(groups) - 1 - k
             raise McalcError(f"the derivative of order {k} has {f.size} nodes, too large to "
                              f"differentiate again (at most {MAX_AGAIN})",
                              req.wrt_columns[at] if at < len(req.wrt_columns) else None)
@@ -813,6 +837,7 @@ def derive_groups(req, body: Expr, typing, layout: str, pick) -> Derivation:
             steps.append(Step("note", text=f"differentiate the result again, by "
                               f"{', '.join(group)}: call it {root}"))
         if len(xs) > 1:
+            _stacked_scalars(xs, req.wrt_columns[at] if at < len(req.wrt_columns) else 0)
             f, st, vec_form = stacked_derivative(f, xs, lay, chosen, simp, names, root)
         else:
             f, st, vec_form = first_derivative(f, xs[0], lay, chosen, simp, names, root)
