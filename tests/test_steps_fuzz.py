@@ -112,3 +112,18 @@ def test_found_leftovers_are_gone(request_text, layout, result):
         d = derive(request_text, layout=layout, method=method)
         assert to_text(d.result) == result
         assert check_derivation(d, np.random.default_rng(1), positive=True) > 0
+
+
+@pytest.mark.parametrize("request_text", [
+    # the second pass named an operand of an intermediate the first pass had named (u2 = -a
+    # inside u1 = b - a) and kept u1: the line ∂u1/∂u2 = 1 was false for u1 as defined
+    "d/da d/db sin(b - a)",
+    "d/dB d/dz sum(exp(B'@z)) where B: matrix(m, n)",
+    "d/dy d/dx x*sin(x*y) + y^2",
+])
+def test_a_second_pass_states_true_partials(request_text):
+    for layout in ("numerator", "denominator"):
+        for method in ("chain", "differential"):
+            d = derive(request_text, layout=layout, method=method)
+            rng = np.random.default_rng(zlib.crc32(f"{request_text}|{method}|{layout}".encode()))
+            assert check_derivation(d, rng) > 0

@@ -346,14 +346,22 @@ class Graph:
         self.shapes: dict[str, tuple] = {}
         last = order[-1] if order else None
         of = names.of
+        new: set = set()                          # the nodes this graph names afresh
         for node in order:
             if node is last and node is f and (root or node not in of):
                 label = root or names.root
                 of.setdefault(node, label)
             else:
                 label = of.get(node)
+                if label is not None and new and any(
+                        (a.args[0] if a in transparent else a) in new for a in node.args):
+                    # named by an earlier pass, but an operand is an intermediate new in
+                    # this one (b - a by b, then by a: u2 = -a): its definition as stated
+                    # does not read with that name, so its partials by it would be false
+                    label = None
                 if label is None:
                     label = of[node] = names.fresh(upper=node.is_matrix)
+                    new.add(node)
             self.name[node] = E.new(Expr, "var", (), node.shape, label)
             labels[node] = label
             self.shapes[label] = node.shape
