@@ -581,7 +581,8 @@ class _Infer:
         self.settle(node)
         if tv.find().kind is not None:
             return
-        if node.op == "T":
+        if node.op == "T":              # the operand first, as what it is (t1' with t1 = A + B:
+            yield node.args[0]          # a matrix, by its definition — not a column by its name)
             inner = self.s.make_array(self.tv[id(node.args[0])])
             self.s.make_array(tv, inner.dims[1], inner.dims[0])
             return

@@ -38,6 +38,9 @@ CASES = [
     ("d/dz z - x where x: vector(n); z: scalar", False),
     ("d/dz A + z where z: scalar", False),
     ("d/dz sin(A@x + z) where z: scalar", False),
+    # a transposed definition is what it stands for (t1' with t1 = A + B: a matrix)
+    ("d/dx t1'@x where t1 = A + B", False),
+    ("d/dA x'@t1'@x where t1 = A + B", False),
     ("d/db W@x + b where b: scalar", False),
     ("d/db sum(W@x + b) where b: scalar", False),
     ("d/dz max(x, z) where x: vector(n); z: scalar", False),
