@@ -69,3 +69,17 @@ def test_a_result_with_a_long_number_feeds_back():
         d = derive(request)
         assert to_text(d.result) == result
         assert to_text(typed(result)[1]) == result
+
+
+def test_a_number_too_long_to_print_is_bad_input_not_a_crash():
+    # Python refuses str() of an int beyond 4,300 digits (a ValueError from the printer);
+    # the definition method folds 10^5000 into one number
+    import pytest
+    from mcalc.errors import McalcError
+    for n, d in [(10**5000, 1), (1, 3**9000), (7 * 10**4100 + 1, 1)]:
+        with pytest.raises(McalcError, match="too large"):
+            fraction_text(n, d)
+    import mcalc
+    with pytest.raises(McalcError, match="too large"):
+        mcalc.derive("d/dx x*10^5000", method="definition").result
+    assert mcalc.derive("d/dx x*10^5000").result == "10^5000"      # a power: printed as one

@@ -10,6 +10,7 @@ from fractions import Fraction
 from math import gcd
 
 from mcalc import expr as E
+from mcalc.errors import McalcError
 
 ATOM, POSTFIX, POWER, UNARY, PRODUCT, SUM, COMPARE = 6, 5, 4, 3, 2, 1, 0
 _CMP = {"gt": ">", "ge": ">=", "lt": "<", "le": "<="}
@@ -25,6 +26,9 @@ def fraction_text(n: int, d: int) -> str:
     result read back is the same number: an integer, a terminating decimal (0.125, every
     digit of 1.5707963267948966), or n/d — and a long one with an exponent when that is
     shorter (1e-300, 1e300, not 300 digits)."""
+    if n.bit_length() > _TOO_LONG or d.bit_length() > _TOO_LONG:
+        # (beyond Python's limit of str() on an int: its ValueError was no McalcError)
+        raise McalcError("a number too large for mcalc (more than 4,000 digits)")
     if d == 1:
         return _integer(n)
     k, twos, fives = d, 0, 0
@@ -49,6 +53,7 @@ def fraction_text(n: int, d: int) -> str:
         min(e, f"{_integer(n)}/{_integer(d)}", key=len)
 
 
+_TOO_LONG = 13_000  # bits: about 3,900 digits
 _LONG = 21          # characters beyond which a number may be written with an exponent ...
 _FLOAT = 24         # ... when that is this short (17 digits, a point, a sign, e-300)
 
