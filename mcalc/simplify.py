@@ -1805,6 +1805,8 @@ def _worth(s, e: Expr) -> int:
             for f in n.args:
                 if f.op == "add":
                     sums += 1
+                    if _negative_first(f):  # -y*(-y - 1): the sign may come out, y*(y + 1)
+                        return 2
                 elif f.op == "pow":
                     if f.args[0].op == "add":
                         sums += 1
@@ -1835,6 +1837,14 @@ def _worth(s, e: Expr) -> int:
     if not level:
         s.plain[e] = _RELU_STEP.intersection(atoms)
     return level
+
+
+def _negative_first(t: Expr) -> bool:
+    """A sum whose first term is negative: -y - 1, -2*x + z (add_ writes a positive term
+    first when there is one, so this is a sum of negative terms or one of its kind)."""
+    f = t.args[0]
+    c = f if f.op == "num" else f.args[0] if f.op == "mul" and f.args[0].op == "num" else None
+    return c is not None and c.value._numerator < 0
 
 
 def _nothing_in_common(e: Expr) -> bool:

@@ -106,6 +106,7 @@ def test_random_requests_every_line_holds(request_text):
     ("d/dx sum(min(x, x)^2)", "numerator", "2*x'"),   # was 2*(((x < x) + (x >= x))*min(x, x))'
     ("d/dx inv(A' + eye(n))@x", "denominator", "inv(eye(n) + A)"),    # was inv(eye(n) + A')'
     ("d/dx inv(A'@B')@x where B: matrix(n, n)", "denominator", "inv(B@A)"),
+    ("d^2/dx^2 3*a/x^y", "numerator", "3*a*y*x^(-y - 2)*(y + 1)"),   # was -3*a*y*…*(-y - 1)
 ])
 def test_found_leftovers_are_gone(request_text, layout, result):
     for method in ("chain", "differential"):
