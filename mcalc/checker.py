@@ -51,7 +51,7 @@ from dataclasses import dataclass, field
 from fractions import Fraction
 
 from mcalc import expr as E
-from mcalc.errors import McalcError, NoRule
+from mcalc.errors import McalcError, NoRule, NumberTooLarge
 from mcalc.expr import Expr
 from mcalc.canonical import (Canonicalizer, GiveUp, Poly, _ones_like, canonical_poly,
                              poly_sub, render_mono, render_poly)
@@ -1446,7 +1446,7 @@ def _extremum(f, tried) -> list[tuple[float, float]]:
 def _huge_number(e: Exception) -> bool:
     """Is e Python giving up on a huge number (a float overflow, or its limit on the
     digits of an int turned into text)?"""
-    return isinstance(e, OverflowError) or (
+    return isinstance(e, (OverflowError, NumberTooLarge)) or (
         type(e) is ValueError and "integer string conversion" in str(e))
 
 

@@ -19,6 +19,10 @@ class NoRule(McalcError):
     """The engine has no documented rule (or no 2-D/vec form) for this derivative."""
 
 
+class NumberTooLarge(McalcError):
+    """A number with more digits than Python turns into text (its limit: 4,300)."""
+
+
 def visible(text: str, newlines: bool = False) -> str:
     """`text` with every non-printable character escaped as Python writes it ('\\x1b',
     '\\u202e', '\\udcff'), so that echoed user text cannot drive the terminal (escape

@@ -10,7 +10,7 @@ from fractions import Fraction
 from math import gcd
 
 from mcalc import expr as E
-from mcalc.errors import McalcError
+from mcalc.errors import NumberTooLarge
 
 ATOM, POSTFIX, POWER, UNARY, PRODUCT, SUM, COMPARE = 6, 5, 4, 3, 2, 1, 0
 _CMP = {"gt": ">", "ge": ">=", "lt": "<", "le": "<="}
@@ -28,7 +28,7 @@ def fraction_text(n: int, d: int) -> str:
     shorter (1e-300, 1e300, not 300 digits)."""
     if n.bit_length() > _TOO_LONG or d.bit_length() > _TOO_LONG:
         # (beyond Python's limit of str() on an int: its ValueError was no McalcError)
-        raise McalcError("a number too large for mcalc (more than 4,000 digits)")
+        raise NumberTooLarge("a number too large for mcalc (more than 4,000 digits)")
     if d == 1:
         return _integer(n)
     k, twos, fives = d, 0, 0
