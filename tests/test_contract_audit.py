@@ -315,3 +315,11 @@ def test_json_always_has_where():
     obj = json.loads(run("diff", "--format", "json", deep).stdout)
     assert isinstance(obj["where"], dict)
     assert list(obj)[:3] == ["request", "wrt", "layout"]
+
+
+def test_a_vec_form_by_stacked_scalars_says_so():
+    # the shape line named ∂vec(X) for d/d(a, b), where there is no X
+    obj = json.loads(run("diff", "--format", "json", "d/d(a, b) [[a, b], [b, a]]").stdout)
+    assert obj["vec_form"] and obj["shape_text"] == "4×2 vec form ∂vec(F)/∂(a, b), numerator layout"
+    obj = json.loads(run("diff", "--format", "json", "d/dX A@X@B").stdout)
+    assert obj["shape_text"].startswith("m*p×k*n vec form ∂vec(F)/∂vec(X)")

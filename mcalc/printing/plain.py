@@ -38,8 +38,9 @@ def shape_text(d: Derivation) -> str:
     r, c = shape
     if d.result is None:
         return f"{describe(shape)} ({r}×{c})"
-    if d.vec_form:
-        kind = "vec form ∂vec(F)/∂vec(X)"
+    if d.vec_form:                      # (by stacked scalars: by their column, not a vec)
+        by = f"({', '.join(d.groups[0])})" if d.stacked else "vec(X)"
+        kind = f"vec form ∂vec(F)/∂{by}"
     elif shape == ("1", "1"):
         kind = "scalar"
     elif r == "1":
