@@ -99,7 +99,8 @@ class Differential(Derive):
             "identify", (y, x.name), _shown(J, True),
             rule=("identification: dF = A dx gives dF/dx = A" if x.is_scalar else
                   "identification: dF = A dx gives ∂F/∂x = A" if x.is_column else
-                  "identification: dF = A dX B gives ∂vec(F)/∂vec(X) = kron(B', A)"),
+                  "identification: vec(dF) = J vec(dX) gives ∂vec(F)/∂vec(X) = J "
+                  "(dF = A dX B: J = kron(B', A))"),
             source="M&N ch. 9",
             eq=derivative_eq("total", y, x.name, self.f.shape, x.shape, J)))
         return J
