@@ -468,7 +468,8 @@ class _Checker:
         method = self.method if self.method in ("chain", "differential") else None
         why, result = None, None
         try:
-            result = derive_typed(self.req, self.body, self.typing, self.layout, method).result
+            result = derive_typed(self.req, self.body, self.typing, self.layout, method,
+                                  steps=False).result
         except NoRule as e:
             why = f"mcalc cannot derive this request ({e.message})"
         except McalcError as e:

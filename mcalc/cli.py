@@ -145,9 +145,9 @@ def render(d, fmt: str, standalone: bool = False) -> str | None:
     return None
 
 
-def _derive(request: str, types, layout, method):
+def _derive(request: str, types, layout, method, steps: bool = True):
     from mcalc.pipeline import derive
-    return derive(request, types, layout, method)
+    return derive(request, types, layout, method, steps)
 
 
 @main.command()
@@ -184,8 +184,9 @@ def _batch_diff(stream, types, layout, method, fmt) -> int:
     from mcalc.printing.plain import one_line
 
     def answer(line: str) -> tuple[str, int]:
-        d = _derive(line, types, layout, method)
-        return (render(d, fmt) if fmt != "plain" else one_line(d)), 0
+        if fmt == "plain":                      # the result alone: no steps worked out
+            return one_line(_derive(line, types, layout, method, steps=False)), 0
+        return render(_derive(line, types, layout, method), fmt), 0
 
     def failed(line: str, message: str) -> str:
         return (dumps({"request": line, "error": message}) if fmt == "json"

@@ -37,12 +37,15 @@ def typed(text: str, types=(), claim: str | None = None):
     return req, exprs[0], (exprs[1] if claim is not None else None), typing
 
 
-def derive(text: str, types=(), layout: str = "numerator", method: str | None = None) -> Derivation:
+def derive(text: str, types=(), layout: str = "numerator", method: str | None = None,
+           steps: bool = True) -> Derivation:
+    """The derivation of `text`; steps=False: its result alone, no steps (the same
+    result), for a plain batch line."""
     if layout not in LAYOUTS:
         raise McalcError(f"unknown layout '{layout}' (numerator or denominator)")
     with _collector_waits():                  # (the parse too)
         req, body, _, typing = typed(text, types)
-        return derive_typed(req, body, typing, layout, method)
+        return derive_typed(req, body, typing, layout, method, steps)
 
 
 class _collector_waits:
@@ -63,17 +66,19 @@ class _collector_waits:
 
 
 def derive_typed(req: Request, body: Expr, typing: Typing, layout: str,
-                 method: str | None) -> Derivation:
-    """The derivation by the method named (None: the automatic choice)."""
+                 method: str | None, steps: bool = True) -> Derivation:
+    """The derivation by the method named (None: the automatic choice); steps=False: the
+    result alone (the definition method has its steps either way)."""
     with _collector_waits():
         if method is None:
-            return (_automatic or _load_automatic()).derive(req, body, typing, layout)
+            return (_automatic or _load_automatic()).derive(req, body, typing, layout,
+                                                            not steps)
         from mcalc.methods import chain, differential
         by_name = {m.NAME: m for m in (chain, differential)}
         if method == "definition":     # loaded only when asked for (random, signal, threads)
             from mcalc.methods import definition
             by_name[definition.NAME] = definition
-        return by_name[method].derive(req, body, typing, layout)
+        return by_name[method].derive(req, body, typing, layout, not steps)
 
 
 _automatic = None             # mcalc.methods.automatic, imported at the first derivation

@@ -188,8 +188,8 @@ def test_a_wrong_engine_result_cannot_make_a_wrong_claim_hold(monkeypatch):
     import mcalc.pipeline as api
     real = api.derive_typed
 
-    def broken(req, body, typing, layout, method):
-        d = real(req, body, typing, layout, method)
+    def broken(req, body, typing, layout, method, steps=True):
+        d = real(req, body, typing, layout, method, steps)
         wrong = typed("d/dx x'@A@x", (), "2*A@x")[2]
         return replace(d, result=wrong)
     monkeypatch.setattr(api, "derive_typed", broken)

@@ -290,8 +290,8 @@ def test_a_wrong_engine_result_cannot_decide(monkeypatch):
     from mcalc.pipeline import typed
     real = pipeline.derive_typed
 
-    def broken(req, body, typing, layout, method):
-        d = real(req, body, typing, layout, method)
+    def broken(req, body, typing, layout, method, steps=True):
+        d = real(req, body, typing, layout, method, steps)
         return replace(d, result=typed("d/dx x'@A@x", (), "2*A@x")[2])
     monkeypatch.setattr(pipeline, "derive_typed", broken)
     with pytest.raises(McalcError, match="finite differences"):
@@ -310,8 +310,8 @@ def test_a_wrong_engine_result_is_caught_by_finite_differences(monkeypatch, requ
     from mcalc.pipeline import typed
     real = pipeline.derive_typed
 
-    def broken(req, body, typing, layout, method):
-        d = real(req, body, typing, layout, method)
+    def broken(req, body, typing, layout, method, steps=True):
+        d = real(req, body, typing, layout, method, steps)
         return replace(d, result=typed(request_text, (), wrong)[2])
     monkeypatch.setattr(pipeline, "derive_typed", broken)
     with pytest.raises(McalcError, match="disagrees with finite differences"):

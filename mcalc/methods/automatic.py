@@ -16,5 +16,5 @@ def pick(f: Expr, xs: list[Expr]):
     return Differential if xs[0].is_matrix else ChainRule      # (stacked: scalars)
 
 
-def derive(req, body: Expr, typing, layout: str) -> Derivation:
-    return derive_groups(req, body, typing, layout, pick)
+def derive(req, body: Expr, typing, layout: str, quiet: bool = False) -> Derivation:
+    return derive_groups(req, body, typing, layout, pick, quiet)

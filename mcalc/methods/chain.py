@@ -69,11 +69,13 @@ class ChainRule(Derive):
                 terms = []
                 for i in self._operands(node):
                     a = node.args[i]
-                    rule, local, jac = self.partial(node, i)
+                    rule, local, jac = self.partial(node, i, show=not self.quiet)
                     rules.append((i, rule, local))
                     own = (g.label[node], g.label[a])
                     terms.append((own,) if a == x else (own, Total(g.label[a], x.name)))
             value = tangent[node] = self._tangent(node, rules, tangent)
+            if self.quiet:
+                continue
             label = g.label[node]
             stated, uses = value, ()
             last = node is self.f
@@ -181,7 +183,7 @@ class ChainRule(Derive):
 
     def backward_jacobian(self) -> Expr:
         """f non-scalar: Jacobians multiply from the output back (vec forms for matrices)."""
-        g, x = self.g, self.x
+        g, x, quiet = self.g, self.x, self.quiet
         jac: dict[Expr, list] = {self.f: [E.eye(R.numel(self.f))]}
         smalls: dict[Expr, list] = {self.f: [(jac[self.f][0], ())]}   # with LargeNames
         terms: dict[Expr, list] = {}
@@ -191,7 +193,7 @@ class ChainRule(Derive):
                 continue
             J = self.simp(R.add(*jac[node]) if len(jac[node]) > 1 else jac[node][0])
             stated, uses, ref = J, (), (J, ())
-            if node is not self.f:
+            if node is not self.f and not quiet:
                 label = g.label[node]
                 if J.size > MAX_SHOWN:                   # written with names for the large
                     stated, uses = sum_with_names(self.simp, smalls[node])
@@ -204,11 +206,14 @@ class ChainRule(Derive):
                     part = rule.jacobian(local, i)           # raises NoRule with the reason
                 prod = R.mm(J, part)
                 jac.setdefault(g.through[a], []).append(prod)
+                if quiet:
+                    continue
                 smalls.setdefault(g.through[a], []).append(
                     (prod if ref[0] is J else R.mm(ref[0], part), ref[1]))
                 terms.setdefault(g.through[a], []).append(self._path(node, a))
         J = self.simp(R.add(*jac[x]) if len(jac[x]) > 1 else jac[x][0])
-        self._chain_step(x, terms.get(x, ()), J, J)
+        if not quiet:
+            self._chain_step(x, terms.get(x, ()), J, J)
         return J
 
 
@@ -235,6 +240,6 @@ class _Index:
         return self.of
 
 
-def derive(req, body: Expr, typing, layout: str) -> Derivation:
-    """The request by the chain rule, every derivative of it."""
-    return derive_groups(req, body, typing, layout, lambda f, xs: ChainRule)
+def derive(req, body: Expr, typing, layout: str, quiet: bool = False) -> Derivation:
+    """The request by the chain rule, every derivative of it (`quiet`: no steps)."""
+    return derive_groups(req, body, typing, layout, lambda f, xs: ChainRule, quiet)

@@ -103,10 +103,13 @@ def exact_equal(req, body: Expr, claim: Expr, typing, layout: str,
 NAME = "definition"
 
 
-def derive(req, body: Expr, typing, layout: str) -> Derivation:
+def derive(req, body: Expr, typing, layout: str, quiet: bool = False) -> Derivation:
+    """The request component by component, confirmed against the rules' result (whose own
+    steps are not shown, so not worked out). `quiet` changes nothing: the components
+    are the confirmation."""
     from mcalc.methods import automatic
     return definition_derivation(req, body, typing, layout,
-                                 lambda: automatic.derive(req, body, typing, layout))
+                                 lambda: automatic.derive(req, body, typing, layout, True))
 
 
 def definition_derivation(req, body: Expr, typing, layout: str, by_rules,
@@ -185,7 +188,7 @@ def _inner_derivatives(req, body, typing, of):
         inner = Request(req.text, req.wrt[-k:], req.body, req.decls, req.wrt_columns[-k:],
                         req.defs)
         try:
-            value = automatic.derive(inner, body, typing, "denominator").result
+            value = automatic.derive(inner, body, typing, "denominator", True).result
         except NoRule:
             return "", []
         of = names.fresh("g")

@@ -78,6 +78,8 @@ class Differential(Derive):
                 source = "MC (eq. 37)" if product else \
                     "; ".join(dict.fromkeys(r.cite for _, r, _ in rules))
             value = tangent[node] = self._tangent(node, rules, tangent)
+            if self.quiet:
+                continue
             if node is not self.f and value.size > MAX_SHOWN:
                 # too large to write out: in terms of the operands' own differentials, d(u5)
                 # for a large one (each stated on its own line above)
@@ -93,7 +95,10 @@ class Differential(Derive):
             J = self.simp(E.replace(dF, {dx: E.ONE}))
         else:                                             # ∂vec(dF)/∂vec(dX), dF linear
             inner = ChainRule(dF, dx, self.simp)
+            inner.quiet = self.quiet
             J = inner.run("numerator")
+        if self.quiet:
+            return J
         y = g.label[self.f]
         self.chains.append(Step(
             "identify", (y, x.name), _shown(J, True),
@@ -163,6 +168,7 @@ def _d(label: str, like: Expr) -> Expr:
     return E.new(Expr, "var", (), like.shape, f"d({label})", "differential")
 
 
-def derive(req, body: Expr, typing, layout: str) -> Derivation:
-    """The request by the differential method, every derivative of it."""
-    return derive_groups(req, body, typing, layout, lambda f, xs: Differential)
+def derive(req, body: Expr, typing, layout: str, quiet: bool = False) -> Derivation:
+    """The request by the differential method, every derivative of it (`quiet`: no
+    steps)."""
+    return derive_groups(req, body, typing, layout, lambda f, xs: Differential, quiet)

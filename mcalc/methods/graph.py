@@ -394,6 +394,11 @@ class Derive:
     subclass: `combine` is its step 3 (how the partials make the derivative)."""
 
     NAME = ""                                     # the method's name (--method)
+    # True: the derivative alone, no steps (a plain batch line, check's own derivative):
+    # what only the steps say (the partials as written, the chain and differential
+    # lines, the names of large gradients) is not worked out. The derivative is the same
+    # either way (tests/test_quiet.py).
+    quiet = False
 
     def __init__(self, f: Expr, x: Expr, simplifier: Simplifier,
                  names: Names | None = None, root: str = "", within: tuple = ()):
@@ -426,6 +431,10 @@ class Derive:
                                        eq=Eq("define", self.root, rhs=self.f)))
             self.steps.append(Step("note", text=text, eq=self._total(self.root, result, layout)))
             return result
+        if self.quiet:
+            numerator = self.orient(self.combine(), "numerator")
+            oriented = numerator if layout == "numerator" else self.simp(R.T(numerator))
+            return self.simp(g.substitute(oriented))
         for node in g.order:
             label = g.label[node]
             if label not in g.names.defined:
@@ -494,6 +503,8 @@ class Derive:
             jac = self.simp(self.named(rule.jacobian(local, i), node))
         except NoRule:
             return rule, local, None
+        if self.quiet:
+            return rule, local, jac
         g = self.g
         args, through = node.args, g.through
         key = (g.label[node], g.label[args[i]])
@@ -555,7 +566,7 @@ class Derive:
         """f scalar: the gradient flows back from y (dL = G : dU  ->  G' : dA). What is said
         on the way is the method's: `at_node` before an intermediate's operands receive
         their shares, `operand` for each, `after_node` once they have, `at_variable`."""
-        g, x = self.g, self.x
+        g, x, quiet = self.g, self.x, self.quiet
         grads: dict[Expr, list] = {self.f: [E.ONE]}
         # node -> the same contributions written with the names of the large gradients,
         # each with the names it uses: what the equations state (LargeNames)
@@ -567,13 +578,18 @@ class Derive:
                 continue
             G = summed(self.simp, grads[node])
             grads[node] = [G]
-            self.stated[node], ref, uses = self.gradient_ref(node, G, node is self.f)
-            state = self.at_node(node, G, terms, grads, done)
-            done.add(node)
+            if not quiet:
+                self.stated[node], ref, uses = self.gradient_ref(node, G, node is self.f)
+                state = self.at_node(node, G, terms, grads, done)
+                done.add(node)
             for i in self._operands(node):
                 a = node.args[i]
-                rule, local, _ = self.partial(node, i, show=self.SHOWS_PARTIALS)
+                rule, local, _ = self.partial(node, i, show=self.SHOWS_PARTIALS and not quiet)
                 contrib = self.simp(self.named(rule.grad(local, i, G), node, keep=G))
+                if quiet:
+                    grads.setdefault(g.through[a], []).append(
+                        self.simp(R.T(contrib)) if a in g.transparent else contrib)
+                    continue
                 small = contrib if ref is G else \
                     self.simp(self.named(rule.grad(local, i, ref), node, keep=ref))
                 self.operand(state, node, i, rule, local)
@@ -583,8 +599,11 @@ class Derive:
                 terms.setdefault(g.through[a], []).append(self._path(node, a))
                 grads.setdefault(g.through[a], []).append(contrib)
                 self.smalls.setdefault(g.through[a], []).append((small, uses))
-            self.after_node(state, node, G, grads, done)
+            if not quiet:
+                self.after_node(state, node, G, grads, done)
         G = summed(self.simp, grads[x])
+        if quiet:
+            return G
         self.stated[x] = self.gradient_ref(x, G, True)[0]
         self.at_variable(G, terms.get(x, ()))
         return G
@@ -711,14 +730,16 @@ def _stacked_scalars(xs: list[Expr], col: int | None):
 
 def first_derivative(f: Expr, x: Expr, layout: str, method: type,
                      simplifier: Simplifier | None = None, names: Names | None = None,
-                     root: str = "", within: tuple = ()):
-    """∂f/∂x in `layout` by `method` (a Derive subclass): (result, steps, vec_form). `names` continues the intermediates
-    of the derivation so far; `root` names f (g for the gradient a Hessian differentiates)."""
+                     root: str = "", within: tuple = (), quiet: bool = False):
+    """∂f/∂x in `layout` by `method` (a Derive subclass): (result, steps, vec_form). `names`
+    continues the intermediates of the derivation so far; `root` names f (g for the
+    gradient a Hessian differentiates); `quiet`: no steps (Derive.quiet)."""
     simp = simplifier or Simplifier()
     names = names or Names(f)
     before = names.copy()
     try:
         d = method(f, x, simp, names, root, within)
+        d.quiet = quiet
         result = d.run(layout)
         return result, d.steps, d.vec_form
     except NoRule as first_failure:
@@ -730,6 +751,7 @@ def first_derivative(f: Expr, x: Expr, layout: str, method: type,
         names.restore(before)
         try:
             d = method(simpler, x, simp, names, root, within)
+            d.quiet = quiet
             result = d.run(layout)
         except NoRule:
             raise first_failure from None
@@ -739,7 +761,7 @@ def first_derivative(f: Expr, x: Expr, layout: str, method: type,
 
 def stacked_derivative(f: Expr, xs: list[Expr], layout: str, method: type,
                        simplifier: Simplifier | None = None, names: Names | None = None,
-                       root: str = ""):
+                       root: str = "", quiet: bool = False):
     """d/d(x, y) f: the derivative by scalars stacked into one vector (P&H §3, §4): the
     gradient of a scalar, the Jacobian of a vector, ∂vec(F)/∂(x, y) of a matrix (a vec
     form, as by a vector variable). (result, steps, vec_form)."""
@@ -748,7 +770,7 @@ def stacked_derivative(f: Expr, xs: list[Expr], layout: str, method: type,
     cols, steps = [], []
     for x in xs:
         col, st, _ = first_derivative(f, x, "numerator", method, simp, names, root,
-                                      tuple(v.name for v in xs))
+                                      tuple(v.name for v in xs), quiet)
         root = ""                               # named by the first pass
         cols.append(col)                        # ∂f/∂x: f's shape
         steps.extend(st)
@@ -817,9 +839,11 @@ def where_names(req) -> set[str]:
 MAX_AGAIN = 20_000
 
 
-def derive_groups(req, body: Expr, typing, layout: str, pick) -> Derivation:
+def derive_groups(req, body: Expr, typing, layout: str, pick, quiet: bool = False
+                  ) -> Derivation:
     """The request's derivatives, innermost first (a Hessian differentiates the gradient
-    again); `pick(f, xs)` gives the Derive subclass of each (the method)."""
+    again); `pick(f, xs)` gives the Derive subclass of each (the method); `quiet`: the
+    result without steps (Derive.quiet)."""
     steps: list[Step] = []
     simp = Simplifier()
     f = body
@@ -846,9 +870,11 @@ def derive_groups(req, body: Expr, typing, layout: str, pick) -> Derivation:
                               f"{', '.join(group)}: call it {root}"))
         if len(xs) > 1:
             _stacked_scalars(xs, req.wrt_columns[at] if at < len(req.wrt_columns) else 0)
-            f, st, vec_form = stacked_derivative(f, xs, lay, chosen, simp, names, root)
+            f, st, vec_form = stacked_derivative(f, xs, lay, chosen, simp, names, root,
+                                                 quiet)
         else:
-            f, st, vec_form = first_derivative(f, xs[0], lay, chosen, simp, names, root)
+            f, st, vec_form = first_derivative(f, xs[0], lay, chosen, simp, names, root,
+                                               quiet=quiet)
         steps.extend(st)
     where = shared_names(f, taken=typing.defined) if req.wrt else ()
     return Derivation(request=req.text, wrt=tuple(wrt_names), layout=layout,
