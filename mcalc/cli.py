@@ -180,13 +180,19 @@ def diff(request, layout, types, method, fmt, latex_flag, standalone):
 def _batch_diff(stream, types, layout, method, fmt) -> int:
     """One output line per request line; the exit status is the worst (mcalc.batch)."""
     from mcalc.batch import run_batch
+    from mcalc.pipeline import derive
     from mcalc.printing.json_out import dumps
+    from mcalc.printing.json_out import render as json_line
     from mcalc.printing.plain import one_line
 
+    # the printer picked once (render() imports it at every call); a plain line is the
+    # result alone: no steps worked out
+    show = one_line if fmt == "plain" else json_line if fmt == "json" else \
+        (lambda d: render(d, fmt))
+    steps = fmt != "plain"
+
     def answer(line: str) -> tuple[str, int]:
-        if fmt == "plain":                      # the result alone: no steps worked out
-            return one_line(_derive(line, types, layout, method, steps=False)), 0
-        return render(_derive(line, types, layout, method), fmt), 0
+        return show(derive(line, types, layout, method, steps)), 0
 
     def failed(line: str, message: str) -> str:
         return (dumps({"request": line, "error": message}) if fmt == "json"

@@ -16,7 +16,7 @@ from operator import itemgetter
 
 from mcalc import _parse_table as table
 from mcalc.errors import McalcError
-from mcalc.syntax import Decl, Definition, Request, Syntax
+from mcalc.syntax import Decl, Definition, Request, Syntax, syntax
 
 MAX_LENGTH = 100_000          # characters in one request
 MAX_DEPTH = 10_000            # nesting of the syntax tree (every walk is iterative)
@@ -28,20 +28,20 @@ class ToSyntax:
     with the rule's kept children; a token is (text, column)."""
 
     def number(self, c):
-        return Syntax("number", (), c[0][0], c[0][1])
+        return syntax("number", (), c[0][0], c[0][1])
 
     def name(self, c):
-        return Syntax("name", (), c[0][0], c[0][1])
+        return syntax("name", (), c[0][0], c[0][1])
 
     def call(self, c):
-        return Syntax("call", tuple(c[1:]), c[0][0], c[0][1])
+        return syntax("call", tuple(c[1:]), c[0][0], c[0][1])
 
     def bracket(self, c):
-        return Syntax("list", tuple(c[1:]), "", c[0][1])
+        return syntax("list", tuple(c[1:]), "", c[0][1])
 
     def _binary(op):
         def build(self, c):
-            return Syntax(op, (c[0], c[2]), c[1][0], c[1][1])
+            return syntax(op, (c[0], c[2]), c[1][0], c[1][1])
         return build
 
     add = _binary("add")
@@ -54,13 +54,13 @@ class ToSyntax:
     del _binary
 
     def neg(self, c):
-        return Syntax("neg", (c[1],), "-", c[0][1])
+        return syntax("neg", (c[1],), "-", c[0][1])
 
     def pos(self, c):
         return c[1]
 
     def transpose(self, c):
-        return Syntax("T", (c[0],), c[1][0], c[1][1])
+        return syntax("T", (c[0],), c[1][0], c[1][1])
 
     # derivative prefixes: (names, column)
     def d_by(self, c):

@@ -45,7 +45,7 @@ def derive(text: str, types=(), layout: str = "numerator", method: str | None = 
         raise McalcError(f"unknown layout '{layout}' (numerator or denominator)")
     with _collector_waits():                  # (the parse too)
         req, body, _, typing = typed(text, types)
-        return derive_typed(req, body, typing, layout, method, steps)
+        return _by_method(req, body, typing, layout, method, steps)
 
 
 class _collector_waits:
@@ -70,15 +70,20 @@ def derive_typed(req: Request, body: Expr, typing: Typing, layout: str,
     """The derivation by the method named (None: the automatic choice); steps=False: the
     result alone (the definition method has its steps either way)."""
     with _collector_waits():
-        if method is None:
-            return (_automatic or _load_automatic()).derive(req, body, typing, layout,
-                                                            not steps)
-        from mcalc.methods import chain, differential
-        by_name = {m.NAME: m for m in (chain, differential)}
-        if method == "definition":     # loaded only when asked for (random, signal, threads)
-            from mcalc.methods import definition
-            by_name[definition.NAME] = definition
-        return by_name[method].derive(req, body, typing, layout, not steps)
+        return _by_method(req, body, typing, layout, method, steps)
+
+
+def _by_method(req: Request, body: Expr, typing: Typing, layout: str, method: str | None,
+               steps: bool) -> Derivation:
+    """derive_typed's work, the collector waiting already (derive's, around the parse)."""
+    if method is None:
+        return (_automatic or _load_automatic()).derive(req, body, typing, layout, not steps)
+    from mcalc.methods import chain, differential
+    by_name = {m.NAME: m for m in (chain, differential)}
+    if method == "definition":     # loaded only when asked for (random, signal, threads)
+        from mcalc.methods import definition
+        by_name[definition.NAME] = definition
+    return by_name[method].derive(req, body, typing, layout, not steps)
 
 
 _automatic = None             # mcalc.methods.automatic, imported at the first derivation

@@ -5,22 +5,31 @@ to define: every call of mcalc imports this module).
 """
 from __future__ import annotations
 
-from mcalc.record import Record
+from mcalc.record import Record, fillable
 
 
 class Syntax(Record):
     __slots__ = _fields = ("op", "args", "text", "column")
 
-    def __init__(self, op: str, args: tuple = (), text: str = "", column: int = 0):
-        _set_op(self, op)            # 'name', 'number', 'call', 'add', 'matmul', 'list', ...
-        _set_args(self, args)
-        _set_text(self, text)        # identifier, number text, function or operator spelling
-        _set_column(self, column)
+    def __new__(cls, op: str, args: tuple = (), text: str = "", column: int = 0):
+        return syntax(op, args, text, column)
 
 
-# The slots' own setters: a third faster than object.__setattr__ by name, and the parser
-# makes a Syntax node at almost every reduction.
-_set_op, _set_args, _set_text, _set_column = (Syntax.__dict__[f].__set__ for f in Syntax._fields)
+def syntax(op: str, args: tuple, text: str, column: int) -> Syntax:
+    """A Syntax node, built as its fillable twin (mcalc.record.fillable): the parser makes
+    one at almost every reduction, and a call of this function is half the cost of a
+    class call that assigns the frozen fields through their setters."""
+    node = _new(_SyntaxFill)
+    node.op = op                 # 'name', 'number', 'call', 'add', 'matmul', 'list', ...
+    node.args = args
+    node.text = text             # identifier, number text, function or operator spelling
+    node.column = column
+    node.__class__ = Syntax
+    return node
+
+
+_new = object.__new__
+_SyntaxFill = fillable(Syntax)
 
 
 class Decl(Record):

@@ -552,7 +552,8 @@ class _Infer:
     def settle(self, node):
         """Decide what can be decided below a node whose type is still unknown (so that
         s*B'@z sees s*B' as a matrix before @ asks for an array)."""
-        _unwind(self._settle, node)
+        if self.tv[id(node)].find().kind is None:      # (else nothing to do: no walk)
+            _unwind(self._settle, node)
 
     def _settle(self, node):
         # (settle's steps, its operands yielded to be settled first: see _unwind)
@@ -573,7 +574,8 @@ class _Infer:
 
     def force_array(self, node):
         """An operand of @ (or a vector function) that is still unknown becomes a vector."""
-        _unwind(self._force_array, node)
+        if self.tv[id(node)].find().kind is None:      # (else nothing to do: no walk)
+            _unwind(self._force_array, node)
 
     def _force_array(self, node):
         # (force_array's steps, the nodes it forces first yielded: see _unwind)
@@ -812,8 +814,8 @@ def _fresh_names(used) -> itertools.filterfalse:
 
 def _name_dims(solver: _Solver, used: set[str]):
     """Give free dimensions textbook names: vectors first (n), then matrices (m, n)."""
-    pool = _fresh_names(used)
-    products = set()
+    pool = None                                 # made at the first free dimension: most
+    products = set()                            # requests have none
     if solver.products:                         # (few requests have a kron or a vec)
         _match_products(solver)
         for out, factors in solver.products:
@@ -828,8 +830,11 @@ def _name_dims(solver: _Solver, used: set[str]):
                 products.add(id(r))
 
     def name(d: _Dim):
+        nonlocal pool
         r = d.find()
         if r.fixed is None and id(r) not in products:   # a product is named by its factors
+            if pool is None:
+                pool = _fresh_names(used)
             r.fixed = next(pool)
 
     # vectors' lengths first, then every variable's (cols, rows), in order of appearance
