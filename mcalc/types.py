@@ -153,20 +153,36 @@ def shape_of(op: str, shapes: list[Shape], column: int = 0, args=()) -> Shape:
 # ---- type inference ----------------------------------------------------------------
 
 class VarType(Record):      # a Record, not a frozen dataclass: built on every cold call
-    __slots__ = _fields = ("kind", "shape")
+    __slots__ = ("kind", "shape", "_text")
+    _fields = ("kind", "shape")
 
     def __init__(self, kind: str, shape: Shape):    # kind: scalar|vector|matrix|symmetric
         object.__setattr__(self, "kind", kind)
         object.__setattr__(self, "shape", shape)
+        if kind == "scalar":
+            text = "scalar"
+        elif kind in ("vector", "symmetric"):
+            text = f"{kind}({shape[0]})"
+        else:
+            text = f"matrix({shape[0]}, {shape[1]})"
+        object.__setattr__(self, "_text", text)     # (str() of each variable's type is
+                                                    # asked by every derivation)
 
     def __str__(self):
-        if self.kind == "scalar":
-            return "scalar"
-        if self.kind == "vector":
-            return f"vector({self.shape[0]})"
-        if self.kind == "symmetric":
-            return f"symmetric({self.shape[0]})"
-        return f"matrix({self.shape[0]}, {self.shape[1]})"
+        return self._text
+
+
+_var_types: dict[tuple[str, Shape], VarType] = {}   # (kind, shape) -> its VarType: the same
+_VAR_TYPES_KEPT = 512                                # few recur in every request; bounded
+
+
+def _var_type(kind: str, shape: Shape) -> VarType:
+    vt = _var_types.get((kind, shape))
+    if vt is None:
+        if len(_var_types) >= _VAR_TYPES_KEPT:
+            _var_types.clear()
+        vt = _var_types[kind, shape] = VarType(kind, shape)
+    return vt
 
 
 class _UnionFind:
@@ -967,13 +983,13 @@ def solve(bodies, decls, source: str = "", defs=(), local_defs=()):
         t = roots[name]
         shape = (t.dims[0].find().fixed, t.dims[1].find().fixed)
         if name in solver.symmetric:
-            typing[name] = VarType("symmetric", shape)
+            typing[name] = _var_type("symmetric", shape)
         elif shape == SCALAR:
-            typing[name] = VarType("scalar", shape)
+            typing[name] = _var_type("scalar", shape)
         elif shape[1] == "1":
-            typing[name] = VarType("vector", shape)
+            typing[name] = _var_type("vector", shape)
         else:
-            typing[name] = VarType("matrix", shape)
+            typing[name] = _var_type("matrix", shape)
         sizes.update(shape)
     dims = set(solver.dim_names)
     for d in sizes:
