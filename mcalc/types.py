@@ -590,8 +590,13 @@ class _Infer:
 
     def force_array(self, node):
         """An operand of @ (or a vector function) that is still unknown becomes a vector."""
-        if self.tv[id(node)].find().kind is None:      # (else nothing to do: no walk)
+        tv = self.tv[id(node)]
+        if tv.find().kind is not None:                 # nothing to do: no walk
+            return
+        if node.args or id(node) in self.resolved:
             _unwind(self._force_array, node)
+        else:                                          # a name: nothing below to settle
+            self.s.make_array(tv)
 
     def _force_array(self, node):
         # (force_array's steps, the nodes it forces first yielded: see _unwind)
