@@ -177,6 +177,9 @@ def _drive(text: str, start: str):
     while True:
         lexer, actions = states[state]
         while pos < n:
+            if text[pos] == " ":                      # ignored, as every lexer's %ignore
+                pos += 1                              # does: a space is skipped without
+                continue                              # a regex match (most whitespace)
             match = (lexers[lexer] or _compile(lexer))(text, pos)
             if match is None:
                 return None

@@ -123,6 +123,17 @@ def test_columns_count_from_the_last_line_break():
     assert e.value.column == 3
 
 
+def test_a_space_is_ignored_in_every_lexer_state():
+    """The driver skips a space without a regex match: the grammar's %ignore must take it
+    in every state (as lark does), and must match it as an ignored terminal."""
+    import re
+
+    from mcalc import _parse_table as table
+    for pattern in table.LEXERS:
+        match = re.compile(pattern).match(" ")
+        assert match is not None and match.lastgroup in table.IGNORE, pattern
+
+
 FRAGMENTS = ["d/dx", "d/d", "∂/∂y", "d^2/dx^2", "d^2/d(x, y)^2", "grad_", "x", "y", "A", "d",
              "sin", "tr", "(", ")", "[", "]", ",", ";", ":", "=", "where", "scalar",
              "vector(n)", "matrix", "symmetric", "'", "ᵀ", "^T", ".T", "^", "**", "*", ".*",
