@@ -951,7 +951,7 @@ class Typing:
         return f"'{name}' does not appear in the expression"
 
     def as_strings(self) -> dict[str, str]:
-        return {k: str(v) for k, v in self.vars.items()}
+        return {k: v._text for k, v in self.vars.items()}      # (str(v), without a call)
 
 
 def solve(bodies, decls, source: str = "", defs=(), local_defs=()):
