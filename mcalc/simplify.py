@@ -90,6 +90,8 @@ class Simplifier:
         self.sort_keys: dict[Expr, tuple] = {}  # mul_'s sort key of a factor
         self.prints: dict[Expr, int] = {}       # fingerprint's cache
         self.honest: dict[Expr, Expr] = {}      # node -> with its shape shown (keep_shape)
+        self.clean: set[Expr] = set()           # nodes both finish and keep_shape leave as
+                                                # they are, that as_is has seen (or leaves)
         self.too_big: set[Expr] = set()         # clusters algebra.to_poly gave up on
         # products mul_ built -> the ids of their factors' bases, or None (see _grow)
         self.bases: dict[Expr, set | None] = {}
@@ -139,6 +141,7 @@ class Simplifier:
                 stack.pop()
                 built.append(node)
                 memo[node] = self.honest[node] = self.finished[node] = node
+                self.clean.add(node)
                 continue
             pending = False                     # (a loop: a comprehension is a call)
             for a in args:
@@ -281,7 +284,16 @@ class Simplifier:
         without a walk — its operands are the node's own, and those are left as they are
         (and for keep_shape, it is not an array of scalars). So they seldom walk."""
         args, finished, honest = node.args, self.finished, self.honest
-        if tuple(operands) == args:
+        same = tuple(operands) == args
+        if self.clean.issuperset(args):         # (the usual: one test, in C)
+            if same:
+                finished[node] = node
+            if node.is_scalar or node.op not in _ELEMENTWISE or not all(map(_IS_SCALAR, args)):
+                honest[node] = node             # (not _scalars_only, inline)
+                if same:
+                    self.clean.add(node)
+            return
+        if same:
             for a in args:
                 if a not in finished or finished[a] is not a:
                     break
@@ -291,7 +303,7 @@ class Simplifier:
             if a not in honest or honest[a] is not a:
                 return
         if node.is_scalar or node.op not in _ELEMENTWISE or not all(map(_IS_SCALAR, args)):
-            honest[node] = node                 # (not _scalars_only, inline)
+            honest[node] = node
 
     def todo(self, root: Expr, done: dict):
         """The nodes from root down that `done` lacks, operands first: root alone, without a
@@ -1779,6 +1791,21 @@ def _worth(s, e: Expr) -> int:
         return 0
     if e.op == "mul":
         ops = set(map(_OP, e.args))
+        if "pow" in ops and "add" not in ops and "mul" not in ops:
+            # a product of atoms and numeric powers of atoms (z/(2*y)): the walk below
+            # would find level 0 unless a power is 1/sum(exp(u)); its atoms' ops tell
+            for f in e.args:
+                if f.op == "pow":
+                    base, p = f.args
+                    op = base.op
+                    if p.op != "num" or op == "add" or op == "mul" or \
+                            op == "pow" and base.args[1].op == "num":
+                        break                   # not an atom's power: the walk
+                    if op == "sum" and p.value._numerator < 0 and base.args[0].op == "exp":
+                        return 2
+                    ops.add(op)
+            else:
+                ops.discard("pow")
         if ops.isdisjoint(_CLUSTER_OPS):        # a product of atoms: its factors' ops tell
             held = _RELU_STEP.intersection(ops)
             if held == _RELU_STEP:
