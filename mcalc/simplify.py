@@ -132,25 +132,29 @@ class Simplifier:
         built, prefixes = [], []
         stack = [e]
         while stack:                            # E.postorder, inline: this is the hot loop
-            node = stack[-1]
-            if node in memo:
-                stack.pop()
-                continue
-            args = node.args
-            if not args:                        # a leaf
-                stack.pop()
-                built.append(node)
-                memo[node] = self.honest[node] = self.finished[node] = node
-                self.clean.add(node)
-                continue
-            pending = False                     # (a loop: a comprehension is a call)
-            for a in args:
-                if a not in memo:
-                    stack.append(a)
-                    pending = True
-            if pending:
-                continue
-            stack.pop()
+            node = stack.pop()
+            if node is None:                    # (a mark: the node below it has its
+                node = stack.pop()              # operands done, and is built now)
+                args = node.args
+            else:
+                if node in memo:
+                    continue
+                args = node.args
+                if not args:                    # a leaf
+                    built.append(node)
+                    memo[node] = self.honest[node] = self.finished[node] = node
+                    self.clean.add(node)
+                    continue
+                pending = False                 # (a loop: a comprehension is a call)
+                for a in args:
+                    if a not in memo:
+                        if not pending:         # back once its operands are done
+                            stack.append(node)
+                            stack.append(None)
+                            pending = True
+                        stack.append(a)
+                if pending:
+                    continue
             built.append(node)
             op = node.op
             if op == "matmul" and args[0].op == "matmul":
