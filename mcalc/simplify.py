@@ -453,6 +453,12 @@ def order_key(e: Expr, keys: dict) -> tuple:
             if pending:
                 continue
             stack.pop()
+            leaf = not node.args
+            if leaf:
+                got = _LEAF_KEYS.get(node)
+                if got is not None:
+                    keys[node] = got
+                    continue
             value = node.value
             rank = _OP_RANK.get(node.op, 4)
             if value is None:
@@ -472,10 +478,20 @@ def order_key(e: Expr, keys: dict) -> tuple:
                 own = (rank, node.op, _natural(name) if name else _NO_NAME, text)
             kids = list(map(keys.__getitem__, node.args[:4]))
             size = node.size
-            keys[node] = (own + (size,), own + (tuple(map(_DEPTH0, kids)), size),
-                          own + (tuple(map(_DEPTH1, kids)), size))
+            got = keys[node] = (own + (size,), own + (tuple(map(_DEPTH0, kids)), size),
+                                own + (tuple(map(_DEPTH1, kids)), size))
+            if leaf:
+                if len(_LEAF_KEYS) >= MAX_LEAF_KEYS:        # bounded across requests
+                    _LEAF_KEYS.clear()
+                _LEAF_KEYS[node] = got
         got = keys[e]
     return got[2]
+
+
+# A leaf's keys are a function of the leaf alone (x, 2, n: most factors a product sorts),
+# so they are kept across requests, like _NUMS: in a table of bounded size.
+_LEAF_KEYS: dict[Expr, tuple] = {}
+MAX_LEAF_KEYS = 1024
 
 
 def fingerprint(e: Expr, keys: dict, prints: dict) -> int:
