@@ -964,6 +964,16 @@ def _powers(s, factors: list) -> list:
     """x^a * x^b = x^(a+b) for equal bases of one shape. With s, the factors are the
     simplifier's own forms, which pow_ leaves as they are: only a merged power is built
     (without s, a softmax of zeros passes a power for pow_ to fold)."""
+    if s is not None:                   # (the usual: each base once, nothing to merge)
+        bases = set()
+        for f in factors:
+            base = f.args[0] if f.op == "pow" else f
+            if base in bases or base.op == "pow" and f.op == "pow":
+                break
+            bases.add(base)
+        else:
+            return [f for f in factors if f is not E.ONE and
+                    not (f.op == "pow" and f.args[1] is E.ZERO)]
     powers: dict = {}                   # base -> (exponent, the factor while it is alone)
     inner = None                        # (y^a)^k = y^(a*k), k an integer, when y is a base
     for f in factors:                   # here too: y^(a - 1)/(y^a)^2 = y^(-a - 1)
