@@ -72,13 +72,18 @@ class Request(Record):
     """A request, or a claim (no wrt): its own declarations and definitions, in order."""
     __slots__ = _fields = ("text", "wrt", "body", "decls", "wrt_columns", "defs")
 
-    def __init__(self, text: str, wrt: tuple[tuple[str, ...], ...], body: Syntax,
-                 decls: tuple[Decl, ...] = (), wrt_columns: tuple[int, ...] = (),
-                 defs: tuple[Definition, ...] = ()):
-        s = object.__setattr__
-        s(self, "text", text)
-        s(self, "wrt", wrt)          # outermost first: d/dx d/dy f -> (("x",), ("y",))
-        s(self, "body", body)
-        s(self, "decls", decls)
-        s(self, "wrt_columns", wrt_columns)
-        s(self, "defs", defs)
+    def __new__(cls, text: str, wrt: tuple[tuple[str, ...], ...], body: Syntax,
+                decls: tuple[Decl, ...] = (), wrt_columns: tuple[int, ...] = (),
+                defs: tuple[Definition, ...] = ()):
+        self = _new(_RequestFill)          # (built as its twin: one per request)
+        self.text = text
+        self.wrt = wrt               # outermost first: d/dx d/dy f -> (("x",), ("y",))
+        self.body = body
+        self.decls = decls
+        self.wrt_columns = wrt_columns
+        self.defs = defs
+        self.__class__ = cls
+        return self
+
+
+_RequestFill = fillable(Request)
