@@ -168,6 +168,7 @@ def _drive(text: str, start: str):
     lark's contextual lexer: each token is matched by the lexer of the state the parser
     is in; columns count from the last line break, as lark's do."""
     states, ignore, rules, lexers = table.STATES, table.IGNORE, _rules or _rule_table(), _lexers
+    singles = _singles
     state = table.START[start]
     stack, values = [state], []
     end = table.END[start]
@@ -177,10 +178,17 @@ def _drive(text: str, start: str):
     while True:
         lexer, actions = states[state]
         while pos < n:
-            if text[pos] == " ":                      # ignored, as every lexer's %ignore
+            char = text[pos]
+            if char == " ":                           # ignored, as every lexer's %ignore
                 pos += 1                              # does: a space is skipped without
                 continue                              # a regex match (most whitespace)
-            match = (lexers[lexer] or _compile(lexer))(text, pos)
+            scan = lexers[lexer] or _compile(lexer)
+            kind = singles[lexer].get(char)
+            if kind is not None:                      # a one-character token, no match
+                token = (char, pos - line_start + 1)
+                pos += 1
+                break
+            match = scan(text, pos)
             if match is None:
                 return None
             kind, got = match.lastgroup, match[0]     # (a subscript: no call)
@@ -255,8 +263,19 @@ def _rule_of(state: int, kind: str) -> str:
     return _rules[~table.STATES[state][1][kind]][0]
 
 
+# Characters that start no terminal longer than themselves (tests/test_parser_driver.py
+# checks it for every lexer): where a lexer takes one as a token, it is read without a
+# regex match (most punctuation of a request).
+ONE_CHARACTER_TOKENS = "()[],;:=@+-'ᵀ⊗⊙⊘"
+_singles: list[dict[str, str]] = [{} for _ in table.LEXERS]     # lexer -> char -> terminal
+
+
 def _compile(lexer: int):
     _lexers[lexer] = scan = re.compile(table.LEXERS[lexer]).match
+    for char in ONE_CHARACTER_TOKENS:
+        match = scan(char)
+        if match is not None and match.lastgroup not in table.IGNORE:
+            _singles[lexer][char] = match.lastgroup
     return scan
 
 

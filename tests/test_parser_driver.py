@@ -134,6 +134,31 @@ def test_a_space_is_ignored_in_every_lexer_state():
         assert match is not None and match.lastgroup in table.IGNORE, pattern
 
 
+def test_one_character_tokens_start_no_longer_terminal():
+    """The driver reads the characters of ONE_CHARACTER_TOKENS that a lexer takes as a
+    token without a regex match: whatever follows, that lexer's match must be that one
+    character, as the same terminal."""
+    import re
+    import string
+
+    from mcalc import _parse_table as table
+    from mcalc.parser import ONE_CHARACTER_TOKENS
+    after = set(string.printable) | set("".join(FRAGMENTS)) | set("∂ᵀ⊗⊙⊘é²·")
+    tails = [""] + sorted(after) + [a + b for a in "*/.=<>^-+" for b in "*/.=<>^-+T"]
+    taken = 0
+    for pattern in table.LEXERS:
+        scan = re.compile(pattern).match
+        for char in ONE_CHARACTER_TOKENS:
+            alone = scan(char)
+            if alone is None or alone.lastgroup in table.IGNORE:
+                continue
+            taken += 1
+            for tail in tails:
+                m = scan(char + tail)
+                assert m.end() == 1 and m.lastgroup == alone.lastgroup, (pattern, char + tail)
+    assert taken > 20
+
+
 FRAGMENTS = ["d/dx", "d/d", "∂/∂y", "d^2/dx^2", "d^2/d(x, y)^2", "grad_", "x", "y", "A", "d",
              "sin", "tr", "(", ")", "[", "]", ",", ";", ":", "=", "where", "scalar",
              "vector(n)", "matrix", "symmetric", "'", "ᵀ", "^T", ".T", "^", "**", "*", ".*",
