@@ -73,10 +73,14 @@ class ChainRule(Derive):
                     rules.append((i, rule, local))
                     own = (g.label[node], g.label[a])
                     terms.append((own,) if a == x else (own, Total(g.label[a], x.name)))
-            value = tangent[node] = self._tangent(node, rules, tangent)
+            label = g.label[node]
+            by_x = terms == [((label, x.name),)]         # x its only operand that varies
+            if by_x and jac is not None and jac.shape == node.shape:
+                value = tangent[node] = jac              # (the partial: simplified already)
+            else:
+                value = tangent[node] = self._tangent(node, rules, tangent)
             if self.quiet:
                 continue
-            label = g.label[node]
             stated, uses = value, ()
             last = node is self.f
             if not last and value.size > MAX_SHOWN:      # written with names for the large
@@ -84,7 +88,7 @@ class ChainRule(Derive):
                 stated = self._tangent(node, rules, {a: refs[a][0] for a in sources})
                 uses = tuple(dict.fromkeys(u for a in sources for u in refs[a][1]))
             refs[node] = self.large.ref(value, stated, uses, label, x.name, label, last)
-            if terms == [((g.label[node], x.name),)] and jac == value:
+            if by_x and jac == value:
                 continue                                 # the partial above says it already
             self.large.state(uses)
             self._append_chain((label, x.name), _shown(value, last), self._chain(terms, node),
@@ -184,14 +188,17 @@ class ChainRule(Derive):
     def backward_jacobian(self) -> Expr:
         """f non-scalar: Jacobians multiply from the output back (vec forms for matrices)."""
         g, x, quiet = self.g, self.x, self.quiet
-        jac: dict[Expr, list] = {self.f: [E.eye(R.numel(self.f))]}
-        smalls: dict[Expr, list] = {self.f: [(jac[self.f][0], ())]}   # with LargeNames
+        eye = E.eye(R.numel(self.f))
+        # node -> its shares (J, P): J@P, the Jacobian of the node it feeds times that
+        # node's partial by it
+        jac: dict[Expr, list] = {self.f: [(eye, eye)]}     # (f's own: the identity)
+        smalls: dict[Expr, list] = {self.f: [(eye, ())]}    # with LargeNames
         terms: dict[Expr, list] = {}
         y = g.label[self.f]
         for node in reversed(g.order):
             if node not in jac:
                 continue
-            J = self.simp(R.add(*jac[node]) if len(jac[node]) > 1 else jac[node][0])
+            J = self._jacobian(jac[node])
             stated, uses, ref = J, (), (J, ())
             if node is not self.f and not quiet:
                 label = g.label[node]
@@ -204,17 +211,25 @@ class ChainRule(Derive):
                 rule, local, part = self.partial(node, i)
                 if part is None:
                     part = rule.jacobian(local, i)           # raises NoRule with the reason
-                prod = R.mm(J, part)
-                jac.setdefault(g.through[a], []).append(prod)
+                jac.setdefault(g.through[a], []).append((J, part))
                 if quiet:
                     continue
                 smalls.setdefault(g.through[a], []).append(
-                    (prod if ref[0] is J else R.mm(ref[0], part), ref[1]))
+                    (R.mm(ref[0], part), ref[1]))
                 terms.setdefault(g.through[a], []).append(self._path(node, a))
-        J = self.simp(R.add(*jac[x]) if len(jac[x]) > 1 else jac[x][0])
+        J = self._jacobian(jac[x])
         if not quiet:
             self._chain_step(x, terms.get(x, ()), J, J)
         return J
+
+    def _jacobian(self, shares: list) -> Expr:
+        """The simplified sum of the products J@P of `shares` ((J, P), ...). One share
+        through an identity is P itself, simplified already (by partial): no product to
+        build and simplify back."""
+        if len(shares) == 1:
+            J, P = shares[0]
+            return P if J.op == "eye" else self.simp(R.mm(J, P))
+        return self.simp(R.add(*[R.mm(J, P) for J, P in shares]))
 
 
 class _Index:

@@ -584,8 +584,11 @@ class Derive:
                 done.add(node)
             for i in self._operands(node):
                 a = node.args[i]
-                rule, local, _ = self.partial(node, i, show=self.SHOWS_PARTIALS and not quiet)
-                contrib = self.simp(self.named(rule.grad(local, i, G), node, keep=G))
+                rule, local, jac = self.partial(node, i, show=self.SHOWS_PARTIALS and not quiet)
+                if G is E.ONE and jac is not None and jac.shape == a.shape:
+                    contrib = jac           # ∂y/∂a = ∂u/∂a, a scalar: the partial, simplified
+                else:
+                    contrib = self.simp(self.named(rule.grad(local, i, G), node, keep=G))
                 if quiet:
                     grads.setdefault(g.through[a], []).append(
                         self.simp(R.T(contrib)) if a in g.transparent else contrib)
