@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from mcalc import expr as E
 from mcalc import rules as R
-from mcalc.derivation import Derivation, Step, Total
+from mcalc.derivation import Derivation, Total, make_step
 from mcalc.errors import McalcError
 from mcalc.expr import Expr
 from mcalc.methods.graph import (MAX_SHOWN, Derive, _shown, derivative_eq, derive_groups,
@@ -144,8 +144,8 @@ class ChainRule(Derive):
         if product is not None:
             product, fired = product
             rule = f"{rule}; {', '.join(dict.fromkeys(fired))}"
-        self.chains.append(Step("chain", lhs, rhs, rule=rule, terms=terms,
-                                source=chain["source"], eq=eq, product=product))
+        self.chains.append(make_step("chain", lhs, rhs, rule=rule, terms=terms,
+                                     source=chain["source"], eq=eq, product=product))
 
     def _product(self, terms: tuple, rhs: Expr | None) -> tuple | None:
         """(the product of the stated partials of `terms`, the names of the rewrites that

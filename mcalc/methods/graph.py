@@ -20,7 +20,8 @@ from operator import attrgetter, itemgetter
 
 from mcalc import expr as E
 from mcalc import rules as R
-from mcalc.derivation import Derivation, Eq, Step, Total, dim_sources
+from mcalc.derivation import (Derivation, Eq, Step, Total, dim_sources, make_eq,
+                               make_step)
 from mcalc.errors import McalcError, NoRule
 from mcalc.expr import Expr
 from mcalc.share import shared_names
@@ -196,8 +197,8 @@ class LargeNames:
         if v is None:
             name = self.names.derivative_name(label, upper=stated.is_matrix)
             v = self.var[full] = E.var(name, stated.shape)
-            self.define[name] = (Step("name", name, stated, terms=((Total(of, by),),),
-                                      eq=Eq("define", name, rhs=stated)), uses)
+            self.define[name] = (make_step("name", name, stated, terms=((Total(of, by),),),
+                                           eq=make_eq("define", name, rhs=stated)), uses)
         return v, (v.name,)
 
     def state(self, uses: tuple):
@@ -239,7 +240,7 @@ def derivative_eq(kind: str, of: str, by: str, of_shape, by_shape, rhs: Expr,
     # the contract's numerator-layout shape of ∂of/∂by when it is not a vec form
     usual = of_shape if by_shape == SCALAR else (by_shape[1], by_shape[0]) \
         if of_shape == SCALAR else (dim_mul(*of_shape), dim_mul(*by_shape))
-    return Eq(kind, of, by, rhs, layout=layout, vec=num != usual)
+    return make_eq(kind, of, by, rhs, layout=layout, vec=num != usual)
 
 
 class _Labels(dict):
@@ -427,9 +428,10 @@ class Derive:
             result = self.orient(out, layout)
             if self.root not in g.names.defined:
                 g.names.defined.add(self.root)
-                self.steps.append(Step("define", self.root, self.f,
-                                       eq=Eq("define", self.root, rhs=self.f)))
-            self.steps.append(Step("note", text=text, eq=self._total(self.root, result, layout)))
+                self.steps.append(make_step("define", self.root, self.f,
+                                            eq=make_eq("define", self.root, rhs=self.f)))
+            self.steps.append(make_step("note", text=text,
+                                        eq=self._total(self.root, result, layout)))
             return result
         if self.quiet:
             numerator = self.orient(self.combine(), "numerator")
@@ -440,11 +442,12 @@ class Derive:
             if label not in g.names.defined:
                 g.names.defined.add(label)
                 local = g.local[node]
-                self.steps.append(Step("define", label, local, eq=Eq("define", label, rhs=local)))
+                self.steps.append(make_step("define", label, local,
+                                            eq=make_eq("define", label, rhs=local)))
         out = self.combine()
         self.steps += self.partials + self.chains
         for k in dict.fromkeys(self.kinks):
-            self.steps.append(Step("note", text=k))
+            self.steps.append(make_step("note", text=k))
         of = g.label[self.f]
         numerator = self.orient(out, "numerator")
         oriented = numerator if layout == "numerator" else self.simp(R.T(numerator))
@@ -454,14 +457,14 @@ class Derive:
         said = last is not None and last.kind in ("partial", "total") and last.of == of \
             and last.by == self.x.name and last.rhs == substituted and last.layout == layout
         if not said:                                # no line says this yet
-            self.steps.append(Step("substitute", (of, self.x.name),
-                                   _shown(substituted, size=MAX_SHOWN_SUBSTITUTED),
-                                   eq=self._total(of, substituted, layout)))
+            self.steps.append(make_step("substitute", (of, self.x.name),
+                                        _shown(substituted, size=MAX_SHOWN_SUBSTITUTED),
+                                        eq=self._total(of, substituted, layout)))
         result, fired = simplified(self.simp, substituted)
         if fired:                                   # every visible change is a named step
-            self.steps.append(Step("simplify", (of, self.x.name), result,
-                                   rule=", ".join(dict.fromkeys(fired)),
-                                   eq=self._total(of, result, layout)))
+            self.steps.append(make_step("simplify", (of, self.x.name), result,
+                                        rule=", ".join(dict.fromkeys(fired)),
+                                        eq=self._total(of, result, layout)))
         return result
 
     def _total(self, of: str, rhs: Expr, layout: str = "numerator") -> Eq:
@@ -517,8 +520,8 @@ class Derive:
         if key not in g.names.partials:
             g.names.partials.add(key)
             eq = None if share else derivative_eq("partial", *key, node.shape, by.shape, jac)
-            self.partials.append(Step("partial", key, jac, rule=rule.name, source=rule.cite,
-                                      eq=eq))
+            self.partials.append(make_step("partial", key, jac, rule=rule.name, source=rule.cite,
+                                           eq=eq))
         return rule, local, jac
 
     def named(self, e: Expr, node: Expr, keep: Expr | None = None) -> Expr:
@@ -586,7 +589,7 @@ class Derive:
                 a = node.args[i]
                 rule, local, jac = self.partial(node, i, show=self.SHOWS_PARTIALS and not quiet)
                 if G is E.ONE and jac is not None and jac.shape == a.shape:
-                    contrib = jac           # ∂y/∂a = ∂u/∂a, a scalar: the partial, simplified
+                    contrib = jac           # ∂y/∂a = ∂u/∂a, a scalar: the partial
                 else:
                     contrib = self.simp(self.named(rule.grad(local, i, G), node, keep=G))
                 if quiet:
@@ -639,10 +642,10 @@ class Derive:
         """The step that turns the combined derivative (out; numerator, in numerator
         layout) into the requested layout (oriented)."""
         if layout == "denominator" and oriented != numerator:
-            self.steps.append(Step("layout", (of, self.x.name), _shown(oriented),
-                                   rule="denominator layout: transpose" +
-                                   self.transpose_rewrites(numerator),
-                                   source="P&H §4", eq=self._total(of, oriented, layout)))
+            self.steps.append(make_step("layout", (of, self.x.name), _shown(oriented),
+                                        rule="denominator layout: transpose" +
+                                        self.transpose_rewrites(numerator),
+                                        source="P&H §4", eq=self._total(of, oriented, layout)))
 
     def transpose_rewrites(self, e: Expr) -> str:
         """'; ' and the names of the rewrites that tidy e' ((AB)' = B'A'), or ''."""
@@ -758,7 +761,7 @@ def first_derivative(f: Expr, x: Expr, layout: str, method: type,
             result = d.run(layout)
         except NoRule:
             raise first_failure from None
-        note = Step("note", rhs=simpler, text="rewritten first by the simplification rules:")
+        note = make_step("note", rhs=simpler, text="rewritten first by the simplification rules:")
         return result, [note] + d.steps, d.vec_form
 
 
@@ -797,11 +800,11 @@ def stacked_derivative(f: Expr, xs: list[Expr], layout: str, method: type,
         jac = jac if layout == "numerator" else simp(R.T(jac))
     stacked = "(" + ", ".join(x.name for x in xs) + ")"
     of = names.of.get(binary_products(f)) or root or names.root
-    steps.append(Step("chain", (of, stacked), jac,
-                      rule="stack the partial derivatives" +
-                      ("; the vec of each is a column" if f.is_matrix else ""),
-                      source="P&H §3 (gradient), §4 (Jacobian)",
-                      eq=Eq("total", of, stacked, jac, layout=layout)))
+    steps.append(make_step("chain", (of, stacked), jac,
+                           rule="stack the partial derivatives" +
+                           ("; the vec of each is a column" if f.is_matrix else ""),
+                           source="P&H §3 (gradient), §4 (Jacobian)",
+                           eq=make_eq("total", of, stacked, jac, layout=layout)))
     return jac, steps, f.is_matrix
 
 
@@ -869,8 +872,8 @@ def derive_groups(req, body: Expr, typing, layout: str, pick, quiet: bool = Fals
                              req.wrt_columns[at] if at < len(req.wrt_columns) else None)
         if k:
             root = names.fresh("g")
-            steps.append(Step("note", text=f"differentiate the result again, by "
-                              f"{', '.join(group)}: call it {root}"))
+            steps.append(make_step("note", text=f"differentiate the result again, by "
+                                   f"{', '.join(group)}: call it {root}"))
         if len(xs) > 1:
             _stacked_scalars(xs, req.wrt_columns[at] if at < len(req.wrt_columns) else 0)
             f, st, vec_form = stacked_derivative(f, xs, lay, chosen, simp, names, root,
