@@ -96,7 +96,7 @@ class Differential(Derive):
             J = self.simp(E.replace(dF, {dx: E.ONE}))
         else:                                             # ∂vec(dF)/∂vec(dX), dF linear
             inner = ChainRule(dF, dx, self.simp)
-            inner.quiet = self.quiet
+            inner.quiet = True                  # its J alone: its steps are not shown
             J = inner.run("numerator")
         if self.quiet:
             return J
