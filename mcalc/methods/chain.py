@@ -112,7 +112,7 @@ class ChainRule(Derive):
         y, u = self.g.label[self.f], self.g.label[node]
         chain = None
         if terms == (((y, u),),):
-            first = self._first_partial.current().get((y, u))
+            first = self.partial_eqs.get((y, u))
             if first is not None and first.rhs == value:
                 return
             if first is not None:
@@ -124,16 +124,9 @@ class ChainRule(Derive):
                            derivative_eq("total", y, u, self.f.shape, node.shape, stated))
 
     @once
-    def _first_partial(self) -> "_Index":
-        return _Index(self.partials, first=True)
-
-    @once
-    def _stated_partials(self) -> "_Index":
-        return _Index(self.partials, usual=True)
-
-    @once
-    def _stated_chains(self) -> "_Index":
-        return _Index(self.chains, usual=True)
+    def _chain_eqs(self) -> dict:
+        """(of, by) -> the equation of its chain line, when not a vec form."""
+        return {}
 
     def _append_chain(self, lhs: tuple, rhs: Expr | None, chain: dict, terms: tuple, eq):
         """Append a chain line (rhs: the value shown; chain: its rule and source), with the
@@ -146,13 +139,15 @@ class ChainRule(Derive):
             rule = f"{rule}; {', '.join(dict.fromkeys(fired))}"
         self.chains.append(make_step("chain", lhs, rhs, rule=rule, terms=terms,
                                      source=chain["source"], eq=eq, product=product))
+        if not eq.vec:
+            self._chain_eqs[lhs] = eq
 
     def _product(self, terms: tuple, rhs: Expr | None) -> tuple | None:
         """(the product of the stated partials of `terms`, the names of the rewrites that
         simplify it to rhs), or None when it is not written out."""
         if rhs is None:
             return None
-        partials, chains = self._stated_partials.current(), self._stated_chains.current()
+        partials, chains = self.partial_eqs, self._chain_eqs
         xx = (self.x.name, self.x.name)
         total = []
         for term in terms:
@@ -160,12 +155,11 @@ class ChainRule(Derive):
             for p in term:
                 if p == xx:              # ∂x/∂x: the identity
                     v = E.ONE
-                elif p in chains:        # a chain line over a partial of the same pair
-                    v = chains[p].rhs
-                elif p in partials:
-                    v = partials[p].rhs
-                else:
-                    return None
+                else:                    # a chain line over a partial of the same pair
+                    eq = chains.get(p) or partials.get(p)
+                    if eq is None or eq.vec:
+                        return None
+                    v = eq.rhs
                 if prod is None:
                     prod = v
                     continue
@@ -230,29 +224,6 @@ class ChainRule(Derive):
             J, P = shares[0]
             return P if J.op == "eye" else self.simp(R.mm(J, P))
         return self.simp(R.add(*[R.mm(J, P) for J, P in shares]))
-
-
-class _Index:
-    """lhs -> eq over a list of steps that only grows: brought up to date with the steps
-    appended since it was last asked, so a derivation reads each step once (rebuilding it
-    at every chain step made deep derivations quadratic). `first`: the earliest step of an
-    lhs wins, else the latest; `usual`: only steps whose eq is not a vec form."""
-
-    def __init__(self, steps: list, first: bool = False, usual: bool = False):
-        self.steps, self.first, self.usual = steps, first, usual
-        self.seen = 0
-        self.of: dict = {}
-
-    def current(self) -> dict:
-        for s in self.steps[self.seen:]:
-            if self.usual and (s.eq is None or s.eq.vec):
-                continue
-            if self.first:
-                self.of.setdefault(s.lhs, s.eq)
-            else:
-                self.of[s.lhs] = s.eq
-        self.seen = len(self.steps)
-        return self.of
 
 
 def derive(req, body: Expr, typing, layout: str, quiet: bool = False) -> Derivation:

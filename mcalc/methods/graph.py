@@ -409,6 +409,7 @@ class Derive:
         self.root = root or self.g.names.root
         self.steps: list[Step] = []               # intermediate definitions and notes
         self.partials: list[Step] = []
+        self.partial_eqs: dict = {}               # (of, by) of a partial step -> its eq
         self.chains: list[Step] = []
         self.kinks: list[str] = []
         self.large = LargeNames(self.g.names, self.chains)
@@ -522,6 +523,7 @@ class Derive:
             eq = None if share else derivative_eq("partial", *key, node.shape, by.shape, jac)
             self.partials.append(make_step("partial", key, jac, rule=rule.name, source=rule.cite,
                                            eq=eq))
+            self.partial_eqs[key] = eq
         return rule, local, jac
 
     def named(self, e: Expr, node: Expr, keep: Expr | None = None) -> Expr:
