@@ -186,7 +186,8 @@ class ChainRule(Derive):
         # node -> its shares (J, P): J@P, the Jacobian of the node it feeds times that
         # node's partial by it
         jac: dict[Expr, list] = {self.f: [(eye, eye)]}     # (f's own: the identity)
-        smalls: dict[Expr, list] = {self.f: [(eye, ())]}    # with LargeNames
+        # node -> the same shares as written with LargeNames: (J or its name, P, the names)
+        smalls: dict[Expr, list] = {}
         terms: dict[Expr, list] = {}
         y = g.label[self.f]
         for node in reversed(g.order):
@@ -197,7 +198,8 @@ class ChainRule(Derive):
             if node is not self.f and not quiet:
                 label = g.label[node]
                 if J.size > MAX_SHOWN:                   # written with names for the large
-                    stated, uses = sum_with_names(self.simp, smalls[node])
+                    stated, uses = sum_with_names(
+                        self.simp, [(R.mm(r, P), us) for r, P, us in smalls[node]])
                     ref = self.large.ref(J, stated, uses, y, label, label)
                 self._chain_step(node, terms.get(node, ()), J, stated, uses)
             for i in self._operands(node):
@@ -208,8 +210,7 @@ class ChainRule(Derive):
                 jac.setdefault(g.through[a], []).append((J, part))
                 if quiet:
                     continue
-                smalls.setdefault(g.through[a], []).append(
-                    (R.mm(ref[0], part), ref[1]))
+                smalls.setdefault(g.through[a], []).append((ref[0], part, ref[1]))
                 terms.setdefault(g.through[a], []).append(self._path(node, a))
         J = self._jacobian(jac[x])
         if not quiet:
