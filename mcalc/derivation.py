@@ -152,6 +152,7 @@ class Derivation(Record):
 
 
 _DerivationFill = fillable(Derivation)
+make_derivation = partial(Derivation.__new__, Derivation)     # (as make_step)
 
 
 def replace(record: Record, **changes) -> Record:

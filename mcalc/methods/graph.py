@@ -20,8 +20,8 @@ from operator import attrgetter, itemgetter
 
 from mcalc import expr as E
 from mcalc import rules as R
-from mcalc.derivation import (Derivation, Eq, Step, Total, dim_sources, make_eq,
-                               make_step)
+from mcalc.derivation import (Derivation, Eq, Step, Total, dim_sources, make_derivation,
+                               make_eq, make_step)
 from mcalc.errors import McalcError, NoRule
 from mcalc.expr import Expr
 from mcalc.share import shared_names
@@ -412,10 +412,14 @@ class Derive:
         self.partial_eqs: dict = {}               # (of, by) of a partial step -> its eq
         self.chains: list[Step] = []
         self.kinks: list[str] = []
-        self.large = LargeNames(self.g.names, self.chains)
         # node -> (its derivative as the method writes it (gradient_form), as its own
         # equation states it, the names that uses)
         self.stated: dict[Expr, tuple] = {}
+
+    @once
+    def large(self) -> LargeNames:
+        """Names for the derivatives too large to write out (made for the steps alone)."""
+        return LargeNames(self.g.names, self.chains)
 
     # -- the four steps --------------------------------------------------------------
     def run(self, layout: str) -> Expr:
@@ -885,10 +889,10 @@ def derive_groups(req, body: Expr, typing, layout: str, pick, quiet: bool = Fals
                                                quiet=quiet)
         steps.extend(st)
     where = shared_names(f, taken=typing.defined) if req.wrt else ()
-    return Derivation(request=req.text, wrt=tuple(wrt_names), layout=layout,
-                      method=chosen.NAME if chosen else "chain", types=typing.as_strings(),
-                      expr=body, result=f if req.wrt else None, steps=tuple(steps),
-                      vec_form=vec_form, dims=dim_sources(typing), of=names.root,
-                      where=where,
-                      stacked=bool(req.wrt) and len(set(req.wrt)) == 1 and len(req.wrt[0]) > 1,
-                      groups=tuple(tuple(g) for g in req.wrt))
+    return make_derivation(
+        request=req.text, wrt=tuple(wrt_names), layout=layout,
+        method=chosen.NAME if chosen else "chain", types=typing.as_strings(), expr=body,
+        result=f if req.wrt else None, steps=tuple(steps), vec_form=vec_form,
+        dims=dim_sources(typing), of=names.root, where=where,
+        stacked=bool(req.wrt) and len(set(req.wrt)) == 1 and len(req.wrt[0]) > 1,
+        groups=tuple(tuple(g) for g in req.wrt))
