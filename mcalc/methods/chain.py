@@ -156,7 +156,7 @@ class ChainRule(Derive):
                 if p == xx:              # ∂x/∂x: the identity
                     v = E.ONE
                 else:                    # a chain line over a partial of the same pair
-                    eq = chains.get(p) or partials.get(p)
+                    eq = chains[p] if p in chains else partials.get(p)
                     if eq is None or eq.vec:
                         return None
                     v = eq.rhs
