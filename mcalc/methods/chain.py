@@ -63,24 +63,23 @@ class ChainRule(Derive):
             if x.name not in dep[node]:
                 continue
             jac, rules = None, []
-            if node.op in ("vector", "matrix"):          # a literal: component by component
-                terms = [((g.label[node], "components"), ("components", x.name))]
-            else:
-                terms = []
+            if node.op not in ("vector", "matrix"):      # (a literal: component by component)
                 for i in self._operands(node):
-                    a = node.args[i]
                     rule, local, jac = self.partial(node, i, show=not self.quiet)
                     rules.append((i, rule, local))
-                    own = (g.label[node], g.label[a])
-                    terms.append((own,) if a == x else (own, Total(g.label[a], x.name)))
-            label = g.label[node]
-            by_x = terms == [((label, x.name),)]         # x its only operand that varies
+            by_x = len(rules) == 1 and node.args[rules[0][0]] == x   # x alone varies
             if by_x and jac is not None and jac.shape == node.shape:
                 value = tangent[node] = jac              # (the partial: simplified already)
             else:
                 value = tangent[node] = self._tangent(node, rules, tangent)
             if self.quiet:
                 continue
+            label = g.label[node]
+            terms = [] if rules else [((label, "components"), ("components", x.name))]
+            for i, _, _ in rules:
+                a = node.args[i]
+                own = (label, g.label[a])
+                terms.append((own,) if a == x else (own, Total(g.label[a], x.name)))
             stated, uses = value, ()
             last = node is self.f
             if not last and value.size > MAX_SHOWN:      # written with names for the large
