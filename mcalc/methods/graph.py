@@ -287,26 +287,30 @@ def _intermediates(f: Expr, xs: tuple):
     chained = False
     stack = [f]
     while stack:
-        node = stack[-1]
-        if node in dep:
-            stack.pop()
-            continue
-        args = node.args
-        if not args:                              # (f itself: other leaves are operands)
-            stack.pop()
-            dep[node] = own.get(node.name, none) if node.op == "var" else none
-            continue
-        pending = False                           # (a loop: a comprehension is a call)
-        for a in args[::-1]:                      # the first operand on top: done first
-            if a not in dep:
-                if a.args:
-                    stack.append(a)
-                    pending = True
-                else:                             # a leaf (half the nodes): at once
-                    dep[a] = own.get(a.name, none) if a.op == "var" else none
-        if pending:
-            continue
-        stack.pop()
+        node = stack.pop()
+        if node is None:                          # (a mark: the node below it has its
+            node = stack.pop()                    # operands done, and is done now)
+            args = node.args
+        else:
+            if node in dep:
+                continue
+            args = node.args
+            if not args:                          # (f itself: other leaves are operands)
+                dep[node] = own.get(node.name, none) if node.op == "var" else none
+                continue
+            pending = False                       # (a loop: a comprehension is a call)
+            for a in args[::-1]:                  # the first operand on top: done first
+                if a not in dep:
+                    if a.args:
+                        if not pending:           # back once its operands are done
+                            stack.append(node)
+                            stack.append(None)
+                            pending = True
+                        stack.append(a)
+                    else:                         # a leaf (half the nodes): at once
+                        dep[a] = own.get(a.name, none) if a.op == "var" else none
+            if pending:
+                continue
         n = len(args)
         if n == 1:
             d = dep[args[0]]
