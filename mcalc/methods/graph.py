@@ -566,8 +566,13 @@ class Derive:
         """Operand indices that depend on x (X@X has two: the product rule)."""
         dep, x = self.g.dep, self.x.name
         args = node.args
-        if len(args) == 1:                        # (most: no comprehension to call)
+        n = len(args)
+        if n == 1:                                # (most: no comprehension to call)
             return [0] if x in dep[args[0]] else []
+        if n == 2:
+            if x in dep[args[0]]:
+                return [0, 1] if x in dep[args[1]] else [0]
+            return [1] if x in dep[args[1]] else []
         return [i for i, a in enumerate(args) if x in dep[a]]
 
     def _path(self, node, a):
