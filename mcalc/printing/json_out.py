@@ -77,7 +77,8 @@ _step_heads: dict = {}                          # (kind, rule, source) -> '{"kin
 
 def step_json(s, layout: str, names: dict, text, steps_latex) -> str:
     """dumps(step_dict(s, ...)): its kind, rule and source written once per process (the
-    rules are few; their names vary a little: the table is emptied when it is full)."""
+    rules are few; their names vary a little: the table is emptied when it is full).
+    (An equation has no float: no walk for non-finite ones.)"""
     key = s.kind, s.rule, s.source
     head = _step_heads.get(key)
     if head is None:
@@ -88,7 +89,7 @@ def step_json(s, layout: str, names: dict, text, steps_latex) -> str:
     line, tex = _string(step_text(s, names, text)), _string(steps_latex(s))
     if s.eq is None:
         return f"{head}{line}, \"latex\": {tex}}}"
-    return f"{head}{line}, \"latex\": {tex}, \"eq\": {_strict(eq_dict(s.eq, layout, text))}}}"
+    return f"{head}{line}, \"latex\": {tex}, \"eq\": {_encode(eq_dict(s.eq, layout, text))}}}"
 
 
 def _finite(value):
