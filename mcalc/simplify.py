@@ -90,6 +90,8 @@ class Simplifier:
         self.sort_keys: dict[Expr, tuple] = {}  # mul_'s sort key of a factor
         self.prints: dict[Expr, int] = {}       # fingerprint's cache
         self.honest: dict[Expr, Expr] = {}      # node -> with its shape shown (keep_shape)
+        self.clean: set[Expr] = set()           # nodes both finish and keep_shape leave as
+                                                # they are, that as_is has seen (or leaves)
         self.too_big: set[Expr] = set()         # clusters algebra.to_poly gave up on
         # products mul_ built -> the ids of their factors' bases, or None (see _grow)
         self.bases: dict[Expr, set | None] = {}
@@ -130,24 +132,29 @@ class Simplifier:
         built, prefixes = [], []
         stack = [e]
         while stack:                            # E.postorder, inline: this is the hot loop
-            node = stack[-1]
-            if node in memo:
-                stack.pop()
-                continue
-            args = node.args
-            if not args:                        # a leaf
-                stack.pop()
-                built.append(node)
-                memo[node] = self.honest[node] = self.finished[node] = node
-                continue
-            pending = False                     # (a loop: a comprehension is a call)
-            for a in args:
-                if a not in memo:
-                    stack.append(a)
-                    pending = True
-            if pending:
-                continue
-            stack.pop()
+            node = stack.pop()
+            if node is None:                    # (a mark: the node below it has its
+                node = stack.pop()              # operands done, and is built now)
+                args = node.args
+            else:
+                if node in memo:
+                    continue
+                args = node.args
+                if not args:                    # a leaf
+                    built.append(node)
+                    memo[node] = self.honest[node] = self.finished[node] = node
+                    self.clean.add(node)
+                    continue
+                pending = False                 # (a loop: a comprehension is a call)
+                for a in args:
+                    if a not in memo:
+                        if not pending:         # back once its operands are done
+                            stack.append(node)
+                            stack.append(None)
+                            pending = True
+                        stack.append(a)
+                if pending:
+                    continue
             built.append(node)
             op = node.op
             if op == "matmul" and args[0].op == "matmul":
@@ -281,7 +288,16 @@ class Simplifier:
         without a walk — its operands are the node's own, and those are left as they are
         (and for keep_shape, it is not an array of scalars). So they seldom walk."""
         args, finished, honest = node.args, self.finished, self.honest
-        if tuple(operands) == args:
+        same = tuple(operands) == args
+        if self.clean.issuperset(args):         # (the usual: one test, in C)
+            if same:
+                finished[node] = node
+            if node.is_scalar or node.op not in _ELEMENTWISE or not all(map(_IS_SCALAR, args)):
+                honest[node] = node             # (not _scalars_only, inline)
+                if same:
+                    self.clean.add(node)
+            return
+        if same:
             for a in args:
                 if a not in finished or finished[a] is not a:
                     break
@@ -291,7 +307,7 @@ class Simplifier:
             if a not in honest or honest[a] is not a:
                 return
         if node.is_scalar or node.op not in _ELEMENTWISE or not all(map(_IS_SCALAR, args)):
-            honest[node] = node                 # (not _scalars_only, inline)
+            honest[node] = node
 
     def todo(self, root: Expr, done: dict):
         """The nodes from root down that `done` lacks, operands first: root alone, without a
@@ -437,6 +453,12 @@ def order_key(e: Expr, keys: dict) -> tuple:
             if pending:
                 continue
             stack.pop()
+            leaf = not node.args
+            if leaf:
+                got = _LEAF_KEYS.get(node)
+                if got is not None:
+                    keys[node] = got
+                    continue
             value = node.value
             rank = _OP_RANK.get(node.op, 4)
             if value is None:
@@ -456,10 +478,20 @@ def order_key(e: Expr, keys: dict) -> tuple:
                 own = (rank, node.op, _natural(name) if name else _NO_NAME, text)
             kids = list(map(keys.__getitem__, node.args[:4]))
             size = node.size
-            keys[node] = (own + (size,), own + (tuple(map(_DEPTH0, kids)), size),
-                          own + (tuple(map(_DEPTH1, kids)), size))
+            got = keys[node] = (own + (size,), own + (tuple(map(_DEPTH0, kids)), size),
+                                own + (tuple(map(_DEPTH1, kids)), size))
+            if leaf:
+                if len(_LEAF_KEYS) >= MAX_LEAF_KEYS:        # bounded across requests
+                    _LEAF_KEYS.clear()
+                _LEAF_KEYS[node] = got
         got = keys[e]
     return got[2]
+
+
+# A leaf's keys are a function of the leaf alone (x, 2, n: most factors a product sorts),
+# so they are kept across requests, like _NUMS: in a table of bounded size.
+_LEAF_KEYS: dict[Expr, tuple] = {}
+MAX_LEAF_KEYS = 1024
 
 
 def fingerprint(e: Expr, keys: dict, prints: dict) -> int:
@@ -932,6 +964,16 @@ def _powers(s, factors: list) -> list:
     """x^a * x^b = x^(a+b) for equal bases of one shape. With s, the factors are the
     simplifier's own forms, which pow_ leaves as they are: only a merged power is built
     (without s, a softmax of zeros passes a power for pow_ to fold)."""
+    if s is not None:                   # (the usual: each base once, nothing to merge)
+        bases = set()
+        for f in factors:
+            base = f.args[0] if f.op == "pow" else f
+            if base in bases or base.op == "pow" and f.op == "pow":
+                break
+            bases.add(base)
+        else:
+            return [f for f in factors if f is not E.ONE and
+                    not (f.op == "pow" and f.args[1] is E.ZERO)]
     powers: dict = {}                   # base -> (exponent, the factor while it is alone)
     inner = None                        # (y^a)^k = y^(a*k), k an integer, when y is a base
     for f in factors:                   # here too: y^(a - 1)/(y^a)^2 = y^(-a - 1)
@@ -1779,6 +1821,21 @@ def _worth(s, e: Expr) -> int:
         return 0
     if e.op == "mul":
         ops = set(map(_OP, e.args))
+        if "pow" in ops and "add" not in ops and "mul" not in ops:
+            # a product of atoms and numeric powers of atoms (z/(2*y)): the walk below
+            # would find level 0 unless a power is 1/sum(exp(u)); its atoms' ops tell
+            for f in e.args:
+                if f.op == "pow":
+                    base, p = f.args
+                    op = base.op
+                    if p.op != "num" or op == "add" or op == "mul" or \
+                            op == "pow" and base.args[1].op == "num":
+                        break                   # not an atom's power: the walk
+                    if op == "sum" and p.value._numerator < 0 and base.args[0].op == "exp":
+                        return 2
+                    ops.add(op)
+            else:
+                ops.discard("pow")
         if ops.isdisjoint(_CLUSTER_OPS):        # a product of atoms: its factors' ops tell
             held = _RELU_STEP.intersection(ops)
             if held == _RELU_STEP:

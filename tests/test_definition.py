@@ -169,3 +169,21 @@ def test_component_steps_state_an_equation_where_the_language_can(text, stated, 
     inner = len(d.groups) - 1                   # g = the first derivative, of a Hessian
     assert check_derivation(d, np.random.default_rng(len(text))) == \
         2 + stated + arranged + inner            # y, the components, arranged, g, result
+
+
+@pytest.mark.parametrize("text,again", [
+    ("d^2/dx^2 sin(x)*g where x, g: scalar", ["g2"]),     # g is the request's variable
+    ("d^3/dx^3 sin(x)", ["g", "g2"]),
+    ("d^2/dx^2 sin(x)*g*g2 where x, g, g2: scalar", ["g3"]),
+])
+def test_a_second_pass_names_the_previous_derivative_afresh(text, again):
+    """The pass that differentiates the derivative again calls it by a name of its own
+    (`∂g/∂x = -g*sin(x)` with g the variable would be false), the name its definition
+    line gives it below, and each pass its own."""
+    d = derive(text, method="definition")
+    said = [s.text for s in d.steps if s.text.startswith("differentiate again")]
+    assert [t.split(": ")[1].split(" = ")[0] for t in said] == again
+    comps = [s.lhs[0] for s in d.steps if s.kind == "component"]
+    assert set(comps) == {"y"} | set(again)
+    defined = [s.lhs for s in d.steps if s.kind == "define"]
+    assert defined == ["y"] + again

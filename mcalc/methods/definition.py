@@ -181,19 +181,25 @@ def _inner_derivatives(req, body, typing, of):
     (g = the gradient, in denominator layout, as the rules differentiate it again), so
     that the last line is an equation of its own. ("", []) when the rules have none."""
     from mcalc.methods import automatic
-    from mcalc.methods.graph import Names, where_names
     from mcalc.syntax import Request
-    names, steps = Names(body, where_names(req)), []
-    for k in range(1, len(req.wrt)):
+    steps = []
+    for k, of in enumerate(_again_names(req, body), 1):
         inner = Request(req.text, req.wrt[-k:], req.body, req.decls, req.wrt_columns[-k:],
                         req.defs)
         try:
             value = automatic.derive(inner, body, typing, "denominator", True).result
         except NoRule:
             return "", []
-        of = names.fresh("g")
         steps.append(Step("define", of, value, eq=Eq("define", of, rhs=value)))
     return of, steps
+
+
+def _again_names(req, body) -> list[str]:
+    """The names of the derivatives a second, third ... pass differentiates again: g, g2,
+    ..., none a name of the request (a variable g)."""
+    from mcalc.methods.graph import Names, where_names
+    names = Names(body, where_names(req))
+    return [names.fresh("g") for _ in req.wrt[1:]]
 
 
 def _plain_derivation(req, body, typing, layout, result) -> Derivation:
@@ -465,13 +471,14 @@ class _Run:
         shown = hidden = zeros = 0
         jacobians = self._jacobians(sizes)
         f_labels = _component_labels(of, self.body.shape, sizes)
+        again = _again_names(self.req, self.body)
         for k, ((xs, stacked), (j, arranged)) in enumerate(zip(self.groups, jacobians)):
             if k:
                 prev = jacobians[k - 1][1]
-                of = "g"
-                f_labels = _component_labels("g", (str(prev.rows), str(prev.cols)), {})
+                of = again[k - 1]
+                f_labels = _component_labels(of, (str(prev.rows), str(prev.cols)), {})
                 steps.append(Step("note", text=(
-                    f"differentiate again, by {', '.join(x.name for x in xs)}: g = the "
+                    f"differentiate again, by {', '.join(x.name for x in xs)}: {of} = the "
                     f"previous derivative ({prev.rows}×{prev.cols}, denominator layout)")))
             x_labels = [n for x in xs for n in names[x.name]]
             for a in range(j.rows):
