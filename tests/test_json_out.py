@@ -20,7 +20,8 @@ REQUESTS = [line.strip() for line in MIX.read_text().splitlines()
     "d/dx x*0 where x: vector(n)",                          # a zero result keeps its shape
     "d/dw sum((X@w - y)^2)/m where X: matrix(m, n); w: vector(n); y: vector(m)",
     "d/dx tanh(W2@tanh(W1@x)) where x: vector(n); W1: matrix(n, n); W2: matrix(n, n)",
-    "d/dx x'@A@x where x: vector(n)",                       # only a shape: no steps
+    "x'@A@x where x: vector(n)",                            # only a shape: no steps
+    "d/dx (x - mean(x))/sqrt(mean((x - mean(x))^2) + 0.001)",   # shared parts named: where
 ]
 
 
