@@ -4,8 +4,10 @@ a real pdflatex run on standalone documents."""
 from __future__ import annotations
 
 import os
+import random
 import re
 import shutil
+import string
 import subprocess
 from fractions import Fraction
 
@@ -252,6 +254,17 @@ def test_shared_subexpression_names():
 ])
 def test_names(name, bold, expected):
     assert name_to_latex(name, bold) == expected
+
+
+def test_names_of_letters_and_digits_print_as_the_rules_say():
+    """(name_to_latex prints those, the most common, without going through its rules)"""
+    rng = random.Random(5)
+    letters = string.ascii_letters
+    for _ in range(2000):
+        name = "".join(rng.choice(letters) for _ in range(rng.randint(1, 4))) + \
+            "".join(rng.choice(string.digits) for _ in range(rng.choice((0, 0, 1, 2, 3))))
+        for bold in (False, True):
+            assert name_to_latex(name, bold) == L._name_by_rules(name, bold), name
 
 
 @pytest.mark.parametrize("name", ["_x", "x_", "a__b", "x1y", "ж", "αβγ", "é_ü", "Ⅻ",

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from mcalc import expr as E
 from mcalc import rules as R
-from mcalc.derivation import Derivation, Step, Total
+from mcalc.derivation import Derivation, Total, make_step
 from mcalc.errors import McalcError
 from mcalc.expr import Expr
 from mcalc.methods.graph import (MAX_SHOWN, Derive, _shown, derivative_eq, derive_groups,
@@ -63,20 +63,23 @@ class ChainRule(Derive):
             if x.name not in dep[node]:
                 continue
             jac, rules = None, []
-            if node.op in ("vector", "matrix"):          # a literal: component by component
-                terms = [((g.label[node], "components"), ("components", x.name))]
-            else:
-                terms = []
+            if node.op not in ("vector", "matrix"):      # (a literal: component by component)
                 for i in self._operands(node):
-                    a = node.args[i]
                     rule, local, jac = self.partial(node, i, show=not self.quiet)
                     rules.append((i, rule, local))
-                    own = (g.label[node], g.label[a])
-                    terms.append((own,) if a == x else (own, Total(g.label[a], x.name)))
-            value = tangent[node] = self._tangent(node, rules, tangent)
+            by_x = len(rules) == 1 and node.args[rules[0][0]] == x   # x alone varies
+            if by_x and jac is not None and jac.shape == node.shape:
+                value = tangent[node] = jac              # (the partial: simplified already)
+            else:
+                value = tangent[node] = self._tangent(node, rules, tangent)
             if self.quiet:
                 continue
             label = g.label[node]
+            terms = [] if rules else [((label, "components"), ("components", x.name))]
+            for i, _, _ in rules:
+                a = node.args[i]
+                own = (label, g.label[a])
+                terms.append((own,) if a == x else (own, Total(g.label[a], x.name)))
             stated, uses = value, ()
             last = node is self.f
             if not last and value.size > MAX_SHOWN:      # written with names for the large
@@ -84,7 +87,7 @@ class ChainRule(Derive):
                 stated = self._tangent(node, rules, {a: refs[a][0] for a in sources})
                 uses = tuple(dict.fromkeys(u for a in sources for u in refs[a][1]))
             refs[node] = self.large.ref(value, stated, uses, label, x.name, label, last)
-            if terms == [((g.label[node], x.name),)] and jac == value:
+            if by_x and jac == value:
                 continue                                 # the partial above says it already
             self.large.state(uses)
             self._append_chain((label, x.name), _shown(value, last), self._chain(terms, node),
@@ -108,7 +111,7 @@ class ChainRule(Derive):
         y, u = self.g.label[self.f], self.g.label[node]
         chain = None
         if terms == (((y, u),),):
-            first = self._first_partial.current().get((y, u))
+            first = self.partial_eqs.get((y, u))
             if first is not None and first.rhs == value:
                 return
             if first is not None:
@@ -120,16 +123,9 @@ class ChainRule(Derive):
                            derivative_eq("total", y, u, self.f.shape, node.shape, stated))
 
     @once
-    def _first_partial(self) -> "_Index":
-        return _Index(self.partials, first=True)
-
-    @once
-    def _stated_partials(self) -> "_Index":
-        return _Index(self.partials, usual=True)
-
-    @once
-    def _stated_chains(self) -> "_Index":
-        return _Index(self.chains, usual=True)
+    def _chain_eqs(self) -> dict:
+        """(of, by) -> the equation of its chain line, when not a vec form."""
+        return {}
 
     def _append_chain(self, lhs: tuple, rhs: Expr | None, chain: dict, terms: tuple, eq):
         """Append a chain line (rhs: the value shown; chain: its rule and source), with the
@@ -140,15 +136,17 @@ class ChainRule(Derive):
         if product is not None:
             product, fired = product
             rule = f"{rule}; {', '.join(dict.fromkeys(fired))}"
-        self.chains.append(Step("chain", lhs, rhs, rule=rule, terms=terms,
-                                source=chain["source"], eq=eq, product=product))
+        self.chains.append(make_step("chain", lhs, rhs, rule=rule, terms=terms,
+                                     source=chain["source"], eq=eq, product=product))
+        if not eq.vec:
+            self._chain_eqs[lhs] = eq
 
     def _product(self, terms: tuple, rhs: Expr | None) -> tuple | None:
         """(the product of the stated partials of `terms`, the names of the rewrites that
         simplify it to rhs), or None when it is not written out."""
         if rhs is None:
             return None
-        partials, chains = self._stated_partials.current(), self._stated_chains.current()
+        partials, chains = self.partial_eqs, self._chain_eqs
         xx = (self.x.name, self.x.name)
         total = []
         for term in terms:
@@ -156,12 +154,11 @@ class ChainRule(Derive):
             for p in term:
                 if p == xx:              # ∂x/∂x: the identity
                     v = E.ONE
-                elif p in chains:        # a chain line over a partial of the same pair
-                    v = chains[p].rhs
-                elif p in partials:
-                    v = partials[p].rhs
-                else:
-                    return None
+                else:                    # a chain line over a partial of the same pair
+                    eq = chains[p] if p in chains else partials.get(p)
+                    if eq is None or eq.vec:
+                        return None
+                    v = eq.rhs
                 if prod is None:
                     prod = v
                     continue
@@ -184,19 +181,24 @@ class ChainRule(Derive):
     def backward_jacobian(self) -> Expr:
         """f non-scalar: Jacobians multiply from the output back (vec forms for matrices)."""
         g, x, quiet = self.g, self.x, self.quiet
-        jac: dict[Expr, list] = {self.f: [E.eye(R.numel(self.f))]}
-        smalls: dict[Expr, list] = {self.f: [(jac[self.f][0], ())]}   # with LargeNames
+        eye = E.eye(R.numel(self.f))
+        # node -> its shares (J, P): J@P, the Jacobian of the node it feeds times that
+        # node's partial by it
+        jac: dict[Expr, list] = {self.f: [(eye, eye)]}     # (f's own: the identity)
+        # node -> the same shares as written with LargeNames: (J or its name, P, the names)
+        smalls: dict[Expr, list] = {}
         terms: dict[Expr, list] = {}
         y = g.label[self.f]
         for node in reversed(g.order):
             if node not in jac:
                 continue
-            J = self.simp(R.add(*jac[node]) if len(jac[node]) > 1 else jac[node][0])
+            J = self._jacobian(jac[node])
             stated, uses, ref = J, (), (J, ())
             if node is not self.f and not quiet:
                 label = g.label[node]
                 if J.size > MAX_SHOWN:                   # written with names for the large
-                    stated, uses = sum_with_names(self.simp, smalls[node])
+                    stated, uses = sum_with_names(
+                        self.simp, [(R.mm(r, P), us) for r, P, us in smalls[node]])
                     ref = self.large.ref(J, stated, uses, y, label, label)
                 self._chain_step(node, terms.get(node, ()), J, stated, uses)
             for i in self._operands(node):
@@ -204,40 +206,24 @@ class ChainRule(Derive):
                 rule, local, part = self.partial(node, i)
                 if part is None:
                     part = rule.jacobian(local, i)           # raises NoRule with the reason
-                prod = R.mm(J, part)
-                jac.setdefault(g.through[a], []).append(prod)
+                jac.setdefault(g.through[a], []).append((J, part))
                 if quiet:
                     continue
-                smalls.setdefault(g.through[a], []).append(
-                    (prod if ref[0] is J else R.mm(ref[0], part), ref[1]))
+                smalls.setdefault(g.through[a], []).append((ref[0], part, ref[1]))
                 terms.setdefault(g.through[a], []).append(self._path(node, a))
-        J = self.simp(R.add(*jac[x]) if len(jac[x]) > 1 else jac[x][0])
+        J = self._jacobian(jac[x])
         if not quiet:
             self._chain_step(x, terms.get(x, ()), J, J)
         return J
 
-
-class _Index:
-    """lhs -> eq over a list of steps that only grows: brought up to date with the steps
-    appended since it was last asked, so a derivation reads each step once (rebuilding it
-    at every chain step made deep derivations quadratic). `first`: the earliest step of an
-    lhs wins, else the latest; `usual`: only steps whose eq is not a vec form."""
-
-    def __init__(self, steps: list, first: bool = False, usual: bool = False):
-        self.steps, self.first, self.usual = steps, first, usual
-        self.seen = 0
-        self.of: dict = {}
-
-    def current(self) -> dict:
-        for s in self.steps[self.seen:]:
-            if self.usual and (s.eq is None or s.eq.vec):
-                continue
-            if self.first:
-                self.of.setdefault(s.lhs, s.eq)
-            else:
-                self.of[s.lhs] = s.eq
-        self.seen = len(self.steps)
-        return self.of
+    def _jacobian(self, shares: list) -> Expr:
+        """The simplified sum of the products J@P of `shares` ((J, P), ...). One share
+        through an identity is P itself, simplified already (by partial): no product to
+        build and simplify back."""
+        if len(shares) == 1:
+            J, P = shares[0]
+            return P if J.op == "eye" else self.simp(R.mm(J, P))
+        return self.simp(R.add(*[R.mm(J, P) for J, P in shares]))
 
 
 def derive(req, body: Expr, typing, layout: str, quiet: bool = False) -> Derivation:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from mcalc import expr as E
 from mcalc import rules as R
-from mcalc.derivation import Derivation, Eq, Step
+from mcalc.derivation import Derivation, make_eq, make_step
 from mcalc.expr import Expr
 from mcalc.methods.chain import ChainRule
 from mcalc.methods.graph import (MAX_SHOWN, Derive, _shown, derivative_eq, derive_groups,
@@ -34,7 +34,7 @@ class Differential(Derive):
         if not (self.f.is_scalar and not self.x.is_scalar):
             return super().orientation_step(of, out, numerator, oriented, layout)
         # dy = G : dX: G is the gradient (denominator layout), its transpose numerator
-        self.steps.append(Step("identify", (of, self.x.name), _shown(oriented), rule=(
+        self.steps.append(make_step("identify", (of, self.x.name), _shown(oriented), rule=(
             "identification: dy = G : dX gives the gradient G" +
             ("" if layout == "denominator" else "; numerator layout: its transpose" +
              self.transpose_rewrites(out))),
@@ -87,20 +87,21 @@ class Differential(Derive):
                     a: tangent[a] if tangent[a].size <= MAX_SHOWN else _d(g.label[a], a)
                     for a in map(g.through.__getitem__, node.args) if a in tangent})
             label = g.label[node]
-            self.chains.append(Step("differential", label, rule=name, source=source,
-                                    terms=((E.ONE, value, ""),),
-                                    eq=Eq("differential", label, terms=((E.ONE, value),))))
+            self.chains.append(make_step("differential", label, rule=name, source=source,
+                                         terms=((E.ONE, value, ""),),
+                                         eq=make_eq("differential", label,
+                                                    terms=((E.ONE, value),))))
         dF = self.simp(tangent[self.f])
         if x.is_scalar:                                   # dF = A dx
             J = self.simp(E.replace(dF, {dx: E.ONE}))
         else:                                             # ∂vec(dF)/∂vec(dX), dF linear
             inner = ChainRule(dF, dx, self.simp)
-            inner.quiet = self.quiet
+            inner.quiet = True                  # its J alone: its steps are not shown
             J = inner.run("numerator")
         if self.quiet:
             return J
         y = g.label[self.f]
-        self.chains.append(Step(
+        self.chains.append(make_step(
             "identify", (y, x.name), _shown(J, True),
             rule=("identification: dF = A dx gives dF/dx = A" if x.is_scalar else
                   "identification: dF = A dx gives ∂F/∂x = A" if x.is_column else
@@ -129,8 +130,8 @@ class Differential(Derive):
             written.append((ref, D))
             uses += names
         self.large.state(tuple(dict.fromkeys(uses)))
-        self.chains.append(Step("differential", y, rule=rule, source=source, terms=shown,
-                                eq=Eq("differential", y, terms=tuple(written))))
+        self.chains.append(make_step("differential", y, rule=rule, source=source, terms=shown,
+                                     eq=make_eq("differential", y, terms=tuple(written))))
 
     def _differential_moves(self, node, G, others, pieces, rules, grads):
         """Two lines of the differential method for one intermediate: its differential

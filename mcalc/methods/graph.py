@@ -20,7 +20,8 @@ from operator import attrgetter, itemgetter
 
 from mcalc import expr as E
 from mcalc import rules as R
-from mcalc.derivation import Derivation, Eq, Step, Total, dim_sources
+from mcalc.derivation import (Derivation, Eq, Step, Total, dim_sources, make_derivation,
+                               make_eq, make_step)
 from mcalc.errors import McalcError, NoRule
 from mcalc.expr import Expr
 from mcalc.share import shared_names
@@ -196,8 +197,8 @@ class LargeNames:
         if v is None:
             name = self.names.derivative_name(label, upper=stated.is_matrix)
             v = self.var[full] = E.var(name, stated.shape)
-            self.define[name] = (Step("name", name, stated, terms=((Total(of, by),),),
-                                      eq=Eq("define", name, rhs=stated)), uses)
+            self.define[name] = (make_step("name", name, stated, terms=((Total(of, by),),),
+                                           eq=make_eq("define", name, rhs=stated)), uses)
         return v, (v.name,)
 
     def state(self, uses: tuple):
@@ -239,7 +240,7 @@ def derivative_eq(kind: str, of: str, by: str, of_shape, by_shape, rhs: Expr,
     # the contract's numerator-layout shape of ∂of/∂by when it is not a vec form
     usual = of_shape if by_shape == SCALAR else (by_shape[1], by_shape[0]) \
         if of_shape == SCALAR else (dim_mul(*of_shape), dim_mul(*by_shape))
-    return Eq(kind, of, by, rhs, layout=layout, vec=num != usual)
+    return make_eq(kind, of, by, rhs, layout=layout, vec=num != usual)
 
 
 class _Labels(dict):
@@ -286,26 +287,30 @@ def _intermediates(f: Expr, xs: tuple):
     chained = False
     stack = [f]
     while stack:
-        node = stack[-1]
-        if node in dep:
-            stack.pop()
-            continue
-        args = node.args
-        if not args:                              # (f itself: other leaves are operands)
-            stack.pop()
-            dep[node] = own.get(node.name, none) if node.op == "var" else none
-            continue
-        pending = False                           # (a loop: a comprehension is a call)
-        for a in args[::-1]:                      # the first operand on top: done first
-            if a not in dep:
-                if a.args:
-                    stack.append(a)
-                    pending = True
-                else:                             # a leaf (half the nodes): at once
-                    dep[a] = own.get(a.name, none) if a.op == "var" else none
-        if pending:
-            continue
-        stack.pop()
+        node = stack.pop()
+        if node is None:                          # (a mark: the node below it has its
+            node = stack.pop()                    # operands done, and is done now)
+            args = node.args
+        else:
+            if node in dep:
+                continue
+            args = node.args
+            if not args:                          # (f itself: other leaves are operands)
+                dep[node] = own.get(node.name, none) if node.op == "var" else none
+                continue
+            pending = False                       # (a loop: a comprehension is a call)
+            for a in args[::-1]:                  # the first operand on top: done first
+                if a not in dep:
+                    if a.args:
+                        if not pending:           # back once its operands are done
+                            stack.append(node)
+                            stack.append(None)
+                            pending = True
+                        stack.append(a)
+                    else:                         # a leaf (half the nodes): at once
+                        dep[a] = own.get(a.name, none) if a.op == "var" else none
+            if pending:
+                continue
         n = len(args)
         if n == 1:
             d = dep[args[0]]
@@ -408,12 +413,17 @@ class Derive:
         self.root = root or self.g.names.root
         self.steps: list[Step] = []               # intermediate definitions and notes
         self.partials: list[Step] = []
+        self.partial_eqs: dict = {}               # (of, by) of a partial step -> its eq
         self.chains: list[Step] = []
         self.kinks: list[str] = []
-        self.large = LargeNames(self.g.names, self.chains)
         # node -> (its derivative as the method writes it (gradient_form), as its own
         # equation states it, the names that uses)
         self.stated: dict[Expr, tuple] = {}
+
+    @once
+    def large(self) -> LargeNames:
+        """Names for the derivatives too large to write out (made for the steps alone)."""
+        return LargeNames(self.g.names, self.chains)
 
     # -- the four steps --------------------------------------------------------------
     def run(self, layout: str) -> Expr:
@@ -427,9 +437,10 @@ class Derive:
             result = self.orient(out, layout)
             if self.root not in g.names.defined:
                 g.names.defined.add(self.root)
-                self.steps.append(Step("define", self.root, self.f,
-                                       eq=Eq("define", self.root, rhs=self.f)))
-            self.steps.append(Step("note", text=text, eq=self._total(self.root, result, layout)))
+                self.steps.append(make_step("define", self.root, self.f,
+                                            eq=make_eq("define", self.root, rhs=self.f)))
+            self.steps.append(make_step("note", text=text,
+                                        eq=self._total(self.root, result, layout)))
             return result
         if self.quiet:
             numerator = self.orient(self.combine(), "numerator")
@@ -440,11 +451,12 @@ class Derive:
             if label not in g.names.defined:
                 g.names.defined.add(label)
                 local = g.local[node]
-                self.steps.append(Step("define", label, local, eq=Eq("define", label, rhs=local)))
+                self.steps.append(make_step("define", label, local,
+                                            eq=make_eq("define", label, rhs=local)))
         out = self.combine()
         self.steps += self.partials + self.chains
         for k in dict.fromkeys(self.kinks):
-            self.steps.append(Step("note", text=k))
+            self.steps.append(make_step("note", text=k))
         of = g.label[self.f]
         numerator = self.orient(out, "numerator")
         oriented = numerator if layout == "numerator" else self.simp(R.T(numerator))
@@ -454,14 +466,14 @@ class Derive:
         said = last is not None and last.kind in ("partial", "total") and last.of == of \
             and last.by == self.x.name and last.rhs == substituted and last.layout == layout
         if not said:                                # no line says this yet
-            self.steps.append(Step("substitute", (of, self.x.name),
-                                   _shown(substituted, size=MAX_SHOWN_SUBSTITUTED),
-                                   eq=self._total(of, substituted, layout)))
+            self.steps.append(make_step("substitute", (of, self.x.name),
+                                        _shown(substituted, size=MAX_SHOWN_SUBSTITUTED),
+                                        eq=self._total(of, substituted, layout)))
         result, fired = simplified(self.simp, substituted)
         if fired:                                   # every visible change is a named step
-            self.steps.append(Step("simplify", (of, self.x.name), result,
-                                   rule=", ".join(dict.fromkeys(fired)),
-                                   eq=self._total(of, result, layout)))
+            self.steps.append(make_step("simplify", (of, self.x.name), result,
+                                        rule=", ".join(dict.fromkeys(fired)),
+                                        eq=self._total(of, result, layout)))
         return result
 
     def _total(self, of: str, rhs: Expr, layout: str = "numerator") -> Eq:
@@ -517,8 +529,9 @@ class Derive:
         if key not in g.names.partials:
             g.names.partials.add(key)
             eq = None if share else derivative_eq("partial", *key, node.shape, by.shape, jac)
-            self.partials.append(Step("partial", key, jac, rule=rule.name, source=rule.cite,
-                                      eq=eq))
+            self.partials.append(make_step("partial", key, jac, rule=rule.name, source=rule.cite,
+                                           eq=eq))
+            self.partial_eqs[key] = eq
         return rule, local, jac
 
     def named(self, e: Expr, node: Expr, keep: Expr | None = None) -> Expr:
@@ -553,8 +566,13 @@ class Derive:
         """Operand indices that depend on x (X@X has two: the product rule)."""
         dep, x = self.g.dep, self.x.name
         args = node.args
-        if len(args) == 1:                        # (most: no comprehension to call)
+        n = len(args)
+        if n == 1:                                # (most: no comprehension to call)
             return [0] if x in dep[args[0]] else []
+        if n == 2:
+            if x in dep[args[0]]:
+                return [0, 1] if x in dep[args[1]] else [0]
+            return [1] if x in dep[args[1]] else []
         return [i for i, a in enumerate(args) if x in dep[a]]
 
     def _path(self, node, a):
@@ -584,8 +602,11 @@ class Derive:
                 done.add(node)
             for i in self._operands(node):
                 a = node.args[i]
-                rule, local, _ = self.partial(node, i, show=self.SHOWS_PARTIALS and not quiet)
-                contrib = self.simp(self.named(rule.grad(local, i, G), node, keep=G))
+                rule, local, jac = self.partial(node, i, show=self.SHOWS_PARTIALS and not quiet)
+                if G is E.ONE and jac is not None and jac.shape == a.shape:
+                    contrib = jac           # ∂y/∂a = ∂u/∂a, a scalar: the partial
+                else:
+                    contrib = self.simp(self.named(rule.grad(local, i, G), node, keep=G))
                 if quiet:
                     grads.setdefault(g.through[a], []).append(
                         self.simp(R.T(contrib)) if a in g.transparent else contrib)
@@ -636,10 +657,10 @@ class Derive:
         """The step that turns the combined derivative (out; numerator, in numerator
         layout) into the requested layout (oriented)."""
         if layout == "denominator" and oriented != numerator:
-            self.steps.append(Step("layout", (of, self.x.name), _shown(oriented),
-                                   rule="denominator layout: transpose" +
-                                   self.transpose_rewrites(numerator),
-                                   source="P&H §4", eq=self._total(of, oriented, layout)))
+            self.steps.append(make_step("layout", (of, self.x.name), _shown(oriented),
+                                        rule="denominator layout: transpose" +
+                                        self.transpose_rewrites(numerator),
+                                        source="P&H §4", eq=self._total(of, oriented, layout)))
 
     def transpose_rewrites(self, e: Expr) -> str:
         """'; ' and the names of the rewrites that tidy e' ((AB)' = B'A'), or ''."""
@@ -755,7 +776,7 @@ def first_derivative(f: Expr, x: Expr, layout: str, method: type,
             result = d.run(layout)
         except NoRule:
             raise first_failure from None
-        note = Step("note", rhs=simpler, text="rewritten first by the simplification rules:")
+        note = make_step("note", rhs=simpler, text="rewritten first by the simplification rules:")
         return result, [note] + d.steps, d.vec_form
 
 
@@ -794,11 +815,11 @@ def stacked_derivative(f: Expr, xs: list[Expr], layout: str, method: type,
         jac = jac if layout == "numerator" else simp(R.T(jac))
     stacked = "(" + ", ".join(x.name for x in xs) + ")"
     of = names.of.get(binary_products(f)) or root or names.root
-    steps.append(Step("chain", (of, stacked), jac,
-                      rule="stack the partial derivatives" +
-                      ("; the vec of each is a column" if f.is_matrix else ""),
-                      source="P&H §3 (gradient), §4 (Jacobian)",
-                      eq=Eq("total", of, stacked, jac, layout=layout)))
+    steps.append(make_step("chain", (of, stacked), jac,
+                           rule="stack the partial derivatives" +
+                           ("; the vec of each is a column" if f.is_matrix else ""),
+                           source="P&H §3 (gradient), §4 (Jacobian)",
+                           eq=make_eq("total", of, stacked, jac, layout=layout)))
     return jac, steps, f.is_matrix
 
 
@@ -866,8 +887,8 @@ def derive_groups(req, body: Expr, typing, layout: str, pick, quiet: bool = Fals
                              req.wrt_columns[at] if at < len(req.wrt_columns) else None)
         if k:
             root = names.fresh("g")
-            steps.append(Step("note", text=f"differentiate the result again, by "
-                              f"{', '.join(group)}: call it {root}"))
+            steps.append(make_step("note", text=f"differentiate the result again, by "
+                                   f"{', '.join(group)}: call it {root}"))
         if len(xs) > 1:
             _stacked_scalars(xs, req.wrt_columns[at] if at < len(req.wrt_columns) else 0)
             f, st, vec_form = stacked_derivative(f, xs, lay, chosen, simp, names, root,
@@ -877,10 +898,10 @@ def derive_groups(req, body: Expr, typing, layout: str, pick, quiet: bool = Fals
                                                quiet=quiet)
         steps.extend(st)
     where = shared_names(f, taken=typing.defined) if req.wrt else ()
-    return Derivation(request=req.text, wrt=tuple(wrt_names), layout=layout,
-                      method=chosen.NAME if chosen else "chain", types=typing.as_strings(),
-                      expr=body, result=f if req.wrt else None, steps=tuple(steps),
-                      vec_form=vec_form, dims=dim_sources(typing), of=names.root,
-                      where=where,
-                      stacked=bool(req.wrt) and len(set(req.wrt)) == 1 and len(req.wrt[0]) > 1,
-                      groups=tuple(tuple(g) for g in req.wrt))
+    return make_derivation(
+        request=req.text, wrt=tuple(wrt_names), layout=layout,
+        method=chosen.NAME if chosen else "chain", types=typing.as_strings(), expr=body,
+        result=f if req.wrt else None, steps=tuple(steps), vec_form=vec_form,
+        dims=dim_sources(typing), of=names.root, where=where,
+        stacked=bool(req.wrt) and len(set(req.wrt)) == 1 and len(req.wrt[0]) > 1,
+        groups=tuple(tuple(g) for g in req.wrt))

@@ -17,6 +17,14 @@ from mcalc.printing.text import printer, where_texts
 
 
 def as_dict(d: Derivation) -> dict:
+    out, names, text, steps_latex = _head(d)
+    out["steps"] = [step_dict(s, d.layout, names, text, steps_latex) for s in d.steps]
+    return out
+
+
+def _head(d: Derivation) -> tuple:
+    """(as_dict(d) but its steps, which come last; the printers its steps share: names,
+    text, steps_latex as step_dict takes them)."""
     shown = d.result if d.result is not None else d.expr
     names = {e: n for n, e in d.where}
     text = printer(names)
@@ -34,8 +42,7 @@ def as_dict(d: Derivation) -> dict:
         "where": dict(where_texts(d.where)) if d.where else {},     # (the contract's schema)
         "latex": expr_latex(shown),
         "numpy": to_numpy(shown, d.dims, names, d.types),
-        "steps": [step_dict(s, d.layout, names, text, steps_latex) for s in d.steps],
-    }
+    }, names, text, steps_latex
 
 
 def step_dict(s, layout: str, names: dict, text, steps_latex) -> dict:
@@ -51,7 +58,38 @@ def step_dict(s, layout: str, names: dict, text, steps_latex) -> dict:
 
 
 def render(d: Derivation) -> str:
-    return dumps(as_dict(d))
+    """dumps(as_dict(d)), written without building the steps' dicts (most of the text)."""
+    head, names, text, steps_latex = _head(d)
+    layout = d.layout
+    steps = ", ".join([step_json(s, layout, names, text, steps_latex) for s in d.steps])
+    out = f"{_strict(head)[:-1]}, \"steps\": [{steps}]}}"
+    # Every string of a derivation is printed from the request's text, the types' and
+    # mcalc's own printable words: when those are printable, so is the whole text.
+    if d.request.isprintable() and all(n.isprintable() for n in d.wrt) and \
+            all(n.isprintable() and t.isprintable() for n, t in d.types.items()):
+        return out
+    return _printable(out)
+
+
+_string = json.encoder.encode_basestring        # "s" as the encoder writes it (C, with _json)
+_step_heads: dict = {}                          # (kind, rule, source) -> '{"kind": ...'
+
+
+def step_json(s, layout: str, names: dict, text, steps_latex) -> str:
+    """dumps(step_dict(s, ...)): its kind, rule and source written once per process (the
+    rules are few; their names vary a little: the table is emptied when it is full).
+    (An equation has no float: no walk for non-finite ones.)"""
+    key = s.kind, s.rule, s.source
+    head = _step_heads.get(key)
+    if head is None:
+        if len(_step_heads) == 1024:
+            _step_heads.clear()
+        head = _step_heads[key] = \
+            f"{_strict({'kind': s.kind, 'rule': s.rule, 'source': s.source})[:-1]}, \"text\": "
+    line, tex = _string(step_text(s, names, text)), _string(steps_latex(s))
+    if s.eq is None:
+        return f"{head}{line}, \"latex\": {tex}}}"
+    return f"{head}{line}, \"latex\": {tex}, \"eq\": {_encode(eq_dict(s.eq, layout, text))}}}"
 
 
 def _finite(value):
@@ -92,10 +130,19 @@ def _encode(value) -> str:
 
 def dumps(value) -> str:
     """One line of strict JSON (see the module's docstring)."""
+    return _printable(_strict(value))
+
+
+def _strict(value) -> str:
+    """JSON of value, a non-finite float written as a string."""
     try:                        # most data has no float at all: no walk to replace them
-        text = _encode(value)
+        return _encode(value)
     except ValueError:          # a non-finite float
-        text = _encode(_finite(value))
+        return _encode(_finite(value))
+
+
+def _printable(text: str) -> str:
+    """The JSON text with every non-printable character escaped."""
     if text.isprintable():
         return text
     # json escapes only U+0000..U+001F; the others (DEL, C1 controls, bidi overrides,

@@ -102,10 +102,26 @@ def _digits(s: str) -> str:
                    unicodedata.digit(c, None) is not None else c for c in s)
 
 
+_LETTERS_DIGITS = re.compile(r"([A-Za-z]+)([0-9]*)")
+
+
 @lru_cache(maxsize=4096)        # the same few names print on every line of every request
 def name_to_latex(name: str, bold: bool = False) -> str:
     r"""'W1' -> W_{1}, 'b_2' (bold) -> \mathbf{b}_{2}, 'θ' (bold) -> \boldsymbol{\theta},
     'lam' -> \mathit{lam}. Bold is for vectors (Parr & Howard)."""
+    m = _LETTERS_DIGITS.fullmatch(name)
+    if m is not None:
+        # (most names: what the rules below make of them, without their cost, which a
+        # request of thousands of names, more than the cache holds, pays for every name)
+        head, digits = m.groups()
+        base = rf"\mathbf{{{head}}}" if bold else head if len(head) == 1 else \
+            rf"\mathit{{{head}}}"
+        return base + "_{" + digits + "}" if digits else base
+    return _name_by_rules(name, bold)
+
+
+def _name_by_rules(name: str, bold: bool) -> str:
+    """name_to_latex of any name."""
     parts = _digits(name).split("_")
     head, subs = parts[0], parts[1:]
     if not head or any(not p for p in subs):                  # _x, a__b, x_: keep literal
@@ -243,7 +259,8 @@ class Printer:
         # the derivation's symbol table: a differential d(X) of a known name X prints as
         # d X (see `var`); without one, as the name it is
         self.symbols = symbols
-        self.memo = {e: (name_to_latex(n, is_vector_shape(e.shape)), ATOM)
+        self.name = symbols.name if symbols is not None else name_to_latex
+        self.memo = {e: (self.name(n, is_vector_shape(e.shape)), ATOM)
                      for e, n in names.items()}
         # as mcalc.printing.text's: a signed product of several factors -> its LaTeX
         # without the minus sign, the LaTeX of its negation (which is not built)
@@ -256,7 +273,7 @@ class Printer:
         """(name, definition) in LaTeX of each `where` line, self holding all the names
         (as mcalc.printing.text.where_texts: each root is printed by its own structure,
         its named parts, all defined before it, by their names)."""
-        return [(name_to_latex(n, is_vector_shape(e.shape)), _flat(self.own(e)[0]))
+        return [(self.name(n, is_vector_shape(e.shape)), _flat(self.own(e)[0]))
                 for n, e in where]
 
     def own(self, e) -> tuple:
@@ -347,14 +364,14 @@ class Printer:
             # name is known cannot change later (the table reads every step if it must).
             of = e.name[2:-1]
             if self.symbols.shape(of) is not None:
-                return "d" + name_to_latex(of, bold), ATOM
-        return name_to_latex(e.name, bold), ATOM
+                return "d" + self.name(of, bold), ATOM
+        return self.name(e.name, bold), ATOM
 
     def dim(self, e):
-        return name_to_latex(e.name), ATOM
+        return self.name(e.name, False), ATOM
 
     def const(self, e):
-        return {"pi": r"\pi", "e": "e"}.get(e.name, name_to_latex(e.name)), ATOM
+        return {"pi": r"\pi", "e": "e"}.get(e.name) or self.name(e.name, False), ATOM
 
     def ones(self, e):
         return r"\mathbf{1}", ATOM
@@ -692,6 +709,7 @@ class Symbols:
         self.shapes: dict[str, tuple] = {}
         self.top = None                               # the function's own name (y)
         self._memo: dict = {}                         # name or (of, by, total) -> LaTeX
+        self._names: tuple = ({}, {})                 # name -> name_to_latex, plain, bold
         if d is not None:
             self.top = getattr(d, "of", None)
             if isinstance(self.top, str):
@@ -721,6 +739,16 @@ class Symbols:
                 self.shapes.setdefault(s.lhs, s.rhs.shape)
             shape = self.shapes.get(name)
         return shape
+
+    def name(self, name: str, bold: bool) -> str:
+        """name_to_latex(name, bold), looked up once per derivation (and printer): a
+        derivation may print more names than the process's bounded cache holds, and its
+        later ones would push its earlier ones out at every look-up."""
+        memo = self._names[bold]
+        got = memo.get(name)
+        if got is None:
+            got = memo[name] = name_to_latex(name, bold)
+        return got
 
     def define(self, name, shape):
         if name not in self.shapes and self._unread is not None:
@@ -765,7 +793,7 @@ class Symbols:
         if "," in x:
             return self(tuple(p.strip() for p in x.split(",")))
         shape = self.shapes.get(x) or self.shape(x)   # unknown names print as scalars
-        return name_to_latex(x, shape is not None and is_vector_shape(shape))
+        return self.name(x, shape is not None and is_vector_shape(shape))
 
     def derivative(self, lhs, total: bool = False) -> str:
         """A step's left-hand side: ∂of/∂by (d of/d by: total) for a pair, else the symbol."""

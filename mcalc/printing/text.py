@@ -158,27 +158,21 @@ def print_nodes(printer, memo, root, table) -> None:
     else:
         memo[root] = table[root.op](printer, root)
         return
-    # A node waits on the stack under its operands not printed yet, and is looked at again
-    # when they are done (at the top again, its operands all printed: printed and popped).
-    # Looking at the top is no call, where a marker pushed and popped per node was three.
-    # (No comprehension per node: on Python 3.11 each is a function call.)
-    stack = [root]
-    pop, push = stack.pop, stack.append
+    # A node waits on the stack, with the iterator of its operands, until they are done:
+    # it resumes where it stopped, so each operand is looked at once. (No comprehension
+    # per node: on Python 3.11 each is a function call.)
+    stack = [(root, iter(root.args))]
+    push = stack.append
     while stack:
-        node = stack[-1]
-        if node in memo:                       # (a shared node may be done already)
-            pop()
-            continue
-        waits = False
-        for a in node.args:
+        node, args = stack[-1]
+        for a in args:
             if a not in memo:
                 if a.args:
-                    push(a)
-                    waits = True
-                else:                          # a leaf: printed at once
-                    memo[a] = table[a.op](printer, a)
-        if not waits:
-            pop()
+                    push((a, iter(a.args)))
+                    break
+                memo[a] = table[a.op](printer, a)        # a leaf: printed at once
+        else:
+            stack.pop()
             memo[node] = table[node.op](printer, node)
 
 
