@@ -251,6 +251,20 @@ class _Labels(dict):
         return e.name
 
 
+class _Names(dict):
+    """Graph.name's table. f's own variable (y) is made on first use: only a rule whose
+    derivative holds f itself (exp' = exp) writes it, and building and freeing an interned
+    node costs as much as much of the rest of a small graph (f is no operand: _Local never
+    asks for it)."""
+    __slots__ = ("root", "label")               # f, and its label once named ("": not)
+
+    def __missing__(self, node: Expr) -> Expr:
+        if node is not self.root or not self.label:
+            raise KeyError(node)
+        got = self[node] = E.new(Expr, "var", (), node.shape, self.label)
+        return got
+
+
 class _Through(dict):
     """Graph.through's table: an inline transpose -> the vector in it; any other node is
     its own."""
@@ -346,9 +360,10 @@ class Graph:
         # derivative is written by (label), the node that receives its derivative
         # (through), its operands by their names (local), and name -> shape: asked at
         # every step, so looked up (subscripted: no call) in tables made once
-        self.name: dict[Expr, Expr] = {}
+        name = self.name = _Names()
+        name.root, name.label = f, ""
         labels = self.label = _Labels()
-        self.shapes: dict[str, tuple] = {}
+        shapes = self.shapes = {}
         last = order[-1] if order else None
         of = names.of
         new: set = set()                          # the nodes this graph names afresh
@@ -364,15 +379,18 @@ class Graph:
                     # this one (b - a by b, then by a: u2 = -a): its definition as stated
                     # does not read with that name, so its partials by it would be false
                     label = None
-                if label is None:
-                    label = of[node] = names.fresh(upper=node.is_matrix)
+                if label is None:                 # ("1" not in: is_matrix without a call)
+                    label = of[node] = names.fresh(upper="1" not in node.shape)
                     new.add(node)
-            self.name[node] = E.new(Expr, "var", (), node.shape, label)
+            if node is f:                         # (made on first use: _Names)
+                name.label = label
+            else:
+                name[node] = E.new(Expr, "var", (), node.shape, label)
             labels[node] = label
-            self.shapes[label] = node.shape
+            shapes[label] = node.shape
         for node in sorted(transparent, key=lambda n: n.size) if transparent else ():
             inner = node.args[0]
-            self.name[node] = Expr("T", (self.name.get(inner, inner),), node.shape)
+            name[node] = Expr("T", (name.get(inner, inner),), node.shape)
             labels[node] = labels[inner]
         self.root = f
         through = self.through = _Through(zip(dep, dep))     # (a miss is a Python call)
@@ -851,7 +869,10 @@ def _variable(name: str, typing, req, k: int) -> Expr:
 
 def where_names(req) -> set[str]:
     """The names the request's `where` definitions give (intermediates never take them)."""
-    return {getattr(dcl, "name", None) for dcl in getattr(req, "defs", ())} - {None}
+    defs = getattr(req, "defs", ())
+    if not defs:                                  # (the usual: no set comprehension to call)
+        return set()
+    return {getattr(dcl, "name", None) for dcl in defs} - {None}
 
 
 # A derivative differentiated again (d^k/dx^k) must stay below this size: the orders of
