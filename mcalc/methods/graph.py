@@ -121,7 +121,9 @@ class Names:
     def __init__(self, f: Expr, taken=()):
         variables, dimensions = E.names_and_dimensions(f)
         self.root, self.letter = labels(f, variables)
-        self.taken = variables | dimensions | set(taken) | {self.root}
+        self.taken = variables | dimensions
+        self.taken.update(taken)
+        self.taken.add(self.root)
         # the letter of the names given to derivatives too large to write at each use
         # (v6 for du6/dx): not the intermediates', nor t (the result's `where` names)
         self.dletter = _free_letter(("v", "w", "z", "q", "p"), "v", self.taken,
@@ -131,17 +133,14 @@ class Names:
         self.defined: set[str] = set()
         self.partials: set = set()               # (of, by) pairs already stated
 
-    def copy(self) -> "Names":
-        other = Names.__new__(Names)
-        other.restore(self)
-        return other
+    def state(self) -> tuple:
+        """What an attempt changes (root and letters are fixed): restore takes it back."""
+        return self.k, set(self.taken), dict(self.of), set(self.defined), set(self.partials)
 
-    def restore(self, other: "Names"):
-        """Take back the state of `other` (a copy): an attempt that failed named nothing."""
-        self.root, self.letter, self.k = other.root, other.letter, other.k
-        self.dletter = other.dletter
-        self.taken, self.of = set(other.taken), dict(other.of)
-        self.defined, self.partials = set(other.defined), set(other.partials)
+    def restore(self, state: tuple):
+        """Take back `state` (self.state(), each container a copy used once): an attempt
+        that failed named nothing."""
+        self.k, self.taken, self.of, self.defined, self.partials = state
 
     def fresh(self, base: str = "", upper: bool = False) -> str:
         """base itself if free (g), else base2, base3 ...; without base: u1, U2, ..."""
@@ -775,7 +774,7 @@ def first_derivative(f: Expr, x: Expr, layout: str, method: type,
     gradient a Hessian differentiates); `quiet`: no steps (Derive.quiet)."""
     simp = simplifier or Simplifier()
     names = names or Names(f)
-    before = names.copy()
+    before = names.state()
     try:
         d = method(f, x, simp, names, root, within)
         d.quiet = quiet
