@@ -126,10 +126,6 @@ sources:
   004  Matrix Calculus for Machine Learning: From Gradients to Jacobians (§ = section)"""
 
 
-def _always(u, i):
-    return True
-
-
 class Rule(Record):
     """One documented rule (a frozen record: mcalc.record)."""
     __slots__ = _fields = ("name", "source", "op", "formula", "shape", "jacobian", "grad",
@@ -141,7 +137,7 @@ class Rule(Record):
                  jacobian: Callable | None, grad: Callable | None = None,
                  differential: Callable | None = None,
                  arg: int | None = None,          # which operand (None: any)
-                 when: Callable = _always,
+                 when: Callable | None = None,    # (None: always; no call to make)
                  kink: str = ""):                 # subdifferential note at a kink
         for f, v in zip(self._fields, (name, source, op, formula, shape, jacobian, grad,
                                        differential, arg, when, kink)):
@@ -165,7 +161,7 @@ RULES: list[Rule] = []
 
 
 def rule(name, source, op, formula, shape, jacobian, grad=None, differential=None, arg=None,
-         when=lambda u, i: True, kink=""):
+         when=None, kink=""):
     RULES.append(Rule(name, source, op, formula, shape, jacobian, grad, differential, arg,
                       when, kink))
 
@@ -289,7 +285,7 @@ for _f, (_d, _formula, _kink) in ELEMENTWISE.items():
              "condition)", f"∂{_f}(x)/∂x = diag(f'(x)), yᵢ = {_f}(xᵢ) using xᵢ alone; {_formula}",
              lambda u, i: not u.is_scalar),
             (f"{_f} (element-wise)" if _f != "relu" else "max(0, z) piecewise derivative",
-             _ELEMENTWISE_SOURCE.get(_f, "P&H §2 (scalar rules)"), _formula, _always)):
+             _ELEMENTWISE_SOURCE.get(_f, "P&H §2 (scalar rules)"), _formula, None)):
         rule(_name, _source, _f, _text, "n×n",
              lambda u, i, d=_d: diag_of(d(u.args[0], u), u),
              lambda u, i, G, d=_d: mul(G, d(u.args[0], u)),
@@ -512,6 +508,6 @@ for _r in RULES:
 
 def rule_for(u: Expr, i: int) -> Rule:
     for r in _BY_OP[u.op]:
-        if (r.arg is None or r.arg == i) and r.when(u, i):
+        if (r.arg is None or r.arg == i) and (r.when is None or r.when(u, i)):
             return r
     raise NoRule(f"no documented rule differentiates {u.op}() by its operand {i + 1}")

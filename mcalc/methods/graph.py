@@ -611,7 +611,8 @@ class Derive:
         for node in reversed(g.order):
             if node not in grads:                     # depends on another stacked scalar
                 continue
-            G = summed(self.simp, grads[node])
+            parts = grads[node]                       # (one part, the usual: no call)
+            G = parts[0] if len(parts) == 1 else summed(self.simp, parts)
             grads[node] = [G]
             if not quiet:
                 self.stated[node], ref, uses = self.gradient_ref(node, G, node is self.f)
