@@ -42,9 +42,11 @@ def dim_sources(typing) -> dict[str, str]:
     """numpy text giving each dimension's size, read off a variable that has it."""
     out: dict[str, str] = {}
     for name, vt in typing.vars.items():
-        for axis, d in enumerate(vt.shape):
-            if d != "1" and not d.isdigit() and d not in out:
-                out[d] = f"np.shape({name})[{axis}]"
+        r, c = vt.shape                          # (both axes inline: no inner loop)
+        if r != "1" and r not in out and not r.isdigit():
+            out[r] = f"np.shape({name})[0]"
+        if c != "1" and c not in out and not c.isdigit():
+            out[c] = f"np.shape({name})[1]"
     return out
 
 

@@ -31,7 +31,10 @@ def written_args(node: Expr) -> tuple:
 def shared_names(*roots: Expr, taken=()) -> tuple[tuple[str, Expr], ...]:
     """(name, subexpression) pairs, children before parents; `taken` (the request's own
     `where` names) are never used."""
-    if all(r.size <= MIN_EXPANDED for r in roots):
+    for r in roots:            # (a loop: the usual answer, too small, without a generator)
+        if r.size > MIN_EXPANDED:
+            break
+    else:
         return ()              # the written form is never larger than the tree: too small
     refs: dict[Expr, int] = {}
     order: list[Expr] = []
