@@ -274,11 +274,8 @@ class _Through(dict):
 
 
 class _Local(dict):
-    """Graph.local's table, filled on first use of each node."""
+    """Graph.local's table, filled on first use of each node; `names` is Graph.name."""
     __slots__ = ("names",)
-
-    def __init__(self, graph: "Graph"):
-        self.names = graph.name
 
     def __missing__(self, node: Expr) -> Expr:
         args = tuple(map(self.names.get, node.args, node.args))     # (name or itself)
@@ -395,16 +392,13 @@ class Graph:
         through = self.through = _Through(zip(dep, dep))     # (a miss is a Python call)
         for n in transparent:
             through[n] = n.args[0]
-        self.local = _Local(self)
+        local = self.local = _Local()             # (names set after: no __init__ to call)
+        local.names = name
 
     # label[e] -> str: the name e's derivative is written by (an intermediate's, else e's)
     # through[e] -> Expr: the node that receives e's derivative: the vector inside an inline
     #     transpose, else e
     # local[node] -> Expr: the node with its operands replaced by their intermediate names
-
-    def depends(self, e: Expr, x: str | None = None) -> bool:
-        d = self.dep.get(e, ())
-        return bool(d) if x is None else x in d
 
     def substitute(self, e: Expr) -> Expr:
         """Step 4: the intermediates replaced by what they stand for."""
@@ -446,7 +440,7 @@ class Derive:
     def run(self, layout: str) -> Expr:
         """The derivative in `layout`; the steps end with its substituted, simplified form."""
         g = self.g
-        if not g.depends(self.f, self.x.name) or self.f.op == "var":
+        if self.x.name not in g.dep.get(self.f, ()) or self.f.op == "var":
             if self.f.op == "var" and self.f.name == self.x.name:
                 text, out = f"∂{self.x.name}/∂{self.x.name} is the identity", self.identity()
             else:
@@ -506,8 +500,9 @@ class Derive:
 
     @property
     def vec_form(self) -> bool:
-        return not self.x.is_scalar and not self.f.is_scalar and \
-            (self.x.is_matrix or self.f.is_matrix)
+        x, f = self.x, self.f                     # ("1" not in: is_matrix without a call)
+        return not x.is_scalar and not f.is_scalar and \
+            ("1" not in x.shape or "1" not in f.shape)
 
     def zero(self):
         if self.x.is_scalar:
