@@ -793,7 +793,8 @@ def mul_(s, factors, shape=None, node: Expr | None = None) -> Expr:
         flat = _kron_hadamard(s, flat)
         ops = list(map(_OP, flat))
     shape = shape or _broadcast(flat)
-    if "num" in ops or "zeros" in ops or "ones" in ops or "matmul" in ops:
+    if "zeros" in ops or "ones" in ops or "matmul" in ops or \
+            "num" in ops and (ops[0] != "num" or "num" in ops[1:]):
         numbers, rest = [], []
         for f, op in zip(flat, ops):
             if op == "num":
@@ -806,6 +807,8 @@ def mul_(s, factors, shape=None, node: Expr | None = None) -> Expr:
                     s.note("fold constants")    # ones(n)*v = v
             else:
                 rest.append(f)
+    elif ops and ops[0] == "num":               # (the usual: one number, in front)
+        numbers, rest = (flat[0],), list(flat[1:])
     else:                                       # (nothing to sort out: no call a factor)
         numbers, rest = (), list(flat)
     number = E.ONE                              # the numbers' product
@@ -1328,7 +1331,16 @@ def _inverse_pair(a, b) -> bool:
     return (b.op == "inv" and b.args[0] is a) or (a.op == "inv" and a.args[0] is b)
 
 
+# The operators a law below may start from, on the left of a pair and on the right (with
+# a scalar on either side): most pairs (A@x, W@h) have none and are answered at once.
+_PAIR_LEFT = frozenset(("inv", "T", "commutation", "diag", "kron", "add"))
+_PAIR_RIGHT = frozenset(("inv", "commutation", "diag", "ones", "kron", "add"))
+
+
 def _pair(s, a, b):
+    if a.op not in _PAIR_LEFT and b.op not in _PAIR_RIGHT and not a.is_scalar and \
+            not b.is_scalar:
+        return None
     note = s.note if s else (lambda r: None)
     if "inv" in (a.op, b.op) or a.op == b.op == "T" and _inverse_pair(a, b):
         if _inverse_pair(a, b):
