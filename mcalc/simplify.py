@@ -793,8 +793,7 @@ def mul_(s, factors, shape=None, node: Expr | None = None) -> Expr:
         flat = _kron_hadamard(s, flat)
         ops = list(map(_OP, flat))
     shape = shape or _broadcast(flat)
-    if "zeros" in ops or "ones" in ops or "matmul" in ops or \
-            "num" in ops and (ops[0] != "num" or "num" in ops[1:]):
+    if "num" in ops or "zeros" in ops or "ones" in ops or "matmul" in ops:
         numbers, rest = [], []
         for f, op in zip(flat, ops):
             if op == "num":
@@ -807,8 +806,6 @@ def mul_(s, factors, shape=None, node: Expr | None = None) -> Expr:
                     s.note("fold constants")    # ones(n)*v = v
             else:
                 rest.append(f)
-    elif ops and ops[0] == "num":               # (the usual: one number, in front)
-        numbers, rest = (flat[0],), list(flat[1:])
     else:                                       # (nothing to sort out: no call a factor)
         numbers, rest = (), list(flat)
     number = E.ONE                              # the numbers' product
