@@ -317,7 +317,9 @@ class Simplifier:
         if root not in self.grown:
             for a in root.args:
                 if a not in done:
-                    break
+                    if a.args:
+                        break
+                    done[a] = a                 # a leaf (a new number): its own form
             else:
                 return (root,)
         return self.postorder(root, done)
