@@ -146,9 +146,9 @@ def render(d, fmt: str, standalone: bool = False) -> str | None:
     return None
 
 
-def _derive(request: str, types, layout, method, steps: bool = True):
+def _derive(request: str, types, layout, method):
     from mcalc.pipeline import derive
-    return derive(request, types, layout, method, steps)
+    return derive(request, types, layout, method)
 
 
 @main.command()

@@ -317,7 +317,9 @@ class Simplifier:
         if root not in self.grown:
             for a in root.args:
                 if a not in done:
-                    break
+                    if a.args:
+                        break
+                    done[a] = a                 # a leaf (a new number): its own form
             else:
                 return (root,)
         return self.postorder(root, done)
@@ -1328,7 +1330,16 @@ def _inverse_pair(a, b) -> bool:
     return (b.op == "inv" and b.args[0] is a) or (a.op == "inv" and a.args[0] is b)
 
 
+# The operators a law below may start from, on the left of a pair and on the right (with
+# a scalar on either side): most pairs (A@x, W@h) have none and are answered at once.
+_PAIR_LEFT = frozenset(("inv", "T", "commutation", "diag", "kron", "add"))
+_PAIR_RIGHT = frozenset(("inv", "commutation", "diag", "ones", "kron", "add"))
+
+
 def _pair(s, a, b):
+    if a.op not in _PAIR_LEFT and b.op not in _PAIR_RIGHT and not a.is_scalar and \
+            not b.is_scalar:
+        return None
     note = s.note if s else (lambda r: None)
     if "inv" in (a.op, b.op) or a.op == b.op == "T" and _inverse_pair(a, b):
         if _inverse_pair(a, b):
