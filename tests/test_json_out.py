@@ -22,6 +22,9 @@ REQUESTS = [line.strip() for line in MIX.read_text().splitlines()
     "d/dx tanh(W2@tanh(W1@x)) where x: vector(n); W1: matrix(n, n); W2: matrix(n, n)",
     "x'@A@x where x: vector(n)",                            # only a shape: no steps
     "d/dx (x - mean(x))/sqrt(mean((x - mean(x))^2) + 0.001)",   # shared parts named: where
+    # large gradients named in the differential's equation, written out in its line
+    "d/dW1 sum((tanh(W8@tanh(W7@tanh(W6@tanh(W5@tanh(W4@tanh(W3@tanh(W2@"
+    "tanh(W1@x + b1) + b2) + b3) + b4) + b5) + b6) + b7) + b8) - y)^2)",
 ]
 
 

@@ -12,7 +12,7 @@ import math
 from mcalc.derivation import Derivation
 from mcalc.printing import latex
 from mcalc.printing.numpy_code import to_numpy
-from mcalc.printing.plain import eq_dict, shape_text, step_text
+from mcalc.printing.plain import differential_text, eq_dict, shape_text, step_text
 from mcalc.printing.text import printer, where_texts
 
 
@@ -86,10 +86,38 @@ def step_json(s, layout: str, names: dict, text, steps_latex) -> str:
             _step_heads.clear()
         head = _step_heads[key] = \
             f"{_strict({'kind': s.kind, 'rule': s.rule, 'source': s.source})[:-1]}, \"text\": "
-    line, tex = _string(step_text(s, names, text)), _string(steps_latex(s))
+    line = step_text(s, names, text)
+    tex = _string(steps_latex(s))
     if s.eq is None:
-        return f"{head}{line}, \"latex\": {tex}}}"
-    return f"{head}{line}, \"latex\": {tex}, \"eq\": {_encode(eq_dict(s.eq, layout, text))}}}"
+        return f"{head}{_string(line)}, \"latex\": {tex}}}"
+    return f"{head}{_string(line)}, \"latex\": {tex}, \"eq\": {_eq_json(s, line, layout, text)}}}"
+
+
+def _eq_json(s, line: str, layout: str, text) -> str:
+    """dumps(eq_dict(s.eq, layout, text)) of the step s printed as `line`, written directly
+    (no dict and no encoder call on every step), the rare forms by eq_dict."""
+    eq = s.eq
+    kind, of, rhs = eq.kind, eq.of, eq.rhs
+    if of.__class__ is not str:
+        pass
+    elif kind == "define":
+        return f"{{\"define\": {_string(of)}, \"rhs\": {_string(text(rhs))}}}"
+    elif kind == "differential":
+        # The step's line is d<lhs> = <its terms' text>: when the equation's terms are the
+        # step's own (a G that is None is written by its symbol in the line alone), that
+        # text is the equation's rhs, not printed again.
+        terms, shown = eq.terms, s.terms
+        same = of == s.lhs and len(terms) == len(shown) and all(
+            G is not None and G is t[0] and D is t[1] for (G, D), t in zip(terms, shown))
+        rhs_text = line[len(of) + 4:] if same else differential_text(terms, text)
+        return f"{{\"differential\": {_string(of)}, \"rhs\": {_string(rhs_text)}}}"
+    elif eq.by.__class__ is str and not (rhs.op == "zeros" and rhs.shape != ("1", "1")):
+        extra = ("" if eq.layout == layout else f", \"layout\": {_string(eq.layout)}") + \
+            (", \"vec\": true" if eq.vec else "")
+        return (f"{{\"of\": {_string(of)}, \"by\": {_string(eq.by)}, \"partial\": "
+                f"{'true' if kind == 'partial' else 'false'}, \"rhs\": {_string(text(rhs))}"
+                f"{extra}}}")
+    return _encode(eq_dict(eq, layout, text))
 
 
 def _finite(value):

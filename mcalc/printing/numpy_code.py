@@ -177,8 +177,19 @@ def _is_vector(shape) -> bool:
 
 def _float_text(v) -> str:
     if v.__class__ is Fraction:              # (float() of a Fraction is Python code)
-        return repr(v._numerator / v._denominator)
+        n, d = v._numerator, v._denominator
+        if d == 1 and -_SMALL <= n <= _SMALL:
+            return _SMALL_FLOATS[n]
+        return repr(n / d)
+    if v.__class__ is int and -_SMALL <= v <= _SMALL:
+        return _SMALL_FLOATS[v]
     return repr(float(v))
+
+
+# Most numbers of a result are small integers (2, -1): their texts are written once, as
+# repr of a float (its shortest round-trip digits) costs a thousand-odd instructions.
+_SMALL = 64
+_SMALL_FLOATS = {k: repr(float(k)) for k in range(-_SMALL, _SMALL + 1)}
 
 
 def _paren(text, prec: int, min_prec: int):
