@@ -351,3 +351,35 @@ def test_simplification_steps_name_what_a_fresh_simplifier_names(monkeypatch):
         for method in ("chain", "differential"):
             derive(text, method=method)
     assert seen[0] > 200 and len(missing) <= 3 and not extra, (seen, missing, extra)
+
+
+@pytest.mark.parametrize("method", ["chain", "differential"])
+@pytest.mark.parametrize("steps", [True, False])
+def test_a_method_that_meets_no_rule_tries_the_simplified_expression(monkeypatch, method,
+                                                                       steps):
+    """An intermediate no rule takes (diag(x)@a once had none) may vanish once the
+    expression is simplified: the method starts again on the simplified expression, with
+    the intermediate names the first attempt took given back, and says so. Here no rule
+    takes a sum (x + x is 2*x simplified)."""
+    from mcalc import rules as R
+    from mcalc.errors import NoRule
+    real = R.rule_for
+
+    def no_sums(u, i):
+        if u.op == "add":
+            raise NoRule("no rule for a sum (this test)")
+        return real(u, i)
+    monkeypatch.setattr(R, "rule_for", no_sums)
+    d = derive("d/dx sin(x + x)*exp(x)", method=method, steps=steps)
+    from mcalc.printing.numpy_code import to_numpy
+    from numeric import evaluate
+    for x in (-1.3, 0.4, 2.9):                  # by hand: exp(x)*(2*cos(2*x) + sin(2*x))
+        got = evaluate(to_numpy(d.result, d.dims), {"x": x})
+        assert abs(got - np.exp(x) * (2 * np.cos(2 * x) + np.sin(2 * x))) < 1e-9
+    if steps:
+        note = [s for s in d.steps if s.text.startswith("rewritten first")]
+        assert len(note) == 1
+        assert [s.lhs for s in d.steps if s.kind == "define"][:2] == ["u1", "u2"]
+        assert check_derivation(d, np.random.default_rng(7)) > 0
+    with pytest.raises(NoRule):                 # nothing to simplify: the reason stands
+        derive("d/dx x + exp(x)", method=method, steps=steps)
