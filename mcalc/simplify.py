@@ -47,7 +47,8 @@ REWRITES = (
     ("identity", "I@A = A", "algebra"),
     ("inverse laws", "inv(inv(A)) = A, A@inv(A) = inv(A)@A = I", "algebra (the inverse)"),
     ("diagonal matrices", "diag(diag(v)) = v (diag of a matrix: its diagonal), "
-     "diag(I) = diag(ones(n)@ones(n)') = ones(n), norm(diag(v)) = norm(v)", "algebra"),
+     "diag(I) = diag(ones(n)@ones(n)') = ones(n), diag(u@v') = u*v, diag(A + B) = diag(A) + "
+     "diag(B) (when each has a form of its own), norm(diag(v)) = norm(v)", "algebra"),
     ("canonical order", "operands of sums and products in one order, nested sums and "
      "products flattened: x*2 = 2*x, a + (b + c) = a + b + c", "algebra"),
     ("associativity", "A@(B@C) = A@B@C", "algebra"),
@@ -666,6 +667,24 @@ def _diag(s, a: Expr) -> Expr:
     """diag(a), a a column, built canonically (diag(ones(n)) = eye(n), scalars out)."""
     e = Expr("diag", (a,), (a.shape[0], a.shape[0]))
     return _func(s, e, [a])
+
+
+def _diagonal(s, m: Expr) -> Expr | None:
+    """The diagonal of the square matrix m as a column, when it has a form of its own
+    (c*eye(n), c*diag(v), ones, c*u@v' = c*u*v), else None."""
+    sc = [x for x in m.args if x.is_scalar] if m.op == "mul" else []
+    rest = [x for x in m.args if not x.is_scalar] if m.op == "mul" else [m]
+    if len(rest) != 1:
+        return None
+    r = rest[0]
+    if r.op == "eye" or _all_ones(r):
+        return mul_(s, sc + [E.ones(m.shape[0])])
+    if r.op == "diag" and r.args[0].is_column:
+        return mul_(s, sc + [r.args[0]])
+    if r.op == "matmul" and len(r.args) == 2 and r.args[0].is_column and \
+            r.args[1].op == "T" and r.args[1].args[0].is_column:    # an outer product u@v'
+        return mul_(s, sc + [r.args[0], r.args[1].args[0]], (m.shape[0], "1"))
+    return None
 
 
 def _transposes(e: Expr) -> int:
@@ -1544,13 +1563,12 @@ def _func(s, e, args):
     if f == "diag" and a.op == "ones":
         return E.eye(a.shape[0])
     if f == "diag" and a.is_matrix:                     # the diagonal of c*diag(v) is c*v
-        sc = [x for x in a.args if x.is_scalar] if a.op == "mul" else []
-        m = [x for x in a.args if not x.is_scalar] if a.op == "mul" else [a]
-        if len(m) == 1 and (m[0].op == "eye" or _all_ones(m[0]) or
-                            m[0].op == "diag" and m[0].args[0].is_column):
+        parts = a.args if a.op == "add" else (a,)
+        diagonals = [_diagonal(s, t) for t in parts]
+        if None not in diagonals:                       # (a sum: every term has one)
             if s:
                 s.note("diagonal matrices")
-            return mul_(s, sc + [m[0].args[0] if m[0].op == "diag" else E.ones(e.shape[0])])
+            return diagonals[0] if len(diagonals) == 1 else add_(s, diagonals)
     if f == "norm" and a.op == "diag" and a.args[0].is_column:
         if s:
             s.note("diagonal matrices")

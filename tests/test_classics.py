@@ -121,6 +121,10 @@ CLASSICS = [
     ("d/dX tr(A@inv(inv(X)))", "denominator", "A'", False),
     ("d/dx norm(diag(x))", "denominator", "x/norm(x)", False),
     ("d/dx tr(diag(x))", "denominator", "ones(n)", False),
+    # the diagonal of an outer product: diag(u@v') = u*v
+    ("d/dx sum(diag(x)@diag(x))", "numerator", "2*x'", False),
+    ("d/dx sum(diag(x@x'))", "denominator", "2*x", False),
+    ("d/dx diag(3*x@a')'@b", "numerator", "3*(a*b)'", False),
     ("d/dX sum(sin(X@a + b))", "denominator", "cos(X@a + b)@a'", False),
     ("d/da sum(sin(X@a + b))", "denominator", "X'@cos(X@a + b)", False),
     ("d/dW norm(X'@W)^2", "denominator", "2*X@X'@W", False),

@@ -23,6 +23,9 @@ ALGEBRA_LAWS = [
     ("diag(ones(n)@ones(n)')", "ones(n)", "diagonal matrices",
      lambda v: np.ones(len(v["x"]))),
     ("norm(diag(x))", "norm(x)", "diagonal matrices", lambda v: np.linalg.norm(v["x"])),
+    ("diag(c*x@a')", "c*a*x", "diagonal matrices", lambda v: v["c"] * v["a"] * v["x"]),
+    ("diag(ones(n)@x' + 2*diag(a) - eye(n))", "x + 2*a - 1", "diagonal matrices",
+     lambda v: v["x"] + 2 * v["a"] - 1),
     ("kron(eye(n), eye(n))", "eye(n*n)", "Kronecker laws",
      lambda v: np.eye(len(v["x"]) ** 2)),
     ("kron(a', x)", "x@a'", "Kronecker laws", lambda v: np.outer(v["x"], v["a"])),
@@ -73,6 +76,11 @@ ALGEBRA_LAWS = [
     ("c*x@(c*(x'@A))", "c^2*x@x'@A", "associativity",             # not x@(x'@A)
      lambda v: v["c"] ** 2 * np.outer(v["x"], v["x"]) @ v["A"]),
 ]
+
+
+def test_the_diagonal_of_a_sum_is_split_only_when_every_term_has_one():
+    e = typed("diag(A + x@a')" + DECLS)[1]
+    assert to_text(simplify(e)) == "diag(A + x@a')"
 
 
 @pytest.mark.parametrize("kept", ["(A + eye(n))@diag(x)", "(A - 1)@diag(x)"])

@@ -107,6 +107,8 @@ def test_random_requests_every_line_holds(request_text):
     ("d/dx inv(A' + eye(n))@x", "denominator", "inv(eye(n) + A)"),    # was inv(eye(n) + A')'
     ("d/dx inv(A'@B')@x where B: matrix(n, n)", "denominator", "inv(B@A)"),
     ("d^2/dx^2 3*a/x^y", "numerator", "3*a*y*x^(-y - 2)*(y + 1)"),   # was -3*a*y*…*(-y - 1)
+    # was diag(ones(n)@x' + x@ones(n)')': diag(u@v') = u*v, diag(A + B) = diag(A) + diag(B)
+    ("d/dx sum(diag(x)@diag(x)) where x: vector(n)", "numerator", "2*x'"),
 ])
 def test_found_leftovers_are_gone(request_text, layout, result):
     for method in ("chain", "differential"):
