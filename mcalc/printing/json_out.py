@@ -98,11 +98,11 @@ def _eq_json(s, line: str, layout: str, text) -> str:
     (no dict and no encoder call on every step), the rare forms by eq_dict."""
     eq = s.eq
     kind, of, rhs = eq.kind, eq.of, eq.rhs
-    if of.__class__ is not str:
-        pass
-    elif kind == "define":
+    if of.__class__ is not str:                 # (not a name: eq_dict's general form)
+        return _encode(eq_dict(eq, layout, text))
+    if kind == "define":
         return f"{{\"define\": {_string(of)}, \"rhs\": {_string(text(rhs))}}}"
-    elif kind == "differential":
+    if kind == "differential":
         # The step's line is d<lhs> = <its terms' text>: when the equation's terms are the
         # step's own (a G that is None is written by its symbol in the line alone), that
         # text is the equation's rhs, not printed again.
@@ -111,7 +111,7 @@ def _eq_json(s, line: str, layout: str, text) -> str:
             G is not None and G is t[0] and D is t[1] for (G, D), t in zip(terms, shown))
         rhs_text = line[len(of) + 4:] if same else differential_text(terms, text)
         return f"{{\"differential\": {_string(of)}, \"rhs\": {_string(rhs_text)}}}"
-    elif eq.by.__class__ is str and not (rhs.op == "zeros" and rhs.shape != ("1", "1")):
+    if eq.by.__class__ is str and not (rhs.op == "zeros" and rhs.shape != ("1", "1")):
         extra = ("" if eq.layout == layout else f", \"layout\": {_string(eq.layout)}") + \
             (", \"vec\": true" if eq.vec else "")
         return (f"{{\"of\": {_string(of)}, \"by\": {_string(eq.by)}, \"partial\": "
